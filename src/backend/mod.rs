@@ -1,0 +1,352 @@
+//! Our apalis 1.0 backend: `WorkerBuilder::new(..).backend(runtime.backend()).build(handler)`.
+//!
+//! Each worker loop claims up to its free capacity in one round trip, decodes the payloads (a
+//! payload that does not decode goes straight to dead letters as `invalid_payload`), and hands
+//! the tasks to apalis. The backend's own middleware ([`outcome::OutcomeLayer`] behind a
+//! concurrency limit) sees every result with its error chain, asks the retry policy, and sends
+//! the decision to the process's acker. Idle loops wait on a wake-up, not on a timer. The
+//! backend never returns an error to apalis: Redis trouble is logged and retried, so a worker
+//! pool cannot die silently.
+
+mod outcome;
+mod runtime;
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use apalis_core::backend::{Backend, BackendConfig, finalize::Ephemeral};
+use apalis_core::task::{Task, builder::TaskBuilder, from_request::FromRequest, task_id::TaskId};
+use apalis_core::worker::context::WorkerContext;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use tokio::sync::futures::OwnedNotified;
+use tower::layer::util::Stack;
+use tower::limit::ConcurrencyLimitLayer;
+use tracing::warn;
+
+pub use outcome::{OutcomeLayer, OutcomeService};
+pub use runtime::{JobContext, Runtime, ShutdownReport, WORKER_TTL, WorkerOptions};
+
+use crate::error::{QueueError, Result};
+use crate::job::{Failure, JobMeta};
+use crate::rdb::ClaimReply;
+use runtime::{Backoff, Inner, Streak};
+
+/// A worker loop's source of jobs. Clone it once per worker loop; each clone has its own
+/// buffer and capacity, and all clones share their [`Runtime`].
+pub struct RedisBackend<Args> {
+    inner: Arc<Inner>,
+    held: Arc<AtomicUsize>,
+    name: Arc<str>,
+    // In a mutex only so the backend is `Sync` (apalis's worker factories must be); it is
+    // reached through `get_mut`, never locked.
+    state: Mutex<LoopState<Args>>,
+    _args: PhantomData<fn() -> Args>,
+}
+
+struct LoopState<Args> {
+    buffer: VecDeque<Task<Args>>,
+    fetch: Fetch<Args>,
+    closing: Option<BoxFuture<'static, ()>>,
+    backoff: Backoff,
+    streak: Streak,
+}
+
+enum Fetch<Args> {
+    Idle,
+    Claiming(BoxFuture<'static, Result<Claimed<Args>>>),
+    Waiting(BoxFuture<'static, ()>),
+}
+
+enum Claimed<Args> {
+    Tasks(Vec<Task<Args>>),
+    Empty(Pin<Box<OwnedNotified>>),
+    Paused(Pin<Box<OwnedNotified>>),
+    Throttled(Duration),
+}
+
+impl<Args> std::fmt::Debug for RedisBackend<Args> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("queue", &self.inner.queue.name())
+            .field("held", &self.held.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+// Nothing in the backend is structurally pinned; the buffered tasks are plain values.
+impl<Args> Unpin for RedisBackend<Args> {}
+
+impl<Args> Clone for RedisBackend<Args> {
+    fn clone(&self) -> Self {
+        Self::new(self.inner.clone())
+    }
+}
+
+impl Runtime {
+    /// A backend for one worker loop.
+    pub fn backend<Args: DeserializeOwned + Send + 'static>(&self) -> RedisBackend<Args> {
+        RedisBackend::new(self.inner.clone())
+    }
+}
+
+impl<Args> RedisBackend<Args> {
+    fn new(inner: Arc<Inner>) -> Self {
+        inner.loops.fetch_add(1, Ordering::Relaxed);
+        Self {
+            inner,
+            held: Arc::new(AtomicUsize::new(0)),
+            name: Arc::from("worker"),
+            state: Mutex::new(LoopState {
+                buffer: VecDeque::new(),
+                fetch: Fetch::Idle,
+                closing: None,
+                backoff: Backoff::new(),
+                streak: Streak::new("claiming jobs"),
+            }),
+            _args: PhantomData,
+        }
+    }
+}
+
+impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
+    fn start_claim(&self) -> BoxFuture<'static, Result<Claimed<Args>>> {
+        let inner = self.inner.clone();
+        let held = self.held.clone();
+        let room = inner
+            .opts
+            .concurrency
+            .saturating_sub(held.load(Ordering::Relaxed))
+            .clamp(1, inner.opts.batch);
+        let worker = format!("{}/{}", inner.node, self.name);
+        async move {
+            // Listen before asking, so a wake-up between the claim and the wait is not lost.
+            let mut notified = Box::pin(inner.wake.clone().notified_owned());
+            notified.as_mut().enable();
+            let rate = inner.queue.cfg.rate_limit;
+            let reply = inner.queue.rdb.claim(&worker, room, inner.opts.lease, rate).await?;
+            let (jobs, now) = match reply {
+                ClaimReply::Paused => return Ok(Claimed::Paused(notified)),
+                ClaimReply::Throttled(d) => return Ok(Claimed::Throttled(d)),
+                ClaimReply::Empty => return Ok(Claimed::Empty(notified)),
+                ClaimReply::Claimed { now, jobs } => (jobs, now),
+            };
+            let claimed_at = Instant::now();
+            let mut tasks = Vec::with_capacity(jobs.len());
+            let mut buried = Vec::new();
+            for job in jobs {
+                let meta = serde_json::from_str::<JobMeta>(&job.meta);
+                let args = serde_json::from_str::<Args>(&job.payload);
+                match (meta, args) {
+                    (Ok(meta), Ok(args)) => {
+                        inner.hold(&job.id, job.token, false);
+                        held.fetch_add(1, Ordering::Relaxed);
+                        let ctx = JobContext {
+                            id: job.id.clone(),
+                            token: job.token,
+                            attempt: job.attempts,
+                            last_error: serde_json::from_str(&job.last_error).ok(),
+                            meta: Arc::new(meta),
+                            claimed_at,
+                        };
+                        tasks.push(
+                            TaskBuilder::new(args)
+                                .task_id(TaskId::from_string(job.id))
+                                .attempt(ctx.attempt.saturating_sub(1) as usize)
+                                .max_attempts(ctx.meta.max_attempts as usize)
+                                .run_at_timestamp(now / 1000)
+                                .data(ctx)
+                                .build(),
+                        );
+                    }
+                    (meta, args) => {
+                        inner.hold(&job.id, job.token, true);
+                        let kind = meta.as_ref().map(|m| m.kind.clone()).unwrap_or_default();
+                        let problem = match (meta, args) {
+                            (Err(e), _) => format!("job metadata does not decode: {e}"),
+                            (_, Err(e)) => format!("payload does not decode as a known job: {e}"),
+                            _ => unreachable!(),
+                        };
+                        warn!(job = %job.id, kind, error = %problem, "invalid payload; moving to dead letters");
+                        buried.push((job, kind, problem));
+                    }
+                }
+            }
+            for (job, kind, problem) in buried {
+                let failure = Failure {
+                    class: "invalid_payload".into(),
+                    reason: Some("terminal".into()),
+                    message: problem,
+                    body: Some(crate::job::truncate(&job.payload, crate::job::BODY_EXCERPT_MAX).to_string()),
+                    ..Failure::default()
+                };
+                inner.bury(&job.id, job.token, &kind, job.attempts, failure).await;
+            }
+            Ok(Claimed::Tasks(tasks))
+        }
+        .boxed()
+    }
+
+    fn state(&mut self) -> &mut LoopState<Args> {
+        self.state.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<Args> LoopState<Args> {
+    /// Takes a claim's result: buffer the tasks, or decide how long to wait before the next.
+    fn settle(
+        &mut self,
+        claimed: Result<Claimed<Args>>,
+        poll: Duration,
+    ) -> Option<BoxFuture<'static, ()>> {
+        match claimed {
+            Ok(Claimed::Tasks(tasks)) => {
+                self.streak.ok();
+                self.backoff.reset();
+                self.buffer.extend(tasks);
+                None
+            }
+            Ok(Claimed::Empty(n) | Claimed::Paused(n)) => {
+                self.streak.ok();
+                self.backoff.reset();
+                Some(
+                    async move {
+                        let _ = tokio::time::timeout(poll, n).await;
+                    }
+                    .boxed(),
+                )
+            }
+            Ok(Claimed::Throttled(d)) => {
+                Some(tokio::time::sleep(d.min(Duration::from_secs(5))).boxed())
+            }
+            Err(e) => {
+                let pause = self.backoff.next();
+                self.streak.fail(&e, pause);
+                Some(tokio::time::sleep(pause).boxed())
+            }
+        }
+    }
+}
+
+impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
+    type Task = Task<Args>;
+    type Error = QueueError;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>, _worker: &WorkerContext) -> Poll<Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        _worker: &WorkerContext,
+    ) -> Poll<Option<Result<Task<Args>>>> {
+        let poll = self.inner.opts.poll_interval;
+        loop {
+            if let Some(task) = self.state().buffer.pop_front() {
+                return Poll::Ready(Some(Ok(task)));
+            }
+            if matches!(self.state().fetch, Fetch::Idle) {
+                let claim = self.start_claim();
+                self.state().fetch = Fetch::Claiming(claim);
+            }
+            let state = self.state();
+            match &mut state.fetch {
+                Fetch::Idle => unreachable!("a claim was just started"),
+                Fetch::Claiming(f) => {
+                    let claimed = futures::ready!(f.poll_unpin(cx));
+                    state.fetch = match state.settle(claimed, poll) {
+                        Some(w) => Fetch::Waiting(w),
+                        None => Fetch::Idle,
+                    };
+                }
+                Fetch::Waiting(f) => {
+                    futures::ready!(f.poll_unpin(cx));
+                    state.fetch = Fetch::Idle;
+                }
+            }
+        }
+    }
+
+    /// Gives back what this loop claimed but never started, then waits until every outcome it
+    /// sent is recorded.
+    fn poll_close(&mut self, cx: &mut Context<'_>, _worker: &WorkerContext) -> Poll<Result<()>> {
+        let inner = self.inner.clone();
+        let held = self.held.clone();
+        let state = self.state();
+        if state.closing.is_none() {
+            let claiming = match std::mem::replace(&mut state.fetch, Fetch::Idle) {
+                Fetch::Claiming(f) => Some(f),
+                _ => None,
+            };
+            let mut unstarted: Vec<(String, u64)> =
+                state.buffer.drain(..).filter_map(|t| job_of(&t)).collect();
+            state.closing = Some(
+                async move {
+                    if let Some(f) = claiming
+                        && let Ok(Claimed::Tasks(tasks)) = f.await
+                    {
+                        unstarted.extend(tasks.iter().filter_map(job_of));
+                    }
+                    held.fetch_sub(unstarted.len(), Ordering::Relaxed);
+                    inner.release(unstarted).await;
+                    inner.flush().await;
+                }
+                .boxed(),
+            );
+        }
+        let closing = state.closing.as_mut().expect("set above");
+        futures::ready!(closing.poll_unpin(cx));
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn job_of<Args>(task: &Task<Args>) -> Option<(String, u64)> {
+    task.ctx()
+        .data()
+        .get::<JobContext>()
+        .map(|c| (c.id.clone(), c.token))
+}
+
+impl<Args: DeserializeOwned + Send + 'static> BackendConfig for RedisBackend<Args> {
+    type Args = Args;
+    type Id = String;
+    type Kind = Ephemeral;
+    type Config = WorkerOptions;
+    type Layer = Stack<OutcomeLayer, ConcurrencyLimitLayer>;
+
+    fn config(&self) -> &WorkerOptions {
+        &self.inner.opts
+    }
+
+    fn middleware(&mut self, worker: &mut WorkerContext) -> Self::Layer {
+        self.name = Arc::from(worker.name());
+        Stack::new(
+            OutcomeLayer::new(self.inner.clone(), self.held.clone()),
+            ConcurrencyLimitLayer::new(self.inner.opts.concurrency),
+        )
+    }
+}
+
+impl<Args: Sync> FromRequest<Task<Args>> for JobContext {
+    type Error = MissingJobContext;
+
+    async fn from_request(task: &Task<Args>) -> std::result::Result<Self, Self::Error> {
+        task.ctx()
+            .data()
+            .get::<JobContext>()
+            .cloned()
+            .ok_or(MissingJobContext)
+    }
+}
+
+/// The task did not come from [`RedisBackend`].
+#[derive(Debug, thiserror::Error)]
+#[error("no okra-queue job context on this task (it did not come from RedisBackend)")]
+pub struct MissingJobContext;

@@ -1,0 +1,461 @@
+//! Dead letters: list, inspect, requeue and delete, singly or by filter.
+//!
+//! Every dead letter is indexed by class, kind, HTTP status and upstream type in one
+//! lexicographic sorted set (`dead_index`, members `dim|value|died_at|id`), so a filtered page is
+//! a range read, not a scan of the whole dead set. Filters that combine dimensions drive the read
+//! from the smallest matching dimension and check the others per candidate. Bulk operations walk
+//! the index with a member cursor and apply each chunk of up to 1,000 letters in one script: an
+//! interruption leaves every letter either requeued (or deleted) or still dead.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::error::{QueueError, Result};
+use crate::job::{Failure, HistoryEntry, JobMeta, JobRecord, JobState, epoch_ms, now_ms};
+use crate::queue::Queue;
+use crate::rdb::{DeadBrief, MAX_BATCH};
+
+/// Which dead letters an operation applies to. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadFilter {
+    /// Failure class (`server_error`, `flagged_user`, ...).
+    pub class: Option<String>,
+    /// Job kind.
+    pub kind: Option<String>,
+    /// Upstream HTTP status.
+    pub http_status: Option<u16>,
+    /// Upstream error type (Okra's `type`).
+    pub error_type: Option<String>,
+    /// Died at or after this time (ms).
+    pub since: Option<u64>,
+    /// Died at or before this time (ms).
+    pub until: Option<u64>,
+}
+
+/// Index dimension letters: all, class, kind, status, type.
+const ALL: &str = "a|*";
+
+/// Makes a value safe for an index member (no separators).
+fn clean(v: &str) -> String {
+    v.replace(['|', '\n'], "_")
+}
+
+/// Index dimensions of a new dead letter.
+pub(crate) fn index_dims(kind: &str, failure: &Failure) -> Vec<String> {
+    let mut dims = vec![
+        ALL.to_string(),
+        format!("c|{}", clean(&failure.class)),
+        format!("k|{}", clean(kind)),
+    ];
+    if let Some(s) = failure.http_status {
+        dims.push(format!("s|{s}"));
+    }
+    if let Some(t) = &failure.error_type {
+        dims.push(format!("t|{}", clean(t)));
+    }
+    dims
+}
+
+impl DeadFilter {
+    fn dims(&self) -> Vec<String> {
+        let mut d = Vec::new();
+        if let Some(c) = &self.class {
+            d.push(format!("c|{}", clean(c)));
+        }
+        if let Some(k) = &self.kind {
+            d.push(format!("k|{}", clean(k)));
+        }
+        if let Some(s) = self.http_status {
+            d.push(format!("s|{s}"));
+        }
+        if let Some(t) = &self.error_type {
+            d.push(format!("t|{}", clean(t)));
+        }
+        d
+    }
+
+    fn range(&self) -> (u64, u64) {
+        (self.since.unwrap_or(0), self.until.unwrap_or(u64::MAX / 2))
+    }
+
+    fn accepts(&self, brief: &DeadBrief, others: &[String]) -> bool {
+        brief.died_at.is_some()
+            && others.iter().all(|want| {
+                let (dim, value) = want.split_once('|').unwrap_or(("", ""));
+                brief
+                    .dims
+                    .iter()
+                    .any(|(d, v)| dim.starts_with(*d) && v == value)
+            })
+    }
+
+    /// True when no field is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// One row of a dead-letter listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeadLetter {
+    /// Job id.
+    pub id: String,
+    /// Job kind.
+    pub kind: String,
+    /// Failure class.
+    pub class: String,
+    /// Why it died (`terminal`, `attempts_exhausted`, `retry_window_exceeded`).
+    pub reason: Option<String>,
+    /// Upstream HTTP status.
+    pub http_status: Option<u16>,
+    /// Upstream error type (Okra's `type`).
+    pub okra_type: Option<String>,
+    /// Upstream error code.
+    pub code: Option<String>,
+    /// Upstream method.
+    pub method: Option<String>,
+    /// Error message.
+    pub message: String,
+    /// Attempts spent.
+    pub attempts: u32,
+    /// Attempt budget.
+    pub max_attempts: u32,
+    /// Time of death (ms).
+    pub died_at: u64,
+    /// Enqueue time (ms).
+    pub created_at: u64,
+    /// Times requeued before.
+    pub requeues: u32,
+    /// Payload JSON (exports only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+}
+
+impl DeadLetter {
+    fn from_brief(b: DeadBrief) -> Self {
+        let meta: Option<JobMeta> = serde_json::from_str(&b.meta).ok();
+        let failure: Failure = serde_json::from_str(&b.error).unwrap_or_else(|_| Failure {
+            class: b
+                .dims
+                .iter()
+                .find(|(d, _)| *d == 'c')
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| "unknown".into()),
+            message: "(failure record unreadable)".into(),
+            ..Failure::default()
+        });
+        Self {
+            id: b.id,
+            kind: meta.as_ref().map(|m| m.kind.clone()).unwrap_or_default(),
+            class: failure.class,
+            reason: failure.reason,
+            http_status: failure.http_status,
+            okra_type: failure.error_type,
+            code: failure.code,
+            method: failure.method,
+            message: failure.message,
+            attempts: b.attempts,
+            max_attempts: meta.as_ref().map_or(0, |m| m.max_attempts),
+            died_at: b.died_at.unwrap_or(0),
+            created_at: meta.as_ref().map_or(0, |m| m.created_at),
+            requeues: meta.as_ref().map_or(0, |m| m.requeues),
+            payload: b.payload,
+        }
+    }
+}
+
+/// When requeued letters run again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RequeueAt {
+    /// At once.
+    #[default]
+    Now,
+    /// After a delay.
+    After(Duration),
+    /// At a time.
+    At(SystemTime),
+}
+
+impl RequeueAt {
+    fn parts(self) -> (Duration, u64) {
+        match self {
+            Self::Now => (Duration::ZERO, 0),
+            Self::After(d) => (d, 0),
+            Self::At(t) => (Duration::ZERO, epoch_ms(t)),
+        }
+    }
+}
+
+/// What a bulk operation went through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BulkReport {
+    /// Letters that matched the filter.
+    pub matched: u64,
+    /// Letters changed (requeued or deleted).
+    pub changed: u64,
+}
+
+const SCAN_CHUNK: u64 = 500;
+
+impl Queue {
+    /// A page of dead letters, newest first (`page` starts at 1).
+    pub async fn dead_page(
+        &self,
+        filter: &DeadFilter,
+        page: u64,
+        limit: u64,
+    ) -> Result<Vec<DeadLetter>> {
+        let (driver, others) = self.driver(filter).await?;
+        let (min, max) = filter.range();
+        let skip = page.saturating_sub(1) * limit;
+        let rdb = &self.rdb;
+        if others.is_empty() {
+            let ids = rdb.dead_ids_by(&driver, min, max, skip, limit).await?;
+            let briefs = rdb.dead_briefs(&ids, false).await?;
+            return Ok(briefs
+                .into_iter()
+                .filter(|b| b.died_at.is_some())
+                .map(DeadLetter::from_brief)
+                .collect());
+        }
+        let (mut offset, mut skipped, mut out) = (0, 0, Vec::new());
+        loop {
+            let ids = rdb
+                .dead_ids_by(&driver, min, max, offset, SCAN_CHUNK)
+                .await?;
+            if ids.is_empty() {
+                return Ok(out);
+            }
+            offset += ids.len() as u64;
+            for b in rdb.dead_briefs(&ids, false).await? {
+                if !filter.accepts(&b, &others) {
+                    continue;
+                }
+                if skipped < skip {
+                    skipped += 1;
+                    continue;
+                }
+                out.push(DeadLetter::from_brief(b));
+                if out.len() as u64 >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
+    /// How many dead letters match.
+    pub async fn dead_count(&self, filter: &DeadFilter) -> Result<u64> {
+        let (driver, others) = self.driver(filter).await?;
+        let (min, max) = filter.range();
+        if others.is_empty() {
+            return self.rdb.dead_count_by(&driver, min, max).await;
+        }
+        let mut scan = self.dead_scan(filter, false).await?;
+        let mut n = 0;
+        while let Some(letters) = scan.next_chunk().await? {
+            n += letters.len() as u64;
+        }
+        Ok(n)
+    }
+
+    /// A dead letter's whole record; `NotFound` if the id is unknown or not dead.
+    pub async fn dead_get(&self, id: &str) -> Result<JobRecord> {
+        match self.rdb.job(id).await? {
+            Some(job) if job.state == JobState::Dead => Ok(job),
+            _ => Err(QueueError::NotFound(id.into())),
+        }
+    }
+
+    /// Requeues dead letters by id with a fresh attempt budget; returns the ids requeued (ids
+    /// that are not dead are skipped).
+    pub async fn dead_requeue(&self, ids: &[String], at: RequeueAt) -> Result<Vec<String>> {
+        let (delay, at_ms) = at.parts();
+        let entry = HistoryEntry {
+            outcome: "requeued".into(),
+            ..HistoryEntry::default()
+        };
+        let mut out = Vec::new();
+        for chunk in ids.chunks(MAX_BATCH) {
+            out.extend(
+                self.rdb
+                    .requeue_dead(chunk, delay, at_ms, &entry, self.cfg.history_cap)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Deletes dead letters by id; returns the ids deleted.
+    pub async fn dead_delete(&self, ids: &[String]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(MAX_BATCH) {
+            out.extend(self.rdb.delete_dead(chunk).await?);
+        }
+        Ok(out)
+    }
+
+    /// Requeues every letter matching `filter` (letters dying meanwhile are left alone);
+    /// `progress` gets the running report after each chunk.
+    pub async fn dead_requeue_matching(
+        &self,
+        filter: &DeadFilter,
+        at: RequeueAt,
+        mut progress: impl FnMut(BulkReport),
+    ) -> Result<BulkReport> {
+        let mut scan = self.dead_scan(&snapshot(filter), false).await?;
+        let mut report = BulkReport::default();
+        while let Some(letters) = scan.next_chunk().await? {
+            let ids: Vec<String> = letters.into_iter().map(|l| l.id).collect();
+            report.matched += ids.len() as u64;
+            report.changed += self.dead_requeue(&ids, at).await?.len() as u64;
+            progress(report);
+        }
+        Ok(report)
+    }
+
+    /// Deletes every letter matching `filter` (letters dying meanwhile are left alone).
+    pub async fn dead_purge_matching(
+        &self,
+        filter: &DeadFilter,
+        mut progress: impl FnMut(BulkReport),
+    ) -> Result<BulkReport> {
+        let mut scan = self.dead_scan(&snapshot(filter), false).await?;
+        let mut report = BulkReport::default();
+        while let Some(letters) = scan.next_chunk().await? {
+            let ids: Vec<String> = letters.into_iter().map(|l| l.id).collect();
+            report.matched += ids.len() as u64;
+            report.changed += self.dead_delete(&ids).await?.len() as u64;
+            progress(report);
+        }
+        Ok(report)
+    }
+
+    /// A cursor over every matching letter, oldest first. It is an index member, so callers may
+    /// requeue or delete each chunk before asking for the next.
+    pub async fn dead_scan(&self, filter: &DeadFilter, with_payload: bool) -> Result<DeadScan<'_>> {
+        let (driver, others) = self.driver(filter).await?;
+        Ok(DeadScan {
+            queue: self,
+            filter: filter.clone(),
+            driver,
+            others,
+            with_payload,
+            cursor: None,
+        })
+    }
+
+    /// Picks the index dimension with the fewest letters to drive a read.
+    async fn driver(&self, filter: &DeadFilter) -> Result<(String, Vec<String>)> {
+        let mut dims = filter.dims();
+        if dims.len() <= 1 {
+            return Ok((dims.pop().unwrap_or_else(|| ALL.to_string()), Vec::new()));
+        }
+        let (min, max) = filter.range();
+        let mut best = (u64::MAX, 0);
+        for (i, d) in dims.iter().enumerate() {
+            let n = self.rdb.dead_count_by(d, min, max).await?;
+            if n < best.0 {
+                best = (n, i);
+            }
+        }
+        let driver = dims.remove(best.1);
+        Ok((driver, dims))
+    }
+}
+
+/// Cursor of [`Queue::dead_scan`].
+#[derive(Debug)]
+pub struct DeadScan<'a> {
+    queue: &'a Queue,
+    filter: DeadFilter,
+    driver: String,
+    others: Vec<String>,
+    with_payload: bool,
+    cursor: Option<String>,
+}
+
+impl DeadScan<'_> {
+    /// The next chunk of matching letters (up to 500), `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<DeadLetter>>> {
+        let (min, max) = self.filter.range();
+        let rdb = &self.queue.rdb;
+        loop {
+            let members = rdb
+                .dead_members_after(&self.driver, min, max, self.cursor.as_deref(), SCAN_CHUNK)
+                .await?;
+            let Some(last) = members.last() else {
+                return Ok(None);
+            };
+            self.cursor = Some(last.clone());
+            let ids: Vec<String> = members
+                .iter()
+                .filter_map(|m| m.rsplit('|').next().map(str::to_string))
+                .collect();
+            let letters: Vec<DeadLetter> = rdb
+                .dead_briefs(&ids, self.with_payload)
+                .await?
+                .into_iter()
+                .filter(|b| self.filter.accepts(b, &self.others))
+                .map(DeadLetter::from_brief)
+                .collect();
+            if !letters.is_empty() {
+                return Ok(Some(letters));
+            }
+        }
+    }
+}
+
+/// Pins the end of the time range to now, so a bulk operation does not chase new letters.
+fn snapshot(filter: &DeadFilter) -> DeadFilter {
+    DeadFilter {
+        until: Some(filter.until.unwrap_or_else(now_ms)),
+        ..filter.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_letters_are_indexed_by_every_dimension() {
+        let f = Failure {
+            class: "flagged_user".into(),
+            http_status: Some(200),
+            error_type: Some("FLAGGED|USER".into()),
+            ..Failure::default()
+        };
+        assert_eq!(
+            index_dims("bvn_verify", &f),
+            vec![
+                "a|*",
+                "c|flagged_user",
+                "k|bvn_verify",
+                "s|200",
+                "t|FLAGGED_USER"
+            ]
+        );
+    }
+
+    #[test]
+    fn combined_filters_check_the_other_dimensions() {
+        let filter = DeadFilter {
+            class: Some("server_error".into()),
+            http_status: Some(502),
+            ..DeadFilter::default()
+        };
+        let brief = |status: &str| DeadBrief {
+            id: "x".into(),
+            died_at: Some(1),
+            meta: String::new(),
+            error: String::new(),
+            attempts: 1,
+            dims: vec![('c', "server_error".into()), ('s', status.into())],
+            payload: None,
+        };
+        let others = vec!["s|502".to_string()];
+        assert!(filter.accepts(&brief("502"), &others));
+        assert!(!filter.accepts(&brief("500"), &others));
+    }
+}

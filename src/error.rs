@@ -1,0 +1,78 @@
+//! Errors of the library API (producers, dead-letter operations, stats).
+
+/// What went wrong talking to the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Redis could not be reached at all (connect refused, DNS, auth).
+    #[error("cannot reach Redis at {url}: {source}")]
+    Connect {
+        /// The URL that was tried, password removed.
+        url: String,
+        /// What the client reported.
+        source: redis::RedisError,
+    },
+    /// A Redis command or script failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// The job was refused before it reached Redis.
+    #[error("invalid job: {0}")]
+    InvalidJob(String),
+    /// No job (or dead letter) with this id.
+    #[error("no job with id {0}")]
+    NotFound(String),
+    /// Bad configuration value.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Redis answered something this version does not understand.
+    #[error("unexpected reply from Redis: {0}")]
+    Protocol(String),
+    /// `wait` gave up.
+    #[error("job {0} did not finish in time")]
+    Timeout(String),
+    /// A stored record could not be decoded.
+    #[error("corrupt record for job {id}: {reason}")]
+    Corrupt {
+        /// The job.
+        id: String,
+        /// What failed to parse.
+        reason: String,
+    },
+}
+
+/// Result alias for the library.
+pub type Result<T, E = QueueError> = std::result::Result<T, E>;
+
+/// Removes the password from a Redis URL before it is shown or logged.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            let masked = if creds.contains(':') {
+                format!("{user}:***")
+            } else {
+                "***".to_string()
+            };
+            format!("{}{}{}", &url[..scheme + 3], masked, &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("redis://user:secret@host:6379/0"),
+            "redis://user:***@host:6379/0"
+        );
+        assert_eq!(redact_url("redis://:secret@host"), "redis://:***@host");
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! Jobs as producers write them and as Redis stores them.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// Job ids are ULIDs: unique across machines and sortable by creation time.
+pub type JobId = String;
+
+/// A job type the queue can carry.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Short name stored with the job and used by filters (e.g. `bvn_verify`).
+    fn kind(&self) -> &str;
+
+    /// Checked before enqueue; an error refuses the job and nothing is written.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for its due time (a delayed job or a retry).
+    Scheduled,
+    /// Waiting for a worker.
+    Ready,
+    /// Claimed by a worker, under a lease.
+    Running,
+    /// Finished; kept with its result until the retention ends.
+    Completed,
+    /// A dead letter.
+    Dead,
+}
+
+impl JobState {
+    /// Parses the state stored in Redis.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "scheduled" => Self::Scheduled,
+            "ready" => Self::Ready,
+            "running" => Self::Running,
+            "completed" => Self::Completed,
+            "dead" => Self::Dead,
+            _ => return None,
+        })
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Ready => "ready",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Per-job options at enqueue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnqueueOptions {
+    /// Run no earlier than this long from now.
+    pub delay: Option<Duration>,
+    /// Run no earlier than this time (wins over `delay`).
+    pub run_at: Option<SystemTime>,
+    /// Attempt budget; the queue's default when unset.
+    pub max_attempts: Option<u32>,
+    /// A second enqueue with the same key (within the idempotency TTL) enqueues nothing and
+    /// returns the first job's id.
+    pub idempotency_key: Option<String>,
+}
+
+impl EnqueueOptions {
+    /// Options with a delay.
+    pub fn delay(delay: Duration) -> Self {
+        Self {
+            delay: Some(delay),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the idempotency key.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Sets the attempt budget.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+
+    /// Sets an absolute run time.
+    pub fn run_at(mut self, at: SystemTime) -> Self {
+        self.run_at = Some(at);
+        self
+    }
+}
+
+/// What an enqueue did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enqueued {
+    /// The new job's id, or the original job's id for a duplicate.
+    pub id: JobId,
+    /// True when the idempotency key was already claimed and nothing was enqueued.
+    pub duplicate: bool,
+}
+
+/// Metadata stored beside the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMeta {
+    /// The job's kind.
+    pub kind: String,
+    /// Attempt budget.
+    pub max_attempts: u32,
+    /// Enqueue time (ms since the epoch).
+    pub created_at: u64,
+    /// Start of the retry window (enqueue, or the last requeue from dead).
+    pub window_start: u64,
+    /// Idempotency key, if one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Times the job was requeued from dead letters.
+    #[serde(default)]
+    pub requeues: u32,
+}
+
+/// One entry of a job's attempt history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When it was recorded (Redis server time, ms).
+    #[serde(default)]
+    pub at: u64,
+    /// What happened: `success`, `retry`, `dead`, `released` or `requeued`.
+    pub outcome: String,
+    /// The attempt number this entry closes (0 for operator actions).
+    #[serde(default)]
+    pub attempt: u32,
+    /// Failure class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Error message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Upstream HTTP status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// Upstream error type (Okra's `type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// Worker that ran the attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// How long the attempt ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Delay chosen before the next attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_in_ms: Option<u64>,
+}
+
+impl HistoryEntry {
+    /// The entry as the Lua side appends it: a JSON object without its opening brace (the
+    /// script prepends `{"at":<server time>,`).
+    pub(crate) fn to_script_arg(&self) -> String {
+        let mut value = serde_json::to_value(self).expect("history entries serialize");
+        if let Some(map) = value.as_object_mut() {
+            map.remove("at");
+        }
+        let text = value.to_string();
+        text[1..].to_string()
+    }
+}
+
+/// Why a job failed, as recorded on retries and on dead letters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Failure class (e.g. `server_error`, `rate_limited`, `flagged_user`, `lease_expired`).
+    pub class: String,
+    /// Why it died (`terminal`, `attempts_exhausted`, `retry_window_exceeded`); unset on retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Error message (the whole error chain).
+    pub message: String,
+    /// Upstream HTTP status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// Upstream error type (Okra's `type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// Upstream error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Upstream method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The start of the upstream body (at most 4 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Attempt that failed.
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+/// Longest upstream body excerpt kept on a failure.
+pub const BODY_EXCERPT_MAX: usize = 4096;
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Everything stored about one job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRecord {
+    /// Job id.
+    pub id: JobId,
+    /// Current state.
+    pub state: JobState,
+    /// Kind and timestamps.
+    pub meta: JobMeta,
+    /// The payload as stored (JSON text; it may not decode if another producer wrote it).
+    pub payload: String,
+    /// Attempts spent in the current budget.
+    pub attempts: u32,
+    /// Due time while scheduled (ms).
+    pub due_at: Option<u64>,
+    /// Lease deadline while running (ms).
+    pub lease_until: Option<u64>,
+    /// Worker holding the lease while running.
+    pub worker: Option<String>,
+    /// Time of death (ms) while dead.
+    pub died_at: Option<u64>,
+    /// Finish time (ms) while completed.
+    pub finished_at: Option<u64>,
+    /// Handler result while completed.
+    pub result: Option<serde_json::Value>,
+    /// Last failure, if any attempt failed.
+    pub last_error: Option<Failure>,
+    /// The last attempts, oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Now, in ms since the epoch (this machine's clock).
+pub fn now_ms() -> u64 {
+    epoch_ms(SystemTime::now())
+}
+
+/// A fresh job id.
+pub fn new_id() -> JobId {
+    ulid::Ulid::new().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_entries_lose_their_brace_and_time_for_the_script() {
+        let entry = HistoryEntry {
+            at: 99,
+            outcome: "retry".into(),
+            attempt: 2,
+            http_status: Some(503),
+            ..HistoryEntry::default()
+        };
+        let arg = entry.to_script_arg();
+        assert!(!arg.contains("\"at\""));
+        let full: HistoryEntry = serde_json::from_str(&format!("{{\"at\":5,{arg}")).unwrap();
+        assert_eq!(full.at, 5);
+        assert_eq!(full.http_status, Some(503));
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

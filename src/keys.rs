@@ -1,0 +1,164 @@
+//! Redis key layout of one queue.
+//!
+//! Every key of queue `Q` starts with `okq:{Q}:`. The `{Q}` hash tag puts the whole queue in one
+//! Redis Cluster slot, so every Lua script can touch all of its keys on a single node. Scripts get
+//! every key they touch through `KEYS`: apart from idempotency claims (one key per claimed
+//! idempotency key, known before the script runs) the layout uses a fixed set of keys per queue;
+//! per-job data lives in per-queue hashes keyed by job id ("column" hashes), not in per-job keys.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `ready` | list | ids ready to run; producers `LPUSH`, workers `RPOP` (FIFO) |
+//! | `scheduled` | zset | ids waiting for a due time (delayed jobs and retries), score = due ms |
+//! | `running` | zset | claimed ids, score = lease deadline ms |
+//! | `dead` | zset | dead letters, score = time of death ms |
+//! | `dead_index` | zset | lexicographic index of dead letters by class / kind / status / type |
+//! | `completed` | zset | finished ids kept for their result, score = finish ms |
+//! | `payload` | hash | id → job payload (JSON) |
+//! | `meta` | hash | id → job metadata (JSON: kind, max attempts, timestamps, idempotency key) |
+//! | `attempts` | hash | id → attempts spent in the current budget |
+//! | `state` | hash | id → `scheduled` / `ready` / `running` / `completed` / `dead` |
+//! | `lease` | hash | id → `token|worker|claimed_at_ms` of the current claim |
+//! | `history` | hash | id → JSON array of the last attempts |
+//! | `result` | hash | id → handler result (JSON) |
+//! | `error` | hash | id → last failure (JSON) |
+//! | `dindex` | hash | id → the `dead_index` members of a dead letter |
+//! | `stats` | hash | lifetime counters |
+//! | `paused` | string | present while the queue is paused |
+//! | `throttle` | string | present (with a TTL) while claiming is throttled |
+//! | `rate` | zset | claim timestamps inside the rate-limit window |
+//! | `seq` | string | fencing-token counter |
+//! | `wake` | list | wake-up token idle workers block on |
+//! | `workers` | zset | worker id → last heartbeat ms |
+//! | `worker_info` | hash | worker id → JSON description |
+//! | `idem:<key>` | string | idempotency claim → job id, with a TTL |
+
+/// Keys of one queue. Cheap to clone; build once per queue.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    queue: String,
+    prefix: String,
+}
+
+macro_rules! keys {
+    ($($name:ident),* $(,)?) => {
+        impl Keys {
+            $(
+                #[doc = concat!("`okq:{Q}:", stringify!($name), "`")]
+                pub fn $name(&self) -> String {
+                    format!("{}{}", self.prefix, stringify!($name))
+                }
+            )*
+        }
+    };
+}
+
+keys!(
+    ready,
+    scheduled,
+    running,
+    dead,
+    dead_index,
+    completed,
+    payload,
+    meta,
+    attempts,
+    state,
+    lease,
+    history,
+    result,
+    error,
+    dindex,
+    stats,
+    paused,
+    throttle,
+    rate,
+    seq,
+    wake,
+    workers,
+    worker_info,
+);
+
+impl Keys {
+    /// Key layout for queue `queue`. The name must not contain `{` or `}` (it becomes the hash tag).
+    pub fn new(queue: &str) -> Self {
+        Self {
+            queue: queue.to_string(),
+            prefix: format!("okq:{{{queue}}}:"),
+        }
+    }
+
+    /// The queue name.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// The common prefix `okq:{Q}:`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Idempotency claim for `key`.
+    pub fn idempotency(&self, key: &str) -> String {
+        format!("{}idem:{key}", self.prefix)
+    }
+
+    /// Column hashes that hold per-job data: deleting a job means `HDEL` from each.
+    pub fn job_columns(&self) -> [String; 9] {
+        [
+            self.payload(),
+            self.meta(),
+            self.attempts(),
+            self.state(),
+            self.lease(),
+            self.history(),
+            self.result(),
+            self.error(),
+            self.dindex(),
+        ]
+    }
+}
+
+/// Checks a queue name: non-empty, no hash-tag braces, no whitespace, at most 64 bytes.
+pub fn validate_queue_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("queue name is empty".into());
+    }
+    if name.len() > 64 {
+        return Err(format!("queue name `{name}` is longer than 64 bytes"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '{' | '}') || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!("queue name `{name}` contains the character {c:?}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_shares_the_hash_tag() {
+        let k = Keys::new("identity");
+        for key in [
+            k.ready(),
+            k.dead(),
+            k.idempotency("order-42"),
+            k.worker_info(),
+        ] {
+            assert!(key.starts_with("okq:{identity}:"), "{key}");
+        }
+        assert_eq!(k.running(), "okq:{identity}:running");
+    }
+
+    #[test]
+    fn queue_names_are_checked() {
+        assert!(validate_queue_name("identity").is_ok());
+        assert!(validate_queue_name("").is_err());
+        assert!(validate_queue_name("a{b}").is_err());
+        assert!(validate_queue_name("a b").is_err());
+    }
+}

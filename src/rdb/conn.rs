@@ -1,0 +1,187 @@
+//! One connection type for a single Redis server and for Redis Cluster.
+//!
+//! Both variants are multiplexed and reconnect by themselves; callers retry failed commands with
+//! backoff. Blocking waits (`BLPOP` on the wake-up key) get their own connection, so they never
+//! stall the commands of other tasks.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{QueueError, Result, redact_url};
+
+/// How to reach Redis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://[user:pass@]host:port[/db]`; with `cluster = true`, a comma-separated list of
+    /// seed nodes.
+    pub url: String,
+    /// Connect to a Redis Cluster.
+    pub cluster: bool,
+    /// Give up on one command after this long (the command is retried by the caller).
+    #[serde(with = "humantime_serde")]
+    pub response_timeout: Duration,
+    /// Give up on one connection attempt after this long.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379".into(),
+            cluster: false,
+            response_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+impl RedisSettings {
+    /// Settings for `url` with the other values at their defaults.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The URL without its password, for messages.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if s.contains("://") {
+                    s.to_string()
+                } else {
+                    format!("redis://{s}")
+                }
+            })
+            .collect()
+    }
+}
+
+/// A connection to a single server or to a cluster.
+#[derive(Clone)]
+pub enum RedisConn {
+    /// One server (or a proxy in front of many).
+    Single(ConnectionManager),
+    /// Redis Cluster; commands are routed by their first key.
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for RedisConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Single(_) => "RedisConn::Single",
+            Self::Cluster(_) => "RedisConn::Cluster",
+        })
+    }
+}
+
+impl RedisConn {
+    /// Connects, failing fast with a clear error when Redis cannot be reached.
+    pub async fn connect(settings: &RedisSettings) -> Result<Self> {
+        Self::connect_with_timeout(settings, settings.response_timeout).await
+    }
+
+    /// A separate connection for blocking commands that wait up to `longest_block`.
+    pub async fn connect_blocking(
+        settings: &RedisSettings,
+        longest_block: Duration,
+    ) -> Result<Self> {
+        Self::connect_with_timeout(settings, longest_block + settings.response_timeout).await
+    }
+
+    async fn connect_with_timeout(settings: &RedisSettings, response: Duration) -> Result<Self> {
+        let fail = |source| QueueError::Connect {
+            url: settings.display_url(),
+            source,
+        };
+        if settings.cluster {
+            let client = ClusterClientBuilder::new(settings.nodes())
+                .connection_timeout(settings.connect_timeout)
+                .response_timeout(response)
+                .build()
+                .map_err(fail)?;
+            let conn = client.get_async_connection().await.map_err(fail)?;
+            return Ok(Self::Cluster(conn));
+        }
+        let client = redis::Client::open(settings.url.as_str()).map_err(fail)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(response))
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = tokio::time::timeout(
+            settings.connect_timeout + Duration::from_secs(1),
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| {
+            fail(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connect timed out",
+            )))
+        })?
+        .map_err(fail)?;
+        Ok(Self::Single(conn))
+    }
+}
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_seeds_are_split_and_schemed() {
+        let s = RedisSettings {
+            url: "127.0.0.1:7000, redis://127.0.0.1:7001".into(),
+            cluster: true,
+            ..RedisSettings::default()
+        };
+        assert_eq!(
+            s.nodes(),
+            vec!["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]
+        );
+    }
+}

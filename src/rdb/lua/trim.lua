@@ -1,0 +1,38 @@
+-- trim.lua: enforces the dead set's TTL and cap, and drops completed jobs past their retention.
+-- Bounded: at most ARGV[4] ids of each kind per call; callers loop while a count equals it.
+-- KEYS[1] dead  KEYS[2] dead_index  KEYS[3] completed  KEYS[4] stats
+-- KEYS[5..13] the nine job column hashes, in keys.rs `job_columns` order (dindex last)
+-- ARGV[1] dead cap (0 = none)  ARGV[2] dead TTL ms (0 = none)  ARGV[3] completed retention ms
+-- ARGV[4] max ids per kind (<= 1000)
+-- Returns {dead trimmed by TTL, dead trimmed by cap, completed removed}.
+
+local now = now_ms()
+local cap, ttl, keep, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local old = {}
+if ttl > 0 then
+  old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ttl, 'LIMIT', 0, limit)
+end
+local over = {}
+if cap > 0 then
+  local excess = redis.call('ZCARD', KEYS[1]) - #old - cap
+  if excess > 0 then
+    over = redis.call('ZRANGE', KEYS[1], #old, #old + math.min(excess, limit) - 1)
+  end
+end
+local gone = {}
+for _, list in ipairs({old, over}) do
+  for _, id in ipairs(list) do
+    undead(KEYS[1], KEYS[2], KEYS[13], id)
+    gone[#gone + 1] = id
+  end
+end
+if #gone > 0 then
+  delete_columns(5, gone)
+  redis.call('HINCRBY', KEYS[4], 'dead_trimmed', #gone)
+end
+local finished = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - keep, 'LIMIT', 0, limit)
+if #finished > 0 then
+  call_sliced('ZREM', KEYS[3], finished, 1)
+  delete_columns(5, finished)
+end
+return {#old, #over, #finished}

@@ -1,0 +1,972 @@
+//! All Redis access of the queue, in one place: each method is one script call or one pipeline.
+//! Scripts live beside this file in `lua/`; the key layout is in [`crate::keys`].
+
+mod conn;
+mod scripts;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::Value;
+
+pub use conn::{RedisConn, RedisSettings};
+
+use crate::error::{QueueError, Result};
+use crate::job::{Enqueued, Failure, HistoryEntry, JobMeta, JobRecord, JobState};
+use crate::keys::Keys;
+use scripts::SCRIPTS;
+
+/// Most ids or jobs one script call handles; keeps every script's work bounded.
+pub const MAX_BATCH: usize = 1000;
+
+/// A job as the enqueue script takes it.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Job id.
+    pub id: String,
+    /// Payload JSON.
+    pub payload: String,
+    /// Metadata JSON.
+    pub meta: String,
+    /// Delay from now (Redis time).
+    pub delay_ms: u64,
+    /// Absolute run time (0 = use the delay).
+    pub at_ms: u64,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+}
+
+/// A sliding-window limit on claims, shared by every worker of the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Claims allowed per window.
+    pub limit: u32,
+    /// Window length.
+    pub window: Duration,
+}
+
+/// What a claim returned.
+#[derive(Debug)]
+pub enum ClaimReply {
+    /// The queue is paused.
+    Paused,
+    /// Claims are throttled (rate limit or upstream back-off) for this long.
+    Throttled(Duration),
+    /// Nothing is ready.
+    Empty,
+    /// Claimed jobs, with the Redis time of the claim.
+    Claimed {
+        /// Redis time of the claim (ms).
+        now: u64,
+        /// The jobs.
+        jobs: Vec<ClaimedJob>,
+    },
+}
+
+/// One claimed job, as stored.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// Job id.
+    pub id: String,
+    /// Fencing token of this claim.
+    pub token: u64,
+    /// Attempts spent, this one included.
+    pub attempts: u32,
+    /// Payload JSON.
+    pub payload: String,
+    /// Metadata JSON.
+    pub meta: String,
+    /// Last failure JSON (empty when none).
+    pub last_error: String,
+}
+
+/// What to do with a claimed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Completed with a result.
+    Complete,
+    /// Scheduled again.
+    Retry,
+    /// Moved to dead letters.
+    Dead,
+    /// Given back unstarted (or unfinished at shutdown) to the head of the ready list.
+    Release,
+}
+
+impl Action {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Complete => "c",
+            Self::Retry => "r",
+            Self::Dead => "d",
+            Self::Release => "x",
+        }
+    }
+}
+
+/// One outcome for the outcome script.
+#[derive(Debug, Clone)]
+pub struct OutcomeEntry {
+    /// Job id.
+    pub id: String,
+    /// Fencing token of the claim this outcome belongs to.
+    pub token: u64,
+    /// What to do.
+    pub action: Action,
+    /// Delay before the retry.
+    pub delay_ms: u64,
+    /// Give the attempt back.
+    pub refund: bool,
+    /// History entry.
+    pub history: HistoryEntry,
+    /// Result JSON (complete) or failure JSON (retry, dead).
+    pub data: String,
+    /// Dead-index dimensions (`c|class`, `k|kind`, `s|status`, `t|type`), for dead letters.
+    pub dims: Vec<String>,
+    /// Apply only if the lease already expired (the reaper's fence).
+    pub require_expired: bool,
+}
+
+/// What the outcome script did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Outcomes applied.
+    pub applied: usize,
+    /// Ids whose outcome was rejected (their claim was no longer current).
+    pub rejected: Vec<String>,
+}
+
+/// A job whose lease has expired.
+#[derive(Debug, Clone)]
+pub struct ExpiredLease {
+    /// Job id.
+    pub id: String,
+    /// Token of the expired claim.
+    pub token: u64,
+    /// Worker that held it.
+    pub worker: String,
+    /// Attempts spent.
+    pub attempts: u32,
+    /// Metadata JSON.
+    pub meta: String,
+}
+
+/// Raw counters and sizes of a queue.
+#[derive(Debug, Clone, Default)]
+pub struct RawStats {
+    /// Ready list length.
+    pub ready: u64,
+    /// Scheduled set size.
+    pub scheduled: u64,
+    /// Running set size.
+    pub running: u64,
+    /// Dead set size.
+    pub dead: u64,
+    /// Completed set size.
+    pub completed: u64,
+    /// Lifetime counters.
+    pub counters: HashMap<String, u64>,
+    /// Pause flag.
+    pub paused: bool,
+    /// Remaining throttle (ms).
+    pub throttle_ms: u64,
+    /// Workers seen since the cutoff.
+    pub workers: u64,
+}
+
+/// A dead letter's listing fields.
+#[derive(Debug, Clone)]
+pub struct DeadBrief {
+    /// Job id.
+    pub id: String,
+    /// Time of death (ms), `None` if it is no longer dead.
+    pub died_at: Option<u64>,
+    /// Metadata JSON.
+    pub meta: String,
+    /// Failure JSON.
+    pub error: String,
+    /// Attempts spent.
+    pub attempts: u32,
+    /// Index dimensions (`c|class`, ...), as stored.
+    pub dims: Vec<(char, String)>,
+    /// Payload JSON (only when asked for).
+    pub payload: Option<String>,
+}
+
+/// A worker registration.
+#[derive(Debug, Clone)]
+pub struct WorkerEntry {
+    /// Worker id.
+    pub id: String,
+    /// Last heartbeat (ms).
+    pub last_seen: u64,
+    /// Description JSON.
+    pub info: String,
+}
+
+/// Handle to one queue's data in Redis.
+#[derive(Debug, Clone)]
+pub struct Rdb {
+    conn: RedisConn,
+    keys: Keys,
+}
+
+impl Rdb {
+    /// Wraps a connection for queue `keys`.
+    pub fn new(conn: RedisConn, keys: Keys) -> Self {
+        Self { conn, keys }
+    }
+
+    /// The key layout.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The connection (for ad-hoc commands in tests and tools).
+    pub fn conn(&self) -> RedisConn {
+        self.conn.clone()
+    }
+
+    /// Enqueues up to [`MAX_BATCH`] jobs in one script call.
+    pub async fn enqueue(
+        &self,
+        jobs: &[NewJob],
+        idempotency_ttl: Duration,
+    ) -> Result<Vec<Enqueued>> {
+        let k = &self.keys;
+        let mut inv = SCRIPTS.enqueue.prepare_invoke();
+        inv.key(k.ready())
+            .key(k.scheduled())
+            .key(k.payload())
+            .key(k.meta())
+            .key(k.attempts())
+            .key(k.state())
+            .key(k.stats())
+            .key(k.wake());
+        inv.arg(jobs.len())
+            .arg(idempotency_ttl.as_millis().max(1) as u64);
+        let mut idem_keys: Vec<String> = Vec::new();
+        for job in jobs {
+            let index = match &job.idempotency_key {
+                Some(key) => {
+                    let full = k.idempotency(key);
+                    let pos = idem_keys
+                        .iter()
+                        .position(|x| *x == full)
+                        .unwrap_or_else(|| {
+                            idem_keys.push(full);
+                            idem_keys.len() - 1
+                        });
+                    9 + pos
+                }
+                None => 0,
+            };
+            inv.arg(&job.id)
+                .arg(&job.payload)
+                .arg(&job.meta)
+                .arg(job.delay_ms)
+                .arg(job.at_ms)
+                .arg(index);
+        }
+        for key in &idem_keys {
+            inv.key(key);
+        }
+        let reply: Vec<String> = inv.invoke_async(&mut self.conn.clone()).await?;
+        Ok(reply
+            .chunks(2)
+            .map(|c| Enqueued {
+                id: c[0].clone(),
+                duplicate: c.get(1).map(String::as_str) == Some("duplicate"),
+            })
+            .collect())
+    }
+
+    /// Claims up to `max` (≤ [`MAX_BATCH`]) jobs for `worker`, promoting due jobs first.
+    pub async fn claim(
+        &self,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+        rate: Option<RateLimit>,
+    ) -> Result<ClaimReply> {
+        let k = &self.keys;
+        let (limit, window) = rate.map_or((0, 0), |r| (r.limit, r.window.as_millis() as u64));
+        let reply: Vec<Value> = SCRIPTS
+            .claim
+            .key(k.ready())
+            .key(k.running())
+            .key(k.scheduled())
+            .key(k.payload())
+            .key(k.meta())
+            .key(k.attempts())
+            .key(k.state())
+            .key(k.lease())
+            .key(k.error())
+            .key(k.paused())
+            .key(k.throttle())
+            .key(k.rate())
+            .key(k.seq())
+            .key(k.wake())
+            .arg(max.clamp(1, MAX_BATCH))
+            .arg(lease.as_millis() as u64)
+            .arg(worker)
+            .arg(limit)
+            .arg(window)
+            .arg(MAX_BATCH)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let tag = text(reply.first())?;
+        let num = int(reply.get(1))?;
+        Ok(match tag.as_str() {
+            "paused" => ClaimReply::Paused,
+            "throttled" => ClaimReply::Throttled(Duration::from_millis(num)),
+            "empty" => ClaimReply::Empty,
+            "ok" => {
+                let jobs = reply[2..]
+                    .chunks(6)
+                    .map(|c| {
+                        Ok(ClaimedJob {
+                            id: text(c.first())?,
+                            token: int(c.get(1))?,
+                            attempts: int(c.get(2))? as u32,
+                            payload: text(c.get(3))?,
+                            meta: text(c.get(4))?,
+                            last_error: text(c.get(5))?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                ClaimReply::Claimed { now: num, jobs }
+            }
+            other => return Err(QueueError::Protocol(format!("claim replied {other}"))),
+        })
+    }
+
+    /// Applies up to [`MAX_BATCH`] outcomes atomically.
+    pub async fn apply(&self, entries: &[OutcomeEntry], history_cap: usize) -> Result<Applied> {
+        let k = &self.keys;
+        let mut inv = SCRIPTS.outcome.prepare_invoke();
+        inv.key(k.running())
+            .key(k.scheduled())
+            .key(k.ready())
+            .key(k.dead())
+            .key(k.dead_index())
+            .key(k.completed())
+            .key(k.attempts())
+            .key(k.state())
+            .key(k.lease())
+            .key(k.history())
+            .key(k.result())
+            .key(k.error())
+            .key(k.dindex())
+            .key(k.stats())
+            .key(k.wake());
+        inv.arg(entries.len()).arg(history_cap.max(1));
+        for e in entries {
+            inv.arg(&e.id)
+                .arg(e.token)
+                .arg(e.action.code())
+                .arg(e.delay_ms)
+                .arg(if e.refund { "1" } else { "0" })
+                .arg(e.history.to_script_arg())
+                .arg(&e.data)
+                .arg(e.dims.join("\n"))
+                .arg(if e.require_expired { "1" } else { "0" });
+        }
+        let reply: Vec<Value> = inv.invoke_async(&mut self.conn.clone()).await?;
+        Ok(Applied {
+            applied: int(reply.first())? as usize,
+            rejected: reply[1..]
+                .iter()
+                .map(|v| text(Some(v)))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// Extends the leases this worker still holds; returns the ids it lost.
+    pub async fn extend(&self, lease: Duration, held: &[(String, u64)]) -> Result<Vec<String>> {
+        let mut inv = SCRIPTS.extend.prepare_invoke();
+        inv.key(self.keys.running())
+            .key(self.keys.lease())
+            .arg(lease.as_millis() as u64);
+        for (id, token) in held {
+            inv.arg(id).arg(*token);
+        }
+        Ok(inv.invoke_async(&mut self.conn.clone()).await?)
+    }
+
+    /// Moves up to `limit` due scheduled jobs to ready.
+    pub async fn promote(&self, limit: usize) -> Result<usize> {
+        let k = &self.keys;
+        Ok(SCRIPTS
+            .promote
+            .key(k.scheduled())
+            .key(k.ready())
+            .key(k.state())
+            .key(k.wake())
+            .arg(limit.clamp(1, MAX_BATCH))
+            .invoke_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    /// Lists up to `limit` jobs whose lease has expired, with the Redis time.
+    pub async fn expired(&self, limit: usize) -> Result<(u64, Vec<ExpiredLease>)> {
+        let k = &self.keys;
+        let reply: Vec<Value> = SCRIPTS
+            .expired
+            .key(k.running())
+            .key(k.lease())
+            .key(k.attempts())
+            .key(k.meta())
+            .arg(limit.clamp(1, MAX_BATCH))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let now = int(reply.first())?;
+        let mut out = Vec::new();
+        for c in reply[1..].chunks(4) {
+            let lease = text(c.get(1))?;
+            let mut parts = lease.splitn(3, '|');
+            let token = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+            let worker = parts.next().unwrap_or("").to_string();
+            out.push(ExpiredLease {
+                id: text(c.first())?,
+                token,
+                worker,
+                attempts: int(c.get(2))? as u32,
+                meta: text(c.get(3))?,
+            });
+        }
+        Ok((now, out))
+    }
+
+    /// Requeues dead letters (those still dead); returns the ids requeued.
+    pub async fn requeue_dead(
+        &self,
+        ids: &[String],
+        delay: Duration,
+        at_ms: u64,
+        history: &HistoryEntry,
+        history_cap: usize,
+    ) -> Result<Vec<String>> {
+        let k = &self.keys;
+        let mut inv = SCRIPTS.requeue.prepare_invoke();
+        inv.key(k.dead())
+            .key(k.dead_index())
+            .key(k.dindex())
+            .key(k.scheduled())
+            .key(k.ready())
+            .key(k.state())
+            .key(k.attempts())
+            .key(k.meta())
+            .key(k.history())
+            .key(k.stats())
+            .key(k.wake())
+            .arg(delay.as_millis() as u64)
+            .arg(at_ms)
+            .arg(history_cap.max(1))
+            .arg(history.to_script_arg());
+        for id in ids {
+            inv.arg(id);
+        }
+        Ok(inv.invoke_async(&mut self.conn.clone()).await?)
+    }
+
+    /// Deletes dead letters (those still dead); returns the ids deleted.
+    pub async fn delete_dead(&self, ids: &[String]) -> Result<Vec<String>> {
+        let k = &self.keys;
+        let mut inv = SCRIPTS.delete.prepare_invoke();
+        inv.key(k.dead()).key(k.dead_index()).key(k.stats());
+        for col in k.job_columns() {
+            inv.key(col);
+        }
+        for id in ids {
+            inv.arg(id);
+        }
+        Ok(inv.invoke_async(&mut self.conn.clone()).await?)
+    }
+
+    /// One bounded trim pass: dead letters past their TTL or over the cap, and completed jobs
+    /// past their retention. Returns (trimmed by TTL, trimmed by cap, completed removed).
+    pub async fn trim(
+        &self,
+        dead_cap: u64,
+        dead_ttl: Duration,
+        completed_retention: Duration,
+        limit: usize,
+    ) -> Result<(u64, u64, u64)> {
+        let k = &self.keys;
+        let mut inv = SCRIPTS.trim.prepare_invoke();
+        inv.key(k.dead())
+            .key(k.dead_index())
+            .key(k.completed())
+            .key(k.stats());
+        for col in k.job_columns() {
+            inv.key(col);
+        }
+        inv.arg(dead_cap)
+            .arg(dead_ttl.as_millis() as u64)
+            .arg(completed_retention.as_millis() as u64)
+            .arg(limit.clamp(1, MAX_BATCH));
+        let r: (u64, u64, u64) = inv.invoke_async(&mut self.conn.clone()).await?;
+        Ok(r)
+    }
+
+    /// Stops claims for `d` (never shortens a throttle in place); returns the throttle left.
+    pub async fn throttle(&self, d: Duration) -> Result<Duration> {
+        let ms: u64 = SCRIPTS
+            .throttle
+            .key(self.keys.throttle())
+            .arg(d.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(Duration::from_millis(ms))
+    }
+
+    /// Takes one extra rate-limit slot; `Err(wait)` when none is free.
+    pub async fn permit(&self, rate: Option<RateLimit>) -> Result<Option<Duration>> {
+        let (limit, window) = rate.map_or((0, 0), |r| (r.limit, r.window.as_millis() as u64));
+        let wait: u64 = SCRIPTS
+            .permit
+            .key(self.keys.rate())
+            .key(self.keys.throttle())
+            .key(self.keys.seq())
+            .arg(limit)
+            .arg(window)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok((wait > 0).then(|| Duration::from_millis(wait)))
+    }
+
+    /// Sets or clears the pause flag; resuming wakes idle workers.
+    pub async fn set_paused(&self, paused: bool) -> Result<()> {
+        let mut conn = self.conn.clone();
+        if paused {
+            let _: () = redis::cmd("SET")
+                .arg(self.keys.paused())
+                .arg("1")
+                .query_async(&mut conn)
+                .await?;
+        } else {
+            let _: () = redis::pipe()
+                .del(self.keys.paused())
+                .lpush(self.keys.wake(), "1")
+                .ltrim(self.keys.wake(), 0, 0)
+                .query_async(&mut conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Blocks up to `timeout` on the wake-up key. Use a connection made for blocking.
+    pub async fn wait_for_wake(&self, timeout: Duration) -> Result<bool> {
+        let secs = timeout.as_secs_f64().max(0.01);
+        let r: Option<(String, String)> = redis::cmd("BLPOP")
+            .arg(self.keys.wake())
+            .arg(secs)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(r.is_some())
+    }
+
+    /// Sizes, counters and flags.
+    pub async fn stats(&self, workers_since_ms: u64) -> Result<RawStats> {
+        let k = &self.keys;
+        let (ready, scheduled, running, dead, completed, counters, paused, throttle, workers): (
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            HashMap<String, u64>,
+            bool,
+            i64,
+            u64,
+        ) = redis::pipe()
+            .llen(k.ready())
+            .zcard(k.scheduled())
+            .zcard(k.running())
+            .zcard(k.dead())
+            .zcard(k.completed())
+            .hgetall(k.stats())
+            .exists(k.paused())
+            .pttl(k.throttle())
+            .zcount(k.workers(), workers_since_ms, "+inf")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(RawStats {
+            ready,
+            scheduled,
+            running,
+            dead,
+            completed,
+            counters,
+            paused,
+            throttle_ms: throttle.max(0) as u64,
+            workers,
+        })
+    }
+
+    /// Everything stored about one job.
+    pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
+        let k = &self.keys;
+        type Row = (
+            Option<String>,
+            Option<String>,
+            Option<u32>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        type Scores = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+        let ((payload, meta, attempts, state, lease, history, result, error), scores): (
+            Row,
+            Scores,
+        ) = redis::pipe()
+            .hget(k.payload(), id)
+            .hget(k.meta(), id)
+            .hget(k.attempts(), id)
+            .hget(k.state(), id)
+            .hget(k.lease(), id)
+            .hget(k.history(), id)
+            .hget(k.result(), id)
+            .hget(k.error(), id)
+            .zscore(k.scheduled(), id)
+            .zscore(k.running(), id)
+            .zscore(k.dead(), id)
+            .zscore(k.completed(), id)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map(|(a, b, c, d, e, f, g, h, i, j, l, m)| ((a, b, c, d, e, f, g, h), (i, j, l, m)))?;
+        let (Some(payload), Some(meta)) = (payload, meta) else {
+            return Ok(None);
+        };
+        let corrupt = |reason: String| QueueError::Corrupt {
+            id: id.to_string(),
+            reason,
+        };
+        let meta: JobMeta =
+            serde_json::from_str(&meta).map_err(|e| corrupt(format!("meta: {e}")))?;
+        let state = state
+            .as_deref()
+            .and_then(JobState::parse)
+            .ok_or_else(|| corrupt(format!("state {state:?}")))?;
+        let history: Vec<HistoryEntry> = match history {
+            Some(h) => serde_json::from_str(&h).map_err(|e| corrupt(format!("history: {e}")))?,
+            None => Vec::new(),
+        };
+        let last_error: Option<Failure> = match error {
+            Some(e) => Some(serde_json::from_str(&e).map_err(|e| corrupt(format!("error: {e}")))?),
+            None => None,
+        };
+        let result = match result {
+            Some(r) => Some(serde_json::from_str(&r).map_err(|e| corrupt(format!("result: {e}")))?),
+            None => None,
+        };
+        let ms = |s: Option<f64>| s.map(|v| v as u64);
+        let (due_at, lease_until, died_at, finished_at) =
+            (ms(scores.0), ms(scores.1), ms(scores.2), ms(scores.3));
+        let worker = lease.and_then(|l| l.split('|').nth(1).map(str::to_string));
+        Ok(Some(JobRecord {
+            id: id.to_string(),
+            state,
+            meta,
+            payload,
+            attempts: attempts.unwrap_or(0),
+            due_at,
+            lease_until,
+            worker,
+            died_at,
+            finished_at,
+            result,
+            last_error,
+            history,
+        }))
+    }
+
+    /// State of each id (`None` when unknown).
+    pub async fn states(&self, ids: &[String]) -> Result<Vec<Option<JobState>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let raw: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.keys.state())
+            .arg(ids)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(raw
+            .iter()
+            .map(|s| s.as_deref().and_then(JobState::parse))
+            .collect())
+    }
+
+    /// Dead-letter ids, newest first, from `offset`, with died_at in `[min_ms, max_ms]`.
+    pub async fn dead_ids(
+        &self,
+        min_ms: u64,
+        max_ms: u64,
+        offset: u64,
+        count: u64,
+    ) -> Result<Vec<String>> {
+        Ok(redis::cmd("ZREVRANGEBYSCORE")
+            .arg(self.keys.dead())
+            .arg(max_ms)
+            .arg(min_ms)
+            .arg("LIMIT")
+            .arg(offset)
+            .arg(count)
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    /// Number of dead letters with died_at in `[min_ms, max_ms]`.
+    pub async fn dead_count(&self, min_ms: u64, max_ms: u64) -> Result<u64> {
+        Ok(redis::cmd("ZCOUNT")
+            .arg(self.keys.dead())
+            .arg(min_ms)
+            .arg(max_ms)
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    /// Dead-letter ids of one index dimension (`c|server_error`), newest first.
+    pub async fn dead_ids_by(
+        &self,
+        dim: &str,
+        min_ms: u64,
+        max_ms: u64,
+        offset: u64,
+        count: u64,
+    ) -> Result<Vec<String>> {
+        let (lo, hi) = lex_bounds(dim, min_ms, max_ms);
+        let members: Vec<String> = redis::cmd("ZREVRANGEBYLEX")
+            .arg(self.keys.dead_index())
+            .arg(hi)
+            .arg(lo)
+            .arg("LIMIT")
+            .arg(offset)
+            .arg(count)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(members
+            .iter()
+            .filter_map(|m| m.rsplit('|').next().map(str::to_string))
+            .collect())
+    }
+
+    /// Index members of one dimension after `after` (exclusive), oldest first: a cursor that
+    /// stays valid while earlier letters are requeued or deleted.
+    pub async fn dead_members_after(
+        &self,
+        dim: &str,
+        min_ms: u64,
+        max_ms: u64,
+        after: Option<&str>,
+        count: u64,
+    ) -> Result<Vec<String>> {
+        let (lo, hi) = lex_bounds(dim, min_ms, max_ms);
+        let lo = after.map_or(lo, |m| format!("({m}"));
+        Ok(redis::cmd("ZRANGEBYLEX")
+            .arg(self.keys.dead_index())
+            .arg(lo)
+            .arg(hi)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(count)
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    /// Number of dead letters in one index dimension.
+    pub async fn dead_count_by(&self, dim: &str, min_ms: u64, max_ms: u64) -> Result<u64> {
+        let (lo, hi) = lex_bounds(dim, min_ms, max_ms);
+        Ok(redis::cmd("ZLEXCOUNT")
+            .arg(self.keys.dead_index())
+            .arg(lo)
+            .arg(hi)
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    /// Listing fields of dead letters, in the order of `ids`.
+    pub async fn dead_briefs(&self, ids: &[String], with_payload: bool) -> Result<Vec<DeadBrief>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let k = &self.keys;
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZMSCORE").arg(k.dead()).arg(ids);
+        for col in [k.meta(), k.error(), k.attempts(), k.dindex(), k.payload()] {
+            if col == k.payload() && !with_payload {
+                continue;
+            }
+            pipe.cmd("HMGET").arg(col).arg(ids);
+        }
+        let mut cols: Vec<Vec<Value>> = pipe.query_async(&mut self.conn.clone()).await?;
+        let payloads = with_payload.then(|| cols.pop().unwrap_or_default());
+        let get = |col: &Vec<Value>, i: usize| -> String {
+            match col.get(i) {
+                Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                Some(Value::Int(n)) => n.to_string(),
+                _ => String::new(),
+            }
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            let died_at = match cols[0].get(i) {
+                Some(Value::Double(d)) => Some(*d as u64),
+                Some(Value::BulkString(b)) => std::str::from_utf8(b)
+                    .ok()
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .map(|d| d as u64),
+                _ => None,
+            };
+            let dims = get(&cols[4], i)
+                .split('\n')
+                .filter_map(|m| {
+                    let mut parts = m.splitn(3, '|');
+                    let dim = parts.next()?.chars().next()?;
+                    Some((dim, parts.next()?.to_string()))
+                })
+                .collect();
+            out.push(DeadBrief {
+                id: id.clone(),
+                died_at,
+                meta: get(&cols[1], i),
+                error: get(&cols[2], i),
+                attempts: get(&cols[3], i).parse().unwrap_or(0),
+                dims,
+                payload: payloads.as_ref().map(|p| get(p, i)),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records a worker heartbeat.
+    pub async fn heartbeat(&self, worker: &str, info: &str) -> Result<()> {
+        let now = crate::job::now_ms();
+        let _: () = redis::pipe()
+            .zadd(self.keys.workers(), worker, now)
+            .hset(self.keys.worker_info(), worker, info)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a worker registration (clean shutdown).
+    pub async fn deregister(&self, worker: &str) -> Result<()> {
+        let _: () = redis::pipe()
+            .zrem(self.keys.workers(), worker)
+            .hdel(self.keys.worker_info(), worker)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Drops registrations not seen since `cutoff_ms`; returns how many.
+    pub async fn prune_workers(&self, cutoff_ms: u64) -> Result<usize> {
+        let stale: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.keys.workers())
+            .arg("-inf")
+            .arg(format!("({cutoff_ms}"))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let _: () = redis::pipe()
+            .zrem(self.keys.workers(), &stale)
+            .hdel(self.keys.worker_info(), &stale)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(stale.len())
+    }
+
+    /// Registered workers, most recently seen first.
+    pub async fn workers(&self) -> Result<Vec<WorkerEntry>> {
+        let seen: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
+            .arg(self.keys.workers())
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        if seen.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&String> = seen.iter().map(|(id, _)| id).collect();
+        let infos: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.keys.worker_info())
+            .arg(&ids)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(seen
+            .into_iter()
+            .zip(infos)
+            .map(|((id, at), info)| WorkerEntry {
+                id,
+                last_seen: at as u64,
+                info: info.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Checks the server answers (and is new enough for `RPOP key count`).
+    pub async fn ping(&self) -> Result<()> {
+        let pong: String = redis::cmd("PING")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        if pong != "PONG" {
+            return Err(QueueError::Protocol(format!("PING answered {pong}")));
+        }
+        Ok(())
+    }
+}
+
+/// Lexicographic bounds of one dimension's index members between two times.
+fn lex_bounds(dim: &str, min_ms: u64, max_ms: u64) -> (String, String) {
+    (
+        format!("[{dim}|{min_ms:015}|"),
+        format!("[{dim}|{:015}|~", max_ms.min(999_999_999_999_999)),
+    )
+}
+
+fn text(v: Option<&Value>) -> Result<String> {
+    match v {
+        Some(Value::BulkString(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
+        Some(Value::SimpleString(s)) => Ok(s.clone()),
+        Some(Value::Int(n)) => Ok(n.to_string()),
+        Some(Value::Nil) => Ok(String::new()),
+        other => Err(QueueError::Protocol(format!(
+            "expected text, got {other:?}"
+        ))),
+    }
+}
+
+fn int(v: Option<&Value>) -> Result<u64> {
+    match v {
+        Some(Value::Int(n)) => Ok((*n).max(0) as u64),
+        Some(Value::BulkString(b)) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(|f| f.max(0.0) as u64)
+            .ok_or_else(|| QueueError::Protocol("expected a number".into())),
+        other => Err(QueueError::Protocol(format!(
+            "expected a number, got {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lex_bounds;
+
+    #[test]
+    fn lex_bounds_cover_the_time_range() {
+        let (lo, hi) = lex_bounds("c|server_error", 5, 10);
+        let member = format!("c|server_error|{:015}|01ABC", 7);
+        assert!(lo[1..] <= *member && *member <= hi[1..]);
+        let outside = format!("c|server_error|{:015}|01ABC", 11);
+        assert!(*outside > hi[1..]);
+    }
+}

@@ -1,0 +1,46 @@
+//! The Lua scripts, loaded once per process. Each `.lua` file documents its KEYS and ARGV; the
+//! shared helpers in `lua/lib.lua` are prepended to every one of them.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+macro_rules! script {
+    ($name:literal) => {
+        Script::new(concat!(
+            include_str!("lua/lib.lua"),
+            "\n-- ",
+            $name,
+            ".lua\n",
+            include_str!(concat!("lua/", $name, ".lua"))
+        ))
+    };
+}
+
+pub(crate) struct Scripts {
+    pub enqueue: Script,
+    pub claim: Script,
+    pub promote: Script,
+    pub outcome: Script,
+    pub extend: Script,
+    pub expired: Script,
+    pub requeue: Script,
+    pub delete: Script,
+    pub trim: Script,
+    pub throttle: Script,
+    pub permit: Script,
+}
+
+pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    enqueue: script!("enqueue"),
+    claim: script!("claim"),
+    promote: script!("promote"),
+    outcome: script!("outcome"),
+    extend: script!("extend"),
+    expired: script!("expired"),
+    requeue: script!("requeue"),
+    delete: script!("delete"),
+    trim: script!("trim"),
+    throttle: script!("throttle"),
+    permit: script!("permit"),
+});

@@ -1,0 +1,86 @@
+//! Queue statistics.
+
+use serde::Serialize;
+
+use crate::rdb::RawStats;
+
+/// Counts per state, lifetime totals and flags of one queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Queue name.
+    pub queue: String,
+    /// Jobs waiting for a due time (delayed jobs and retries).
+    pub scheduled: u64,
+    /// Jobs waiting for a worker.
+    pub ready: u64,
+    /// Jobs under a lease.
+    pub running: u64,
+    /// Dead letters.
+    pub dead: u64,
+    /// Completed jobs still kept for their result.
+    pub completed: u64,
+    /// Attempts finished (succeeded + retried + died).
+    pub processed: u64,
+    /// Attempts that succeeded.
+    pub succeeded: u64,
+    /// Attempts that failed and were scheduled again.
+    pub retried: u64,
+    /// Jobs that became dead letters.
+    pub died: u64,
+    /// Jobs enqueued.
+    pub enqueued: u64,
+    /// Enqueues refused as duplicates of an idempotency key.
+    pub duplicates: u64,
+    /// Dead letters requeued.
+    pub requeued: u64,
+    /// Dead letters deleted by operators.
+    pub deleted: u64,
+    /// Dead letters trimmed by the cap or the TTL.
+    pub dead_trimmed: u64,
+    /// Jobs given back unfinished at shutdown.
+    pub released: u64,
+    /// Expired leases the reaper took back.
+    pub lease_expired: u64,
+    /// Outcomes rejected because their claim was no longer current.
+    pub late_outcomes: u64,
+    /// Queue is paused.
+    pub paused: bool,
+    /// Claims are throttled for this many more ms.
+    pub throttled_ms: u64,
+    /// Worker processes with a recent heartbeat.
+    pub workers: u64,
+}
+
+impl Stats {
+    pub(crate) fn from_raw(queue: &str, raw: RawStats) -> Self {
+        let c = |name: &str| raw.counters.get(name).copied().unwrap_or(0);
+        Self {
+            queue: queue.to_string(),
+            scheduled: raw.scheduled,
+            ready: raw.ready,
+            running: raw.running,
+            dead: raw.dead,
+            completed: raw.completed,
+            processed: c("processed"),
+            succeeded: c("succeeded"),
+            retried: c("retried"),
+            died: c("dead"),
+            enqueued: c("enqueued"),
+            duplicates: c("duplicates"),
+            requeued: c("requeued"),
+            deleted: c("deleted"),
+            dead_trimmed: c("dead_trimmed"),
+            released: c("released"),
+            lease_expired: c("lease_expired"),
+            late_outcomes: c("late_outcomes"),
+            paused: raw.paused,
+            throttled_ms: raw.throttle_ms,
+            workers: raw.workers,
+        }
+    }
+
+    /// Jobs not finished yet (scheduled + ready + running).
+    pub fn pending(&self) -> u64 {
+        self.scheduled + self.ready + self.running
+    }
+}

@@ -1,0 +1,364 @@
+//! Test harness: real `redis-server` processes on free ports (stopped by PID on drop), and an
+//! in-process worker fleet on apalis's `Monitor`.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use apalis::prelude::{BoxDynError, Monitor, WorkerBuilder};
+use okra_queue::{
+    JobContext, Queue, QueueConfig, RedisSettings, Runtime, ShutdownReport, WorkerOptions,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
+
+/// A throwaway `redis-server` on a free loopback port.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra `redis-server` arguments (e.g. `--appendonly yes`).
+    pub fn start_with(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = Self {
+            port: free_port(),
+            child: None,
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut args = vec![
+            "--port".to_string(),
+            self.port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            "".into(),
+            "--appendonly".into(),
+            "no".into(),
+            "--dir".into(),
+            self.dir.path().display().to_string(),
+            "--loglevel".into(),
+            "warning".into(),
+        ];
+        args.extend(self.extra.iter().cloned());
+        let child = Command::new("redis-server")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        self.child = Some(child);
+        wait_for_ping(self.port, Duration::from_secs(10));
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn settings(&self) -> RedisSettings {
+        RedisSettings {
+            response_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
+            ..RedisSettings::new(self.url())
+        }
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port (data is gone unless persistence was asked for).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        redis_cli(self.port, args)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A 3-master Redis Cluster on loopback.
+pub struct RedisCluster {
+    pub ports: Vec<u16>,
+    children: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports: Vec<u16> = (0..3).map(|_| free_cluster_port()).collect();
+        let mut children = Vec::new();
+        for p in &ports {
+            let node_dir: PathBuf = dir.path().join(p.to_string());
+            std::fs::create_dir_all(&node_dir).unwrap();
+            children.push(
+                Command::new("redis-server")
+                    .args([
+                        "--port",
+                        &p.to_string(),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "5000",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        &node_dir.display().to_string(),
+                        "--loglevel",
+                        "warning",
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("redis-server"),
+            );
+        }
+        let cluster = Self {
+            ports,
+            children,
+            _dir: dir,
+        };
+        for p in &cluster.ports {
+            wait_for_ping(*p, Duration::from_secs(10));
+        }
+        let nodes: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let mut args = vec!["--cluster", "create"];
+        args.extend(nodes.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        let out = Command::new("redis-cli")
+            .args(&args)
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = cluster
+                .ports
+                .iter()
+                .all(|p| redis_cli(*p, &["cluster", "info"]).contains("cluster_state:ok"));
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cluster
+    }
+
+    pub fn settings(&self) -> RedisSettings {
+        RedisSettings {
+            url: self
+                .ports
+                .iter()
+                .map(|p| format!("redis://127.0.0.1:{p}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            cluster: true,
+            response_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_for_ping(port: u16, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+            if s.write_all(b"PING\r\n").is_ok() {
+                let mut buf = [0u8; 16];
+                if let Ok(n) = s.read(&mut buf)
+                    && buf[..n].starts_with(b"+PONG")
+                {
+                    return;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on port {port} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A port that is free together with its cluster bus port (+10000).
+fn free_cluster_port() -> u16 {
+    loop {
+        let p = 15000 + fastrand::u16(0..10000);
+        let a = TcpListener::bind(("127.0.0.1", p));
+        let b = TcpListener::bind(("127.0.0.1", p + 10000));
+        if a.is_ok() && b.is_ok() {
+            return p;
+        }
+    }
+}
+
+/// Queue settings scaled down for tests: short backoff, short lease.
+pub fn test_config(name: &str) -> QueueConfig {
+    let mut cfg = QueueConfig::new(name);
+    cfg.retry.base_delay = Duration::from_millis(20);
+    cfg.retry.max_delay = Duration::from_millis(100);
+    cfg.retry.max_attempts = 5;
+    cfg
+}
+
+pub fn test_options() -> WorkerOptions {
+    WorkerOptions {
+        concurrency: 20,
+        batch: 20,
+        lease: Duration::from_millis(1500),
+        poll_interval: Duration::from_millis(200),
+        reap_interval: Duration::from_millis(200),
+        trim_interval: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(2),
+    }
+}
+
+/// Workers running in this process.
+pub struct Fleet {
+    pub runtime: Runtime,
+    stop: Option<oneshot::Sender<()>>,
+    monitor: tokio::task::JoinHandle<()>,
+}
+
+impl Fleet {
+    /// Stops like SIGTERM does: no new claims, running jobs get the grace period, then the
+    /// runtime gives back what is left.
+    pub async fn stop(mut self) -> ShutdownReport {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.monitor).await;
+        self.runtime.shutdown().await
+    }
+}
+
+/// Starts `loops` worker loops running `handler` under one `Monitor`.
+pub async fn start_fleet<J, F, Fut, R>(
+    queue: &Queue,
+    opts: WorkerOptions,
+    loops: usize,
+    handler: F,
+) -> Fleet
+where
+    J: DeserializeOwned + Send + Sync + 'static,
+    F: Fn(J, JobContext) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, BoxDynError>> + Send + 'static,
+    R: Serialize + Send + Sync + 'static,
+{
+    let grace = opts.shutdown_grace;
+    let runtime = queue.runtime(opts).await.expect("runtime");
+    let backend = runtime.backend::<J>();
+    let (tx, rx) = oneshot::channel::<()>();
+    let monitor = Monitor::new()
+        .register_n(loops, move |i, r| {
+            let h = handler.clone();
+            WorkerBuilder::new(format!("test-{i}-{r}"))
+                .backend(backend.clone())
+                .build(move |job: J, ctx: JobContext| h(job, ctx))
+        })
+        .should_restart(|_, _| true)
+        .shutdown_timeout(grace);
+    let handle = tokio::spawn(async move {
+        let _ = monitor
+            .run_with_signal(async move {
+                let _ = rx.await;
+                Ok(())
+            })
+            .await;
+    });
+    Fleet {
+        runtime,
+        stop: Some(tx),
+        monitor: handle,
+    }
+}
+
+/// Polls `check` until it returns true or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
