@@ -1,1 +1,318 @@
-fn main() {}
+//! `make bench`: enqueue N no-op jobs in bulk, then drain them with the workers; the same for
+//! apalis-redis 1.0 on the same Redis server in the same run.
+//!
+//! Knobs (environment): `BENCH_JOBS` (default 100000), `BENCH_LOOPS` (worker loops, default 2),
+//! `BENCH_CONCURRENCY` (per loop, default 1000), `REDIS_URL` (default: start a throwaway
+//! `redis-server` on a free port).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use apalis::prelude::{BoxDynError, Monitor, TaskSink, WorkerBuilder};
+use okra_queue::{EnqueueOptions, Job, Queue, QueueConfig, RedisSettings, WorkerOptions};
+use serde::{Deserialize, Serialize};
+
+// The same allocator as the okra-worker binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Noop {
+    n: u64,
+}
+
+impl Job for Noop {
+    fn kind(&self) -> &str {
+        "noop"
+    }
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Row {
+    system: &'static str,
+    enqueue: Option<f64>,
+    drain: Option<f64>,
+    note: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let jobs = env("BENCH_JOBS", 100_000);
+    let loops = env("BENCH_LOOPS", 2);
+    let concurrency = env("BENCH_CONCURRENCY", 1000);
+    let (_server, url) = match std::env::var("REDIS_URL") {
+        Ok(url) => (None, url),
+        Err(_) => {
+            let s = common::RedisServer::start();
+            let url = s.url();
+            (Some(s), url)
+        }
+    };
+    let rtt = redis_rtt(&url).await?;
+    println!(
+        "okra-queue drain benchmark: {jobs} no-op jobs, {loops} worker loops x {concurrency} concurrency"
+    );
+    println!(
+        "redis {url}, round trip {:.0} µs (mean of 1000 PINGs), {} CPU cores\n",
+        rtt * 1e6,
+        num_cpus()
+    );
+
+    let mut rows = Vec::new();
+    rows.push(ours(&url, jobs, loops, concurrency).await?);
+    if std::env::var("BENCH_ONLY_OURS").is_err() {
+        rows.push(apalis_redis(&url, jobs, loops, concurrency).await);
+        let probe = apalis_redis_single_push(&url, 20_000).await;
+        println!("apalis-redis, 20,000 jobs in one push then a worker: {probe}\n");
+    }
+
+    println!(
+        "{:<14} {:>16} {:>16}  notes",
+        "system", "enqueue jobs/s", "drain jobs/s"
+    );
+    for r in &rows {
+        let f = |v: Option<f64>| v.map_or("failed".to_string(), |v| format!("{v:.0}"));
+        println!(
+            "{:<14} {:>16} {:>16}  {}",
+            r.system,
+            f(r.enqueue),
+            f(r.drain),
+            r.note
+        );
+    }
+    if rows.len() < 2 {
+        return Ok(());
+    }
+    if let (Some(a), Some(b)) = (rows[0].drain, rows[1].drain) {
+        println!("\ndrain speed-up over apalis-redis: {:.1}x", a / b);
+    }
+    if let (Some(a), Some(b)) = (rows[0].enqueue, rows[1].enqueue) {
+        println!("enqueue speed-up over apalis-redis: {:.1}x", a / b);
+    }
+    Ok(())
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+async fn redis_rtt(url: &str) -> anyhow::Result<f64> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let t = Instant::now();
+    for _ in 0..1000 {
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+    }
+    Ok(t.elapsed().as_secs_f64() / 1000.0)
+}
+
+async fn ours(url: &str, jobs: usize, loops: usize, concurrency: usize) -> anyhow::Result<Row> {
+    let settings = RedisSettings::new(url);
+    let queue = Queue::connect(&settings, QueueConfig::new("bench-okq")).await?;
+    let batch: Vec<_> = (0..jobs as u64)
+        .map(|n| (Noop { n }, EnqueueOptions::default()))
+        .collect();
+    let t = Instant::now();
+    queue.enqueue_bulk(batch).await?;
+    let enqueue = jobs as f64 / t.elapsed().as_secs_f64();
+
+    let opts = WorkerOptions {
+        concurrency,
+        batch: concurrency.min(1000),
+        ..WorkerOptions::default()
+    };
+    let runtime = queue.runtime(opts).await?;
+    let backend = runtime.backend::<Noop>();
+    let t = Instant::now();
+    let monitor = Monitor::new().register_n(loops, move |i, _| {
+        WorkerBuilder::new(format!("bench-{i}"))
+            .backend(backend.clone())
+            .build(|_job: Noop| async { Ok::<_, BoxDynError>(()) })
+    });
+    let done = wait_until(Duration::from_secs(300), || {
+        let queue = queue.clone();
+        async move {
+            queue
+                .stats()
+                .await
+                .map(|s| s.succeeded as usize >= jobs)
+                .unwrap_or(false)
+        }
+    });
+    let drained = tokio::select! {
+        _ = monitor.run() => false,
+        ok = done => ok,
+    };
+    let drain = drained.then(|| jobs as f64 / t.elapsed().as_secs_f64());
+    runtime.shutdown().await;
+    let stats = queue.stats().await?;
+    Ok(Row {
+        system: "okra-queue",
+        enqueue: Some(enqueue),
+        drain,
+        note: format!(
+            "bulk enqueue in 1,000-job script calls; {} completed, {} left pending",
+            stats.completed,
+            stats.pending()
+        ),
+    })
+}
+
+/// apalis-redis 1.0 with its defaults except a batch of 100 and a short poll, as a new user
+/// would tune it. Its fetch script promotes every due job with one `unpack`, which fails for
+/// more than ~8,000 due jobs ("too many results to unpack"), so jobs are pushed in chunks of
+/// 5,000 while the worker drains; the drain clock starts at the first push.
+async fn apalis_redis(url: &str, jobs: usize, loops: usize, concurrency: usize) -> Row {
+    match apalis_redis_inner(url, jobs, loops, concurrency).await {
+        Ok(row) => row,
+        Err(e) => Row {
+            system: "apalis-redis",
+            enqueue: None,
+            drain: None,
+            note: format!("error: {e}"),
+        },
+    }
+}
+
+async fn apalis_redis_inner(
+    url: &str,
+    jobs: usize,
+    loops: usize,
+    concurrency: usize,
+) -> anyhow::Result<Row> {
+    use apalis::prelude::WorkerBuilderExt;
+    use apalis_redis::{Config, RedisStorage};
+    let conn = apalis_redis::connect(url).await?;
+    let config = Config::default()
+        .queue("{bench-apalis}")
+        .batch_size(100)
+        .heartbeat_interval(Duration::from_millis(250));
+    let mut storage = RedisStorage::<Noop>::new(conn).with_config(config);
+
+    // Enqueue speed: one bulk push of a 5,000-job chunk at a time.
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = counter.clone();
+    let worker_storage = storage.clone();
+    let t = Instant::now();
+    let monitor = Monitor::new().register_n(loops, move |i, _| {
+        let c = c.clone();
+        WorkerBuilder::new(format!("apalis-bench-{i}"))
+            .backend(worker_storage.clone())
+            .concurrency(concurrency)
+            .build(move |_job: Noop| {
+                let c = c.clone();
+                async move {
+                    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Ok::<_, BoxDynError>(())
+                }
+            })
+    });
+    let worker = tokio::spawn(async move {
+        if let Err(e) = monitor.run().await {
+            eprintln!("apalis-redis monitor stopped: {e}");
+        }
+    });
+    let mut push_time = Duration::ZERO;
+    let mut n = 0u64;
+    while (n as usize) < jobs {
+        let chunk: Vec<Noop> = (n..(n + 5000).min(jobs as u64))
+            .map(|n| Noop { n })
+            .collect();
+        n += chunk.len() as u64;
+        let p = Instant::now();
+        storage
+            .push_bulk(chunk)
+            .await
+            .map_err(|e| anyhow::anyhow!("push: {e}"))?;
+        push_time += p.elapsed();
+        // Let the worker promote this chunk before the next one is due, or its fetch breaks.
+        let target = (n as usize).saturating_sub(2500);
+        let caught_up = wait_until(Duration::from_secs(30), || {
+            let c = counter.clone();
+            async move { c.load(std::sync::atomic::Ordering::Relaxed) >= target }
+        })
+        .await;
+        eprintln!(
+            "apalis-redis: pushed {n}, processed {}",
+            counter.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        if !caught_up {
+            worker.abort();
+            anyhow::bail!(
+                "its workers stopped making progress after {} of {n} pushed jobs",
+                counter.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
+    }
+    let drained = wait_until(Duration::from_secs(300), || {
+        let c = counter.clone();
+        async move { c.load(std::sync::atomic::Ordering::Relaxed) >= jobs }
+    })
+    .await;
+    let elapsed = t.elapsed();
+    worker.abort();
+    Ok(Row {
+        system: "apalis-redis",
+        enqueue: Some(jobs as f64 / push_time.as_secs_f64()),
+        drain: drained.then(|| jobs as f64 / elapsed.as_secs_f64()),
+        note:
+            "pushed in 5,000-job chunks while draining (one big push breaks its fetch, see below)"
+                .into(),
+    })
+}
+
+/// What happens to apalis-redis when many jobs are due at once (its fetch promotes them all
+/// with one `unpack`).
+async fn apalis_redis_single_push(url: &str, jobs: usize) -> String {
+    use apalis_redis::{Config, RedisStorage};
+    let result: anyhow::Result<String> = async {
+        let conn = apalis_redis::connect(url).await?;
+        let config = Config::default()
+            .queue("{bench-apalis-probe}")
+            .heartbeat_interval(Duration::from_millis(250));
+        let mut storage = RedisStorage::<Noop>::new(conn).with_config(config);
+        let batch: Vec<Noop> = (0..jobs as u64).map(|n| Noop { n }).collect();
+        storage
+            .push_bulk(batch)
+            .await
+            .map_err(|e| anyhow::anyhow!("push failed: {e}"))?;
+        let monitor = Monitor::new().register(move |_| {
+            WorkerBuilder::new("apalis-probe")
+                .backend(storage.clone())
+                .build(|_job: Noop| async { Ok::<_, BoxDynError>(()) })
+        });
+        Ok(
+            match tokio::time::timeout(Duration::from_secs(10), monitor.run()).await {
+                Ok(Err(e)) => format!("worker failed: {}", e.to_string().replace('\n', " ").trim()),
+                Ok(Ok(())) => "worker exited".into(),
+                Err(_) => "worker still running after 10 s".into(),
+            },
+        )
+    }
+    .await;
+    result.unwrap_or_else(|e| e.to_string())
+}
+
+async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}

@@ -258,6 +258,21 @@ pub struct JobRecord {
     pub history: Vec<HistoryEntry>,
 }
 
+/// A stored job record: metadata JSON, a newline, then the payload JSON. JSON text never holds
+/// a raw newline, so the first one splits them; one hash field serves both.
+pub(crate) fn make_record(meta: &str, payload: &str) -> String {
+    let mut r = String::with_capacity(meta.len() + payload.len() + 1);
+    r.push_str(meta);
+    r.push('\n');
+    r.push_str(payload);
+    r
+}
+
+/// Splits a stored record into (metadata JSON, payload JSON).
+pub(crate) fn split_record(record: &str) -> (&str, &str) {
+    record.split_once('\n').unwrap_or((record, ""))
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn epoch_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)

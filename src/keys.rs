@@ -6,6 +6,10 @@
 //! idempotency key, known before the script runs) the layout uses a fixed set of keys per queue;
 //! per-job data lives in per-queue hashes keyed by job id ("column" hashes), not in per-job keys.
 //!
+//! A job's state is not stored; it follows from where the job is: a lease means running, the
+//! dead set means dead, the scheduled set means scheduled, a result means completed, and
+//! anything else is ready. One hash write less on every transition.
+//!
 //! | key | type | holds |
 //! |---|---|---|
 //! | `ready` | list | ids ready to run; producers `LPUSH`, workers `RPOP` (FIFO) |
@@ -13,11 +17,9 @@
 //! | `running` | zset | claimed ids, score = lease deadline ms |
 //! | `dead` | zset | dead letters, score = time of death ms |
 //! | `dead_index` | zset | lexicographic index of dead letters by class / kind / status / type |
-//! | `completed` | zset | finished ids kept for their result, score = finish ms |
-//! | `payload` | hash | id → job payload (JSON) |
-//! | `meta` | hash | id → job metadata (JSON: kind, max attempts, timestamps, idempotency key) |
-//! | `attempts` | hash | id → attempts spent in the current budget |
-//! | `state` | hash | id → `scheduled` / `ready` / `running` / `completed` / `dead` |
+//! | `completed` | list | `finish_ms|id` of completed jobs, in finish order (for the retention sweep) |
+//! | `job` | hash | id → `meta JSON` newline `payload JSON` (kind, budget, timestamps, key; the job) |
+//! | `attempts` | hash | id → attempts spent in the current budget (none = 0) |
 //! | `lease` | hash | id → `token|worker|claimed_at_ms` of the current claim |
 //! | `history` | hash | id → JSON array of the last attempts |
 //! | `result` | hash | id → handler result (JSON) |
@@ -60,10 +62,8 @@ keys!(
     dead,
     dead_index,
     completed,
-    payload,
-    meta,
+    job,
     attempts,
-    state,
     lease,
     history,
     result,
@@ -104,12 +104,10 @@ impl Keys {
     }
 
     /// Column hashes that hold per-job data: deleting a job means `HDEL` from each.
-    pub fn job_columns(&self) -> [String; 9] {
+    pub fn job_columns(&self) -> [String; 7] {
         [
-            self.payload(),
-            self.meta(),
+            self.job(),
             self.attempts(),
-            self.state(),
             self.lease(),
             self.history(),
             self.result(),

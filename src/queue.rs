@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{QueueError, Result};
 use crate::job::{
-    EnqueueOptions, Enqueued, Job, JobMeta, JobRecord, JobState, epoch_ms, new_id, now_ms,
+    EnqueueOptions, Enqueued, Job, JobMeta, JobRecord, JobState, epoch_ms, make_record, new_id,
+    now_ms,
 };
 use crate::keys::{Keys, validate_queue_name};
 use crate::policy::RetryPolicy;
@@ -200,9 +201,11 @@ impl Queue {
             };
             news.push(NewJob {
                 id: new_id(),
-                payload: job.payload,
-                meta: serde_json::to_string(&meta)
-                    .map_err(|e| QueueError::InvalidJob(e.to_string()))?,
+                record: make_record(
+                    &serde_json::to_string(&meta)
+                        .map_err(|e| QueueError::InvalidJob(e.to_string()))?,
+                    &job.payload,
+                ),
                 delay_ms: o.delay.map_or(0, |d| d.as_millis() as u64),
                 at_ms: o.run_at.map_or(0, epoch_ms),
                 idempotency_key: o.idempotency_key,

@@ -598,7 +598,10 @@ async fn requeue_at_a_later_time_schedules_the_job() {
     queue.wait(&job.id, Duration::from_secs(10)).await.unwrap();
     fleet.stop().await;
     let r = queue
-        .dead_requeue(std::slice::from_ref(&job.id), RequeueAt::After(Duration::from_secs(60)))
+        .dead_requeue(
+            std::slice::from_ref(&job.id),
+            RequeueAt::After(Duration::from_secs(60)),
+        )
         .await
         .unwrap();
     assert_eq!(r.len(), 1);
@@ -656,7 +659,7 @@ async fn dead_set_cap_and_ttl_trims_are_counted() {
     .await;
     // The trimmed letters' data is gone, not just their ids.
     let payloads: u64 = server
-        .cli(&["hlen", "okq:{trim}:payload"])
+        .cli(&["hlen", "okq:{trim}:job"])
         .trim()
         .parse()
         .unwrap();

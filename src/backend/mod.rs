@@ -34,7 +34,7 @@ pub use outcome::{OutcomeLayer, OutcomeService};
 pub use runtime::{JobContext, Runtime, ShutdownReport, WORKER_TTL, WorkerOptions};
 
 use crate::error::{QueueError, Result};
-use crate::job::{Failure, JobMeta};
+use crate::job::{BODY_EXCERPT_MAX, Failure, JobMeta, split_record, truncate};
 use crate::rdb::ClaimReply;
 use runtime::{Backoff, Inner, Streak};
 
@@ -141,8 +141,9 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
             let mut tasks = Vec::with_capacity(jobs.len());
             let mut buried = Vec::new();
             for job in jobs {
-                let meta = serde_json::from_str::<JobMeta>(&job.meta);
-                let args = serde_json::from_str::<Args>(&job.payload);
+                let (meta, payload) = split_record(&job.record);
+                let meta = serde_json::from_str::<JobMeta>(meta);
+                let args = serde_json::from_str::<Args>(payload);
                 match (meta, args) {
                     (Ok(meta), Ok(args)) => {
                         inner.hold(&job.id, job.token, false);
@@ -183,7 +184,7 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
                     class: "invalid_payload".into(),
                     reason: Some("terminal".into()),
                     message: problem,
-                    body: Some(crate::job::truncate(&job.payload, crate::job::BODY_EXCERPT_MAX).to_string()),
+                    body: Some(truncate(split_record(&job.record).1, BODY_EXCERPT_MAX).to_string()),
                     ..Failure::default()
                 };
                 inner.bury(&job.id, job.token, &kind, job.attempts, failure).await;

@@ -23,7 +23,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::dlq::index_dims;
 use crate::error::Result;
-use crate::job::{Failure, HistoryEntry, JobMeta, now_ms, truncate};
+use crate::job::{Failure, HistoryEntry, JobMeta, now_ms, split_record, truncate};
 use crate::policy::{Budget, Decision, Outcome};
 use crate::queue::{Queue, WorkerInfo};
 use crate::rdb::{Action, MAX_BATCH, OutcomeEntry, Rdb, RedisConn};
@@ -559,7 +559,7 @@ impl Inner {
             let entries: Vec<OutcomeEntry> = expired
                 .iter()
                 .map(|e| {
-                    let meta: JobMeta = serde_json::from_str(&e.meta).unwrap_or(JobMeta {
+                    let meta: JobMeta = serde_json::from_str(split_record(&e.record).0).unwrap_or(JobMeta {
                         kind: "unknown".into(),
                         max_attempts: policy.max_attempts,
                         created_at: now,

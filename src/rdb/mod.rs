@@ -12,7 +12,7 @@ use redis::Value;
 pub use conn::{RedisConn, RedisSettings};
 
 use crate::error::{QueueError, Result};
-use crate::job::{Enqueued, Failure, HistoryEntry, JobMeta, JobRecord, JobState};
+use crate::job::{Enqueued, Failure, HistoryEntry, JobMeta, JobRecord, JobState, split_record};
 use crate::keys::Keys;
 use scripts::SCRIPTS;
 
@@ -24,10 +24,8 @@ pub const MAX_BATCH: usize = 1000;
 pub struct NewJob {
     /// Job id.
     pub id: String,
-    /// Payload JSON.
-    pub payload: String,
-    /// Metadata JSON.
-    pub meta: String,
+    /// Stored record (metadata JSON, newline, payload JSON).
+    pub record: String,
     /// Delay from now (Redis time).
     pub delay_ms: u64,
     /// Absolute run time (0 = use the delay).
@@ -72,11 +70,9 @@ pub struct ClaimedJob {
     pub token: u64,
     /// Attempts spent, this one included.
     pub attempts: u32,
-    /// Payload JSON.
-    pub payload: String,
-    /// Metadata JSON.
-    pub meta: String,
-    /// Last failure JSON (empty when none).
+    /// Stored record (metadata JSON, newline, payload JSON).
+    pub record: String,
+    /// Failure JSON of the previous attempt in this budget (empty when none).
     pub last_error: String,
 }
 
@@ -147,8 +143,8 @@ pub struct ExpiredLease {
     pub worker: String,
     /// Attempts spent.
     pub attempts: u32,
-    /// Metadata JSON.
-    pub meta: String,
+    /// Stored record (metadata JSON, newline, payload JSON).
+    pub record: String,
 }
 
 /// Raw counters and sizes of a queue.
@@ -237,10 +233,7 @@ impl Rdb {
         let mut inv = SCRIPTS.enqueue.prepare_invoke();
         inv.key(k.ready())
             .key(k.scheduled())
-            .key(k.payload())
-            .key(k.meta())
-            .key(k.attempts())
-            .key(k.state())
+            .key(k.job())
             .key(k.stats())
             .key(k.wake());
         inv.arg(jobs.len())
@@ -257,13 +250,12 @@ impl Rdb {
                             idem_keys.push(full);
                             idem_keys.len() - 1
                         });
-                    9 + pos
+                    6 + pos
                 }
                 None => 0,
             };
             inv.arg(&job.id)
-                .arg(&job.payload)
-                .arg(&job.meta)
+                .arg(&job.record)
                 .arg(job.delay_ms)
                 .arg(job.at_ms)
                 .arg(index);
@@ -296,10 +288,8 @@ impl Rdb {
             .key(k.ready())
             .key(k.running())
             .key(k.scheduled())
-            .key(k.payload())
-            .key(k.meta())
+            .key(k.job())
             .key(k.attempts())
-            .key(k.state())
             .key(k.lease())
             .key(k.error())
             .key(k.paused())
@@ -323,15 +313,14 @@ impl Rdb {
             "empty" => ClaimReply::Empty,
             "ok" => {
                 let jobs = reply[2..]
-                    .chunks(6)
+                    .chunks(5)
                     .map(|c| {
                         Ok(ClaimedJob {
                             id: text(c.first())?,
                             token: int(c.get(1))?,
                             attempts: int(c.get(2))? as u32,
-                            payload: text(c.get(3))?,
-                            meta: text(c.get(4))?,
-                            last_error: text(c.get(5))?,
+                            record: text(c.get(3))?,
+                            last_error: text(c.get(4))?,
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -352,7 +341,6 @@ impl Rdb {
             .key(k.dead_index())
             .key(k.completed())
             .key(k.attempts())
-            .key(k.state())
             .key(k.lease())
             .key(k.history())
             .key(k.result())
@@ -401,7 +389,6 @@ impl Rdb {
             .promote
             .key(k.scheduled())
             .key(k.ready())
-            .key(k.state())
             .key(k.wake())
             .arg(limit.clamp(1, MAX_BATCH))
             .invoke_async(&mut self.conn.clone())
@@ -416,7 +403,7 @@ impl Rdb {
             .key(k.running())
             .key(k.lease())
             .key(k.attempts())
-            .key(k.meta())
+            .key(k.job())
             .arg(limit.clamp(1, MAX_BATCH))
             .invoke_async(&mut self.conn.clone())
             .await?;
@@ -432,7 +419,7 @@ impl Rdb {
                 token,
                 worker,
                 attempts: int(c.get(2))? as u32,
-                meta: text(c.get(3))?,
+                record: text(c.get(3))?,
             });
         }
         Ok((now, out))
@@ -454,9 +441,8 @@ impl Rdb {
             .key(k.dindex())
             .key(k.scheduled())
             .key(k.ready())
-            .key(k.state())
             .key(k.attempts())
-            .key(k.meta())
+            .key(k.job())
             .key(k.history())
             .key(k.stats())
             .key(k.wake())
@@ -585,7 +571,7 @@ impl Rdb {
             .zcard(k.scheduled())
             .zcard(k.running())
             .zcard(k.dead())
-            .zcard(k.completed())
+            .llen(k.completed())
             .hgetall(k.stats())
             .exists(k.paused())
             .pttl(k.throttle())
@@ -610,47 +596,43 @@ impl Rdb {
         let k = &self.keys;
         type Row = (
             Option<String>,
-            Option<String>,
             Option<u32>,
             Option<String>,
             Option<String>,
             Option<String>,
             Option<String>,
-            Option<String>,
         );
-        type Scores = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
-        let ((payload, meta, attempts, state, lease, history, result, error), scores): (
-            Row,
-            Scores,
-        ) = redis::pipe()
-            .hget(k.payload(), id)
-            .hget(k.meta(), id)
-            .hget(k.attempts(), id)
-            .hget(k.state(), id)
-            .hget(k.lease(), id)
-            .hget(k.history(), id)
-            .hget(k.result(), id)
-            .hget(k.error(), id)
-            .zscore(k.scheduled(), id)
-            .zscore(k.running(), id)
-            .zscore(k.dead(), id)
-            .zscore(k.completed(), id)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map(|(a, b, c, d, e, f, g, h, i, j, l, m)| ((a, b, c, d, e, f, g, h), (i, j, l, m)))?;
-        let (Some(payload), Some(meta)) = (payload, meta) else {
+        type Scores = (Option<f64>, Option<f64>, Option<f64>);
+        let ((record, attempts, lease, history, result, error), scores): (Row, Scores) =
+            redis::pipe()
+                .hget(k.job(), id)
+                .hget(k.attempts(), id)
+                .hget(k.lease(), id)
+                .hget(k.history(), id)
+                .hget(k.result(), id)
+                .hget(k.error(), id)
+                .zscore(k.scheduled(), id)
+                .zscore(k.running(), id)
+                .zscore(k.dead(), id)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map(|(a, b, c, d, e, f, i, j, l)| ((a, b, c, d, e, f), (i, j, l)))?;
+        let Some(record) = record else {
             return Ok(None);
         };
+        let (meta, payload) = split_record(&record);
         let corrupt = |reason: String| QueueError::Corrupt {
             id: id.to_string(),
             reason,
         };
         let meta: JobMeta =
-            serde_json::from_str(&meta).map_err(|e| corrupt(format!("meta: {e}")))?;
-        let state = state
-            .as_deref()
-            .and_then(JobState::parse)
-            .ok_or_else(|| corrupt(format!("state {state:?}")))?;
+            serde_json::from_str(meta).map_err(|e| corrupt(format!("meta: {e}")))?;
+        let state = derive_state(
+            lease.is_some(),
+            scores.2.is_some(),
+            scores.0.is_some(),
+            result.is_some(),
+        );
         let history: Vec<HistoryEntry> = match history {
             Some(h) => serde_json::from_str(&h).map_err(|e| corrupt(format!("history: {e}")))?,
             None => Vec::new(),
@@ -664,14 +646,22 @@ impl Rdb {
             None => None,
         };
         let ms = |s: Option<f64>| s.map(|v| v as u64);
-        let (due_at, lease_until, died_at, finished_at) =
-            (ms(scores.0), ms(scores.1), ms(scores.2), ms(scores.3));
+        let (due_at, lease_until, died_at) = (ms(scores.0), ms(scores.1), ms(scores.2));
+        let finished_at = (state == JobState::Completed)
+            .then(|| {
+                history
+                    .iter()
+                    .rev()
+                    .find(|h| h.outcome == "success")
+                    .map(|h| h.at)
+            })
+            .flatten();
         let worker = lease.and_then(|l| l.split('|').nth(1).map(str::to_string));
         Ok(Some(JobRecord {
             id: id.to_string(),
             state,
             meta,
-            payload,
+            payload: payload.to_string(),
             attempts: attempts.unwrap_or(0),
             due_at,
             lease_until,
@@ -684,19 +674,46 @@ impl Rdb {
         }))
     }
 
-    /// State of each id (`None` when unknown).
+    /// State of each id (`None` when unknown); see [`derive_state`].
     pub async fn states(&self, ids: &[String]) -> Result<Vec<Option<JobState>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let raw: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(self.keys.state())
-            .arg(ids)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(raw
+        let k = &self.keys;
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg(k.lease()).arg(ids);
+        pipe.cmd("ZMSCORE").arg(k.dead()).arg(ids);
+        pipe.cmd("ZMSCORE").arg(k.scheduled()).arg(ids);
+        for id in ids {
+            pipe.hexists(k.result(), id).hexists(k.job(), id);
+        }
+        let mut reply: Vec<Value> = pipe.query_async(&mut self.conn.clone()).await?;
+        let flags = reply.split_off(3);
+        let present = |v: &Value, i: usize| match v {
+            Value::Array(items) => !matches!(items.get(i), None | Some(Value::Nil)),
+            _ => false,
+        };
+        Ok(ids
             .iter()
-            .map(|s| s.as_deref().and_then(JobState::parse))
+            .enumerate()
+            .map(|(i, _)| {
+                let known = matches!(
+                    flags.get(2 * i + 1),
+                    Some(Value::Int(1)) | Some(Value::Boolean(true))
+                );
+                let completed = matches!(
+                    flags.get(2 * i),
+                    Some(Value::Int(1)) | Some(Value::Boolean(true))
+                );
+                known.then(|| {
+                    derive_state(
+                        present(&reply[0], i),
+                        present(&reply[1], i),
+                        present(&reply[2], i),
+                        completed,
+                    )
+                })
+            })
             .collect())
     }
 
@@ -796,14 +813,10 @@ impl Rdb {
         let k = &self.keys;
         let mut pipe = redis::pipe();
         pipe.cmd("ZMSCORE").arg(k.dead()).arg(ids);
-        for col in [k.meta(), k.error(), k.attempts(), k.dindex(), k.payload()] {
-            if col == k.payload() && !with_payload {
-                continue;
-            }
+        for col in [k.job(), k.error(), k.attempts(), k.dindex()] {
             pipe.cmd("HMGET").arg(col).arg(ids);
         }
-        let mut cols: Vec<Vec<Value>> = pipe.query_async(&mut self.conn.clone()).await?;
-        let payloads = with_payload.then(|| cols.pop().unwrap_or_default());
+        let cols: Vec<Vec<Value>> = pipe.query_async(&mut self.conn.clone()).await?;
         let get = |col: &Vec<Value>, i: usize| -> String {
             match col.get(i) {
                 Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
@@ -829,14 +842,16 @@ impl Rdb {
                     Some((dim, parts.next()?.to_string()))
                 })
                 .collect();
+            let record = get(&cols[1], i);
+            let (meta, payload) = split_record(&record);
             out.push(DeadBrief {
                 id: id.clone(),
                 died_at,
-                meta: get(&cols[1], i),
+                meta: meta.to_string(),
                 error: get(&cols[2], i),
                 attempts: get(&cols[3], i).parse().unwrap_or(0),
                 dims,
-                payload: payloads.as_ref().map(|p| get(p, i)),
+                payload: with_payload.then(|| payload.to_string()),
             });
         }
         Ok(out)
@@ -923,6 +938,18 @@ impl Rdb {
     }
 }
 
+/// A job's state from where it is: a lease means running, the dead set dead, the scheduled set
+/// scheduled, a result completed; anything else is ready. Nothing stores the state itself.
+pub fn derive_state(leased: bool, dead: bool, scheduled: bool, has_result: bool) -> JobState {
+    match (leased, dead, scheduled, has_result) {
+        (true, ..) => JobState::Running,
+        (_, true, ..) => JobState::Dead,
+        (_, _, true, _) => JobState::Scheduled,
+        (_, _, _, true) => JobState::Completed,
+        _ => JobState::Ready,
+    }
+}
+
 /// Lexicographic bounds of one dimension's index members between two times.
 fn lex_bounds(dim: &str, min_ms: u64, max_ms: u64) -> (String, String) {
     (
@@ -960,6 +987,17 @@ fn int(v: Option<&Value>) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::lex_bounds;
+
+    #[test]
+    fn state_follows_from_where_the_job_is() {
+        use super::derive_state;
+        use crate::job::JobState::*;
+        assert_eq!(derive_state(true, false, false, false), Running);
+        assert_eq!(derive_state(false, true, false, false), Dead);
+        assert_eq!(derive_state(false, false, true, false), Scheduled);
+        assert_eq!(derive_state(false, false, false, true), Completed);
+        assert_eq!(derive_state(false, false, false, false), Ready);
+    }
 
     #[test]
     fn lex_bounds_cover_the_time_range() {

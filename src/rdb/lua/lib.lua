@@ -21,42 +21,48 @@ local function wake(wake_key)
   redis.call('LTRIM', wake_key, 0, 0)
 end
 
--- Appends one attempt entry to a job's history, keeping the last `cap` entries.
--- `rest` is a JSON object without its opening brace; every stored entry starts with
--- `{"at":`, a sequence JSON string escaping makes impossible inside values.
-local function append_history(hkey, id, rest, now, cap)
-  local entry = '{"at":' .. now .. ',' .. rest
-  local h = redis.call('HGET', hkey, id)
-  if not h then
-    h = '[' .. entry .. ']'
-  else
-    h = string.sub(h, 1, -2) .. ',' .. entry .. ']'
-    local starts, pos = {}, 1
-    while true do
-      local s = string.find(h, '{"at":', pos, true)
-      if not s then break end
-      starts[#starts + 1] = s
-      pos = s + 6
-    end
-    if #starts > cap then
-      h = '[' .. string.sub(h, starts[#starts - cap + 1])
-    end
+-- Returns a job's history JSON with one attempt entry appended, keeping the last `cap`.
+-- `h` is the stored history (false when none), `now_s` the time as text; `rest` is a JSON
+-- object without its opening
+-- brace. Every stored entry starts with `{"at":`, a sequence JSON string escaping makes
+-- impossible inside values, so entries can be counted and cut without decoding.
+local function with_entry(h, rest, now_s, cap)
+  local entry = '{"at":' .. now_s .. ',' .. rest
+  if not h then return '[' .. entry .. ']' end
+  h = string.sub(h, 1, -2) .. ',' .. entry .. ']'
+  local starts, pos = {}, 1
+  while true do
+    local s = string.find(h, '{"at":', pos, true)
+    if not s then break end
+    starts[#starts + 1] = s
+    pos = s + 6
   end
-  redis.call('HSET', hkey, id, h)
+  if #starts > cap then
+    h = '[' .. string.sub(h, starts[#starts - cap + 1])
+  end
+  return h
+end
+
+local function append_history(hkey, id, rest, now, cap)
+  redis.call('HSET', hkey, id, with_entry(redis.call('HGET', hkey, id), rest, tostring(now), cap))
+end
+
+-- HMGET of many fields, in slices (see call_sliced).
+local function hmget_sliced(key, ids)
+  local out = {}
+  for i = 1, #ids, 1000 do
+    local part = redis.call('HMGET', key, unpack(ids, i, math.min(i + 999, #ids)))
+    for _, v in ipairs(part) do out[#out + 1] = v end
+  end
+  return out
 end
 
 -- Moves up to `limit` due ids from `scheduled` to `ready`, earliest first.
-local function promote(scheduled, ready, state, wake_key, now, limit)
+local function promote(scheduled, ready, wake_key, now, limit)
   local ids = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, limit)
   if #ids == 0 then return 0 end
-  local st = {}
-  for _, id in ipairs(ids) do
-    st[#st + 1] = id
-    st[#st + 1] = 'ready'
-  end
   call_sliced('ZREM', scheduled, ids, 1)
   call_sliced('LPUSH', ready, ids, 1)
-  call_sliced('HSET', state, st, 2)
   wake(wake_key)
   return #ids
 end
@@ -87,9 +93,9 @@ local function undead(dead, dead_index, dindex, id)
 end
 
 -- Deletes every column of the given ids; `first` is the KEYS index of the first column hash
--- (the nine column hashes are passed consecutively, see keys.rs `job_columns`).
+-- (the seven column hashes are passed consecutively, see keys.rs `job_columns`).
 local function delete_columns(first, ids)
-  for k = first, first + 8 do
+  for k = first, first + 6 do
     call_sliced('HDEL', KEYS[k], ids, 1)
   end
 end

@@ -1,8 +1,7 @@
 -- requeue.lua: sends dead letters back to work with a fresh attempt budget (history is kept).
 -- Each id is requeued only if it is still dead, so a chunk applies at most once.
--- KEYS[1] dead     KEYS[2] dead_index  KEYS[3] dindex  KEYS[4] scheduled  KEYS[5] ready
--- KEYS[6] state    KEYS[7] attempts    KEYS[8] meta    KEYS[9] history    KEYS[10] stats
--- KEYS[11] wake
+-- KEYS[1] dead     KEYS[2] dead_index  KEYS[3] dindex   KEYS[4] scheduled  KEYS[5] ready
+-- KEYS[6] attempts KEYS[7] job         KEYS[8] history  KEYS[9] stats      KEYS[10] wake
 -- ARGV[1] delay ms  ARGV[2] run-at ms (0 = use the delay)  ARGV[3] history cap
 -- ARGV[4] history entry (JSON object minus its `{`), then the ids
 -- Returns the ids requeued.
@@ -16,26 +15,25 @@ for i = 5, #ARGV do
   local id = ARGV[i]
   if undead(KEYS[1], KEYS[2], KEYS[3], id) == 1 then
     out[#out + 1] = id
-    redis.call('HSET', KEYS[7], id, 0)
-    local raw = redis.call('HGET', KEYS[8], id)
-    if raw then
-      local meta = cjson.decode(raw)
+    redis.call('HSET', KEYS[6], id, 0)
+    local record = redis.call('HGET', KEYS[7], id)
+    local nl = record and string.find(record, '\n', 1, true)
+    if nl then
+      local meta = cjson.decode(string.sub(record, 1, nl - 1))
       meta['window_start'] = now
       meta['requeues'] = (tonumber(meta['requeues']) or 0) + 1
-      redis.call('HSET', KEYS[8], id, cjson.encode(meta))
+      redis.call('HSET', KEYS[7], id, cjson.encode(meta) .. string.sub(record, nl))
     end
-    append_history(KEYS[9], id, ARGV[4], now, cap)
+    append_history(KEYS[8], id, ARGV[4], now, cap)
     if due > now then
       redis.call('ZADD', KEYS[4], due, id)
-      redis.call('HSET', KEYS[6], id, 'scheduled')
     else
       redis.call('LPUSH', KEYS[5], id)
-      redis.call('HSET', KEYS[6], id, 'ready')
     end
   end
 end
 if #out > 0 then
-  redis.call('HINCRBY', KEYS[10], 'requeued', #out)
-  wake(KEYS[11])
+  redis.call('HINCRBY', KEYS[9], 'requeued', #out)
+  wake(KEYS[10])
 end
 return out

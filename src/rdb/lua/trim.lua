@@ -1,7 +1,7 @@
 -- trim.lua: enforces the dead set's TTL and cap, and drops completed jobs past their retention.
 -- Bounded: at most ARGV[4] ids of each kind per call; callers loop while a count equals it.
--- KEYS[1] dead  KEYS[2] dead_index  KEYS[3] completed  KEYS[4] stats
--- KEYS[5..13] the nine job column hashes, in keys.rs `job_columns` order (dindex last)
+-- KEYS[1] dead  KEYS[2] dead_index  KEYS[3] completed (list of `finished_ms|id`)  KEYS[4] stats
+-- KEYS[5..11] the seven job column hashes, in keys.rs `job_columns` order (dindex last)
 -- ARGV[1] dead cap (0 = none)  ARGV[2] dead TTL ms (0 = none)  ARGV[3] completed retention ms
 -- ARGV[4] max ids per kind (<= 1000)
 -- Returns {dead trimmed by TTL, dead trimmed by cap, completed removed}.
@@ -22,7 +22,7 @@ end
 local gone = {}
 for _, list in ipairs({old, over}) do
   for _, id in ipairs(list) do
-    undead(KEYS[1], KEYS[2], KEYS[13], id)
+    undead(KEYS[1], KEYS[2], KEYS[11], id)
     gone[#gone + 1] = id
   end
 end
@@ -30,9 +30,15 @@ if #gone > 0 then
   delete_columns(5, gone)
   redis.call('HINCRBY', KEYS[4], 'dead_trimmed', #gone)
 end
-local finished = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - keep, 'LIMIT', 0, limit)
+-- `completed` is appended in finish order and completed is final, so the expired are a prefix.
+local cutoff = string.format('%015.0f', now - keep)
+local finished = {}
+for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, limit - 1)) do
+  if string.sub(entry, 1, 15) > cutoff then break end
+  finished[#finished + 1] = string.sub(entry, 17)
+end
 if #finished > 0 then
-  call_sliced('ZREM', KEYS[3], finished, 1)
+  redis.call('LTRIM', KEYS[3], #finished, -1)
   delete_columns(5, finished)
 end
 return {#old, #over, #finished}
