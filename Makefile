@@ -1,0 +1,32 @@
+# okra-queue: `make run` (demo), `make test`, `make bench`.
+CARGO ?= cargo
+
+.PHONY: run test bench build release lint fmt clean
+
+## A working demo: throwaway redis-server + okra-sandbox + workers + mixed jobs, then stats and dead letters.
+run: release
+	./scripts/demo.sh
+
+## Every test (each starts its own redis-server on a free port and stops it by PID).
+test:
+	$(CARGO) test --locked -- --test-threads=$${TEST_THREADS:-4}
+
+## Enqueue 100,000 no-op jobs, drain them; the same with apalis-redis 1.0. Not part of `make test`.
+bench:
+	$(CARGO) bench --locked --bench drain
+
+build:
+	$(CARGO) build --locked
+
+release:
+	$(CARGO) build --locked --release --bins
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+clean:
+	$(CARGO) clean
