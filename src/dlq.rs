@@ -90,6 +90,12 @@ impl DeadFilter {
             })
     }
 
+    /// True when at most one of class, kind, status and type is set: the dead-letter index
+    /// answers counts and pages for it directly, without scanning.
+    pub fn is_indexed(&self) -> bool {
+        self.dims().len() <= 1
+    }
+
     /// True when no field is set.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()

@@ -5,20 +5,25 @@
 //!   every attempt's outcome goes through the [`policy`] into Redis atomically.
 //! - [`dlq`]: dead letters with their history; list, requeue and purge by filter.
 //! - [`okra`]: the Okra jobs, HTTP client and failure classification.
+//! - [`okra`]: the Okra jobs, HTTP client and failure classification.
 //!
 //! Module map: [`keys`] (Redis key layout), [`rdb`] (all Redis access and the Lua scripts),
 //! [`policy`] (retry policy), [`backend`] (the apalis backend), [`queue`] (producers),
-//! [`dlq`] (dead letters), [`stats`], [`config`] (settings file and environment).
+//! [`dlq`] (dead letters), [`stats`], [`config`] (settings file and environment),
+//! [`okra`] (Okra jobs, client, classification, masking), [`telemetry`] (logs).
 
 pub mod backend;
+pub mod config;
 pub mod dlq;
 pub mod error;
 pub mod job;
 pub mod keys;
+pub mod okra;
 pub mod policy;
 pub mod queue;
 pub mod rdb;
 pub mod stats;
+pub mod telemetry;
 
 pub use backend::{JobContext, RedisBackend, Runtime, ShutdownReport, WorkerOptions};
 pub use dlq::{BulkReport, DeadFilter, DeadLetter, RequeueAt};

@@ -1,1 +1,185 @@
-fn main() {}
+//! okra-worker: runs Okra identity jobs from the queue. Start as many as you like, on as many
+//! machines as you like; they share the queue, the rate limit and the dead letters in Redis.
+
+mod handler;
+mod metrics;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use apalis::prelude::{Monitor, WorkerBuilder};
+use clap::Parser;
+use okra_queue::config::Settings;
+use okra_queue::okra::{Classifier, Delays, OkraClient, OkraJob, SecretKey};
+use okra_queue::{Queue, QueueError};
+use tracing::{error, info, warn};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "okra-worker",
+    version,
+    about = "Runs Okra identity-verification jobs from the queue",
+    after_help = "Example:\n  OKRA_SECRET_KEY=sk_test_... okra-worker --config config/default.toml --concurrency 200 --metrics-addr 0.0.0.0:9464\n\n\
+Every setting can also come from the environment as OKQ_<SECTION>__<KEY>\n\
+(e.g. OKQ_OKRA__BASE_URL=http://127.0.0.1:8088). SIGTERM or Ctrl-C stops claiming, lets\n\
+running jobs finish within worker.shutdown_grace, and gives the rest back to the queue."
+)]
+struct Args {
+    /// Settings file (default: config/default.toml when present).
+    #[arg(long, env = "OKQ_CONFIG")]
+    config: Option<PathBuf>,
+    /// Redis URL (overrides redis.url).
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Queue name (overrides queue.name).
+    #[arg(long)]
+    queue: Option<String>,
+    /// Jobs run at once by this process (overrides worker.concurrency).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Serve Prometheus metrics on host:port (overrides worker.metrics_addr).
+    #[arg(long)]
+    metrics_addr: Option<String>,
+    /// Log format: pretty or json (overrides log.format).
+    #[arg(long, value_parser = ["pretty", "json"])]
+    log_format: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let settings = match load(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("okra-worker: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    okra_queue::telemetry::init(&settings.log.format, &settings.log.level);
+    match run(settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(args: &Args) -> anyhow::Result<Settings> {
+    let mut s = Settings::load(args.config.as_deref())?;
+    if let Some(url) = &args.redis_url {
+        s.redis.url = url.clone();
+    }
+    if let Some(q) = &args.queue {
+        s.queue.name = q.clone();
+    }
+    if let Some(c) = args.concurrency {
+        s.worker.concurrency = c;
+    }
+    if let Some(m) = &args.metrics_addr {
+        s.worker.metrics_addr = m.clone();
+    }
+    if let Some(f) = &args.log_format {
+        s.log.format = f.clone();
+    }
+    s.validate()?;
+    Ok(s)
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    let secret = SecretKey::from_env().map_err(anyhow::Error::msg)?;
+    let client = OkraClient::new(&settings.okra, secret).map_err(anyhow::Error::msg)?;
+    let classifier = Classifier::from_settings(&settings.classification)?;
+    let Some(queue) = connect(&settings).await else {
+        return Ok(());
+    };
+    if !settings.worker.metrics_addr.is_empty() {
+        metrics::install(&settings.worker.metrics_addr, queue.clone())?;
+    }
+    let opts = settings.worker_options();
+    let grace = opts.shutdown_grace;
+    let runtime = queue
+        .runtime(opts)
+        .await
+        .context("starting the worker runtime")?;
+    let deps = Arc::new(handler::Deps {
+        client,
+        classifier,
+        delays: Delays {
+            rate_limit: settings.retry.rate_limit_delay,
+            okra_timeout: settings.retry.okra_timeout_delay,
+        },
+        queue: queue.clone(),
+    });
+    info!(
+        queue = queue.name(),
+        worker = runtime.node_id(),
+        concurrency = settings.worker.concurrency,
+        okra = settings.okra.base_url,
+        requests_per_minute = settings.okra.requests_per_minute,
+        "okra-worker started"
+    );
+    let backend = runtime.backend::<OkraJob>();
+    let monitor = Monitor::new()
+        .register(move |restarts| {
+            WorkerBuilder::new(format!("okra-{restarts}"))
+                .backend(backend.clone())
+                .data(deps.clone())
+                .build(handler::run)
+        })
+        .should_restart(|worker, err| {
+            // The backend never fails; anything that ends a worker loop is logged and retried.
+            warn!(worker = worker.name(), error = %err, "worker loop stopped; restarting it");
+            true
+        })
+        .shutdown_timeout(grace);
+    if let Err(e) = monitor.run_with_signal(shutdown_signal()).await {
+        warn!(error = %e, "worker monitor ended with an error");
+    }
+    info!(grace = %humantime::format_duration(grace), "stopping: recording outcomes and giving back unfinished jobs");
+    let report = runtime.shutdown().await;
+    info!(
+        released = report.released,
+        unrecorded = report.unrecorded,
+        "okra-worker stopped"
+    );
+    Ok(())
+}
+
+/// Connects, waiting (with backoff, logged) while Redis is unreachable; `None` if stopped first.
+async fn connect(settings: &Settings) -> Option<Queue> {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match Queue::connect(&settings.redis, settings.queue_config()).await {
+            Ok(q) => return Some(q),
+            Err(e @ QueueError::Config(_)) => {
+                error!("{e}");
+                return None;
+            }
+            Err(e) => {
+                warn!(error = %e, retry_in = %humantime::format_duration(wait), "waiting for Redis")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown_signal() => return None,
+        }
+        wait = (wait * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    info!("shutdown signal received");
+    Ok(())
+}

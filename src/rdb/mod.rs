@@ -857,6 +857,18 @@ impl Rdb {
         Ok(out)
     }
 
+    /// Attempt histories (JSON arrays) of `ids`, in order.
+    pub async fn histories(&self, ids: &[String]) -> Result<Vec<Option<String>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(redis::cmd("HMGET")
+            .arg(self.keys.history())
+            .arg(ids)
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
     /// Records a worker heartbeat.
     pub async fn heartbeat(&self, worker: &str, info: &str) -> Result<()> {
         let now = crate::job::now_ms();

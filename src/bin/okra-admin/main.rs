@@ -1,1 +1,151 @@
-fn main() {}
+//! okra-admin: the operator's CLI for okra-queue (enqueue, stats, jobs, dead letters, queue).
+
+mod dlq;
+mod enqueue;
+mod jobs;
+mod output;
+mod queue;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use okra_queue::config::Settings;
+use okra_queue::{DeadFilter, Queue};
+use output::Out;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "okra-admin",
+    version,
+    about = "Operate okra-queue: enqueue jobs, watch stats, inspect jobs, requeue or purge dead letters",
+    after_help = "Examples:\n  okra-admin stats --watch\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin dlq list --class server_error --since 1h\n  okra-admin dlq requeue --all --class okra_timeout --dry-run\n\nExit status: 0 on success, 1 on any failure (with a one-line reason), 2 on bad usage."
+)]
+struct Cli {
+    /// Redis URL [default: redis.url from the config, else redis://127.0.0.1:6379]
+    #[arg(long, global = true, env = "REDIS_URL")]
+    redis_url: Option<String>,
+    /// Queue name [default: queue.name from the config, else identity]
+    #[arg(long, global = true, env = "OKQ_QUEUE")]
+    queue: Option<String>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Show BVN, NIN, account and phone numbers unmasked.
+    #[arg(long, global = true)]
+    reveal: bool,
+    /// Settings file [default: config/default.toml when present]
+    #[arg(long, global = true, env = "OKQ_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Enqueue one job from flags, or many from a JSON Lines file.
+    Enqueue(enqueue::EnqueueArgs),
+    /// Jobs per state, lifetime totals, workers and flags.
+    #[command(
+        after_help = "Examples:\n  okra-admin stats\n  okra-admin stats --json\n  okra-admin stats --watch 1s"
+    )]
+    Stats {
+        /// Refresh in place every interval (default 2s) until Ctrl-C.
+        #[arg(long, num_args = 0..=1, default_missing_value = "2s", value_name = "INTERVAL", value_parser = humantime::parse_duration)]
+        watch: Option<Duration>,
+    },
+    /// Inspect jobs.
+    Job {
+        #[command(subcommand)]
+        cmd: jobs::JobCmd,
+    },
+    /// Dead letters: list, show, requeue, purge, export, summary.
+    Dlq {
+        #[command(subcommand)]
+        cmd: dlq::DlqCmd,
+    },
+    /// Pause or resume claiming for every worker.
+    Queue {
+        #[command(subcommand)]
+        cmd: queue::QueueCmd,
+    },
+    /// Worker processes and their last heartbeat.
+    #[command(after_help = "Example:\n  okra-admin workers --json")]
+    Workers,
+}
+
+/// Dead-letter filters (all optional; they combine with AND).
+#[derive(Debug, Clone, Default, Args)]
+pub struct FilterArgs {
+    /// Failure class (server_error, okra_timeout, flagged_user, lease_expired, ...).
+    #[arg(long)]
+    class: Option<String>,
+    /// Job kind (bvn_verify, nin_verify, ...).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Okra's HTTP status.
+    #[arg(long)]
+    status: Option<u16>,
+    /// Okra's error type (FLAGGED_USER, SUSPENDED, ...).
+    #[arg(long)]
+    okra_type: Option<String>,
+    /// Died in the last DURATION (1h, 30m) or since an RFC 3339 time.
+    #[arg(long, value_parser = output::parse_time_ago)]
+    since: Option<u64>,
+    /// Died more than DURATION ago (10m) or before an RFC 3339 time.
+    #[arg(long, value_parser = output::parse_time_ago)]
+    until: Option<u64>,
+}
+
+impl FilterArgs {
+    fn filter(&self) -> DeadFilter {
+        DeadFilter {
+            class: self.class.clone(),
+            kind: self.kind.clone(),
+            http_status: self.status,
+            error_type: self.okra_type.as_ref().map(|t| t.to_ascii_uppercase()),
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Out {
+        json: cli.json,
+        reveal: cli.reveal,
+    };
+    match run(cli, out).await {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            if out.json {
+                println!("{}", serde_json::json!({ "error": msg }));
+            }
+            eprintln!("okra-admin: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Some(url) = &cli.redis_url {
+        settings.redis.url = url.clone();
+    }
+    if let Some(q) = &cli.queue {
+        settings.queue.name = q.clone();
+    }
+    let queue = Queue::connect(&settings.redis, settings.queue_config()).await?;
+    match cli.cmd {
+        Cmd::Enqueue(args) => enqueue::run(&queue, args, out).await,
+        Cmd::Stats { watch } => queue::stats(&queue, watch, out).await,
+        Cmd::Job { cmd } => jobs::run(&queue, cmd, out).await,
+        Cmd::Dlq { cmd } => dlq::run(&queue, cmd, out).await,
+        Cmd::Queue { cmd } => queue::run(&queue, cmd, out).await,
+        Cmd::Workers => queue::workers(&queue, out).await,
+    }
+}

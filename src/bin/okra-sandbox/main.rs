@@ -1,1 +1,475 @@
-fn main() {}
+//! okra-sandbox: a local stand-in for Okra's identity API (Okra shut down in 2025).
+//!
+//! Serves the KYC endpoints and `/identity/getByBvn` with the bodies from Okra's documents
+//! (legacy `status` and newer `success` envelopes), answers 401 without a Bearer key, enforces
+//! its own requests-per-minute limit with 429, adds latency on request, honours the `testing` and
+//! `success` body flags, and picks deterministic outcomes from the identifier's last four
+//! characters (see `--help` or the README). `GET /__sandbox/stats` reports what it was asked.
+
+mod triggers;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use serde_json::{Value, json};
+use triggers::{Trigger, trigger_for};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "okra-sandbox",
+    version,
+    about = "A local stand-in for Okra's identity API",
+    after_help = concat!(
+        "Example:\n  okra-sandbox --addr 127.0.0.1:8088 --rpm 60 --latency 50ms\n",
+        "  OKRA_SECRET_KEY=test okra-worker   # with okra.base_url = \"http://127.0.0.1:8088\"\n\n",
+        "Triggers: the last four characters of the bvn / nin / nuban / customer / rc_number /\n",
+        "tin_number pick the answer:\n",
+        "  0503 503 timeout once, then the profile is in getByBvn   0429 429 once, then success\n",
+        "  0501 500 once, then success     0500 500 always       0502 502 with HTML always\n",
+        "  0504 504 always                 0400 400              0401 401          0404 404\n",
+        "  0422 422                        0601 FLAGGED_USER     0602 SUSPENDED    0603 NO_RECORD_ID\n",
+        "  0700 malformed body             0800 slower than the client timeout\n",
+        "  0204 204 No Content (nuban-verify)                    anything else: a profile\n\n",
+        "Body flags: \"success\": false forces a 400, \"success\": true forces a profile.\n",
+        "GET /__sandbox/stats shows the calls received; POST /__sandbox/reset clears them."
+    )
+)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port; the first line printed says which).
+    #[arg(long, default_value = "127.0.0.1:8088", env = "OKRA_SANDBOX_ADDR")]
+    addr: SocketAddr,
+    /// Requests allowed per window before answering 429 (0 = no limit).
+    #[arg(long, default_value_t = 0)]
+    rpm: u32,
+    /// Length of the rate-limit window.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    window: Duration,
+    /// Latency added to every answer.
+    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration)]
+    latency: Duration,
+    /// How long the 0800 trigger takes to answer.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    slow: Duration,
+    /// Send `Retry-After: <seconds>` with 429 answers (Okra documents none).
+    #[arg(long)]
+    retry_after: Option<u64>,
+    /// Accept only this Bearer key (default: any non-empty key).
+    #[arg(long, env = "OKRA_SANDBOX_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+}
+
+#[derive(Default)]
+struct Calls {
+    /// (ms since epoch, path, identifier) of every request that passed auth and the limit.
+    log: Vec<(u64, String, String)>,
+    per_call: HashMap<String, u32>,
+    window: VecDeque<Instant>,
+    rate_limited: u32,
+    unauthorized: u32,
+    /// BVNs whose verify timed out (or succeeded): getByBvn has their profile.
+    known_bvns: HashSet<String>,
+}
+
+struct Sandbox {
+    args: Args,
+    calls: Mutex<Calls>,
+}
+
+type Shared = Arc<Sandbox>;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    okra_queue::telemetry::init("pretty", "okra_sandbox=info");
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    println!("okra-sandbox listening on http://{addr}");
+    let state = Arc::new(Sandbox {
+        args,
+        calls: Mutex::new(Calls::default()),
+    });
+    let app = Router::new()
+        .route("/__sandbox/stats", get(stats))
+        .route("/__sandbox/reset", post(reset))
+        .fallback(api)
+        .with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal handler");
+            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+        })
+        .await?;
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn stats(State(s): State<Shared>) -> Json<Value> {
+    let calls = s.calls.lock().unwrap();
+    let mut by_path: HashMap<&str, u32> = HashMap::new();
+    for (_, path, _) in &calls.log {
+        *by_path.entry(path.as_str()).or_default() += 1;
+    }
+    // Most requests inside any window of `--window` (two-pointer sweep over sorted times).
+    let mut times: Vec<u64> = calls.log.iter().map(|(t, _, _)| *t).collect();
+    times.sort_unstable();
+    let window = s.args.window.as_millis() as u64;
+    let (mut max, mut lo) = (0, 0);
+    for hi in 0..times.len() {
+        while times[hi] - times[lo] >= window {
+            lo += 1;
+        }
+        max = max.max(hi - lo + 1);
+    }
+    Json(json!({
+        "total": calls.log.len(),
+        "rate_limited": calls.rate_limited,
+        "unauthorized": calls.unauthorized,
+        "max_in_window": max,
+        "window_ms": window,
+        "by_path": by_path,
+        "by_call": calls.per_call,
+        "requests": calls.log.iter().map(|(t, p, id)| json!({"at": t, "path": p, "id": id})).collect::<Vec<_>>(),
+    }))
+}
+
+async fn reset(State(s): State<Shared>) -> StatusCode {
+    *s.calls.lock().unwrap() = Calls::default();
+    StatusCode::NO_CONTENT
+}
+
+/// Which endpoint, and which body field is its identifier.
+fn endpoint(path: &str) -> Option<(&'static str, &'static [&'static str])> {
+    let path = path.strip_prefix("/v2").unwrap_or(path);
+    let path = path.strip_prefix("/sandbox").unwrap_or(path);
+    Some(match path {
+        "/products/kyc/bvn-verify" => ("bvn-verify", &["bvn"]),
+        "/products/kyc/nin-verify" => ("nin-verify", &["nin"]),
+        "/products/kyc/nuban-verify" => ("nuban-verify", &["nuban", "bank"]),
+        "/products/kyc/nuban-name-verify" => ("nuban-name-verify", &["nuban", "bank"]),
+        "/products/kyc/customer-verify" => ("customer-verify", &["customer"]),
+        "/products/kyc/rc-verify" => ("rc-verify", &["rc_number", "company_name"]),
+        "/products/kyc/tin-verify" => ("tin-verify", &["tin_number", "company_name"]),
+        "/identity/getByBvn" => ("getByBvn", &["bvn"]),
+        _ => return None,
+    })
+}
+
+fn error(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+async fn api(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some((name, fields)) = endpoint(uri.path()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            json!({"status": "error", "message": format!("Route {} not found", uri.path())}),
+        );
+    };
+    if method != Method::POST {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"status": "error", "message": "Every Okra endpoint is POST"}),
+        );
+    }
+    // Auth: `Authorization: Bearer <secret key>`.
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    let authorized = match (&s.args.secret, bearer) {
+        (_, None) => false,
+        (Some(want), Some(got)) => want == got,
+        (None, Some(_)) => true,
+    };
+    if !authorized {
+        s.calls.lock().unwrap().unauthorized += 1;
+        return error(
+            StatusCode::UNAUTHORIZED,
+            json!({"name": "APIError", "status": "error", "message": "Unauthorized - You don't have access to this resource"}),
+        );
+    }
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({"status": "error", "message": "Invalid request body: expected a JSON object"}),
+            );
+        }
+    };
+    let text = |f: &str| {
+        body.get(f)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let identifier = text(fields[0]);
+    // The sandbox's own rate limit.
+    {
+        let mut calls = s.calls.lock().unwrap();
+        if s.args.rpm > 0 {
+            let now = Instant::now();
+            while calls
+                .window
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= s.args.window)
+            {
+                calls.window.pop_front();
+            }
+            if calls.window.len() >= s.args.rpm as usize {
+                calls.rate_limited += 1;
+                drop(calls);
+                let mut r = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    json!({"status": "error", "message": "Too many requests. You can try again in 60 seconds.", "type": "RATE_LIMIT"}),
+                );
+                if let Some(secs) = s.args.retry_after {
+                    r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+                }
+                return r;
+            }
+            calls.window.push_back(now);
+        }
+        calls
+            .log
+            .push((now_ms(), name.to_string(), identifier.clone()));
+        *calls
+            .per_call
+            .entry(format!("{name} {identifier}"))
+            .or_default() += 1;
+    }
+    if !s.args.latency.is_zero() {
+        tokio::time::sleep(s.args.latency).await;
+    }
+    for f in fields {
+        if text(f).trim().is_empty() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({"status": "error", "message": format!("{f} is required"), "data": {"message": [format!("{f} is required")]}}),
+            );
+        }
+    }
+    if name == "getByBvn" {
+        return get_by_bvn(&s, &identifier);
+    }
+    let forced = body.get("success").and_then(Value::as_bool);
+    if forced == Some(false) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            json!({"status": "error", "message": "Verification failed (sandbox: success=false)"}),
+        );
+    }
+    let trigger = if forced == Some(true) {
+        Trigger::Success
+    } else {
+        trigger_for(&identifier)
+    };
+    let first_call = s.calls.lock().unwrap().per_call[&format!("{name} {identifier}")] == 1;
+    answer(&s, name, &body, &identifier, trigger, first_call).await
+}
+
+async fn answer(
+    s: &Sandbox,
+    name: &str,
+    body: &Value,
+    identifier: &str,
+    trigger: Trigger,
+    first: bool,
+) -> Response {
+    use Trigger::*;
+    let status_error = |status: StatusCode, message: &str| {
+        error(status, json!({"status": "error", "message": message}))
+    };
+    match trigger {
+        TimeoutOnce if first => {
+            if name == "bvn-verify" {
+                // The verification finishes in the background, as Okra's docs warn.
+                s.calls.lock().unwrap().known_bvns.insert(identifier.to_string());
+            }
+            status_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Our data source has returned a timeout response. Please retry the request. ",
+            )
+        }
+        RateLimitOnce if first => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"status": "error", "message": "Too many requests. You can try again in 60 seconds.", "type": "RATE_LIMIT"}),
+        ),
+        ServerErrorOnce if first => status_error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side."),
+        ServerError => status_error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side."),
+        BadGateway => (
+            StatusCode::BAD_GATEWAY,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center></body>\r\n</html>\r\n",
+        )
+            .into_response(),
+        GatewayTimeout => status_error(StatusCode::GATEWAY_TIMEOUT, "Gateway timeout"),
+        BadRequest => status_error(StatusCode::BAD_REQUEST, "The API call failed. Please check the message payload."),
+        Unauthorized => error(
+            StatusCode::UNAUTHORIZED,
+            json!({"name": "APIError", "status": "error", "message": "Unauthorized - You don't have access to this resource"}),
+        ),
+        NotFound => status_error(StatusCode::NOT_FOUND, "No record found for this identifier"),
+        Unprocessable => status_error(StatusCode::UNPROCESSABLE_ENTITY, "The identifier could not be processed"),
+        ErrorType(t) => error(
+            StatusCode::OK,
+            json!({
+                "status": "error",
+                "message": match t {
+                    "FLAGGED_USER" => "This customer has been flagged",
+                    "SUSPENDED" => "This account has been suspended",
+                    _ => "No record was found with the id provided",
+                },
+                "type": t,
+                "code": 1000,
+                "method": name.to_uppercase().replace('-', "_"),
+                "data": {},
+            }),
+        ),
+        Malformed => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"success\",\"data\":{\"identity\":",
+        )
+            .into_response(),
+        Slow => {
+            tokio::time::sleep(s.args.slow).await;
+            success(s, name, body, identifier)
+        }
+        NoContent if name == "nuban-verify" => StatusCode::NO_CONTENT.into_response(),
+        _ => success(s, name, body, identifier),
+    }
+}
+
+fn success(s: &Sandbox, name: &str, body: &Value, identifier: &str) -> Response {
+    let testing = body
+        .get("testing")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let env = if testing {
+        "sandbox-testing"
+    } else {
+        "sandbox"
+    };
+    let data = match name {
+        "rc-verify" | "tin-verify" => json!({
+            "rcNo": body.get("rc_number").cloned().unwrap_or(Value::Null),
+            "tin": body.get("tin_number").cloned().unwrap_or(Value::Null),
+            "companyName": body.get("company_name").cloned().unwrap_or(Value::Null),
+            "address": "4 AKANNI BASHORUN, LEKKI LAGOS",
+            "dateReg": "2015-03-12",
+            "env": env,
+        }),
+        "nuban-name-verify" => {
+            let p = profile(identifier, env);
+            json!({"identity": {"fullname": p["fullname"], "firstname": p["firstname"], "lastname": p["lastname"], "nuban": identifier}})
+        }
+        _ => {
+            if name == "bvn-verify" {
+                s.calls
+                    .lock()
+                    .unwrap()
+                    .known_bvns
+                    .insert(identifier.to_string());
+            }
+            let mut p = profile(identifier, env);
+            if name == "nin-verify" {
+                p["nin"] = p["bvn"].take();
+            }
+            if let Some(c) = body.get("customer") {
+                p["customer"] = json!({"_id": c, "name": p["fullname"]});
+            }
+            json!({"identity": p, "customer": "5da6358130a943486f33dced", "account": "5da6358130a943486f33dcee"})
+        }
+    };
+    if name == "nin-verify" {
+        // The revamped identity API's envelope.
+        let identity = data["identity"].clone();
+        return Json(json!({
+            "success": true,
+            "message": "Identity retrieved successfully",
+            "data": {"identity": identity, "receipt": {"amount": 10, "currency": "NGN"}},
+        }))
+        .into_response();
+    }
+    Json(json!({"status": "success", "message": "Identity succesfully retrieved", "data": data}))
+        .into_response()
+}
+
+fn get_by_bvn(s: &Sandbox, bvn: &str) -> Response {
+    let known = s.calls.lock().unwrap().known_bvns.contains(bvn);
+    let identity: Vec<Value> = if known {
+        vec![profile(bvn, "sandbox")]
+    } else {
+        vec![]
+    };
+    let total = identity.len();
+    Json(json!({
+        "status": "success",
+        "message": "Identity retrieved successfully",
+        "data": {
+            "identity": identity,
+            "pagination": {"totalDocs": total, "limit": 20, "hasPrevPage": false, "hasNextPage": false,
+                           "page": 1, "totalPages": 1, "pagingCounter": 1, "prevPage": null, "nextPage": null},
+        },
+    }))
+    .into_response()
+}
+
+/// A made-up profile, the same every time for the same identifier.
+fn profile(identifier: &str, env: &str) -> Value {
+    const FIRST: [&str; 8] = [
+        "GAVIN", "ADAEZE", "TUNDE", "NGOZI", "EMEKA", "FUNMI", "BAYO", "CHIOMA",
+    ];
+    const LAST: [&str; 8] = [
+        "BELSON", "OKAFOR", "ADEYEMI", "EZE", "BALOGUN", "NWOSU", "BELLO", "ADEBAYO",
+    ];
+    let seed: usize = identifier.bytes().map(usize::from).sum();
+    let (first, last) = (FIRST[seed % 8], LAST[(seed / 8) % 8]);
+    let digits: String = identifier.chars().filter(char::is_ascii_digit).collect();
+    json!({
+        "id": format!("5da6{:020}", seed),
+        "fullname": format!("{first} {last}"),
+        "firstname": first,
+        "middlename": "",
+        "lastname": last,
+        "bvn": if digits.len() == 11 { Value::String(digits.clone()) } else { Value::Null },
+        "dob": format!("19{:02}-0{}-1{}", 60 + seed % 40, 1 + seed % 9, seed % 10),
+        "gender": if seed % 2 == 0 { "M" } else { "F" },
+        "phone": [format!("23470{:08}", seed * 7919 % 100_000_000)],
+        "email": [],
+        "address": ["4 AKANNI BASHORUN, LEKKI LAGOS"],
+        "verified": true,
+        "aliases": [],
+        "env": env,
+        "created_at": "2019-12-14T13:46:53.415Z",
+        "last_updated": "2021-01-26T10:14:56.300Z",
+    })
+}

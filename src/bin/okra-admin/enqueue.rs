@@ -1,0 +1,257 @@
+//! `okra-admin enqueue`: one job from flags, or JSON Lines from a file or stdin.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use clap::Args;
+use okra_queue::job::Job;
+use okra_queue::okra::OkraJob;
+use okra_queue::{EnqueueOptions, Queue, RawJob};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::output::{Out, parse_rfc3339};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin enqueue nuban_verify --nuban 0123456789 --bank 5d6fe57a4099cc4b210bbeb0 --delay 30s\n  okra-admin enqueue rc_verify --rc-number RC123456 --company-name \"Acme Ltd\" --idempotency-key acme-rc\n  okra-admin enqueue --file jobs.jsonl\n\nA file has one job per line in the wire format, optionally with options:\n  {\"kind\":\"bvn_verify\",\"bvn\":\"22234567890\",\"options\":{\"delay\":\"30s\",\"max_attempts\":5,\"idempotency_key\":\"k\"}}\nInvalid lines are reported with their line numbers and skipped; the exit status is 1 if any was."
+)]
+pub struct EnqueueArgs {
+    /// Job kind: bvn_verify, nin_verify, nuban_verify, nuban_name_verify, customer_verify, rc_verify, tin_verify.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    kind: Option<String>,
+    /// BVN (11 digits).
+    #[arg(long)]
+    bvn: Option<String>,
+    /// NIN (11 digits).
+    #[arg(long)]
+    nin: Option<String>,
+    /// Account number (10 digits).
+    #[arg(long)]
+    nuban: Option<String>,
+    /// Okra bank id.
+    #[arg(long)]
+    bank: Option<String>,
+    /// Okra customer id.
+    #[arg(long)]
+    customer: Option<String>,
+    /// CAC registration number.
+    #[arg(long)]
+    rc_number: Option<String>,
+    /// Registered company name.
+    #[arg(long)]
+    company_name: Option<String>,
+    /// Tax identification number.
+    #[arg(long)]
+    tin_number: Option<String>,
+    /// Run no earlier than this from now (30s, 5m).
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "at")]
+    delay: Option<Duration>,
+    /// Run no earlier than this RFC 3339 time.
+    #[arg(long, value_parser = parse_rfc3339)]
+    at: Option<SystemTime>,
+    /// Attempt budget.
+    #[arg(long)]
+    max_attempts: Option<u32>,
+    /// Enqueue once per key (a repeat returns the first job's id).
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// JSON Lines file, or - for stdin.
+    #[arg(long, value_name = "PATH|-")]
+    file: Option<PathBuf>,
+}
+
+pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<ExitCode> {
+    if let Some(path) = args.file.clone() {
+        return from_file(queue, &path, out).await;
+    }
+    let mut job = Map::new();
+    job.insert(
+        "kind".into(),
+        Value::String(args.kind.clone().unwrap_or_default()),
+    );
+    for (field, value) in [
+        ("bvn", &args.bvn),
+        ("nin", &args.nin),
+        ("nuban", &args.nuban),
+        ("bank", &args.bank),
+        ("customer", &args.customer),
+        ("rc_number", &args.rc_number),
+        ("company_name", &args.company_name),
+        ("tin_number", &args.tin_number),
+    ] {
+        if let Some(v) = value {
+            job.insert(field.into(), Value::String(v.clone()));
+        }
+    }
+    let job =
+        OkraJob::from_json(Value::Object(job)).map_err(|e| anyhow::anyhow!("invalid job: {e}"))?;
+    let options = EnqueueOptions {
+        delay: args.delay,
+        run_at: args.at,
+        max_attempts: args.max_attempts,
+        idempotency_key: args.idempotency_key,
+    };
+    let e = queue.enqueue(&job, options).await?;
+    if out.json {
+        out.json(&e);
+    } else if e.duplicate {
+        println!(
+            "{} (duplicate: the idempotency key was already used; nothing enqueued)",
+            e.id
+        );
+    } else {
+        println!("{}", e.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Serialize)]
+struct LineError {
+    line: usize,
+    error: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    accepted: usize,
+    duplicates: usize,
+    invalid: usize,
+    errors: Vec<LineError>,
+    ids: Vec<String>,
+}
+
+async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<ExitCode> {
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        ))
+    };
+    let mut jobs = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read line {}", i + 1))?;
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        match parse_line(trimmed) {
+            Ok(job) => jobs.push(job),
+            Err(error) => {
+                if !out.json {
+                    eprintln!("line {}: {}", i + 1, out.text(&error));
+                }
+                errors.push(LineError { line: i + 1, error });
+            }
+        }
+    }
+    let bar = out.progress(jobs.len() as u64, "enqueueing");
+    let results = queue.enqueue_raw_bulk(jobs, |n| bar.inc(n as u64)).await?;
+    bar.finish_and_clear();
+    let duplicates = results.iter().filter(|e| e.duplicate).count();
+    let summary = Summary {
+        accepted: results.len() - duplicates,
+        duplicates,
+        invalid: errors.len(),
+        ids: results.into_iter().map(|e| e.id).collect(),
+        errors,
+    };
+    if out.json {
+        out.json(&summary);
+    } else {
+        println!(
+            "accepted {}, duplicates {}, invalid {}",
+            summary.accepted, summary.duplicates, summary.invalid
+        );
+    }
+    Ok(if summary.invalid > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn parse_line(line: &str) -> Result<RawJob, String> {
+    let mut value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let Some(obj) = value.as_object_mut() else {
+        return Err("not a JSON object".into());
+    };
+    let options = match obj.remove("options") {
+        None | Some(Value::Null) => EnqueueOptions::default(),
+        Some(Value::Object(o)) => parse_options(&o)?,
+        Some(_) => return Err("`options` must be an object".into()),
+    };
+    let job = OkraJob::from_json(value)?;
+    Ok(RawJob {
+        kind: job.kind().to_string(),
+        payload: serde_json::to_string(&job).map_err(|e| e.to_string())?,
+        options,
+    })
+}
+
+fn parse_options(o: &Map<String, Value>) -> Result<EnqueueOptions, String> {
+    let mut opts = EnqueueOptions::default();
+    for (k, v) in o {
+        match (k.as_str(), v) {
+            ("delay", Value::String(s)) => {
+                opts.delay =
+                    Some(humantime::parse_duration(s).map_err(|e| format!("options.delay: {e}"))?)
+            }
+            ("at", Value::String(s)) => {
+                opts.run_at = Some(parse_rfc3339(s).map_err(|e| format!("options.at: {e}"))?)
+            }
+            ("max_attempts", Value::Number(n)) => {
+                opts.max_attempts = Some(
+                    n.as_u64()
+                        .filter(|n| (1..=1000).contains(n))
+                        .ok_or("options.max_attempts must be between 1 and 1000")?
+                        as u32,
+                )
+            }
+            ("idempotency_key", Value::String(s)) if !s.is_empty() => {
+                opts.idempotency_key = Some(s.clone())
+            }
+            ("delay" | "at" | "max_attempts" | "idempotency_key", _) => {
+                return Err(format!("options.{k} has the wrong type"));
+            }
+            _ => {
+                return Err(format!(
+                    "unknown option `{k}` (expected delay, at, max_attempts, idempotency_key)"
+                ));
+            }
+        }
+    }
+    if opts.delay.is_some() && opts.run_at.is_some() {
+        return Err("options.delay and options.at exclude each other".into());
+    }
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_with_options() {
+        let j = parse_line(r#"{"kind":"bvn_verify","bvn":"22234567890","options":{"delay":"30s","max_attempts":5,"idempotency_key":"k"}}"#).unwrap();
+        assert_eq!(j.kind, "bvn_verify");
+        assert_eq!(j.options.delay, Some(Duration::from_secs(30)));
+        assert_eq!(j.options.max_attempts, Some(5));
+        assert!(
+            parse_line(r#"{"kind":"bvn_verify","bvn":"1"}"#)
+                .unwrap_err()
+                .contains("11 digits")
+        );
+        assert!(
+            parse_line(r#"{"kind":"bvn_verify","bvn":"22234567890","options":{"priority":1}}"#)
+                .unwrap_err()
+                .contains("unknown option")
+        );
+        assert!(parse_line("nope").unwrap_err().contains("not JSON"));
+    }
+}

@@ -1,0 +1,140 @@
+//! `okra-admin stats`, `queue pause|resume`, `workers`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Subcommand;
+use okra_queue::{Queue, Stats};
+
+use crate::output::{Out, ago, table};
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// Stop every worker from claiming (running jobs finish).
+    #[command(after_help = "Example:\n  okra-admin queue pause --queue identity")]
+    Pause,
+    /// Let workers claim again (idle workers wake at once).
+    #[command(after_help = "Example:\n  okra-admin queue resume")]
+    Resume,
+}
+
+pub async fn run(queue: &Queue, cmd: QueueCmd, out: Out) -> anyhow::Result<ExitCode> {
+    let paused = matches!(cmd, QueueCmd::Pause);
+    if paused {
+        queue.pause().await?;
+    } else {
+        queue.resume().await?;
+    }
+    if out.json {
+        out.json(&serde_json::json!({ "queue": queue.name(), "paused": paused }));
+    } else {
+        println!(
+            "queue {} {}",
+            queue.name(),
+            if paused { "paused" } else { "resumed" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn stats(queue: &Queue, watch: Option<Duration>, out: Out) -> anyhow::Result<ExitCode> {
+    let Some(every) = watch else {
+        print_stats(&queue.stats().await?, out);
+        return Ok(ExitCode::SUCCESS);
+    };
+    loop {
+        let s = queue.stats().await?;
+        if !out.json {
+            // Home the cursor and clear, so the table refreshes in place.
+            print!("\x1b[H\x1b[2J");
+        }
+        print_stats(&s, out);
+        if !out.json {
+            println!(
+                "\nrefreshing every {} (Ctrl-C to stop)",
+                humantime::format_duration(every)
+            );
+        }
+        let _ = std::io::stdout().flush();
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+fn print_stats(s: &Stats, out: Out) {
+    if out.json {
+        println!("{}", serde_json::to_string(s).unwrap_or_default());
+        return;
+    }
+    let flags = match (s.paused, s.throttled_ms) {
+        (true, _) => "PAUSED".to_string(),
+        (false, 0) => "running".to_string(),
+        (false, ms) => format!("throttled for {}ms (Okra rate limit)", ms),
+    };
+    println!("queue {}  ({flags}, {} live workers)", s.queue, s.workers);
+    let mut states = table(&["scheduled", "ready", "running", "dead", "completed"]);
+    states.add_row(vec![s.scheduled, s.ready, s.running, s.dead, s.completed]);
+    println!("{states}");
+    let mut totals = table(&[
+        "processed",
+        "succeeded",
+        "retried",
+        "died",
+        "requeued",
+        "trimmed",
+        "lease expired",
+        "late outcomes",
+    ]);
+    totals.add_row(vec![
+        s.processed,
+        s.succeeded,
+        s.retried,
+        s.died,
+        s.requeued,
+        s.dead_trimmed,
+        s.lease_expired,
+        s.late_outcomes,
+    ]);
+    println!("{totals}");
+}
+
+pub async fn workers(queue: &Queue, out: Out) -> anyhow::Result<ExitCode> {
+    let workers = queue.workers().await?;
+    if out.json {
+        out.json(&workers);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if workers.is_empty() {
+        println!("no workers registered on queue {}", queue.name());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = table(&[
+        "worker",
+        "host",
+        "pid",
+        "alive",
+        "in flight",
+        "concurrency",
+        "started",
+        "last seen",
+        "version",
+    ]);
+    for w in workers {
+        t.add_row(vec![
+            w.id,
+            w.host,
+            w.pid.to_string(),
+            if w.alive { "yes".into() } else { "no".into() },
+            w.in_flight.to_string(),
+            w.concurrency.to_string(),
+            ago(w.started_at),
+            ago(w.last_seen),
+            w.version,
+        ]);
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,123 @@
+//! Deterministic outcomes: the last four characters of a request's identifier (BVN, NIN, NUBAN,
+//! customer id, RC or TIN number) pick what the sandbox answers. Anything else succeeds.
+
+/// What to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A profile.
+    Success,
+    /// 503 Okra timeout on the first call for this identifier; the profile then becomes
+    /// available through `/identity/getByBvn`, and later verifies succeed.
+    TimeoutOnce,
+    /// 429 on the first call for this identifier, then success.
+    RateLimitOnce,
+    /// 500 on the first call for this identifier, then success.
+    ServerErrorOnce,
+    /// 500 every time.
+    ServerError,
+    /// 502 with an HTML body every time.
+    BadGateway,
+    /// 504 every time.
+    GatewayTimeout,
+    /// 400 every time.
+    BadRequest,
+    /// 401 every time.
+    Unauthorized,
+    /// 404 every time.
+    NotFound,
+    /// 422 every time.
+    Unprocessable,
+    /// 200 with `status: "error"` and this `type`.
+    ErrorType(&'static str),
+    /// 200 with a body that is not JSON.
+    Malformed,
+    /// Answers after `--slow` (longer than the client timeout).
+    Slow,
+    /// 204 No Content (nuban-verify: valid account, no BVN).
+    NoContent,
+}
+
+/// Every trigger with its suffix and what it shows, for `--help`, the README and the demo.
+pub const TABLE: &[(&str, Trigger, &str)] = &[
+    (
+        "0503",
+        Trigger::TimeoutOnce,
+        "503 timeout once; then the profile is in getByBvn",
+    ),
+    ("0429", Trigger::RateLimitOnce, "429 once, then success"),
+    ("0501", Trigger::ServerErrorOnce, "500 once, then success"),
+    ("0500", Trigger::ServerError, "500 every time"),
+    (
+        "0502",
+        Trigger::BadGateway,
+        "502 with an HTML body every time",
+    ),
+    ("0504", Trigger::GatewayTimeout, "504 every time"),
+    ("0400", Trigger::BadRequest, "400 every time"),
+    ("0401", Trigger::Unauthorized, "401 every time"),
+    ("0404", Trigger::NotFound, "404 every time"),
+    ("0422", Trigger::Unprocessable, "422 every time"),
+    (
+        "0601",
+        Trigger::ErrorType("FLAGGED_USER"),
+        "200 with status error, type FLAGGED_USER",
+    ),
+    (
+        "0602",
+        Trigger::ErrorType("SUSPENDED"),
+        "200 with status error, type SUSPENDED",
+    ),
+    (
+        "0603",
+        Trigger::ErrorType("NO_RECORD_ID"),
+        "200 with status error, type NO_RECORD_ID",
+    ),
+    (
+        "0700",
+        Trigger::Malformed,
+        "200 with a body that is not JSON",
+    ),
+    (
+        "0800",
+        Trigger::Slow,
+        "answers after --slow (longer than the client timeout)",
+    ),
+    (
+        "0204",
+        Trigger::NoContent,
+        "204 No Content (nuban-verify: no BVN attached)",
+    ),
+];
+
+/// The trigger for an identifier.
+pub fn trigger_for(identifier: &str) -> Trigger {
+    let suffix: String = identifier
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    TABLE
+        .iter()
+        .find(|(s, _, _)| *s == suffix)
+        .map_or(Trigger::Success, |(_, t, _)| *t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_pick_triggers() {
+        assert_eq!(trigger_for("22200000503"), Trigger::TimeoutOnce);
+        assert_eq!(
+            trigger_for("22200000601"),
+            Trigger::ErrorType("FLAGGED_USER")
+        );
+        assert_eq!(trigger_for("22234567890"), Trigger::Success);
+        assert_eq!(trigger_for("RC0404"), Trigger::NotFound);
+        assert_eq!(trigger_for("1"), Trigger::Success);
+    }
+}

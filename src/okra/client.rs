@@ -1,0 +1,400 @@
+//! The Okra HTTP client: one pooled `reqwest` client, JSON over POST, bearer auth.
+//!
+//! Reads both success envelopes (legacy `{"status":"success"}` and newer `{"success":true}`),
+//! the error body (`status`, `message`, `data`, `method`, `code`, `type`), an error body sent
+//! with HTTP 200, and bodies that are not JSON at all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::OkraSettings;
+use crate::job::{BODY_EXCERPT_MAX, truncate};
+
+/// The Okra secret key. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct SecretKey(Arc<str>);
+
+impl SecretKey {
+    /// Environment variable the key is read from.
+    pub const ENV: &'static str = "OKRA_SECRET_KEY";
+
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(Arc::from(key.into()))
+    }
+
+    /// Reads `OKRA_SECRET_KEY`.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var(Self::ENV) {
+            Ok(k) if !k.trim().is_empty() => Ok(Self::new(k.trim())),
+            _ => Err(format!(
+                "{} is not set: export the Okra secret key (any non-empty value works with okra-sandbox)",
+                Self::ENV
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(***)")
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The envelope's `data`.
+    Data(Value),
+    /// 204 No Content (nuban-verify: a valid account with no BVN attached).
+    NoContent,
+}
+
+/// Okra's error body fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// `message` (or `data.message`).
+    pub message: Option<String>,
+    /// `method`.
+    pub method: Option<String>,
+    /// `code`.
+    pub code: Option<String>,
+    /// `type`, upper-cased.
+    pub error_type: Option<String>,
+}
+
+/// A failed call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OkraError {
+    /// Okra answered with an error (any status, including an error body sent with 200).
+    #[error("Okra answered HTTP {status}{}: {}", .body.error_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default(), .body.message.as_deref().unwrap_or("no message"))]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Parsed error fields (boxed: keeps `Result<Reply, OkraError>` small).
+        body: Box<ErrorBody>,
+        /// The start of the body.
+        excerpt: String,
+        /// `Retry-After`, if sent.
+        retry_after: Option<Duration>,
+    },
+    /// A 2xx answer whose body cannot be read.
+    #[error("Okra answered HTTP {status} with a body that cannot be read: {reason}")]
+    BadBody {
+        /// HTTP status.
+        status: u16,
+        /// What was wrong.
+        reason: String,
+        /// The start of the body.
+        excerpt: String,
+    },
+    /// No answer: connect, reset, TLS or timeout.
+    #[error("request to Okra failed: {message}")]
+    Transport {
+        /// The client timeout fired.
+        timeout: bool,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl OkraError {
+    /// The HTTP status, when Okra answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } | Self::BadBody { status, .. } => Some(*status),
+            Self::Transport { .. } => None,
+        }
+    }
+}
+
+/// Client for one Okra base URL.
+#[derive(Debug, Clone)]
+pub struct OkraClient {
+    http: reqwest::Client,
+    base: String,
+    secret: SecretKey,
+    testing: bool,
+}
+
+impl OkraClient {
+    /// A pooled client with the configured timeout.
+    pub fn new(settings: &OkraSettings, secret: SecretKey) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(256)
+            .user_agent(concat!("okra-queue/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self {
+            http,
+            base: settings.base_url.trim_end_matches('/').to_string(),
+            secret,
+            testing: settings.testing,
+        })
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// POSTs `body` to `path` and reads the answer.
+    pub async fn post(&self, path: &str, mut body: Value) -> Result<Reply, OkraError> {
+        if self.testing
+            && let Some(map) = body.as_object_mut()
+        {
+            map.insert("testing".into(), Value::Bool(true));
+        }
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&*self.secret.0)
+            .header(reqwest::header::ACCEPT, "application/json; charset=utf-8")
+            .json(&body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        if status == 204 {
+            return Ok(Reply::NoContent);
+        }
+        let bytes = response.bytes().await.map_err(transport)?;
+        read_answer(status, &bytes, retry_after)
+    }
+}
+
+fn transport(e: reqwest::Error) -> OkraError {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    OkraError::Transport {
+        timeout: e.is_timeout(),
+        message,
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    if let Ok(secs) = v.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v.trim()).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// Reads an answer's status and body into a reply or an error.
+pub fn read_answer(
+    status: u16,
+    bytes: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<Reply, OkraError> {
+    let text = String::from_utf8_lossy(bytes);
+    let excerpt = truncate(&text, BODY_EXCERPT_MAX).to_string();
+    let json: Option<Value> = serde_json::from_slice(bytes).ok();
+    let ok_status = (200..300).contains(&status);
+    let Some(Value::Object(map)) = json else {
+        if ok_status {
+            let reason = if text.trim().is_empty() {
+                "empty body".to_string()
+            } else {
+                "not a JSON object".to_string()
+            };
+            return Err(OkraError::BadBody {
+                status,
+                reason,
+                excerpt,
+            });
+        }
+        return Err(OkraError::Api {
+            status,
+            body: Box::new(ErrorBody {
+                message: Some(format!("{} (body is not JSON)", reason_phrase(status))),
+                ..ErrorBody::default()
+            }),
+            excerpt,
+            retry_after,
+        });
+    };
+    let says_success = map.get("success") == Some(&Value::Bool(true))
+        || map.get("status").and_then(Value::as_str) == Some("success");
+    let says_error = map.get("success") == Some(&Value::Bool(false))
+        || map.get("status").and_then(Value::as_str) == Some("error")
+        || map.get("error") == Some(&Value::Bool(true));
+    if ok_status && says_success && !says_error {
+        return Ok(Reply::Data(map.get("data").cloned().unwrap_or(Value::Null)));
+    }
+    if ok_status && !says_error {
+        return Err(OkraError::BadBody {
+            status,
+            reason: "neither a success nor an error envelope".into(),
+            excerpt,
+        });
+    }
+    let text_of = |v: Option<&Value>| match v {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Array(items)) => {
+            let parts: Vec<String> = items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect();
+            (!parts.is_empty()).then(|| parts.join("; "))
+        }
+        _ => None,
+    };
+    let data = map.get("data");
+    let body = ErrorBody {
+        message: text_of(map.get("message"))
+            .or_else(|| text_of(data.and_then(|d| d.get("message"))))
+            .or_else(|| Some(reason_phrase(status))),
+        method: text_of(map.get("method")).or_else(|| text_of(data.and_then(|d| d.get("method")))),
+        code: text_of(map.get("code")),
+        error_type: text_of(map.get("type")).map(|t| t.to_ascii_uppercase()),
+    };
+    Err(OkraError::Api {
+        status,
+        body: Box::new(body),
+        excerpt,
+        retry_after,
+    })
+}
+
+fn reason_phrase(status: u16) -> String {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map_or_else(|| format!("HTTP {status}"), str::to_string)
+}
+
+/// The identity profile inside a success envelope's `data`: `data.identity` (an object, or the
+/// first of an array, as `getByBvn` answers), else `data` itself.
+pub fn profile_of(data: &Value) -> Option<Value> {
+    match data.get("identity") {
+        Some(Value::Array(items)) => items.first().cloned(),
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => None,
+        None if data.is_object() => Some(data.clone()),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(r: Result<Reply, OkraError>) -> (u16, ErrorBody) {
+        match r {
+            Err(OkraError::Api { status, body, .. }) => (status, *body),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn both_success_envelopes() {
+        let legacy = br#"{"status":"success","message":"Identity succesfully retrieved","data":{"identity":{"bvn":"1"}}}"#;
+        assert!(
+            matches!(read_answer(200, legacy, None), Ok(Reply::Data(d)) if d["identity"]["bvn"] == "1")
+        );
+        let newer =
+            br#"{"success":true,"message":"ok","data":{"identity":{"nin":"2"},"receipt":{}}}"#;
+        assert!(
+            matches!(read_answer(200, newer, None), Ok(Reply::Data(d)) if d["identity"]["nin"] == "2")
+        );
+    }
+
+    #[test]
+    fn error_bodies_with_any_status() {
+        let (status, body) = api(read_answer(
+            200,
+            br#"{"status":"error","message":"Customer is flagged","type":"flagged_user","method":"VERIFY","code":1013}"#,
+            None,
+        ));
+        assert_eq!(status, 200);
+        assert_eq!(body.error_type.as_deref(), Some("FLAGGED_USER"));
+        assert_eq!(body.code.as_deref(), Some("1013"));
+        assert_eq!(body.method.as_deref(), Some("VERIFY"));
+        let (status, body) = api(read_answer(
+            503,
+            br#"{"status":"error","message":"Our data source has returned a timeout response. Please retry the request. "}"#,
+            None,
+        ));
+        assert_eq!(status, 503);
+        assert!(body.message.unwrap().starts_with("Our data source"));
+        let (_, body) = api(read_answer(400, br#"{"status":"error"}"#, None));
+        assert_eq!(body.message.as_deref(), Some("Bad Request"));
+        let (_, body) = api(read_answer(
+            400,
+            br#"{"status":"error","data":{"message":["bvn is required"]}}"#,
+            None,
+        ));
+        assert_eq!(body.message.as_deref(), Some("bvn is required"));
+    }
+
+    #[test]
+    fn garbage_bodies() {
+        assert!(matches!(
+            read_answer(200, b"<html>oops</html>", None),
+            Err(OkraError::BadBody { .. })
+        ));
+        assert!(matches!(
+            read_answer(200, b"", None),
+            Err(OkraError::BadBody { .. })
+        ));
+        assert!(matches!(
+            read_answer(200, br#"{"hello":1}"#, None),
+            Err(OkraError::BadBody { .. })
+        ));
+        let (status, body) = api(read_answer(
+            502,
+            b"<html>\n<h1>Bad Gateway</h1></html>",
+            None,
+        ));
+        assert_eq!(status, 502);
+        assert_eq!(
+            body.message.as_deref(),
+            Some("Bad Gateway (body is not JSON)")
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn profiles_come_from_identity_objects_or_arrays() {
+        let d = serde_json::json!({"identity": [{"bvn": "1"}], "pagination": {}});
+        assert_eq!(profile_of(&d).unwrap()["bvn"], "1");
+        assert!(profile_of(&serde_json::json!({"identity": []})).is_none());
+        let company = serde_json::json!({"rcNo": "RC1"});
+        assert_eq!(profile_of(&company).unwrap()["rcNo"], "RC1");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(
+            format!("{:?}", SecretKey::new("sk_live_123")),
+            "SecretKey(***)"
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! Prometheus metrics at `worker.metrics_addr` (`/metrics`).
+//!
+//! Counters come from where things happen (the engine counts outcomes by class, the handler
+//! counts Okra HTTP statuses and latency); queue depths are sampled every 5 s.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use okra_queue::Queue;
+use tracing::{info, warn};
+
+/// Starts the exporter and the depth sampler.
+pub fn install(addr: &str, queue: Queue) -> anyhow::Result<()> {
+    let addr: SocketAddr = addr
+        .parse()
+        .with_context(|| format!("worker.metrics_addr `{addr}` is not host:port"))?;
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("okra_request_duration_seconds".into()),
+            &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 90.0],
+        )
+        .context("metrics buckets")?
+        .install()
+        .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    describe();
+    tokio::spawn(sample_depths(queue));
+    info!(%addr, "Prometheus metrics on /metrics");
+    Ok(())
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "okq_jobs_total",
+        "Finished attempts by outcome (success, retry, dead) and failure class"
+    );
+    describe_counter!(
+        "okq_late_outcomes_total",
+        "Outcomes rejected because their lease had been taken back"
+    );
+    describe_counter!(
+        "okq_leases_reaped_total",
+        "Expired leases taken back by this process"
+    );
+    describe_counter!(
+        "okq_dead_trimmed_total",
+        "Dead letters removed by the cap or the TTL"
+    );
+    describe_counter!(
+        "okq_redis_errors_total",
+        "Failed Redis round trips, by activity"
+    );
+    describe_counter!(
+        "okra_http_requests_total",
+        "Okra calls by endpoint and HTTP status"
+    );
+    describe_histogram!(
+        "okra_request_duration_seconds",
+        Unit::Seconds,
+        "Okra call latency by endpoint"
+    );
+    describe_gauge!("okq_queue_depth", "Jobs per state");
+    describe_gauge!("okq_workers", "Worker processes with a recent heartbeat");
+    describe_gauge!("okq_paused", "1 while the queue is paused");
+}
+
+async fn sample_depths(queue: Queue) {
+    let name = queue.name().to_string();
+    loop {
+        match queue.stats().await {
+            Ok(s) => {
+                for (state, n) in [
+                    ("scheduled", s.scheduled),
+                    ("ready", s.ready),
+                    ("running", s.running),
+                    ("dead", s.dead),
+                    ("completed", s.completed),
+                ] {
+                    metrics::gauge!("okq_queue_depth", "queue" => name.clone(), "state" => state)
+                        .set(n as f64);
+                }
+                metrics::gauge!("okq_workers", "queue" => name.clone()).set(s.workers as f64);
+                metrics::gauge!("okq_paused", "queue" => name.clone()).set(if s.paused {
+                    1.0
+                } else {
+                    0.0
+                });
+            }
+            Err(e) => warn!(error = %e, "could not sample queue depths"),
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
