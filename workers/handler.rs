@@ -121,7 +121,8 @@ async fn failed(deps: &Deps, e: &OkraError) -> JobError {
     } else if je.is_terminal() {
         debug!(class = je.class(), status = ?e.status(), "terminal failure");
     } else {
-        info!(class = je.class(), status = ?e.status(), "will retry");
+        // The retry policy decides whether the budget allows another attempt.
+        info!(class = je.class(), status = ?e.status(), "retryable failure");
     }
     je
 }

@@ -2,6 +2,8 @@
 //! in-process worker fleet on apalis's `Monitor`.
 #![allow(dead_code)]
 
+pub mod procs;
+
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

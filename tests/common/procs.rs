@@ -1,0 +1,196 @@
+//! The product's real binaries as child processes: `okra-sandbox` on a free port and
+//! `okra-worker` fleets. Every process is stopped by PID when its handle drops.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A child process whose output goes to a log file.
+pub struct Proc {
+    child: Child,
+    pub log: PathBuf,
+    _stdout: Option<BufReader<ChildStdout>>,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (up to `limit`) for the process to exit.
+    pub fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {} did not exit after SIGTERM; log:\n{}",
+                self.pid(),
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(cmd: &mut Command, log: PathBuf, keep_stdout: bool) -> Proc {
+    let file = std::fs::File::create(&log).expect("log file");
+    if keep_stdout {
+        cmd.stdout(Stdio::piped());
+    } else {
+        cmd.stdout(file.try_clone().expect("log file"));
+    }
+    let mut child = cmd
+        .stderr(file)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().map(BufReader::new);
+    Proc {
+        child,
+        log,
+        _stdout: stdout,
+    }
+}
+
+/// `okra-sandbox` on a free loopback port.
+pub struct Sandbox {
+    pub proc: Proc,
+    pub url: String,
+}
+
+impl Sandbox {
+    /// Starts the sandbox with extra flags (e.g. `--rpm 20`, `--latency 50ms`).
+    pub fn start(dir: &Path, args: &[&str]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_okra-sandbox"));
+        cmd.args(["--addr", "127.0.0.1:0"]).args(args);
+        let mut proc = spawn(&mut cmd, dir.join("sandbox.log"), true);
+        let mut line = String::new();
+        proc._stdout
+            .as_mut()
+            .unwrap()
+            .read_line(&mut line)
+            .expect("sandbox stdout");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("sandbox did not say where it listens: {line:?}"))
+            .to_string();
+        Self { proc, url }
+    }
+
+    /// What the sandbox was asked (`GET /__sandbox/stats`).
+    pub async fn stats(&self) -> Value {
+        reqwest::get(format!("{}/__sandbox/stats", self.url))
+            .await
+            .expect("sandbox stats")
+            .json()
+            .await
+            .expect("sandbox stats JSON")
+    }
+
+    /// Calls received for `endpoint` (e.g. `bvn-verify`) with `identifier`.
+    pub async fn calls(&self, endpoint: &str, identifier: &str) -> u64 {
+        self.stats().await["by_call"][format!("{endpoint} {identifier}")]
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+/// Worker settings for tests: short delays, small budget. `{queue}` and `{rpm}` are filled in.
+pub const WORKER_CONFIG: &str = r#"
+[queue]
+name = "{queue}"
+
+[retry]
+max_attempts = 3
+base_delay = "50ms"
+max_delay = "200ms"
+retry_window = "10m"
+rate_limit_delay = "{rate_limit_delay}"
+okra_timeout_delay = "100ms"
+
+[worker]
+concurrency = 20
+batch = 20
+lease = "3s"
+poll_interval = "200ms"
+reap_interval = "200ms"
+trim_interval = "1s"
+shutdown_grace = "{grace}"
+
+[okra]
+timeout = "500ms"
+requests_per_minute = {rpm}
+
+[log]
+level = "info"
+"#;
+
+/// Options for one `okra-worker` process.
+pub struct WorkerSpec<'a> {
+    pub queue: &'a str,
+    pub rpm: u32,
+    pub rate_limit_delay: &'a str,
+    pub grace: &'a str,
+}
+
+impl Default for WorkerSpec<'_> {
+    fn default() -> Self {
+        Self {
+            queue: "identity",
+            rpm: 0,
+            rate_limit_delay: "1s",
+            grace: "3s",
+        }
+    }
+}
+
+/// Starts `okra-worker` number `n` against `redis_url` and the sandbox at `okra_url`.
+pub fn start_worker(
+    dir: &Path,
+    n: usize,
+    redis_url: &str,
+    okra_url: &str,
+    spec: &WorkerSpec,
+) -> Proc {
+    let config = dir.join(format!("worker-{n}.toml"));
+    let text = WORKER_CONFIG
+        .replace("{queue}", spec.queue)
+        .replace("{rpm}", &spec.rpm.to_string())
+        .replace("{rate_limit_delay}", spec.rate_limit_delay)
+        .replace("{grace}", spec.grace);
+    std::fs::write(&config, text).expect("worker config");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_okra-worker"));
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["--redis-url", redis_url, "--log-format", "json"])
+        .env("OKRA_SECRET_KEY", "sk_test_never_logged_42")
+        .env("OKQ_OKRA__BASE_URL", okra_url)
+        .env_remove("RUST_LOG");
+    spawn(&mut cmd, dir.join(format!("worker-{n}.log")), false)
+}

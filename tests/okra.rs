@@ -1,0 +1,424 @@
+//! Okra jobs end to end: the real `okra-worker` processes against the real `okra-sandbox` and a
+//! real `redis-server`, with jobs enqueued through the library.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::procs::{Sandbox, WorkerSpec, start_worker};
+use common::*;
+use okra_queue::okra::OkraJob;
+use okra_queue::{EnqueueOptions, JobRecord, JobState, Queue, QueueConfig, RawJob};
+
+fn bvn(b: &str) -> OkraJob {
+    OkraJob::BvnVerify { bvn: b.into() }
+}
+
+async fn producer(server: &RedisServer, name: &str) -> Queue {
+    let mut cfg = QueueConfig::new(name);
+    cfg.retry.max_attempts = 3;
+    Queue::connect(&server.settings(), cfg).await.unwrap()
+}
+
+async fn enqueue(queue: &Queue, job: OkraJob) -> String {
+    queue
+        .enqueue(&job, EnqueueOptions::default())
+        .await
+        .unwrap()
+        .id
+}
+
+async fn finished(queue: &Queue, id: &str, logs: &str) -> JobRecord {
+    match queue.wait(id, Duration::from_secs(20)).await {
+        Ok(r) => r,
+        Err(e) => panic!("{e}; worker log:\n{logs}"),
+    }
+}
+
+/// Class, reason, HTTP status, Okra type and attempts of a dead letter.
+fn death(r: &JobRecord) -> (String, String, Option<u16>, Option<String>, u32) {
+    assert_eq!(r.state, JobState::Dead, "{r:#?}");
+    let f = r
+        .last_error
+        .clone()
+        .expect("dead letters keep their failure");
+    (
+        f.class,
+        f.reason.unwrap_or_default(),
+        f.http_status,
+        f.error_type,
+        r.attempts,
+    )
+}
+
+#[tokio::test]
+async fn every_failure_class_end_to_end() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &["--slow", "3s"]);
+    let queue = producer(&server, "classes").await;
+    let spec = WorkerSpec {
+        queue: "classes",
+        ..WorkerSpec::default()
+    };
+    let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+
+    let mut ids = HashMap::new();
+    for (name, job) in [
+        ("ok", bvn("22234567890")),
+        (
+            "nin_ok",
+            OkraJob::NinVerify {
+                nin: "12345678901".into(),
+            },
+        ),
+        (
+            "no_content",
+            OkraJob::NubanVerify {
+                nuban: "0123450204".into(),
+                bank: "b1".into(),
+            },
+        ),
+        (
+            "company",
+            OkraJob::RcVerify {
+                rc_number: "RC1234".into(),
+                company_name: "Acme".into(),
+            },
+        ),
+        ("500_once", bvn("22200000501")),
+        ("500", bvn("22200000500")),
+        ("502", bvn("22200000502")),
+        ("504", bvn("22200000504")),
+        ("400", bvn("22200000400")),
+        ("401", bvn("22200000401")),
+        ("404", bvn("22200000404")),
+        ("422", bvn("22200000422")),
+        ("flagged", bvn("22200000601")),
+        ("suspended", bvn("22200000602")),
+        ("no_record", bvn("22200000603")),
+        ("malformed", bvn("22200000700")),
+        ("slow", bvn("22200000800")),
+        (
+            "customer_503",
+            OkraJob::CustomerVerify {
+                customer: "cus_0503".into(),
+            },
+        ),
+    ] {
+        ids.insert(name, enqueue(&queue, job).await);
+    }
+    // Written by something else: the worker cannot decode it.
+    let raw = queue
+        .enqueue_raw_bulk(
+            vec![RawJob {
+                kind: "bvn_verify".into(),
+                payload: r#"{"kind":"bvn_verify","bvn_number":42}"#.into(),
+                options: EnqueueOptions::default(),
+            }],
+            |_| {},
+        )
+        .await
+        .unwrap();
+    ids.insert("invalid_payload", raw[0].id.clone());
+
+    let logs = || worker.log_text();
+    let mut rec = HashMap::new();
+    for (name, id) in &ids {
+        rec.insert(*name, finished(&queue, id, &logs()).await);
+    }
+
+    // Successes carry the identity profile as the job's result.
+    let ok = &rec["ok"];
+    assert_eq!(ok.state, JobState::Completed);
+    let result = ok.result.as_ref().unwrap();
+    assert_eq!(result["profile"]["bvn"], "22234567890");
+    assert_eq!(result["source"], "/products/kyc/bvn-verify");
+    assert_eq!(
+        rec["nin_ok"].result.as_ref().unwrap()["profile"]["nin"],
+        "12345678901",
+        "the newer `success: true` envelope"
+    );
+    let nc = rec["no_content"].result.as_ref().unwrap();
+    assert_eq!(nc["http_status"], 204);
+    assert!(nc["profile"].is_null());
+    assert_eq!(
+        rec["company"].result.as_ref().unwrap()["profile"]["rcNo"],
+        "RC1234"
+    );
+
+    // A 500 once: retried, then completed, with the failed attempt in the history.
+    let r = &rec["500_once"];
+    assert_eq!(r.state, JobState::Completed);
+    assert_eq!(r.attempts, 2);
+    assert_eq!(r.history[0].class.as_deref(), Some("server_error"));
+    assert_eq!(r.history[0].http_status, Some(500));
+
+    // Retryable classes die only when the budget (3) is spent.
+    for (name, status) in [
+        ("500", Some(500)),
+        ("502", Some(502)),
+        ("504", Some(504)),
+        ("malformed", Some(200)),
+        ("slow", None),
+    ] {
+        let (class, reason, http, _, attempts) = death(&rec[name]);
+        assert_eq!(class, "server_error", "{name}");
+        assert_eq!(reason, "attempts_exhausted", "{name}");
+        assert_eq!(http, status, "{name}");
+        assert_eq!(attempts, 3, "{name}");
+        assert_eq!(rec[name].history.len(), 3, "{name}: every attempt is kept");
+    }
+    let f502 = rec["502"].last_error.clone().unwrap();
+    assert!(
+        f502.body.unwrap().contains("502 Bad Gateway"),
+        "body excerpt"
+    );
+    assert!(
+        rec["slow"]
+            .last_error
+            .clone()
+            .unwrap()
+            .message
+            .contains("request to Okra failed"),
+        "a client timeout is a transport failure"
+    );
+
+    // Terminal classes die on the first attempt.
+    for (name, class, status, okra_type) in [
+        ("400", "bad_request", 400, None),
+        ("401", "unauthorized", 401, None),
+        ("404", "not_found", 404, None),
+        ("422", "unprocessable", 422, None),
+        ("flagged", "flagged_user", 200, Some("FLAGGED_USER")),
+        ("suspended", "suspended", 200, Some("SUSPENDED")),
+        ("no_record", "no_record_id", 200, Some("NO_RECORD_ID")),
+    ] {
+        let (c, reason, http, t, attempts) = death(&rec[name]);
+        assert_eq!(c, class, "{name}");
+        assert_eq!(reason, "terminal", "{name}");
+        assert_eq!(http, Some(status), "{name}");
+        assert_eq!(t.as_deref(), okra_type, "{name}");
+        assert_eq!(attempts, 1, "{name}");
+    }
+    let flagged = rec["flagged"].last_error.clone().unwrap();
+    assert_eq!(flagged.code.as_deref(), Some("1000"));
+    assert_eq!(flagged.method.as_deref(), Some("BVN_VERIFY"));
+    assert!(flagged.body.unwrap().contains("FLAGGED_USER"));
+
+    // A 503 on a non-BVN job: retried after the short delay, then it succeeds.
+    let r = &rec["customer_503"];
+    assert_eq!(r.state, JobState::Completed);
+    assert_eq!(r.history[0].class.as_deref(), Some("okra_timeout"));
+    assert!(r.history[0].retry_in_ms.unwrap() >= 100);
+
+    let (class, reason, _, _, attempts) = death(&rec["invalid_payload"]);
+    assert_eq!(
+        (class.as_str(), reason.as_str()),
+        ("invalid_payload", "terminal")
+    );
+    assert_eq!(attempts, 1);
+
+    // Nothing personal or secret in the worker's log.
+    let text = worker.log_text();
+    assert!(
+        !text.contains("sk_test_never_logged_42"),
+        "secret key logged"
+    );
+    assert!(!text.contains("22200000500"), "a BVN was logged unmasked");
+    assert!(text.contains("*******0500"), "masked BVNs identify jobs");
+}
+
+#[tokio::test]
+async fn bvn_verify_after_a_503_reads_get_by_bvn_instead_of_paying_twice() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let queue = producer(&server, "timeout").await;
+    let spec = WorkerSpec {
+        queue: "timeout",
+        rpm: 100,
+        ..WorkerSpec::default()
+    };
+    let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    let id = enqueue(&queue, bvn("22200000503")).await;
+    let r = finished(&queue, &id, &worker.log_text()).await;
+    assert_eq!(r.state, JobState::Completed, "{r:#?}");
+    assert_eq!(r.result.as_ref().unwrap()["source"], "/identity/getByBvn");
+    assert_eq!(r.result.as_ref().unwrap()["profile"]["bvn"], "22200000503");
+    assert_eq!(r.history[0].class.as_deref(), Some("okra_timeout"));
+    assert_eq!(
+        sandbox.calls("bvn-verify", "22200000503").await,
+        1,
+        "one paid verify"
+    );
+    assert_eq!(sandbox.calls("getByBvn", "22200000503").await, 1);
+}
+
+#[tokio::test]
+async fn three_workers_never_exceed_the_fleet_rate_limit_together() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let queue = producer(&server, "rpm").await;
+    let spec = WorkerSpec {
+        queue: "rpm",
+        rpm: 20,
+        ..WorkerSpec::default()
+    };
+    let workers: Vec<_> = (0..3)
+        .map(|n| start_worker(dir.path(), n, &server.url(), &sandbox.url, &spec))
+        .collect();
+    let jobs: Vec<_> = (0..60)
+        .map(|i| (bvn(&format!("2223{i:07}")), EnqueueOptions::default()))
+        .collect();
+    let ids = queue.enqueue_bulk(jobs).await.unwrap();
+    eventually(Duration::from_secs(10), "20 jobs completed", || async {
+        queue.stats().await.unwrap().completed == 20
+    })
+    .await;
+    // Three processes, all idle with 40 jobs ready: none of them may call Okra again inside
+    // the minute.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = sandbox.stats().await;
+    assert_eq!(stats["total"], 20, "calls at the sandbox");
+    assert_eq!(stats["max_in_window"], 20);
+    let s = queue.stats().await.unwrap();
+    assert_eq!((s.completed, s.ready, s.workers), (20, 40, 3));
+    // Waiting for a slot spends no attempt.
+    for e in &ids {
+        let r = queue.job(&e.id).await.unwrap().unwrap();
+        if r.state == JobState::Ready {
+            assert_eq!(r.attempts, 0, "{r:#?}");
+        }
+    }
+    for w in &workers {
+        assert!(w.log_text().contains("okra-worker started"));
+    }
+}
+
+#[tokio::test]
+async fn a_429_pauses_every_worker_until_the_wait_is_over() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let queue = producer(&server, "pause429").await;
+    let spec = WorkerSpec {
+        queue: "pause429",
+        rate_limit_delay: "2s",
+        ..WorkerSpec::default()
+    };
+    let w1 = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    let _w2 = start_worker(dir.path(), 2, &server.url(), &sandbox.url, &spec);
+    let limited = enqueue(&queue, bvn("22200000429")).await;
+    eventually(Duration::from_secs(10), "the 429 answered", || async {
+        sandbox.calls("bvn-verify", "22200000429").await == 1
+    })
+    .await;
+    let others: Vec<_> = (0..10)
+        .map(|i| (bvn(&format!("2224{i:07}")), EnqueueOptions::default()))
+        .collect();
+    let others = queue.enqueue_bulk(others).await.unwrap();
+    for e in &others {
+        finished(&queue, &e.id, &w1.log_text()).await;
+    }
+    let r = finished(&queue, &limited, &w1.log_text()).await;
+    assert_eq!(r.state, JobState::Completed);
+    assert_eq!(r.history[0].class.as_deref(), Some("rate_limited"));
+    assert_eq!(r.attempts, 1, "the rate-limited attempt was given back");
+    assert!(r.history[0].retry_in_ms.unwrap() >= 2000);
+
+    let stats = sandbox.stats().await;
+    let requests = stats["requests"].as_array().unwrap();
+    let t429 = requests.iter().find(|q| q["id"] == "22200000429").unwrap()["at"]
+        .as_u64()
+        .unwrap();
+    for q in requests.iter().filter(|q| q["at"].as_u64().unwrap() > t429) {
+        let at = q["at"].as_u64().unwrap();
+        assert!(
+            at >= t429 + 2000,
+            "{} was called {} ms after the 429; the fleet should have waited 2 s",
+            q["id"],
+            at - t429
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_mid_run_loses_nothing() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &["--latency", "300ms"]);
+    let queue = producer(&server, "sigterm").await;
+    let spec = WorkerSpec {
+        queue: "sigterm",
+        grace: "100ms",
+        ..WorkerSpec::default()
+    };
+    let mut worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    let jobs: Vec<_> = (0..100)
+        .map(|i| (bvn(&format!("2225{i:07}")), EnqueueOptions::default()))
+        .collect();
+    let ids: Vec<String> = queue
+        .enqueue_bulk(jobs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    eventually(Duration::from_secs(10), "jobs in flight", || async {
+        queue.stats().await.unwrap().running >= 10
+    })
+    .await;
+    let status = worker.terminate(Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "exit status {status}: {}",
+        worker.log_text()
+    );
+    let s = queue.stats().await.unwrap();
+    assert_eq!(s.running, 0, "no lease is left behind");
+    assert_eq!(s.dead, 0);
+    assert_eq!(s.completed + s.ready + s.scheduled, 100, "{s:?}");
+    assert!(s.ready > 0, "unfinished jobs went back to ready");
+    // Jobs given back did not spend an attempt.
+    for id in &ids {
+        let r = queue.job(id).await.unwrap().unwrap();
+        if r.state == JobState::Ready {
+            assert_eq!(r.attempts, 0, "{r:#?}");
+        }
+    }
+    let next = start_worker(dir.path(), 2, &server.url(), &sandbox.url, &spec);
+    for id in &ids {
+        let r = finished(&queue, id, &next.log_text()).await;
+        assert_eq!(r.state, JobState::Completed);
+    }
+}
+
+#[tokio::test]
+async fn bad_configuration_and_missing_secret_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_okra-worker"));
+        cmd.args(args).env_remove("OKRA_SECRET_KEY");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[worker]\nlease = \"soon\"\n").unwrap();
+    let out = run(&["--config", bad.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("worker.lease"), "{err}");
+
+    let out = run(&["--redis-url", "redis://127.0.0.1:1"], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OKRA_SECRET_KEY is not set"));
+
+    let out = run(&[], &[("OKQ_OKRA__BASE_URL", "ftp://nowhere")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("okra.base_url"));
+}
