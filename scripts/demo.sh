@@ -40,6 +40,8 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --d
 PIDS+=($!)
 for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+# The producer sets each job's attempt budget, so it reads the same settings as the workers.
+ADMIN="$BIN/okra-admin --config config/demo.toml"
 echo "redis:   $REDIS_URL"
 
 # The sandbox prints its address first; port 0 lets the OS pick a free one.
@@ -53,10 +55,10 @@ echo "sandbox: $SANDBOX_URL"
 step "enqueueing ~200 mixed jobs (config/demo.toml: short delays, 4 attempts)"
 # Identifier suffixes pick the sandbox's answer (see `okra-sandbox --help` or the README).
 {
-  for i in $(seq -w 1 120); do
+  for i in $(seq 1 120); do
     echo "{\"kind\":\"bvn_verify\",\"bvn\":\"2221000$(printf %04d $((1000 + i)))\"}"
   done
-  for i in $(seq -w 1 20); do
+  for i in $(seq 1 20); do
     echo "{\"kind\":\"nin_verify\",\"nin\":\"3331000$(printf %04d $((1000 + i)))\"}"
     echo "{\"kind\":\"rc_verify\",\"rc_number\":\"RC$((1000 + i))\",\"company_name\":\"Acme $i Ltd\"}"
   done
@@ -75,7 +77,7 @@ step "enqueueing ~200 mixed jobs (config/demo.toml: short delays, 4 attempts)"
   echo '{"kind":"bvn_verify","bvn":"12345"}'
 } >"$WORK/jobs.jsonl"
 # One line is invalid on purpose: the summary reports it and the exit code says so.
-"$BIN/okra-admin" enqueue --file "$WORK/jobs.jsonl" || true
+$ADMIN enqueue --file "$WORK/jobs.jsonl" || true
 
 step "running two okra-worker processes against the sandbox"
 for w in 1 2; do
@@ -88,31 +90,32 @@ done
 # Settled: nothing scheduled, ready or running.
 field() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
 for i in $(seq 180); do
-  s=$("$BIN/okra-admin" --json stats 2>/dev/null | tr -d ' \n') || s=""
+  s=$($ADMIN --json stats 2>/dev/null | tr -d ' \n') || s=""
   left=$(( $(echo "$s" | field scheduled) + $(echo "$s" | field ready) + $(echo "$s" | field running) ))
-  printf '\r  t=%3ss  pending %3s  completed %3s  dead %3s' "$((i / 2))" "$left" \
-    "$(echo "$s" | field completed)" "$(echo "$s" | field dead)"
+  line=$(printf '  t=%3ss  pending %3s  completed %3s  dead %3s' "$((i / 2))" "$left" \
+    "$(echo "$s" | field completed)" "$(echo "$s" | field dead)")
+  if [ -t 1 ]; then printf '\r%s' "$line"; elif [ $((i % 4)) -eq 0 ]; then echo "$line"; fi
   [ "$left" -eq 0 ] && [ "$i" -gt 4 ] && break
   sleep 0.5
 done
 echo
 
 step "okra-admin stats"
-"$BIN/okra-admin" stats
+$ADMIN stats
 
 step "okra-admin dlq summary (dead letters grouped by class)"
-"$BIN/okra-admin" dlq summary
+$ADMIN dlq summary
 
 step "okra-admin dlq list --limit 10"
-"$BIN/okra-admin" dlq list --limit 10
+$ADMIN dlq list --limit 10
 
-first=$("$BIN/okra-admin" --json dlq list --class flagged_user --limit 1 | grep -o '"id": *"[^"]*"' | head -1 | cut -d'"' -f4)
+first=$($ADMIN --json dlq list --class flagged_user --limit 1 | grep -o '"id": *"[^"]*"' | head -1 | cut -d'"' -f4 || true)
 if [ -n "$first" ]; then
   step "okra-admin dlq show $first"
-  "$BIN/okra-admin" dlq show "$first"
+  $ADMIN dlq show "$first"
 fi
 
 step "a worker's log (JSON lines with --log-format json; identifiers masked)"
-grep -h '"okra_timeout"' "$WORK"/worker-*.log | head -2 | cut -c1-240 || true
+{ grep -h '"okra_timeout"' "$WORK"/worker-*.log || true; } | head -2 | cut -c1-240
 echo
 echo "done; stopping the workers, okra-sandbox and redis-server"

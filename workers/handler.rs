@@ -119,10 +119,10 @@ async fn failed(deps: &Deps, e: &OkraError) -> JobError {
             }
         }
     } else if je.is_terminal() {
-        debug!(class = je.class(), status = ?e.status(), "terminal failure");
+        debug!(class = je.class(), status = %status_text(e), "terminal failure");
     } else {
         // The retry policy decides whether the budget allows another attempt.
-        info!(class = je.class(), status = ?e.status(), "retryable failure");
+        info!(class = je.class(), status = %status_text(e), "retryable failure");
     }
     je
 }
@@ -132,4 +132,9 @@ fn queue_unavailable(e: okra_queue::QueueError) -> JobError {
         "queue_unavailable",
         format!("could not reach the queue's rate limiter: {e}"),
     )
+}
+
+/// `503`, or `none` when Okra never answered.
+fn status_text(e: &OkraError) -> String {
+    e.status().map_or_else(|| "none".into(), |s| s.to_string())
 }
