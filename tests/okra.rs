@@ -236,9 +236,11 @@ async fn bvn_verify_after_a_503_reads_get_by_bvn_instead_of_paying_twice() {
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(dir.path(), &[]);
     let queue = producer(&server, "timeout").await;
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
     let spec = WorkerSpec {
         queue: "timeout",
         rpm: 100,
+        metrics_addr: Some(metrics_addr.clone()),
         ..WorkerSpec::default()
     };
     let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
@@ -254,6 +256,44 @@ async fn bvn_verify_after_a_503_reads_get_by_bvn_instead_of_paying_twice() {
         "one paid verify"
     );
     assert_eq!(sandbox.calls("getByBvn", "22200000503").await, 1);
+
+    // The same story in the worker's Prometheus metrics.
+    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str, labels: &[&str]| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|x| l.contains(x)))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in:\n{metrics}"))
+    };
+    let verify = r#"endpoint="/products/kyc/bvn-verify""#;
+    assert_eq!(
+        value("okra_http_requests_total", &[verify, r#"status="503""#]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "okra_http_requests_total",
+            &[r#"endpoint="/identity/getByBvn""#, r#"status="200""#]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "okq_jobs_total",
+            &[r#"outcome="retry""#, r#"class="okra_timeout""#]
+        ),
+        1.0
+    );
+    assert_eq!(value("okq_jobs_total", &[r#"outcome="success""#]), 1.0);
+    assert_eq!(value("okra_request_duration_seconds_count", &[verify]), 1.0);
+    value("okq_queue_depth", &[r#"state="ready""#]);
 }
 
 #[tokio::test]

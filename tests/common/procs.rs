@@ -157,6 +157,8 @@ pub struct WorkerSpec<'a> {
     pub rpm: u32,
     pub rate_limit_delay: &'a str,
     pub grace: &'a str,
+    /// `--metrics-addr`, when set.
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for WorkerSpec<'_> {
@@ -166,6 +168,7 @@ impl Default for WorkerSpec<'_> {
             rpm: 0,
             rate_limit_delay: "1s",
             grace: "3s",
+            metrics_addr: None,
         }
     }
 }
@@ -192,5 +195,8 @@ pub fn start_worker(
         .env("OKRA_SECRET_KEY", "sk_test_never_logged_42")
         .env("OKQ_OKRA__BASE_URL", okra_url)
         .env_remove("RUST_LOG");
+    if let Some(addr) = &spec.metrics_addr {
+        cmd.args(["--metrics-addr", addr]);
+    }
     spawn(&mut cmd, dir.join(format!("worker-{n}.log")), false)
 }
