@@ -9,11 +9,13 @@ run: release
 
 ## Every test (each starts its own redis-server on a free port and stops it by PID).
 test:
-	$(CARGO) test --locked -- --test-threads=$${TEST_THREADS:-4}
+	$(CARGO) test --locked --lib --bins --tests -- --test-threads=$${TEST_THREADS:-4}
 
-## Enqueue 100,000 no-op jobs, drain them; the same with apalis-redis 1.0. Not part of `make test`.
+## Enqueue 100,000 no-op jobs, drain them; the same with apalis-redis 1.0. Then dead-letter page
+## reads with 1,000,000 dead letters. Not part of `make test`.
 bench:
 	$(CARGO) bench --locked --bench drain
+	$(CARGO) bench --locked --bench dlq
 
 build:
 	$(CARGO) build --locked

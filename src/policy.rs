@@ -230,7 +230,7 @@ pub fn classify(err: &(dyn StdError + 'static)) -> Outcome {
 }
 
 /// `outer: inner: innermost`, skipping links whose text the outer one already contains.
-fn chain_message(err: &(dyn StdError + 'static)) -> String {
+pub(crate) fn chain_message(err: &(dyn StdError + 'static)) -> String {
     let mut out = err.to_string();
     let mut cur = err.source();
     while let Some(e) = cur {

@@ -158,36 +158,18 @@ async fn enqueue_from_flags_and_from_json_lines() {
     assert_eq!(r["state"], "scheduled");
     assert_eq!(r["max_attempts"], 2);
 
-    let a = admin(
-        &server,
-        q,
-        &[
-            "enqueue",
-            "rc_verify",
-            "--rc-number",
-            "RC1",
-            "--company-name",
-            "Acme",
-            "--idempotency-key",
-            "acme",
-        ],
-    )
-    .ok();
-    let b = admin(
-        &server,
-        q,
-        &[
-            "enqueue",
-            "rc_verify",
-            "--rc-number",
-            "RC1",
-            "--company-name",
-            "Acme",
-            "--idempotency-key",
-            "acme",
-        ],
-    )
-    .ok();
+    let keyed = [
+        "enqueue",
+        "rc_verify",
+        "--rc-number",
+        "RC1",
+        "--company-name",
+        "Acme",
+        "--idempotency-key",
+        "acme",
+    ];
+    let a = admin(&server, q, &keyed).ok();
+    let b = admin(&server, q, &keyed).ok();
     assert!(
         b.out.starts_with(a.out.trim()),
         "a duplicate key returns the first id: {}",

@@ -173,19 +173,10 @@ impl OkraClient {
 }
 
 fn transport(e: reqwest::Error) -> OkraError {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
+    // reqwest's own text is vague ("error sending request"); the cause is in its sources.
     OkraError::Transport {
         timeout: e.is_timeout(),
-        message,
+        message: crate::policy::chain_message(&e),
     }
 }
 
