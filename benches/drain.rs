@@ -1,8 +1,8 @@
 //! `make bench`: enqueue N no-op jobs in bulk, then drain them with the workers; the same for
 //! apalis-redis 1.0 on the same Redis server in the same run.
 //!
-//! Knobs (environment): `BENCH_JOBS` (default 100000), `BENCH_LOOPS` (worker loops, default 2),
-//! `BENCH_CONCURRENCY` (per loop, default 1000), `REDIS_URL` (default: start a throwaway
+//! Knobs (environment): `BENCH_JOBS` (default 100000), `BENCH_LOOPS` (worker loops, default 1, as in okra-worker),
+//! `BENCH_CONCURRENCY` (per loop, default 2000), `REDIS_URL` (default: start a throwaway
 //! `redis-server` on a free port).
 
 #[path = "../tests/common/mod.rs"]
@@ -47,8 +47,8 @@ struct Row {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let jobs = env("BENCH_JOBS", 100_000);
-    let loops = env("BENCH_LOOPS", 2);
-    let concurrency = env("BENCH_CONCURRENCY", 1000);
+    let loops = env("BENCH_LOOPS", 1);
+    let concurrency = env("BENCH_CONCURRENCY", 2000);
     let (_server, url) = match std::env::var("REDIS_URL") {
         Ok(url) => (None, url),
         Err(_) => {
