@@ -91,6 +91,7 @@ done
 field() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
 for i in $(seq 180); do
   s=$($ADMIN --json stats 2>/dev/null | tr -d ' \n') || s=""
+  [ -n "$s" ] || { sleep 0.5; continue; }   # Redis busy or restarting: look again
   left=$(( $(echo "$s" | field scheduled) + $(echo "$s" | field ready) + $(echo "$s" | field running) ))
   line=$(printf '  t=%3ss  pending %3s  completed %3s  dead %3s' "$((i / 2))" "$left" \
     "$(echo "$s" | field completed)" "$(echo "$s" | field dead)")

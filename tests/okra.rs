@@ -352,10 +352,14 @@ async fn a_429_pauses_every_worker_until_the_wait_is_over() {
     let w1 = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
     let _w2 = start_worker(dir.path(), 2, &server.url(), &sandbox.url, &spec);
     let limited = enqueue(&queue, bvn("22200000429")).await;
-    eventually(Duration::from_secs(10), "the 429 answered", || async {
-        sandbox.calls("bvn-verify", "22200000429").await == 1
-    })
+    // Enqueue the rest once the worker that got the 429 has paused the fleet.
+    eventually(
+        Duration::from_secs(10),
+        "the fleet paused after the 429",
+        || async { queue.stats().await.unwrap().throttled_ms > 0 },
+    )
     .await;
+    assert_eq!(sandbox.calls("bvn-verify", "22200000429").await, 1);
     let others: Vec<_> = (0..10)
         .map(|i| (bvn(&format!("2224{i:07}")), EnqueueOptions::default()))
         .collect();
