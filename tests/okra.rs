@@ -466,3 +466,103 @@ async fn bad_configuration_and_missing_secret_are_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("okra.base_url"));
 }
+
+/// The sandbox itself speaks Okra: auth, body flags, its own rate limit, path prefixes.
+#[tokio::test]
+async fn the_sandbox_speaks_okra() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(
+        dir.path(),
+        &["--rpm", "5", "--window", "2s", "--retry-after", "7"],
+    );
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value, key: Option<&str>| {
+        let mut r = http.post(format!("{}{path}", sandbox.url)).json(&body);
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        async move {
+            let resp = r.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+            (status, body, retry_after)
+        }
+    };
+    let bvn = serde_json::json!({ "bvn": "22234567890" });
+
+    let (status, body, _) = post("/products/kyc/bvn-verify", bvn.clone(), None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["status"], "error");
+
+    // The legacy envelope, under Okra's /v2/sandbox prefix too, and the testing flag.
+    let (status, body, _) = post(
+        "/v2/sandbox/products/kyc/bvn-verify",
+        serde_json::json!({ "bvn": "22234567890", "testing": true }),
+        Some("k"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["data"]["identity"]["bvn"], "22234567890");
+    assert_eq!(body["data"]["identity"]["env"], "sandbox-testing");
+
+    // `success` forces the answer whatever the trigger says.
+    let (status, _, _) = post(
+        "/products/kyc/bvn-verify",
+        serde_json::json!({ "bvn": "22200000500", "success": true }),
+        Some("k"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body, _) = post(
+        "/products/kyc/bvn-verify",
+        serde_json::json!({ "bvn": "22234567890", "success": false }),
+        Some("k"),
+    )
+    .await;
+    assert_eq!((status, body["status"].as_str()), (400, Some("error")));
+
+    // The newer envelope for nin-verify; required fields are checked.
+    let (status, body, _) = post(
+        "/products/kyc/nin-verify",
+        serde_json::json!({ "nin": "12345678901" }),
+        Some("k"),
+    )
+    .await;
+    assert_eq!((status, body["success"].as_bool()), (200, Some(true)));
+    let (status, _, _) = post(
+        "/products/kyc/nuban-verify",
+        serde_json::json!({ "nuban": "0123456789" }),
+        Some("k"),
+    )
+    .await;
+    assert_eq!(status, 400, "bank is required");
+
+    // Five calls so far passed auth: the sixth in the window is Okra's 429.
+    let (status, body, retry_after) =
+        post("/products/kyc/bvn-verify", bvn.clone(), Some("k")).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["type"], "RATE_LIMIT");
+    assert_eq!(retry_after.as_deref(), Some("7"));
+    let stats = sandbox.stats().await;
+    assert_eq!(stats["rate_limited"], 1);
+    assert_eq!(stats["unauthorized"], 1);
+    assert_eq!(stats["max_in_window"], 5);
+
+    // Unknown routes are Okra's 404; bodies that are not JSON objects are 400.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, _, _) = post("/products/kyc/email-verify", bvn.clone(), Some("k")).await;
+    assert_eq!(status, 404);
+    let resp = http
+        .post(format!("{}/products/kyc/bvn-verify", sandbox.url))
+        .bearer_auth("k")
+        .body("bvn=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+}
