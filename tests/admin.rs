@@ -705,3 +705,75 @@ async fn bulk_requeue_of_a_hundred_thousand_letters() {
         .unwrap();
     assert_eq!(index, 0, "the filter index follows");
 }
+
+/// Runs `okra-admin` on a pseudo-terminal (util-linux `script`), answering `input`.
+fn admin_on_terminal(server: &RedisServer, queue: &str, args: &str, input: &str) -> Run {
+    let cmd = format!(
+        "{} --redis-url {} --queue {queue} {args}",
+        env!("CARGO_BIN_EXE_okra-admin"),
+        server.url()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs a command on a terminal");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn bulk_purge_asks_first_on_a_terminal_and_watch_refreshes() {
+    let server = RedisServer::start();
+    let queue = seed(&server, "tty").await;
+    let r = admin_on_terminal(&server, "tty", "dlq purge --all --class not_found", "n\n");
+    assert!(
+        r.out.contains("Purge 10 dead letters for good? [y/N]"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("nothing purged"), "{}", r.out);
+    assert_eq!(r.code, 1, "declining is not success");
+    assert_eq!(queue.stats().await.unwrap().dead, 45);
+    let r = admin_on_terminal(&server, "tty", "dlq purge --all --class not_found", "y\n");
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("purged 10 of 10 matching dead letters"),
+        "{}",
+        r.out
+    );
+    assert_eq!(queue.stats().await.unwrap().dead, 35);
+
+    // --watch refreshes until Ctrl-C, then exits 0.
+    let child = Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+        .args(["--redis-url", &server.url(), "--queue", "tty", "--json"])
+        .args(["stats", "--watch", "200ms"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 3, "refreshed {} times", lines.len());
+    assert!(lines.iter().all(|s| s["dead"] == 35));
+}
