@@ -31,21 +31,19 @@ impl Run {
     }
 }
 
-fn admin_with_stdin(server: &RedisServer, queue: &str, args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_okra-admin"))
-        .args(["--redis-url", &server.url(), "--queue", queue])
-        .args(args)
-        .env_remove("OKQ_CONFIG")
+/// Runs `cmd` with `input` on its standard input and collects what it printed.
+fn run_with_input(cmd: &mut Command, input: &str) -> Run {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(stdin.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     Run {
@@ -53,6 +51,16 @@ fn admin_with_stdin(server: &RedisServer, queue: &str, args: &[&str], stdin: &st
         out: String::from_utf8_lossy(&out.stdout).into_owned(),
         err: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+fn admin_with_stdin(server: &RedisServer, queue: &str, args: &[&str], stdin: &str) -> Run {
+    run_with_input(
+        Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+            .args(["--redis-url", &server.url(), "--queue", queue])
+            .args(args)
+            .env_remove("OKQ_CONFIG"),
+        stdin,
+    )
 }
 
 fn admin(server: &RedisServer, queue: &str, args: &[&str]) -> Run {
@@ -713,25 +721,11 @@ fn admin_on_terminal(server: &RedisServer, queue: &str, args: &str, input: &str)
         env!("CARGO_BIN_EXE_okra-admin"),
         server.url()
     );
-    let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs a command on a terminal");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&out.stdout).into_owned(),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    // util-linux `script` gives the command a pseudo-terminal.
+    run_with_input(
+        Command::new("script").args(["-qec", &cmd, "/dev/null"]),
+        input,
+    )
 }
 
 #[tokio::test]
@@ -764,10 +758,7 @@ async fn bulk_purge_asks_first_on_a_terminal_and_watch_refreshes() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    common::procs::signal(child.id(), "INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)

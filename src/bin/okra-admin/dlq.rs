@@ -261,16 +261,6 @@ async fn bulk(
     if !target.ids.is_empty() {
         return by_ids(queue, &target, &action, out).await;
     }
-    let count = if filter.is_indexed() {
-        queue.dead_count(&filter).await?
-    } else {
-        let mut scan = queue.dead_scan(&filter, false).await?;
-        let mut n = 0;
-        while let Some(c) = scan.next_chunk().await? {
-            n += c.len() as u64;
-        }
-        n
-    };
     if target.dry_run {
         let mut scan = queue.dead_scan(&filter, false).await?;
         let mut letters = Vec::new();
@@ -296,6 +286,8 @@ async fn bulk(
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // Counting scans by itself when the index cannot answer (Queue::dead_count).
+    let count = queue.dead_count(&filter).await?;
     if count == 0 {
         if out.json {
             out.json(&BulkReport::default());
