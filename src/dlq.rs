@@ -139,7 +139,7 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    fn from_brief(b: DeadBrief) -> Self {
+    fn from_brief(b: DeadBrief, fleet_max: u32) -> Self {
         let meta: Option<JobMeta> = serde_json::from_str(&b.meta).ok();
         let failure: Failure = serde_json::from_str(&b.error).unwrap_or_else(|_| Failure {
             class: b
@@ -162,7 +162,7 @@ impl DeadLetter {
             method: failure.method,
             message: failure.message,
             attempts: b.attempts,
-            max_attempts: meta.as_ref().map_or(0, |m| m.max_attempts),
+            max_attempts: meta.as_ref().map_or(fleet_max, |m| m.budget(fleet_max)),
             died_at: b.died_at.unwrap_or(0),
             created_at: meta.as_ref().map_or(0, |m| m.created_at),
             requeues: meta.as_ref().map_or(0, |m| m.requeues),
@@ -222,7 +222,7 @@ impl Queue {
             return Ok(briefs
                 .into_iter()
                 .filter(|b| b.died_at.is_some())
-                .map(DeadLetter::from_brief)
+                .map(|b| DeadLetter::from_brief(b, self.cfg.retry.max_attempts))
                 .collect());
         }
         let (mut offset, mut skipped, mut out) = (0, 0, Vec::new());
@@ -242,7 +242,7 @@ impl Queue {
                     skipped += 1;
                     continue;
                 }
-                out.push(DeadLetter::from_brief(b));
+                out.push(DeadLetter::from_brief(b, self.cfg.retry.max_attempts));
                 if out.len() as u64 >= limit {
                     return Ok(out);
                 }
@@ -273,8 +273,9 @@ impl Queue {
         }
     }
 
-    /// Requeues dead letters by id with a fresh attempt budget; returns the ids requeued (ids
-    /// that are not dead are skipped).
+    /// Requeues dead letters by id with a fresh attempt budget; returns the ids requeued. Ids
+    /// that are not dead are passed over; a letter whose record is missing or does not decode
+    /// stays dead, untouched, and is logged (it can only be purged).
     pub async fn dead_requeue(&self, ids: &[String], at: RequeueAt) -> Result<Vec<String>> {
         let (delay, at_ms) = at.parts();
         let entry = HistoryEntry {
@@ -283,11 +284,14 @@ impl Queue {
         };
         let mut out = Vec::new();
         for chunk in ids.chunks(MAX_BATCH) {
-            out.extend(
-                self.rdb
-                    .requeue_dead(chunk, delay, at_ms, &entry, self.cfg.history_cap)
-                    .await?,
-            );
+            let r = self
+                .rdb
+                .requeue_dead(chunk, delay, at_ms, &entry, self.cfg.history_cap)
+                .await?;
+            if !r.skipped.is_empty() {
+                tracing::warn!(count = r.skipped.len(), jobs = ?r.skipped.iter().take(5).collect::<Vec<_>>(), "dead letters left dead: their record is missing or does not decode");
+            }
+            out.extend(r.requeued);
         }
         Ok(out)
     }
@@ -403,7 +407,7 @@ impl DeadScan<'_> {
                 .await?
                 .into_iter()
                 .filter(|b| self.filter.accepts(b, &self.others))
-                .map(DeadLetter::from_brief)
+                .map(|b| DeadLetter::from_brief(b, self.queue.cfg.retry.max_attempts))
                 .collect();
             if !letters.is_empty() {
                 return Ok(Some(letters));

@@ -29,6 +29,9 @@ pub enum QueueError {
     /// `wait` gave up.
     #[error("job {0} did not finish in time")]
     Timeout(String),
+    /// A bulk enqueue stopped part-way: what was written, what was not, and why.
+    #[error("bulk enqueue incomplete: {0}")]
+    PartialEnqueue(Box<crate::queue::PartialEnqueue>),
     /// A stored record could not be decoded.
     #[error("corrupt record for job {id}: {reason}")]
     Corrupt {

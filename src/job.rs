@@ -18,6 +18,23 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 }
 
+/// One claim of one job: the id and the fencing token Redis handed out with it. Everything that
+/// holds, extends, releases or finishes a claim speaks of a `Lease`, never of a bare id, so the
+/// outcome of one run can never touch the claim of another run of the same job.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Lease {
+    /// Job id.
+    pub id: JobId,
+    /// Fencing token of this claim (unique per queue, increasing).
+    pub token: u64,
+}
+
+impl std::fmt::Display for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.id, self.token)
+    }
+}
+
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,7 +89,7 @@ pub struct EnqueueOptions {
     pub delay: Option<Duration>,
     /// Run no earlier than this time (wins over `delay`).
     pub run_at: Option<SystemTime>,
-    /// Attempt budget; the queue's default when unset.
+    /// Attempt budget. Unset: the fleet's `retry.max_attempts` at the time of each decision.
     pub max_attempts: Option<u32>,
     /// A second enqueue with the same key (within the idempotency TTL) enqueues nothing and
     /// returns the first job's id.
@@ -121,18 +138,49 @@ pub struct Enqueued {
 pub struct JobMeta {
     /// The job's kind.
     pub kind: String,
-    /// Attempt budget.
-    pub max_attempts: u32,
-    /// Enqueue time (ms since the epoch).
-    pub created_at: u64,
-    /// Start of the retry window (enqueue, or the last requeue from dead).
-    pub window_start: u64,
+    /// Attempt budget given at enqueue; `None` follows the fleet's `retry.max_attempts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
     /// Idempotency key, if one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// Times the job was requeued from dead letters.
     #[serde(default)]
     pub requeues: u32,
+    /// Enqueue time (Redis server time, ms since the epoch).
+    #[serde(default)]
+    pub created_at: u64,
+    /// Start of the retry window (enqueue, or the last requeue from dead; Redis time).
+    #[serde(default)]
+    pub window_start: u64,
+}
+
+impl JobMeta {
+    /// The attempt budget that applies now: the job's own, or the fleet's default.
+    pub fn budget(&self, fleet_default: u32) -> u32 {
+        self.max_attempts.unwrap_or(fleet_default).max(1)
+    }
+
+    /// The metadata as `enqueue.lua` takes it: the JSON object without its closing brace; the
+    /// script appends the Redis-time `created_at` and `window_start`.
+    pub(crate) fn head(&self) -> String {
+        #[derive(Serialize)]
+        struct Head<'a> {
+            kind: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            max_attempts: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            idempotency_key: Option<&'a str>,
+        }
+        let mut text = serde_json::to_string(&Head {
+            kind: &self.kind,
+            max_attempts: self.max_attempts,
+            idempotency_key: self.idempotency_key.as_deref(),
+        })
+        .expect("metadata serializes");
+        text.pop();
+        text
+    }
 }
 
 /// One entry of a job's attempt history.
@@ -240,6 +288,9 @@ pub struct JobRecord {
     pub payload: String,
     /// Attempts spent in the current budget.
     pub attempts: u32,
+    /// The budget in force: the job's own, or the fleet's `retry.max_attempts` (as this
+    /// handle's config says) when the job was enqueued without one.
+    pub max_attempts: u32,
     /// Due time while scheduled (ms).
     pub due_at: Option<u64>,
     /// Lease deadline while running (ms).
@@ -258,16 +309,9 @@ pub struct JobRecord {
     pub history: Vec<HistoryEntry>,
 }
 
-/// A stored job record: metadata JSON, a newline, then the payload JSON. JSON text never holds
-/// a raw newline, so the first one splits them; one hash field serves both.
-pub(crate) fn make_record(meta: &str, payload: &str) -> String {
-    let mut r = String::with_capacity(meta.len() + payload.len() + 1);
-    r.push_str(meta);
-    r.push('\n');
-    r.push_str(payload);
-    r
-}
-
+/// Splits a stored record (metadata JSON, a newline, then the payload JSON; JSON text never
+/// holds a raw newline, so the first one splits them and one hash field serves both).
+///
 /// Splits a stored record into (metadata JSON, payload JSON).
 pub(crate) fn split_record(record: &str) -> (&str, &str) {
     record.split_once('\n').unwrap_or((record, ""))

@@ -1,15 +1,15 @@
 //! The producer API: enqueue jobs and read them back.
 
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{QueueError, Result};
 use crate::job::{
-    EnqueueOptions, Enqueued, Job, JobMeta, JobRecord, JobState, epoch_ms, make_record, new_id,
-    now_ms,
+    EnqueueOptions, Enqueued, Job, JobId, JobMeta, JobRecord, JobState, epoch_ms, new_id, now_ms,
 };
 use crate::keys::{Keys, validate_queue_name};
 use crate::policy::RetryPolicy;
@@ -95,6 +95,38 @@ pub struct RawJob {
     pub options: EnqueueOptions,
 }
 
+/// What a bulk enqueue wrote when it could not write everything. Positions are 0-based
+/// indexes into the jobs as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartialEnqueue {
+    /// Jobs written (or found to be duplicates), with their position.
+    pub written: Vec<(usize, Enqueued)>,
+    /// Positions certainly not written, as ranges.
+    pub unwritten: Vec<Range<usize>>,
+    /// Jobs sent whose fate could not be checked (Redis stopped answering): look them up by id
+    /// once Redis is back.
+    pub unknown: Vec<(usize, JobId)>,
+    /// What stopped the enqueue.
+    pub error: String,
+}
+
+impl std::fmt::Display for PartialEnqueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unwritten: usize = self.unwritten.iter().map(|r| r.len()).sum();
+        write!(
+            f,
+            "wrote {} jobs, {} not written, {} unknown: {}",
+            self.written.len(),
+            unwritten,
+            self.unknown.len(),
+            self.error
+        )
+    }
+}
+
+/// Most chunk writes of one bulk enqueue in flight at once.
+const BULK_IN_FLIGHT: usize = 4;
+
 /// How often `wait` looks at the job.
 const WAIT_POLL: Duration = Duration::from_millis(20);
 
@@ -150,7 +182,10 @@ impl Queue {
                 .map_err(|e| QueueError::InvalidJob(e.to_string()))?,
             options,
         };
-        let mut out = self.enqueue_raw_bulk(vec![raw], |_| {}).await?;
+        let mut out = self
+            .rdb
+            .enqueue(&[new_job(raw)], self.cfg.idempotency_ttl)
+            .await?;
         out.pop()
             .ok_or_else(|| QueueError::Protocol("enqueue returned nothing".into()))
     }
@@ -180,56 +215,135 @@ impl Queue {
 
     /// Enqueues jobs whose payloads are already JSON, without validating them (tools that
     /// validated already, and producers written in other languages). `progress` is called with
-    /// the number of jobs written after each chunk.
+    /// the number of jobs written after each chunk of 1,000 (one script call each, up to four
+    /// in flight). If a chunk fails, no further chunk is started and the error is
+    /// [`QueueError::PartialEnqueue`]: exactly which jobs were written (with their ids), which
+    /// were not, and which could not be checked, so running the rest again duplicates nothing.
     pub async fn enqueue_raw_bulk(
         &self,
         jobs: Vec<RawJob>,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Enqueued>> {
-        let now = now_ms();
-        let default_max = self.cfg.retry.max_attempts;
-        let mut news = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let o = job.options;
-            let meta = JobMeta {
-                kind: job.kind,
-                max_attempts: o.max_attempts.unwrap_or(default_max).max(1),
-                created_at: now,
-                window_start: now,
-                idempotency_key: o.idempotency_key.clone(),
-                requeues: 0,
-            };
-            news.push(NewJob {
-                id: new_id(),
-                record: make_record(
-                    &serde_json::to_string(&meta)
-                        .map_err(|e| QueueError::InvalidJob(e.to_string()))?,
-                    &job.payload,
-                ),
-                delay_ms: o.delay.map_or(0, |d| d.as_millis() as u64),
-                at_ms: o.run_at.map_or(0, epoch_ms),
-                idempotency_key: o.idempotency_key,
+        let news: Vec<NewJob> = jobs.into_iter().map(new_job).collect();
+        let ttl = self.cfg.idempotency_ttl;
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let failed = &failed;
+        let mut results = stream::iter(news.chunks(MAX_BATCH).enumerate())
+            .map(|(i, chunk)| async move {
+                // After a failure, chunks not yet started are not sent at all.
+                if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return (i, chunk, None);
+                }
+                let r = self.rdb.enqueue(chunk, ttl).await;
+                if r.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                (i, chunk, Some(r))
+            })
+            .buffered(BULK_IN_FLIGHT);
+        let mut out = Vec::with_capacity(news.len());
+        let mut partial = PartialEnqueue::default();
+        while let Some((i, chunk, r)) = results.next().await {
+            let start = i * MAX_BATCH;
+            match r {
+                Some(Ok(r)) => {
+                    progress(chunk.len());
+                    partial.written.extend((start..).zip(r.iter().cloned()));
+                    out.extend(r);
+                }
+                None => partial.unwritten.push(start..start + chunk.len()),
+                Some(Err(e)) => {
+                    if partial.error.is_empty() {
+                        partial.error = e.to_string();
+                    }
+                    self.settle_failed_chunk(start, chunk, &e, &mut partial)
+                        .await;
+                }
+            }
+        }
+        if partial.error.is_empty() {
+            return Ok(out);
+        }
+        partial.unwritten = merge_ranges(std::mem::take(&mut partial.unwritten));
+        Err(QueueError::PartialEnqueue(Box::new(partial)))
+    }
+
+    /// Finds out what a failed chunk wrote. A script error means the script refused before
+    /// its first write; a lost connection or a timeout may have come after the write, so the
+    /// ids are looked up (a few tries).
+    async fn settle_failed_chunk(
+        &self,
+        start: usize,
+        chunk: &[NewJob],
+        e: &QueueError,
+        partial: &mut PartialEnqueue,
+    ) {
+        let refused = matches!(e, QueueError::Redis(r) if matches!(r.kind(), redis::ErrorKind::Server(_) | redis::ErrorKind::Extension));
+        if refused {
+            partial.unwritten.push(start..start + chunk.len());
+            return;
+        }
+        let ids: Vec<String> = chunk.iter().map(|j| j.id.clone()).collect();
+        for wait in [0, 200, 1000] {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            if let Ok(states) = self.rdb.states(&ids).await {
+                for (k, (job, state)) in chunk.iter().zip(states).enumerate() {
+                    match state {
+                        Some(_) => partial.written.push((
+                            start + k,
+                            Enqueued {
+                                id: job.id.clone(),
+                                duplicate: false,
+                            },
+                        )),
+                        None => partial.unwritten.push(start + k..start + k + 1),
+                    }
+                }
+                return;
+            }
+        }
+        partial
+            .unknown
+            .extend((start..).zip(chunk.iter().map(|j| j.id.clone())));
+    }
+
+    /// Checks the server can run the queue: Redis 6.2 or newer (`RPOP` with a count), and
+    /// warns once per process when its eviction policy could silently drop jobs.
+    pub async fn check_server(&self) -> Result<()> {
+        let info = self.rdb.server_info().await?;
+        let version: Vec<u32> = info
+            .version
+            .split('.')
+            .map(|p| p.parse().unwrap_or(0))
+            .collect();
+        let (major, minor) = (
+            version.first().copied().unwrap_or(0),
+            version.get(1).copied().unwrap_or(0),
+        );
+        if !info.version.is_empty() && (major, minor) < (6, 2) {
+            return Err(QueueError::Config(format!(
+                "Redis {} is too old: okra-queue needs Redis 6.2 or newer",
+                info.version
+            )));
+        }
+        if !info.maxmemory_policy.is_empty() && info.maxmemory_policy != "noeviction" {
+            static WARNED: Once = Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    maxmemory_policy = %info.maxmemory_policy,
+                    "Redis may evict keys when it runs out of memory, and an evicted key is a lost job: set maxmemory-policy to noeviction"
+                )
             });
         }
-        let ttl = self.cfg.idempotency_ttl;
-        let chunks: Vec<Vec<NewJob>> = news.chunks(MAX_BATCH).map(<[NewJob]>::to_vec).collect();
-        let mut results = stream::iter(chunks)
-            .map(|chunk| async move {
-                let n = chunk.len();
-                self.rdb.enqueue(&chunk, ttl).await.map(|r| (n, r))
-            })
-            .buffered(4);
-        let mut out = Vec::with_capacity(news.len());
-        while let Some((n, r)) = results.try_next().await? {
-            out.extend(r);
-            progress(n);
-        }
-        Ok(out)
+        Ok(())
     }
 
     /// Everything stored about a job, `None` if unknown (or past its retention).
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
-        self.rdb.job(id).await
+        Ok(self.rdb.job(id).await?.map(|mut rec| {
+            rec.max_attempts = rec.meta.budget(self.cfg.retry.max_attempts);
+            rec
+        }))
     }
 
     /// A job's state.
@@ -252,7 +366,6 @@ impl Queue {
         let deadline = Instant::now() + timeout;
         loop {
             let job = self
-                .rdb
                 .job(id)
                 .await?
                 .ok_or_else(|| QueueError::NotFound(id.into()))?;
@@ -346,4 +459,53 @@ pub struct WorkerInfo {
     /// Crate version.
     #[serde(default)]
     pub version: String,
+}
+
+/// A job as the enqueue script takes it, with a fresh id. The budget stays unset unless the
+/// job asked for one, so the fleet's `retry.max_attempts` applies at decision time.
+fn new_job(job: RawJob) -> NewJob {
+    let o = job.options;
+    let meta = JobMeta {
+        kind: job.kind,
+        max_attempts: o.max_attempts,
+        idempotency_key: o.idempotency_key.clone(),
+        requeues: 0,
+        created_at: 0,
+        window_start: 0,
+    };
+    NewJob {
+        id: new_id(),
+        meta_head: meta.head(),
+        payload: job.payload,
+        delay_ms: o.delay.map_or(0, |d| d.as_millis() as u64),
+        at_ms: o.run_at.map_or(0, epoch_ms),
+        idempotency_key: o.idempotency_key,
+    }
+}
+
+/// Adjacent and overlapping ranges merged, in order.
+fn merge_ranges(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    ranges.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_ranges;
+
+    #[test]
+    fn ranges_merge() {
+        assert_eq!(
+            merge_ranges(vec![5..6, 0..2, 2..3, 7..9]),
+            vec![0..3, 5..6, 7..9]
+        );
+        assert!(merge_ranges(vec![]).is_empty());
+    }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use apalis::prelude::{AbortError, BoxDynError, RetryAfterError};
 use common::*;
-use okra_queue::rdb::{Action, ClaimReply, OutcomeEntry};
+use okra_queue::rdb::{Action, Applied, ClaimReply, OutcomeEntry};
 use okra_queue::{
     DeadFilter, EnqueueOptions, HistoryEntry, Job, JobContext, JobError, JobState, Queue,
     QueueConfig, RequeueAt,
@@ -444,7 +444,7 @@ async fn late_outcome_is_rejected_and_counted() {
     else {
         panic!("expected a claim");
     };
-    let first_token = jobs[0].token;
+    let first = jobs[0].lease.clone();
     // The lease runs out; a reaper (a runtime with no worker loops) takes the job back.
     let rt = queue.runtime(test_options()).await.unwrap();
     eventually(Duration::from_secs(5), "reaped", || async {
@@ -462,10 +462,9 @@ async fn late_outcome_is_rejected_and_counted() {
             _ => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     };
-    assert!(jobs[0].token > first_token);
+    assert!(jobs[0].lease.token > first.token);
     let late = OutcomeEntry {
-        id: job.id.clone(),
-        token: first_token,
+        lease: first,
         action: Action::Complete,
         delay_ms: 0,
         refund: false,
@@ -475,11 +474,12 @@ async fn late_outcome_is_rejected_and_counted() {
         },
         data: "\"late\"".into(),
         dims: vec![],
-        require_expired: false,
+        fence: false,
+        kind: "probe".into(),
+        reason: None,
     };
-    let applied = rdb.apply(&[late], 25).await.unwrap();
-    assert_eq!(applied.applied, 0);
-    assert_eq!(applied.rejected, vec![job.id.clone()]);
+    let applied = rdb.apply(&[late], 25, false).await.unwrap();
+    assert_eq!(applied, vec![Applied::Late]);
     let rec = queue.job(&job.id).await.unwrap().unwrap();
     assert_eq!(
         rec.state,

@@ -29,7 +29,7 @@ pub async fn run(
     ctx: JobContext,
     deps: Data<Arc<Deps>>,
 ) -> Result<Value, BoxDynError> {
-    let span = info_span!("job", id = %ctx.id, kind = job.kind(), attempt = ctx.attempt, subject = %job.subject(false));
+    let span = info_span!("job", id = %ctx.id(), kind = job.kind(), attempt = ctx.attempt, subject = %job.subject(false));
     async move { run_inner(&job, &ctx, &deps).await.map_err(Into::into) }
         .instrument(span)
         .await
@@ -44,6 +44,9 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Value
     {
         // Okra may finish a timed-out verify in the background, and every verify is charged:
         // look for the profile with the free lookup before paying again.
+        if let Some(e) = still_ours(ctx) {
+            return Err(e);
+        }
         match call(deps, GET_BY_BVN, json!({ "bvn": bvn })).await {
             Ok(Reply::Data(data)) => {
                 if let Some(profile) = profile_of(&data) {
@@ -67,6 +70,9 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Value
             .without_attempt());
         }
     }
+    if let Some(e) = still_ours(ctx) {
+        return Err(e);
+    }
     match call(deps, job.path(), job.body()).await {
         Ok(Reply::Data(data)) => Ok(json!({
             "source": job.path(),
@@ -81,6 +87,18 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Value
         })),
         Err(e) => Err(failed(deps, &e).await),
     }
+}
+
+/// Refuses any further upstream call once this run's lease is lost: the job runs again
+/// elsewhere, and a call from here could only pay twice. (The outcome is rejected as late.)
+fn still_ours(ctx: &JobContext) -> Option<JobError> {
+    ctx.lease_lost().then(|| {
+        warn!("lease lost while running; no further Okra call from this run");
+        JobError::retryable(
+            "lease_lost",
+            "the lease was lost while the job ran; it runs again elsewhere",
+        )
+    })
 }
 
 /// One Okra call, with its metrics.

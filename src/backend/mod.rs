@@ -8,8 +8,17 @@
 //! backend never returns an error to apalis: Redis trouble is logged and retried, so a worker
 //! pool cannot die silently.
 
+mod acker;
+mod backoff;
+mod heartbeat;
+mod janitor;
+mod lease;
+mod lease_keeper;
 mod outcome;
+mod reaper;
 mod runtime;
+mod scheduler;
+mod waker;
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -34,9 +43,11 @@ pub use outcome::{OutcomeLayer, OutcomeService};
 pub use runtime::{JobContext, Runtime, ShutdownReport, WORKER_TTL, WorkerOptions};
 
 use crate::error::{QueueError, Result};
-use crate::job::{BODY_EXCERPT_MAX, Failure, JobMeta, split_record, truncate};
+use crate::job::{JobMeta, Lease, split_record};
+use crate::policy::record::invalid_payload;
 use crate::rdb::ClaimReply;
-use runtime::{Backoff, Inner, Streak};
+use backoff::{Backoff, Streak};
+use runtime::Inner;
 
 /// A worker loop's source of jobs. Clone it once per worker loop; each clone has its own
 /// buffer and capacity, and all clones share their [`Runtime`].
@@ -99,6 +110,7 @@ impl Runtime {
 impl<Args> RedisBackend<Args> {
     fn new(inner: Arc<Inner>) -> Self {
         inner.loops.fetch_add(1, Ordering::Relaxed);
+        let streak = inner.streak("claiming jobs");
         Self {
             inner,
             held: Arc::new(AtomicUsize::new(0)),
@@ -108,7 +120,7 @@ impl<Args> RedisBackend<Args> {
                 fetch: Fetch::Idle,
                 closing: None,
                 backoff: Backoff::new(),
-                streak: Streak::new("claiming jobs"),
+                streak,
             }),
             _args: PhantomData,
         }
@@ -131,13 +143,19 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
             notified.as_mut().enable();
             let rate = inner.queue.cfg.rate_limit;
             let reply = inner.queue.rdb.claim(&worker, room, inner.opts.lease, rate).await?;
-            let (jobs, now) = match reply {
+            let (jobs, now, orphans) = match reply {
                 ClaimReply::Paused => return Ok(Claimed::Paused(notified)),
                 ClaimReply::Throttled(d) => return Ok(Claimed::Throttled(d)),
                 ClaimReply::Empty => return Ok(Claimed::Empty(notified)),
-                ClaimReply::Claimed { now, jobs } => (jobs, now),
+                ClaimReply::Claimed { now, jobs, orphans } => (jobs, now, orphans),
             };
+            if !orphans.is_empty() {
+                metrics::counter!("okq_orphans_total", "queue" => inner.queue.name().to_string())
+                    .increment(orphans.len() as u64);
+                warn!(count = orphans.len(), jobs = ?orphans.iter().take(5).collect::<Vec<_>>(), "dropped ids found in the ready list without a job record (written by another tool, or their record was removed)");
+            }
             let claimed_at = Instant::now();
+            let fleet_max = inner.queue.cfg.retry.max_attempts;
             let mut tasks = Vec::with_capacity(jobs.len());
             let mut buried = Vec::new();
             for job in jobs {
@@ -145,49 +163,51 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
                 let meta = serde_json::from_str::<JobMeta>(meta);
                 let args = serde_json::from_str::<Args>(payload);
                 match (meta, args) {
-                    (Ok(meta), Ok(args)) => {
-                        inner.hold(&job.id, job.token, false);
+                    (Ok(mut meta), Ok(args)) => {
+                        // A record written without a window start (another producer) starts it now.
+                        if meta.window_start == 0 {
+                            meta.window_start = now;
+                        }
+                        let lost = inner.registry.hold(job.lease.clone(), false);
                         held.fetch_add(1, Ordering::Relaxed);
                         let ctx = JobContext {
-                            id: job.id.clone(),
-                            token: job.token,
                             attempt: job.attempts,
                             last_error: serde_json::from_str(&job.last_error).ok(),
-                            meta: Arc::new(meta),
                             claimed_at,
+                            claimed_at_ms: now,
+                            lost,
+                            max_attempts: meta.budget(fleet_max),
+                            meta: Arc::new(meta),
+                            lease: job.lease.clone(),
                         };
                         tasks.push(
                             TaskBuilder::new(args)
-                                .task_id(TaskId::from_string(job.id))
+                                .task_id(TaskId::from_string(job.lease.id))
                                 .attempt(ctx.attempt.saturating_sub(1) as usize)
-                                .max_attempts(ctx.meta.max_attempts as usize)
+                                .max_attempts(ctx.max_attempts as usize)
                                 .run_at_timestamp(now / 1000)
                                 .data(ctx)
                                 .build(),
                         );
                     }
                     (meta, args) => {
-                        inner.hold(&job.id, job.token, true);
+                        inner.registry.hold(job.lease.clone(), true);
                         let kind = meta.as_ref().map(|m| m.kind.clone()).unwrap_or_default();
+                        // serde's messages quote the offending value (an identifier, maybe):
+                        // keep only where it failed.
                         let problem = match (meta, args) {
-                            (Err(e), _) => format!("job metadata does not decode: {e}"),
-                            (_, Err(e)) => format!("payload does not decode as a known job: {e}"),
+                            (Err(e), _) => format!("job metadata does not decode ({})", serde_where(&e)),
+                            (_, Err(e)) => format!("payload does not decode as a known job ({})", serde_where(&e)),
                             _ => unreachable!(),
                         };
-                        warn!(job = %job.id, kind, error = %problem, "invalid payload; moving to dead letters");
+                        warn!(job = %job.lease.id, kind, error = %problem, "invalid payload; moving to dead letters");
                         buried.push((job, kind, problem));
                     }
                 }
             }
             for (job, kind, problem) in buried {
-                let failure = Failure {
-                    class: "invalid_payload".into(),
-                    reason: Some("terminal".into()),
-                    message: problem,
-                    body: Some(truncate(split_record(&job.record).1, BODY_EXCERPT_MAX).to_string()),
-                    ..Failure::default()
-                };
-                inner.bury(&job.id, job.token, &kind, job.attempts, failure).await;
+                let failure = invalid_payload(problem, split_record(&job.record).1);
+                inner.bury(job.lease, &kind, job.attempts, failure).await;
             }
             Ok(Claimed::Tasks(tasks))
         }
@@ -286,14 +306,17 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
                 Fetch::Claiming(f) => Some(f),
                 _ => None,
             };
-            let mut unstarted: Vec<(String, u64)> =
-                state.buffer.drain(..).filter_map(|t| job_of(&t)).collect();
+            let mut unstarted: Vec<Lease> = state
+                .buffer
+                .drain(..)
+                .filter_map(|t| lease_of(&t))
+                .collect();
             state.closing = Some(
                 async move {
                     if let Some(f) = claiming
                         && let Ok(Claimed::Tasks(tasks)) = f.await
                     {
-                        unstarted.extend(tasks.iter().filter_map(job_of));
+                        unstarted.extend(tasks.iter().filter_map(lease_of));
                     }
                     held.fetch_sub(unstarted.len(), Ordering::Relaxed);
                     inner.release(unstarted).await;
@@ -308,11 +331,34 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
     }
 }
 
-fn job_of<Args>(task: &Task<Args>) -> Option<(String, u64)> {
+fn lease_of<Args>(task: &Task<Args>) -> Option<Lease> {
     task.ctx()
         .data()
         .get::<JobContext>()
-        .map(|c| (c.id.clone(), c.token))
+        .map(|c| c.lease.clone())
+}
+
+/// What a serde error says, without any value it quotes (an identifier, maybe): messages
+/// that only name a field or variant are kept, others become their category; both with the
+/// place it happened.
+fn serde_where(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let names_only = [
+        "missing field",
+        "unknown field",
+        "unknown variant",
+        "duplicate field",
+    ];
+    let what = match e.classify() {
+        serde_json::error::Category::Data if names_only.iter().any(|p| text.starts_with(p)) => {
+            text.split(" at line").next().unwrap_or("").to_string()
+        }
+        serde_json::error::Category::Io => "read error".into(),
+        serde_json::error::Category::Syntax => "not JSON".into(),
+        serde_json::error::Category::Data => "a value of the wrong type or range".into(),
+        serde_json::error::Category::Eof => "truncated".into(),
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 impl<Args: DeserializeOwned + Send + 'static> BackendConfig for RedisBackend<Args> {
@@ -351,3 +397,22 @@ impl<Args: Sync> FromRequest<Task<Args>> for JobContext {
 #[derive(Debug, thiserror::Error)]
 #[error("no okra-queue job context on this task (it did not come from RedisBackend)")]
 pub struct MissingJobContext;
+
+#[cfg(test)]
+mod tests {
+    use super::serde_where;
+
+    #[test]
+    fn serde_errors_lose_their_values() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct J {
+            bvn: u64,
+        }
+        let e = serde_json::from_str::<J>(r#"{"bvn":"22500000000"}"#).unwrap_err();
+        let w = serde_where(&e);
+        assert!(!w.contains("22500000000"), "{w}");
+        let e = serde_json::from_str::<J>("{}").unwrap_err();
+        assert!(serde_where(&e).contains("missing field `bvn`"));
+    }
+}

@@ -12,26 +12,42 @@ use redis::Value;
 pub use conn::{RedisConn, RedisSettings};
 
 use crate::error::{QueueError, Result};
-use crate::job::{Enqueued, Failure, HistoryEntry, JobMeta, JobRecord, JobState, split_record};
+use crate::job::{
+    Enqueued, Failure, HistoryEntry, JobMeta, JobRecord, JobState, Lease, split_record,
+};
 use crate::keys::Keys;
 use scripts::SCRIPTS;
 
 /// Most ids or jobs one script call handles; keeps every script's work bounded.
 pub const MAX_BATCH: usize = 1000;
 
-/// A job as the enqueue script takes it.
+/// A job as `enqueue.lua` takes it; [`NewJob::args`] is the one place its ARGV order is written.
 #[derive(Debug, Clone)]
 pub struct NewJob {
     /// Job id.
     pub id: String,
-    /// Stored record (metadata JSON, newline, payload JSON).
-    pub record: String,
+    /// Metadata JSON without its closing brace (the script adds the Redis-time stamps).
+    pub meta_head: String,
+    /// Payload JSON.
+    pub payload: String,
     /// Delay from now (Redis time).
     pub delay_ms: u64,
     /// Absolute run time (0 = use the delay).
     pub at_ms: u64,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
+}
+
+impl NewJob {
+    /// `id, meta head, payload, delay ms, run-at ms, KEYS index of the idempotency key`.
+    fn args(&self, inv: &mut redis::ScriptInvocation<'_>, idem_index: usize) {
+        inv.arg(&self.id)
+            .arg(&self.meta_head)
+            .arg(&self.payload)
+            .arg(self.delay_ms)
+            .arg(self.at_ms)
+            .arg(idem_index);
+    }
 }
 
 /// A sliding-window limit on claims, shared by every worker of the queue.
@@ -58,16 +74,16 @@ pub enum ClaimReply {
         now: u64,
         /// The jobs.
         jobs: Vec<ClaimedJob>,
+        /// Ids found in `ready` without a record, dropped (and counted) by the claim.
+        orphans: Vec<String>,
     },
 }
 
 /// One claimed job, as stored.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
-    /// Job id.
-    pub id: String,
-    /// Fencing token of this claim.
-    pub token: u64,
+    /// The claim.
+    pub lease: Lease,
     /// Attempts spent, this one included.
     pub attempts: u32,
     /// Stored record (metadata JSON, newline, payload JSON).
@@ -100,13 +116,12 @@ impl Action {
     }
 }
 
-/// One outcome for the outcome script.
+/// One outcome for `outcome.lua`; [`OutcomeEntry::args`] is the one place its ARGV order is
+/// written.
 #[derive(Debug, Clone)]
 pub struct OutcomeEntry {
-    /// Job id.
-    pub id: String,
-    /// Fencing token of the claim this outcome belongs to.
-    pub token: u64,
+    /// The claim this outcome belongs to.
+    pub lease: Lease,
     /// What to do.
     pub action: Action,
     /// Delay before the retry.
@@ -119,32 +134,76 @@ pub struct OutcomeEntry {
     pub data: String,
     /// Dead-index dimensions (`c|class`, `k|kind`, `s|status`, `t|type`), for dead letters.
     pub dims: Vec<String>,
-    /// Apply only if the lease already expired (the reaper's fence).
-    pub require_expired: bool,
+    /// A reaper's outcome: apply only if the lease deadline has passed.
+    pub fence: bool,
+    /// Job kind (for metrics and logs; not sent).
+    pub kind: String,
+    /// Why a dead letter died (for logs; it is inside `data` too).
+    pub reason: Option<String>,
 }
 
-/// What the outcome script did.
-#[derive(Debug, Default)]
-pub struct Applied {
-    /// Outcomes applied.
-    pub applied: usize,
-    /// Ids whose outcome was rejected (their claim was no longer current).
-    pub rejected: Vec<String>,
+impl OutcomeEntry {
+    /// `id, token, action, delay ms, refund, history entry, data, dimensions, fence`.
+    fn args(&self, inv: &mut redis::ScriptInvocation<'_>) {
+        let flag = |b: bool| if b { "1" } else { "0" };
+        inv.arg(&self.lease.id)
+            .arg(self.lease.token)
+            .arg(self.action.code())
+            .arg(self.delay_ms)
+            .arg(flag(self.refund))
+            .arg(self.history.to_script_arg())
+            .arg(&self.data)
+            .arg(self.dims.join("\n"))
+            .arg(flag(self.fence));
+    }
 }
 
-/// A job whose lease has expired.
+/// What `outcome.lua` did with one outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Written.
+    Applied,
+    /// Not written: the worker's claim was no longer current (its lease was lost).
+    Late,
+    /// Not written: a reaper lost the race to the holder (it extended or finished first).
+    Race,
+}
+
+/// A lease whose deadline has passed, with what a reaper needs to judge it.
 #[derive(Debug, Clone)]
 pub struct ExpiredLease {
-    /// Job id.
-    pub id: String,
-    /// Token of the expired claim.
-    pub token: u64,
-    /// Worker that held it.
+    /// The claim.
+    pub lease: Lease,
+    /// Worker loop that holds it (`process/loop`).
     pub worker: String,
+    /// The holding process (`host:pid:suffix`).
+    pub holder: String,
+    /// Lease deadline (Redis ms).
+    pub deadline: u64,
+    /// The holder's last liveness stamp (Redis ms; 0 = never seen).
+    pub holder_stamp: u64,
     /// Attempts spent.
     pub attempts: u32,
     /// Stored record (metadata JSON, newline, payload JSON).
     pub record: String,
+}
+
+/// What `requeue.lua` did.
+#[derive(Debug, Clone, Default)]
+pub struct Requeued {
+    /// Ids sent back to work.
+    pub requeued: Vec<String>,
+    /// Dead letters left dead because their record is missing or does not decode.
+    pub skipped: Vec<String>,
+}
+
+/// Version and settings of the Redis server that matter to the queue.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    /// `redis_version`.
+    pub version: String,
+    /// `maxmemory_policy` (empty when the server does not say).
+    pub maxmemory_policy: String,
 }
 
 /// Raw counters and sizes of a queue.
@@ -254,11 +313,7 @@ impl Rdb {
                 }
                 None => 0,
             };
-            inv.arg(&job.id)
-                .arg(&job.record)
-                .arg(job.delay_ms)
-                .arg(job.at_ms)
-                .arg(index);
+            job.args(&mut inv, index);
         }
         for key in &idem_keys {
             inv.key(key);
@@ -297,6 +352,7 @@ impl Rdb {
             .key(k.rate())
             .key(k.seq())
             .key(k.wake())
+            .key(k.stats())
             .arg(max.clamp(1, MAX_BATCH))
             .arg(lease.as_millis() as u64)
             .arg(worker)
@@ -312,26 +368,46 @@ impl Rdb {
             "throttled" => ClaimReply::Throttled(Duration::from_millis(num)),
             "empty" => ClaimReply::Empty,
             "ok" => {
-                let jobs = reply[2..]
+                let orphan_count = int(reply.get(2))? as usize;
+                let rest = reply.get(3..).unwrap_or_default();
+                let (orphans, jobs) = rest.split_at(orphan_count.min(rest.len()));
+                let orphans = orphans
+                    .iter()
+                    .map(|v| text(Some(v)))
+                    .collect::<Result<Vec<_>>>()?;
+                let jobs = jobs
                     .chunks(5)
                     .map(|c| {
                         Ok(ClaimedJob {
-                            id: text(c.first())?,
-                            token: int(c.get(1))?,
+                            lease: Lease {
+                                id: text(c.first())?,
+                                token: int(c.get(1))?,
+                            },
                             attempts: int(c.get(2))? as u32,
                             record: text(c.get(3))?,
                             last_error: text(c.get(4))?,
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;
-                ClaimReply::Claimed { now: num, jobs }
+                ClaimReply::Claimed {
+                    now: num,
+                    jobs,
+                    orphans,
+                }
             }
             other => return Err(QueueError::Protocol(format!("claim replied {other}"))),
         })
     }
 
-    /// Applies up to [`MAX_BATCH`] outcomes atomically.
-    pub async fn apply(&self, entries: &[OutcomeEntry], history_cap: usize) -> Result<Applied> {
+    /// Applies up to [`MAX_BATCH`] outcomes atomically; one status per entry, in order.
+    /// `maybe_applied`: an earlier try of this batch may have been applied (its reply was lost),
+    /// so its rejections are not counted as late outcomes.
+    pub async fn apply(
+        &self,
+        entries: &[OutcomeEntry],
+        history_cap: usize,
+        maybe_applied: bool,
+    ) -> Result<Vec<Applied>> {
         let k = &self.keys;
         let mut inv = SCRIPTS.outcome.prepare_invoke();
         inv.key(k.running())
@@ -348,38 +424,73 @@ impl Rdb {
             .key(k.dindex())
             .key(k.stats())
             .key(k.wake());
-        inv.arg(entries.len()).arg(history_cap.max(1));
+        inv.arg(entries.len())
+            .arg(history_cap.max(1))
+            .arg(if maybe_applied { "1" } else { "0" });
         for e in entries {
-            inv.arg(&e.id)
-                .arg(e.token)
-                .arg(e.action.code())
-                .arg(e.delay_ms)
-                .arg(if e.refund { "1" } else { "0" })
-                .arg(e.history.to_script_arg())
-                .arg(&e.data)
-                .arg(e.dims.join("\n"))
-                .arg(if e.require_expired { "1" } else { "0" });
+            e.args(&mut inv);
         }
-        let reply: Vec<Value> = inv.invoke_async(&mut self.conn.clone()).await?;
-        Ok(Applied {
-            applied: int(reply.first())? as usize,
-            rejected: reply[1..]
-                .iter()
-                .map(|v| text(Some(v)))
-                .collect::<Result<_>>()?,
-        })
+        let reply: String = inv.invoke_async(&mut self.conn.clone()).await?;
+        if reply.len() != entries.len() {
+            return Err(QueueError::Protocol(format!(
+                "outcome returned {} statuses for {} entries",
+                reply.len(),
+                entries.len()
+            )));
+        }
+        reply
+            .bytes()
+            .map(|b| match b {
+                b'a' => Ok(Applied::Applied),
+                b'l' => Ok(Applied::Late),
+                b'r' => Ok(Applied::Race),
+                other => Err(QueueError::Protocol(format!(
+                    "outcome status {:?}",
+                    other as char
+                ))),
+            })
+            .collect()
     }
 
-    /// Extends the leases this worker still holds; returns the ids it lost.
-    pub async fn extend(&self, lease: Duration, held: &[(String, u64)]) -> Result<Vec<String>> {
+    /// Extends the leases a process still holds and, with `stamp`, stamps it alive. Returns
+    /// the Redis time and the leases it no longer holds.
+    pub async fn extend(
+        &self,
+        lease: Duration,
+        stamp: Option<&str>,
+        held: &[Lease],
+    ) -> Result<(u64, Vec<Lease>)> {
         let mut inv = SCRIPTS.extend.prepare_invoke();
         inv.key(self.keys.running())
             .key(self.keys.lease())
-            .arg(lease.as_millis() as u64);
-        for (id, token) in held {
-            inv.arg(id).arg(*token);
+            .key(self.keys.workers())
+            .arg(lease.as_millis() as u64)
+            .arg(stamp.unwrap_or(""));
+        for l in held {
+            inv.arg(&l.id).arg(l.token);
         }
-        Ok(inv.invoke_async(&mut self.conn.clone()).await?)
+        let reply: Vec<u64> = inv.invoke_async(&mut self.conn.clone()).await?;
+        let now = reply.first().copied().unwrap_or(0);
+        let lost = reply
+            .iter()
+            .skip(1)
+            .filter_map(|&pos| held.get((pos as usize).checked_sub(1)?).cloned())
+            .collect();
+        Ok((now, lost))
+    }
+
+    /// Moves due scheduled jobs to ready; returns the time until the next one is due
+    /// (`Duration::ZERO`: more are due now; `None`: nothing is scheduled).
+    pub async fn forward(&self) -> Result<Option<Duration>> {
+        let ms: i64 = SCRIPTS
+            .forward
+            .key(self.keys.scheduled())
+            .key(self.keys.ready())
+            .key(self.keys.wake())
+            .arg(MAX_BATCH)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
     }
 
     /// Moves up to `limit` due scheduled jobs to ready.
@@ -395,7 +506,7 @@ impl Rdb {
             .await?)
     }
 
-    /// Lists up to `limit` jobs whose lease has expired, with the Redis time.
+    /// Lists up to `limit` leases whose deadline has passed, with the Redis time.
     pub async fn expired(&self, limit: usize) -> Result<(u64, Vec<ExpiredLease>)> {
         let k = &self.keys;
         let reply: Vec<Value> = SCRIPTS
@@ -404,28 +515,34 @@ impl Rdb {
             .key(k.lease())
             .key(k.attempts())
             .key(k.job())
+            .key(k.workers())
             .arg(limit.clamp(1, MAX_BATCH))
             .invoke_async(&mut self.conn.clone())
             .await?;
         let now = int(reply.first())?;
         let mut out = Vec::new();
-        for c in reply[1..].chunks(4) {
+        for c in reply.get(1..).unwrap_or_default().chunks(6) {
             let lease = text(c.get(1))?;
             let mut parts = lease.splitn(3, '|');
             let token = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
             let worker = parts.next().unwrap_or("").to_string();
             out.push(ExpiredLease {
-                id: text(c.first())?,
-                token,
+                lease: Lease {
+                    id: text(c.first())?,
+                    token,
+                },
+                holder: worker.split('/').next().unwrap_or("").to_string(),
                 worker,
-                attempts: int(c.get(2))? as u32,
-                record: text(c.get(3))?,
+                deadline: int(c.get(2))?,
+                attempts: int(c.get(3))? as u32,
+                record: text(c.get(4))?,
+                holder_stamp: int(c.get(5))?,
             });
         }
         Ok((now, out))
     }
 
-    /// Requeues dead letters (those still dead); returns the ids requeued.
+    /// Requeues dead letters (those still dead and whose record decodes).
     pub async fn requeue_dead(
         &self,
         ids: &[String],
@@ -433,7 +550,7 @@ impl Rdb {
         at_ms: u64,
         history: &HistoryEntry,
         history_cap: usize,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Requeued> {
         let k = &self.keys;
         let mut inv = SCRIPTS.requeue.prepare_invoke();
         inv.key(k.dead())
@@ -453,7 +570,9 @@ impl Rdb {
         for id in ids {
             inv.arg(id);
         }
-        Ok(inv.invoke_async(&mut self.conn.clone()).await?)
+        let (requeued, skipped): (Vec<String>, Vec<String>) =
+            inv.invoke_async(&mut self.conn.clone()).await?;
+        Ok(Requeued { requeued, skipped })
     }
 
     /// Deletes dead letters (those still dead); returns the ids deleted.
@@ -660,9 +779,10 @@ impl Rdb {
         Ok(Some(JobRecord {
             id: id.to_string(),
             state,
-            meta,
             payload: payload.to_string(),
             attempts: attempts.unwrap_or(0),
+            max_attempts: meta.max_attempts.unwrap_or(0),
+            meta,
             due_at,
             lease_until,
             worker,
@@ -869,15 +989,19 @@ impl Rdb {
             .await?)
     }
 
-    /// Records a worker heartbeat.
-    pub async fn heartbeat(&self, worker: &str, info: &str) -> Result<()> {
-        let now = crate::job::now_ms();
-        let _: () = redis::pipe()
-            .zadd(self.keys.workers(), worker, now)
-            .hset(self.keys.worker_info(), worker, info)
-            .query_async(&mut self.conn.clone())
+    /// Publishes a worker process's description (registering it if new) and drops
+    /// registrations older than `prune_after`. Returns how many were dropped.
+    pub async fn heartbeat(&self, worker: &str, info: &str, prune_after: Duration) -> Result<u64> {
+        let (_now, pruned): (u64, u64) = SCRIPTS
+            .heartbeat
+            .key(self.keys.workers())
+            .key(self.keys.worker_info())
+            .arg(worker)
+            .arg(info)
+            .arg(prune_after.as_millis() as u64)
+            .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(())
+        Ok(pruned)
     }
 
     /// Removes a worker registration (clean shutdown).
@@ -888,25 +1012,6 @@ impl Rdb {
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(())
-    }
-
-    /// Drops registrations not seen since `cutoff_ms`; returns how many.
-    pub async fn prune_workers(&self, cutoff_ms: u64) -> Result<usize> {
-        let stale: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(self.keys.workers())
-            .arg("-inf")
-            .arg(format!("({cutoff_ms}"))
-            .query_async(&mut self.conn.clone())
-            .await?;
-        if stale.is_empty() {
-            return Ok(0);
-        }
-        let _: () = redis::pipe()
-            .zrem(self.keys.workers(), &stale)
-            .hdel(self.keys.worker_info(), &stale)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(stale.len())
     }
 
     /// Registered workers, most recently seen first.
@@ -938,7 +1043,31 @@ impl Rdb {
             .collect())
     }
 
-    /// Checks the server answers (and is new enough for `RPOP key count`).
+    /// The server's version and eviction policy (from `INFO`, which managed services allow
+    /// where `CONFIG GET` is often disabled). On a cluster, the node that answers.
+    pub async fn server_info(&self) -> Result<ServerInfo> {
+        // Plain `INFO`: several sections in one call need Redis 7. A cluster answers per node.
+        let reply: Value = redis::cmd("INFO")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let text = match &reply {
+            Value::Map(nodes) => nodes.first().map(|(_, v)| text(Some(v))).transpose()?,
+            other => Some(text(Some(other))?),
+        }
+        .unwrap_or_default();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        Ok(ServerInfo {
+            version: field("redis_version"),
+            maxmemory_policy: field("maxmemory_policy"),
+        })
+    }
+
+    /// Checks the server answers.
     pub async fn ping(&self) -> Result<()> {
         let pong: String = redis::cmd("PING")
             .query_async(&mut self.conn.clone())
@@ -974,6 +1103,7 @@ fn text(v: Option<&Value>) -> Result<String> {
     match v {
         Some(Value::BulkString(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
         Some(Value::SimpleString(s)) => Ok(s.clone()),
+        Some(Value::VerbatimString { text, .. }) => Ok(text.clone()),
         Some(Value::Int(n)) => Ok(n.to_string()),
         Some(Value::Nil) => Ok(String::new()),
         other => Err(QueueError::Protocol(format!(

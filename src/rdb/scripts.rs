@@ -29,6 +29,8 @@ pub(crate) struct Scripts {
     pub trim: Script,
     pub throttle: Script,
     pub permit: Script,
+    pub heartbeat: Script,
+    pub forward: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -43,4 +45,6 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     trim: script!("trim"),
     throttle: script!("throttle"),
     permit: script!("permit"),
+    heartbeat: script!("heartbeat"),
+    forward: script!("forward"),
 });

@@ -45,9 +45,14 @@ pub fn show(rec: &JobRecord, out: Out) {
     println!("state     {}", rec.state);
     println!("kind      {}", m.kind);
     println!(
-        "attempts  {} of {}{}",
+        "attempts  {} of {}{}{}",
         rec.attempts,
-        m.max_attempts,
+        rec.max_attempts,
+        if m.max_attempts.is_none() {
+            " (the fleet's retry.max_attempts)"
+        } else {
+            ""
+        },
         if m.requeues > 0 {
             format!(" (requeued {} times)", m.requeues)
         } else {
@@ -181,7 +186,8 @@ pub fn record_json(rec: &JobRecord, out: Out) -> Value {
         "state": rec.state,
         "kind": rec.meta.kind,
         "attempts": rec.attempts,
-        "max_attempts": rec.meta.max_attempts,
+        "max_attempts": rec.max_attempts,
+        "max_attempts_from": if rec.meta.max_attempts.is_some() { "job" } else { "fleet" },
         "requeues": rec.meta.requeues,
         "created_at": rec.meta.created_at,
         "idempotency_key": rec.meta.idempotency_key,

@@ -1,22 +1,27 @@
 -- claim.lua: claims up to N ready jobs for one worker, each with a lease and a fencing token.
 -- The attempt is counted here, at claim time, so a job that kills its worker still spends it.
+-- An id in `ready` without a record (an orphan: written by a foreign tool, or its record was
+-- trimmed) is dropped, counted under `orphans` and returned so the worker logs it.
 -- KEYS[1] ready     KEYS[2] running   KEYS[3] scheduled  KEYS[4] job    KEYS[5] attempts
 -- KEYS[6] lease     KEYS[7] error     KEYS[8] paused     KEYS[9] throttle
--- KEYS[10] rate     KEYS[11] seq      KEYS[12] wake
+-- KEYS[10] rate     KEYS[11] seq      KEYS[12] wake      KEYS[13] stats
 -- ARGV[1] max jobs (<= 1000)  ARGV[2] lease ms  ARGV[3] worker id
 -- ARGV[4] rate limit per window (0 = none)  ARGV[5] rate window ms  ARGV[6] max due jobs to promote
 -- Returns {'paused', 0} | {'throttled', ms to wait} | {'empty', 0} |
---         {'ok', now, then 5 values per job: id, token, attempt, record, last error (or '')}
+--         {'ok', now, orphan count, the orphan ids, then 5 values per job:
+--          id, token, attempt, record, last error (or '')}
 
+local want, lease_ms, worker = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local limit, window, promote_max = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+if not (want and lease_ms and limit and window and promote_max) then
+  return redis.error_reply('claim: non-numeric argument')
+end
 local now = now_ms()
 if redis.call('EXISTS', KEYS[8]) == 1 then return {'paused', 0} end
 local pttl = redis.call('PTTL', KEYS[9])
 if pttl > 0 then return {'throttled', pttl} end
-promote(KEYS[3], KEYS[1], KEYS[12], now, tonumber(ARGV[6]))
+promote(KEYS[3], KEYS[1], KEYS[12], now, promote_max)
 
-local want = tonumber(ARGV[1])
-local limit = tonumber(ARGV[4])
-local window = tonumber(ARGV[5])
 if redis.call('LLEN', KEYS[1]) == 0 then return {'empty', 0} end
 local count, wait = rate_take(KEYS[10], now, limit, window, want)
 if count == 0 then return {'throttled', wait} end
@@ -25,11 +30,11 @@ local ids = redis.call('RPOP', KEYS[1], count)
 if not ids then return {'empty', 0} end
 local n = #ids
 local first = redis.call('INCRBY', KEYS[11], n) - n + 1
-local deadline = now + tonumber(ARGV[2])
-local tail = '|' .. ARGV[3] .. '|' .. now
+local deadline = now + lease_ms
+local tail = '|' .. worker .. '|' .. now
 local records = redis.call('HMGET', KEYS[4], unpack(ids))
 local spent = redis.call('HMGET', KEYS[5], unpack(ids))
-local out, leases, running, rate, attempts = {'ok', now}, {}, {}, {}, {}
+local jobs, orphans, leases, running, rate, attempts = {}, {}, {}, {}, {}, {}
 for i, id in ipairs(ids) do
   if records[i] then
     local token = tostring(first + i - 1)
@@ -40,11 +45,13 @@ for i, id in ipairs(ids) do
     leases[#leases + 1] = id; leases[#leases + 1] = token .. tail
     running[#running + 1] = deadline; running[#running + 1] = id
     rate[#rate + 1] = now; rate[#rate + 1] = token
-    out[#out + 1] = id
-    out[#out + 1] = token
-    out[#out + 1] = before + 1
-    out[#out + 1] = records[i]
-    out[#out + 1] = last_error
+    jobs[#jobs + 1] = id
+    jobs[#jobs + 1] = token
+    jobs[#jobs + 1] = before + 1
+    jobs[#jobs + 1] = records[i]
+    jobs[#jobs + 1] = last_error
+  else
+    orphans[#orphans + 1] = id
   end
 end
 if #running > 0 then
@@ -53,5 +60,9 @@ if #running > 0 then
   call_sliced('ZADD', KEYS[2], running, 2)
   if limit > 0 then call_sliced('ZADD', KEYS[10], rate, 2) end
 end
+if #orphans > 0 then redis.call('HINCRBY', KEYS[13], 'orphans', #orphans) end
 if redis.call('LLEN', KEYS[1]) > 0 then wake(KEYS[12]) end
+local out = {'ok', now, #orphans}
+for _, id in ipairs(orphans) do out[#out + 1] = id end
+for _, v in ipairs(jobs) do out[#out + 1] = v end
 return out

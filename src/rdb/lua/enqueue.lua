@@ -1,47 +1,67 @@
--- enqueue.lua: adds a batch of new jobs (ready now, or scheduled for later).
+-- enqueue.lua: adds a batch of new jobs (ready now, or scheduled for later). The record's
+-- `created_at` and `window_start` are Redis time, set here, so the fleet shares one clock.
+-- Every argument and idempotency key is checked before the first write.
 -- KEYS[1] ready   KEYS[2] scheduled   KEYS[3] job   KEYS[4] stats   KEYS[5] wake
 -- KEYS[6..] idempotency keys of this batch
 -- ARGV[1] number of jobs   ARGV[2] idempotency TTL (ms)
--- then 5 values per job: id, record (`meta JSON` newline `payload`), delay ms,
---                        run-at ms (0 = use the delay), KEYS index of its idempotency key (0 = none)
+-- then 6 values per job, in `NewJob::args` order (src/rdb/mod.rs):
+--   id, metadata head (a JSON object without its closing `}`), payload JSON,
+--   delay ms, run-at ms (0 = use the delay), KEYS index of its idempotency key (0 = none)
 -- Returns 2 values per job: the job id and `new`, or the id of the original job and `duplicate`.
 
+local n, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local PER = 6
+if not (n and ttl) or #ARGV ~= 2 + n * PER then
+  return redis.error_reply('enqueue: bad argument count')
+end
+local jobs = {}
+for i = 0, n - 1 do
+  local id, head, payload, delay, at, ik = unpack(ARGV, 3 + i * PER, 2 + (i + 1) * PER)
+  delay, at, ik = tonumber(delay), tonumber(at), tonumber(ik)
+  if not (delay and at and ik) or ik > #KEYS or string.sub(head, 1, 1) ~= '{' then
+    return redis.error_reply('enqueue: bad job ' .. (i + 1))
+  end
+  if ik > 0 then
+    local held = redis.pcall('GET', KEYS[ik])
+    if type(held) == 'table' and held.err then
+      return redis.error_reply('enqueue: idempotency key ' .. KEYS[ik] .. ' is not a string')
+    end
+  end
+  jobs[#jobs + 1] = {id = id, head = head, payload = payload, delay = delay, at = at, ik = ik}
+end
+
 local now = now_ms()
-local n = tonumber(ARGV[1])
-local ttl = ARGV[2]
+local stamp = '"created_at":' .. now .. ',"window_start":' .. now .. '}\n'
 local out, records, ready, scheduled = {}, {}, {}, {}
 local added = 0
-for i = 0, n - 1 do
-  local b = 3 + i * 5
-  local id = ARGV[b]
-  local ik = tonumber(ARGV[b + 4])
+for _, j in ipairs(jobs) do
   local original = nil
-  if ik > 0 then
-    if not redis.call('SET', KEYS[ik], id, 'NX', 'PX', ttl) then
-      original = redis.call('GET', KEYS[ik])
-    end
+  if j.ik > 0 and not redis.call('SET', KEYS[j.ik], j.id, 'NX', 'PX', ttl) then
+    original = redis.call('GET', KEYS[j.ik])
   end
   if original then
     out[#out + 1] = original
     out[#out + 1] = 'duplicate'
   else
     added = added + 1
-    records[#records + 1] = id; records[#records + 1] = ARGV[b + 1]
-    local at = tonumber(ARGV[b + 3])
-    local due = now + tonumber(ARGV[b + 2])
-    if at > 0 then due = at end
+    local sep = ','
+    if j.head == '{' then sep = '' end
+    records[#records + 1] = j.id
+    records[#records + 1] = j.head .. sep .. stamp .. j.payload
+    local due = now + j.delay
+    if j.at > 0 then due = j.at end
     if due > now then
-      scheduled[#scheduled + 1] = due; scheduled[#scheduled + 1] = id
+      scheduled[#scheduled + 1] = due; scheduled[#scheduled + 1] = j.id
     else
-      ready[#ready + 1] = id
+      ready[#ready + 1] = j.id
     end
-    out[#out + 1] = id
+    out[#out + 1] = j.id
     out[#out + 1] = 'new'
   end
 end
 if added > 0 then
   call_sliced('HSET', KEYS[3], records, 2)
-  call_sliced('ZADD', KEYS[2], scheduled, 2)
+  schedule(KEYS[2], KEYS[5], scheduled)
   call_sliced('LPUSH', KEYS[1], ready, 1)
   if #ready > 0 then wake(KEYS[5]) end
   redis.call('HINCRBY', KEYS[4], 'enqueued', added)

@@ -9,10 +9,15 @@ end
 -- Runs a variadic command in slices, so `unpack` never sees more than 2,000 values
 -- (Lua's C stack limit is what breaks "too many results to unpack" in other queues).
 -- `per` is the number of values that form one item (2 for ZADD score/member pairs).
-local function call_sliced(cmd, key, list, per)
+-- `opt` is an optional flag placed before the items (`XX` for ZADD).
+local function call_sliced(cmd, key, list, per, opt)
   local step = 1000 * per
   for i = 1, #list, step do
-    redis.call(cmd, key, unpack(list, i, math.min(i + step - 1, #list)))
+    if opt then
+      redis.call(cmd, key, opt, unpack(list, i, math.min(i + step - 1, #list)))
+    else
+      redis.call(cmd, key, unpack(list, i, math.min(i + step - 1, #list)))
+    end
   end
 end
 
@@ -55,6 +60,20 @@ local function hmget_sliced(key, ids)
     for _, v in ipairs(part) do out[#out + 1] = v end
   end
   return out
+end
+
+-- Adds scheduled ids (score/member pairs) and wakes the workers when one of them is due sooner
+-- than everything already waiting, so an idle worker's timer is re-armed for it.
+local function schedule(scheduled, wake_key, pairs)
+  if #pairs == 0 then return end
+  local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
+  local earliest = tonumber(head[2])
+  local sooner = earliest == nil
+  for i = 1, #pairs, 2 do
+    if earliest and pairs[i] < earliest then sooner = true end
+  end
+  call_sliced('ZADD', scheduled, pairs, 2)
+  if sooner then wake(wake_key) end
 end
 
 -- Moves up to `limit` due ids from `scheduled` to `ready`, earliest first.

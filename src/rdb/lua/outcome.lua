@@ -1,72 +1,98 @@
 -- outcome.lua: applies a batch of outcomes, each fenced by its claim's token.
--- A late outcome (its lease was reaped and the job claimed again, or finished) is rejected.
+-- An outcome whose claim is no longer current is not applied: a worker's outcome is then `late`
+-- (its lease was lost), a reaper's is a `race` (the holder extended or finished first).
+-- Every argument is checked before the first write; nothing here can fail half-way.
 -- KEYS[1] running  KEYS[2] scheduled  KEYS[3] ready    KEYS[4] dead    KEYS[5] dead_index
 -- KEYS[6] completed KEYS[7] attempts  KEYS[8] lease    KEYS[9] history KEYS[10] result
 -- KEYS[11] error   KEYS[12] dindex    KEYS[13] stats   KEYS[14] wake
 -- ARGV[1] number of outcomes  ARGV[2] history cap
--- then 9 values per outcome:
+-- ARGV[3] 1 = this batch may already have been applied by a try whose reply was lost (its
+--         rejections are then not counted as late)
+-- then 9 values per outcome, in `OutcomeEntry::args` order (src/rdb/mod.rs):
 --   id, token, action (c = completed, r = retry, d = dead, x = release to the head of ready),
 --   delay ms (r), refund (1 = give the attempt back), history entry (JSON object minus its `{`),
---   data (result JSON for c, failure JSON for r and d), dead-index dimensions (`c|class\nk|kind...`),
---   require-expired (1 = apply only if the lease deadline has passed: the reaper's fence)
--- Returns {applied, rejected id...}.
+--   data (result JSON for c, failure JSON for r and d), dead-index dimensions (`c|class\nk|...`),
+--   fence (1 = a reaper's outcome: apply only if the lease deadline has passed)
+-- Returns a string with one letter per outcome: a = applied, l = late, r = reaper race.
+
+local n, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
+if not (n and cap) or #ARGV ~= 3 + n * 9 then
+  return redis.error_reply('outcome: bad argument count')
+end
+local PER = 9
+local entries = {}
+for i = 0, n - 1 do
+  local id, token, action, delay, refund, hist, data, dims, fence =
+    unpack(ARGV, 4 + i * PER, 3 + (i + 1) * PER)
+  delay = tonumber(delay)
+  if not delay or not string.find('crdx', action, 1, true) or #action ~= 1 then
+    return redis.error_reply('outcome: bad entry ' .. (i + 1))
+  end
+  entries[#entries + 1] = {id = id, token = token, action = action, delay = delay,
+    refund = refund == '1', hist = hist, data = data, dims = dims, fence = fence == '1'}
+end
 
 local now = now_ms()
 local now_s = tostring(now)
-local n = tonumber(ARGV[1])
-local cap = tonumber(ARGV[2])
-local done, rejected, hist, seen = {}, {}, {}, {}
-local results, completed, errors, scheduled, ready, head, dead = {}, {}, {}, {}, {}, {}, {}
-local succeeded, retried, died, reaped = 0, 0, 0, 0
 local stamp = string.format('%015.0f', now)
 local ids = {}
-for i = 0, n - 1 do ids[#ids + 1] = ARGV[3 + i * 9] end
+for i, e in ipairs(entries) do ids[i] = e.id end
 local leases = hmget_sliced(KEYS[8], ids)
 local histories = hmget_sliced(KEYS[9], ids)
-for i = 0, n - 1 do
-  local b = 3 + i * 9
-  local id, token, action = ARGV[b], ARGV[b + 1], ARGV[b + 2]
-  local lease = leases[i + 1]
+local spent = hmget_sliced(KEYS[7], ids)
+local status, done, hist, seen, refunds = {}, {}, {}, {}, {}
+local results, completed, errors, scheduled, ready, head, dead = {}, {}, {}, {}, {}, {}, {}
+local dindex, index = {}, {}
+local succeeded, retried, died, reaped, late, races = 0, 0, 0, 0, 0, 0
+for i, e in ipairs(entries) do
+  local lease = leases[i]
   -- `seen`: a second outcome for the same claim in one batch finds its lease gone.
-  local ok = lease and not seen[id] and string.sub(lease, 1, #token + 1) == token .. '|'
-  if ok and ARGV[b + 8] == '1' then
-    ok = tonumber(redis.call('ZSCORE', KEYS[1], id) or '0') <= now
+  local ok = lease and not seen[e.id] and string.sub(lease, 1, #e.token + 1) == e.token .. '|'
+  if ok and e.fence then
+    ok = tonumber(redis.call('ZSCORE', KEYS[1], e.id) or '0') <= now
   end
   if not ok then
-    rejected[#rejected + 1] = id
+    if e.fence then
+      races = races + 1; status[i] = 'r'
+    else
+      late = late + 1; status[i] = 'l'
+    end
   else
-    done[#done + 1] = id
-    seen[id] = true
-    if ARGV[b + 8] == '1' then reaped = reaped + 1 end
-    hist[#hist + 1] = id
-    hist[#hist + 1] = with_entry(histories[i + 1], ARGV[b + 5], now_s, cap)
-    if ARGV[b + 4] == '1' then redis.call('HINCRBY', KEYS[7], id, -1) end
-    if action == 'c' then
+    status[i] = 'a'
+    done[#done + 1] = e.id
+    seen[e.id] = true
+    if e.fence then reaped = reaped + 1 end
+    hist[#hist + 1] = e.id
+    hist[#hist + 1] = with_entry(histories[i], e.hist, now_s, cap)
+    if e.refund then
+      refunds[#refunds + 1] = e.id
+      refunds[#refunds + 1] = math.max((tonumber(spent[i]) or 1) - 1, 0)
+    end
+    if e.action == 'c' then
       succeeded = succeeded + 1
-      results[#results + 1] = id; results[#results + 1] = ARGV[b + 6]
-      completed[#completed + 1] = stamp .. '|' .. id
-    elseif action == 'r' then
+      results[#results + 1] = e.id; results[#results + 1] = e.data
+      completed[#completed + 1] = stamp .. '|' .. e.id
+    elseif e.action == 'r' then
       retried = retried + 1
-      errors[#errors + 1] = id; errors[#errors + 1] = ARGV[b + 6]
-      local delay = tonumber(ARGV[b + 3])
-      if delay > 0 then
-        scheduled[#scheduled + 1] = now + delay; scheduled[#scheduled + 1] = id
+      errors[#errors + 1] = e.id; errors[#errors + 1] = e.data
+      if e.delay > 0 then
+        scheduled[#scheduled + 1] = now + e.delay; scheduled[#scheduled + 1] = e.id
       else
-        ready[#ready + 1] = id
+        ready[#ready + 1] = e.id
       end
-    elseif action == 'x' then
-      head[#head + 1] = id
+    elseif e.action == 'x' then
+      head[#head + 1] = e.id
     else
       died = died + 1
-      errors[#errors + 1] = id; errors[#errors + 1] = ARGV[b + 6]
-      dead[#dead + 1] = now; dead[#dead + 1] = id
+      errors[#errors + 1] = e.id; errors[#errors + 1] = e.data
+      dead[#dead + 1] = now; dead[#dead + 1] = e.id
       local members = {}
-      for dim in string.gmatch(ARGV[b + 7], '[^\n]+') do
-        local m = dim .. '|' .. stamp .. '|' .. id
+      for dim in string.gmatch(e.dims, '[^\n]+') do
+        local m = dim .. '|' .. stamp .. '|' .. e.id
         members[#members + 1] = m
-        redis.call('ZADD', KEYS[5], 0, m)
+        index[#index + 1] = 0; index[#index + 1] = m
       end
-      redis.call('HSET', KEYS[12], id, table.concat(members, '\n'))
+      dindex[#dindex + 1] = e.id; dindex[#dindex + 1] = table.concat(members, '\n')
     end
   end
 end
@@ -74,11 +100,14 @@ if #done > 0 then
   call_sliced('ZREM', KEYS[1], done, 1)
   call_sliced('HDEL', KEYS[8], done, 1)
   call_sliced('HSET', KEYS[9], hist, 2)
+  call_sliced('HSET', KEYS[7], refunds, 2)
   call_sliced('HSET', KEYS[10], results, 2)
   call_sliced('RPUSH', KEYS[6], completed, 1)
   call_sliced('HSET', KEYS[11], errors, 2)
-  call_sliced('ZADD', KEYS[2], scheduled, 2)
+  schedule(KEYS[2], KEYS[14], scheduled)
   call_sliced('ZADD', KEYS[4], dead, 2)
+  call_sliced('ZADD', KEYS[5], index, 2)
+  call_sliced('HSET', KEYS[12], dindex, 2)
   call_sliced('LPUSH', KEYS[3], ready, 1)
   call_sliced('RPUSH', KEYS[3], head, 1)
   if #ready + #head > 0 then wake(KEYS[14]) end
@@ -90,7 +119,6 @@ if #done > 0 then
   if #head > 0 then redis.call('HINCRBY', KEYS[13], 'released', #head) end
   if reaped > 0 then redis.call('HINCRBY', KEYS[13], 'lease_expired', reaped) end
 end
-if #rejected > 0 then redis.call('HINCRBY', KEYS[13], 'late_outcomes', #rejected) end
-local out = {#done}
-for _, id in ipairs(rejected) do out[#out + 1] = id end
-return out
+if late > 0 and ARGV[3] ~= '1' then redis.call('HINCRBY', KEYS[13], 'late_outcomes', late) end
+if races > 0 then redis.call('HINCRBY', KEYS[13], 'reap_races', races) end
+return table.concat(status)

@@ -1,39 +1,52 @@
 -- requeue.lua: sends dead letters back to work with a fresh attempt budget (history is kept).
--- Each id is requeued only if it is still dead, so a chunk applies at most once.
+-- Each id is requeued only if it is still dead, so a chunk applies at most once. Every letter
+-- is checked before the first write: one whose record is missing or whose metadata does not
+-- decode stays dead, untouched, and is returned as skipped.
 -- KEYS[1] dead     KEYS[2] dead_index  KEYS[3] dindex   KEYS[4] scheduled  KEYS[5] ready
 -- KEYS[6] attempts KEYS[7] job         KEYS[8] history  KEYS[9] stats      KEYS[10] wake
 -- ARGV[1] delay ms  ARGV[2] run-at ms (0 = use the delay)  ARGV[3] history cap
 -- ARGV[4] history entry (JSON object minus its `{`), then the ids
--- Returns the ids requeued.
+-- Returns {requeued ids, skipped ids}.
 
+local delay, at, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if not (delay and at and cap) then return redis.error_reply('requeue: non-numeric argument') end
 local now = now_ms()
-local due = now + tonumber(ARGV[1])
-if tonumber(ARGV[2]) > 0 then due = tonumber(ARGV[2]) end
-local cap = tonumber(ARGV[3])
-local out = {}
+local due = now + delay
+if at > 0 then due = at end
+
+local todo, skipped = {}, {}
 for i = 5, #ARGV do
   local id = ARGV[i]
-  if undead(KEYS[1], KEYS[2], KEYS[3], id) == 1 then
-    out[#out + 1] = id
-    redis.call('HSET', KEYS[6], id, 0)
+  if redis.call('ZSCORE', KEYS[1], id) then
     local record = redis.call('HGET', KEYS[7], id)
     local nl = record and string.find(record, '\n', 1, true)
-    if nl then
-      local meta = cjson.decode(string.sub(record, 1, nl - 1))
+    local ok, meta = false, nil
+    if nl then ok, meta = pcall(cjson.decode, string.sub(record, 1, nl - 1)) end
+    if ok and type(meta) == 'table' then
       meta['window_start'] = now
       meta['requeues'] = (tonumber(meta['requeues']) or 0) + 1
-      redis.call('HSET', KEYS[7], id, cjson.encode(meta) .. string.sub(record, nl))
-    end
-    append_history(KEYS[8], id, ARGV[4], now, cap)
-    if due > now then
-      redis.call('ZADD', KEYS[4], due, id)
+      todo[#todo + 1] = {id = id, record = cjson.encode(meta) .. string.sub(record, nl)}
     else
-      redis.call('LPUSH', KEYS[5], id)
+      skipped[#skipped + 1] = id
     end
+  end
+end
+
+local out = {}
+for _, t in ipairs(todo) do
+  undead(KEYS[1], KEYS[2], KEYS[3], t.id)
+  out[#out + 1] = t.id
+  redis.call('HSET', KEYS[6], t.id, 0)
+  redis.call('HSET', KEYS[7], t.id, t.record)
+  append_history(KEYS[8], t.id, ARGV[4], now, cap)
+  if due > now then
+    schedule(KEYS[4], KEYS[10], {due, t.id})
+  else
+    redis.call('LPUSH', KEYS[5], t.id)
   end
 end
 if #out > 0 then
   redis.call('HINCRBY', KEYS[9], 'requeued', #out)
   wake(KEYS[10])
 end
-return out
+return {out, skipped}

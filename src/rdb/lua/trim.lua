@@ -6,8 +6,9 @@
 -- ARGV[4] max ids per kind (<= 1000)
 -- Returns {dead trimmed by TTL, dead trimmed by cap, completed removed}.
 
-local now = now_ms()
 local cap, ttl, keep, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if not (cap and ttl and keep and limit) then return redis.error_reply('trim: non-numeric argument') end
+local now = now_ms()
 local old = {}
 if ttl > 0 then
   old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ttl, 'LIMIT', 0, limit)
@@ -32,13 +33,15 @@ if #gone > 0 then
 end
 -- `completed` is appended in finish order and completed is final, so the expired are a prefix.
 local cutoff = string.format('%015.0f', now - keep)
-local finished = {}
+-- An entry not shaped `<15 digits>|id` (written by something else) is dropped without touching
+-- any job, so it can never stall the sweep.
+local finished, popped = {}, 0
 for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, limit - 1)) do
-  if string.sub(entry, 1, 15) > cutoff then break end
-  finished[#finished + 1] = string.sub(entry, 17)
+  local shaped = string.find(entry, '^%d+|') == 1 and string.sub(entry, 16, 16) == '|'
+  if shaped and string.sub(entry, 1, 15) > cutoff then break end
+  popped = popped + 1
+  if shaped then finished[#finished + 1] = string.sub(entry, 17) end
 end
-if #finished > 0 then
-  redis.call('LTRIM', KEYS[3], #finished, -1)
-  delete_columns(5, finished)
-end
-return {#old, #over, #finished}
+if popped > 0 then redis.call('LTRIM', KEYS[3], popped, -1) end
+if #finished > 0 then delete_columns(5, finished) end
+return {#old, #over, popped}

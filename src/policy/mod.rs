@@ -8,6 +8,8 @@
 //! budget: exponential backoff with full jitter, an explicit delay as a floor, the attempt limit,
 //! and the overall retry window that also bounds retries which spend no attempt.
 
+pub(crate) mod record;
+
 use std::error::Error as StdError;
 use std::time::Duration;
 

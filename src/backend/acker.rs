@@ -1,0 +1,102 @@
+//! The acker: batches outcomes (up to 1,000 per script call) in the order they were sent, and
+//! reports what the script applied. Metrics and the dead-letter log come from here, after the
+//! fenced write decided, so they count what happened rather than what was asked for.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use super::runtime::Inner;
+use crate::policy::record::class_of;
+use crate::rdb::{Action, Applied, MAX_BATCH, OutcomeEntry};
+
+pub(crate) enum AckMsg {
+    Outcome(Box<OutcomeEntry>),
+    Flush(oneshot::Sender<()>),
+}
+
+pub(crate) async fn acker(inner: Arc<Inner>, mut rx: mpsc::Receiver<AckMsg>) {
+    let mut batch: Vec<OutcomeEntry> = Vec::with_capacity(MAX_BATCH);
+    let mut flushes = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            match msg {
+                AckMsg::Outcome(e) => batch.push(*e),
+                AckMsg::Flush(tx) => flushes.push(tx),
+            }
+            next = if batch.len() < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !batch.is_empty() {
+            inner.apply_retrying(&batch, None).await;
+            batch.clear();
+        }
+        for tx in flushes.drain(..) {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Metrics and logs for one applied batch; returns how many entries were applied.
+pub(crate) fn report(
+    inner: &Inner,
+    entries: &[OutcomeEntry],
+    statuses: &[Applied],
+    maybe_applied: bool,
+) -> usize {
+    let queue = inner.queue.name().to_string();
+    let (mut applied, mut late, mut races) = (0, Vec::new(), 0u64);
+    for (e, status) in entries.iter().zip(statuses) {
+        match status {
+            Applied::Applied => {
+                applied += 1;
+                let outcome = match e.action {
+                    Action::Complete => "success",
+                    Action::Retry => "retry",
+                    Action::Dead => "dead",
+                    Action::Release => "released",
+                };
+                metrics::counter!("okq_jobs_total", "queue" => queue.clone(), "kind" => e.kind.clone(), "outcome" => outcome, "class" => class_of(e).to_string())
+                    .increment(1);
+                if e.fence {
+                    metrics::counter!("okq_leases_reaped_total", "queue" => queue.clone())
+                        .increment(1);
+                }
+                if e.action == Action::Dead {
+                    warn!(job = %e.lease.id, kind = %e.kind, class = class_of(e), reason = e.reason.as_deref().unwrap_or(""), attempt = e.history.attempt, "job moved to dead letters");
+                }
+            }
+            Applied::Late => late.push(&e.lease),
+            Applied::Race => races += 1,
+        }
+    }
+    if races > 0 {
+        metrics::counter!("okq_reap_races_total", "queue" => queue.clone()).increment(races);
+        debug!(
+            count = races,
+            "reaper lost the race to the holders (they extended or finished first)"
+        );
+    }
+    if !late.is_empty() {
+        if maybe_applied {
+            debug!(
+                count = late.len(),
+                "outcomes already recorded by a try whose reply was lost"
+            );
+        } else {
+            metrics::counter!("okq_late_outcomes_total", "queue" => queue)
+                .increment(late.len() as u64);
+            warn!(
+                count = late.len(),
+                leases = ?late.iter().take(5).map(|l| l.to_string()).collect::<Vec<_>>(),
+                "late outcomes rejected: those leases were lost (taken back after expiring) and the jobs run again"
+            );
+        }
+    }
+    applied
+}

@@ -1,0 +1,52 @@
+//! The heartbeat: every 5 s, publishes what this process is (host, pid, loops, jobs in flight)
+//! and drops registrations of processes gone for ten times [`WORKER_TTL`]. Liveness itself is
+//! the lease keeper's stamp.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tracing::info;
+
+use super::runtime::{Inner, WORKER_TTL, every, host_name};
+use crate::error::Result;
+use crate::queue::WorkerInfo;
+
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+
+pub(crate) async fn run(inner: Arc<Inner>) {
+    every(inner, "heartbeat", HEARTBEAT_EVERY, |inner| async move {
+        beat(&inner).await
+    })
+    .await;
+}
+
+async fn beat(inner: &Inner) -> Result<()> {
+    let info = WorkerInfo {
+        id: inner.node.clone(),
+        host: host_name(),
+        pid: std::process::id(),
+        started_at: inner.started_at,
+        concurrency: inner.opts.concurrency,
+        loops: inner.loops.load(Ordering::Relaxed),
+        in_flight: inner.registry.len(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..WorkerInfo::default()
+    };
+    let pruned = inner
+        .queue
+        .rdb
+        .heartbeat(
+            &inner.node,
+            &serde_json::to_string(&info).unwrap_or_default(),
+            10 * WORKER_TTL,
+        )
+        .await?;
+    if pruned > 0 {
+        info!(
+            pruned,
+            "removed registrations of workers gone for 5 minutes"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! The janitor: enforces the dead set's cap and TTL and drops completed jobs past their
+//! retention, in bounded passes. Every process runs it; the script is atomic, so two at once
+//! is harmless.
+
+use std::sync::Arc;
+
+use tracing::{debug, warn};
+
+use super::runtime::{Inner, every};
+use crate::error::Result;
+use crate::rdb::MAX_BATCH;
+
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let interval = inner.opts.trim_interval;
+    every(inner, "trimming", interval, |inner| async move {
+        trim(&inner).await
+    })
+    .await;
+}
+
+async fn trim(inner: &Inner) -> Result<()> {
+    let cfg = &inner.queue.cfg;
+    loop {
+        let (ttl, cap, completed) = inner
+            .queue
+            .rdb
+            .trim(
+                cfg.dead_max,
+                cfg.dead_ttl,
+                cfg.completed_retention,
+                MAX_BATCH,
+            )
+            .await?;
+        if ttl + cap > 0 {
+            metrics::counter!("okq_dead_trimmed_total", "queue" => cfg.name.clone())
+                .increment(ttl + cap);
+            warn!(
+                by_ttl = ttl,
+                by_cap = cap,
+                dead_max = cfg.dead_max,
+                dead_ttl = %humantime::format_duration(cfg.dead_ttl),
+                "trimmed dead letters"
+            );
+        }
+        if completed > 0 {
+            debug!(completed, "removed completed jobs past their retention");
+        }
+        if ttl.max(cap).max(completed) < MAX_BATCH as u64 {
+            return Ok(());
+        }
+    }
+}

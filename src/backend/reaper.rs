@@ -1,0 +1,121 @@
+//! The reaper: takes back leases whose holder is gone, as a retry with backoff (or a dead letter,
+//! class `lease_expired`, when the attempts are spent). Each decision is fenced in Redis by the
+//! claim's token and its deadline, so a holder that extends or finishes first always wins.
+//!
+//! A lease past its deadline is not enough. It is taken back only when
+//! - this process does not hold that very claim itself (its lease keeper will extend it), and
+//! - this process has been reaching Redis for a whole lease (after an outage every live holder
+//!   gets that long to re-extend what it holds), and
+//! - its holder is gone: not stamped alive for a whole lease, or stamped after the deadline
+//!   (alive, but it does not hold that claim: the claim's reply never reached it).
+
+use std::sync::Arc;
+
+use tracing::debug;
+
+use super::runtime::{Inner, every};
+use crate::error::Result;
+use crate::job::{Failure, JobMeta, split_record};
+use crate::policy::record::{self, Writer};
+use crate::policy::{Budget, Outcome};
+use crate::rdb::{ExpiredLease, MAX_BATCH, OutcomeEntry};
+
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let interval = inner.opts.reap_interval;
+    every(
+        inner,
+        "reaping expired leases",
+        interval,
+        |inner| async move { reap(&inner).await.map(|_| ()) },
+    )
+    .await;
+}
+
+/// One pass; returns how many leases were taken back.
+pub(crate) async fn reap(inner: &Inner) -> Result<usize> {
+    let lease = inner.opts.lease;
+    if inner.health.failed_within(lease) {
+        debug!(
+            "not reaping: Redis was unreachable within the last lease; holders may still be re-extending"
+        );
+        return Ok(0);
+    }
+    let stale_ms = lease.as_millis() as u64;
+    let mut total = 0;
+    loop {
+        let (now, expired) = inner.queue.rdb.expired(MAX_BATCH).await?;
+        let full = expired.len() == MAX_BATCH;
+        let gone: Vec<&ExpiredLease> = expired
+            .iter()
+            .filter(|e| !inner.registry.holds(&e.lease))
+            .filter(|e| {
+                e.holder_stamp > e.deadline || now.saturating_sub(e.holder_stamp) >= stale_ms
+            })
+            .collect();
+        if gone.is_empty() {
+            return Ok(total);
+        }
+        let entries: Vec<OutcomeEntry> = gone.iter().map(|e| take_back(inner, e, now)).collect();
+        let statuses = inner
+            .queue
+            .rdb
+            .apply(&entries, inner.queue.cfg.history_cap, false)
+            .await?;
+        let applied = super::acker::report(inner, &entries, &statuses, false);
+        if applied > 0 {
+            tracing::warn!(
+                count = applied,
+                "took back expired leases of workers that are gone"
+            );
+        }
+        total += applied;
+        // Another full page may wait behind this one; a page of live holders ends the pass.
+        if !full || applied == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+fn take_back(inner: &Inner, e: &ExpiredLease, now: u64) -> OutcomeEntry {
+    let policy = &inner.queue.cfg.retry;
+    let meta: Option<JobMeta> = serde_json::from_str(split_record(&e.record).0).ok();
+    let (kind, budget, window_start) =
+        meta.as_ref()
+            .map_or(("unknown", policy.max_attempts, now), |m| {
+                (
+                    m.kind.as_str(),
+                    m.budget(policy.max_attempts),
+                    m.window_start,
+                )
+            });
+    let failure = Failure {
+        class: "lease_expired".into(),
+        message: format!(
+            "lease expired: worker {} stopped renewing it (crashed, killed, hung or cut off from Redis)",
+            e.worker
+        ),
+        ..Failure::default()
+    };
+    let decision = policy.decide(
+        Outcome::Retry {
+            failure,
+            delay: None,
+            spend_attempt: true,
+        },
+        Budget {
+            attempts: e.attempts,
+            max_attempts: budget,
+            window_start,
+            now,
+        },
+    );
+    record::entry(
+        e.lease.clone(),
+        kind,
+        e.attempts,
+        decision,
+        None,
+        &inner.node,
+        Writer::Reaper,
+    )
+}

@@ -1,0 +1,44 @@
+//! The scheduler: moves due jobs (delayed jobs and retries) to ready when they are due, not at
+//! the next poll. It sleeps until the earliest due time Redis reports, or until a wake-up (a
+//! job scheduled sooner than everything else wakes the queue), whichever comes first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::backoff::Backoff;
+use super::runtime::Inner;
+
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let mut stop = inner.stopping();
+    let mut streak = inner.streak("scheduling due jobs");
+    let mut backoff = Backoff::new();
+    let poll = inner.opts.poll_interval;
+    loop {
+        // Listen before asking, so a wake-up between the script and the wait is not lost.
+        let woken = inner.wake.clone().notified_owned();
+        let mut woken = std::pin::pin!(woken);
+        woken.as_mut().enable();
+        let pause = match inner.queue.rdb.forward().await {
+            Ok(next) => {
+                streak.ok();
+                backoff.reset();
+                match next {
+                    Some(d) if d.is_zero() => continue,
+                    // Wake a millisecond late rather than early: due means score <= now.
+                    Some(d) => (d + Duration::from_millis(1)).min(poll),
+                    None => poll,
+                }
+            }
+            Err(e) => {
+                let pause = backoff.next();
+                streak.fail(&e, pause);
+                pause
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(pause) => {}
+            _ = woken => {}
+        }
+    }
+}
