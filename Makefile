@@ -1,7 +1,7 @@
 # okra-queue: `make run` (demo), `make test`, `make bench`.
 CARGO ?= cargo
 
-.PHONY: run test bench build release lint fmt clean
+.PHONY: run test bench chaos build release lint fmt clean
 
 ## A working demo: throwaway redis-server + okra-sandbox + workers + mixed jobs, then stats and dead letters.
 run: release
@@ -16,6 +16,13 @@ test:
 bench:
 	$(CARGO) bench --locked --bench drain
 	$(CARGO) bench --locked --bench dlq
+
+## Fault injection on real redis-server, okra-worker and okra-sandbox processes (minutes):
+## Redis SIGKILL + AOF restart, Redis down 30 s, a worker SIGKILLed every 2 s, a partitioned
+## worker. Prints jobs acknowledged, completed, lost, duplicate upstream calls, recovery time.
+chaos:
+	bash scripts/ensure-redis.sh
+	$(CARGO) test --locked --release --test chaos -- --ignored --nocapture --test-threads=1 2>&1 | grep -v '^{'
 
 build:
 	$(CARGO) build --locked

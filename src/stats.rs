@@ -41,8 +41,12 @@ pub struct Stats {
     pub released: u64,
     /// Expired leases the reaper took back.
     pub lease_expired: u64,
-    /// Outcomes rejected because their claim was no longer current.
+    /// Outcomes of runs whose lease was lost (taken back after expiring), rejected.
     pub late_outcomes: u64,
+    /// Reaper decisions not applied because the holder extended or finished first (harmless).
+    pub reap_races: u64,
+    /// Ids found in the ready list without a job record, dropped by a claim.
+    pub orphans: u64,
     /// Queue is paused.
     pub paused: bool,
     /// Claims are throttled for this many more ms.
@@ -73,6 +77,8 @@ impl Stats {
             released: c("released"),
             lease_expired: c("lease_expired"),
             late_outcomes: c("late_outcomes"),
+            reap_races: c("reap_races"),
+            orphans: c("orphans"),
             paused: raw.paused,
             throttled_ms: raw.throttle_ms,
             workers: raw.workers,

@@ -35,11 +35,23 @@ fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         "okq_jobs_total",
-        "Finished attempts by outcome (success, retry, dead) and failure class"
+        "Recorded attempts by kind, outcome (success, retry, dead, released) and failure class, as applied in Redis"
     );
     describe_counter!(
         "okq_late_outcomes_total",
-        "Outcomes rejected because their lease had been taken back"
+        "Outcomes of runs whose lease was lost (taken back after expiring), rejected"
+    );
+    describe_counter!(
+        "okq_lost_leases_total",
+        "Running jobs whose lease this process learned it had lost"
+    );
+    describe_counter!(
+        "okq_reap_races_total",
+        "Reaper decisions not applied because the holder extended or finished first"
+    );
+    describe_counter!(
+        "okq_orphans_total",
+        "Ids found in the ready list without a job record, dropped"
     );
     describe_counter!(
         "okq_leases_reaped_total",

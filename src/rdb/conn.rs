@@ -123,7 +123,9 @@ impl RedisConn {
             .set_response_timeout(Some(response))
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(2));
+            // Reconnect within a quarter second of Redis answering again: outcomes queued
+            // during an outage are waiting.
+            .set_max_delay(Duration::from_millis(250));
         let conn = tokio::time::timeout(
             settings.connect_timeout + Duration::from_secs(1),
             ConnectionManager::new_with_config(client, config),

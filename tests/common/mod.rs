@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod procs;
+pub mod proxy;
 
 use std::future::Future;
 use std::io::{Read, Write};
@@ -94,6 +95,11 @@ impl RedisServer {
     /// Starts it again on the same port (data is gone unless persistence was asked for).
     pub fn restart(&mut self) {
         self.kill();
+        self.spawn();
+    }
+
+    /// Starts a killed server again on the same port and directory (an AOF is reloaded).
+    pub fn start_again(&mut self) {
         self.spawn();
     }
 

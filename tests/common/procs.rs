@@ -62,7 +62,7 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(cmd: &mut Command, log: PathBuf, keep_stdout: bool) -> Proc {
+pub fn spawn(cmd: &mut Command, log: PathBuf, keep_stdout: bool) -> Proc {
     let file = std::fs::File::create(&log).expect("log file");
     if keep_stdout {
         cmd.stdout(Stdio::piped());

@@ -87,6 +87,8 @@ fn print_stats(s: &Stats, out: Out) {
         "trimmed",
         "lease expired",
         "late outcomes",
+        "reap races",
+        "orphans",
     ]);
     totals.add_row(vec![
         s.processed,
@@ -97,6 +99,8 @@ fn print_stats(s: &Stats, out: Out) {
         s.dead_trimmed,
         s.lease_expired,
         s.late_outcomes,
+        s.reap_races,
+        s.orphans,
     ]);
     println!("{totals}");
 }

@@ -1,0 +1,397 @@
+//! Fault injection on the real parts: `redis-server`, the `okra-worker` and `okra-sandbox`
+//! binaries (and, for the partition, the engine in this process behind a TCP proxy). Each
+//! scenario prints jobs acknowledged, completed, lost, duplicate upstream calls (counted at the
+//! sandbox, or by the handler) against the jobs in flight at the fault, and recovery time.
+//!
+//! Small versions run in `make test`; `make chaos` runs the full ones:
+//! `cargo test --release --test chaos -- --ignored --nocapture --test-threads=1`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::procs::{Proc, Sandbox};
+use common::proxy::Proxy;
+use common::*;
+use okra_queue::okra::OkraJob;
+use okra_queue::{EnqueueOptions, JobContext, Queue, QueueConfig, RedisSettings, WorkerOptions};
+use serde_json::Value;
+
+/// What one scenario measured.
+#[derive(Debug, Default)]
+struct Figures {
+    acknowledged: u64,
+    completed: u64,
+    dead: u64,
+    lost: u64,
+    duplicates: u64,
+    in_flight_at_fault: u64,
+    recovery: Option<Duration>,
+    late_outcomes: u64,
+    lease_expired: u64,
+}
+
+impl Figures {
+    fn print(&self, name: &str) {
+        let recovery = self
+            .recovery
+            .map_or("n/a".to_string(), |d| format!("{:.3} s", d.as_secs_f64()));
+        println!(
+            "chaos {name}: acknowledged {}, completed {}, dead {}, lost {}, duplicate upstream calls {} (jobs in flight at the fault: {}), first completion after recovery {recovery}, lease_expired {}, late_outcomes {}",
+            self.acknowledged,
+            self.completed,
+            self.dead,
+            self.lost,
+            self.duplicates,
+            self.in_flight_at_fault,
+            self.lease_expired,
+            self.late_outcomes,
+        );
+    }
+}
+
+/// Worker settings for chaos runs: a 3 s lease, fast retries.
+const CONFIG: &str = r#"
+[queue]
+name = "chaos"
+
+[retry]
+max_attempts = 10
+base_delay = "50ms"
+max_delay = "500ms"
+
+[worker]
+concurrency = {concurrency}
+batch = 50
+lease = "3s"
+poll_interval = "500ms"
+reap_interval = "250ms"
+shutdown_grace = "2s"
+
+[okra]
+timeout = "10s"
+requests_per_minute = 0
+
+[log]
+level = "info"
+"#;
+
+fn worker(dir: &Path, n: usize, redis: &RedisServer, okra: &str, concurrency: usize) -> Proc {
+    let config = dir.join(format!("chaos-worker-{n}.toml"));
+    std::fs::write(
+        &config,
+        CONFIG.replace("{concurrency}", &concurrency.to_string()),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_okra-worker"));
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["--redis-url", &redis.url(), "--log-format", "json"])
+        .env("OKRA_SECRET_KEY", "sk_test_chaos")
+        .env("OKQ_OKRA__BASE_URL", okra)
+        .env_remove("RUST_LOG");
+    common::procs::spawn(&mut cmd, dir.join(format!("chaos-worker-{n}.log")), false)
+}
+
+/// A BVN that the sandbox answers with a profile, unique per `i`.
+fn bvn(i: usize) -> OkraJob {
+    OkraJob::BvnVerify {
+        bvn: format!("22{i:05}1234"),
+    }
+}
+
+async fn producer(redis: &RedisServer) -> Queue {
+    Queue::connect(&redis.settings(), QueueConfig::new("chaos"))
+        .await
+        .unwrap()
+}
+
+async fn enqueue_all(queue: &Queue, jobs: usize) -> u64 {
+    let batch: Vec<_> = (0..jobs)
+        .map(|i| (bvn(i), EnqueueOptions::default()))
+        .collect();
+    queue.enqueue_bulk(batch).await.unwrap().len() as u64
+}
+
+/// Paid calls beyond the first, per identifier, as the sandbox counted them.
+fn duplicate_calls(stats: &Value) -> u64 {
+    stats["by_call"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.starts_with("bvn-verify "))
+                .map(|(_, n)| n.as_u64().unwrap_or(0).saturating_sub(1))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until nothing is pending (or `limit`), then counts.
+async fn settle(queue: &Queue, acknowledged: u64, limit: Duration) -> Figures {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(s) = queue.stats().await
+            && (s.pending() == 0 || Instant::now() >= deadline)
+        {
+            return Figures {
+                acknowledged,
+                completed: s.completed,
+                dead: s.dead,
+                lost: acknowledged.saturating_sub(s.completed + s.dead + s.pending()),
+                late_outcomes: s.late_outcomes,
+                lease_expired: s.lease_expired,
+                ..Figures::default()
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Time from now until the queue's success counter moves.
+async fn first_completion(queue: &Queue, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut base = None;
+    while started.elapsed() < limit {
+        if let Ok(s) = queue.stats().await {
+            match base {
+                None => base = Some(s.succeeded),
+                Some(b) if s.succeeded > b => return Some(started.elapsed()),
+                _ => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
+}
+
+async fn wait_in_flight(queue: &Queue, at_least: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let running = queue.stats().await.map(|s| s.running).unwrap_or(0);
+        if running >= at_least {
+            return running;
+        }
+        assert!(Instant::now() < deadline, "only {running} jobs in flight");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// (a) and (b): Redis SIGKILLed mid-run and restarted from its AOF (`appendfsync always`),
+/// after `down` (zero: at once).
+async fn redis_outage(workers: usize, jobs: usize, down: Duration) -> Figures {
+    let mut redis =
+        RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &["--latency", "100ms"]);
+    let queue = producer(&redis).await;
+    let acknowledged = enqueue_all(&queue, jobs).await;
+    let procs: Vec<Proc> = (0..workers)
+        .map(|n| worker(dir.path(), n, &redis, &sandbox.url, 50))
+        .collect();
+    let in_flight = wait_in_flight(&queue, (workers * 25) as u64).await;
+    redis.kill();
+    tokio::time::sleep(down).await;
+    redis.start_again();
+    let recovery = first_completion(&queue, Duration::from_secs(30)).await;
+    let mut figures = settle(&queue, acknowledged, Duration::from_secs(300)).await;
+    figures.in_flight_at_fault = in_flight;
+    figures.recovery = recovery;
+    figures.duplicates = duplicate_calls(&sandbox.stats().await);
+    if figures.lost + figures.duplicates > 0 {
+        for p in &procs {
+            eprintln!("{}", p.log_text());
+        }
+    }
+    figures
+}
+
+/// (c): `workers` workers, one SIGKILLed (and started again) every `every`, until all jobs
+/// are done. Duplicates are allowed only for jobs a killed worker held.
+async fn worker_kills(workers: usize, jobs: usize, every: Duration) -> Figures {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &["--latency", "50ms"]);
+    let queue = producer(&redis).await;
+    let acknowledged = enqueue_all(&queue, jobs).await;
+    let mut procs: Vec<Proc> = (0..workers)
+        .map(|n| worker(dir.path(), n, &redis, &sandbox.url, 50))
+        .collect();
+    let mut held_by_killed = 0;
+    let mut next = workers;
+    let mut victim = 0;
+    while queue.stats().await.unwrap().pending() > 0 {
+        tokio::time::sleep(every).await;
+        let pid = procs[victim].pid();
+        let held = queue
+            .workers()
+            .await
+            .unwrap()
+            .iter()
+            .find(|w| w.pid == pid)
+            .map_or(0, |w| w.in_flight as u64);
+        procs[victim].kill();
+        held_by_killed += held;
+        procs[victim] = worker(dir.path(), next, &redis, &sandbox.url, 50);
+        next += 1;
+        victim = (victim + 1) % workers;
+    }
+    let mut figures = settle(&queue, acknowledged, Duration::from_secs(120)).await;
+    figures.in_flight_at_fault = held_by_killed;
+    figures.duplicates = duplicate_calls(&sandbox.stats().await);
+    figures
+}
+
+/// (d): the engine in this process is cut off from Redis (a TCP proxy) while its jobs are in
+/// a slow upstream call, for longer than the lease; another process reaps those leases; the
+/// connection comes back and this process claims the same jobs again while the first runs are
+/// still in their calls. Each job must run exactly twice (the second run keeps its lease), the
+/// first runs' outcomes must be rejected as late, and every job must complete.
+async fn partition(jobs: usize) -> Figures {
+    let redis = RedisServer::start();
+    let proxy = Proxy::start(redis.port).await;
+    let cfg = || {
+        let mut c = QueueConfig::new("partition");
+        c.retry.base_delay = Duration::from_millis(20);
+        c.retry.max_delay = Duration::from_millis(50);
+        c
+    };
+    let cut_off = Queue::connect(&RedisSettings::new(proxy.url()), cfg())
+        .await
+        .unwrap();
+    let direct = Queue::connect(&redis.settings(), cfg()).await.unwrap();
+    let opts = WorkerOptions {
+        concurrency: 50,
+        batch: 50,
+        lease: Duration::from_millis(900),
+        poll_interval: Duration::from_millis(100),
+        reap_interval: Duration::from_millis(100),
+        trim_interval: Duration::from_secs(1),
+        shutdown_grace: Duration::from_secs(10),
+    };
+    // The first run of each job is slow (an upstream call that outlasts the partition).
+    let calls: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let c = calls.clone();
+    let fleet = start_fleet(
+        &cut_off,
+        opts.clone(),
+        1,
+        move |n: u64, ctx: JobContext| {
+            let calls = c.clone();
+            async move {
+                let run = {
+                    let mut m = calls.lock().unwrap();
+                    let e = m.entry(ctx.id().to_string()).or_default();
+                    *e += 1;
+                    *e
+                };
+                let slow = if run == 1 { 4000 } else { 3000 };
+                tokio::time::sleep(Duration::from_millis(slow)).await;
+                Ok::<_, apalis::prelude::BoxDynError>(n)
+            }
+        },
+    )
+    .await;
+    let ids: Vec<String> = direct
+        .enqueue_bulk((0..jobs as u64).map(|n| (Probe(n), EnqueueOptions::default())))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let in_flight = wait_in_flight(&direct, jobs as u64).await;
+    proxy.cut();
+    // Another process: a reaper only (no worker loops), on a direct connection.
+    let reaper = direct.runtime(opts.clone()).await.unwrap();
+    eventually(Duration::from_secs(10), "leases taken back", || async {
+        direct.stats().await.unwrap().lease_expired >= jobs as u64
+    })
+    .await;
+    reaper.shutdown().await;
+    proxy.restore();
+    let started = Instant::now();
+    for id in &ids {
+        direct.wait(id, Duration::from_secs(30)).await.unwrap();
+    }
+    let recovery = started.elapsed();
+    // Let the first runs end and their outcomes arrive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    fleet.stop().await;
+    let mut figures = settle(&direct, jobs as u64, Duration::from_secs(5)).await;
+    figures.in_flight_at_fault = in_flight;
+    figures.recovery = Some(recovery);
+    let calls = calls.lock().unwrap();
+    figures.duplicates = calls.values().map(|n| n.saturating_sub(1) as u64).sum();
+    let runs: Vec<u32> = ids.iter().map(|id| calls[id]).collect();
+    assert!(runs.iter().all(|&n| n == 2), "each job ran exactly twice: {runs:?}");
+    figures
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Probe(u64);
+
+impl okra_queue::Job for Probe {
+    fn kind(&self) -> &str {
+        "probe"
+    }
+}
+
+fn assert_clean(f: &Figures) {
+    assert_eq!(f.lost, 0, "{f:?}");
+    assert_eq!(f.dead, 0, "{f:?}");
+    assert_eq!(f.duplicates, 0, "{f:?}");
+    assert_eq!(f.late_outcomes, 0, "{f:?}");
+    assert_eq!(f.completed, f.acknowledged, "{f:?}");
+}
+
+#[tokio::test]
+async fn small_redis_killed_and_restarted_from_aof_loses_and_repeats_nothing() {
+    let f = redis_outage(2, 1_500, Duration::ZERO).await;
+    f.print("(a, small) Redis SIGKILL + AOF restart");
+    assert_clean(&f);
+}
+
+#[tokio::test]
+async fn small_partitioned_process_reclaims_without_a_third_run() {
+    let f = partition(20).await;
+    f.print("(d, small) partition: reaped and claimed again by the same process");
+    assert_eq!(f.lost, 0, "{f:?}");
+    assert_eq!(f.completed, 20, "{f:?}");
+    assert_eq!(f.late_outcomes, 20, "every first run's outcome is rejected as late: {f:?}");
+}
+
+#[tokio::test]
+#[ignore = "minutes long: make chaos"]
+async fn chaos_a_redis_sigkill_and_aof_restart() {
+    let f = redis_outage(3, 20_000, Duration::ZERO).await;
+    f.print("(a) 3 workers, 20,000 jobs, Redis SIGKILL + AOF restart");
+    assert_clean(&f);
+}
+
+#[tokio::test]
+#[ignore = "minutes long: make chaos"]
+async fn chaos_b_redis_down_30_seconds() {
+    let f = redis_outage(3, 20_000, Duration::from_secs(30)).await;
+    f.print("(b) 3 workers, 20,000 jobs, Redis down 30 s");
+    assert_clean(&f);
+}
+
+#[tokio::test]
+#[ignore = "minutes long: make chaos"]
+async fn chaos_c_a_worker_killed_every_two_seconds() {
+    let f = worker_kills(4, 30_000, Duration::from_secs(2)).await;
+    f.print("(c) 4 workers, one SIGKILLed every 2 s, 30,000 jobs");
+    assert_eq!(f.lost, 0, "{f:?}");
+    assert!(f.duplicates <= f.in_flight_at_fault, "{f:?}");
+}
+
+#[tokio::test]
+#[ignore = "minutes long: make chaos"]
+async fn chaos_d_partitioned_process_reclaims_its_own_jobs() {
+    let f = partition(200).await;
+    f.print("(d) partition of one process, 200 jobs in slow calls");
+    assert_eq!(f.lost, 0, "{f:?}");
+    assert_eq!(f.completed, 200, "{f:?}");
+}
