@@ -311,16 +311,7 @@ impl Queue {
     /// warns once per process when its eviction policy could silently drop jobs.
     pub async fn check_server(&self) -> Result<()> {
         let info = self.rdb.server_info().await?;
-        let version: Vec<u32> = info
-            .version
-            .split('.')
-            .map(|p| p.parse().unwrap_or(0))
-            .collect();
-        let (major, minor) = (
-            version.first().copied().unwrap_or(0),
-            version.get(1).copied().unwrap_or(0),
-        );
-        if !info.version.is_empty() && (major, minor) < (6, 2) {
+        if !version_supported(&info.version) {
             return Err(QueueError::Config(format!(
                 "Redis {} is too old: okra-queue needs Redis 6.2 or newer",
                 info.version
@@ -483,6 +474,14 @@ fn new_job(job: RawJob) -> NewJob {
     }
 }
 
+/// Redis 6.2 or newer (an unknown version is given the benefit of the doubt: proxies and
+/// managed services sometimes hide it).
+fn version_supported(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    version.is_empty() || (major, minor) >= (6, 2)
+}
+
 /// Adjacent and overlapping ranges merged, in order.
 fn merge_ranges(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
     ranges.sort_by_key(|r| r.start);
@@ -498,7 +497,16 @@ fn merge_ranges(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
 
 #[cfg(test)]
 mod tests {
-    use super::merge_ranges;
+    use super::{merge_ranges, version_supported};
+
+    #[test]
+    fn redis_before_6_2_is_refused() {
+        assert!(version_supported("7.0.15"));
+        assert!(version_supported("6.2.0"));
+        assert!(!version_supported("6.0.16"));
+        assert!(!version_supported("5.0.7"));
+        assert!(version_supported(""));
+    }
 
     #[test]
     fn ranges_merge() {

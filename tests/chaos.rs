@@ -182,8 +182,7 @@ async fn wait_in_flight(queue: &Queue, at_least: u64) -> u64 {
 /// (a) and (b): Redis SIGKILLed mid-run and restarted from its AOF (`appendfsync always`),
 /// after `down` (zero: at once).
 async fn redis_outage(workers: usize, jobs: usize, down: Duration) -> Figures {
-    let mut redis =
-        RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(dir.path(), &["--latency", "100ms"]);
     let queue = producer(&redis).await;
@@ -274,25 +273,20 @@ async fn partition(jobs: usize) -> Figures {
     // The first run of each job is slow (an upstream call that outlasts the partition).
     let calls: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     let c = calls.clone();
-    let fleet = start_fleet(
-        &cut_off,
-        opts.clone(),
-        1,
-        move |n: u64, ctx: JobContext| {
-            let calls = c.clone();
-            async move {
-                let run = {
-                    let mut m = calls.lock().unwrap();
-                    let e = m.entry(ctx.id().to_string()).or_default();
-                    *e += 1;
-                    *e
-                };
-                let slow = if run == 1 { 4000 } else { 3000 };
-                tokio::time::sleep(Duration::from_millis(slow)).await;
-                Ok::<_, apalis::prelude::BoxDynError>(n)
-            }
-        },
-    )
+    let fleet = start_fleet(&cut_off, opts.clone(), 1, move |n: u64, ctx: JobContext| {
+        let calls = c.clone();
+        async move {
+            let run = {
+                let mut m = calls.lock().unwrap();
+                let e = m.entry(ctx.id().to_string()).or_default();
+                *e += 1;
+                *e
+            };
+            let slow = if run == 1 { 4000 } else { 3000 };
+            tokio::time::sleep(Duration::from_millis(slow)).await;
+            Ok::<_, apalis::prelude::BoxDynError>(n)
+        }
+    })
     .await;
     let ids: Vec<String> = direct
         .enqueue_bulk((0..jobs as u64).map(|n| (Probe(n), EnqueueOptions::default())))
@@ -325,7 +319,10 @@ async fn partition(jobs: usize) -> Figures {
     let calls = calls.lock().unwrap();
     figures.duplicates = calls.values().map(|n| n.saturating_sub(1) as u64).sum();
     let runs: Vec<u32> = ids.iter().map(|id| calls[id]).collect();
-    assert!(runs.iter().all(|&n| n == 2), "each job ran exactly twice: {runs:?}");
+    assert!(
+        runs.iter().all(|&n| n == 2),
+        "each job ran exactly twice: {runs:?}"
+    );
     figures
 }
 
@@ -359,7 +356,10 @@ async fn small_partitioned_process_reclaims_without_a_third_run() {
     f.print("(d, small) partition: reaped and claimed again by the same process");
     assert_eq!(f.lost, 0, "{f:?}");
     assert_eq!(f.completed, 20, "{f:?}");
-    assert_eq!(f.late_outcomes, 20, "every first run's outcome is rejected as late: {f:?}");
+    assert_eq!(
+        f.late_outcomes, 20,
+        "every first run's outcome is rejected as late: {f:?}"
+    );
 }
 
 #[tokio::test]

@@ -103,6 +103,13 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Sends `sig` (`STOP`, `CONT`, ...) to the server process.
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            procs::signal(c.id(), sig);
+        }
+    }
+
     pub fn cli(&self, args: &[&str]) -> String {
         redis_cli(self.port, args)
     }
