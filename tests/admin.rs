@@ -768,3 +768,37 @@ async fn bulk_purge_asks_first_on_a_terminal_and_watch_refreshes() {
     assert!(lines.len() >= 3, "refreshed {} times", lines.len());
     assert!(lines.iter().all(|s| s["dead"] == 35));
 }
+
+#[tokio::test]
+async fn enqueue_file_that_fails_part_way_names_the_lines_written_and_not() {
+    let server = RedisServer::start();
+    let q = "partial";
+    // A foreign value where the idempotency key of line 2,102 would go: Redis refuses its chunk.
+    server.cli(&["HSET", &format!("okq:{{{q}}}:idem:taken"), "f", "v"]);
+    let mut lines = vec!["# 2,500 jobs".to_string()];
+    for i in 0..2_500 {
+        let key = if i == 2_100 {
+            r#","options":{"idempotency_key":"taken"}"#
+        } else {
+            ""
+        };
+        lines.push(format!(
+            r#"{{"kind":"bvn_verify","bvn":"22{i:05}1234"{key}}}"#
+        ));
+    }
+    let text = lines.join("\n");
+    let r = admin_with_stdin(&server, q, &["enqueue", "--file", "-"], &text);
+    assert_eq!(r.code, 1, "stdout: {}\nstderr: {}", r.out, r.err);
+    assert!(r.err.contains("enqueue stopped part-way"), "{}", r.err);
+    assert!(r.err.contains("written:     lines 2-2001"), "{}", r.err);
+    assert!(r.err.contains("not written: lines 2002-2501"), "{}", r.err);
+    let j = admin_with_stdin(
+        &server,
+        "partial2",
+        &["--json", "enqueue", "--file", "-"],
+        &text,
+    );
+    assert_eq!(j.code, 0, "another queue has no foreign key: {}", j.err);
+    let s = admin(&server, q, &["--json", "stats"]).ok().json();
+    assert_eq!(s["ready"], 2_000, "exactly the lines it says it wrote");
+}

@@ -9,7 +9,8 @@ use anyhow::Context as _;
 use clap::Args;
 use okra_queue::job::Job;
 use okra_queue::okra::OkraJob;
-use okra_queue::{EnqueueOptions, Queue, RawJob};
+use okra_queue::queue::PartialEnqueue;
+use okra_queue::{EnqueueOptions, Queue, QueueError, RawJob};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -122,6 +123,79 @@ struct Summary {
     invalid: usize,
     errors: Vec<LineError>,
     ids: Vec<String>,
+    /// Present when Redis failed part-way: which lines were written and which were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incomplete: Option<Incomplete>,
+}
+
+/// What a failed `enqueue --file` wrote, by file line (ranges are inclusive).
+#[derive(Debug, Serialize)]
+struct Incomplete {
+    error: String,
+    written_lines: Vec<(usize, usize)>,
+    unwritten_lines: Vec<(usize, usize)>,
+    unknown: Vec<Unknown>,
+}
+
+#[derive(Debug, Serialize)]
+struct Unknown {
+    line: usize,
+    id: String,
+}
+
+impl Incomplete {
+    /// `lines[i]` is the file line of job position `i`.
+    fn new(p: &PartialEnqueue, lines: &[usize]) -> Self {
+        let written: Vec<usize> = p.written.iter().map(|(i, _)| *i).collect();
+        let unwritten: Vec<usize> = p.unwritten.iter().flat_map(|r| r.clone()).collect();
+        Self {
+            error: p.error.clone(),
+            written_lines: line_ranges(&written, lines),
+            unwritten_lines: line_ranges(&unwritten, lines),
+            unknown: p
+                .unknown
+                .iter()
+                .map(|(i, id)| Unknown {
+                    line: lines[*i],
+                    id: id.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Runs of consecutive job positions, as (first line, last line).
+fn line_ranges(positions: &[usize], lines: &[usize]) -> Vec<(usize, usize)> {
+    let mut sorted = positions.to_vec();
+    sorted.sort_unstable();
+    let mut out: Vec<(usize, usize, usize)> = Vec::new();
+    for p in sorted {
+        match out.last_mut() {
+            Some((_, end, last)) if *last + 1 == p => {
+                *end = lines[p];
+                *last = p;
+            }
+            _ => out.push((lines[p], lines[p], p)),
+        }
+    }
+    out.into_iter().map(|(a, b, _)| (a, b)).collect()
+}
+
+fn show_ranges(ranges: &[(usize, usize)]) -> String {
+    if ranges.is_empty() {
+        return "none".into();
+    }
+    ranges
+        .iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<ExitCode> {
@@ -133,6 +207,7 @@ async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<Ex
         ))
     };
     let mut jobs = Vec::new();
+    let mut lines = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("cannot read line {}", i + 1))?;
@@ -141,7 +216,10 @@ async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<Ex
             continue;
         }
         match parse_line(trimmed) {
-            Ok(job) => jobs.push(job),
+            Ok(job) => {
+                jobs.push(job);
+                lines.push(i + 1);
+            }
             Err(error) => {
                 if !out.json {
                     eprintln!("line {}: {}", i + 1, out.text(&error));
@@ -151,7 +229,14 @@ async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<Ex
         }
     }
     let bar = out.progress(jobs.len() as u64, "enqueueing");
-    let results = queue.enqueue_raw_bulk(jobs, |n| bar.inc(n as u64)).await?;
+    let (results, incomplete) = match queue.enqueue_raw_bulk(jobs, |n| bar.inc(n as u64)).await {
+        Ok(r) => (r, None),
+        Err(QueueError::PartialEnqueue(p)) => (
+            p.written.iter().map(|(_, e)| e.clone()).collect(),
+            Some(Incomplete::new(&p, &lines)),
+        ),
+        Err(e) => return Err(e.into()),
+    };
     bar.finish_and_clear();
     let duplicates = results.iter().filter(|e| e.duplicate).count();
     let summary = Summary {
@@ -160,6 +245,7 @@ async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<Ex
         invalid: errors.len(),
         ids: results.into_iter().map(|e| e.id).collect(),
         errors,
+        incomplete,
     };
     if out.json {
         out.json(&summary);
@@ -168,8 +254,22 @@ async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<Ex
             "accepted {}, duplicates {}, invalid {}",
             summary.accepted, summary.duplicates, summary.invalid
         );
+        if let Some(inc) = &summary.incomplete {
+            eprintln!("enqueue stopped part-way: {}", inc.error);
+            eprintln!("written:     lines {}", show_ranges(&inc.written_lines));
+            eprintln!(
+                "not written: lines {} (safe to enqueue again)",
+                show_ranges(&inc.unwritten_lines)
+            );
+            for u in &inc.unknown {
+                eprintln!(
+                    "unknown:     line {} (job {}: check with `okra-admin job show {}` once Redis answers)",
+                    u.line, u.id, u.id
+                );
+            }
+        }
     }
-    Ok(if summary.invalid > 0 {
+    Ok(if summary.invalid > 0 || summary.incomplete.is_some() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
