@@ -1,6 +1,10 @@
 //! `make bench`: enqueue N no-op jobs in bulk, then drain them with the workers; the same for
 //! apalis-redis 1.0 on the same Redis server in the same run.
 //!
+//! Then the latencies an app sees from an idle fleet: idle pickup (enqueue → handler start) and
+//! retry lateness (due time → handler start), p50/p99; and Redis CPU per job (from the server's
+//! `INFO cpu`, enqueue + run + complete) for both systems.
+//!
 //! Knobs (environment): `BENCH_JOBS` (default 100000), `BENCH_LOOPS` (worker loops, default 1, as in okra-worker),
 //! `BENCH_CONCURRENCY` (per loop, default 2000), `REDIS_URL` (default: start a throwaway
 //! `redis-server` on a free port).
@@ -41,7 +45,22 @@ struct Row {
     system: &'static str,
     enqueue: Option<f64>,
     drain: Option<f64>,
+    /// Redis CPU (user + sys) per job, µs.
+    cpu_us: Option<f64>,
     note: String,
+}
+
+/// Redis server CPU seconds used so far (user + sys, all threads).
+async fn redis_cpu(url: &str) -> anyhow::Result<f64> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(&mut conn).await?;
+    let field = |name: &str| -> f64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    Ok(field("used_cpu_user") + field("used_cpu_sys"))
 }
 
 #[tokio::main]
@@ -68,27 +87,38 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let mut rows = Vec::new();
-    rows.push(ours(&url, jobs, loops, concurrency).await?);
+    let cpu = redis_cpu(&url).await?;
+    let mut row = ours(&url, jobs, loops, concurrency).await?;
+    row.cpu_us = Some((redis_cpu(&url).await? - cpu) * 1e6 / jobs as f64);
+    rows.push(row);
     if std::env::var("BENCH_ONLY_OURS").is_err() {
-        rows.push(apalis_redis(&url, jobs, loops, concurrency).await);
+        let cpu = redis_cpu(&url).await?;
+        let mut row = apalis_redis(&url, jobs, loops, concurrency).await;
+        if row.drain.is_some() {
+            row.cpu_us = Some((redis_cpu(&url).await? - cpu) * 1e6 / jobs as f64);
+        }
+        rows.push(row);
         let probe = apalis_redis_single_push(&url, 20_000).await;
         println!("apalis-redis, 20,000 jobs in one push then a worker: {probe}\n");
     }
 
     println!(
-        "{:<14} {:>16} {:>16}  notes",
-        "system", "enqueue jobs/s", "drain jobs/s"
+        "{:<14} {:>16} {:>16} {:>18}  notes",
+        "system", "enqueue jobs/s", "drain jobs/s", "Redis CPU µs/job"
     );
     for r in &rows {
         let f = |v: Option<f64>| v.map_or("failed".to_string(), |v| format!("{v:.0}"));
+        let c = r.cpu_us.map_or("n/a".to_string(), |v| format!("{v:.1}"));
         println!(
-            "{:<14} {:>16} {:>16}  {}",
+            "{:<14} {:>16} {:>16} {:>18}  {}",
             r.system,
             f(r.enqueue),
             f(r.drain),
+            c,
             r.note
         );
     }
+    latencies(&url).await?;
     if rows.len() < 2 {
         return Ok(());
     }
@@ -159,6 +189,7 @@ async fn ours(url: &str, jobs: usize, loops: usize, concurrency: usize) -> anyho
         system: "okra-queue",
         enqueue: Some(enqueue),
         drain,
+        cpu_us: None,
         note: format!(
             "bulk enqueue in 1,000-job script calls; {} completed, {} left pending",
             stats.completed,
@@ -178,6 +209,7 @@ async fn apalis_redis(url: &str, jobs: usize, loops: usize, concurrency: usize) 
             system: "apalis-redis",
             enqueue: None,
             drain: None,
+            cpu_us: None,
             note: format!("error: {e}"),
         },
     }
@@ -264,6 +296,7 @@ async fn apalis_redis_inner(
         system: "apalis-redis",
         enqueue: Some(jobs as f64 / push_time.as_secs_f64()),
         drain: drained.then(|| jobs as f64 / elapsed.as_secs_f64()),
+        cpu_us: None,
         note:
             "pushed in 5,000-job chunks while draining (one big push breaks its fetch, see below)"
                 .into(),
@@ -315,4 +348,118 @@ where
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     false
+}
+
+/// p50 and p99 of `samples`, in ms.
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i].as_secs_f64() * 1e3
+    };
+    (at(0.50), at(0.99))
+}
+
+/// Idle pickup and retry lateness of one idle worker process (default options: a 1 s poll).
+async fn latencies(url: &str) -> anyhow::Result<()> {
+    use okra_queue::{JobContext, JobError};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let samples = env("BENCH_LATENCY_SAMPLES", 300);
+    let mut cfg = QueueConfig::new("bench-latency");
+    // The explicit delay is the whole backoff, so the due time is known.
+    cfg.retry.base_delay = Duration::from_millis(1);
+    cfg.retry.max_delay = Duration::from_millis(1);
+    let queue = Queue::connect(&RedisSettings::new(url), cfg).await?;
+    let runtime = queue.runtime(WorkerOptions::default()).await?;
+    // job n → (first attempt ended + its delay, second attempt started); and pickup starts.
+    type Marks = Arc<Mutex<HashMap<u64, (Option<Instant>, Option<Instant>)>>>;
+    let started: Marks = Arc::default();
+    let marks = started.clone();
+    let backend = runtime.backend::<Noop>();
+    let monitor = Monitor::new().register(move |_| {
+        let marks = marks.clone();
+        WorkerBuilder::new("latency")
+            .backend(backend.clone())
+            .build(move |job: Noop, ctx: JobContext| {
+                let marks = marks.clone();
+                async move {
+                    let now = Instant::now();
+                    let retry = job.n >= 1_000_000;
+                    if retry && ctx.attempt == 1 {
+                        let delay = Duration::from_millis(100 + job.n % 200);
+                        marks
+                            .lock()
+                            .unwrap()
+                            .insert(job.n, (Some(now + delay), None));
+                        return Err::<(), BoxDynError>(
+                            JobError::retryable("bench", "retry once")
+                                .with_delay(delay)
+                                .into(),
+                        );
+                    }
+                    marks.lock().unwrap().entry(job.n).or_default().1 = Some(now);
+                    Ok(())
+                }
+            })
+    });
+    let running = tokio::spawn(async move {
+        let _ = monitor.run().await;
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Idle pickup: one job at a time into an idle fleet.
+    let mut pickup = Vec::with_capacity(samples);
+    for n in 0..samples as u64 {
+        let t = Instant::now();
+        queue
+            .enqueue(&Noop { n }, EnqueueOptions::default())
+            .await?;
+        let ok = wait_until(Duration::from_secs(5), || {
+            let m = started.clone();
+            async move { m.lock().unwrap().get(&n).and_then(|e| e.1).is_some() }
+        })
+        .await;
+        if ok {
+            let at = started.lock().unwrap()[&n].1.unwrap();
+            pickup.push(at - t);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Retry lateness: jobs that fail once with a 100-300 ms delay, started every 10 ms.
+    let first = 1_000_000u64;
+    for n in first..first + samples as u64 {
+        queue
+            .enqueue(&Noop { n }, EnqueueOptions::default())
+            .await?;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    wait_until(Duration::from_secs(10), || {
+        let m = started.clone();
+        async move {
+            m.lock()
+                .unwrap()
+                .values()
+                .filter(|e| e.0.is_some() && e.1.is_some())
+                .count()
+                >= samples
+        }
+    })
+    .await;
+    let lateness: Vec<Duration> = started
+        .lock()
+        .unwrap()
+        .values()
+        .filter_map(|(due, start)| Some(start.as_ref()?.saturating_duration_since((*due)?)))
+        .collect();
+    running.abort();
+    runtime.shutdown().await;
+    let (p50, p99) = percentiles(pickup);
+    println!(
+        "\nidle pickup (enqueue → handler start, one idle worker, 1 s poll): p50 {p50:.2} ms, p99 {p99:.2} ms ({samples} jobs)"
+    );
+    let (p50, p99) = percentiles(lateness);
+    println!(
+        "retry lateness (due time → handler start): p50 {p50:.2} ms, p99 {p99:.2} ms ({samples} retries of 100-300 ms)"
+    );
+    Ok(())
 }
