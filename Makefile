@@ -22,7 +22,7 @@ bench:
 ## worker. Prints jobs acknowledged, completed, lost, duplicate upstream calls, recovery time.
 chaos:
 	bash scripts/ensure-redis.sh
-	$(CARGO) test --locked --release --test chaos -- --ignored --nocapture --test-threads=1 2>&1 | grep -v '^{'
+	bash -o pipefail -c "$(CARGO) test --locked --release --test chaos -- --ignored --nocapture --test-threads=1 2>&1 | grep -v '^{'"
 
 build:
 	$(CARGO) build --locked

@@ -120,7 +120,7 @@ async fn requeue_leaves_an_undecodable_letter_dead_and_untouched() {
     cmd(&q, &["HSET", &k.job(), &bad, "not json\n{}"]).await;
     let before = snapshot(&q).await;
     let requeued = q
-        .dead_requeue(&[bad.clone()], RequeueAt::Now)
+        .dead_requeue(std::slice::from_ref(&bad), RequeueAt::Now)
         .await
         .unwrap();
     assert!(requeued.is_empty());
@@ -324,7 +324,7 @@ async fn delete_copes_with_a_letter_whose_record_is_gone() {
     let k = q.rdb().keys().clone();
     cmd(&q, &["HDEL", &k.job(), &id]).await;
     cmd(&q, &["HDEL", &k.dindex(), &id]).await;
-    assert_eq!(q.dead_delete(&[id.clone()]).await.unwrap(), vec![id]);
+    assert_eq!(q.dead_delete(std::slice::from_ref(&id)).await.unwrap(), vec![id]);
     assert_eq!(q.stats().await.unwrap().dead, 0);
 }
 

@@ -566,3 +566,23 @@ async fn the_sandbox_speaks_okra() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
 }
+
+#[tokio::test]
+async fn a_worker_warns_once_when_redis_may_evict_jobs() {
+    let server = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let queue = producer(&server, "evict").await;
+    let spec = WorkerSpec {
+        queue: "evict",
+        ..WorkerSpec::default()
+    };
+    let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    let id = enqueue(&queue, bvn("22234561234")).await;
+    let done = finished(&queue, &id, &worker.log_text()).await;
+    assert_eq!(done.state, JobState::Completed, "it warns, and works");
+    let log = worker.log_text();
+    let warnings = log.matches("set maxmemory-policy to noeviction").count();
+    assert_eq!(warnings, 1, "{log}");
+    assert!(log.contains("allkeys-lru"), "{log}");
+}
