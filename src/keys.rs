@@ -30,7 +30,8 @@
 //! | `throttle` | string | present (with a TTL) while claiming is throttled |
 //! | `rate` | zset | claim timestamps inside the rate-limit window |
 //! | `seq` | string | fencing-token counter |
-//! | `wake` | list | wake-up token idle workers block on |
+//! | `wake` | list | wake-up token idle workers block on (new ready work) |
+//! | `sched` | list | wake-up token for the scheduler (a job was scheduled sooner than all others) |
 //! | `workers` | zset | worker id → last heartbeat ms |
 //! | `worker_info` | hash | worker id → JSON description |
 //! | `idem:<key>` | string | idempotency claim → job id, with a TTL |
@@ -75,6 +76,7 @@ keys!(
     rate,
     seq,
     wake,
+    sched,
     workers,
     worker_info,
 );

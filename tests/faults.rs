@@ -324,7 +324,10 @@ async fn delete_copes_with_a_letter_whose_record_is_gone() {
     let k = q.rdb().keys().clone();
     cmd(&q, &["HDEL", &k.job(), &id]).await;
     cmd(&q, &["HDEL", &k.dindex(), &id]).await;
-    assert_eq!(q.dead_delete(std::slice::from_ref(&id)).await.unwrap(), vec![id]);
+    assert_eq!(
+        q.dead_delete(std::slice::from_ref(&id)).await.unwrap(),
+        vec![id]
+    );
     assert_eq!(q.stats().await.unwrap().dead, 0);
 }
 

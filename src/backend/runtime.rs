@@ -150,6 +150,8 @@ pub(crate) struct Inner {
     pub(crate) opts: WorkerOptions,
     pub(crate) node: String,
     pub(crate) wake: Arc<Notify>,
+    /// Re-arms the scheduler's timer (a job was scheduled sooner than all others).
+    pub(crate) resched: Arc<Notify>,
     pub(crate) loops: AtomicUsize,
     pub(crate) registry: Registry,
     pub(crate) health: Arc<Health>,
@@ -190,6 +192,7 @@ impl Queue {
             opts,
             node: node_id(),
             wake: Arc::new(Notify::new()),
+            resched: Arc::new(Notify::new()),
             loops: AtomicUsize::new(0),
             registry: Registry::default(),
             health: Arc::new(Health::new()),

@@ -1,6 +1,6 @@
 //! The scheduler: moves due jobs (delayed jobs and retries) to ready when they are due, not at
-//! the next poll. It sleeps until the earliest due time Redis reports, or until a wake-up (a
-//! job scheduled sooner than everything else wakes the queue), whichever comes first.
+//! the next poll. It sleeps until the earliest due time Redis reports, or until the waker says a
+//! job was scheduled sooner than everything else, whichever comes first.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let poll = inner.opts.poll_interval;
     loop {
         // Listen before asking, so a wake-up between the script and the wait is not lost.
-        let woken = inner.wake.clone().notified_owned();
+        let woken = inner.resched.clone().notified_owned();
         let mut woken = std::pin::pin!(woken);
         woken.as_mut().enable();
         let pause = match inner.queue.rdb.forward().await {

@@ -1,12 +1,13 @@
-//! The waker: blocks on the queue's wake-up key (its own connection) and wakes this process's
-//! idle worker loops the moment work arrives; it wakes them every poll interval anyway, so a
-//! pause or resume is noticed.
+//! The waker: blocks on the queue's wake-up keys (its own connection). New ready work wakes this
+//! process's idle worker loops at once; a job scheduled sooner than all others re-arms the
+//! scheduler's timer. It wakes the loops every poll interval anyway, so a pause or resume is
+//! noticed.
 
 use std::sync::Arc;
 
 use super::backoff::Backoff;
 use super::runtime::Inner;
-use crate::rdb::Rdb;
+use crate::rdb::{Rdb, Wake};
 
 pub(crate) async fn run(inner: Arc<Inner>, blocking: Option<Rdb>) {
     let mut stop = inner.stopping();
@@ -16,10 +17,10 @@ pub(crate) async fn run(inner: Arc<Inner>, blocking: Option<Rdb>) {
     loop {
         let wait = async {
             match &blocking {
-                Some(rdb) => rdb.wait_for_wake(poll).await.map(|_| ()),
+                Some(rdb) => rdb.wait_for_wake(poll).await,
                 None => {
                     tokio::time::sleep(poll).await;
-                    Ok(())
+                    Ok(None)
                 }
             }
         };
@@ -28,10 +29,13 @@ pub(crate) async fn run(inner: Arc<Inner>, blocking: Option<Rdb>) {
             r = wait => r,
         };
         match result {
-            Ok(()) => {
+            Ok(woken) => {
                 streak.ok();
                 backoff.reset();
-                inner.wake.notify_waiters();
+                match woken {
+                    Some(Wake::Schedule) => inner.resched.notify_waiters(),
+                    Some(Wake::Work) | None => inner.wake.notify_waiters(),
+                }
             }
             Err(e) => {
                 let pause = backoff.next();

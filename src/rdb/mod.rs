@@ -197,6 +197,15 @@ pub struct Requeued {
     pub skipped: Vec<String>,
 }
 
+/// What woke a blocked waiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// New ready work.
+    Work,
+    /// A job was scheduled sooner than every other: re-arm the scheduler's timer.
+    Schedule,
+}
+
 /// Version and settings of the Redis server that matter to the queue.
 #[derive(Debug, Clone, Default)]
 pub struct ServerInfo {
@@ -294,7 +303,8 @@ impl Rdb {
             .key(k.scheduled())
             .key(k.job())
             .key(k.stats())
-            .key(k.wake());
+            .key(k.wake())
+            .key(k.sched());
         inv.arg(jobs.len())
             .arg(idempotency_ttl.as_millis().max(1) as u64);
         let mut idem_keys: Vec<String> = Vec::new();
@@ -309,7 +319,7 @@ impl Rdb {
                             idem_keys.push(full);
                             idem_keys.len() - 1
                         });
-                    6 + pos
+                    7 + pos
                 }
                 None => 0,
             };
@@ -423,7 +433,8 @@ impl Rdb {
             .key(k.error())
             .key(k.dindex())
             .key(k.stats())
-            .key(k.wake());
+            .key(k.wake())
+            .key(k.sched());
         inv.arg(entries.len())
             .arg(history_cap.max(1))
             .arg(if maybe_applied { "1" } else { "0" });
@@ -563,6 +574,7 @@ impl Rdb {
             .key(k.history())
             .key(k.stats())
             .key(k.wake())
+            .key(k.sched())
             .arg(delay.as_millis() as u64)
             .arg(at_ms)
             .arg(history_cap.max(1))
@@ -661,15 +673,23 @@ impl Rdb {
         Ok(())
     }
 
-    /// Blocks up to `timeout` on the wake-up key. Use a connection made for blocking.
-    pub async fn wait_for_wake(&self, timeout: Duration) -> Result<bool> {
+    /// Blocks up to `timeout` on the wake-up keys (`wake`, then `sched`). Use a connection made
+    /// for blocking.
+    pub async fn wait_for_wake(&self, timeout: Duration) -> Result<Option<Wake>> {
         let secs = timeout.as_secs_f64().max(0.01);
         let r: Option<(String, String)> = redis::cmd("BLPOP")
             .arg(self.keys.wake())
+            .arg(self.keys.sched())
             .arg(secs)
             .query_async(&mut self.conn.clone())
             .await?;
-        Ok(r.is_some())
+        Ok(r.map(|(key, _)| {
+            if key == self.keys.sched() {
+                Wake::Schedule
+            } else {
+                Wake::Work
+            }
+        }))
     }
 
     /// Sizes, counters and flags.

@@ -1,8 +1,8 @@
 -- enqueue.lua: adds a batch of new jobs (ready now, or scheduled for later). The record's
 -- `created_at` and `window_start` are Redis time, set here, so the fleet shares one clock.
 -- Every argument and idempotency key is checked before the first write.
--- KEYS[1] ready   KEYS[2] scheduled   KEYS[3] job   KEYS[4] stats   KEYS[5] wake
--- KEYS[6..] idempotency keys of this batch
+-- KEYS[1] ready   KEYS[2] scheduled   KEYS[3] job   KEYS[4] stats   KEYS[5] wake  KEYS[6] sched
+-- KEYS[7..] idempotency keys of this batch
 -- ARGV[1] number of jobs   ARGV[2] idempotency TTL (ms)
 -- then 6 values per job, in `NewJob::args` order (src/rdb/mod.rs):
 --   id, metadata head (a JSON object without its closing `}`), payload JSON,
@@ -61,7 +61,7 @@ for _, j in ipairs(jobs) do
 end
 if added > 0 then
   call_sliced('HSET', KEYS[3], records, 2)
-  schedule(KEYS[2], KEYS[5], scheduled)
+  schedule(KEYS[2], KEYS[6], scheduled)
   call_sliced('LPUSH', KEYS[1], ready, 1)
   if #ready > 0 then wake(KEYS[5]) end
   redis.call('HINCRBY', KEYS[4], 'enqueued', added)

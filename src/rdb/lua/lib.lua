@@ -62,9 +62,9 @@ local function hmget_sliced(key, ids)
   return out
 end
 
--- Adds scheduled ids (score/member pairs) and wakes the workers when one of them is due sooner
--- than everything already waiting, so an idle worker's timer is re-armed for it.
-local function schedule(scheduled, wake_key, pairs)
+-- Adds scheduled ids (score/member pairs) and wakes the schedulers (`sched` key) when one of
+-- them is due sooner than everything already waiting, so their timers are re-armed for it.
+local function schedule(scheduled, sched_key, pairs)
   if #pairs == 0 then return end
   local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
   local earliest = tonumber(head[2])
@@ -73,7 +73,7 @@ local function schedule(scheduled, wake_key, pairs)
     if earliest and pairs[i] < earliest then sooner = true end
   end
   call_sliced('ZADD', scheduled, pairs, 2)
-  if sooner then wake(wake_key) end
+  if sooner then wake(sched_key) end
 end
 
 -- Moves up to `limit` due ids from `scheduled` to `ready`, earliest first.

@@ -4,7 +4,7 @@
 -- Every argument is checked before the first write; nothing here can fail half-way.
 -- KEYS[1] running  KEYS[2] scheduled  KEYS[3] ready    KEYS[4] dead    KEYS[5] dead_index
 -- KEYS[6] completed KEYS[7] attempts  KEYS[8] lease    KEYS[9] history KEYS[10] result
--- KEYS[11] error   KEYS[12] dindex    KEYS[13] stats   KEYS[14] wake
+-- KEYS[11] error   KEYS[12] dindex    KEYS[13] stats   KEYS[14] wake    KEYS[15] sched
 -- ARGV[1] number of outcomes  ARGV[2] history cap
 -- ARGV[3] 1 = this batch may already have been applied by a try whose reply was lost (its
 --         rejections are then not counted as late)
@@ -20,23 +20,19 @@ if not (n and cap) or #ARGV ~= 3 + n * 9 then
   return redis.error_reply('outcome: bad argument count')
 end
 local PER = 9
-local entries = {}
+local ids = {}
 for i = 0, n - 1 do
-  local id, token, action, delay, refund, hist, data, dims, fence =
-    unpack(ARGV, 4 + i * PER, 3 + (i + 1) * PER)
-  delay = tonumber(delay)
-  if not delay or not string.find('crdx', action, 1, true) or #action ~= 1 then
+  local b = 4 + i * PER
+  local action = ARGV[b + 2]
+  if not tonumber(ARGV[b + 3]) or #action ~= 1 or not string.find('crdx', action, 1, true) then
     return redis.error_reply('outcome: bad entry ' .. (i + 1))
   end
-  entries[#entries + 1] = {id = id, token = token, action = action, delay = delay,
-    refund = refund == '1', hist = hist, data = data, dims = dims, fence = fence == '1'}
+  ids[i + 1] = ARGV[b]
 end
 
 local now = now_ms()
 local now_s = tostring(now)
 local stamp = string.format('%015.0f', now)
-local ids = {}
-for i, e in ipairs(entries) do ids[i] = e.id end
 local leases = hmget_sliced(KEYS[8], ids)
 local histories = hmget_sliced(KEYS[9], ids)
 local spent = hmget_sliced(KEYS[7], ids)
@@ -44,55 +40,57 @@ local status, done, hist, seen, refunds = {}, {}, {}, {}, {}
 local results, completed, errors, scheduled, ready, head, dead = {}, {}, {}, {}, {}, {}, {}
 local dindex, index = {}, {}
 local succeeded, retried, died, reaped, late, races = 0, 0, 0, 0, 0, 0
-for i, e in ipairs(entries) do
+for i = 1, n do
+  local id, token, action, delay, refund, entry, data, dims, fence =
+    unpack(ARGV, 4 + (i - 1) * PER, 3 + i * PER)
   local lease = leases[i]
   -- `seen`: a second outcome for the same claim in one batch finds its lease gone.
-  local ok = lease and not seen[e.id] and string.sub(lease, 1, #e.token + 1) == e.token .. '|'
-  if ok and e.fence then
-    ok = tonumber(redis.call('ZSCORE', KEYS[1], e.id) or '0') <= now
+  local ok = lease and not seen[id] and string.sub(lease, 1, #token + 1) == token .. '|'
+  if ok and fence == '1' then
+    ok = tonumber(redis.call('ZSCORE', KEYS[1], id) or '0') <= now
   end
   if not ok then
-    if e.fence then
+    if fence == '1' then
       races = races + 1; status[i] = 'r'
     else
       late = late + 1; status[i] = 'l'
     end
   else
     status[i] = 'a'
-    done[#done + 1] = e.id
-    seen[e.id] = true
-    if e.fence then reaped = reaped + 1 end
-    hist[#hist + 1] = e.id
-    hist[#hist + 1] = with_entry(histories[i], e.hist, now_s, cap)
-    if e.refund then
-      refunds[#refunds + 1] = e.id
+    done[#done + 1] = id
+    seen[id] = true
+    if fence == '1' then reaped = reaped + 1 end
+    hist[#hist + 1] = id
+    hist[#hist + 1] = with_entry(histories[i], entry, now_s, cap)
+    if refund == '1' then
+      refunds[#refunds + 1] = id
       refunds[#refunds + 1] = math.max((tonumber(spent[i]) or 1) - 1, 0)
     end
-    if e.action == 'c' then
+    if action == 'c' then
       succeeded = succeeded + 1
-      results[#results + 1] = e.id; results[#results + 1] = e.data
-      completed[#completed + 1] = stamp .. '|' .. e.id
-    elseif e.action == 'r' then
+      results[#results + 1] = id; results[#results + 1] = data
+      completed[#completed + 1] = stamp .. '|' .. id
+    elseif action == 'r' then
       retried = retried + 1
-      errors[#errors + 1] = e.id; errors[#errors + 1] = e.data
-      if e.delay > 0 then
-        scheduled[#scheduled + 1] = now + e.delay; scheduled[#scheduled + 1] = e.id
+      errors[#errors + 1] = id; errors[#errors + 1] = data
+      if tonumber(delay) > 0 then
+        scheduled[#scheduled + 1] = now + tonumber(delay); scheduled[#scheduled + 1] = id
       else
-        ready[#ready + 1] = e.id
+        ready[#ready + 1] = id
       end
-    elseif e.action == 'x' then
-      head[#head + 1] = e.id
+    elseif action == 'x' then
+      head[#head + 1] = id
     else
       died = died + 1
-      errors[#errors + 1] = e.id; errors[#errors + 1] = e.data
-      dead[#dead + 1] = now; dead[#dead + 1] = e.id
+      errors[#errors + 1] = id; errors[#errors + 1] = data
+      dead[#dead + 1] = now; dead[#dead + 1] = id
       local members = {}
-      for dim in string.gmatch(e.dims, '[^\n]+') do
-        local m = dim .. '|' .. stamp .. '|' .. e.id
+      for dim in string.gmatch(dims, '[^\n]+') do
+        local m = dim .. '|' .. stamp .. '|' .. id
         members[#members + 1] = m
         index[#index + 1] = 0; index[#index + 1] = m
       end
-      dindex[#dindex + 1] = e.id; dindex[#dindex + 1] = table.concat(members, '\n')
+      dindex[#dindex + 1] = id; dindex[#dindex + 1] = table.concat(members, '\n')
     end
   end
 end
@@ -104,7 +102,7 @@ if #done > 0 then
   call_sliced('HSET', KEYS[10], results, 2)
   call_sliced('RPUSH', KEYS[6], completed, 1)
   call_sliced('HSET', KEYS[11], errors, 2)
-  schedule(KEYS[2], KEYS[14], scheduled)
+  schedule(KEYS[2], KEYS[15], scheduled)
   call_sliced('ZADD', KEYS[4], dead, 2)
   call_sliced('ZADD', KEYS[5], index, 2)
   call_sliced('HSET', KEYS[12], dindex, 2)

@@ -4,6 +4,7 @@
 -- decode stays dead, untouched, and is returned as skipped.
 -- KEYS[1] dead     KEYS[2] dead_index  KEYS[3] dindex   KEYS[4] scheduled  KEYS[5] ready
 -- KEYS[6] attempts KEYS[7] job         KEYS[8] history  KEYS[9] stats      KEYS[10] wake
+-- KEYS[11] sched
 -- ARGV[1] delay ms  ARGV[2] run-at ms (0 = use the delay)  ARGV[3] history cap
 -- ARGV[4] history entry (JSON object minus its `{`), then the ids
 -- Returns {requeued ids, skipped ids}.
@@ -40,7 +41,7 @@ for _, t in ipairs(todo) do
   redis.call('HSET', KEYS[7], t.id, t.record)
   append_history(KEYS[8], t.id, ARGV[4], now, cap)
   if due > now then
-    schedule(KEYS[4], KEYS[10], {due, t.id})
+    schedule(KEYS[4], KEYS[11], {due, t.id})
   else
     redis.call('LPUSH', KEYS[5], t.id)
   end
