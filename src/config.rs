@@ -96,6 +96,9 @@ pub struct RetrySettings {
     /// Minimum wait after Okra's 503 timeout.
     #[serde(with = "humantime_serde")]
     pub okra_timeout_delay: Duration,
+    /// Longest wait a 429's `Retry-After` can impose on the fleet.
+    #[serde(with = "humantime_serde")]
+    pub max_rate_limit_delay: Duration,
 }
 
 impl Default for RetrySettings {
@@ -109,6 +112,7 @@ impl Default for RetrySettings {
             retry_window: p.retry_window,
             rate_limit_delay: Duration::from_secs(60),
             okra_timeout_delay: Duration::from_secs(2),
+            max_rate_limit_delay: Duration::from_secs(600),
         }
     }
 }
@@ -191,6 +195,12 @@ pub struct OkraSettings {
     pub requests_per_minute: u32,
     /// Send `"testing": true` in every request body.
     pub testing: bool,
+    /// Largest answer body read (bytes); a larger one is class `oversized_body` and its
+    /// connection is dropped.
+    pub max_body: usize,
+    /// Pause the queue after this many consecutive `not_found` failures of different jobs with
+    /// no success between them (a wrong base URL or path); 0 = off.
+    pub drain_guard: u32,
 }
 
 impl Default for OkraSettings {
@@ -200,6 +210,8 @@ impl Default for OkraSettings {
             timeout: Duration::from_secs(90),
             requests_per_minute: 60,
             testing: false,
+            max_body: 1024 * 1024,
+            drain_guard: 20,
         }
     }
 }
@@ -210,7 +222,7 @@ impl Default for OkraSettings {
 pub struct RuleSettings {
     /// Class recorded on the attempt and the dead letter.
     pub class: String,
-    /// `retry`, `terminal`, `rate_limited` or `okra_timeout`.
+    /// `retry`, `terminal`, `rate_limited`, `okra_timeout` or `pause` (the circuit breaker).
     pub action: String,
 }
 

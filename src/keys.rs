@@ -26,7 +26,8 @@
 //! | `error` | hash | id → last failure (JSON) |
 //! | `dindex` | hash | id → the `dead_index` members of a dead letter |
 //! | `stats` | hash | lifetime counters |
-//! | `paused` | string | present while the queue is paused |
+//! | `paused` | string | present while the queue is paused; holds the reason |
+//! | `not_found` | string | the drain guard's count of consecutive `not_found` failures |
 //! | `throttle` | string | present (with a TTL) while claiming is throttled |
 //! | `rate` | zset | claim timestamps inside the rate-limit window |
 //! | `seq` | string | fencing-token counter |
@@ -77,6 +78,7 @@ keys!(
     seq,
     wake,
     sched,
+    not_found,
     workers,
     worker_info,
 );

@@ -382,6 +382,17 @@ impl Queue {
         self.rdb.set_paused(true).await
     }
 
+    /// Pauses with a reason unless already paused (the circuit breaker and the drain guard);
+    /// true if this call paused it.
+    pub async fn pause_because(&self, reason: &str) -> Result<bool> {
+        self.rdb.pause_because(reason).await
+    }
+
+    /// Lifts a rate-limit throttle at once; true if one was in place.
+    pub async fn unthrottle(&self) -> Result<bool> {
+        self.rdb.unthrottle().await
+    }
+
     /// Lets workers claim again.
     pub async fn resume(&self) -> Result<()> {
         self.rdb.set_paused(false).await

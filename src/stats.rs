@@ -49,6 +49,8 @@ pub struct Stats {
     pub orphans: u64,
     /// Queue is paused.
     pub paused: bool,
+    /// Why: `paused by an operator`, or what the circuit breaker or the drain guard saw.
+    pub pause_reason: Option<String>,
     /// Claims are throttled for this many more ms.
     pub throttled_ms: u64,
     /// Worker processes with a recent heartbeat.
@@ -79,7 +81,8 @@ impl Stats {
             late_outcomes: c("late_outcomes"),
             reap_races: c("reap_races"),
             orphans: c("orphans"),
-            paused: raw.paused,
+            paused: raw.paused.is_some(),
+            pause_reason: raw.paused,
             throttled_ms: raw.throttle_ms,
             workers: raw.workers,
         }

@@ -56,7 +56,7 @@ fn death(r: &JobRecord) -> (String, String, Option<u16>, Option<String>, u32) {
 async fn every_failure_class_end_to_end() {
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::start(dir.path(), &["--slow", "3s"]);
+    let sandbox = Sandbox::start(dir.path(), &["--slow", "3s", "--big-body", "3000000"]);
     let queue = producer(&server, "classes").await;
     let spec = WorkerSpec {
         queue: "classes",
@@ -92,7 +92,6 @@ async fn every_failure_class_end_to_end() {
         ("502", bvn("22200000502")),
         ("504", bvn("22200000504")),
         ("400", bvn("22200000400")),
-        ("401", bvn("22200000401")),
         ("404", bvn("22200000404")),
         ("422", bvn("22200000422")),
         ("flagged", bvn("22200000601")),
@@ -100,6 +99,9 @@ async fn every_failure_class_end_to_end() {
         ("no_record", bvn("22200000603")),
         ("malformed", bvn("22200000700")),
         ("slow", bvn("22200000800")),
+        ("stranger", bvn("22500000302")),
+        ("wrong_types", bvn("22200000701")),
+        ("oversized", bvn("22200000413")),
         (
             "customer_503",
             OkraJob::CustomerVerify {
@@ -122,6 +124,19 @@ async fn every_failure_class_end_to_end() {
         .await
         .unwrap();
     ids.insert("invalid_payload", raw[0].id.clone());
+    // Decodes, but breaks the rules enqueue would have applied: Okra must never see it.
+    let raw = queue
+        .enqueue_raw_bulk(
+            vec![RawJob {
+                kind: "bvn_verify".into(),
+                payload: r#"{"kind":"bvn_verify","bvn":"123"}"#.into(),
+                options: EnqueueOptions::default(),
+            }],
+            |_| {},
+        )
+        .await
+        .unwrap();
+    ids.insert("invalid_rules", raw[0].id.clone());
 
     let logs = || worker.log_text();
     let mut rec = HashMap::new();
@@ -156,15 +171,16 @@ async fn every_failure_class_end_to_end() {
     assert_eq!(r.history[0].http_status, Some(500));
 
     // Retryable classes die only when the budget (3) is spent.
-    for (name, status) in [
-        ("500", Some(500)),
-        ("502", Some(502)),
-        ("504", Some(504)),
-        ("malformed", Some(200)),
-        ("slow", None),
+    for (name, class_, status) in [
+        ("500", "server_error", Some(500)),
+        ("502", "server_error", Some(502)),
+        ("504", "server_error", Some(504)),
+        ("malformed", "malformed_body", Some(200)),
+        ("wrong_types", "malformed_body", Some(200)),
+        ("oversized", "oversized_body", Some(200)),
     ] {
         let (class, reason, http, _, attempts) = death(&rec[name]);
-        assert_eq!(class, "server_error", "{name}");
+        assert_eq!(class, class_, "{name}");
         assert_eq!(reason, "attempts_exhausted", "{name}");
         assert_eq!(http, status, "{name}");
         assert_eq!(attempts, 3, "{name}");
@@ -175,21 +191,26 @@ async fn every_failure_class_end_to_end() {
         f502.body.unwrap().contains("502 Bad Gateway"),
         "body excerpt"
     );
+    // A client timeout is a transport failure whose outcome at Okra is unknown: the next
+    // attempt finds the profile with the free getByBvn instead of paying again.
+    let slow = &rec["slow"];
+    assert_eq!(slow.state, JobState::Completed);
+    assert_eq!(slow.history[0].class.as_deref(), Some("server_error"));
     assert!(
-        rec["slow"]
-            .last_error
-            .clone()
-            .unwrap()
+        slow.history[0]
             .message
-            .contains("request to Okra failed"),
-        "a client timeout is a transport failure"
+            .as_deref()
+            .unwrap()
+            .contains("request to Okra failed")
     );
+    assert_eq!(slow.result.as_ref().unwrap()["lookup"], "free");
+    assert_eq!(sandbox.calls("bvn-verify", "22200000800").await, 1);
 
     // Terminal classes die on the first attempt.
     for (name, class, status, okra_type) in [
         ("400", "bad_request", 400, None),
-        ("401", "unauthorized", 401, None),
         ("404", "not_found", 404, None),
+        ("stranger", "mismatched_profile", 200, None),
         ("422", "unprocessable", 422, None),
         ("flagged", "flagged_user", 200, Some("FLAGGED_USER")),
         ("suspended", "suspended", 200, Some("SUSPENDED")),
@@ -219,6 +240,17 @@ async fn every_failure_class_end_to_end() {
         ("invalid_payload", "terminal")
     );
     assert_eq!(attempts, 1);
+    let (class, _, _, _, _) = death(&rec["invalid_rules"]);
+    assert_eq!(class, "invalid_payload");
+    let message = rec["invalid_rules"].last_error.clone().unwrap().message;
+    assert!(message.contains("11 digits"), "{message}");
+    assert_eq!(
+        sandbox.calls("bvn-verify", "123").await,
+        0,
+        "never sent to Okra"
+    );
+    // A profile about somebody else is never the result.
+    assert!(rec["stranger"].result.is_none());
 
     // Nothing personal or secret in the worker's log.
     let text = worker.log_text();

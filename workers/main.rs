@@ -114,8 +114,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         delays: Delays {
             rate_limit: settings.retry.rate_limit_delay,
             okra_timeout: settings.retry.okra_timeout_delay,
+            max_rate_limit: settings.retry.max_rate_limit_delay,
         },
         queue: queue.clone(),
+        drain_guard: settings.okra.drain_guard,
     });
     info!(
         queue = queue.name(),

@@ -76,11 +76,15 @@ fn describe() {
     );
     describe_gauge!("okq_queue_depth", "Jobs per state");
     describe_gauge!("okq_workers", "Worker processes with a recent heartbeat");
-    describe_gauge!("okq_paused", "1 while the queue is paused");
+    describe_gauge!(
+        "okq_paused",
+        "1 while the queue is paused, labelled with the reason"
+    );
 }
 
 async fn sample_depths(queue: Queue) {
     let name = queue.name().to_string();
+    let mut last_reason = String::new();
     loop {
         match queue.stats().await {
             Ok(s) => {
@@ -95,11 +99,14 @@ async fn sample_depths(queue: Queue) {
                         .set(n as f64);
                 }
                 metrics::gauge!("okq_workers", "queue" => name.clone()).set(s.workers as f64);
-                metrics::gauge!("okq_paused", "queue" => name.clone()).set(if s.paused {
-                    1.0
-                } else {
-                    0.0
-                });
+                // One series per reason: the last reason seen goes to 0 when the pause lifts.
+                let reason = s.pause_reason.clone().unwrap_or_default();
+                if reason != last_reason {
+                    metrics::gauge!("okq_paused", "queue" => name.clone(), "reason" => last_reason.clone()).set(0.0);
+                    last_reason = reason.clone();
+                }
+                metrics::gauge!("okq_paused", "queue" => name.clone(), "reason" => reason)
+                    .set(if s.paused { 1.0 } else { 0.0 });
             }
             Err(e) => warn!(error = %e, "could not sample queue depths"),
         }

@@ -33,6 +33,10 @@ pub enum Action {
     RateLimited,
     /// Retry after Okra's "short delay"; a BVN verify looks for the profile first.
     OkraTimeout,
+    /// The circuit breaker: the failure is the account's, not the job's (every job would fail
+    /// the same way). The queue pauses with a reason; the job goes back without spending an
+    /// attempt.
+    Pause,
 }
 
 impl Action {
@@ -42,9 +46,10 @@ impl Action {
             "terminal" => Self::Terminal,
             "rate_limited" => Self::RateLimited,
             "okra_timeout" => Self::OkraTimeout,
+            "pause" => Self::Pause,
             other => {
                 return Err(format!(
-                    "unknown action `{other}` (expected retry, terminal, rate_limited or okra_timeout)"
+                    "unknown action `{other}` (expected retry, terminal, rate_limited, okra_timeout or pause)"
                 ));
             }
         })
@@ -74,6 +79,8 @@ pub struct Delays {
     pub rate_limit: Duration,
     /// Minimum wait after a 503.
     pub okra_timeout: Duration,
+    /// Longest wait a 429's `Retry-After` can impose.
+    pub max_rate_limit: Duration,
 }
 
 /// The classification table.
@@ -86,6 +93,8 @@ pub struct Classifier {
     success_error: Rule,
     transport: Rule,
     bad_body: Rule,
+    redirect: Rule,
+    oversized: Rule,
 }
 
 impl Default for Classifier {
@@ -96,21 +105,21 @@ impl Default for Classifier {
             (429, rule("rate_limited", RateLimited)),
             (408, rule("server_error", Retry)),
             (400, rule("bad_request", Terminal)),
-            (401, rule("unauthorized", Terminal)),
-            (403, rule("forbidden", Terminal)),
+            (401, rule("unauthorized", Pause)),
+            (403, rule("forbidden", Pause)),
             (404, rule("not_found", Terminal)),
             (422, rule("unprocessable", Terminal)),
         ]);
         let mut by_type: HashMap<String, Rule> = [
-            "FLAGGED_USER",
-            "SUSPENDED",
-            "NO_RECORD_ID",
-            "PLAN",
-            "EXPIRED",
-            "ENV",
+            ("FLAGGED_USER", Terminal),
+            ("SUSPENDED", Terminal),
+            ("NO_RECORD_ID", Terminal),
+            ("PLAN", Pause),
+            ("EXPIRED", Pause),
+            ("ENV", Pause),
         ]
         .into_iter()
-        .map(|t| (t.to_string(), rule(&t.to_ascii_lowercase(), Terminal)))
+        .map(|(t, a)| (t.to_string(), rule(&t.to_ascii_lowercase(), a)))
         .collect();
         by_type.insert("RATE_LIMIT".into(), rule("rate_limited", RateLimited));
         Self {
@@ -120,7 +129,9 @@ impl Default for Classifier {
             client_error: rule("client_error", Terminal),
             success_error: rule("okra_error", Terminal),
             transport: rule("server_error", Retry),
-            bad_body: rule("server_error", Retry),
+            bad_body: rule("malformed_body", Retry),
+            redirect: rule("unexpected_redirect", Pause),
+            oversized: rule("oversized_body", Retry),
         }
     }
 }
@@ -182,8 +193,15 @@ impl Classifier {
                 &self.success_error,
                 &self.transport,
                 &self.bad_body,
+                &self.redirect,
+                &self.oversized,
             ])
             .any(|r| r.action == Action::OkraTimeout && r.class == class)
+    }
+
+    /// The class given to calls that got no answer (connect, reset, timeout).
+    pub fn transport_class(&self) -> &str {
+        &self.transport.class
     }
 
     /// The row that matches a failure.
@@ -191,6 +209,8 @@ impl Classifier {
         match e {
             OkraError::Transport { .. } => &self.transport,
             OkraError::BadBody { .. } => &self.bad_body,
+            OkraError::Redirect { .. } => &self.redirect,
+            OkraError::Oversized { .. } => &self.oversized,
             OkraError::Api { status, body, .. } => {
                 if let Some(r) = body.error_type.as_ref().and_then(|t| self.by_type.get(t)) {
                     return r;
@@ -214,6 +234,8 @@ impl Classifier {
         let je = match rule.action {
             Action::Terminal => JobError::terminal(&rule.class, message),
             Action::Retry => JobError::retryable(&rule.class, message),
+            // Not the job's fault: back to ready at once, the attempt given back.
+            Action::Pause => JobError::retryable(&rule.class, message).without_attempt(),
             Action::OkraTimeout => {
                 JobError::retryable(&rule.class, message).with_delay(delays.okra_timeout)
             }
@@ -224,7 +246,8 @@ impl Classifier {
                         ..
                     } => delays.rate_limit.max(*ra),
                     _ => delays.rate_limit,
-                };
+                }
+                .min(delays.max_rate_limit.max(delays.rate_limit));
                 JobError::retryable(&rule.class, message)
                     .with_delay(wait)
                     .without_attempt()
@@ -247,6 +270,9 @@ impl Classifier {
             OkraError::BadBody {
                 status, excerpt, ..
             } => je.http_status(*status).body(excerpt),
+            OkraError::Redirect { status, .. } | OkraError::Oversized { status, .. } => {
+                je.http_status(*status)
+            }
             OkraError::Transport { .. } => je,
         };
         (je, rule.action)
@@ -262,6 +288,7 @@ mod tests {
     const DELAYS: Delays = Delays {
         rate_limit: Duration::from_secs(60),
         okra_timeout: Duration::from_secs(2),
+        max_rate_limit: Duration::from_secs(600),
     };
 
     fn classify(status: u16, body: &str) -> (JobError, Action) {

@@ -90,6 +90,23 @@ pub enum OkraError {
         /// The start of the body.
         excerpt: String,
     },
+    /// A redirect, never followed: it would send the key and the identifier elsewhere, and a
+    /// followed POST comes back as a GET answered by someone else.
+    #[error("Okra answered HTTP {status} (a redirect{}); redirects are never followed", .location.as_deref().map(|l| format!(" to {l}")).unwrap_or_default())]
+    Redirect {
+        /// HTTP status (3xx).
+        status: u16,
+        /// `Location`, scheme, host and path only.
+        location: Option<String>,
+    },
+    /// The body was larger than `okra.max_body`; reading stopped and the connection was dropped.
+    #[error("Okra answered HTTP {status} with a body over {limit} bytes; it was not read")]
+    Oversized {
+        /// HTTP status.
+        status: u16,
+        /// The limit.
+        limit: usize,
+    },
     /// No answer: connect, reset, TLS or timeout.
     #[error("request to Okra failed: {message}")]
     Transport {
@@ -104,7 +121,10 @@ impl OkraError {
     /// The HTTP status, when Okra answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Api { status, .. } | Self::BadBody { status, .. } => Some(*status),
+            Self::Api { status, .. }
+            | Self::BadBody { status, .. }
+            | Self::Redirect { status, .. }
+            | Self::Oversized { status, .. } => Some(*status),
             Self::Transport { .. } => None,
         }
     }
@@ -117,6 +137,7 @@ pub struct OkraClient {
     base: String,
     secret: SecretKey,
     testing: bool,
+    max_body: usize,
 }
 
 impl OkraClient {
@@ -127,6 +148,7 @@ impl OkraClient {
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(256)
             .user_agent(concat!("okra-queue/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Self {
@@ -134,6 +156,7 @@ impl OkraClient {
             base: settings.base_url.trim_end_matches('/').to_string(),
             secret,
             testing: settings.testing,
+            max_body: settings.max_body,
         })
     }
 
@@ -149,7 +172,7 @@ impl OkraClient {
         {
             map.insert("testing".into(), Value::Bool(true));
         }
-        let response = self
+        let mut response = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&*self.secret.0)
@@ -164,12 +187,44 @@ impl OkraClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
+        if (300..400).contains(&status) {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(strip_query);
+            return Err(OkraError::Redirect { status, location });
+        }
         if status == 204 {
             return Ok(Reply::NoContent);
         }
-        let bytes = response.bytes().await.map_err(transport)?;
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_body as u64)
+        {
+            return Err(OkraError::Oversized {
+                status,
+                limit: self.max_body,
+            });
+        }
+        // Read chunk by chunk up to the limit; dropping the response drops the connection.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if bytes.len() + chunk.len() > self.max_body {
+                return Err(OkraError::Oversized {
+                    status,
+                    limit: self.max_body,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         read_answer(status, &bytes, retry_after)
     }
+}
+
+/// A redirect target without its query (which could carry anything).
+fn strip_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or("").to_string()
 }
 
 fn transport(e: reqwest::Error) -> OkraError {

@@ -230,8 +230,8 @@ pub struct RawStats {
     pub completed: u64,
     /// Lifetime counters.
     pub counters: HashMap<String, u64>,
-    /// Pause flag.
-    pub paused: bool,
+    /// Why the queue is paused (`None`: it is not).
+    pub paused: Option<String>,
     /// Remaining throttle (ms).
     pub throttle_ms: u64,
     /// Workers seen since the cutoff.
@@ -659,7 +659,7 @@ impl Rdb {
         if paused {
             let _: () = redis::cmd("SET")
                 .arg(self.keys.paused())
-                .arg("1")
+                .arg("paused by an operator")
                 .query_async(&mut conn)
                 .await?;
         } else {
@@ -671,6 +671,46 @@ impl Rdb {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Pauses the queue with `reason` unless it is paused already; true if this call paused it.
+    pub async fn pause_because(&self, reason: &str) -> Result<bool> {
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.keys.paused())
+            .arg(reason)
+            .arg("NX")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// Lifts a rate-limit throttle and wakes idle workers; true if one was in place.
+    pub async fn unthrottle(&self) -> Result<bool> {
+        let (removed, (), ()): (u64, (), ()) = redis::pipe()
+            .del(self.keys.throttle())
+            .lpush(self.keys.wake(), "1")
+            .ltrim(self.keys.wake(), 0, 0)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(removed > 0)
+    }
+
+    /// The drain guard's streak: one more `not_found` (returns the streak), or a success
+    /// (resets it, returns 0).
+    pub async fn not_found_streak(&self, not_found: bool) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        if not_found {
+            Ok(redis::cmd("INCR")
+                .arg(self.keys.not_found())
+                .query_async(&mut conn)
+                .await?)
+        } else {
+            let _: () = redis::cmd("DEL")
+                .arg(self.keys.not_found())
+                .query_async(&mut conn)
+                .await?;
+            Ok(0)
+        }
     }
 
     /// Blocks up to `timeout` on the wake-up keys (`wake`, then `sched`). Use a connection made
@@ -702,7 +742,7 @@ impl Rdb {
             u64,
             u64,
             HashMap<String, u64>,
-            bool,
+            Option<String>,
             i64,
             u64,
         ) = redis::pipe()
@@ -712,7 +752,7 @@ impl Rdb {
             .zcard(k.dead())
             .llen(k.completed())
             .hgetall(k.stats())
-            .exists(k.paused())
+            .get(k.paused())
             .pttl(k.throttle())
             .zcount(k.workers(), workers_since_ms, "+inf")
             .query_async(&mut self.conn.clone())

@@ -140,7 +140,7 @@ rate_limit_delay = "{rate_limit_delay}"
 okra_timeout_delay = "100ms"
 
 [worker]
-concurrency = 20
+concurrency = {concurrency}
 batch = 20
 lease = "3s"
 poll_interval = "200ms"
@@ -151,6 +151,7 @@ shutdown_grace = "{grace}"
 [okra]
 timeout = "500ms"
 requests_per_minute = {rpm}
+drain_guard = {drain_guard}
 
 [log]
 level = "info"
@@ -164,6 +165,10 @@ pub struct WorkerSpec<'a> {
     pub grace: &'a str,
     /// `--metrics-addr`, when set.
     pub metrics_addr: Option<String>,
+    pub concurrency: usize,
+    pub drain_guard: u32,
+    /// `OKRA_SECRET_KEY`.
+    pub secret: &'a str,
 }
 
 impl Default for WorkerSpec<'_> {
@@ -174,6 +179,9 @@ impl Default for WorkerSpec<'_> {
             rate_limit_delay: "1s",
             grace: "3s",
             metrics_addr: None,
+            concurrency: 20,
+            drain_guard: 20,
+            secret: "sk_test_never_logged_42",
         }
     }
 }
@@ -191,13 +199,15 @@ pub fn start_worker(
         .replace("{queue}", spec.queue)
         .replace("{rpm}", &spec.rpm.to_string())
         .replace("{rate_limit_delay}", spec.rate_limit_delay)
-        .replace("{grace}", spec.grace);
+        .replace("{grace}", spec.grace)
+        .replace("{concurrency}", &spec.concurrency.to_string())
+        .replace("{drain_guard}", &spec.drain_guard.to_string());
     std::fs::write(&config, text).expect("worker config");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_okra-worker"));
     cmd.arg("--config")
         .arg(&config)
         .args(["--redis-url", redis_url, "--log-format", "json"])
-        .env("OKRA_SECRET_KEY", "sk_test_never_logged_42")
+        .env("OKRA_SECRET_KEY", spec.secret)
         .env("OKQ_OKRA__BASE_URL", okra_url)
         .env_remove("RUST_LOG");
     if let Some(addr) = &spec.metrics_addr {

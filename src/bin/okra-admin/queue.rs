@@ -14,12 +14,27 @@ pub enum QueueCmd {
     /// Stop every worker from claiming (running jobs finish).
     #[command(after_help = "Example:\n  okra-admin queue pause --queue identity")]
     Pause,
-    /// Let workers claim again (idle workers wake at once).
+    /// Let workers claim again (idle workers wake at once); also lifts a pause set by the
+    /// circuit breaker or the drain guard.
     #[command(after_help = "Example:\n  okra-admin queue resume")]
     Resume,
+    /// Lift an Okra rate-limit throttle now, instead of waiting for it to run out.
+    #[command(after_help = "Example:\n  okra-admin queue unthrottle")]
+    Unthrottle,
 }
 
 pub async fn run(queue: &Queue, cmd: QueueCmd, out: Out) -> anyhow::Result<ExitCode> {
+    if matches!(cmd, QueueCmd::Unthrottle) {
+        let lifted = queue.unthrottle().await?;
+        if out.json {
+            out.json(&serde_json::json!({ "queue": queue.name(), "unthrottled": lifted }));
+        } else if lifted {
+            println!("queue {}: throttle lifted", queue.name());
+        } else {
+            println!("queue {} was not throttled", queue.name());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let paused = matches!(cmd, QueueCmd::Pause);
     if paused {
         queue.pause().await?;
@@ -70,7 +85,10 @@ fn print_stats(s: &Stats, out: Out) {
         return;
     }
     let flags = match (s.paused, s.throttled_ms) {
-        (true, _) => "PAUSED".to_string(),
+        (true, _) => format!(
+            "PAUSED: {}",
+            s.pause_reason.as_deref().unwrap_or("paused by an operator")
+        ),
         (false, 0) => "running".to_string(),
         (false, ms) => format!("throttled for {}ms (Okra rate limit)", ms),
     };

@@ -39,7 +39,9 @@ use triggers::{Trigger, trigger_for};
         "  0504 504 always                 0400 400              0401 401          0404 404\n",
         "  0422 422                        0601 FLAGGED_USER     0602 SUSPENDED    0603 NO_RECORD_ID\n",
         "  0700 malformed body             0800 slower than the client timeout\n",
-        "  0204 204 No Content (nuban-verify)                    anything else: a profile\n\n",
+        "  0204 204 No Content (nuban-verify)                    0301 301 to /__sandbox/elsewhere\n",
+        "  0302 a profile of somebody else   0413 a --big-body body   0701 identity of wrong types\n",
+        "  anything else: a profile\n\n",
         "Body flags: \"success\": false forces a 400, \"success\": true forces a profile.\n",
         "GET /__sandbox/stats shows the calls received; POST /__sandbox/reset clears them."
     )
@@ -63,6 +65,9 @@ struct Args {
     /// Send `Retry-After: <seconds>` with 429 answers (Okra documents none).
     #[arg(long)]
     retry_after: Option<u64>,
+    /// Size of the 0413 trigger's body, streamed (bytes).
+    #[arg(long, default_value_t = 20 * 1024 * 1024)]
+    big_body: usize,
     /// Accept only this Bearer key (default: any non-empty key).
     #[arg(long, env = "OKRA_SANDBOX_SECRET", hide_env_values = true)]
     secret: Option<String>,
@@ -76,6 +81,10 @@ struct Calls {
     window: VecDeque<Instant>,
     rate_limited: u32,
     unauthorized: u32,
+    /// Requests that reached `/__sandbox/elsewhere` (a redirect target), and how many of them
+    /// carried an `Authorization` header.
+    elsewhere: u32,
+    elsewhere_with_key: u32,
     /// BVNs whose verify timed out (or succeeded): getByBvn has their profile.
     known_bvns: HashSet<String>,
 }
@@ -103,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
     let app = Router::new()
         .route("/__sandbox/stats", get(stats))
         .route("/__sandbox/reset", post(reset))
+        .route("/__sandbox/elsewhere", get(elsewhere).post(elsewhere))
         .fallback(api)
         .with_state(state);
     axum::serve(listener, app)
@@ -143,6 +153,8 @@ async fn stats(State(s): State<Shared>) -> Json<Value> {
         "total": calls.log.len(),
         "rate_limited": calls.rate_limited,
         "unauthorized": calls.unauthorized,
+        "elsewhere": calls.elsewhere,
+        "elsewhere_with_key": calls.elsewhere_with_key,
         "max_in_window": max,
         "window_ms": window,
         "by_path": by_path,
@@ -360,10 +372,52 @@ async fn answer(
         )
             .into_response(),
         Slow => {
+            // Okra finishes the verification even when the caller stops waiting.
+            if name == "bvn-verify" {
+                s.calls.lock().unwrap().known_bvns.insert(identifier.to_string());
+            }
             tokio::time::sleep(s.args.slow).await;
             success(s, name, body, identifier)
         }
         NoContent if name == "nuban-verify" => StatusCode::NO_CONTENT.into_response(),
+        Redirect => (
+            StatusCode::MOVED_PERMANENTLY,
+            [(header::LOCATION, "/__sandbox/elsewhere?from=okra")],
+        )
+            .into_response(),
+        Mismatched => match ["bvn", "nin", "nuban"]
+            .into_iter()
+            .find(|f| body.get(*f).is_some())
+        {
+            // The same endpoint, somebody else's identifier.
+            Some(field) => {
+                let keep = identifier.len().saturating_sub(4);
+                let stranger = format!("{}9999", &identifier[..keep]);
+                let mut other = body.clone();
+                other[field] = json!(stranger);
+                success(s, name, &other, &stranger)
+            }
+            None => success(s, name, body, identifier),
+        },
+        Oversized => {
+            let chunk = Bytes::from(vec![b' '; 64 * 1024]);
+            let chunks = s.args.big_body.div_ceil(chunk.len());
+            let stream = futures::stream::iter(
+                std::iter::repeat_n(chunk, chunks).map(Ok::<_, std::io::Error>),
+            );
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                axum::body::Body::from_stream(stream),
+            )
+                .into_response()
+        }
+        WrongTypes => Json(json!({
+            "status": "success",
+            "message": "Identity succesfully retrieved",
+            "data": {"identity": [1, "two", null]},
+        }))
+        .into_response(),
         _ => success(s, name, body, identifier),
     }
 }
@@ -420,6 +474,20 @@ fn success(s: &Sandbox, name: &str, body: &Value, identifier: &str) -> Response 
         .into_response();
     }
     Json(json!({"status": "success", "message": "Identity succesfully retrieved", "data": data}))
+        .into_response()
+}
+
+/// Where the 0301 trigger points: it answers anybody (a stranger's profile), and counts who
+/// came, and whether they brought the secret key.
+async fn elsewhere(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    {
+        let mut calls = s.calls.lock().unwrap();
+        calls.elsewhere += 1;
+        if headers.contains_key(header::AUTHORIZATION) {
+            calls.elsewhere_with_key += 1;
+        }
+    }
+    Json(json!({"status": "success", "message": "ok", "data": {"identity": profile("29999999999", "elsewhere")}}))
         .into_response()
 }
 

@@ -33,8 +33,16 @@ pub enum Trigger {
     Malformed,
     /// Answers after `--slow` (longer than the client timeout).
     Slow,
-    /// 204 No Content (nuban-verify: valid account, no BVN).
+    /// 204 No Content (nuban-verify: valid account with no BVN).
     NoContent,
+    /// 301 to another place (`/__sandbox/elsewhere`, which answers a stranger's profile).
+    Redirect,
+    /// 200 with the profile of somebody else (another identifier).
+    Mismatched,
+    /// 200 with a body of `--big-body` bytes, streamed.
+    Oversized,
+    /// 200 with a success envelope whose `identity` has the wrong types.
+    WrongTypes,
 }
 
 /// Every trigger with its suffix and what it shows, for `--help`, the README and the demo.
@@ -80,12 +88,32 @@ pub const TABLE: &[(&str, Trigger, &str)] = &[
     (
         "0800",
         Trigger::Slow,
-        "answers after --slow (longer than the client timeout)",
+        "answers after --slow (longer than the client timeout); the verify still happens, so getByBvn has the profile",
     ),
     (
         "0204",
         Trigger::NoContent,
         "204 No Content (nuban-verify: no BVN attached)",
+    ),
+    (
+        "0301",
+        Trigger::Redirect,
+        "301 to /__sandbox/elsewhere (which answers a stranger's profile)",
+    ),
+    (
+        "0302",
+        Trigger::Mismatched,
+        "200 with the profile of somebody else",
+    ),
+    (
+        "0413",
+        Trigger::Oversized,
+        "200 with a --big-body byte body (default 20 MB)",
+    ),
+    (
+        "0701",
+        Trigger::WrongTypes,
+        "200 with identity [1, \"two\", null]",
     ),
 ];
 
