@@ -63,7 +63,7 @@ step "enqueueing ~200 mixed jobs (config/demo.toml: short delays, 4 attempts)"
     echo "{\"kind\":\"rc_verify\",\"rc_number\":\"RC$((1000 + i))\",\"company_name\":\"Acme $i Ltd\"}"
   done
   n=0
-  for s in 0503 0429 0501 0500 0502 0504 0400 0401 0404 0422 0601 0602 0603 0700 0800; do
+  for s in 0503 0429 0501 0500 0502 0504 0400 0404 0422 0601 0602 0603 0700 0800 0302 0701; do
     n=$((n + 1))
     echo "{\"kind\":\"bvn_verify\",\"bvn\":\"22200$(printf %02d $n)$s\"}"
     echo "{\"kind\":\"customer_verify\",\"customer\":\"cus_$n$s\"}"

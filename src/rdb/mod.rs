@@ -735,17 +735,14 @@ impl Rdb {
     /// Sizes, counters and flags.
     pub async fn stats(&self, workers_since_ms: u64) -> Result<RawStats> {
         let k = &self.keys;
-        let (ready, scheduled, running, dead, completed, counters, paused, throttle, workers): (
-            u64,
-            u64,
-            u64,
-            u64,
-            u64,
+        type Row = (
+            (u64, u64, u64, u64, u64),
             HashMap<String, u64>,
             Option<String>,
             i64,
             u64,
-        ) = redis::pipe()
+        );
+        let ((ready, scheduled, running, dead, completed), counters, paused, throttle, workers): Row = redis::pipe()
             .llen(k.ready())
             .zcard(k.scheduled())
             .zcard(k.running())
@@ -756,7 +753,8 @@ impl Rdb {
             .pttl(k.throttle())
             .zcount(k.workers(), workers_since_ms, "+inf")
             .query_async(&mut self.conn.clone())
-            .await?;
+            .await
+            .map(|(a, b, c, d, e, f, g, h, i)| ((a, b, c, d, e), f, g, h, i))?;
         Ok(RawStats {
             ready,
             scheduled,
