@@ -802,3 +802,29 @@ async fn enqueue_file_that_fails_part_way_names_the_lines_written_and_not() {
     let s = admin(&server, q, &["--json", "stats"]).ok().json();
     assert_eq!(s["ready"], 2_000, "exactly the lines it says it wrote");
 }
+
+#[tokio::test]
+async fn help_never_shows_a_password_and_unthrottle_lifts_a_throttle() {
+    let server = RedisServer::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+        .arg("--help")
+        .env("REDIS_URL", "redis://app:hunter2@10.0.0.5:6379")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("REDIS_URL"), "{help}");
+    assert!(!help.contains("hunter2"), "{help}");
+
+    let q = "throttled";
+    server.cli(&["SET", &format!("okq:{{{q}}}:throttle"), "1", "PX", "600000"]);
+    let s = admin(&server, q, &["--json", "stats"]).ok().json();
+    assert!(s["throttled_ms"].as_u64().unwrap() > 0);
+    let r = admin(&server, q, &["queue", "unthrottle"]).ok();
+    assert!(r.out.contains("throttle lifted"), "{}", r.out);
+    let s = admin(&server, q, &["--json", "stats"]).ok().json();
+    assert_eq!(s["throttled_ms"], 0);
+    let r = admin(&server, q, &["--json", "queue", "unthrottle"])
+        .ok()
+        .json();
+    assert_eq!(r["unthrottled"], false);
+}

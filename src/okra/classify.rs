@@ -291,6 +291,50 @@ mod tests {
         max_rate_limit: Duration::from_secs(600),
     };
 
+    #[test]
+    fn retry_after_is_capped_and_account_failures_pause() {
+        let (je, action) = Classifier::default().job_error(&api(429, None, Some(86_400)), &DELAYS);
+        assert_eq!(action, Action::RateLimited);
+        assert_eq!(
+            je.action,
+            ErrorAction::Retry {
+                delay: Some(Duration::from_secs(600)),
+                spend_attempt: false
+            }
+        );
+        for (e, class) in [
+            (api(401, None, None), "unauthorized"),
+            (api(403, None, None), "forbidden"),
+            (api(200, Some("PLAN"), None), "plan"),
+            (api(200, Some("EXPIRED"), None), "expired"),
+            (api(200, Some("ENV"), None), "env"),
+            (
+                OkraError::Redirect {
+                    status: 301,
+                    location: None,
+                },
+                "unexpected_redirect",
+            ),
+        ] {
+            let (je, action) = Classifier::default().job_error(&e, &DELAYS);
+            assert_eq!((je.class(), action), (class, Action::Pause));
+            assert!(!je.is_terminal(), "{class}: back to ready, not dead");
+        }
+        // Input problems of one job never pause anything.
+        for e in [
+            api(400, None, None),
+            api(422, None, None),
+            api(200, Some("FLAGGED_USER"), None),
+            api(200, Some("SUSPENDED"), None),
+            api(200, Some("NO_RECORD_ID"), None),
+        ] {
+            assert_eq!(
+                Classifier::default().job_error(&e, &DELAYS).1,
+                Action::Terminal
+            );
+        }
+    }
+
     fn classify(status: u16, body: &str) -> (JobError, Action) {
         let e = read_answer(status, body.as_bytes(), None).unwrap_err();
         Classifier::default().job_error(&e, &DELAYS)

@@ -24,7 +24,7 @@ use output::Out;
 )]
 struct Cli {
     /// Redis URL [default: redis.url from the config, else redis://127.0.0.1:6379]
-    #[arg(long, global = true, env = "REDIS_URL")]
+    #[arg(long, global = true, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
     /// Queue name [default: queue.name from the config, else identity]
     #[arg(long, global = true, env = "OKQ_QUEUE")]
