@@ -205,6 +205,15 @@ pub struct BulkReport {
 const SCAN_CHUNK: u64 = 500;
 
 impl Queue {
+    /// The budget of jobs enqueued without one: what the workers published, else this config's.
+    pub(crate) async fn fleet_max(&self) -> Result<u32> {
+        Ok(self
+            .rdb
+            .fleet_budget()
+            .await?
+            .unwrap_or(self.cfg.retry.max_attempts))
+    }
+
     /// A page of dead letters, newest first (`page` starts at 1).
     pub async fn dead_page(
         &self,
@@ -216,13 +225,14 @@ impl Queue {
         let (min, max) = filter.range();
         let skip = page.saturating_sub(1) * limit;
         let rdb = &self.rdb;
+        let fleet = self.fleet_max().await?;
         if others.is_empty() {
             let ids = rdb.dead_ids_by(&driver, min, max, skip, limit).await?;
             let briefs = rdb.dead_briefs(&ids, false).await?;
             return Ok(briefs
                 .into_iter()
                 .filter(|b| b.died_at.is_some())
-                .map(|b| DeadLetter::from_brief(b, self.cfg.retry.max_attempts))
+                .map(|b| DeadLetter::from_brief(b, fleet))
                 .collect());
         }
         let (mut offset, mut skipped, mut out) = (0, 0, Vec::new());
@@ -242,7 +252,7 @@ impl Queue {
                     skipped += 1;
                     continue;
                 }
-                out.push(DeadLetter::from_brief(b, self.cfg.retry.max_attempts));
+                out.push(DeadLetter::from_brief(b, fleet));
                 if out.len() as u64 >= limit {
                     return Ok(out);
                 }
@@ -267,7 +277,7 @@ impl Queue {
 
     /// A dead letter's whole record; `NotFound` if the id is unknown or not dead.
     pub async fn dead_get(&self, id: &str) -> Result<JobRecord> {
-        match self.rdb.job(id).await? {
+        match self.job(id).await? {
             Some(job) if job.state == JobState::Dead => Ok(job),
             _ => Err(QueueError::NotFound(id.into())),
         }
@@ -402,12 +412,13 @@ impl DeadScan<'_> {
                 .iter()
                 .filter_map(|m| m.rsplit('|').next().map(str::to_string))
                 .collect();
+            let fleet = self.queue.fleet_max().await?;
             let letters: Vec<DeadLetter> = rdb
                 .dead_briefs(&ids, self.with_payload)
                 .await?
                 .into_iter()
                 .filter(|b| self.filter.accepts(b, &self.others))
-                .map(|b| DeadLetter::from_brief(b, self.queue.cfg.retry.max_attempts))
+                .map(|b| DeadLetter::from_brief(b, fleet))
                 .collect();
             if !letters.is_empty() {
                 return Ok(Some(letters));

@@ -27,6 +27,7 @@
 //! | `dindex` | hash | id → the `dead_index` members of a dead letter |
 //! | `stats` | hash | lifetime counters |
 //! | `paused` | string | present while the queue is paused; holds the reason |
+//! | `budget` | string | the fleet's `retry.max_attempts`, as its workers last published it (for display) |
 //! | `not_found` | string | the drain guard's count of consecutive `not_found` failures |
 //! | `throttle` | string | present (with a TTL) while claiming is throttled |
 //! | `rate` | zset | claim timestamps inside the rate-limit window |
@@ -79,6 +80,7 @@ keys!(
     wake,
     sched,
     not_found,
+    budget,
     workers,
     worker_info,
 );

@@ -330,11 +330,18 @@ impl Queue {
     }
 
     /// Everything stored about a job, `None` if unknown (or past its retention).
+    /// A job without a budget of its own shows the one its workers apply (as they published
+    /// it), else this handle's `retry.max_attempts`.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
-        Ok(self.rdb.job(id).await?.map(|mut rec| {
-            rec.max_attempts = rec.meta.budget(self.cfg.retry.max_attempts);
-            rec
-        }))
+        let Some(mut rec) = self.rdb.job(id).await? else {
+            return Ok(None);
+        };
+        let fleet = match rec.meta.max_attempts {
+            Some(_) => self.cfg.retry.max_attempts,
+            None => self.fleet_max().await?,
+        };
+        rec.max_attempts = rec.meta.budget(fleet);
+        Ok(Some(rec))
     }
 
     /// A job's state.

@@ -380,10 +380,20 @@ async fn a_job_without_a_budget_follows_the_fleets_max_attempts() {
         .await
         .unwrap()
         .id;
-    let dead = workers.wait(&plain, Duration::from_secs(10)).await.unwrap();
+    // Read through the producer (configured with 10): it shows the budget the workers apply.
+    let dead = producer
+        .wait(&plain, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(dead.state, JobState::Dead);
     assert_eq!(dead.attempts, 2, "the fleet's budget, not the producer's");
     assert_eq!(dead.max_attempts, 2);
+    let letters = producer
+        .dead_page(&okra_queue::DeadFilter::default(), 1, 10)
+        .await
+        .unwrap();
+    let letter = letters.iter().find(|l| l.id == plain).unwrap();
+    assert_eq!(letter.max_attempts, 2);
     let dead = workers.wait(&own, Duration::from_secs(10)).await.unwrap();
     assert_eq!(dead.attempts, 3, "a per-job budget wins");
     fleet.stop().await;

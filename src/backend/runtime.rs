@@ -185,6 +185,7 @@ impl Queue {
     pub async fn runtime(&self, opts: WorkerOptions) -> Result<Runtime> {
         opts.validate().map_err(crate::error::QueueError::Config)?;
         self.check_server().await?;
+        self.rdb.publish_budget(self.cfg.retry.max_attempts).await?;
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let (stop, _) = watch::channel(false);
         let inner = Arc::new(Inner {

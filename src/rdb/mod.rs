@@ -673,6 +673,24 @@ impl Rdb {
         Ok(())
     }
 
+    /// Publishes the fleet's default attempt budget (what workers apply to jobs without one).
+    pub async fn publish_budget(&self, max_attempts: u32) -> Result<()> {
+        let _: () = redis::cmd("SET")
+            .arg(self.keys.budget())
+            .arg(max_attempts)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// The fleet's default attempt budget as its workers published it.
+    pub async fn fleet_budget(&self) -> Result<Option<u32>> {
+        Ok(redis::cmd("GET")
+            .arg(self.keys.budget())
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
     /// Pauses the queue with `reason` unless it is paused already; true if this call paused it.
     pub async fn pause_because(&self, reason: &str) -> Result<bool> {
         let set: Option<String> = redis::cmd("SET")
