@@ -18,7 +18,7 @@ use crate::backend::WorkerOptions;
 use crate::error::QueueError;
 use crate::policy::RetryPolicy;
 use crate::queue::QueueConfig;
-use crate::rdb::{RateLimit, RedisSettings};
+use crate::rdb::{AccountLimit, RedisSettings};
 
 /// Where the settings file is looked for when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
@@ -198,6 +198,9 @@ pub struct OkraSettings {
     /// Largest answer body read (bytes); a larger one is class `oversized_body` and its
     /// connection is dropped.
     pub max_body: usize,
+    /// The Okra account (one secret key): every queue with the same account shares one rate
+    /// limit and one 429 throttle.
+    pub account: String,
     /// Pause the queue after this many consecutive `not_found` failures of different jobs with
     /// no success between them (a wrong base URL or path); 0 = off.
     pub drain_guard: u32,
@@ -211,6 +214,7 @@ impl Default for OkraSettings {
             requests_per_minute: 60,
             testing: false,
             max_body: 1024 * 1024,
+            account: "default".into(),
             drain_guard: 20,
         }
     }
@@ -336,7 +340,9 @@ impl Settings {
             completed_retention: self.queue.completed_retention,
             idempotency_ttl: self.queue.idempotency_ttl,
             history_cap: self.queue.history_cap,
-            rate_limit: (self.okra.requests_per_minute > 0).then_some(RateLimit {
+            rate_limit: None,
+            account: Some(AccountLimit {
+                name: self.okra.account.clone(),
                 limit: self.okra.requests_per_minute,
                 window: Duration::from_secs(61),
             }),
@@ -388,7 +394,9 @@ mod tests {
         Settings::default().validate().unwrap();
         let q = Settings::default().queue_config();
         assert_eq!(q.name, "identity");
-        assert_eq!(q.rate_limit.unwrap().limit, 60);
+        let account = q.account.unwrap();
+        assert_eq!((account.name.as_str(), account.limit), ("default", 60));
+        assert!(q.rate_limit.is_none());
     }
 
     #[test]

@@ -123,6 +123,50 @@ impl Keys {
     }
 }
 
+/// Keys of one upstream account's rate limit and throttle: `okq:{acct:NAME}:…`, a hash tag of
+/// their own, so every queue that calls the upstream with that account shares them, and no
+/// script ever touches them together with a queue's keys (Redis Cluster keeps working).
+#[derive(Debug, Clone)]
+pub struct AccountKeys {
+    name: String,
+    prefix: String,
+}
+
+impl AccountKeys {
+    /// Keys of account `name` (checked like a queue name).
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            prefix: format!("okq:{{acct:{name}}}:"),
+        }
+    }
+
+    /// The account name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Call times inside the rate-limit window (zset).
+    pub fn rate(&self) -> String {
+        format!("{}rate", self.prefix)
+    }
+
+    /// Present (with a TTL) while the upstream asked the account to back off.
+    pub fn throttle(&self) -> String {
+        format!("{}throttle", self.prefix)
+    }
+
+    /// The limit per window every worker shares (the first worker's config sets it).
+    pub fn limit(&self) -> String {
+        format!("{}limit", self.prefix)
+    }
+
+    /// Counter for slot ids.
+    pub fn seq(&self) -> String {
+        format!("{}seq", self.prefix)
+    }
+}
+
 /// Checks a queue name: non-empty, no hash-tag braces, no whitespace, at most 64 bytes.
 pub fn validate_queue_name(name: &str) -> Result<(), String> {
     if name.is_empty() {

@@ -13,7 +13,9 @@ use crate::job::{
 };
 use crate::keys::{Keys, validate_queue_name};
 use crate::policy::RetryPolicy;
-use crate::rdb::{MAX_BATCH, NewJob, RateLimit, Rdb, RedisConn, RedisSettings};
+use crate::rdb::{
+    Account, AccountLimit, MAX_BATCH, NewJob, RateLimit, Rdb, RedisConn, RedisSettings,
+};
 use crate::stats::Stats;
 
 /// Queue-wide settings that producers, workers and operators share.
@@ -33,8 +35,11 @@ pub struct QueueConfig {
     pub idempotency_ttl: Duration,
     /// Attempt-history entries kept per job.
     pub history_cap: usize,
-    /// Fleet-wide limit on job starts (claims) per window.
+    /// Fleet-wide limit on job starts (claims) per window, for this queue alone.
     pub rate_limit: Option<RateLimit>,
+    /// An upstream account whose limit and throttle this queue shares with every other queue
+    /// on the same account (instead of `rate_limit`).
+    pub account: Option<AccountLimit>,
 }
 
 impl QueueConfig {
@@ -49,6 +54,7 @@ impl QueueConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             history_cap: 25,
             rate_limit: None,
+            account: None,
         }
     }
 
@@ -63,6 +69,15 @@ impl QueueConfig {
             return Err(QueueError::Config(
                 "idempotency TTL must be positive".into(),
             ));
+        }
+        if let Some(a) = &self.account {
+            crate::keys::validate_queue_name(&a.name)
+                .map_err(|e| QueueError::Config(format!("account: {e}")))?;
+            if self.rate_limit.is_some() {
+                return Err(QueueError::Config(
+                    "a queue limits its rate either by itself or by its account, not both".into(),
+                ));
+            }
         }
         if let Some(r) = self.rate_limit
             && (r.limit == 0 || r.window.is_zero())
@@ -80,6 +95,8 @@ impl QueueConfig {
 pub struct Queue {
     pub(crate) rdb: Rdb,
     pub(crate) cfg: Arc<QueueConfig>,
+    /// The upstream account's shared limiter, when the config names one.
+    pub(crate) account: Option<Arc<Account>>,
     /// Kept to open the workers' blocking connection; `None` for wrapped connections.
     pub(crate) redis: Option<Arc<RedisSettings>>,
 }
@@ -152,6 +169,10 @@ impl Queue {
     pub fn with_conn(conn: RedisConn, cfg: QueueConfig) -> Self {
         let keys = Keys::new(&cfg.name);
         Self {
+            account: cfg
+                .account
+                .clone()
+                .map(|a| Arc::new(Account::new(conn.clone(), a))),
             rdb: Rdb::new(conn, keys),
             cfg: Arc::new(cfg),
             redis: None,
@@ -381,7 +402,13 @@ impl Queue {
     pub async fn stats(&self) -> Result<Stats> {
         let live_since = now_ms().saturating_sub(crate::backend::WORKER_TTL.as_millis() as u64);
         let raw = self.rdb.stats(live_since).await?;
-        Ok(Stats::from_raw(&self.cfg.name, raw))
+        let mut stats = Stats::from_raw(&self.cfg.name, raw);
+        if let Some(a) = &self.account {
+            let usage = a.usage().await?;
+            stats.throttled_ms = stats.throttled_ms.max(usage.throttled_ms);
+            stats.account = Some(usage);
+        }
+        Ok(stats)
     }
 
     /// Stops every worker from claiming (running jobs finish).
@@ -395,9 +422,15 @@ impl Queue {
         self.rdb.pause_because(reason).await
     }
 
-    /// Lifts a rate-limit throttle at once; true if one was in place.
+    /// Lifts a rate-limit throttle at once (the queue's and its account's); true if one was
+    /// in place.
     pub async fn unthrottle(&self) -> Result<bool> {
-        self.rdb.unthrottle().await
+        let queue = self.rdb.unthrottle().await?;
+        let account = match &self.account {
+            Some(a) => a.unthrottle().await?,
+            None => false,
+        };
+        Ok(queue || account)
     }
 
     /// Lets workers claim again.
@@ -405,15 +438,39 @@ impl Queue {
         self.rdb.set_paused(false).await
     }
 
-    /// Stops every worker from claiming for `d` (upstream asked the fleet to back off).
+    /// Stops every worker from claiming for `d` (upstream asked the fleet to back off): every
+    /// queue on the account, when the queue has one.
     pub async fn throttle(&self, d: Duration) -> Result<Duration> {
-        self.rdb.throttle(d).await
+        match &self.account {
+            Some(a) => a.throttle(d).await,
+            None => self.rdb.throttle(d).await,
+        }
     }
 
-    /// Takes one extra slot of the queue's rate limit for a second upstream call inside a job;
-    /// `Some(wait)` when none is free.
+    /// Takes one extra slot of the rate limit (the account's, when the queue has one) for a
+    /// second upstream call inside a job; `Some(wait)` when none is free.
     pub async fn permit(&self) -> Result<Option<Duration>> {
-        self.rdb.permit(self.cfg.rate_limit).await
+        match &self.account {
+            Some(a) => {
+                let t = a.take(1).await?;
+                Ok((t.granted == 0).then_some(t.wait))
+            }
+            None => self.rdb.permit(self.cfg.rate_limit).await,
+        }
+    }
+
+    /// Gives back rate-limit slots that were not spent on a call (an invalid job, a job given
+    /// back unstarted).
+    pub async fn give_back(&self, slots: &[String]) -> Result<()> {
+        match &self.account {
+            Some(a) => a.give_back(slots).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The account's limiter, when the queue has one.
+    pub fn account(&self) -> Option<&Account> {
+        self.account.as_deref()
     }
 
     /// Registered workers with their last heartbeat.

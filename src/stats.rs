@@ -55,6 +55,8 @@ pub struct Stats {
     pub throttled_ms: u64,
     /// Worker processes with a recent heartbeat.
     pub workers: u64,
+    /// The upstream account's shared limit: calls in the window, the limit, its throttle.
+    pub account: Option<crate::rdb::AccountUsage>,
 }
 
 impl Stats {
@@ -85,6 +87,7 @@ impl Stats {
             pause_reason: raw.paused,
             throttled_ms: raw.throttle_ms,
             workers: raw.workers,
+            account: None,
         }
     }
 

@@ -242,3 +242,70 @@ async fn two_hundred_large_answers_keep_a_worker_small() {
     );
     assert!(peak_kib < 256 * 1024, "peak RSS {peak_kib} KiB");
 }
+
+#[tokio::test]
+async fn two_queues_on_one_okra_account_share_one_limit_and_one_throttle() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let (qa, qb) = (
+        producer(&server, "acct-a").await,
+        producer(&server, "acct-b").await,
+    );
+    enqueue_many(&qa, 30, "1234").await;
+    let mut more = qb
+        .enqueue_bulk((0..30).map(|i| bvn(format!("23{i:05}1234"))))
+        .await
+        .unwrap();
+    let a = WorkerSpec {
+        queue: "acct-a",
+        rpm: 20,
+        ..WorkerSpec::default()
+    };
+    let _wa = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &a);
+    eventually(
+        Duration::from_secs(10),
+        "the account limit is stored",
+        || async {
+            !server
+                .cli(&["GET", "okq:{acct:default}:limit"])
+                .trim()
+                .is_empty()
+        },
+    )
+    .await;
+    // A second queue on the same key, with a stale config: the stored limit wins.
+    let b = WorkerSpec {
+        queue: "acct-b",
+        rpm: 40,
+        rate_limit_delay: "30s",
+        ..WorkerSpec::default()
+    };
+    let wb = start_worker(dir.path(), 2, &server.url(), &sandbox.url, &b);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stats = sandbox.stats().await;
+    assert_eq!(
+        stats["total"], 20,
+        "both queues together made the plan's 20 calls: {stats}"
+    );
+    let log = wb.log_text();
+    assert!(log.contains("differs from the account's limit"), "{log}");
+    let s = run_admin(&server, "acct-a", &["--json", "stats"]);
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["account"]["name"], "default");
+    assert_eq!(v["account"]["calls_in_window"], 20);
+    assert_eq!(v["account"]["limit"], 20);
+    // One 429 on queue B stops queue A too.
+    run_admin(&server, "acct-a", &["queue", "rate-limit", "0"]);
+    more.extend(qb.enqueue_bulk([bvn("22300000429".into())]).await.unwrap());
+    // Queue A's stats (through okra-admin, which knows the account) show the throttle.
+    eventually(Duration::from_secs(20), "the account throttled", || async {
+        let s = run_admin(&server, "acct-a", &["--json", "stats"]);
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        v["throttled_ms"].as_u64().unwrap() > 0
+    })
+    .await;
+    assert_eq!(sandbox.calls("bvn-verify", "22300000429").await, 1);
+    let s = run_admin(&server, "acct-a", &["--json", "queue", "unthrottle"]);
+    assert!(s.contains("\"unthrottled\": true"), "{s}");
+}

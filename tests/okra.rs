@@ -18,6 +18,12 @@ fn bvn(b: &str) -> OkraJob {
 async fn producer(server: &RedisServer, name: &str) -> Queue {
     let mut cfg = QueueConfig::new(name);
     cfg.retry.max_attempts = 3;
+    // The workers' Okra account, so `stats` shows its throttle and usage.
+    cfg.account = Some(okra_queue::rdb::AccountLimit {
+        name: "default".into(),
+        limit: 0,
+        window: Duration::from_secs(61),
+    });
     Queue::connect(&server.settings(), cfg).await.unwrap()
 }
 

@@ -46,6 +46,7 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Value
     // A record written by another producer is checked as enqueue checks it; Okra never sees
     // an invalid one. The message names the rule, never the value.
     if let Err(why) = job.validate() {
+        give_back_slot(deps, ctx).await;
         return Err(JobError::terminal(
             "invalid_payload",
             format!("the job fails validation: {why}"),
@@ -92,6 +93,7 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Value
         }
     }
     if let Some(e) = still_ours(ctx) {
+        give_back_slot(deps, ctx).await;
         return Err(e);
     }
     match call(deps, job.path(), job.body()).await {
@@ -116,6 +118,15 @@ fn uncertain(deps: &Deps, f: &Failure) -> bool {
     deps.classifier.is_okra_timeout_class(&f.class)
         || matches!(f.class.as_str(), "lease_expired" | "lease_lost")
         || (f.http_status.is_none() && f.class == deps.classifier.transport_class())
+}
+
+/// The claim took a rate-limit slot for this run's call; a run that makes none gives it back.
+async fn give_back_slot(deps: &Deps, ctx: &JobContext) {
+    if let Some(slot) = &ctx.slot
+        && let Err(e) = deps.queue.give_back(std::slice::from_ref(slot)).await
+    {
+        info!(error = %e, "could not give a rate-limit slot back");
+    }
 }
 
 /// An answer that is not a trustworthy profile.

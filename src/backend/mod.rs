@@ -141,14 +141,36 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
             // Listen before asking, so a wake-up between the claim and the wait is not lost.
             let mut notified = Box::pin(inner.wake.clone().notified_owned());
             notified.as_mut().enable();
-            let rate = inner.queue.cfg.rate_limit;
-            let reply = inner.queue.rdb.claim(&worker, room, inner.opts.lease, rate).await?;
-            let (jobs, now, orphans) = match reply {
-                ClaimReply::Paused => return Ok(Claimed::Paused(notified)),
-                ClaimReply::Throttled(d) => return Ok(Claimed::Throttled(d)),
-                ClaimReply::Empty => return Ok(Claimed::Empty(notified)),
-                ClaimReply::Claimed { now, jobs, orphans } => (jobs, now, orphans),
+            // An account's slots come first (its keys live in a slot of their own), then at
+            // most that many jobs are claimed; slots no job took go back.
+            let mut slots: Vec<String> = Vec::new();
+            let room = match inner.queue.account() {
+                Some(account) => {
+                    let taken = account.take(room).await?;
+                    if taken.granted == 0 {
+                        return Ok(Claimed::Throttled(taken.wait));
+                    }
+                    slots = taken.slots;
+                    taken.granted
+                }
+                None => room,
             };
+            let rate = inner.queue.cfg.rate_limit;
+            let reply = inner.queue.rdb.claim(&worker, room, inner.opts.lease, rate).await;
+            let (jobs, now, orphans) = match reply {
+                Ok(ClaimReply::Claimed { now, jobs, orphans }) => (jobs, now, orphans),
+                other => {
+                    inner.give_back(&slots).await;
+                    return match other? {
+                        ClaimReply::Paused => Ok(Claimed::Paused(notified)),
+                        ClaimReply::Throttled(d) => Ok(Claimed::Throttled(d)),
+                        _ => Ok(Claimed::Empty(notified)),
+                    };
+                }
+            };
+            let unused = slots.split_off(jobs.len().min(slots.len()));
+            inner.give_back(&unused).await;
+            let mut slots = slots.into_iter();
             if !orphans.is_empty() {
                 metrics::counter!("okq_orphans_total", "queue" => inner.queue.name().to_string())
                     .increment(orphans.len() as u64);
@@ -171,6 +193,7 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
                         let lost = inner.registry.hold(job.lease.clone(), false);
                         held.fetch_add(1, Ordering::Relaxed);
                         let ctx = JobContext {
+                            slot: slots.next(),
                             attempt: job.attempts,
                             last_error: serde_json::from_str(&job.last_error).ok(),
                             claimed_at,
@@ -192,6 +215,10 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
                     }
                     (meta, args) => {
                         inner.registry.hold(job.lease.clone(), true);
+                        // It will never call upstream.
+                        if let Some(slot) = slots.next() {
+                            inner.give_back(&[slot]).await;
+                        }
                         let kind = meta.as_ref().map(|m| m.kind.clone()).unwrap_or_default();
                         // serde's messages quote the offending value (an identifier, maybe):
                         // keep only where it failed.
@@ -306,20 +333,20 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
                 Fetch::Claiming(f) => Some(f),
                 _ => None,
             };
-            let mut unstarted: Vec<Lease> = state
-                .buffer
-                .drain(..)
-                .filter_map(|t| lease_of(&t))
-                .collect();
+            let unstarted_tasks: Vec<Task<Args>> = state.buffer.drain(..).collect();
+            let mut unstarted: Vec<Lease> = unstarted_tasks.iter().filter_map(lease_of).collect();
+            let mut unused: Vec<String> = unstarted_tasks.iter().filter_map(slot_of).collect();
             state.closing = Some(
                 async move {
                     if let Some(f) = claiming
                         && let Ok(Claimed::Tasks(tasks)) = f.await
                     {
                         unstarted.extend(tasks.iter().filter_map(lease_of));
+                        unused.extend(tasks.iter().filter_map(slot_of));
                     }
                     held.fetch_sub(unstarted.len(), Ordering::Relaxed);
                     inner.release(unstarted).await;
+                    inner.give_back(&unused).await;
                     inner.flush().await;
                 }
                 .boxed(),
@@ -329,6 +356,13 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
         futures::ready!(closing.poll_unpin(cx));
         Poll::Ready(Ok(()))
     }
+}
+
+fn slot_of<Args>(task: &Task<Args>) -> Option<String> {
+    task.ctx()
+        .data()
+        .get::<JobContext>()
+        .and_then(|c| c.slot.clone())
 }
 
 fn lease_of<Args>(task: &Task<Args>) -> Option<Lease> {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::acker::{AckMsg, acker};
 use super::backoff::{Backoff, Health, Streak};
@@ -114,6 +114,9 @@ pub struct JobContext {
     /// Redis server time of the claim (ms); with `claimed_at` it gives Redis time without asking.
     pub claimed_at_ms: u64,
     pub(crate) lost: Arc<AtomicBool>,
+    /// The upstream account's rate-limit slot taken for this run's call (when the queue has an
+    /// account with a limit). Give it back with [`Queue::give_back`] if no call is made.
+    pub slot: Option<String>,
 }
 
 impl JobContext {
@@ -332,6 +335,14 @@ impl Inner {
         for lease in leases {
             let entry = record::release(lease, "", &self.node);
             self.send(entry).await;
+        }
+    }
+
+    /// Gives rate-limit slots back to the account (best effort: a slot not given back only
+    /// ages out of the window).
+    pub(crate) async fn give_back(&self, slots: &[String]) {
+        if let Err(e) = self.queue.give_back(slots).await {
+            debug!(error = %e, count = slots.len(), "could not give rate-limit slots back");
         }
     }
 

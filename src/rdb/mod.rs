@@ -1,6 +1,7 @@
 //! All Redis access of the queue, in one place: each method is one script call or one pipeline.
 //! Scripts live beside this file in `lua/`; the key layout is in [`crate::keys`].
 
+mod account;
 mod conn;
 mod scripts;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use redis::Value;
 
+pub use account::{Account, AccountLimit, AccountUsage, Taken};
 pub use conn::{RedisConn, RedisSettings};
 
 use crate::error::{QueueError, Result};

@@ -31,6 +31,7 @@ pub(crate) struct Scripts {
     pub permit: Script,
     pub heartbeat: Script,
     pub forward: Script,
+    pub account_take: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -47,4 +48,5 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     permit: script!("permit"),
     heartbeat: script!("heartbeat"),
     forward: script!("forward"),
+    account_take: script!("account_take"),
 });

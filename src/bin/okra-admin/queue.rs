@@ -21,9 +21,30 @@ pub enum QueueCmd {
     /// Lift an Okra rate-limit throttle now, instead of waiting for it to run out.
     #[command(after_help = "Example:\n  okra-admin queue unthrottle")]
     Unthrottle,
+    /// Set the Okra account's calls per minute for every worker and queue on it (0 = no limit).
+    #[command(after_help = "Example:\n  okra-admin queue rate-limit 40")]
+    RateLimit {
+        /// Calls per 61 s window, shared by every worker of every queue on the account.
+        per_minute: u32,
+    },
 }
 
 pub async fn run(queue: &Queue, cmd: QueueCmd, out: Out) -> anyhow::Result<ExitCode> {
+    if let QueueCmd::RateLimit { per_minute } = cmd {
+        let account = queue.account().ok_or_else(|| {
+            anyhow::anyhow!("queue {} has no Okra account configured", queue.name())
+        })?;
+        account.set_limit(per_minute).await?;
+        if out.json {
+            out.json(&serde_json::json!({ "account": account.name(), "requests_per_minute": per_minute }));
+        } else {
+            println!(
+                "account {}: {per_minute} calls per minute for every worker",
+                account.name()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if matches!(cmd, QueueCmd::Unthrottle) {
         let lifted = queue.unthrottle().await?;
         if out.json {
@@ -90,9 +111,35 @@ fn print_stats(s: &Stats, out: Out) {
             s.pause_reason.as_deref().unwrap_or("paused by an operator")
         ),
         (false, 0) => "running".to_string(),
-        (false, ms) => format!("throttled for {}ms (Okra rate limit)", ms),
+        (false, ms) => format!(
+            "throttled for {} (Okra rate limit)",
+            humantime::format_duration(Duration::from_secs(ms.div_ceil(1000)))
+        ),
     };
     println!("queue {}  ({flags}, {} live workers)", s.queue, s.workers);
+    if let Some(a) = &s.account {
+        let limit = if a.limit == 0 {
+            "no limit".to_string()
+        } else {
+            a.limit.to_string()
+        };
+        println!(
+            "okra account {}: {} calls in the last {} (limit {limit}){}",
+            a.name,
+            a.calls_in_window,
+            humantime::format_duration(std::time::Duration::from_millis(a.window_ms)),
+            if a.throttled_ms > 0 {
+                format!(
+                    ", throttled for {}",
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        a.throttled_ms.div_ceil(1000)
+                    ))
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     let mut states = table(&["scheduled", "ready", "running", "dead", "completed"]);
     states.add_row(vec![s.scheduled, s.ready, s.running, s.dead, s.completed]);
     println!("{states}");
