@@ -125,13 +125,7 @@ impl Account {
     /// Stops every worker on this account from calling upstream for `d` (never shortens a
     /// throttle in place); returns the throttle left.
     pub async fn throttle(&self, d: Duration) -> Result<Duration> {
-        let ms: u64 = SCRIPTS
-            .throttle
-            .key(self.keys.throttle())
-            .arg(d.as_millis().max(1) as u64)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(Duration::from_millis(ms))
+        super::throttle_key(&self.conn, &self.keys.throttle(), d).await
     }
 
     /// Lifts a throttle; true if one was in place.

@@ -631,13 +631,7 @@ impl Rdb {
 
     /// Stops claims for `d` (never shortens a throttle in place); returns the throttle left.
     pub async fn throttle(&self, d: Duration) -> Result<Duration> {
-        let ms: u64 = SCRIPTS
-            .throttle
-            .key(self.keys.throttle())
-            .arg(d.as_millis().max(1) as u64)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(Duration::from_millis(ms))
+        throttle_key(&self.conn, &self.keys.throttle(), d).await
     }
 
     /// Takes one extra rate-limit slot; `Err(wait)` when none is free.
@@ -1155,6 +1149,18 @@ impl Rdb {
         }
         Ok(())
     }
+}
+
+/// Sets a throttle key (a queue's or an account's) for `d`, never shortening one in place;
+/// returns the throttle left.
+pub(crate) async fn throttle_key(conn: &RedisConn, key: &str, d: Duration) -> Result<Duration> {
+    let ms: u64 = SCRIPTS
+        .throttle
+        .key(key)
+        .arg(d.as_millis().max(1) as u64)
+        .invoke_async(&mut conn.clone())
+        .await?;
+    Ok(Duration::from_millis(ms))
 }
 
 /// A job's state from where it is: a lease means running, the dead set dead, the scheduled set
