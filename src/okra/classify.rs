@@ -4,15 +4,22 @@
 //! | matched by | class | action |
 //! |---|---|---|
 //! | HTTP 503 | `okra_timeout` | retry after at least `retry.okra_timeout_delay` |
-//! | HTTP 429, type `RATE_LIMIT` | `rate_limited` | retry after max(`retry.rate_limit_delay`, Retry-After), no attempt spent, fleet pauses |
+//! | HTTP 429, type `RATE_LIMIT` | `rate_limited` | retry after max(`retry.rate_limit_delay`, Retry-After) capped by `retry.max_rate_limit_delay`, no attempt spent, the account is throttled |
 //! | HTTP 500, 502, 504, other 5xx, 408 | `server_error` | retry with backoff |
 //! | connect/reset/TLS error, client timeout | `server_error` | retry with backoff |
-//! | 2xx body that cannot be read | `server_error` | retry with backoff |
-//! | HTTP 400 / 401 / 403 / 404 / 422 | `bad_request` / `unauthorized` / `forbidden` / `not_found` / `unprocessable` | terminal |
+//! | 2xx body that cannot be read | `malformed_body` | retry with backoff |
+//! | body over `okra.max_body` | `oversized_body` | retry with backoff |
+//! | HTTP 3xx (never followed) | `unexpected_redirect` | pause (circuit breaker) |
+//! | HTTP 401 / 403 | `unauthorized` / `forbidden` | pause (circuit breaker) |
+//! | type `PLAN`, `EXPIRED`, `ENV` | the type, lower-cased | pause (circuit breaker) |
+//! | HTTP 400 / 404 / 422 | `bad_request` / `not_found` / `unprocessable` | terminal |
 //! | other 4xx | `client_error` | terminal |
-//! | type `FLAGGED_USER`, `SUSPENDED`, `NO_RECORD_ID`, `PLAN`, `EXPIRED`, `ENV` | the type, lower-cased | terminal |
+//! | type `FLAGGED_USER`, `SUSPENDED`, `NO_RECORD_ID` | the type, lower-cased | terminal |
 //! | error body with a 2xx status and no known type | `okra_error` | terminal |
 //! | other types (`EMPTY_QUEUE`, `SLA`, `KILL`, ...) | decided by the HTTP status | |
+//!
+//! A success whose profile is not the documented shape (`malformed_body`, retry) or names
+//! another identifier (`mismatched_profile`, terminal) is judged in [`super::profile`].
 
 use std::collections::HashMap;
 use std::time::Duration;
