@@ -442,7 +442,7 @@ async fn a_redis_outage_longer_than_the_lease_runs_nothing_twice() {
     let server = RedisServer::start();
     let runs: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     let opts = okra_queue::WorkerOptions {
-        lease: Duration::from_millis(600),
+        lease: Duration::from_millis(1200),
         ..test_options()
     };
     // Two processes: one runs the slow jobs, the other is idle and reaps eagerly.
@@ -456,7 +456,7 @@ async fn a_redis_outage_longer_than_the_lease_runs_nothing_twice() {
                 let r = r.clone();
                 async move {
                     *r.lock().unwrap().entry(ctx.id().to_string()).or_default() += 1;
-                    tokio::time::sleep(Duration::from_millis(2_500)).await;
+                    tokio::time::sleep(Duration::from_millis(4_500)).await;
                     Ok::<_, BoxDynError>(n.0)
                 }
             })
@@ -476,9 +476,9 @@ async fn a_redis_outage_longer_than_the_lease_runs_nothing_twice() {
         q.stats().await.unwrap().running == 20
     })
     .await;
-    // Redis stops answering for three leases.
+    // Redis stops answering for two and a half leases.
     server.signal("STOP");
-    tokio::time::sleep(Duration::from_millis(1_800)).await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
     server.signal("CONT");
     for id in &ids {
         let r = q.wait(id, Duration::from_secs(20)).await.unwrap();
