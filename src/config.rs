@@ -266,8 +266,9 @@ impl Default for LogSettings {
 }
 
 impl Settings {
-    /// Loads defaults, then `path` (or `config/default.toml` if it exists), then `OKQ_*`
-    /// environment variables.
+    /// Loads defaults, then `path` (or `config/default.toml` if it exists), then
+    /// `OKQ_<SECTION>__<KEY>` environment variables. Flags and `REDIS_URL` / `OKQ_QUEUE` are
+    /// applied on top by the binaries.
     pub fn load(path: Option<&Path>) -> Result<Self, QueueError> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         match path {
@@ -283,7 +284,13 @@ impl Settings {
             }
             None => {}
         }
-        fig = fig.merge(Env::prefixed("OKQ_").split("__"));
+        // `OKQ_CONFIG` names the file and `OKQ_QUEUE` is the binaries' `--queue`: neither is a
+        // setting (settings are `OKQ_<SECTION>__<KEY>`).
+        fig = fig.merge(
+            Env::prefixed("OKQ_")
+                .ignore(&["config", "queue"])
+                .split("__"),
+        );
         let settings: Settings = fig
             .extract()
             .map_err(|e| QueueError::Config(flatten_figment_error(e)))?;

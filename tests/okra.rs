@@ -624,3 +624,66 @@ async fn a_worker_warns_once_when_redis_may_evict_jobs() {
     assert_eq!(warnings, 1, "{log}");
     assert!(log.contains("allkeys-lru"), "{log}");
 }
+
+#[tokio::test]
+async fn documented_variables_work_for_every_binary() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let queue = producer(&server, "envq").await;
+    let id = enqueue(&queue, bvn("22234561234")).await;
+    // okra-worker from the environment alone: OKQ_CONFIG names the file (the demo's, with
+    // its own [queue] table), REDIS_URL the server, OKQ_QUEUE the queue, OKQ_OKRA__BASE_URL Okra.
+    let config = std::fs::canonicalize("config/demo.toml").unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_okra-worker"));
+    cmd.current_dir(dir.path())
+        .env("OKQ_CONFIG", &config)
+        .env("REDIS_URL", server.url())
+        .env("OKQ_QUEUE", "envq")
+        .env("OKQ_OKRA__BASE_URL", &sandbox.url)
+        .env("OKRA_SECRET_KEY", "sk_env")
+        .env_remove("RUST_LOG");
+    let worker = common::procs::spawn(&mut cmd, dir.path().join("env-worker.log"), false);
+    let done = finished(&queue, &id, &worker.log_text()).await;
+    assert_eq!(done.state, JobState::Completed);
+    // okra-admin: OKQ_QUEUE and OKQ_REDIS__URL (REDIS_URL unset).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+        .args(["--json", "stats"])
+        .current_dir(dir.path())
+        .env("OKQ_QUEUE", "envq")
+        .env("OKQ_REDIS__URL", server.url())
+        .env_remove("REDIS_URL")
+        .env_remove("OKQ_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["queue"].as_str(), v["completed"].as_u64()),
+        (Some("envq"), Some(1))
+    );
+}
+
+#[tokio::test]
+async fn a_worker_on_the_built_in_okra_url_says_so_loudly() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_okra-worker"));
+    cmd.current_dir(dir.path())
+        .args(["--redis-url", &server.url(), "--log-format", "json"])
+        .env("OKRA_SECRET_KEY", "sk_x")
+        .env_remove("OKQ_OKRA__BASE_URL")
+        .env_remove("OKQ_CONFIG")
+        .env_remove("RUST_LOG");
+    let mut worker = common::procs::spawn(&mut cmd, dir.path().join("w.log"), false);
+    eventually(Duration::from_secs(10), "the warning", || async {
+        worker.log_text().contains("calling Okra's production API")
+    })
+    .await;
+    assert!(worker.log_text().contains("https://api.okra.ng/v2"));
+    worker.terminate(Duration::from_secs(10));
+}

@@ -34,11 +34,11 @@ struct Args {
     /// Settings file (default: config/default.toml when present).
     #[arg(long, env = "OKQ_CONFIG")]
     config: Option<PathBuf>,
-    /// Redis URL (overrides redis.url).
-    #[arg(long)]
+    /// Redis URL (overrides redis.url and OKQ_REDIS__URL).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
     /// Queue name (overrides queue.name).
-    #[arg(long)]
+    #[arg(long, env = "OKQ_QUEUE")]
     queue: Option<String>,
     /// Jobs run at once by this process (overrides worker.concurrency).
     #[arg(long)]
@@ -62,6 +62,14 @@ async fn main() -> ExitCode {
         }
     };
     okra_queue::telemetry::init(&settings.log.format, &settings.log.level);
+    if settings.okra.base_url == okra_queue::config::OkraSettings::default().base_url
+        && std::env::var_os("OKQ_OKRA__BASE_URL").is_none()
+    {
+        warn!(
+            okra = settings.okra.base_url,
+            "calling Okra's production API (the built-in default): set okra.base_url (or OKQ_OKRA__BASE_URL) to use okra-sandbox or another address"
+        );
+    }
     match run(settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
