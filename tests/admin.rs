@@ -828,3 +828,71 @@ async fn help_never_shows_a_password_and_unthrottle_lifts_a_throttle() {
         .json();
     assert_eq!(r["unthrottled"], false);
 }
+
+#[tokio::test]
+async fn the_cli_never_misleads() {
+    let server = RedisServer::start();
+    let q = "honest";
+    seed(&server, q).await;
+    // Paging past the end says so.
+    let r = admin(&server, q, &["dlq", "list", "--page", "99"]).ok();
+    assert!(
+        r.out.contains("page 99 is past the end: 45 dead letters"),
+        "{}",
+        r.out
+    );
+    // An export that masks says so.
+    let r = admin(&server, q, &["dlq", "export", "--class", "not_found"]).ok();
+    assert_eq!(r.out.lines().count(), 10);
+    assert!(
+        r.err
+            .contains("exported 10 dead letters (identifiers masked"),
+        "{}",
+        r.err
+    );
+    let r = admin(
+        &server,
+        q,
+        &["--reveal", "dlq", "export", "--class", "not_found"],
+    )
+    .ok();
+    assert!(!r.err.contains("masked"), "{}", r.err);
+    // The same bounds for --max-attempts as in files: 0 is a usage error.
+    let r = admin(
+        &server,
+        q,
+        &[
+            "enqueue",
+            "bvn_verify",
+            "--bvn",
+            "22234567890",
+            "--max-attempts",
+            "0",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.err);
+    // Plurals.
+    let id = admin(&server, q, &["--json", "dlq", "list", "--limit", "1"])
+        .ok()
+        .json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin(
+        &server,
+        q,
+        &["dlq", "requeue", &id, "--at", "2099-01-01T00:00:00Z"],
+    )
+    .ok();
+    let r = admin(&server, q, &["job", "show", &id]).ok();
+    assert!(r.out.contains("(requeued 1 time)"), "{}", r.out);
+    // Human durations, and no escape codes when piped.
+    server.cli(&["SET", &format!("okq:{{{q}}}:throttle"), "1", "PX", "90000"]);
+    let r = admin(&server, q, &["stats"]).ok();
+    assert!(
+        r.out.contains("throttled for 1m 30s") || r.out.contains("throttled for 1m 29s"),
+        "{}",
+        r.out
+    );
+    assert!(!r.out.contains('\x1b'), "no escape codes in piped output");
+}

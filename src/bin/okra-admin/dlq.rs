@@ -202,10 +202,16 @@ async fn list(
         None
     };
     if letters.is_empty() {
-        println!(
-            "no dead letters{}",
-            if filter.is_empty() { "" } else { " match" }
-        );
+        match total {
+            Some(n) if n > 0 && page > 1 => println!(
+                "page {page} is past the end: {n} dead letters make {} pages of {limit}",
+                n.div_ceil(limit)
+            ),
+            _ => println!(
+                "no dead letters{}",
+                if filter.is_empty() { "" } else { " match" }
+            ),
+        }
         return Ok(ExitCode::SUCCESS);
     }
     println!("{}", letters_table(&letters, out));
@@ -427,12 +433,17 @@ async fn export(
     }
     sink.flush()?;
     bar.finish_and_clear();
-    if let Some(p) = path {
-        if out.json {
-            out.json(&json!({ "exported": n, "file": p }));
-        } else {
-            eprintln!("exported {n} dead letters to {}", p.display());
+    let masked = if out.reveal {
+        ""
+    } else {
+        " (identifiers masked; --reveal exports them as stored)"
+    };
+    match path {
+        Some(p) if out.json => {
+            out.json(&json!({ "exported": n, "file": p, "masked": !out.reveal }))
         }
+        Some(p) => eprintln!("exported {n} dead letters to {}{masked}", p.display()),
+        None => eprintln!("exported {n} dead letters{masked}"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -54,8 +54,8 @@ pub struct EnqueueArgs {
     /// Run no earlier than this RFC 3339 time.
     #[arg(long, value_parser = parse_rfc3339)]
     at: Option<SystemTime>,
-    /// Attempt budget.
-    #[arg(long)]
+    /// Attempt budget, 1 to 1000 (default: the fleet's retry.max_attempts).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     max_attempts: Option<u32>,
     /// Enqueue once per key (a repeat returns the first job's id).
     #[arg(long)]

@@ -54,7 +54,11 @@ pub fn show(rec: &JobRecord, out: Out) {
             ""
         },
         if m.requeues > 0 {
-            format!(" (requeued {} times)", m.requeues)
+            format!(
+                " (requeued {} time{})",
+                m.requeues,
+                if m.requeues == 1 { "" } else { "s" }
+            )
         } else {
             String::new()
         }

@@ -1,6 +1,6 @@
 //! `okra-admin stats`, `queue pause|resume`, `workers`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -81,7 +81,7 @@ pub async fn stats(queue: &Queue, watch: Option<Duration>, out: Out) -> anyhow::
     };
     loop {
         let s = queue.stats().await?;
-        if !out.json {
+        if !out.json && std::io::stdout().is_terminal() {
             // Home the cursor and clear, so the table refreshes in place.
             print!("\x1b[H\x1b[2J");
         }
