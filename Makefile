@@ -7,8 +7,10 @@ CARGO ?= cargo
 run: release
 	./scripts/demo.sh
 
-## Every test (each starts its own redis-server on a free port and stops it by PID).
+## Every test (each starts its own redis-server on a free port and stops it by PID), after
+## checking that the library without default features stays lean and the README example builds.
 test:
+	bash scripts/check-lean.sh
 	$(CARGO) test --locked --lib --bins --tests -- --test-threads=$${TEST_THREADS:-4}
 
 ## Enqueue 100,000 no-op jobs, drain them; the same with apalis-redis 1.0. Then dead-letter page

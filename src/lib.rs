@@ -5,7 +5,6 @@
 //!   every attempt's outcome goes through the [`policy`] into Redis atomically.
 //! - [`dlq`]: dead letters with their history; list, requeue and purge by filter.
 //! - [`okra`]: the Okra jobs, HTTP client and failure classification.
-//! - [`okra`]: the Okra jobs, HTTP client and failure classification.
 //!
 //! Module map: [`keys`] (Redis key layout), [`rdb`] (all Redis access and the Lua scripts),
 //! [`policy`] (retry policy), [`backend`] (the apalis backend), [`queue`] (producers),
@@ -23,6 +22,7 @@ pub mod policy;
 pub mod queue;
 pub mod rdb;
 pub mod stats;
+#[cfg(feature = "cli")]
 pub mod telemetry;
 
 pub use backend::{JobContext, RedisBackend, Runtime, ShutdownReport, WorkerOptions};
