@@ -149,7 +149,7 @@ trim_interval = "1s"
 shutdown_grace = "{grace}"
 
 [okra]
-timeout = "500ms"
+timeout = "{okra_timeout}"
 requests_per_minute = {rpm}
 drain_guard = {drain_guard}
 
@@ -169,6 +169,8 @@ pub struct WorkerSpec<'a> {
     pub drain_guard: u32,
     /// `OKRA_SECRET_KEY`.
     pub secret: &'a str,
+    /// `okra.timeout`.
+    pub okra_timeout: &'a str,
 }
 
 impl Default for WorkerSpec<'_> {
@@ -182,6 +184,7 @@ impl Default for WorkerSpec<'_> {
             concurrency: 20,
             drain_guard: 20,
             secret: "sk_test_never_logged_42",
+            okra_timeout: "500ms",
         }
     }
 }
@@ -201,7 +204,8 @@ pub fn start_worker(
         .replace("{rate_limit_delay}", spec.rate_limit_delay)
         .replace("{grace}", spec.grace)
         .replace("{concurrency}", &spec.concurrency.to_string())
-        .replace("{drain_guard}", &spec.drain_guard.to_string());
+        .replace("{drain_guard}", &spec.drain_guard.to_string())
+        .replace("{okra_timeout}", spec.okra_timeout);
     std::fs::write(&config, text).expect("worker config");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_okra-worker"));
     cmd.arg("--config")
