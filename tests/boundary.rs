@@ -223,6 +223,8 @@ async fn two_hundred_large_answers_keep_a_worker_small() {
     let spec = WorkerSpec {
         queue: "big",
         concurrency: 200,
+        // 200 streams at once on a loaded 2-core machine: reading 1 MiB can take a while.
+        okra_timeout: "10s",
         ..WorkerSpec::default()
     };
     let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
@@ -230,7 +232,7 @@ async fn two_hundred_large_answers_keep_a_worker_small() {
     for id in &ids {
         let r = queue.wait(id, Duration::from_secs(60)).await.unwrap();
         let class = r.last_error.unwrap().class;
-        // On a loaded machine a read can outlast the tests' 500 ms client timeout instead.
+        // A read that outlasts even the 10 s client timeout would be a transport failure.
         assert!(
             matches!(class.as_str(), "oversized_body" | "server_error"),
             "{class}"
@@ -238,7 +240,7 @@ async fn two_hundred_large_answers_keep_a_worker_small() {
         oversized += usize::from(class == "oversized_body");
     }
     assert!(
-        oversized >= 150,
+        oversized >= 190,
         "only {oversized} of 200 ended as oversized_body"
     );
     let status = std::fs::read_to_string(format!("/proc/{}/status", worker.pid())).unwrap();
