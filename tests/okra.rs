@@ -329,7 +329,23 @@ async fn bvn_verify_after_a_503_reads_get_by_bvn_instead_of_paying_twice() {
         ),
         1.0
     );
-    assert_eq!(value("okq_jobs_total", &[r#"outcome="success""#]), 1.0);
+    assert_eq!(
+        value(
+            "okq_jobs_total",
+            &[r#"kind="bvn_verify""#, r#"outcome="success""#]
+        ),
+        1.0
+    );
+    // Counters alerts watch exist from the start, at 0.
+    assert_eq!(value("okq_orphans_total", &[]), 0.0);
+    assert_eq!(value("okq_late_outcomes_total", &[]), 0.0);
+    assert_eq!(
+        value(
+            "okq_jobs_total",
+            &[r#"kind="nin_verify""#, r#"outcome="dead""#]
+        ),
+        0.0
+    );
     assert_eq!(value("okra_request_duration_seconds_count", &[verify]), 1.0);
     value("okq_queue_depth", &[r#"state="ready""#]);
 }

@@ -26,9 +26,31 @@ pub fn install(addr: &str, queue: Queue) -> anyhow::Result<()> {
         .install()
         .with_context(|| format!("cannot serve metrics on {addr}"))?;
     describe();
+    zero(queue.name());
     tokio::spawn(sample_depths(queue));
     info!(%addr, "Prometheus metrics on /metrics");
     Ok(())
+}
+
+/// Every counter an alert may watch exists from the start, at 0: a rate over "no data" is no
+/// alert at all.
+fn zero(queue: &str) {
+    for name in [
+        "okq_late_outcomes_total",
+        "okq_lost_leases_total",
+        "okq_reap_races_total",
+        "okq_orphans_total",
+        "okq_leases_reaped_total",
+        "okq_dead_trimmed_total",
+    ] {
+        metrics::counter!(name, "queue" => queue.to_string()).increment(0);
+    }
+    for kind in okra_queue::okra::KINDS {
+        for outcome in ["success", "retry", "dead", "released"] {
+            metrics::counter!("okq_jobs_total", "queue" => queue.to_string(), "kind" => kind, "outcome" => outcome, "class" => "")
+                .increment(0);
+        }
+    }
 }
 
 fn describe() {
