@@ -95,18 +95,12 @@ async fn a_wrong_secret_key_pauses_the_queue_instead_of_burning_the_backlog() {
 }
 
 fn run_admin(server: &RedisServer, queue: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
-        .args(["--redis-url", &server.url(), "--queue", queue])
-        .args(args)
-        .env_remove("OKQ_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::procs::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+            .args(["--redis-url", &server.url(), "--queue", queue])
+            .args(args)
+            .env_remove("OKQ_CONFIG"),
+    )
 }
 
 #[tokio::test]

@@ -24,16 +24,7 @@ async fn the_readme_producer_example_runs() {
         "built by scripts/check-lean.sh (make test): {}",
         example.display()
     );
-    let out = Command::new(&example)
-        .env("REDIS_URL", server.url())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = common::procs::run_ok(Command::new(&example).env("REDIS_URL", server.url()));
     assert!(stdout.contains("enqueued 5 jobs"), "{stdout}");
     let queue = Queue::connect(&server.settings(), QueueConfig::new("identity"))
         .await

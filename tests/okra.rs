@@ -663,21 +663,16 @@ async fn documented_variables_work_for_every_binary() {
     let done = finished(&queue, &id, &worker.log_text()).await;
     assert_eq!(done.state, JobState::Completed);
     // okra-admin: OKQ_QUEUE and OKQ_REDIS__URL (REDIS_URL unset).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
-        .args(["--json", "stats"])
-        .current_dir(dir.path())
-        .env("OKQ_QUEUE", "envq")
-        .env("OKQ_REDIS__URL", server.url())
-        .env_remove("REDIS_URL")
-        .env_remove("OKQ_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::procs::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+            .args(["--json", "stats"])
+            .current_dir(dir.path())
+            .env("OKQ_QUEUE", "envq")
+            .env("OKQ_REDIS__URL", server.url())
+            .env_remove("REDIS_URL")
+            .env_remove("OKQ_CONFIG"),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         (v["queue"].as_str(), v["completed"].as_u64()),
         (Some("envq"), Some(1))

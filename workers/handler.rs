@@ -64,7 +64,7 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Value
             Ok(Reply::Data(data)) => match checked_lookup(bvn, &data) {
                 Ok(Some(profile)) => {
                     info!("profile found with the free getByBvn; no second paid verify");
-                    let _ = deps.queue.rdb().not_found_streak(false).await;
+                    drain_guard_reset(deps).await;
                     return Ok(json!({
                         "source": GET_BY_BVN, "lookup": "free", "http_status": 200, "profile": profile,
                     }));
@@ -99,7 +99,7 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Value
     match call(deps, job.path(), job.body()).await {
         Ok(Reply::Data(data)) => {
             let profile = checked_profile(job, &data).map_err(refused)?;
-            let _ = deps.queue.rdb().not_found_streak(false).await;
+            drain_guard_reset(deps).await;
             Ok(json!({ "source": job.path(), "http_status": 200, "profile": profile }))
         }
         Ok(Reply::NoContent) => Ok(json!({
@@ -234,6 +234,11 @@ async fn guard_drain(deps: &Deps) {
         Ok(_) => {}
         Err(err) => warn!(error = %err, "drain guard could not count a not_found"),
     }
+}
+
+/// A success ends any run of `not_found` (for every worker: fleets may differ in their guard).
+async fn drain_guard_reset(deps: &Deps) {
+    let _ = deps.queue.rdb().not_found_streak(false).await;
 }
 
 /// What the operator reads in `stats` when the breaker paused the queue.

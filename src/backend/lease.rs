@@ -69,7 +69,7 @@ impl Registry {
 
     /// Claims whose outcome is queued but not recorded.
     pub(crate) fn finishing_count(&self) -> usize {
-        self.select(|h| h.finishing).len()
+        self.map().values().filter(|h| h.finishing).count()
     }
 
     /// Redis says these claims are gone: tell their runs. Returns how many were still running.

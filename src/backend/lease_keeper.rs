@@ -21,8 +21,13 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 
 async fn keep(inner: Arc<Inner>) -> Result<()> {
     let held = inner.registry.all();
-    let chunks: Vec<_> = held.chunks(MAX_BATCH).collect();
-    let last = chunks.len().saturating_sub(1);
+    // With nothing held, one empty call still stamps the process alive.
+    let chunks: Vec<&[crate::job::Lease]> = if held.is_empty() {
+        vec![&[]]
+    } else {
+        held.chunks(MAX_BATCH).collect()
+    };
+    let last = chunks.len() - 1;
     for (i, chunk) in chunks.iter().enumerate() {
         let stamp = (i == last).then_some(inner.node.as_str());
         let (_, lost) = inner
@@ -31,13 +36,6 @@ async fn keep(inner: Arc<Inner>) -> Result<()> {
             .extend(inner.opts.lease, stamp, chunk)
             .await?;
         report_lost(&inner, &lost);
-    }
-    if chunks.is_empty() {
-        inner
-            .queue
-            .rdb
-            .extend(inner.opts.lease, Some(&inner.node), &[])
-            .await?;
     }
     Ok(())
 }

@@ -49,6 +49,19 @@ impl Proc {
     }
 }
 
+/// Runs `cmd` to completion; it must succeed. Returns what it printed on stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Sends `sig` (`TERM`, `INT`, ...) to `pid`, as an operator's `kill` would.
 pub fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
