@@ -4,12 +4,13 @@
 //! backoff. Blocking waits (`BLPOP` on the wake-up key) get their own connection, so they never
 //! stall the commands of other tasks.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{ClientTlsConfig, Cmd, Pipeline, RedisFuture, TlsCertificates, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{QueueError, Result, redact_url};
@@ -18,7 +19,7 @@ use crate::error::{QueueError, Result, redact_url};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
-    /// `redis://[user:pass@]host:port[/db]`; with `cluster = true`, a comma-separated list of
+    /// `redis://[user:pass@]host:port[/db]`, or `rediss://…` for TLS; with `cluster = true`, a comma-separated list of
     /// seed nodes.
     pub url: String,
     /// Connect to a Redis Cluster.
@@ -29,6 +30,13 @@ pub struct RedisSettings {
     /// Give up on one connection attempt after this long.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// PEM file of the CA that signed the server's certificate (`rediss://` only); without it
+    /// the system's roots are trusted.
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate for servers that require one (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for RedisSettings {
@@ -38,6 +46,9 @@ impl Default for RedisSettings {
             cluster: false,
             response_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -56,16 +67,57 @@ impl RedisSettings {
         redact_url(&self.url)
     }
 
+    /// Whether the URL asks for TLS (`rediss://`; for a cluster, its first seed).
+    pub fn is_tls(&self) -> bool {
+        self.nodes()
+            .first()
+            .is_some_and(|n| n.starts_with("rediss://"))
+    }
+
+    /// The CA and client certificate files, read and checked; `None` when neither is set
+    /// (plain `rediss://` then trusts the system's roots).
+    fn certificates(&self) -> Result<Option<TlsCertificates>> {
+        let bad = |m: String| QueueError::Config(format!("redis: {m}"));
+        if self.tls_ca.is_none() && self.tls_cert.is_none() && self.tls_key.is_none() {
+            return Ok(None);
+        }
+        if !self.is_tls() {
+            return Err(bad(format!(
+                "tls_ca, tls_cert and tls_key need a rediss:// URL, not {}",
+                self.display_url()
+            )));
+        }
+        let read = |what: &str, p: &PathBuf| {
+            std::fs::read(p).map_err(|e| bad(format!("cannot read {what} {}: {e}", p.display())))
+        };
+        let client_tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(ClientTlsConfig {
+                client_cert: read("tls_cert", cert)?,
+                client_key: read("tls_key", key)?,
+            }),
+            (None, None) => None,
+            _ => return Err(bad("tls_cert and tls_key go together".into())),
+        };
+        let root_cert = self.tls_ca.as_ref().map(|p| read("tls_ca", p)).transpose()?;
+        Ok(Some(TlsCertificates {
+            client_tls,
+            root_cert,
+        }))
+    }
+
+    /// Seed URLs; a bare `host:port` takes the scheme of the first seed that has one.
     fn nodes(&self) -> Vec<String> {
-        self.url
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        let seeds = self.url.split(',').map(str::trim).filter(|s| !s.is_empty());
+        let scheme = seeds
+            .clone()
+            .find_map(|s| s.split_once("://").map(|(scheme, _)| scheme))
+            .unwrap_or("redis");
+        seeds
             .map(|s| {
                 if s.contains("://") {
                     s.to_string()
                 } else {
-                    format!("redis://{s}")
+                    format!("{scheme}://{s}")
                 }
             })
             .collect()
@@ -109,16 +161,23 @@ impl RedisConn {
             url: settings.display_url(),
             source,
         };
+        let certs = settings.certificates()?;
         if settings.cluster {
-            let client = ClusterClientBuilder::new(settings.nodes())
+            let mut builder = ClusterClientBuilder::new(settings.nodes())
                 .connection_timeout(settings.connect_timeout)
-                .response_timeout(response)
-                .build()
-                .map_err(fail)?;
+                .response_timeout(response);
+            if let Some(certs) = certs {
+                builder = builder.certs(certs);
+            }
+            let client = builder.build().map_err(fail)?;
             let conn = client.get_async_connection().await.map_err(fail)?;
             return Ok(Self::Cluster(conn));
         }
-        let client = redis::Client::open(settings.url.as_str()).map_err(fail)?;
+        let client = match certs {
+            Some(certs) => redis::Client::build_with_tls(settings.url.as_str(), certs),
+            None => redis::Client::open(settings.url.as_str()),
+        }
+        .map_err(fail)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(response))
             .set_connection_timeout(Some(settings.connect_timeout))

@@ -4,6 +4,7 @@
 
 pub mod procs;
 pub mod proxy;
+pub mod tls;
 
 use std::future::Future;
 use std::io::{Read, Write};
@@ -219,6 +220,7 @@ impl RedisCluster {
             cluster: true,
             response_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
+            ..RedisSettings::default()
         }
     }
 }
@@ -273,7 +275,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A port that is free together with its cluster bus port (+10000).
-fn free_cluster_port() -> u16 {
+pub fn free_cluster_port() -> u16 {
     loop {
         let p = 15000 + fastrand::u16(0..10000);
         let a = TcpListener::bind(("127.0.0.1", p));

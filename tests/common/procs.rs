@@ -184,6 +184,8 @@ pub struct WorkerSpec<'a> {
     pub secret: &'a str,
     /// `okra.timeout`.
     pub okra_timeout: &'a str,
+    /// Extra environment variables.
+    pub env: Vec<(&'a str, String)>,
 }
 
 impl Default for WorkerSpec<'_> {
@@ -198,6 +200,7 @@ impl Default for WorkerSpec<'_> {
             drain_guard: 20,
             secret: "sk_test_never_logged_42",
             okra_timeout: "500ms",
+            env: Vec::new(),
         }
     }
 }
@@ -226,7 +229,8 @@ pub fn start_worker(
         .args(["--redis-url", redis_url, "--log-format", "json"])
         .env("OKRA_SECRET_KEY", spec.secret)
         .env("OKQ_OKRA__BASE_URL", okra_url)
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
     if let Some(addr) = &spec.metrics_addr {
         cmd.args(["--metrics-addr", addr]);
     }
