@@ -18,6 +18,7 @@ use crate::backend::WorkerOptions;
 use crate::error::QueueError;
 use crate::policy::RetryPolicy;
 use crate::queue::QueueConfig;
+use crate::ident::IndexKey;
 use crate::rdb::{AccountLimit, RedisSettings};
 
 /// Where the settings file is looked for when no `--config` is given.
@@ -59,6 +60,10 @@ pub struct QueueSettings {
     pub idempotency_ttl: Duration,
     /// Attempt-history entries kept per job.
     pub history_cap: usize,
+    /// Events kept in the queue's stream, about (0 = none written).
+    pub events_max: u64,
+    /// Key of the identity index (at least 16 bytes; a secret). Unset: jobs are not indexed.
+    pub index_key: Option<IndexKey>,
 }
 
 impl Default for QueueSettings {
@@ -69,6 +74,8 @@ impl Default for QueueSettings {
             completed_retention: q.completed_retention,
             idempotency_ttl: q.idempotency_ttl,
             history_cap: q.history_cap,
+            events_max: q.events_max,
+            index_key: q.index_key,
         }
     }
 }
@@ -347,6 +354,8 @@ impl Settings {
             completed_retention: self.queue.completed_retention,
             idempotency_ttl: self.queue.idempotency_ttl,
             history_cap: self.queue.history_cap,
+            events_max: self.queue.events_max,
+            index_key: self.queue.index_key.clone(),
             rate_limit: None,
             account: Some(AccountLimit {
                 name: self.okra.account.clone(),

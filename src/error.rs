@@ -32,6 +32,27 @@ pub enum QueueError {
     /// A bulk enqueue stopped part-way: what was written, what was not, and why.
     #[error("bulk enqueue incomplete: {0}")]
     PartialEnqueue(Box<crate::queue::PartialEnqueue>),
+    /// The job is not in a state the action applies to.
+    #[error("job {id} is {state}: {hint}")]
+    WrongState {
+        /// The job.
+        id: String,
+        /// Where it is.
+        state: crate::job::JobState,
+        /// What the operator can do instead.
+        hint: String,
+    },
+    /// No queue by this name is registered or holds data.
+    #[error("no queue named {name}; known: {}", if known.is_empty() { "none yet".to_string() } else { known.join(", ") })]
+    UnknownQueue {
+        /// The name asked for.
+        name: String,
+        /// Registered queues.
+        known: Vec<String>,
+    },
+    /// The queue still holds jobs.
+    #[error("{0}")]
+    NotEmpty(String),
     /// A stored record could not be decoded.
     #[error("corrupt record for job {id}: {reason}")]
     Corrupt {

@@ -16,6 +16,11 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn validate(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// The identifier the job verifies, for the keyed-hash identity index (`job find --bvn`).
+    fn identity(&self) -> Option<(crate::ident::IdType, &str)> {
+        None
+    }
 }
 
 /// One claim of one job: the id and the fencing token Redis handed out with it. Everything that
@@ -49,6 +54,8 @@ pub enum JobState {
     Completed,
     /// A dead letter.
     Dead,
+    /// Cancelled before it started; kept like a completed job until the retention ends.
+    Cancelled,
 }
 
 impl JobState {
@@ -60,6 +67,7 @@ impl JobState {
             "running" => Self::Running,
             "completed" => Self::Completed,
             "dead" => Self::Dead,
+            "cancelled" => Self::Cancelled,
             _ => return None,
         })
     }
@@ -72,6 +80,7 @@ impl JobState {
             Self::Running => "running",
             Self::Completed => "completed",
             Self::Dead => "dead",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -153,6 +162,9 @@ pub struct JobMeta {
     /// Start of the retry window (enqueue, or the last requeue from dead; Redis time).
     #[serde(default)]
     pub window_start: u64,
+    /// Keyed hash of the identifier the job verifies (its identity-index entry), if indexed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ix: Option<String>,
 }
 
 impl JobMeta {
@@ -171,11 +183,14 @@ impl JobMeta {
             max_attempts: Option<u32>,
             #[serde(skip_serializing_if = "Option::is_none")]
             idempotency_key: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            ix: Option<&'a str>,
         }
         let mut text = serde_json::to_string(&Head {
             kind: &self.kind,
             max_attempts: self.max_attempts,
             idempotency_key: self.idempotency_key.as_deref(),
+            ix: self.ix.as_deref(),
         })
         .expect("metadata serializes");
         text.pop();

@@ -7,8 +7,12 @@
 //! per-job data lives in per-queue hashes keyed by job id ("column" hashes), not in per-job keys.
 //!
 //! A job's state is not stored; it follows from where the job is: a lease means running, the
-//! dead set means dead, the scheduled set means scheduled, a result means completed, and
-//! anything else is ready. One hash write less on every transition.
+//! dead set means dead, the scheduled set means scheduled, a result means completed, a
+//! cancellation stamp means cancelled, and anything else is ready. One hash write less on every
+//! transition.
+//!
+//! One key lives outside every queue: `okq:queues`, the set of queue names (the registry that
+//! `okra-admin queues` lists and every command checks names against).
 //!
 //! | key | type | holds |
 //! |---|---|---|
@@ -17,13 +21,14 @@
 //! | `running` | zset | claimed ids, score = lease deadline ms |
 //! | `dead` | zset | dead letters, score = time of death ms |
 //! | `dead_index` | zset | lexicographic index of dead letters by class / kind / status / type |
-//! | `completed` | list | `finish_ms|id` of completed jobs, in finish order (for the retention sweep) |
+//! | `completed` | list | `finish_ms|id` of completed and cancelled jobs, in finish order (for the retention sweep) |
 //! | `job` | hash | id → `meta JSON` newline `payload JSON` (kind, budget, timestamps, key; the job) |
 //! | `attempts` | hash | id → attempts spent in the current budget (none = 0) |
 //! | `lease` | hash | id → `token|worker|claimed_at_ms` of the current claim |
 //! | `history` | hash | id → JSON array of the last attempts |
 //! | `result` | hash | id → handler result (JSON) |
 //! | `error` | hash | id → last failure (JSON) |
+//! | `cancelled` | hash | id → cancellation time ms |
 //! | `dindex` | hash | id → the `dead_index` members of a dead letter |
 //! | `stats` | hash | lifetime counters |
 //! | `paused` | string | present while the queue is paused; holds the reason |
@@ -36,6 +41,8 @@
 //! | `sched` | list | wake-up token for the scheduler (a job was scheduled sooner than all others) |
 //! | `workers` | zset | worker id → last heartbeat ms |
 //! | `worker_info` | hash | worker id → JSON description |
+//! | `events` | stream | enqueued / retry / completed / dead / cancelled / requeued events, capped |
+//! | `ident` | zset | identity index: `hmac|id` members (score 0), keyed hashes of BVN, NIN, NUBAN |
 //! | `idem:<key>` | string | idempotency claim → job id, with a TTL |
 
 /// Keys of one queue. Cheap to clone; build once per queue.
@@ -54,6 +61,12 @@ macro_rules! keys {
                     format!("{}{}", self.prefix, stringify!($name))
                 }
             )*
+
+            /// Every key of the queue with a fixed name (all but the idempotency claims), for
+            /// deleting a queue: generated from the same list as the accessors, so none is missed.
+            pub fn all_fixed(&self) -> Vec<String> {
+                vec![$(self.$name()),*]
+            }
         }
     };
 }
@@ -71,7 +84,10 @@ keys!(
     history,
     result,
     error,
+    cancelled,
     dindex,
+    events,
+    ident,
     stats,
     paused,
     throttle,
@@ -110,7 +126,8 @@ impl Keys {
     }
 
     /// Column hashes that hold per-job data: deleting a job means `HDEL` from each.
-    pub fn job_columns(&self) -> [String; 7] {
+    /// Scripts take them consecutively, in this order (`dindex` last).
+    pub fn job_columns(&self) -> [String; 8] {
         [
             self.job(),
             self.attempts(),
@@ -118,10 +135,16 @@ impl Keys {
             self.history(),
             self.result(),
             self.error(),
+            self.cancelled(),
             self.dindex(),
         ]
     }
+
 }
+
+/// The registry of queue names (a set). It lives outside every queue's hash tag, so it is
+/// written with its own command, never inside a queue's script.
+pub const QUEUES: &str = "okq:queues";
 
 /// Keys of one upstream account's rate limit and throttle: `okq:{acct:NAME}:…`, a hash tag of
 /// their own, so every queue that calls the upstream with that account shares them, and no

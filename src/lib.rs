@@ -9,12 +9,16 @@
 //! Module map: [`keys`] (Redis key layout), [`rdb`] (all Redis access and the Lua scripts),
 //! [`policy`] (retry policy), [`backend`] (the apalis backend), [`queue`] (producers),
 //! [`dlq`] (dead letters), [`stats`], [`config`] (settings file and environment),
-//! [`okra`] (Okra jobs, client, classification, masking), [`telemetry`] (logs).
+//! [`okra`] (Okra jobs, client, classification, masking), [`ident`] (the identity index),
+//! [`events`] (the event stream), [`telemetry`] (logs).
 
 pub mod backend;
+pub mod browse;
 pub mod config;
 pub mod dlq;
 pub mod error;
+pub mod events;
+pub mod ident;
 pub mod job;
 pub mod keys;
 pub mod okra;
@@ -25,9 +29,11 @@ pub mod stats;
 #[cfg(feature = "cli")]
 pub mod telemetry;
 
+pub use browse::{JobFilter, JobPage};
 pub use backend::{JobContext, RedisBackend, Runtime, ShutdownReport, WorkerOptions};
 pub use dlq::{BulkReport, DeadFilter, DeadLetter, RequeueAt};
 pub use error::{QueueError, Result};
+pub use events::{Event, EventKind};
 pub use job::{
     EnqueueOptions, Enqueued, Failure, HistoryEntry, Job, JobId, JobMeta, JobRecord, JobState,
 };

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 use std::sync::{Arc, Once};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use crate::error::{QueueError, Result};
 use crate::job::{
     EnqueueOptions, Enqueued, Job, JobId, JobMeta, JobRecord, JobState, epoch_ms, new_id, now_ms,
 };
+use crate::ident::{IdType, IndexKey};
 use crate::keys::{Keys, validate_queue_name};
 use crate::policy::RetryPolicy;
 use crate::rdb::{
@@ -40,6 +41,11 @@ pub struct QueueConfig {
     /// An upstream account whose limit and throttle this queue shares with every other queue
     /// on the same account (instead of `rate_limit`).
     pub account: Option<AccountLimit>,
+    /// Events kept in the queue's stream, about (0 = no events are written).
+    pub events_max: u64,
+    /// Key of the identity index; without it jobs are not indexed and cannot be found by
+    /// identifier.
+    pub index_key: Option<IndexKey>,
 }
 
 impl QueueConfig {
@@ -55,6 +61,8 @@ impl QueueConfig {
             history_cap: 25,
             rate_limit: None,
             account: None,
+            events_max: crate::rdb::EVENTS_MAX,
+            index_key: None,
         }
     }
 
@@ -99,6 +107,10 @@ pub struct Queue {
     pub(crate) account: Option<Arc<Account>>,
     /// Kept to open the workers' blocking connection; `None` for wrapped connections.
     pub(crate) redis: Option<Arc<RedisSettings>>,
+    /// Set once this handle has added the queue to the registry.
+    pub(crate) registered: Arc<std::sync::atomic::AtomicBool>,
+    /// The shared event reader that wakes `wait`, started on first use.
+    pub(crate) waiters: crate::events::WaitersCell,
 }
 
 /// One job of a bulk enqueue whose payload is already JSON (from a file, another producer).
@@ -110,6 +122,31 @@ pub struct RawJob {
     pub payload: String,
     /// Options.
     pub options: EnqueueOptions,
+    /// The identifier it verifies, for the identity index (see [`Job::identity`]).
+    pub identity: Option<(IdType, String)>,
+}
+
+impl RawJob {
+    /// A job from its kind and payload JSON, not indexed by identity.
+    pub fn new(kind: impl Into<String>, payload: impl Into<String>, options: EnqueueOptions) -> Self {
+        Self {
+            kind: kind.into(),
+            payload: payload.into(),
+            options,
+            identity: None,
+        }
+    }
+
+    /// A typed job, validated and serialized, with its identity.
+    pub fn of<J: Job>(job: &J, options: EnqueueOptions) -> std::result::Result<Self, String> {
+        job.validate()?;
+        Ok(Self {
+            kind: job.kind().to_string(),
+            payload: serde_json::to_string(job).map_err(|e| e.to_string())?,
+            options,
+            identity: job.identity().map(|(t, v)| (t, v.to_string())),
+        })
+    }
 }
 
 /// What a bulk enqueue wrote when it could not write everything. Positions are 0-based
@@ -144,9 +181,6 @@ impl std::fmt::Display for PartialEnqueue {
 /// Most chunk writes of one bulk enqueue in flight at once.
 const BULK_IN_FLIGHT: usize = 4;
 
-/// How often `wait` looks at the job.
-const WAIT_POLL: Duration = Duration::from_millis(20);
-
 impl Queue {
     /// Connects to Redis and checks it answers.
     pub async fn connect(redis: &RedisSettings, cfg: QueueConfig) -> Result<Self> {
@@ -173,7 +207,9 @@ impl Queue {
                 .account
                 .clone()
                 .map(|a| Arc::new(Account::new(conn.clone(), a))),
-            rdb: Rdb::new(conn, keys),
+            rdb: Rdb::new(conn, keys).with_events_max(cfg.events_max),
+            registered: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            waiters: Default::default(),
             cfg: Arc::new(cfg),
             redis: None,
         }
@@ -196,17 +232,12 @@ impl Queue {
 
     /// Enqueues one job after validating it.
     pub async fn enqueue<J: Job>(&self, job: &J, options: EnqueueOptions) -> Result<Enqueued> {
-        job.validate().map_err(QueueError::InvalidJob)?;
-        let raw = RawJob {
-            kind: job.kind().to_string(),
-            payload: serde_json::to_string(job)
-                .map_err(|e| QueueError::InvalidJob(e.to_string()))?,
-            options,
-        };
+        let raw = RawJob::of(job, options).map_err(QueueError::InvalidJob)?;
         let mut out = self
             .rdb
-            .enqueue(&[new_job(raw)], self.cfg.idempotency_ttl)
+            .enqueue(&[self.new_job(raw)], self.cfg.idempotency_ttl)
             .await?;
+        self.register_quietly().await;
         out.pop()
             .ok_or_else(|| QueueError::Protocol("enqueue returned nothing".into()))
     }
@@ -221,14 +252,8 @@ impl Queue {
             .into_iter()
             .enumerate()
             .map(|(i, (job, options))| {
-                job.validate()
-                    .map_err(|e| QueueError::InvalidJob(format!("job #{}: {e}", i + 1)))?;
-                Ok(RawJob {
-                    kind: job.kind().to_string(),
-                    payload: serde_json::to_string(&job)
-                        .map_err(|e| QueueError::InvalidJob(format!("job #{}: {e}", i + 1)))?,
-                    options,
-                })
+                RawJob::of(&job, options)
+                    .map_err(|e| QueueError::InvalidJob(format!("job #{}: {e}", i + 1)))
             })
             .collect::<Result<Vec<_>>>()?;
         self.enqueue_raw_bulk(raws, |_| {}).await
@@ -245,7 +270,7 @@ impl Queue {
         jobs: Vec<RawJob>,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Enqueued>> {
-        let news: Vec<NewJob> = jobs.into_iter().map(new_job).collect();
+        let news: Vec<NewJob> = jobs.into_iter().map(|j| self.new_job(j)).collect();
         let ttl = self.cfg.idempotency_ttl;
         let failed = std::sync::atomic::AtomicBool::new(false);
         let failed = &failed;
@@ -282,11 +307,52 @@ impl Queue {
                 }
             }
         }
+        if !out.is_empty() {
+            self.register_quietly().await;
+        }
         if partial.error.is_empty() {
             return Ok(out);
         }
         partial.unwritten = merge_ranges(std::mem::take(&mut partial.unwritten));
         Err(QueueError::PartialEnqueue(Box::new(partial)))
+    }
+
+    /// A job as the enqueue script takes it, with a fresh id. The budget stays unset unless the
+    /// job asked for one, so the fleet's `retry.max_attempts` applies at decision time. With an
+    /// index key, the identifier's keyed hash goes into the metadata and the identity index.
+    fn new_job(&self, job: RawJob) -> NewJob {
+        let o = job.options;
+        let ident = match (&self.cfg.index_key, &job.identity) {
+            (Some(key), Some((ty, value))) => Some(key.hash(*ty, value)),
+            _ => None,
+        };
+        let meta = JobMeta {
+            kind: job.kind,
+            max_attempts: o.max_attempts,
+            idempotency_key: o.idempotency_key.clone(),
+            requeues: 0,
+            created_at: 0,
+            window_start: 0,
+            ix: ident.clone(),
+        };
+        NewJob {
+            id: new_id(),
+            meta_head: meta.head(),
+            payload: job.payload,
+            delay_ms: o.delay.map_or(0, |d| d.as_millis() as u64),
+            at_ms: o.run_at.map_or(0, epoch_ms),
+            idempotency_key: o.idempotency_key,
+            kind: meta.kind,
+            ident,
+        }
+    }
+
+    /// Registers the queue after a write. The jobs are in Redis whatever happens here, so a
+    /// failure is not the enqueue's: a queue with data counts as known anyway.
+    async fn register_quietly(&self) {
+        if let Err(e) = self.register().await {
+            tracing::debug!(error = %e, "queue registry not updated");
+        }
     }
 
     /// Finds out what a failed chunk wrote. A script error means the script refused before
@@ -378,24 +444,6 @@ impl Queue {
             .await?
             .ok_or_else(|| QueueError::NotFound(id.into()))?;
         Ok(job.result)
-    }
-
-    /// Waits until the job is completed or dead, up to `timeout`.
-    pub async fn wait(&self, id: &str, timeout: Duration) -> Result<JobRecord> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let job = self
-                .job(id)
-                .await?
-                .ok_or_else(|| QueueError::NotFound(id.into()))?;
-            if matches!(job.state, JobState::Completed | JobState::Dead) {
-                return Ok(job);
-            }
-            if Instant::now() >= deadline {
-                return Err(QueueError::Timeout(id.into()));
-            }
-            tokio::time::sleep(WAIT_POLL).await;
-        }
     }
 
     /// Counts per state, lifetime totals, live workers and flags.
@@ -527,27 +575,6 @@ pub struct WorkerInfo {
     pub version: String,
 }
 
-/// A job as the enqueue script takes it, with a fresh id. The budget stays unset unless the
-/// job asked for one, so the fleet's `retry.max_attempts` applies at decision time.
-fn new_job(job: RawJob) -> NewJob {
-    let o = job.options;
-    let meta = JobMeta {
-        kind: job.kind,
-        max_attempts: o.max_attempts,
-        idempotency_key: o.idempotency_key.clone(),
-        requeues: 0,
-        created_at: 0,
-        window_start: 0,
-    };
-    NewJob {
-        id: new_id(),
-        meta_head: meta.head(),
-        payload: job.payload,
-        delay_ms: o.delay.map_or(0, |d| d.as_millis() as u64),
-        at_ms: o.run_at.map_or(0, epoch_ms),
-        idempotency_key: o.idempotency_key,
-    }
-}
 
 /// Redis 6.2 or newer (an unknown version is given the benefit of the doubt: proxies and
 /// managed services sometimes hide it).

@@ -396,11 +396,7 @@ async fn invalid_payload_goes_straight_to_dead_letters() {
     let server = RedisServer::start();
     let queue = setup(&server, "garbage").await;
     let fleet = fleet(&queue).await;
-    let raw = okra_queue::RawJob {
-        kind: "probe".into(),
-        payload: r#"{"not":"a probe"}"#.into(),
-        options: EnqueueOptions::default(),
-    };
+    let raw = okra_queue::RawJob::new("probe", r#"{"not":"a probe"}"#, EnqueueOptions::default());
     let job = queue
         .enqueue_raw_bulk(vec![raw], |_| {})
         .await

@@ -120,11 +120,7 @@ async fn every_failure_class_end_to_end() {
     // Written by something else: the worker cannot decode it.
     let raw = queue
         .enqueue_raw_bulk(
-            vec![RawJob {
-                kind: "bvn_verify".into(),
-                payload: r#"{"kind":"bvn_verify","bvn_number":42}"#.into(),
-                options: EnqueueOptions::default(),
-            }],
+            vec![RawJob::new("bvn_verify", r#"{"kind":"bvn_verify","bvn_number":42}"#, EnqueueOptions::default())],
             |_| {},
         )
         .await
@@ -133,11 +129,7 @@ async fn every_failure_class_end_to_end() {
     // Decodes, but breaks the rules enqueue would have applied: Okra must never see it.
     let raw = queue
         .enqueue_raw_bulk(
-            vec![RawJob {
-                kind: "bvn_verify".into(),
-                payload: r#"{"kind":"bvn_verify","bvn":"123"}"#.into(),
-                options: EnqueueOptions::default(),
-            }],
+            vec![RawJob::new("bvn_verify", r#"{"kind":"bvn_verify","bvn":"123"}"#, EnqueueOptions::default())],
             |_| {},
         )
         .await

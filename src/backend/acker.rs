@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::runtime::Inner;
-use crate::policy::record::class_of;
+
 use crate::rdb::{Action, Applied, MAX_BATCH, OutcomeEntry};
 
 pub(crate) enum AckMsg {
@@ -61,14 +61,14 @@ pub(crate) fn report(
                     Action::Dead => "dead",
                     Action::Release => "released",
                 };
-                metrics::counter!("okq_jobs_total", "queue" => queue.clone(), "kind" => e.kind.clone(), "outcome" => outcome, "class" => class_of(e).to_string())
+                metrics::counter!("okq_jobs_total", "queue" => queue.clone(), "kind" => e.kind.clone(), "outcome" => outcome, "class" => e.class().to_string())
                     .increment(1);
                 if e.fence {
                     metrics::counter!("okq_leases_reaped_total", "queue" => queue.clone())
                         .increment(1);
                 }
                 if e.action == Action::Dead {
-                    warn!(job = %e.lease.id, kind = %e.kind, class = class_of(e), reason = e.reason.as_deref().unwrap_or(""), attempt = e.history.attempt, "job moved to dead letters");
+                    warn!(job = %e.lease.id, kind = %e.kind, class = e.class(), reason = e.reason.as_deref().unwrap_or(""), attempt = e.history.attempt, "job moved to dead letters");
                 }
             }
             Applied::Late => late.push(&e.lease),

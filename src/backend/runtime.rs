@@ -189,6 +189,7 @@ impl Queue {
         opts.validate().map_err(crate::error::QueueError::Config)?;
         self.check_server().await?;
         self.rdb.publish_budget(self.cfg.retry.max_attempts).await?;
+        self.register().await?;
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let (stop, _) = watch::channel(false);
         let inner = Arc::new(Inner {

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::ident::IdType;
 use crate::job::Job;
 use crate::okra::mask;
 
@@ -165,6 +166,17 @@ impl OkraJob {
 }
 
 impl Job for OkraJob {
+    fn identity(&self) -> Option<(IdType, &str)> {
+        match self {
+            Self::BvnVerify { bvn } => Some((IdType::Bvn, bvn)),
+            Self::NinVerify { nin } => Some((IdType::Nin, nin)),
+            Self::NubanVerify { nuban, .. } | Self::NubanNameVerify { nuban, .. } => {
+                Some((IdType::Nuban, nuban))
+            }
+            _ => None,
+        }
+    }
+
     fn kind(&self) -> &str {
         match self {
             Self::BvnVerify { .. } => "bvn_verify",

@@ -110,15 +110,6 @@ pub(crate) fn release(lease: Lease, kind: &str, node: &str) -> OutcomeEntry {
     }
 }
 
-/// The failure class an entry records (`""` for a success or a release).
-pub(crate) fn class_of(e: &OutcomeEntry) -> &str {
-    e.history
-        .class
-        .as_deref()
-        .filter(|_| e.action != Action::Release)
-        .unwrap_or("")
-}
-
 /// Failure, as recorded on a dead letter, of a job the worker could not even decode.
 pub(crate) fn invalid_payload(message: String, body: &str) -> Failure {
     Failure {

@@ -2,6 +2,9 @@
 //! Scripts live beside this file in `lua/`; the key layout is in [`crate::keys`].
 
 mod account;
+mod browse;
+mod events;
+mod registry;
 mod conn;
 mod scripts;
 
@@ -11,7 +14,9 @@ use std::time::Duration;
 use redis::Value;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
+pub use browse::{CancelReply, JobBrief, Listing};
 pub use conn::{RedisConn, RedisSettings};
+pub use registry::queue_names;
 
 use crate::error::{QueueError, Result};
 use crate::job::{
@@ -38,17 +43,25 @@ pub struct NewJob {
     pub at_ms: u64,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
+    /// Job kind (for the `enqueued` event).
+    pub kind: String,
+    /// Keyed hash of the identifier the job verifies (hex), for the identity index; also in
+    /// the metadata head as `ix`, so deleting the job can drop its index entry.
+    pub ident: Option<String>,
 }
 
 impl NewJob {
-    /// `id, meta head, payload, delay ms, run-at ms, KEYS index of the idempotency key`.
+    /// `id, meta head, payload, delay ms, run-at ms, KEYS index of the idempotency key, kind,
+    /// identity hash`.
     fn args(&self, inv: &mut redis::ScriptInvocation<'_>, idem_index: usize) {
         inv.arg(&self.id)
             .arg(&self.meta_head)
             .arg(&self.payload)
             .arg(self.delay_ms)
             .arg(self.at_ms)
-            .arg(idem_index);
+            .arg(idem_index)
+            .arg(&self.kind)
+            .arg(self.ident.as_deref().unwrap_or(""));
     }
 }
 
@@ -138,14 +151,14 @@ pub struct OutcomeEntry {
     pub dims: Vec<String>,
     /// A reaper's outcome: apply only if the lease deadline has passed.
     pub fence: bool,
-    /// Job kind (for metrics and logs; not sent).
+    /// Job kind (for metrics, logs and the event).
     pub kind: String,
     /// Why a dead letter died (for logs; it is inside `data` too).
     pub reason: Option<String>,
 }
 
 impl OutcomeEntry {
-    /// `id, token, action, delay ms, refund, history entry, data, dimensions, fence`.
+    /// `id, token, action, delay ms, refund, history entry, data, dimensions, fence, kind, class`.
     fn args(&self, inv: &mut redis::ScriptInvocation<'_>) {
         let flag = |b: bool| if b { "1" } else { "0" };
         inv.arg(&self.lease.id)
@@ -156,7 +169,18 @@ impl OutcomeEntry {
             .arg(self.history.to_script_arg())
             .arg(&self.data)
             .arg(self.dims.join("\n"))
-            .arg(flag(self.fence));
+            .arg(flag(self.fence))
+            .arg(&self.kind)
+            .arg(self.class());
+    }
+
+    /// The failure class it records (`""` for a success or a release).
+    pub fn class(&self) -> &str {
+        self.history
+            .class
+            .as_deref()
+            .filter(|_| self.action != Action::Release)
+            .unwrap_or("")
     }
 }
 
@@ -228,8 +252,10 @@ pub struct RawStats {
     pub running: u64,
     /// Dead set size.
     pub dead: u64,
-    /// Completed set size.
+    /// Completed jobs kept.
     pub completed: u64,
+    /// Cancelled jobs kept.
+    pub cancelled: u64,
     /// Lifetime counters.
     pub counters: HashMap<String, u64>,
     /// Why the queue is paused (`None`: it is not).
@@ -275,12 +301,27 @@ pub struct WorkerEntry {
 pub struct Rdb {
     conn: RedisConn,
     keys: Keys,
+    /// Events kept in the queue's stream (0 = none written).
+    events_max: u64,
 }
 
+/// Events a queue keeps by default.
+pub const EVENTS_MAX: u64 = 100_000;
+
 impl Rdb {
-    /// Wraps a connection for queue `keys`.
+    /// Wraps a connection for queue `keys`, keeping [`EVENTS_MAX`] events.
     pub fn new(conn: RedisConn, keys: Keys) -> Self {
-        Self { conn, keys }
+        Self {
+            conn,
+            keys,
+            events_max: EVENTS_MAX,
+        }
+    }
+
+    /// Keeps about `max` events in the queue's stream (0 = write none).
+    pub fn with_events_max(mut self, max: u64) -> Self {
+        self.events_max = max;
+        self
     }
 
     /// The key layout.
@@ -306,9 +347,12 @@ impl Rdb {
             .key(k.job())
             .key(k.stats())
             .key(k.wake())
-            .key(k.sched());
+            .key(k.sched())
+            .key(k.events())
+            .key(k.ident());
         inv.arg(jobs.len())
-            .arg(idempotency_ttl.as_millis().max(1) as u64);
+            .arg(idempotency_ttl.as_millis().max(1) as u64)
+            .arg(self.events_max);
         let mut idem_keys: Vec<String> = Vec::new();
         for job in jobs {
             let index = match &job.idempotency_key {
@@ -321,7 +365,7 @@ impl Rdb {
                             idem_keys.push(full);
                             idem_keys.len() - 1
                         });
-                    7 + pos
+                    9 + pos
                 }
                 None => 0,
             };
@@ -436,10 +480,12 @@ impl Rdb {
             .key(k.dindex())
             .key(k.stats())
             .key(k.wake())
-            .key(k.sched());
+            .key(k.sched())
+            .key(k.events());
         inv.arg(entries.len())
             .arg(history_cap.max(1))
-            .arg(if maybe_applied { "1" } else { "0" });
+            .arg(if maybe_applied { "1" } else { "0" })
+            .arg(self.events_max);
         for e in entries {
             e.args(&mut inv);
         }
@@ -577,10 +623,12 @@ impl Rdb {
             .key(k.stats())
             .key(k.wake())
             .key(k.sched())
+            .key(k.events())
             .arg(delay.as_millis() as u64)
             .arg(at_ms)
             .arg(history_cap.max(1))
-            .arg(history.to_script_arg());
+            .arg(history.to_script_arg())
+            .arg(self.events_max);
         for id in ids {
             inv.arg(id);
         }
@@ -597,6 +645,7 @@ impl Rdb {
         for col in k.job_columns() {
             inv.key(col);
         }
+        inv.key(k.ident());
         for id in ids {
             inv.arg(id);
         }
@@ -621,6 +670,7 @@ impl Rdb {
         for col in k.job_columns() {
             inv.key(col);
         }
+        inv.key(k.ident());
         inv.arg(dead_cap)
             .arg(dead_ttl.as_millis() as u64)
             .arg(completed_retention.as_millis() as u64)
@@ -750,31 +800,33 @@ impl Rdb {
     pub async fn stats(&self, workers_since_ms: u64) -> Result<RawStats> {
         let k = &self.keys;
         type Row = (
-            (u64, u64, u64, u64, u64),
+            (u64, u64, u64, u64, u64, u64),
             HashMap<String, u64>,
             Option<String>,
             i64,
             u64,
         );
-        let ((ready, scheduled, running, dead, completed), counters, paused, throttle, workers): Row = redis::pipe()
+        let ((ready, scheduled, running, dead, finished, cancelled), counters, paused, throttle, workers): Row = redis::pipe()
             .llen(k.ready())
             .zcard(k.scheduled())
             .zcard(k.running())
             .zcard(k.dead())
             .llen(k.completed())
+            .hlen(k.cancelled())
             .hgetall(k.stats())
             .get(k.paused())
             .pttl(k.throttle())
             .zcount(k.workers(), workers_since_ms, "+inf")
             .query_async(&mut self.conn.clone())
             .await
-            .map(|(a, b, c, d, e, f, g, h, i)| ((a, b, c, d, e), f, g, h, i))?;
+            .map(|(a, b, c, d, e, e2, f, g, h, i)| ((a, b, c, d, e, e2), f, g, h, i))?;
         Ok(RawStats {
             ready,
             scheduled,
             running,
             dead,
-            completed,
+            completed: finished.saturating_sub(cancelled),
+            cancelled,
             counters,
             paused,
             throttle_ms: throttle.max(0) as u64,
@@ -792,9 +844,10 @@ impl Rdb {
             Option<String>,
             Option<String>,
             Option<String>,
+            Option<u64>,
         );
         type Scores = (Option<f64>, Option<f64>, Option<f64>);
-        let ((record, attempts, lease, history, result, error), scores): (Row, Scores) =
+        let ((record, attempts, lease, history, result, error, cancelled), scores): (Row, Scores) =
             redis::pipe()
                 .hget(k.job(), id)
                 .hget(k.attempts(), id)
@@ -802,12 +855,13 @@ impl Rdb {
                 .hget(k.history(), id)
                 .hget(k.result(), id)
                 .hget(k.error(), id)
+                .hget(k.cancelled(), id)
                 .zscore(k.scheduled(), id)
                 .zscore(k.running(), id)
                 .zscore(k.dead(), id)
                 .query_async(&mut self.conn.clone())
                 .await
-                .map(|(a, b, c, d, e, f, i, j, l)| ((a, b, c, d, e, f), (i, j, l)))?;
+                .map(|(a, b, c, d, e, f, g, i, j, l)| ((a, b, c, d, e, f, g), (i, j, l)))?;
         let Some(record) = record else {
             return Ok(None);
         };
@@ -818,12 +872,14 @@ impl Rdb {
         };
         let meta: JobMeta =
             serde_json::from_str(meta).map_err(|e| corrupt(format!("meta: {e}")))?;
-        let state = derive_state(
-            lease.is_some(),
-            scores.2.is_some(),
-            scores.0.is_some(),
-            result.is_some(),
-        );
+        let state = Whereabouts {
+            leased: lease.is_some(),
+            dead: scores.2.is_some(),
+            scheduled: scores.0.is_some(),
+            result: result.is_some(),
+            cancelled: cancelled.is_some(),
+        }
+        .state();
         let history: Vec<HistoryEntry> = match history {
             Some(h) => serde_json::from_str(&h).map_err(|e| corrupt(format!("history: {e}")))?,
             None => Vec::new(),
@@ -838,15 +894,15 @@ impl Rdb {
         };
         let ms = |s: Option<f64>| s.map(|v| v as u64);
         let (due_at, lease_until, died_at) = (ms(scores.0), ms(scores.1), ms(scores.2));
-        let finished_at = (state == JobState::Completed)
-            .then(|| {
-                history
-                    .iter()
-                    .rev()
-                    .find(|h| h.outcome == "success")
-                    .map(|h| h.at)
-            })
-            .flatten();
+        let finished_at = match state {
+            JobState::Completed => history
+                .iter()
+                .rev()
+                .find(|h| h.outcome == "success")
+                .map(|h| h.at),
+            JobState::Cancelled => cancelled,
+            _ => None,
+        };
         let worker = lease.and_then(|l| l.split('|').nth(1).map(str::to_string));
         Ok(Some(JobRecord {
             id: id.to_string(),
@@ -866,7 +922,7 @@ impl Rdb {
         }))
     }
 
-    /// State of each id (`None` when unknown); see [`derive_state`].
+    /// State of each id (`None` when unknown); see [`Whereabouts`].
     pub async fn states(&self, ids: &[String]) -> Result<Vec<Option<JobState>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -876,34 +932,30 @@ impl Rdb {
         pipe.cmd("HMGET").arg(k.lease()).arg(ids);
         pipe.cmd("ZMSCORE").arg(k.dead()).arg(ids);
         pipe.cmd("ZMSCORE").arg(k.scheduled()).arg(ids);
+        pipe.cmd("HMGET").arg(k.cancelled()).arg(ids);
         for id in ids {
             pipe.hexists(k.result(), id).hexists(k.job(), id);
         }
         let mut reply: Vec<Value> = pipe.query_async(&mut self.conn.clone()).await?;
-        let flags = reply.split_off(3);
+        let flags = reply.split_off(4);
         let present = |v: &Value, i: usize| match v {
             Value::Array(items) => !matches!(items.get(i), None | Some(Value::Nil)),
             _ => false,
         };
+        let yes = |v: Option<&Value>| matches!(v, Some(Value::Int(1)) | Some(Value::Boolean(true)));
         Ok(ids
             .iter()
             .enumerate()
             .map(|(i, _)| {
-                let known = matches!(
-                    flags.get(2 * i + 1),
-                    Some(Value::Int(1)) | Some(Value::Boolean(true))
-                );
-                let completed = matches!(
-                    flags.get(2 * i),
-                    Some(Value::Int(1)) | Some(Value::Boolean(true))
-                );
-                known.then(|| {
-                    derive_state(
-                        present(&reply[0], i),
-                        present(&reply[1], i),
-                        present(&reply[2], i),
-                        completed,
-                    )
+                yes(flags.get(2 * i + 1)).then(|| {
+                    Whereabouts {
+                        leased: present(&reply[0], i),
+                        dead: present(&reply[1], i),
+                        scheduled: present(&reply[2], i),
+                        cancelled: present(&reply[3], i),
+                        result: yes(flags.get(2 * i)),
+                    }
+                    .state()
                 })
             })
             .collect())
@@ -1163,15 +1215,38 @@ pub(crate) async fn throttle_key(conn: &RedisConn, key: &str, d: Duration) -> Re
     Ok(Duration::from_millis(ms))
 }
 
-/// A job's state from where it is: a lease means running, the dead set dead, the scheduled set
-/// scheduled, a result completed; anything else is ready. Nothing stores the state itself.
-pub fn derive_state(leased: bool, dead: bool, scheduled: bool, has_result: bool) -> JobState {
-    match (leased, dead, scheduled, has_result) {
-        (true, ..) => JobState::Running,
-        (_, true, ..) => JobState::Dead,
-        (_, _, true, _) => JobState::Scheduled,
-        (_, _, _, true) => JobState::Completed,
-        _ => JobState::Ready,
+/// Where a job's id was found. Nothing stores a job's state; it follows from this.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Whereabouts {
+    /// It has a lease.
+    pub leased: bool,
+    /// It is in the dead set.
+    pub dead: bool,
+    /// It is in the scheduled set.
+    pub scheduled: bool,
+    /// It has a result.
+    pub result: bool,
+    /// It has a cancellation stamp.
+    pub cancelled: bool,
+}
+
+impl Whereabouts {
+    /// A lease means running, the dead set dead, the scheduled set scheduled, a result
+    /// completed, a cancellation stamp cancelled; anything else is ready.
+    pub fn state(self) -> JobState {
+        if self.leased {
+            JobState::Running
+        } else if self.dead {
+            JobState::Dead
+        } else if self.scheduled {
+            JobState::Scheduled
+        } else if self.result {
+            JobState::Completed
+        } else if self.cancelled {
+            JobState::Cancelled
+        } else {
+            JobState::Ready
+        }
     }
 }
 
@@ -1216,13 +1291,15 @@ mod tests {
 
     #[test]
     fn state_follows_from_where_the_job_is() {
-        use super::derive_state;
+        use super::Whereabouts as W;
         use crate::job::JobState::*;
-        assert_eq!(derive_state(true, false, false, false), Running);
-        assert_eq!(derive_state(false, true, false, false), Dead);
-        assert_eq!(derive_state(false, false, true, false), Scheduled);
-        assert_eq!(derive_state(false, false, false, true), Completed);
-        assert_eq!(derive_state(false, false, false, false), Ready);
+        let w = W::default();
+        assert_eq!(W { leased: true, dead: true, ..w }.state(), Running);
+        assert_eq!(W { dead: true, ..w }.state(), Dead);
+        assert_eq!(W { scheduled: true, ..w }.state(), Scheduled);
+        assert_eq!(W { result: true, ..w }.state(), Completed);
+        assert_eq!(W { cancelled: true, ..w }.state(), Cancelled);
+        assert_eq!(w.state(), Ready);
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub(crate) struct Scripts {
     pub heartbeat: Script,
     pub forward: Script,
     pub account_take: Script,
+    pub cancel: Script,
+    pub run_now: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -49,4 +51,6 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     heartbeat: script!("heartbeat"),
     forward: script!("forward"),
     account_take: script!("account_take"),
+    cancel: script!("cancel"),
+    run_now: script!("run_now"),
 });

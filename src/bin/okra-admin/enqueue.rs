@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use clap::Args;
-use okra_queue::job::Job;
 use okra_queue::okra::OkraJob;
 use okra_queue::queue::PartialEnqueue;
 use okra_queue::{EnqueueOptions, Queue, QueueError, RawJob};
@@ -286,12 +285,7 @@ fn parse_line(line: &str) -> Result<RawJob, String> {
         Some(Value::Object(o)) => parse_options(&o)?,
         Some(_) => return Err("`options` must be an object".into()),
     };
-    let job = OkraJob::from_json(value)?;
-    Ok(RawJob {
-        kind: job.kind().to_string(),
-        payload: serde_json::to_string(&job).map_err(|e| e.to_string())?,
-        options,
-    })
+    RawJob::of(&OkraJob::from_json(value)?, options)
 }
 
 fn parse_options(o: &Map<String, Value>) -> Result<EnqueueOptions, String> {

@@ -112,9 +112,37 @@ local function undead(dead, dead_index, dindex, id)
 end
 
 -- Deletes every column of the given ids; `first` is the KEYS index of the first column hash
--- (the seven column hashes are passed consecutively, see keys.rs `job_columns`).
+-- (the eight column hashes are passed consecutively, see keys.rs `job_columns`).
 local function delete_columns(first, ids)
-  for k = first, first + 6 do
+  for k = first, first + 7 do
     call_sliced('HDEL', KEYS[k], ids, 1)
   end
+end
+
+-- Appends one event to the queue's stream, trimmed to about `max` entries (0 = no events).
+-- Events name the job and never carry its payload: no personal data leaves the record.
+local function emit(stream, max, event, id, kind, class, attempt)
+  if max <= 0 then return end
+  redis.call('XADD', stream, 'MAXLEN', '~', max, '*',
+    'event', event, 'job', id, 'kind', kind, 'class', class, 'attempt', attempt)
+end
+
+-- The job kind in a stored record (its metadata line starts with `{"kind":"...`).
+local function record_kind(record)
+  return (record and string.match(record, '^{"kind":"([^"]*)"')) or ''
+end
+
+-- Drops the identity-index entries (`ix` in the metadata line) of jobs about to be deleted.
+local function unindex(ident, job, ids)
+  if #ids == 0 or redis.call('EXISTS', ident) == 0 then return end
+  local records = hmget_sliced(job, ids)
+  local members = {}
+  for i, r in ipairs(records) do
+    if r then
+      local nl = string.find(r, '\n', 1, true) or (#r + 1)
+      local ix = string.match(string.sub(r, 1, nl - 1), '"ix":"(%x+)"')
+      if ix then members[#members + 1] = ix .. '|' .. ids[i] end
+    end
+  end
+  call_sliced('ZREM', ident, members, 1)
 end

@@ -5,24 +5,27 @@
 -- KEYS[1] running  KEYS[2] scheduled  KEYS[3] ready    KEYS[4] dead    KEYS[5] dead_index
 -- KEYS[6] completed KEYS[7] attempts  KEYS[8] lease    KEYS[9] history KEYS[10] result
 -- KEYS[11] error   KEYS[12] dindex    KEYS[13] stats   KEYS[14] wake    KEYS[15] sched
+-- KEYS[16] events
 -- ARGV[1] number of outcomes  ARGV[2] history cap
 -- ARGV[3] 1 = this batch may already have been applied by a try whose reply was lost (its
 --         rejections are then not counted as late)
--- then 9 values per outcome, in `OutcomeEntry::args` order (src/rdb/mod.rs):
+-- ARGV[4] events kept (0 = no events)
+-- then 11 values per outcome, in `OutcomeEntry::args` order (src/rdb/mod.rs):
 --   id, token, action (c = completed, r = retry, d = dead, x = release to the head of ready),
 --   delay ms (r), refund (1 = give the attempt back), history entry (JSON object minus its `{`),
 --   data (result JSON for c, failure JSON for r and d), dead-index dimensions (`c|class\nk|...`),
---   fence (1 = a reaper's outcome: apply only if the lease deadline has passed)
+--   fence (1 = a reaper's outcome: apply only if the lease deadline has passed),
+--   kind and failure class (for the event)
 -- Returns a string with one letter per outcome: a = applied, l = late, r = reaper race.
 
-local n, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
-if not (n and cap) or #ARGV ~= 3 + n * 9 then
+local n, cap, events = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
+local PER, FIRST = 11, 5
+if not (n and cap and events) or #ARGV ~= FIRST - 1 + n * PER then
   return redis.error_reply('outcome: bad argument count')
 end
-local PER = 9
 local ids = {}
 for i = 0, n - 1 do
-  local b = 4 + i * PER
+  local b = FIRST + i * PER
   local action = ARGV[b + 2]
   if not tonumber(ARGV[b + 3]) or #action ~= 1 or not string.find('crdx', action, 1, true) then
     return redis.error_reply('outcome: bad entry ' .. (i + 1))
@@ -41,8 +44,8 @@ local results, completed, errors, scheduled, ready, head, dead = {}, {}, {}, {},
 local dindex, index = {}, {}
 local succeeded, retried, died, reaped, late, races = 0, 0, 0, 0, 0, 0
 for i = 1, n do
-  local id, token, action, delay, refund, entry, data, dims, fence =
-    unpack(ARGV, 4 + (i - 1) * PER, 3 + i * PER)
+  local id, token, action, delay, refund, entry, data, dims, fence, kind, class =
+    unpack(ARGV, FIRST + (i - 1) * PER, FIRST - 1 + i * PER)
   local lease = leases[i]
   -- `seen`: a second outcome for the same claim in one batch finds its lease gone.
   local ok = lease and not seen[id] and string.sub(lease, 1, #token + 1) == token .. '|'
@@ -66,11 +69,14 @@ for i = 1, n do
       refunds[#refunds + 1] = id
       refunds[#refunds + 1] = math.max((tonumber(spent[i]) or 1) - 1, 0)
     end
+    local attempt = tonumber(spent[i]) or 0
     if action == 'c' then
+      emit(KEYS[16], events, 'completed', id, kind, '', attempt)
       succeeded = succeeded + 1
       results[#results + 1] = id; results[#results + 1] = data
       completed[#completed + 1] = stamp .. '|' .. id
     elseif action == 'r' then
+      emit(KEYS[16], events, 'retry', id, kind, class, attempt)
       retried = retried + 1
       errors[#errors + 1] = id; errors[#errors + 1] = data
       if tonumber(delay) > 0 then
@@ -81,6 +87,7 @@ for i = 1, n do
     elseif action == 'x' then
       head[#head + 1] = id
     else
+      emit(KEYS[16], events, 'dead', id, kind, class, attempt)
       died = died + 1
       errors[#errors + 1] = id; errors[#errors + 1] = data
       dead[#dead + 1] = now; dead[#dead + 1] = id

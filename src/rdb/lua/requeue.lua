@@ -4,19 +4,20 @@
 -- decode stays dead, untouched, and is returned as skipped.
 -- KEYS[1] dead     KEYS[2] dead_index  KEYS[3] dindex   KEYS[4] scheduled  KEYS[5] ready
 -- KEYS[6] attempts KEYS[7] job         KEYS[8] history  KEYS[9] stats      KEYS[10] wake
--- KEYS[11] sched
+-- KEYS[11] sched    KEYS[12] events
 -- ARGV[1] delay ms  ARGV[2] run-at ms (0 = use the delay)  ARGV[3] history cap
--- ARGV[4] history entry (JSON object minus its `{`), then the ids
+-- ARGV[4] history entry (JSON object minus its `{`)  ARGV[5] events kept (0 = no events),
+-- then the ids
 -- Returns {requeued ids, skipped ids}.
 
-local delay, at, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-if not (delay and at and cap) then return redis.error_reply('requeue: non-numeric argument') end
+local delay, at, cap, events = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
+if not (delay and at and cap and events) then return redis.error_reply('requeue: non-numeric argument') end
 local now = now_ms()
 local due = now + delay
 if at > 0 then due = at end
 
 local todo, skipped = {}, {}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   local id = ARGV[i]
   if redis.call('ZSCORE', KEYS[1], id) then
     local record = redis.call('HGET', KEYS[7], id)
@@ -26,7 +27,8 @@ for i = 5, #ARGV do
     if ok and type(meta) == 'table' then
       meta['window_start'] = now
       meta['requeues'] = (tonumber(meta['requeues']) or 0) + 1
-      todo[#todo + 1] = {id = id, record = cjson.encode(meta) .. string.sub(record, nl)}
+      todo[#todo + 1] = {id = id, record = cjson.encode(meta) .. string.sub(record, nl),
+        kind = tostring(meta['kind'] or '')}
     else
       skipped[#skipped + 1] = id
     end
@@ -37,6 +39,7 @@ local out = {}
 for _, t in ipairs(todo) do
   undead(KEYS[1], KEYS[2], KEYS[3], t.id)
   out[#out + 1] = t.id
+  emit(KEYS[12], events, 'requeued', t.id, t.kind, '', 0)
   redis.call('HSET', KEYS[6], t.id, 0)
   redis.call('HSET', KEYS[7], t.id, t.record)
   append_history(KEYS[8], t.id, ARGV[4], now, cap)

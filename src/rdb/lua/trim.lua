@@ -1,9 +1,11 @@
 -- trim.lua: enforces the dead set's TTL and cap, and drops completed jobs past their retention.
 -- Bounded: at most ARGV[4] ids of each kind per call; callers loop while a count equals it.
 -- KEYS[1] dead  KEYS[2] dead_index  KEYS[3] completed (list of `finished_ms|id`)  KEYS[4] stats
--- KEYS[5..11] the seven job column hashes, in keys.rs `job_columns` order (dindex last)
+-- KEYS[5..12] the eight job column hashes, in keys.rs `job_columns` order (dindex last)
+-- KEYS[13] ident
 -- ARGV[1] dead cap (0 = none)  ARGV[2] dead TTL ms (0 = none)  ARGV[3] completed retention ms
 -- ARGV[4] max ids per kind (<= 1000)
+-- Completed here means finished: completed and cancelled jobs share the retention list.
 -- Returns {dead trimmed by TTL, dead trimmed by cap, completed removed}.
 
 local cap, ttl, keep, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -23,11 +25,12 @@ end
 local gone = {}
 for _, list in ipairs({old, over}) do
   for _, id in ipairs(list) do
-    undead(KEYS[1], KEYS[2], KEYS[11], id)
+    undead(KEYS[1], KEYS[2], KEYS[12], id)
     gone[#gone + 1] = id
   end
 end
 if #gone > 0 then
+  unindex(KEYS[13], KEYS[5], gone)
   delete_columns(5, gone)
   redis.call('HINCRBY', KEYS[4], 'dead_trimmed', #gone)
 end
@@ -43,5 +46,8 @@ for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, limit - 1)) do
   if shaped then finished[#finished + 1] = string.sub(entry, 17) end
 end
 if popped > 0 then redis.call('LTRIM', KEYS[3], popped, -1) end
-if #finished > 0 then delete_columns(5, finished) end
+if #finished > 0 then
+  unindex(KEYS[13], KEYS[5], finished)
+  delete_columns(5, finished)
+end
 return {#old, #over, popped}

@@ -1,0 +1,328 @@
+//! Events back to the app: every queue keeps a capped Redis Stream of what happened to its jobs
+//! (enqueued, retry, completed, dead, cancelled, requeued; ids, kinds and classes, never a
+//! payload). [`Queue::events`] follows it from any position, so a consumer resumes where it
+//! stopped; [`Queue::wait`] is woken by the event that finishes the job instead of polling.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OnceCell, oneshot};
+
+use crate::error::{QueueError, Result};
+use crate::job::{JobRecord, JobState};
+use crate::queue::Queue;
+use crate::rdb::{Rdb, RedisConn};
+
+/// What happened to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Added to the queue (ready or scheduled).
+    Enqueued,
+    /// An attempt failed and another is scheduled.
+    Retry,
+    /// Finished with a result.
+    Completed,
+    /// Moved to dead letters.
+    Dead,
+    /// Cancelled before it started.
+    Cancelled,
+    /// Sent back to work from dead letters.
+    Requeued,
+}
+
+impl EventKind {
+    /// Parses the name stored in the stream.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "enqueued" => Self::Enqueued,
+            "retry" => Self::Retry,
+            "completed" => Self::Completed,
+            "dead" => Self::Dead,
+            "cancelled" => Self::Cancelled,
+            "requeued" => Self::Requeued,
+            _ => return None,
+        })
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enqueued => "enqueued",
+            Self::Retry => "retry",
+            Self::Completed => "completed",
+            Self::Dead => "dead",
+            Self::Cancelled => "cancelled",
+            Self::Requeued => "requeued",
+        }
+    }
+
+    /// Whether the job is finished after it (nothing more will happen unless an operator acts).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Dead | Self::Cancelled)
+    }
+}
+
+/// One event. No payload and no identifier: only ids, kinds and classes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Stream position; pass it to [`Queue::events`] to resume after this event.
+    pub position: String,
+    /// When it happened (Redis time, ms since the epoch).
+    pub at: u64,
+    /// What happened.
+    pub event: EventKind,
+    /// The job id.
+    pub job: String,
+    /// The job kind.
+    pub kind: String,
+    /// Failure class (retry, dead).
+    pub class: Option<String>,
+    /// Attempts spent (0 for enqueue, cancel and requeue).
+    pub attempt: u32,
+}
+
+/// Where [`Queue::events`] starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum From {
+    /// The oldest event kept.
+    Start,
+    /// Only events after the call.
+    Now,
+    /// After this position (an [`Event::position`]).
+    After(String),
+}
+
+/// Events read per round trip.
+const READ: usize = 500;
+
+/// How long one blocking read waits before it is issued again.
+const BLOCK: Duration = Duration::from_secs(1);
+
+/// Backoff after a failed read.
+const RETRY: Duration = Duration::from_millis(250);
+
+impl Queue {
+    /// Follows the queue's events from `from`, for as long as the stream is polled. Reads
+    /// block on a connection of their own, so they wake as soon as an event is written.
+    /// A failed read yields its error and the stream carries on from the same position once
+    /// Redis answers again. A consumer that falls more than `queue.events_max` events behind
+    /// misses the trimmed ones.
+    pub async fn events(&self, from: From) -> Result<impl Stream<Item = Result<Event>> + use<>> {
+        let rdb = self.blocking_rdb().await?;
+        let start = match from {
+            From::Start => "0-0".to_string(),
+            From::Now => self.rdb.events_head().await?,
+            From::After(p) => p,
+        };
+        struct State {
+            rdb: Rdb,
+            position: String,
+            buffer: std::collections::VecDeque<Event>,
+            failed: bool,
+        }
+        let state = State {
+            rdb,
+            position: start,
+            buffer: Default::default(),
+            failed: false,
+        };
+        Ok(futures::stream::unfold(state, |mut s| async move {
+            loop {
+                if let Some(e) = s.buffer.pop_front() {
+                    s.position = e.position.clone();
+                    return Some((Ok(e), s));
+                }
+                if s.failed {
+                    tokio::time::sleep(RETRY).await;
+                    s.failed = false;
+                }
+                match s.rdb.events_after(&s.position, READ, BLOCK).await {
+                    Ok(events) => s.buffer.extend(events),
+                    Err(e) => {
+                        s.failed = true;
+                        return Some((Err(e), s));
+                    }
+                }
+            }
+        }))
+    }
+
+    /// The newest `count` events, oldest first (for `okra-admin tail`).
+    pub async fn recent_events(&self, count: usize) -> Result<Vec<Event>> {
+        self.rdb.events_last(count).await
+    }
+
+    /// Waits until the job is completed, dead or cancelled, up to `timeout`. The event that
+    /// finishes it wakes the wait at once (one shared blocking reader per handle, however many
+    /// jobs are waited on); the state is read again after every event and every second, so a
+    /// trimmed or lost event only delays the answer. Without events (`queue.events_max = 0`)
+    /// or a connection of its own (a handle from [`Queue::with_conn`]) it polls every 20 ms.
+    pub async fn wait(&self, id: &str, timeout: Duration) -> Result<JobRecord> {
+        let deadline = Instant::now() + timeout;
+        let waiters = match (self.cfg.events_max, &self.redis) {
+            (0, _) | (_, None) => None,
+            _ => Some(self.waiters().await?),
+        };
+        let recheck = if waiters.is_some() {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(20)
+        };
+        loop {
+            // Subscribe before reading the state: an event after the read cannot be missed.
+            let ticket = waiters.as_ref().map(|w| w.subscribe(id));
+            let job = self
+                .job(id)
+                .await?
+                .ok_or_else(|| QueueError::NotFound(id.into()))?;
+            if matches!(
+                job.state,
+                JobState::Completed | JobState::Dead | JobState::Cancelled
+            ) {
+                return Ok(job);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(QueueError::Timeout(id.into()));
+            }
+            let nap = tokio::time::sleep(left.min(recheck));
+            match ticket {
+                Some(mut t) => {
+                    tokio::select! {
+                        _ = &mut t.rx => {}
+                        _ = nap => {}
+                    }
+                }
+                None => nap.await,
+            }
+        }
+    }
+
+    /// A handle on a blocking connection of its own.
+    async fn blocking_rdb(&self) -> Result<Rdb> {
+        let settings = self.redis.as_ref().ok_or_else(|| {
+            QueueError::Config(
+                "following events needs a queue from Queue::connect (a connection of its own)"
+                    .into(),
+            )
+        })?;
+        Ok(Rdb::new(
+            RedisConn::connect_blocking(settings, BLOCK).await?,
+            self.rdb.keys().clone(),
+        ))
+    }
+
+    /// The handle's shared event reader for `wait`, started on first use.
+    async fn waiters(&self) -> Result<Arc<Waiters>> {
+        self.waiters
+            .get_or_try_init(|| async {
+                let rdb = self.blocking_rdb().await?;
+                let position = self.rdb.events_head().await?;
+                let waiters = Arc::new(Waiters::default());
+                tokio::spawn(listen(Arc::downgrade(&waiters), rdb, position));
+                Ok::<_, QueueError>(waiters)
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Handles' shared state for `wait`: one reader, many waiters.
+pub(crate) type WaitersCell = Arc<OnceCell<Arc<Waiters>>>;
+
+/// Jobs being waited on, each with its waiters' wake-up senders.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    map: Mutex<HashMap<String, HashMap<u64, oneshot::Sender<()>>>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+/// One waiter's subscription; dropping it unsubscribes.
+struct Ticket<'a> {
+    waiters: &'a Waiters,
+    id: String,
+    n: u64,
+    rx: oneshot::Receiver<()>,
+}
+
+impl std::fmt::Debug for Waiters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.map.lock().map_or(0, |m| m.len());
+        write!(f, "Waiters({n} jobs)")
+    }
+}
+
+impl Waiters {
+    fn subscribe(&self, id: &str) -> Ticket<'_> {
+        let (tx, rx) = oneshot::channel();
+        let n = self
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.map
+            .lock()
+            .expect("waiters lock")
+            .entry(id.to_string())
+            .or_default()
+            .insert(n, tx);
+        Ticket {
+            waiters: self,
+            id: id.to_string(),
+            n,
+            rx,
+        }
+    }
+
+    /// Wakes the waiters of `id`, or of every job (`None`, after a failed read).
+    fn wake(&self, id: Option<&str>) {
+        let mut map = self.map.lock().expect("waiters lock");
+        let woken: Vec<_> = match id {
+            Some(id) => map.remove(id).into_iter().collect(),
+            None => map.drain().map(|(_, w)| w).collect(),
+        };
+        drop(map);
+        for tx in woken.into_iter().flat_map(|w| w.into_values()) {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        let mut map = self.waiters.map.lock().expect("waiters lock");
+        if let Some(w) = map.get_mut(&self.id) {
+            w.remove(&self.n);
+            if w.is_empty() {
+                map.remove(&self.id);
+            }
+        }
+    }
+}
+
+/// The shared reader: follows the stream and wakes the waiters of each finished job. It ends
+/// when the last handle that could wait is gone.
+async fn listen(waiters: Weak<Waiters>, rdb: Rdb, mut position: String) {
+    loop {
+        let read = rdb.events_after(&position, READ, BLOCK).await;
+        let Some(w) = waiters.upgrade() else { return };
+        match read {
+            Ok(events) => {
+                for e in events {
+                    if e.event.is_final() {
+                        w.wake(Some(&e.job));
+                    }
+                    position = e.position;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "event read failed; waiters re-check");
+                w.wake(None);
+                drop(w);
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
