@@ -70,9 +70,8 @@ impl Queue {
         let held = s.ready + s.scheduled + s.running + s.dead;
         if !force && (held > 0 || s.workers > 0) {
             return Err(QueueError::NotEmpty(format!(
-                "queue {} holds {} jobs ({} ready, {} scheduled, {} running, {} dead) and {} live workers; delete it anyway with --force",
+                "queue {} is not empty ({} ready, {} scheduled, {} running, {} dead, {} live workers); delete it anyway with --force",
                 self.name(),
-                held,
                 s.ready,
                 s.scheduled,
                 s.running,
@@ -112,7 +111,10 @@ impl Queue {
                 // Unfiltered: read exactly the page (and one more to know if there are more).
                 let ids = self.rdb.ids_in(listing, skip, limit + 1).await?;
                 out.more = ids.len() as u64 > limit;
-                let briefs = self.rdb.briefs(&ids[..ids.len().min(limit as usize)]).await?;
+                let briefs = self
+                    .rdb
+                    .briefs(&ids[..ids.len().min(limit as usize)])
+                    .await?;
                 out.jobs = briefs.into_iter().flatten().collect();
                 return Ok(out);
             } else {

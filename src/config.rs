@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::WorkerOptions;
 use crate::error::QueueError;
+use crate::ident::IndexKey;
 use crate::policy::RetryPolicy;
 use crate::queue::QueueConfig;
-use crate::ident::IndexKey;
 use crate::rdb::{AccountLimit, RedisSettings};
 
 /// Where the settings file is looked for when no `--config` is given.

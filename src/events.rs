@@ -259,9 +259,7 @@ impl std::fmt::Debug for Waiters {
 impl Waiters {
     fn subscribe(&self, id: &str) -> Ticket<'_> {
         let (tx, rx) = oneshot::channel();
-        let n = self
-            .next
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.map
             .lock()
             .expect("waiters lock")

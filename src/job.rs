@@ -324,6 +324,21 @@ pub struct JobRecord {
     pub history: Vec<HistoryEntry>,
 }
 
+impl JobRecord {
+    /// The result decoded as `T` (`Ok(None)` while the job has none): for Okra jobs,
+    /// [`crate::okra::OkraResult`]. A result of another shape is [`crate::QueueError::Corrupt`].
+    pub fn result_as<T: DeserializeOwned>(&self) -> crate::Result<Option<T>> {
+        self.result
+            .clone()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| crate::QueueError::Corrupt {
+                id: self.id.clone(),
+                reason: format!("result is not a {}: {e}", std::any::type_name::<T>()),
+            })
+    }
+}
+
 /// Splits a stored record (metadata JSON, a newline, then the payload JSON; JSON text never
 /// holds a raw newline, so the first one splits them and one hash field serves both).
 ///

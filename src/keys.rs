@@ -139,7 +139,6 @@ impl Keys {
             self.dindex(),
         ]
     }
-
 }
 
 /// The registry of queue names (a set). It lives outside every queue's hash tag, so it is

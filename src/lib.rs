@@ -29,8 +29,8 @@ pub mod stats;
 #[cfg(feature = "cli")]
 pub mod telemetry;
 
-pub use browse::{JobFilter, JobPage};
 pub use backend::{JobContext, RedisBackend, Runtime, ShutdownReport, WorkerOptions};
+pub use browse::{JobFilter, JobPage};
 pub use dlq::{BulkReport, DeadFilter, DeadLetter, RequeueAt};
 pub use error::{QueueError, Result};
 pub use events::{Event, EventKind};

@@ -8,10 +8,10 @@ use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{QueueError, Result};
+use crate::ident::{IdType, IndexKey};
 use crate::job::{
     EnqueueOptions, Enqueued, Job, JobId, JobMeta, JobRecord, JobState, epoch_ms, new_id, now_ms,
 };
-use crate::ident::{IdType, IndexKey};
 use crate::keys::{Keys, validate_queue_name};
 use crate::policy::RetryPolicy;
 use crate::rdb::{
@@ -128,7 +128,11 @@ pub struct RawJob {
 
 impl RawJob {
     /// A job from its kind and payload JSON, not indexed by identity.
-    pub fn new(kind: impl Into<String>, payload: impl Into<String>, options: EnqueueOptions) -> Self {
+    pub fn new(
+        kind: impl Into<String>,
+        payload: impl Into<String>,
+        options: EnqueueOptions,
+    ) -> Self {
         Self {
             kind: kind.into(),
             payload: payload.into(),
@@ -213,6 +217,16 @@ impl Queue {
             cfg: Arc::new(cfg),
             redis: None,
         }
+    }
+
+    /// A handle on another queue over the same connection, with this handle's settings.
+    pub fn sibling(&self, name: &str) -> Result<Self> {
+        let mut cfg = (*self.cfg).clone();
+        cfg.name = name.to_string();
+        cfg.validate()?;
+        let mut queue = Self::with_conn(self.rdb.conn(), cfg);
+        queue.redis = self.redis.clone();
+        Ok(queue)
     }
 
     /// Queue name.
@@ -446,6 +460,15 @@ impl Queue {
         Ok(job.result)
     }
 
+    /// A completed job's result decoded as `T` (`None` while not completed).
+    pub async fn result_as<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<Option<T>> {
+        self.rdb
+            .job(id)
+            .await?
+            .ok_or_else(|| QueueError::NotFound(id.into()))?
+            .result_as()
+    }
+
     /// Counts per state, lifetime totals, live workers and flags.
     pub async fn stats(&self) -> Result<Stats> {
         let live_since = now_ms().saturating_sub(crate::backend::WORKER_TTL.as_millis() as u64);
@@ -574,7 +597,6 @@ pub struct WorkerInfo {
     #[serde(default)]
     pub version: String,
 }
-
 
 /// Redis 6.2 or newer (an unknown version is given the benefit of the doubt: proxies and
 /// managed services sometimes hide it).

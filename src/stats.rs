@@ -19,6 +19,8 @@ pub struct Stats {
     pub dead: u64,
     /// Completed jobs still kept for their result.
     pub completed: u64,
+    /// Cancelled jobs still kept (until the completed retention ends).
+    pub cancelled: u64,
     /// Attempts finished (succeeded + retried + died).
     pub processed: u64,
     /// Attempts that succeeded.
@@ -33,6 +35,8 @@ pub struct Stats {
     pub duplicates: u64,
     /// Dead letters requeued.
     pub requeued: u64,
+    /// Jobs cancelled by operators.
+    pub cancels: u64,
     /// Dead letters deleted by operators.
     pub deleted: u64,
     /// Dead letters trimmed by the cap or the TTL.
@@ -69,6 +73,7 @@ impl Stats {
             running: raw.running,
             dead: raw.dead,
             completed: raw.completed,
+            cancelled: raw.cancelled,
             processed: c("processed"),
             succeeded: c("succeeded"),
             retried: c("retried"),
@@ -76,6 +81,7 @@ impl Stats {
             enqueued: c("enqueued"),
             duplicates: c("duplicates"),
             requeued: c("requeued"),
+            cancels: c("cancelled"),
             deleted: c("deleted"),
             dead_trimmed: c("dead_trimmed"),
             released: c("released"),

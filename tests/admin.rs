@@ -3,69 +3,15 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use apalis::prelude::BoxDynError;
+use common::cli::*;
 use common::*;
 use okra_queue::okra::OkraJob;
 use okra_queue::{EnqueueOptions, JobContext, JobError, Queue, QueueConfig};
 use serde_json::Value;
-
-/// Exit code, stdout and stderr of one `okra-admin` run.
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.out)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.out, self.err))
-    }
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.out, self.err);
-        self
-    }
-}
-
-/// Runs `cmd` with `input` on its standard input and collects what it printed.
-fn run_with_input(cmd: &mut Command, input: &str) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&out.stdout).into_owned(),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn admin_with_stdin(server: &RedisServer, queue: &str, args: &[&str], stdin: &str) -> Run {
-    run_with_input(
-        Command::new(env!("CARGO_BIN_EXE_okra-admin"))
-            .args(["--redis-url", &server.url(), "--queue", queue])
-            .args(args)
-            .env_remove("OKQ_CONFIG"),
-        stdin,
-    )
-}
-
-fn admin(server: &RedisServer, queue: &str, args: &[&str]) -> Run {
-    admin_with_stdin(server, queue, args, "")
-}
 
 /// Fails like Okra: BVNs ending 0601 are flagged (terminal), NINs ending 0404 are unknown
 /// (terminal 404), customers get a 500 (retryable; one attempt allowed).

@@ -120,7 +120,11 @@ async fn every_failure_class_end_to_end() {
     // Written by something else: the worker cannot decode it.
     let raw = queue
         .enqueue_raw_bulk(
-            vec![RawJob::new("bvn_verify", r#"{"kind":"bvn_verify","bvn_number":42}"#, EnqueueOptions::default())],
+            vec![RawJob::new(
+                "bvn_verify",
+                r#"{"kind":"bvn_verify","bvn_number":42}"#,
+                EnqueueOptions::default(),
+            )],
             |_| {},
         )
         .await
@@ -129,7 +133,11 @@ async fn every_failure_class_end_to_end() {
     // Decodes, but breaks the rules enqueue would have applied: Okra must never see it.
     let raw = queue
         .enqueue_raw_bulk(
-            vec![RawJob::new("bvn_verify", r#"{"kind":"bvn_verify","bvn":"123"}"#, EnqueueOptions::default())],
+            vec![RawJob::new(
+                "bvn_verify",
+                r#"{"kind":"bvn_verify","bvn":"123"}"#,
+                EnqueueOptions::default(),
+            )],
             |_| {},
         )
         .await

@@ -33,7 +33,10 @@ fn tls_settings(url: String, certs: &Certs) -> RedisSettings {
 fn tls_env(certs: &Certs) -> Vec<(&'static str, String)> {
     vec![
         ("OKQ_REDIS__TLS_CA", certs.ca.display().to_string()),
-        ("OKQ_REDIS__TLS_CERT", certs.client_cert.display().to_string()),
+        (
+            "OKQ_REDIS__TLS_CERT",
+            certs.client_cert.display().to_string(),
+        ),
         ("OKQ_REDIS__TLS_KEY", certs.client_key.display().to_string()),
     ]
 }
@@ -112,7 +115,10 @@ async fn rediss_with_ca_client_certificate_and_acl_user() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("cannot read tls_ca") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("cannot read tls_ca") && err.lines().count() == 1,
+        "{err}"
+    );
     assert!(!err.contains("s3cret"), "{err}");
 
     // okra-worker over TLS runs the job.
@@ -127,7 +133,10 @@ async fn rediss_with_ca_client_certificate_and_acl_user() {
         .await
         .unwrap_or_else(|e| panic!("{e}; worker log:\n{}", worker.log_text()));
     assert_eq!(done.state, JobState::Completed);
-    assert!(!worker.log_text().contains("s3cret"), "worker logs hide the password");
+    assert!(
+        !worker.log_text().contains("s3cret"),
+        "worker logs hide the password"
+    );
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Instant;
 use apalis::prelude::{BoxDynError, Data};
 use okra_queue::job::{Failure, Job};
 use okra_queue::okra::{
-    Action, Classifier, Delays, OkraClient, OkraError, OkraJob, ProfileError, Reply,
+    Action, Classifier, Delays, OkraClient, OkraError, OkraJob, OkraResult, ProfileError, Reply,
     checked_lookup, checked_profile,
 };
 use okra_queue::{JobContext, JobError, Queue};
@@ -29,20 +29,20 @@ pub struct Deps {
 
 const GET_BY_BVN: &str = "/identity/getByBvn";
 
-/// Runs one Okra job. The result is `{"source": <endpoint>, "http_status": ..., "profile": ...}`
-/// (`"lookup": "free"` when the profile came from `getByBvn` instead of a paid verify).
+/// Runs one Okra job; its result is an [`OkraResult`] (`lookup: "free"` when the profile came
+/// from `getByBvn` instead of a paid verify).
 pub async fn run(
     job: OkraJob,
     ctx: JobContext,
     deps: Data<Arc<Deps>>,
-) -> Result<Value, BoxDynError> {
+) -> Result<OkraResult, BoxDynError> {
     let span = info_span!("job", id = %ctx.id(), kind = job.kind(), attempt = ctx.attempt, subject = %job.subject(false));
     async move { run_inner(&job, &ctx, &deps).await.map_err(Into::into) }
         .instrument(span)
         .await
 }
 
-async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Value, JobError> {
+async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraResult, JobError> {
     // A record written by another producer is checked as enqueue checks it; Okra never sees
     // an invalid one. The message names the rule, never the value.
     if let Err(why) = job.validate() {
@@ -65,9 +65,10 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Value
                 Ok(Some(profile)) => {
                     info!("profile found with the free getByBvn; no second paid verify");
                     drain_guard_reset(deps).await;
-                    return Ok(json!({
-                        "source": GET_BY_BVN, "lookup": "free", "http_status": 200, "profile": profile,
-                    }));
+                    return Ok(OkraResult {
+                        lookup: Some("free".into()),
+                        ..OkraResult::found(GET_BY_BVN, profile)
+                    });
                 }
                 Ok(None) => info!("getByBvn has no profile yet; verifying again"),
                 Err(e) => return Err(refused(e)),
@@ -100,14 +101,15 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Value
         Ok(Reply::Data(data)) => {
             let profile = checked_profile(job, &data).map_err(refused)?;
             drain_guard_reset(deps).await;
-            Ok(json!({ "source": job.path(), "http_status": 200, "profile": profile }))
+            Ok(OkraResult::found(job.path(), profile))
         }
-        Ok(Reply::NoContent) => Ok(json!({
-            "source": job.path(),
-            "http_status": 204,
-            "profile": null,
-            "note": "valid account with no BVN attached",
-        })),
+        Ok(Reply::NoContent) => Ok(OkraResult {
+            source: job.path().to_string(),
+            http_status: 204,
+            profile: None,
+            lookup: None,
+            note: Some("valid account with no BVN attached".into()),
+        }),
         Err(e) => Err(failed(deps, &e).await),
     }
 }

@@ -7,8 +7,10 @@ pub mod client;
 pub mod jobs;
 pub mod mask;
 pub mod profile;
+pub mod result;
 
 pub use classify::{Action, Classifier, Delays, Rule};
 pub use client::{ErrorBody, OkraClient, OkraError, Reply, SecretKey, profile_of};
 pub use jobs::{KINDS, OkraJob};
 pub use profile::{ProfileError, checked_lookup, checked_profile};
+pub use result::OkraResult;

@@ -216,11 +216,7 @@ impl Rdb {
 
     /// The job holding an idempotency key, while the key lasts.
     pub async fn by_idempotency_key(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .clone()
-            .get(self.keys.idempotency(key))
-            .await?)
+        Ok(self.conn.clone().get(self.keys.idempotency(key)).await?)
     }
 
     /// Ids of the jobs indexed under the keyed hash `hash` (oldest first, at most `limit`).

@@ -98,7 +98,11 @@ impl RedisSettings {
             (None, None) => None,
             _ => return Err(bad("tls_cert and tls_key go together".into())),
         };
-        let root_cert = self.tls_ca.as_ref().map(|p| read("tls_ca", p)).transpose()?;
+        let root_cert = self
+            .tls_ca
+            .as_ref()
+            .map(|p| read("tls_ca", p))
+            .transpose()?;
         Ok(Some(TlsCertificates {
             client_tls,
             root_cert,

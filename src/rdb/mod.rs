@@ -3,9 +3,9 @@
 
 mod account;
 mod browse;
+mod conn;
 mod events;
 mod registry;
-mod conn;
 mod scripts;
 
 use std::collections::HashMap;
@@ -806,7 +806,13 @@ impl Rdb {
             i64,
             u64,
         );
-        let ((ready, scheduled, running, dead, finished, cancelled), counters, paused, throttle, workers): Row = redis::pipe()
+        let (
+            (ready, scheduled, running, dead, finished, cancelled),
+            counters,
+            paused,
+            throttle,
+            workers,
+        ): Row = redis::pipe()
             .llen(k.ready())
             .zcard(k.scheduled())
             .zcard(k.running())
@@ -1294,11 +1300,33 @@ mod tests {
         use super::Whereabouts as W;
         use crate::job::JobState::*;
         let w = W::default();
-        assert_eq!(W { leased: true, dead: true, ..w }.state(), Running);
+        assert_eq!(
+            W {
+                leased: true,
+                dead: true,
+                ..w
+            }
+            .state(),
+            Running
+        );
         assert_eq!(W { dead: true, ..w }.state(), Dead);
-        assert_eq!(W { scheduled: true, ..w }.state(), Scheduled);
+        assert_eq!(
+            W {
+                scheduled: true,
+                ..w
+            }
+            .state(),
+            Scheduled
+        );
         assert_eq!(W { result: true, ..w }.state(), Completed);
-        assert_eq!(W { cancelled: true, ..w }.state(), Cancelled);
+        assert_eq!(
+            W {
+                cancelled: true,
+                ..w
+            }
+            .state(),
+            Cancelled
+        );
         assert_eq!(w.state(), Ready);
     }
 

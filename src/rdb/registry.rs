@@ -10,11 +10,7 @@ use crate::keys::QUEUES;
 impl Rdb {
     /// Adds the queue to the registry (idempotent).
     pub async fn register(&self) -> Result<()> {
-        let _: u64 = self
-            .conn
-            .clone()
-            .sadd(QUEUES, self.keys.queue())
-            .await?;
+        let _: u64 = self.conn.clone().sadd(QUEUES, self.keys.queue()).await?;
         Ok(())
     }
 
@@ -54,16 +50,20 @@ impl Rdb {
                     .arg(self.keys.job())
                     .query_async(&mut conn)
                     .await?;
-                Some(RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
-                    Route::new(slot, SlotAddr::Master),
-                )))
+                Some(RoutingInfo::SingleNode(
+                    SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master)),
+                ))
             }
         };
         let mut cursor: u64 = 0;
         let mut keys = Vec::new();
         loop {
             let mut cmd = redis::cmd("SCAN");
-            cmd.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000);
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
             let (next, batch): (u64, Vec<String>) = match (&mut conn, &route) {
                 (RedisConn::Cluster(c), Some(r)) => {
                     redis::from_redis_value(c.route_command(cmd, r.clone()).await?)

@@ -2,6 +2,7 @@
 //! in-process worker fleet on apalis's `Monitor`.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod procs;
 pub mod proxy;
 pub mod tls;

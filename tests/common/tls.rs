@@ -35,10 +35,8 @@ impl Certs {
             let cert = params.signed_by(&key, &ca_).unwrap();
             (cert.pem(), key.serialize_pem())
         };
-        let (server_cert, server_key) = leaf(
-            vec!["localhost".into(), "127.0.0.1".into()],
-            "redis-server",
-        );
+        let (server_cert, server_key) =
+            leaf(vec!["localhost".into(), "127.0.0.1".into()], "redis-server");
         let (client_cert, client_key) = leaf(vec!["okra-worker".into()], "okra-worker");
         let write = |name: &str, text: &str| {
             let p = dir.join(name);
@@ -142,7 +140,11 @@ impl TlsCluster {
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !cluster.ports.iter().all(|p| cli(*p, &["ping"]).contains("PONG")) {
+        while !cluster
+            .ports
+            .iter()
+            .all(|p| cli(*p, &["ping"]).contains("PONG"))
+        {
             assert!(Instant::now() < deadline, "TLS redis-server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -169,7 +171,10 @@ impl TlsCluster {
             .iter()
             .all(|p| cli(*p, &["cluster", "info"]).contains("cluster_state:ok"))
         {
-            assert!(Instant::now() < deadline, "TLS cluster did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "TLS cluster did not become ready"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         cluster

@@ -1,13 +1,16 @@
-//! `okra-admin job show`, and the record view `dlq show` shares.
+//! `okra-admin job show|cancel|run-now|find` and `jobs list`, and the record view `dlq show`
+//! shares.
 
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use clap::Subcommand;
-use okra_queue::{Failure, JobRecord, Queue};
+use clap::{Args, Subcommand, ValueEnum};
+use okra_queue::ident::IdType;
+use okra_queue::rdb::JobBrief;
+use okra_queue::{Failure, JobFilter, JobRecord, JobState, Queue};
 use serde_json::{Value, json};
 
-use crate::output::{Out, ago, cell, table, when};
+use crate::output::{Out, ago, cell, count, table, when};
 
 #[derive(Debug, Subcommand)]
 pub enum JobCmd {
@@ -19,6 +22,86 @@ pub enum JobCmd {
         /// Job id.
         id: String,
     },
+    /// Cancel a ready or scheduled job: it will not run, it is kept as cancelled until the
+    /// completed retention ends, and its idempotency key is released. A running job cannot be
+    /// cancelled.
+    #[command(after_help = "Example:\n  okra-admin job cancel 01JD3ZK5Q0V6Y8T2N4M7R9W1XB")]
+    Cancel {
+        /// Job id.
+        id: String,
+    },
+    /// Run a scheduled job (a delayed job or a waiting retry) next, instead of at its due time.
+    #[command(after_help = "Example:\n  okra-admin job run-now 01JD3ZK5Q0V6Y8T2N4M7R9W1XB")]
+    RunNow {
+        /// Job id.
+        id: String,
+    },
+    /// Find jobs by idempotency key, or by the BVN, NIN or account number they verify (through
+    /// the keyed-hash index: needs queue.index_key, the key the producers use).
+    #[command(
+        after_help = "Examples:\n  okra-admin job find --idempotency-key order-42\n  OKQ_QUEUE__INDEX_KEY=... okra-admin job find --bvn 22234567890"
+    )]
+    Find(FindArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct FindArgs {
+    /// The idempotency key given at enqueue (while it lasts: queue.idempotency_ttl).
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// A BVN (11 digits).
+    #[arg(long)]
+    bvn: Option<String>,
+    /// A NIN (11 digits).
+    #[arg(long)]
+    nin: Option<String>,
+    /// An account number (10 digits).
+    #[arg(long)]
+    nuban: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCmd {
+    /// Jobs in one state, in the order they run (finished ones newest first), a page at a time.
+    #[command(
+        after_help = "Examples:\n  okra-admin jobs list --state ready\n  okra-admin jobs list --state scheduled --kind bvn_verify --limit 50 --page 2\n  okra-admin jobs list --state completed --json"
+    )]
+    List {
+        /// ready, scheduled, running, completed or cancelled (dead letters: `dlq list`).
+        #[arg(long, value_enum)]
+        state: StateArg,
+        /// Only this kind (bvn_verify, nin_verify, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Jobs per page (1-1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: u64,
+        /// Page number, from 1.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        page: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StateArg {
+    Ready,
+    Scheduled,
+    Running,
+    Completed,
+    Cancelled,
+}
+
+impl From<StateArg> for JobState {
+    fn from(s: StateArg) -> Self {
+        match s {
+            StateArg::Ready => JobState::Ready,
+            StateArg::Scheduled => JobState::Scheduled,
+            StateArg::Running => JobState::Running,
+            StateArg::Completed => JobState::Completed,
+            StateArg::Cancelled => JobState::Cancelled,
+        }
+    }
 }
 
 pub async fn run(queue: &Queue, cmd: JobCmd, out: Out) -> anyhow::Result<ExitCode> {
@@ -29,9 +112,130 @@ pub async fn run(queue: &Queue, cmd: JobCmd, out: Out) -> anyhow::Result<ExitCod
                 .await?
                 .ok_or_else(|| anyhow!("no job with id {id}"))?;
             show(&rec, out);
-            Ok(ExitCode::SUCCESS)
+        }
+        JobCmd::Cancel { id } => {
+            queue.cancel(&id).await?;
+            done(out, &id, "cancelled", "cancelled");
+        }
+        JobCmd::RunNow { id } => {
+            queue.run_now(&id).await?;
+            done(out, &id, "ready", "moved to the head of the ready list");
+        }
+        JobCmd::Find(f) => return find(queue, f, out).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn done(out: Out, id: &str, state: &str, what: &str) {
+    if out.json {
+        out.json(&json!({ "id": id, "state": state }));
+    } else {
+        println!("job {id} {what}");
+    }
+}
+
+async fn find(queue: &Queue, f: FindArgs, out: Out) -> anyhow::Result<ExitCode> {
+    let ids = match (f.idempotency_key, f.bvn, f.nin, f.nuban) {
+        (Some(key), ..) => queue
+            .find_by_idempotency_key(&key)
+            .await?
+            .into_iter()
+            .collect(),
+        (_, Some(v), ..) => queue.find_by_identity(IdType::Bvn, &v, 1000).await?,
+        (_, _, Some(v), _) => queue.find_by_identity(IdType::Nin, &v, 1000).await?,
+        (_, _, _, Some(v)) => queue.find_by_identity(IdType::Nuban, &v, 1000).await?,
+        _ => unreachable!("clap requires one of the group"),
+    };
+    let with_times: Vec<(String, Option<u64>)> = ids.into_iter().map(|id| (id, None)).collect();
+    let briefs: Vec<JobBrief> = queue
+        .rdb()
+        .briefs(&with_times)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    if out.json {
+        out.json(&briefs);
+    } else if briefs.is_empty() {
+        println!("no job found");
+    } else {
+        print_briefs(&briefs);
+    }
+    Ok(if briefs.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub async fn list(queue: &Queue, cmd: JobsCmd, out: Out) -> anyhow::Result<ExitCode> {
+    let JobsCmd::List {
+        state,
+        kind,
+        limit,
+        page,
+    } = cmd;
+    let filter = JobFilter {
+        state: state.into(),
+        kind,
+    };
+    let p = queue.jobs(&filter, page, limit).await?;
+    if out.json {
+        out.json(&json!({ "page": page, "limit": limit, "more": p.more, "truncated": p.truncated, "jobs": p.jobs }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if p.jobs.is_empty() {
+        if page > 1 {
+            println!("no {} jobs on page {page} (past the end)", filter.state);
+        } else {
+            println!("no {} jobs on queue {}", filter.state, queue.name());
+        }
+    } else {
+        print_briefs(&p.jobs);
+        if p.more {
+            println!("more on page {}", page + 1);
         }
     }
+    if p.truncated {
+        eprintln!(
+            "stopped after reading {} jobs; narrow the filter for the rest",
+            okra_queue::browse::SCAN_LIMIT
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_briefs(jobs: &[JobBrief]) {
+    let mut t = table(&[
+        "id",
+        "kind",
+        "state",
+        "attempts",
+        "created",
+        "when",
+        "last failure",
+    ]);
+    for j in jobs {
+        let at = j.at.map_or_else(String::new, |t| {
+            let prefix = match j.state {
+                JobState::Scheduled => "due ",
+                JobState::Running => "lease ends ",
+                JobState::Completed | JobState::Cancelled => "finished ",
+                _ => "",
+            };
+            format!("{prefix}{}", ago(t))
+        });
+        t.add_row(vec![
+            j.id.clone(),
+            j.kind.clone(),
+            j.state.to_string(),
+            j.attempts.to_string(),
+            ago(j.created_at),
+            at,
+            j.last_class.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
 }
 
 /// Prints a whole record.
@@ -90,7 +294,10 @@ pub fn show(rec: &JobRecord, out: Out) {
     if rec.history.is_empty() {
         println!("history   (no attempt finished yet)");
     } else {
-        println!("history   ({} entries, oldest first)", rec.history.len());
+        println!(
+            "history   ({}, oldest first)",
+            count(rec.history.len(), "entry", "entries")
+        );
         let mut t = table(&[
             "#",
             "at",

@@ -5,6 +5,7 @@ mod enqueue;
 mod jobs;
 mod output;
 mod queue;
+mod tail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,17 +56,28 @@ enum Cmd {
         #[arg(long, num_args = 0..=1, default_missing_value = "2s", value_name = "INTERVAL", value_parser = humantime::parse_duration)]
         watch: Option<Duration>,
     },
-    /// Inspect jobs.
+    /// One job: show, cancel, run now, find by idempotency key or identity.
     Job {
         #[command(subcommand)]
         cmd: jobs::JobCmd,
     },
+    /// Jobs by state, a page at a time.
+    Jobs {
+        #[command(subcommand)]
+        cmd: jobs::JobsCmd,
+    },
+    /// Every queue with its jobs per state.
+    #[command(after_help = "Examples:\n  okra-admin queues\n  okra-admin queues --json")]
+    Queues,
+    /// The queue's events (enqueued, retry, completed, dead, cancelled, requeued), then live
+    /// with --follow.
+    Tail(tail::TailArgs),
     /// Dead letters: list, show, requeue, purge, export, summary.
     Dlq {
         #[command(subcommand)]
         cmd: dlq::DlqCmd,
     },
-    /// Pause or resume claiming for every worker.
+    /// Pause, resume, unthrottle, set the Okra rate limit, or delete the queue.
     Queue {
         #[command(subcommand)]
         cmd: queue::QueueCmd,
@@ -140,10 +152,17 @@ async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         settings.queue.name = q.clone();
     }
     let queue = Queue::connect(&settings.redis, settings.queue_config()).await?;
+    // A typo in --queue must not look like success: only enqueue creates a queue.
+    if !matches!(cli.cmd, Cmd::Enqueue(_) | Cmd::Queues) {
+        queue.ensure_known().await?;
+    }
     match cli.cmd {
         Cmd::Enqueue(args) => enqueue::run(&queue, args, out).await,
         Cmd::Stats { watch } => queue::stats(&queue, watch, out).await,
         Cmd::Job { cmd } => jobs::run(&queue, cmd, out).await,
+        Cmd::Jobs { cmd } => jobs::list(&queue, cmd, out).await,
+        Cmd::Queues => queue::queues(&queue, out).await,
+        Cmd::Tail(args) => tail::run(&queue, args, out).await,
         Cmd::Dlq { cmd } => dlq::run(&queue, cmd, out).await,
         Cmd::Queue { cmd } => queue::run(&queue, cmd, out).await,
         Cmd::Workers => queue::workers(&queue, out).await,

@@ -119,6 +119,11 @@ pub fn short(d: Duration) -> String {
     full.split(' ').take(2).collect::<Vec<_>>().join(" ")
 }
 
+/// `1 entry`, `2 entries`: a count with its noun in the right number.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Cuts text for a table cell.
 pub fn cell(s: &str, max: usize) -> String {
     let s = s.replace('\n', " ");

@@ -27,9 +27,32 @@ pub enum QueueCmd {
         /// Calls per 61 s window, shared by every worker of every queue on the account.
         per_minute: u32,
     },
+    /// Delete the queue: every job, dead letter, counter and event, and its registry entry.
+    /// Refused while it holds jobs or live workers, unless --force.
+    #[command(
+        after_help = "Examples:\n  okra-admin --queue old-kyc queue delete\n  okra-admin --queue old-kyc queue delete --force"
+    )]
+    Delete {
+        /// Delete it even though it holds jobs, dead letters or live workers.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 pub async fn run(queue: &Queue, cmd: QueueCmd, out: Out) -> anyhow::Result<ExitCode> {
+    if let QueueCmd::Delete { force } = cmd {
+        let keys = queue.delete_queue(force).await?;
+        if out.json {
+            out.json(&serde_json::json!({ "queue": queue.name(), "deleted": true, "keys": keys }));
+        } else {
+            println!(
+                "queue {} deleted ({})",
+                queue.name(),
+                crate::output::count(keys as usize, "key", "keys")
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let QueueCmd::RateLimit { per_minute } = cmd {
         let account = queue.account().ok_or_else(|| {
             anyhow::anyhow!("queue {} has no Okra account configured", queue.name())
@@ -102,7 +125,7 @@ pub async fn stats(queue: &Queue, watch: Option<Duration>, out: Out) -> anyhow::
 
 fn print_stats(s: &Stats, out: Out) {
     if out.json {
-        println!("{}", serde_json::to_string(s).unwrap_or_default());
+        out.json(s);
         return;
     }
     let flags = match (s.paused, s.throttled_ms) {
@@ -140,34 +163,135 @@ fn print_stats(s: &Stats, out: Out) {
             }
         );
     }
-    let mut states = table(&["scheduled", "ready", "running", "dead", "completed"]);
-    states.add_row(vec![s.scheduled, s.ready, s.running, s.dead, s.completed]);
+    let mut states = table(&[
+        "scheduled",
+        "ready",
+        "running",
+        "dead",
+        "completed",
+        "cancelled",
+    ]);
+    states.add_row(vec![
+        s.scheduled,
+        s.ready,
+        s.running,
+        s.dead,
+        s.completed,
+        s.cancelled,
+    ]);
     println!("{states}");
-    let mut totals = table(&[
+    println!("lifetime totals");
+    let mut flow = table(&[
+        "enqueued",
+        "duplicates",
         "processed",
         "succeeded",
         "retried",
         "died",
+        "cancelled",
+    ]);
+    flow.add_row(vec![
+        s.enqueued,
+        s.duplicates,
+        s.processed,
+        s.succeeded,
+        s.retried,
+        s.died,
+        s.cancels,
+    ]);
+    println!("{flow}");
+    let mut care = table(&[
         "requeued",
+        "deleted",
         "trimmed",
+        "released",
         "lease expired",
         "late outcomes",
         "reap races",
         "orphans",
     ]);
-    totals.add_row(vec![
-        s.processed,
-        s.succeeded,
-        s.retried,
-        s.died,
+    care.add_row(vec![
         s.requeued,
+        s.deleted,
         s.dead_trimmed,
+        s.released,
         s.lease_expired,
         s.late_outcomes,
         s.reap_races,
         s.orphans,
     ]);
-    println!("{totals}");
+    println!("{care}");
+}
+
+/// `okra-admin queues`: every registered queue with its counts per state.
+pub async fn queues(queue: &Queue, out: Out) -> anyhow::Result<ExitCode> {
+    let names = queue.queues().await?;
+    let mut rows = Vec::with_capacity(names.len());
+    for name in &names {
+        rows.push(queue.sibling(name)?.stats().await?);
+    }
+    if out.json {
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            queue: &'a str,
+            scheduled: u64,
+            ready: u64,
+            running: u64,
+            dead: u64,
+            completed: u64,
+            cancelled: u64,
+            workers: u64,
+            paused: bool,
+        }
+        let rows: Vec<Row> = rows
+            .iter()
+            .map(|s| Row {
+                queue: &s.queue,
+                scheduled: s.scheduled,
+                ready: s.ready,
+                running: s.running,
+                dead: s.dead,
+                completed: s.completed,
+                cancelled: s.cancelled,
+                workers: s.workers,
+                paused: s.paused,
+            })
+            .collect();
+        out.json(&rows);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!(
+            "no queues yet: a queue is registered when a job is first enqueued to it or a worker starts on it"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = table(&[
+        "queue",
+        "scheduled",
+        "ready",
+        "running",
+        "dead",
+        "completed",
+        "cancelled",
+        "workers",
+        "state",
+    ]);
+    for s in &rows {
+        t.add_row(vec![
+            s.queue.clone(),
+            s.scheduled.to_string(),
+            s.ready.to_string(),
+            s.running.to_string(),
+            s.dead.to_string(),
+            s.completed.to_string(),
+            s.cancelled.to_string(),
+            s.workers.to_string(),
+            if s.paused { "paused" } else { "running" }.to_string(),
+        ]);
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn workers(queue: &Queue, out: Out) -> anyhow::Result<ExitCode> {
