@@ -162,6 +162,10 @@ pub struct JobMeta {
     /// Start of the retry window (enqueue, or the last requeue from dead; Redis time).
     #[serde(default)]
     pub window_start: u64,
+    /// When it was first due to run: enqueue time plus delay, or the last requeue's due time
+    /// (Redis time, ms).
+    #[serde(default)]
+    pub due_at: u64,
     /// Keyed hash of the identifier the job verifies (its identity-index entry), if indexed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ix: Option<String>,
@@ -174,7 +178,7 @@ impl JobMeta {
     }
 
     /// The metadata as `enqueue.lua` takes it: the JSON object without its closing brace; the
-    /// script appends the Redis-time `created_at` and `window_start`.
+    /// script appends the Redis-time `created_at`, `window_start` and `due_at`.
     pub(crate) fn head(&self) -> String {
         #[derive(Serialize)]
         struct Head<'a> {

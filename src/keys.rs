@@ -43,6 +43,7 @@
 //! | `worker_info` | hash | worker id → JSON description |
 //! | `events` | stream | enqueued / retry / completed / dead / cancelled / requeued events, capped |
 //! | `ident` | zset | identity index: `hmac|id` members (score 0), keyed hashes of BVN, NIN, NUBAN |
+//! | `sampler` | string | the worker process that exports the queue-wide gauges, with a TTL |
 //! | `idem:<key>` | string | idempotency claim → job id, with a TTL |
 
 /// Keys of one queue. Cheap to clone; build once per queue.
@@ -88,6 +89,7 @@ keys!(
     dindex,
     events,
     ident,
+    sampler,
     stats,
     paused,
     throttle,

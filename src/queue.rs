@@ -347,6 +347,7 @@ impl Queue {
             requeues: 0,
             created_at: 0,
             window_start: 0,
+            due_at: 0,
             ix: ident.clone(),
         };
         NewJob {

@@ -59,6 +59,8 @@ pub struct Stats {
     pub throttled_ms: u64,
     /// Worker processes with a recent heartbeat.
     pub workers: u64,
+    /// How long the oldest ready job has waited, ms (0 when none is ready): the queue latency.
+    pub latency_ms: u64,
     /// The upstream account's shared limit: calls in the window, the limit, its throttle.
     pub account: Option<crate::rdb::AccountUsage>,
 }
@@ -93,6 +95,7 @@ impl Stats {
             pause_reason: raw.paused,
             throttled_ms: raw.throttle_ms,
             workers: raw.workers,
+            latency_ms: raw.latency_ms,
             account: None,
         }
     }

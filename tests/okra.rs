@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::procs::{Sandbox, WorkerSpec, start_worker};
 use common::*;
-use okra_queue::okra::OkraJob;
+use okra_queue::okra::{OkraJob, OkraResult};
 use okra_queue::{EnqueueOptions, JobRecord, JobState, Queue, QueueConfig, RawJob};
 
 fn bvn(b: &str) -> OkraJob {
@@ -285,8 +285,10 @@ async fn bvn_verify_after_a_503_reads_get_by_bvn_instead_of_paying_twice() {
     let id = enqueue(&queue, bvn("22200000503")).await;
     let r = finished(&queue, &id, &worker.log_text()).await;
     assert_eq!(r.state, JobState::Completed, "{r:#?}");
-    assert_eq!(r.result.as_ref().unwrap()["source"], "/identity/getByBvn");
-    assert_eq!(r.result.as_ref().unwrap()["profile"]["bvn"], "22200000503");
+    let result: OkraResult = r.result_as().unwrap().expect("a typed result");
+    assert_eq!(result.source, "/identity/getByBvn");
+    assert_eq!(result.lookup.as_deref(), Some("free"));
+    assert_eq!(result.profile.as_ref().unwrap()["bvn"], "22200000503");
     assert_eq!(r.history[0].class.as_deref(), Some("okra_timeout"));
     assert_eq!(
         sandbox.calls("bvn-verify", "22200000503").await,
@@ -312,7 +314,10 @@ async fn bvn_verify_after_a_503_reads_get_by_bvn_instead_of_paying_twice() {
     };
     let verify = r#"endpoint="/products/kyc/bvn-verify""#;
     assert_eq!(
-        value("okra_http_requests_total", &[verify, r#"status="503""#]),
+        value(
+            "okra_http_requests_total",
+            &[r#"queue="timeout""#, verify, r#"status="503""#]
+        ),
         1.0
     );
     assert_eq!(
@@ -348,6 +353,89 @@ async fn bvn_verify_after_a_503_reads_get_by_bvn_instead_of_paying_twice() {
     );
     assert_eq!(value("okra_request_duration_seconds_count", &[verify]), 1.0);
     value("okq_queue_depth", &[r#"state="ready""#]);
+    assert!(value("okq_queue_latency_seconds", &[r#"queue="timeout""#]) >= 0.0);
+    assert_eq!(value("okq_sampler", &[]), 1.0);
+}
+
+/// Gauges of the whole queue come from one process, so a sum over the fleet is right.
+#[tokio::test]
+async fn queue_wide_gauges_come_from_one_elected_worker() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let queue = producer(&server, "gauges").await;
+    queue.pause().await.unwrap();
+    for i in 0..7 {
+        enqueue(&queue, bvn(&format!("222000001{i:02}"))).await;
+    }
+    let addrs: Vec<String> = (0..2)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let _workers: Vec<_> = addrs
+        .iter()
+        .enumerate()
+        .map(|(n, a)| {
+            let spec = WorkerSpec {
+                queue: "gauges",
+                metrics_addr: Some(a.clone()),
+                ..WorkerSpec::default()
+            };
+            start_worker(dir.path(), n, &server.url(), &sandbox.url, &spec)
+        })
+        .collect();
+    let scrape = |addr: String| async move {
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    };
+    let mut texts = Vec::new();
+    eventually(
+        Duration::from_secs(20),
+        "both scraped with one sampler",
+        || {
+            let addrs = addrs.clone();
+            async move {
+                let mut all = Vec::new();
+                for a in addrs {
+                    all.push(scrape(a).await.unwrap_or_default());
+                }
+                let ok = all
+                    .iter()
+                    .filter(|t| t.contains("okq_sampler{queue=\"gauges\"} 1"))
+                    .count()
+                    == 1
+                    && all
+                        .iter()
+                        .filter(|t| t.contains("okq_sampler{queue=\"gauges\"} 0"))
+                        .count()
+                        == 1;
+                ok
+            }
+        },
+    )
+    .await;
+    for a in &addrs {
+        texts.push(scrape(a.clone()).await.unwrap());
+    }
+    let depth = |t: &String| {
+        t.lines()
+            .find(|l| l.starts_with("okq_queue_depth{") && l.contains(r#"state="ready""#))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    };
+    let depths: Vec<_> = texts.iter().filter_map(depth).collect();
+    assert_eq!(
+        depths,
+        vec!["7".to_string()],
+        "one process exports the depth"
+    );
+    let latency: Vec<_> = texts
+        .iter()
+        .filter(|t| t.contains("okq_queue_latency_seconds{"))
+        .collect();
+    assert_eq!(latency.len(), 1);
 }
 
 #[tokio::test]

@@ -573,3 +573,25 @@ async fn the_event_stream_is_capped_or_off() {
     );
     fleet.stop().await;
 }
+
+#[tokio::test]
+async fn queue_latency_is_the_age_of_the_oldest_ready_job() {
+    let server = RedisServer::start();
+    let q = producer(&server, "identity").await;
+    put(
+        &q,
+        bvn("22234567890"),
+        EnqueueOptions::delay(Duration::from_secs(600)),
+    )
+    .await;
+    assert_eq!(q.stats().await.unwrap().latency_ms, 0, "nothing is ready");
+    put(&q, bvn("22234567891"), EnqueueOptions::default()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    put(&q, bvn("22234567892"), EnqueueOptions::default()).await;
+    let waited = q.stats().await.unwrap().latency_ms;
+    assert!((300..60_000).contains(&waited), "{waited}");
+    let stats = admin(&server, "identity", &["stats", "--json"]).ok().json();
+    assert!(stats["latency_ms"].as_u64().unwrap() >= 300, "{stats}");
+    let human = admin(&server, "identity", &["stats"]).ok().out;
+    assert!(human.contains("oldest ready job waiting"), "{human}");
+}

@@ -168,9 +168,9 @@ async fn call(deps: &Deps, path: &'static str, body: Value) -> Result<Reply, Okr
             .status()
             .map_or_else(|| "transport".to_string(), |s| s.to_string()),
     };
-    metrics::counter!("okra_http_requests_total", "endpoint" => path, "status" => status)
+    metrics::counter!("okra_http_requests_total", "queue" => deps.queue.name().to_string(), "endpoint" => path, "status" => status)
         .increment(1);
-    metrics::histogram!("okra_request_duration_seconds", "endpoint" => path)
+    metrics::histogram!("okra_request_duration_seconds", "queue" => deps.queue.name().to_string(), "endpoint" => path)
         .record(started.elapsed().as_secs_f64());
     result
 }

@@ -107,8 +107,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let Some(queue) = connect(&settings).await else {
         return Ok(());
     };
-    if !settings.worker.metrics_addr.is_empty() {
-        metrics::install(&settings.worker.metrics_addr, queue.clone())?;
+    let metrics = !settings.worker.metrics_addr.is_empty();
+    if metrics {
+        metrics::install(&settings.worker.metrics_addr, queue.name())?;
     }
     let opts = settings.worker_options();
     let grace = opts.shutdown_grace;
@@ -116,6 +117,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .runtime(opts)
         .await
         .context("starting the worker runtime")?;
+    if metrics {
+        tokio::spawn(metrics::sample(
+            queue.clone(),
+            runtime.node_id().to_string(),
+        ));
+    }
     let deps = Arc::new(handler::Deps {
         client,
         classifier,

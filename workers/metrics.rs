@@ -1,18 +1,27 @@
 //! Prometheus metrics at `worker.metrics_addr` (`/metrics`).
 //!
 //! Counters come from where things happen (the engine counts outcomes by class, the handler
-//! counts Okra HTTP statuses and latency); queue depths are sampled every 5 s.
+//! counts Okra HTTP statuses and latency), and every process exports its own. The queue-wide
+//! gauges (depths, latency, workers, paused) describe the whole fleet, so one elected process
+//! exports them (`okq_sampler` is 1 on it); on the others they are absent, and a sum over the
+//! fleet counts each job once. A process that loses the role stops updating them and they
+//! disappear from its scrape within 15 s.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_util::MetricKindMask;
 use okra_queue::Queue;
 use tracing::{info, warn};
 
-/// Starts the exporter and the depth sampler.
-pub fn install(addr: &str, queue: Queue) -> anyhow::Result<()> {
+/// How often the sampler reads the queue, and how long its role lasts without renewal.
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+const SAMPLER_ROLE: Duration = Duration::from_secs(15);
+
+/// Starts the exporter, with every counter at 0.
+pub fn install(addr: &str, queue: &str) -> anyhow::Result<()> {
     let addr: SocketAddr = addr
         .parse()
         .with_context(|| format!("worker.metrics_addr `{addr}` is not host:port"))?;
@@ -23,11 +32,11 @@ pub fn install(addr: &str, queue: Queue) -> anyhow::Result<()> {
             &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 90.0],
         )
         .context("metrics buckets")?
+        .idle_timeout(MetricKindMask::GAUGE, Some(SAMPLER_ROLE))
         .install()
         .with_context(|| format!("cannot serve metrics on {addr}"))?;
     describe();
-    zero(queue.name());
-    tokio::spawn(sample_depths(queue));
+    zero(queue);
     info!(%addr, "Prometheus metrics on /metrics");
     Ok(())
 }
@@ -96,42 +105,75 @@ fn describe() {
         Unit::Seconds,
         "Okra call latency by endpoint"
     );
-    describe_gauge!("okq_queue_depth", "Jobs per state");
-    describe_gauge!("okq_workers", "Worker processes with a recent heartbeat");
+    describe_gauge!(
+        "okq_queue_depth",
+        "Jobs per state (exported by the elected sampler only)"
+    );
+    describe_gauge!(
+        "okq_queue_latency_seconds",
+        Unit::Seconds,
+        "How long the oldest ready job has waited (elected sampler only)"
+    );
+    describe_gauge!(
+        "okq_workers",
+        "Worker processes with a recent heartbeat (elected sampler only)"
+    );
     describe_gauge!(
         "okq_paused",
-        "1 while the queue is paused, labelled with the reason"
+        "1 while the queue is paused, labelled with the reason (elected sampler only)"
+    );
+    describe_gauge!(
+        "okq_sampler",
+        "1 on the process that exports the queue-wide gauges, 0 on the others"
     );
 }
 
-async fn sample_depths(queue: Queue) {
+/// Every 5 s: holds or seeks the sampler role; while held, exports the queue-wide gauges.
+pub async fn sample(queue: Queue, me: String) {
     let name = queue.name().to_string();
     let mut last_reason = String::new();
     loop {
-        match queue.stats().await {
-            Ok(s) => {
-                for (state, n) in [
-                    ("scheduled", s.scheduled),
-                    ("ready", s.ready),
-                    ("running", s.running),
-                    ("dead", s.dead),
-                    ("completed", s.completed),
-                ] {
-                    metrics::gauge!("okq_queue_depth", "queue" => name.clone(), "state" => state)
-                        .set(n as f64);
-                }
-                metrics::gauge!("okq_workers", "queue" => name.clone()).set(s.workers as f64);
-                // One series per reason: the last reason seen goes to 0 when the pause lifts.
-                let reason = s.pause_reason.clone().unwrap_or_default();
-                if reason != last_reason {
-                    metrics::gauge!("okq_paused", "queue" => name.clone(), "reason" => last_reason.clone()).set(0.0);
-                    last_reason = reason.clone();
-                }
-                metrics::gauge!("okq_paused", "queue" => name.clone(), "reason" => reason)
-                    .set(if s.paused { 1.0 } else { 0.0 });
+        let elected = match queue.rdb().elect_sampler(&me, SAMPLER_ROLE).await {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(error = %e, "could not renew the sampler role");
+                false
             }
-            Err(e) => warn!(error = %e, "could not sample queue depths"),
+        };
+        metrics::gauge!("okq_sampler", "queue" => name.clone()).set(if elected {
+            1.0
+        } else {
+            0.0
+        });
+        if elected {
+            match queue.stats().await {
+                Ok(s) => {
+                    for (state, n) in [
+                        ("scheduled", s.scheduled),
+                        ("ready", s.ready),
+                        ("running", s.running),
+                        ("dead", s.dead),
+                        ("completed", s.completed),
+                        ("cancelled", s.cancelled),
+                    ] {
+                        metrics::gauge!("okq_queue_depth", "queue" => name.clone(), "state" => state)
+                            .set(n as f64);
+                    }
+                    metrics::gauge!("okq_queue_latency_seconds", "queue" => name.clone())
+                        .set(s.latency_ms as f64 / 1000.0);
+                    metrics::gauge!("okq_workers", "queue" => name.clone()).set(s.workers as f64);
+                    // One series per reason: the last reason seen goes to 0 when the pause lifts.
+                    let reason = s.pause_reason.clone().unwrap_or_default();
+                    if reason != last_reason {
+                        metrics::gauge!("okq_paused", "queue" => name.clone(), "reason" => last_reason.clone()).set(0.0);
+                        last_reason = reason.clone();
+                    }
+                    metrics::gauge!("okq_paused", "queue" => name.clone(), "reason" => reason)
+                        .set(if s.paused { 1.0 } else { 0.0 });
+                }
+                Err(e) => warn!(error = %e, "could not sample queue depths"),
+            }
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(SAMPLE_EVERY).await;
     }
 }

@@ -264,6 +264,8 @@ pub struct RawStats {
     pub throttle_ms: u64,
     /// Workers seen since the cutoff.
     pub workers: u64,
+    /// How long the oldest ready job has waited (ms; 0 when none is ready).
+    pub latency_ms: u64,
 }
 
 /// A dead letter's listing fields.
@@ -837,7 +839,43 @@ impl Rdb {
             paused,
             throttle_ms: throttle.max(0) as u64,
             workers,
+            latency_ms: self.latency_ms().await?,
         })
+    }
+
+    /// How long the oldest ready job has waited (ms, Redis time; 0 when none is ready).
+    pub async fn latency_ms(&self) -> Result<u64> {
+        let (oldest, (secs, micros)): (Option<String>, (u64, u64)) = redis::pipe()
+            .lindex(self.keys.ready(), -1)
+            .cmd("TIME")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let Some(id) = oldest else { return Ok(0) };
+        let now = secs * 1000 + micros / 1000;
+        Ok(self
+            .ready_since(&id)
+            .await?
+            .map_or(0, |t| now.saturating_sub(t)))
+    }
+
+    /// Since when a ready job has been waiting (Redis ms), from its record: its due time, or
+    /// the end of the retry delay or the requeue its last history entry records.
+    async fn ready_since(&self, id: &str) -> Result<Option<u64>> {
+        let (record, history): (Option<String>, Option<String>) = redis::pipe()
+            .hget(self.keys.job(), id)
+            .hget(self.keys.history(), id)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let Some(meta) =
+            record.and_then(|r| serde_json::from_str::<JobMeta>(split_record(&r).0).ok())
+        else {
+            return Ok(None);
+        };
+        let last = history
+            .and_then(|h| serde_json::from_str::<Vec<HistoryEntry>>(&h).ok())
+            .and_then(|h| h.last().map(|e| e.at + e.retry_in_ms.unwrap_or(0)))
+            .unwrap_or(0);
+        Ok(Some(meta.due_at.max(meta.created_at).max(last)))
     }
 
     /// Everything stored about one job.

@@ -1,4 +1,4 @@
-//! The registry of queue names, and deleting a whole queue.
+//! The registry of queue names, deleting a whole queue, and the fleet's one sampler.
 
 use redis::AsyncCommands;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
@@ -77,6 +77,21 @@ impl Rdb {
             }
             cursor = next;
         }
+    }
+}
+
+impl Rdb {
+    /// Takes or keeps the queue's sampler role for process `me` for `ttl`; true while `me`
+    /// holds it. One process exports the queue-wide gauges, so sums over a fleet stay right.
+    pub async fn elect_sampler(&self, me: &str, ttl: std::time::Duration) -> Result<bool> {
+        let held: u64 = super::scripts::SCRIPTS
+            .elect
+            .key(self.keys.sampler())
+            .arg(me)
+            .arg(ttl.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(held == 1)
     }
 }
 

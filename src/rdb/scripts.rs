@@ -34,6 +34,7 @@ pub(crate) struct Scripts {
     pub account_take: Script,
     pub cancel: Script,
     pub run_now: Script,
+    pub elect: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -53,4 +54,5 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     account_take: script!("account_take"),
     cancel: script!("cancel"),
     run_now: script!("run_now"),
+    elect: script!("elect"),
 });

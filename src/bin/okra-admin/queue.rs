@@ -139,7 +139,19 @@ fn print_stats(s: &Stats, out: Out) {
             humantime::format_duration(Duration::from_secs(ms.div_ceil(1000)))
         ),
     };
-    println!("queue {}  ({flags}, {} live workers)", s.queue, s.workers);
+    let waiting = if s.latency_ms > 0 {
+        format!(
+            ", oldest ready job waiting {}",
+            crate::output::short(Duration::from_millis(s.latency_ms)).replace("0s", "<1s")
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "queue {}  ({flags}, {}{waiting})",
+        s.queue,
+        crate::output::count(s.workers as usize, "live worker", "live workers")
+    );
     if let Some(a) = &s.account {
         let limit = if a.limit == 0 {
             "no limit".to_string()

@@ -1,5 +1,6 @@
 -- enqueue.lua: adds a batch of new jobs (ready now, or scheduled for later). The record's
--- `created_at` and `window_start` are Redis time, set here, so the fleet shares one clock.
+-- `created_at`, `window_start` and `due_at` are Redis time, set here, so the fleet shares one
+-- clock.
 -- Every argument and idempotency key is checked before the first write.
 -- KEYS[1] ready   KEYS[2] scheduled   KEYS[3] job   KEYS[4] stats   KEYS[5] wake  KEYS[6] sched
 -- KEYS[7] events  KEYS[8] ident       KEYS[9..] idempotency keys of this batch
@@ -34,7 +35,7 @@ for i = 0, n - 1 do
 end
 
 local now = now_ms()
-local stamp = '"created_at":' .. now .. ',"window_start":' .. now .. '}\n'
+local stamp = '"created_at":' .. now .. ',"window_start":' .. now .. ',"due_at":'
 local out, records, ready, scheduled, index = {}, {}, {}, {}, {}
 local added = 0
 for _, j in ipairs(jobs) do
@@ -49,10 +50,10 @@ for _, j in ipairs(jobs) do
     added = added + 1
     local sep = ','
     if j.head == '{' then sep = '' end
-    records[#records + 1] = j.id
-    records[#records + 1] = j.head .. sep .. stamp .. j.payload
     local due = now + j.delay
     if j.at > 0 then due = j.at end
+    records[#records + 1] = j.id
+    records[#records + 1] = j.head .. sep .. stamp .. math.max(due, now) .. '}\n' .. j.payload
     if due > now then
       scheduled[#scheduled + 1] = due; scheduled[#scheduled + 1] = j.id
     else

@@ -127,9 +127,12 @@ local function emit(stream, max, event, id, kind, class, attempt)
     'event', event, 'job', id, 'kind', kind, 'class', class, 'attempt', attempt)
 end
 
--- The job kind in a stored record (its metadata line starts with `{"kind":"...`).
+-- The job kind in a stored record's metadata line. JSON escapes every quote inside a string,
+-- so `"kind":"` can only be the field itself.
 local function record_kind(record)
-  return (record and string.match(record, '^{"kind":"([^"]*)"')) or ''
+  if not record then return '' end
+  local nl = string.find(record, '\n', 1, true) or (#record + 1)
+  return string.match(string.sub(record, 1, nl - 1), '"kind":"([^"]*)"') or ''
 end
 
 -- Drops the identity-index entries (`ix` in the metadata line) of jobs about to be deleted.

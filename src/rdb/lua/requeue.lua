@@ -26,6 +26,7 @@ for i = 6, #ARGV do
     if nl then ok, meta = pcall(cjson.decode, string.sub(record, 1, nl - 1)) end
     if ok and type(meta) == 'table' then
       meta['window_start'] = now
+      meta['due_at'] = math.max(due, now)
       meta['requeues'] = (tonumber(meta['requeues']) or 0) + 1
       todo[#todo + 1] = {id = id, record = cjson.encode(meta) .. string.sub(record, nl),
         kind = tostring(meta['kind'] or '')}
