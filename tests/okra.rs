@@ -402,17 +402,12 @@ async fn queue_wide_gauges_come_from_one_elected_worker() {
                 for a in addrs {
                     all.push(scrape(a).await.unwrap_or_default());
                 }
-                let ok = all
-                    .iter()
-                    .filter(|t| t.contains("okq_sampler{queue=\"gauges\"} 1"))
-                    .count()
-                    == 1
-                    && all
-                        .iter()
-                        .filter(|t| t.contains("okq_sampler{queue=\"gauges\"} 0"))
+                let count = |v: &str| {
+                    all.iter()
+                        .filter(|t| t.contains(&format!("okq_sampler{{queue=\"gauges\"}} {v}")))
                         .count()
-                        == 1;
-                ok
+                };
+                count("1") == 1 && count("0") == 1
             }
         },
     )
