@@ -133,7 +133,7 @@ async fn enqueue_from_flags_and_from_json_lines() {
 
     // Refused before Redis, with a one-line reason.
     let r = admin(&server, q, &["enqueue", "bvn_verify", "--bvn", "123"]);
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 2, "a bad flag value is a usage error");
     assert!(r.err.contains("11 digits"), "{}", r.err);
     assert_eq!(r.err.trim().lines().count(), 1);
     let r = admin(
@@ -141,7 +141,7 @@ async fn enqueue_from_flags_and_from_json_lines() {
         q,
         &["enqueue", "nuban_verify", "--nuban", "0123456789"],
     );
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 2);
     assert!(r.err.contains("bank"), "{}", r.err);
     let r = admin(
         &server,
@@ -414,6 +414,30 @@ async fn dlq_requeue_purge_dry_run_and_export() {
     .json();
     assert_eq!(dry["would_change"], 10);
     assert_eq!(dry["letters"].as_array().unwrap().len(), 10);
+    // In the order `dlq list` shows the same letters.
+    let listed = admin(
+        &server,
+        "bulk",
+        &[
+            "--json",
+            "dlq",
+            "list",
+            "--class",
+            "not_found",
+            "--limit",
+            "10",
+        ],
+    )
+    .ok()
+    .json();
+    let order = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(order(&dry["letters"]), order(&listed));
     assert_eq!(stats().await.dead, 45);
     let dry = admin(&server, "bulk", &["dlq", "purge", "--all", "--dry-run"])
         .ok()
@@ -552,9 +576,20 @@ async fn bad_usage_and_unreachable_redis_exit_non_zero() {
     let server = RedisServer::start();
     let r = admin(&server, "x", &["dlq", "list", "--limit", "lots"]);
     assert_eq!(r.code, 2, "bad flags are usage errors");
+    server.cli(&["SADD", "okq:queues", "x"]);
     let r = admin(&server, "x", &["dlq", "requeue"]);
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 2, "a missing target is a usage error");
     assert!(r.err.contains("--all"), "{}", r.err);
+    let r = admin(&server, "x", &["dlq", "purge", "01ID", "--class", "c"]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    let r = admin(&server, "x", &["dlq", "list", "--page", "0"]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    let r = admin(
+        &server,
+        "x",
+        &["jobs", "list", "--state", "ready", "--limit", "0"],
+    );
+    assert_eq!(r.code, 2, "{}", r.err);
     let r = admin(&server, "x", &["--json", "job", "show", "01NOPE"]);
     assert_eq!(r.code, 1);
     assert!(
@@ -587,6 +622,15 @@ async fn bad_usage_and_unreachable_redis_exit_non_zero() {
         vec!["dlq", "export"],
         vec!["queue", "pause"],
         vec!["queue", "resume"],
+        vec!["queue", "unthrottle"],
+        vec!["queue", "rate-limit"],
+        vec!["queue", "delete"],
+        vec!["queues"],
+        vec!["jobs", "list"],
+        vec!["job", "cancel"],
+        vec!["job", "run-now"],
+        vec!["job", "find"],
+        vec!["tail"],
         vec!["workers"],
     ] {
         let mut a = cmd.clone();
@@ -762,6 +806,7 @@ async fn help_never_shows_a_password_and_unthrottle_lifts_a_throttle() {
     assert!(!help.contains("hunter2"), "{help}");
 
     let q = "throttled";
+    server.cli(&["SADD", "okq:queues", q]);
     server.cli(&["SET", &format!("okq:{{{q}}}:throttle"), "1", "PX", "600000"]);
     let s = admin(&server, q, &["--json", "stats"]).ok().json();
     assert!(s["throttled_ms"].as_u64().unwrap() > 0);
@@ -780,6 +825,21 @@ async fn the_cli_never_misleads() {
     let server = RedisServer::start();
     let q = "honest";
     seed(&server, q).await;
+    // A line that is not UTF-8 is reported by number and skipped; the rest is enqueued.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jobs.jsonl");
+    let mut bytes = br#"{"kind":"bvn_verify","bvn":"22234567891"}"#.to_vec();
+    bytes.extend_from_slice(b"\n{\"kind\":\"bvn_verify\",\"bvn\":\"\xff\xfe\"}\n");
+    bytes.extend_from_slice(br#"{"kind":"bvn_verify","bvn":"22234567892"}"#);
+    std::fs::write(&file, bytes).unwrap();
+    let r = admin(&server, q, &["enqueue", "--file", file.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(r.err.contains("line 2: not UTF-8 text"), "{}", r.err);
+    assert!(
+        r.out.contains("accepted 2, duplicates 0, invalid 1"),
+        "{}",
+        r.out
+    );
     // Paging past the end says so.
     let r = admin(&server, q, &["dlq", "list", "--page", "99"]).ok();
     assert!(

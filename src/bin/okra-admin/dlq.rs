@@ -11,8 +11,8 @@ use clap::{Args, Subcommand};
 use okra_queue::{BulkReport, DeadFilter, DeadLetter, HistoryEntry, Queue, RequeueAt};
 use serde_json::{Value, json};
 
-use crate::FilterArgs;
-use crate::output::{Out, ago, cell, parse_rfc3339, table};
+use crate::output::{Out, ago, cell, count, parse_rfc3339, table};
+use crate::{FilterArgs, Usage};
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCmd {
@@ -23,11 +23,11 @@ pub enum DlqCmd {
     List {
         #[command(flatten)]
         filter: FilterArgs,
-        /// Letters per page.
-        #[arg(long, default_value_t = 20)]
+        /// Letters per page (1-1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
         limit: u64,
         /// Page number (1 = newest).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         page: u64,
     },
     /// A dead letter's whole record: why it died, what Okra said, every attempt.
@@ -100,10 +100,12 @@ pub struct Target {
 impl Target {
     fn check(&self) -> anyhow::Result<()> {
         if self.ids.is_empty() && !self.all {
-            bail!("give dead-letter ids, or --all (with optional filters)");
+            return Err(
+                Usage("give dead-letter ids, or --all (with optional filters)".into()).into(),
+            );
         }
         if !self.ids.is_empty() && !self.filter.filter().is_empty() {
-            bail!("filters apply with --all only");
+            return Err(Usage("filters apply with --all only".into()).into());
         }
         Ok(())
     }
@@ -182,9 +184,6 @@ async fn list(
     page: u64,
     out: Out,
 ) -> anyhow::Result<ExitCode> {
-    if limit == 0 || page == 0 {
-        bail!("--limit and --page start at 1");
-    }
     let letters = queue.dead_page(filter, page, limit).await?;
     if out.json {
         out.json(
@@ -204,8 +203,9 @@ async fn list(
     if letters.is_empty() {
         match total {
             Some(n) if n > 0 && page > 1 => println!(
-                "page {page} is past the end: {n} dead letters make {} pages of {limit}",
-                n.div_ceil(limit)
+                "page {page} is past the end: {} make {} of {limit}",
+                count(n as usize, "dead letter", "dead letters"),
+                count(n.div_ceil(limit) as usize, "page", "pages")
             ),
             _ => println!(
                 "no dead letters{}",
@@ -217,8 +217,9 @@ async fn list(
     println!("{}", letters_table(&letters, out));
     match total {
         Some(n) => println!(
-            "page {page} of {} ({n} dead letters{})",
+            "page {page} of {} ({}{})",
             n.div_ceil(limit).max(1),
+            count(n as usize, "dead letter", "dead letters"),
             if filter.is_empty() { "" } else { " match" }
         ),
         None => println!("page {page} ({} shown)", letters.len()),
@@ -273,6 +274,8 @@ async fn bulk(
         while let Some(chunk) = scan.next_chunk().await? {
             letters.extend(chunk);
         }
+        // In the order `dlq list` shows them: newest first.
+        letters.sort_by(|a, b| (b.died_at, &b.id).cmp(&(a.died_at, &a.id)));
         if out.json {
             out.json(&json!({
                 "dry_run": true,
@@ -285,16 +288,16 @@ async fn bulk(
                 println!("{}", letters_table(&letters, out));
             }
             println!(
-                "dry run: would {} {} dead letters; nothing changed",
+                "dry run: would {} {}; nothing changed",
                 action.verb(),
-                letters.len()
+                count(letters.len(), "dead letter", "dead letters")
             );
         }
         return Ok(ExitCode::SUCCESS);
     }
     // Counting scans by itself when the index cannot answer (Queue::dead_count).
-    let count = queue.dead_count(&filter).await?;
-    if count == 0 {
+    let total = queue.dead_count(&filter).await?;
+    if total == 0 {
         if out.json {
             out.json(&BulkReport::default());
         } else {
@@ -304,9 +307,15 @@ async fn bulk(
     }
     if matches!(action, Bulk::Purge) && !yes {
         if !std::io::stdin().is_terminal() || out.json {
-            bail!("refusing to purge {count} dead letters without --yes");
+            bail!(
+                "refusing to purge {} without --yes",
+                count(total as usize, "dead letter", "dead letters")
+            );
         }
-        eprint!("Purge {count} dead letters for good? [y/N] ");
+        eprint!(
+            "Purge {} for good? [y/N] ",
+            count(total as usize, "dead letter", "dead letters")
+        );
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
@@ -315,7 +324,7 @@ async fn bulk(
             return Ok(ExitCode::FAILURE);
         }
     }
-    let bar = out.progress(count, action.done());
+    let bar = out.progress(total, action.done());
     let progress = |r: BulkReport| bar.set_position(r.matched);
     let report = match &action {
         Bulk::Requeue(at) => queue.dead_requeue_matching(&filter, *at, progress).await?,
@@ -326,10 +335,15 @@ async fn bulk(
         out.json(&report);
     } else {
         println!(
-            "{} {} of {} matching dead letters",
+            "{} {} of {} matching {}",
             action.done(),
             report.changed,
-            report.matched
+            report.matched,
+            if report.matched == 1 {
+                "dead letter"
+            } else {
+                "dead letters"
+            }
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -442,8 +456,15 @@ async fn export(
         Some(p) if out.json => {
             out.json(&json!({ "exported": n, "file": p, "masked": !out.reveal }))
         }
-        Some(p) => eprintln!("exported {n} dead letters to {}{masked}", p.display()),
-        None => eprintln!("exported {n} dead letters{masked}"),
+        Some(p) => eprintln!(
+            "exported {} to {}{masked}",
+            count(n as usize, "dead letter", "dead letters"),
+            p.display()
+        ),
+        None => eprintln!(
+            "exported {}{masked}",
+            count(n as usize, "dead letter", "dead letters")
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -87,8 +87,8 @@ pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<E
             job.insert(field.into(), Value::String(v.clone()));
         }
     }
-    let job =
-        OkraJob::from_json(Value::Object(job)).map_err(|e| anyhow::anyhow!("invalid job: {e}"))?;
+    let job = OkraJob::from_json(Value::Object(job))
+        .map_err(|e| crate::Usage(format!("invalid job: {e}")))?;
     let options = EnqueueOptions {
         delay: args.delay,
         run_at: args.at,
@@ -208,8 +208,21 @@ async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<Ex
     let mut jobs = Vec::new();
     let mut lines = Vec::new();
     let mut errors = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
+    // Lines are split on bytes: one line that is not UTF-8 is reported and skipped, never
+    // the end of the whole file.
+    for (i, line) in reader.split(b'\n').enumerate() {
         let line = line.with_context(|| format!("cannot read line {}", i + 1))?;
+        let line = match String::from_utf8(line) {
+            Ok(l) => l,
+            Err(_) => {
+                let error = "not UTF-8 text".to_string();
+                if !out.json {
+                    eprintln!("line {}: {error}", i + 1);
+                }
+                errors.push(LineError { line: i + 1, error });
+                continue;
+            }
+        };
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;

@@ -123,6 +123,18 @@ impl FilterArgs {
     }
 }
 
+/// A bad flag or combination of flags found after parsing: exit status 2, like clap's own.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -138,7 +150,11 @@ async fn main() -> ExitCode {
                 println!("{}", serde_json::json!({ "error": msg }));
             }
             eprintln!("okra-admin: {msg}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

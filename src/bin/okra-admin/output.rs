@@ -19,7 +19,15 @@ pub struct Out {
 }
 
 impl Out {
-    /// Prints a value as pretty JSON.
+    /// Prints one record of a stream (`--watch`, `--follow`, exports) as a JSON Lines line.
+    pub fn json_line<T: Serialize>(&self, v: &T) {
+        println!(
+            "{}",
+            serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+        );
+    }
+
+    /// Prints a value as pretty JSON: every command's one document with `--json`.
     pub fn json<T: Serialize>(&self, v: &T) {
         println!(
             "{}",

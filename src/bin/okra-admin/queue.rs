@@ -104,17 +104,23 @@ pub async fn stats(queue: &Queue, watch: Option<Duration>, out: Out) -> anyhow::
     };
     loop {
         let s = queue.stats().await?;
-        if !out.json && std::io::stdout().is_terminal() {
+        if out.json {
+            // A stream of snapshots: JSON Lines, like `tail --follow --json`.
+            out.json_line(&s);
+            tokio::select! {
+                _ = tokio::time::sleep(every) => continue,
+                _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            }
+        }
+        if std::io::stdout().is_terminal() {
             // Home the cursor and clear, so the table refreshes in place.
             print!("\x1b[H\x1b[2J");
         }
         print_stats(&s, out);
-        if !out.json {
-            println!(
-                "\nrefreshing every {} (Ctrl-C to stop)",
-                humantime::format_duration(every)
-            );
-        }
+        println!(
+            "\nrefreshing every {} (Ctrl-C to stop)",
+            humantime::format_duration(every)
+        );
         let _ = std::io::stdout().flush();
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -69,7 +69,7 @@ pub async fn run(queue: &Queue, args: TailArgs, out: Out) -> anyhow::Result<Exit
 /// One event per line: JSON Lines with `--json`, else aligned text.
 fn print(e: &Event, out: Out) {
     if out.json {
-        println!("{}", serde_json::to_string(e).unwrap_or_default());
+        out.json_line(e);
         return;
     }
     println!(
