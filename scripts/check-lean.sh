@@ -11,4 +11,4 @@ if [ -n "$found" ]; then
   exit 1
 fi
 echo "lean library: $(echo "$deps" | wc -l) packages without default features, none of the binaries' own"
-cargo build --locked --quiet --no-default-features --lib --example producer
+cargo build --locked --quiet --no-default-features --lib --example producer --example worker

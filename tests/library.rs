@@ -1,5 +1,6 @@
-//! The library as an app developer uses it: the README's producer example (`examples/producer.rs`,
-//! built by `make test`) runs against a real Redis and enqueues what it says.
+//! The library as an app developer uses it: the README's examples (`examples/producer.rs` and
+//! `examples/worker.rs`, built without default features by `make test`) run against a real
+//! Redis and do what they say.
 
 mod common;
 
@@ -8,23 +9,50 @@ use std::process::Command;
 use common::*;
 use okra_queue::{Queue, QueueConfig};
 
+/// target/<profile>/deps/<this test> → target/<profile>/examples/<name>
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "built by scripts/check-lean.sh (make test): {}",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test]
+async fn the_readme_worker_example_runs() {
+    let server = RedisServer::start();
+    let stdout =
+        common::procs::run_ok(Command::new(example("worker")).env("REDIS_URL", server.url()));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].ends_with("completed after 2 attempts: /products/kyc/bvn-verify"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[1..],
+        [
+            "event enqueued bvn_verify ",
+            "event retry bvn_verify server_error",
+            "event completed bvn_verify "
+        ],
+        "{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn the_readme_producer_example_runs() {
     let server = RedisServer::start();
-    // target/<profile>/deps/<this test> → target/<profile>/examples/producer
-    let exe = std::env::current_exe().unwrap();
-    let example = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/producer");
-    assert!(
-        example.exists(),
-        "built by scripts/check-lean.sh (make test): {}",
-        example.display()
-    );
-    let stdout = common::procs::run_ok(Command::new(&example).env("REDIS_URL", server.url()));
+    let stdout =
+        common::procs::run_ok(Command::new(example("producer")).env("REDIS_URL", server.url()));
     assert!(stdout.contains("enqueued 5 jobs"), "{stdout}");
     let queue = Queue::connect(&server.settings(), QueueConfig::new("identity"))
         .await

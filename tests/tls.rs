@@ -176,4 +176,34 @@ async fn redis_cluster_over_tls() {
     );
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(stats["completed"], 50, "{stats}");
+
+    // The operator's commands on a cluster: registry, listing, events, delete (its SCAN for
+    // idempotency claims goes to the node that holds the queue's slot).
+    queue
+        .enqueue(
+            &bvn("22234567899"),
+            EnqueueOptions::default().idempotency_key("k"),
+        )
+        .await
+        .unwrap();
+    let admin = |args: &[&str]| {
+        run_ok(
+            Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+                .args(["--queue", "identity"])
+                .args(args)
+                .env("REDIS_URL", cluster.url())
+                .env("OKQ_REDIS__CLUSTER", "true")
+                .envs(tls_env(&certs)),
+        )
+    };
+    assert!(admin(&["queues"]).contains("identity"));
+    let listed: serde_json::Value =
+        serde_json::from_str(&admin(&["jobs", "list", "--state", "completed", "--json"])).unwrap();
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 20);
+    assert_eq!(admin(&["tail", "--last", "3", "--json"]).lines().count(), 3);
+    assert!(admin(&["job", "find", "--idempotency-key", "k"]).contains("ready"));
+    admin(&["queue", "delete", "--force"]);
+    let left = queue.rdb().by_idempotency_key("k").await.unwrap();
+    assert_eq!(left, None, "the idempotency claim went with the queue");
+    assert_eq!(queue.queues().await.unwrap(), Vec::<String>::new());
 }

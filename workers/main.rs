@@ -104,7 +104,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let secret = SecretKey::from_env().map_err(anyhow::Error::msg)?;
     let client = OkraClient::new(&settings.okra, secret).map_err(anyhow::Error::msg)?;
     let classifier = Classifier::from_settings(&settings.classification)?;
-    let Some(queue) = connect(&settings).await else {
+    let mut stop = Box::pin(shutdown_signal().context("installing the signal handlers")?);
+    let Some(queue) = connect(&settings, &mut stop).await else {
         return Ok(());
     };
     let metrics = !settings.worker.metrics_addr.is_empty();
@@ -156,7 +157,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             true
         })
         .shutdown_timeout(grace);
-    if let Err(e) = monitor.run_with_signal(shutdown_signal()).await {
+    if let Err(e) = monitor.run_with_signal(stop).await {
         warn!(error = %e, "worker monitor ended with an error");
     }
     info!(grace = %humantime::format_duration(grace), "stopping: recording outcomes and giving back unfinished jobs");
@@ -170,7 +171,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
 }
 
 /// Connects, waiting (with backoff, logged) while Redis is unreachable; `None` if stopped first.
-async fn connect(settings: &Settings) -> Option<Queue> {
+async fn connect(
+    settings: &Settings,
+    stop: &mut (impl std::future::Future<Output = std::io::Result<()>> + Unpin),
+) -> Option<Queue> {
     let mut wait = Duration::from_millis(200);
     loop {
         match Queue::connect(&settings.redis, settings.queue_config()).await {
@@ -185,18 +189,25 @@ async fn connect(settings: &Settings) -> Option<Queue> {
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown_signal() => return None,
+            _ = &mut *stop => return None,
         }
         wait = (wait * 2).min(Duration::from_secs(5));
     }
 }
 
-async fn shutdown_signal() -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    info!("shutdown signal received");
-    Ok(())
+/// SIGTERM or SIGINT. The handlers are registered when this is called, not when the future
+/// is first polled: a signal that arrives while the monitor is still starting is caught, never
+/// the default "terminate at once".
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        info!("shutdown signal received");
+        Ok(())
+    })
 }

@@ -123,6 +123,11 @@ fn describe() {
         "1 while the queue is paused, labelled with the reason (elected sampler only)"
     );
     describe_gauge!(
+        "okq_throttled_seconds",
+        Unit::Seconds,
+        "How much longer claiming is throttled by Okra's 429 (elected sampler only)"
+    );
+    describe_gauge!(
         "okq_sampler",
         "1 on the process that exports the queue-wide gauges, 0 on the others"
     );
@@ -162,6 +167,8 @@ pub async fn sample(queue: Queue, me: String) {
                     metrics::gauge!("okq_queue_latency_seconds", "queue" => name.clone())
                         .set(s.latency_ms as f64 / 1000.0);
                     metrics::gauge!("okq_workers", "queue" => name.clone()).set(s.workers as f64);
+                    metrics::gauge!("okq_throttled_seconds", "queue" => name.clone())
+                        .set(s.throttled_ms as f64 / 1000.0);
                     // One series per reason: the last reason seen goes to 0 when the pause lifts.
                     let reason = s.pause_reason.clone().unwrap_or_default();
                     if reason != last_reason {

@@ -11,7 +11,7 @@ mod scripts;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::Value;
+use redis::{AsyncCommands, Value};
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
 pub use browse::{CancelReply, JobBrief, Listing};
@@ -845,12 +845,10 @@ impl Rdb {
 
     /// How long the oldest ready job has waited (ms, Redis time; 0 when none is ready).
     pub async fn latency_ms(&self) -> Result<u64> {
-        let (oldest, (secs, micros)): (Option<String>, (u64, u64)) = redis::pipe()
-            .lindex(self.keys.ready(), -1)
-            .cmd("TIME")
-            .query_async(&mut self.conn.clone())
-            .await?;
+        let mut conn = self.conn.clone();
+        let oldest: Option<String> = conn.lindex(self.keys.ready(), -1).await?;
         let Some(id) = oldest else { return Ok(0) };
+        let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
         let now = secs * 1000 + micros / 1000;
         Ok(self
             .ready_since(&id)

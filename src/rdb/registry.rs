@@ -17,13 +17,17 @@ impl Rdb {
     /// Whether the queue is in the registry, or has data from before the registry existed
     /// (a record, a counter, a dead letter or a worker).
     pub async fn is_known(&self) -> Result<bool> {
+        // Two commands, not a pipeline: the registry and the queue live in different Cluster
+        // slots.
         let k = &self.keys;
-        let (listed, data): (bool, u64) = redis::pipe()
-            .sismember(QUEUES, k.queue())
+        let mut conn = self.conn.clone();
+        if conn.sismember(QUEUES, k.queue()).await? {
+            return Ok(true);
+        }
+        let data: u64 = conn
             .exists(&[k.job(), k.stats(), k.dead(), k.workers()])
-            .query_async(&mut self.conn.clone())
             .await?;
-        Ok(listed || data > 0)
+        Ok(data > 0)
     }
 
     /// Deletes every key of the queue and takes it off the registry; returns the keys deleted.
