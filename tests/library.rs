@@ -60,3 +60,23 @@ async fn the_readme_producer_example_runs() {
     let s = queue.stats().await.unwrap();
     assert_eq!((s.ready, s.scheduled, s.duplicates), (4, 1, 1), "{s:?}");
 }
+
+/// The README shows the examples exactly as they are compiled and run here.
+#[test]
+fn the_readme_shows_the_examples_verbatim() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for name in ["producer", "worker"] {
+        let path = format!("{}/examples/{name}.rs", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text
+            .lines()
+            .filter(|l| !l.starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            readme.contains(&format!("```rust\n{}\n```", code.trim())),
+            "README does not show examples/{name}.rs as it is"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use okra_queue::rdb::JobBrief;
 use okra_queue::{Failure, JobFilter, JobRecord, JobState, Queue};
 use serde_json::{Value, json};
 
-use crate::output::{Out, ago, cell, count, table, when};
+use crate::output::{Out, ago, cell, count, millis, table, when};
 
 #[derive(Debug, Subcommand)]
 pub enum JobCmd {
@@ -322,8 +322,8 @@ pub fn show(rec: &JobRecord, out: Out) {
                 h.class.clone().unwrap_or_default(),
                 h.http_status.map(|s| s.to_string()).unwrap_or_default(),
                 h.error_type.clone().unwrap_or_default(),
-                h.duration_ms.map(|d| format!("{d}ms")).unwrap_or_default(),
-                h.retry_in_ms.map(|d| format!("{d}ms")).unwrap_or_default(),
+                h.duration_ms.map(millis).unwrap_or_default(),
+                h.retry_in_ms.map(millis).unwrap_or_default(),
                 h.worker.clone().unwrap_or_default(),
                 cell(&out.text(h.message.as_deref().unwrap_or("")), 60),
             ]);

@@ -127,6 +127,15 @@ pub fn short(d: Duration) -> String {
     full.split(' ').take(2).collect::<Vec<_>>().join(" ")
 }
 
+/// `850ms` under a second, else the two largest units (`1m 30s`).
+pub fn millis(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        short(Duration::from_millis(ms))
+    }
+}
+
 /// `1 entry`, `2 entries`: a count with its noun in the right number.
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
