@@ -147,7 +147,10 @@ async fn redis_rtt(url: &str) -> anyhow::Result<f64> {
 
 async fn ours(url: &str, jobs: usize, loops: usize, concurrency: usize) -> anyhow::Result<Row> {
     let settings = RedisSettings::new(url);
-    let queue = Queue::connect(&settings, QueueConfig::new("bench-okq")).await?;
+    let mut cfg = QueueConfig::new("bench-okq");
+    // BENCH_EVENTS_MAX=0 measures the engine without its event stream.
+    cfg.events_max = env("BENCH_EVENTS_MAX", cfg.events_max as usize) as u64;
+    let queue = Queue::connect(&settings, cfg).await?;
     let batch: Vec<_> = (0..jobs as u64)
         .map(|n| (Noop { n }, EnqueueOptions::default()))
         .collect();

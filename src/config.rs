@@ -387,7 +387,10 @@ fn flatten_figment_error(e: figment::Error) -> String {
             let source = e
                 .metadata
                 .as_ref()
-                .map(|m| format!(" (from {})", m.name))
+                .map(|m| match &m.source {
+                    Some(figment::Source::File(path)) => format!(" (from {})", path.display()),
+                    _ => format!(" (from {})", m.name),
+                })
                 .unwrap_or_default();
             if path.is_empty() {
                 format!("{}{source}", e.kind)
