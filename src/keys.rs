@@ -43,6 +43,7 @@
 //! | `worker_info` | hash | worker id → JSON description |
 //! | `events` | stream | enqueued / retry / completed / dead / cancelled / requeued events, capped |
 //! | `ident` | zset | identity index: `hmac|id` members (score 0), keyed hashes of BVN, NIN, NUBAN |
+//! | `minutes` | hash | `minute|p` and `minute|f`: attempts processed and failed per minute (last 2 h) |
 //! | `sampler` | string | the worker process that exports the queue-wide gauges, with a TTL |
 //! | `idem:<key>` | string | idempotency claim → job id, with a TTL |
 
@@ -90,6 +91,7 @@ keys!(
     events,
     ident,
     sampler,
+    minutes,
     stats,
     paused,
     throttle,

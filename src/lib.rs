@@ -31,7 +31,7 @@ pub mod telemetry;
 
 pub use backend::{JobContext, RedisBackend, Runtime, ShutdownReport, WorkerOptions};
 pub use browse::{JobFilter, JobPage};
-pub use dlq::{BulkReport, DeadFilter, DeadLetter, RequeueAt};
+pub use dlq::{Breakdown, BulkReport, DeadFilter, DeadLetter, RequeueAt};
 pub use error::{QueueError, Result};
 pub use events::{Event, EventKind};
 pub use job::{

@@ -483,6 +483,12 @@ impl Queue {
         Ok(stats)
     }
 
+    /// Attempts processed and failed per minute over the last `minutes` (at most 120), oldest
+    /// first.
+    pub async fn throughput(&self, minutes: u64) -> Result<Vec<crate::rdb::Minute>> {
+        self.rdb.throughput(minutes).await
+    }
+
     /// Stops every worker from claiming (running jobs finish).
     pub async fn pause(&self) -> Result<()> {
         self.rdb.set_paused(true).await

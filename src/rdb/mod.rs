@@ -223,6 +223,17 @@ pub struct Requeued {
     pub skipped: Vec<String>,
 }
 
+/// One minute of throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Minute {
+    /// Minutes since the epoch (Redis time).
+    pub minute: u64,
+    /// Attempts finished in it (succeeded, retried or died).
+    pub processed: u64,
+    /// Of those, attempts that failed (retried or died).
+    pub failed: u64,
+}
+
 /// What woke a blocked waiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
@@ -306,6 +317,9 @@ pub struct Rdb {
     /// Events kept in the queue's stream (0 = none written).
     events_max: u64,
 }
+
+/// Minutes of per-minute throughput kept for the dashboard.
+pub const MINUTES_KEPT: u64 = 120;
 
 /// Events a queue keeps by default.
 pub const EVENTS_MAX: u64 = 100_000;
@@ -483,7 +497,8 @@ impl Rdb {
             .key(k.stats())
             .key(k.wake())
             .key(k.sched())
-            .key(k.events());
+            .key(k.events())
+            .key(k.minutes());
         inv.arg(entries.len())
             .arg(history_cap.max(1))
             .arg(if maybe_applied { "1" } else { "0" })
@@ -672,11 +687,12 @@ impl Rdb {
         for col in k.job_columns() {
             inv.key(col);
         }
-        inv.key(k.ident());
+        inv.key(k.ident()).key(k.minutes());
         inv.arg(dead_cap)
             .arg(dead_ttl.as_millis() as u64)
             .arg(completed_retention.as_millis() as u64)
-            .arg(limit.clamp(1, MAX_BATCH));
+            .arg(limit.clamp(1, MAX_BATCH))
+            .arg(MINUTES_KEPT);
         let r: (u64, u64, u64) = inv.invoke_async(&mut self.conn.clone()).await?;
         Ok(r)
     }
@@ -841,6 +857,27 @@ impl Rdb {
             workers,
             latency_ms: self.latency_ms().await?,
         })
+    }
+
+    /// Attempts processed and failed per minute over the last `minutes` minutes, oldest first
+    /// (Redis time; minutes without attempts are zeros).
+    pub async fn throughput(&self, minutes: u64) -> Result<Vec<Minute>> {
+        let mut conn = self.conn.clone();
+        let counts: HashMap<String, u64> = conn.hgetall(self.keys.minutes()).await?;
+        let (secs, _): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
+        let now = secs / 60;
+        Ok((0..minutes.min(MINUTES_KEPT))
+            .rev()
+            .map(|ago| {
+                let m = now - ago;
+                let get = |t: &str| counts.get(&format!("{m}|{t}")).copied().unwrap_or(0);
+                Minute {
+                    minute: m,
+                    processed: get("p"),
+                    failed: get("f"),
+                }
+            })
+            .collect())
     }
 
     /// How long the oldest ready job has waited (ms, Redis time; 0 when none is ready).
@@ -1089,6 +1126,44 @@ impl Rdb {
             .arg(hi)
             .query_async(&mut self.conn.clone())
             .await?)
+    }
+
+    /// Distinct values of one dead-index dimension (`c` class, `k` kind, `s` status, `t` Okra
+    /// type) with the letters that died in `[min_ms, max_ms]`, by a skip scan of the index: two
+    /// logarithmic commands per value, however many letters there are.
+    pub async fn dead_values(
+        &self,
+        dim: char,
+        min_ms: u64,
+        max_ms: u64,
+    ) -> Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        let mut from = format!("[{dim}|");
+        loop {
+            let first: Vec<String> = redis::cmd("ZRANGEBYLEX")
+                .arg(self.keys.dead_index())
+                .arg(&from)
+                .arg(format!("({dim}}}"))
+                .arg("LIMIT")
+                .arg(0)
+                .arg(1)
+                .query_async(&mut self.conn.clone())
+                .await?;
+            let Some(value) = first
+                .first()
+                .and_then(|m| m.split('|').nth(1))
+                .map(str::to_string)
+            else {
+                return Ok(out);
+            };
+            let n = self
+                .dead_count_by(&format!("{dim}|{value}"), min_ms, max_ms)
+                .await?;
+            if n > 0 {
+                out.push((value.clone(), n));
+            }
+            from = format!("({dim}|{value}|~");
+        }
     }
 
     /// Listing fields of dead letters, in the order of `ids`.

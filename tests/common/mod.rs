@@ -5,7 +5,9 @@
 pub mod cli;
 pub mod procs;
 pub mod proxy;
+pub mod seed;
 pub mod tls;
+pub mod web;
 
 use std::future::Future;
 use std::io::{Read, Write};

@@ -44,6 +44,17 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// The first line the process prints on stdout (spawned with `keep_stdout`).
+    pub fn first_line(&mut self) -> String {
+        let mut line = String::new();
+        self._stdout
+            .as_mut()
+            .expect("spawned with keep_stdout")
+            .read_line(&mut line)
+            .expect("stdout");
+        line
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -6,6 +6,7 @@ mod jobs;
 mod output;
 mod queue;
 mod tail;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,6 +83,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: queue::QueueCmd,
     },
+    /// The dashboard in a browser: queues, dead letters with filters and bulk actions, jobs,
+    /// controls.
+    Web(web::WebArgs),
     /// Worker processes and their last heartbeat.
     #[command(after_help = "Example:\n  okra-admin workers --json")]
     Workers,
@@ -169,7 +173,7 @@ async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
     }
     let queue = Queue::connect(&settings.redis, settings.queue_config()).await?;
     // A typo in --queue must not look like success: only enqueue creates a queue.
-    if !matches!(cli.cmd, Cmd::Enqueue(_) | Cmd::Queues) {
+    if !matches!(cli.cmd, Cmd::Enqueue(_) | Cmd::Queues | Cmd::Web(_)) {
         queue.ensure_known().await?;
     }
     match cli.cmd {
@@ -179,6 +183,7 @@ async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         Cmd::Jobs { cmd } => jobs::list(&queue, cmd, out).await,
         Cmd::Queues => queue::queues(&queue, out).await,
         Cmd::Tail(args) => tail::run(&queue, args, out).await,
+        Cmd::Web(args) => web::run(queue, args).await,
         Cmd::Dlq { cmd } => dlq::run(&queue, cmd, out).await,
         Cmd::Queue { cmd } => queue::run(&queue, cmd, out).await,
         Cmd::Workers => queue::workers(&queue, out).await,

@@ -5,7 +5,7 @@
 -- KEYS[1] running  KEYS[2] scheduled  KEYS[3] ready    KEYS[4] dead    KEYS[5] dead_index
 -- KEYS[6] completed KEYS[7] attempts  KEYS[8] lease    KEYS[9] history KEYS[10] result
 -- KEYS[11] error   KEYS[12] dindex    KEYS[13] stats   KEYS[14] wake    KEYS[15] sched
--- KEYS[16] events
+-- KEYS[16] events  KEYS[17] minutes
 -- ARGV[1] number of outcomes  ARGV[2] history cap
 -- ARGV[3] 1 = this batch may already have been applied by a try whose reply was lost (its
 --         rejections are then not counted as late)
@@ -121,6 +121,10 @@ if #done > 0 then
   if succeeded > 0 then redis.call('HINCRBY', KEYS[13], 'succeeded', succeeded) end
   if retried > 0 then redis.call('HINCRBY', KEYS[13], 'retried', retried) end
   if died > 0 then redis.call('HINCRBY', KEYS[13], 'dead', died) end
+  -- Per-minute throughput for the dashboard (trimmed by trim.lua).
+  local minute = math.floor(now / 60000)
+  if processed > 0 then redis.call('HINCRBY', KEYS[17], minute .. '|p', processed) end
+  if retried + died > 0 then redis.call('HINCRBY', KEYS[17], minute .. '|f', retried + died) end
   if #head > 0 then redis.call('HINCRBY', KEYS[13], 'released', #head) end
   if reaped > 0 then redis.call('HINCRBY', KEYS[13], 'lease_expired', reaped) end
 end

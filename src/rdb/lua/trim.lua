@@ -2,15 +2,24 @@
 -- Bounded: at most ARGV[4] ids of each kind per call; callers loop while a count equals it.
 -- KEYS[1] dead  KEYS[2] dead_index  KEYS[3] completed (list of `finished_ms|id`)  KEYS[4] stats
 -- KEYS[5..12] the eight job column hashes, in keys.rs `job_columns` order (dindex last)
--- KEYS[13] ident
+-- KEYS[13] ident  KEYS[14] minutes
 -- ARGV[1] dead cap (0 = none)  ARGV[2] dead TTL ms (0 = none)  ARGV[3] completed retention ms
--- ARGV[4] max ids per kind (<= 1000)
+-- ARGV[4] max ids per kind (<= 1000)  ARGV[5] per-minute counters kept (minutes)
 -- Completed here means finished: completed and cancelled jobs share the retention list.
 -- Returns {dead trimmed by TTL, dead trimmed by cap, completed removed}.
 
 local cap, ttl, keep, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if not (cap and ttl and keep and limit) then return redis.error_reply('trim: non-numeric argument') end
+local minutes = tonumber(ARGV[5])
+if not (cap and ttl and keep and limit and minutes) then return redis.error_reply('trim: non-numeric argument') end
 local now = now_ms()
+-- Per-minute counters older than the window go (at most two fields per minute are kept).
+local oldest = math.floor(now / 60000) - minutes
+local stale = {}
+for _, f in ipairs(redis.call('HKEYS', KEYS[14])) do
+  local m = tonumber(string.match(f, '^(%d+)|'))
+  if not m or m < oldest then stale[#stale + 1] = f end
+end
+call_sliced('HDEL', KEYS[14], stale, 1)
 local old = {}
 if ttl > 0 then
   old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ttl, 'LIMIT', 0, limit)

@@ -1,0 +1,380 @@
+//! `okra-admin web` over HTTP: every route on the real binary against a real Redis with dead
+//! letters made by a real fleet. Security (loopback only without a token, bearer and cookie,
+//! CSRF, read-only, headers), filters, paging, masking, the bulk requeue through its
+//! confirmation, jobs, find and controls.
+
+mod common;
+
+use std::time::Duration;
+
+use common::seed::seed;
+use common::web::{Web, client, csrf_of};
+use common::*;
+use okra_queue::ident::IndexKey;
+use okra_queue::okra::OkraJob;
+use okra_queue::{EnqueueOptions, JobState, Queue};
+use reqwest::StatusCode;
+
+const INDEX_KEY: &str = "web-index-key-0123456789";
+
+/// The id of the first dead letter a page links to.
+fn first_letter(page: &str, queue: &str) -> String {
+    let link = format!(r#"href="/q/{queue}/dead/01"#);
+    let at = page.find(&link).expect("a link to a dead letter") + link.len() - 2;
+    page[at..at + 26].to_string()
+}
+
+async fn get(url: &str) -> (StatusCode, String) {
+    let r = client().get(url).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn post(url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    client().post(url).form(form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn pages_filters_masking_bulk_requeue_jobs_find_and_controls() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = seed(&server, "web").await;
+    let web = Web::start(
+        dir.path(),
+        &server,
+        "web",
+        &[],
+        &[("OKQ_QUEUE__INDEX_KEY", INDEX_KEY)],
+    );
+    let u = |p: &str| format!("{}{p}", web.url);
+
+    // Overview, with the security headers every answer carries.
+    let r = client().get(u("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["cache-control"], "no-store");
+    assert!(h["server-timing"].to_str().unwrap().starts_with("app;dur="));
+    let page = r.text().await.unwrap();
+    assert!(page.contains(r#"id="queue-web""#), "{page}");
+    assert!(page.contains(r#"data-refresh="/fragment/overview""#));
+    assert!(!page.contains("<script>"), "no inline script");
+    let (s, frag) = get(&u("/fragment/overview")).await;
+    assert_eq!(s, 200);
+    assert!(
+        frag.contains(r#"data-count="dead""#) && !frag.contains("<html"),
+        "{frag}"
+    );
+
+    // Dead letters: total, filters, paging, masking.
+    let (s, list) = get(&u("/q/web/dead")).await;
+    assert_eq!(s, 200);
+    assert!(list.contains(r#"data-total="45""#), "{list}");
+    for i in 0..30 {
+        assert!(
+            !list.contains(&format!("222{i:04}0601")),
+            "a BVN shown unmasked"
+        );
+    }
+    let (_, flagged) = get(&u("/q/web/dead?class=flagged_user")).await;
+    assert!(flagged.contains(r#"data-total="30""#));
+    assert_eq!(flagged.matches("/q/web/dead/01").count(), 30);
+    let (_, two) = get(&u("/q/web/dead?class=not_found&kind=nin_verify")).await;
+    assert_eq!(two.matches("/q/web/dead/01").count(), 10);
+    let (_, past) = get(&u("/q/web/dead?page=2")).await;
+    assert!(past.contains("Page 2 is past the end"), "{past}");
+    let (s, _) = get(&u("/q/web/dead?status=abc")).await;
+    assert_eq!(s, 400);
+    let (_, summary) = get(&u("/q/web/dead/summary")).await;
+    for (class, n) in [("flagged_user", 30), ("not_found", 10), ("server_error", 5)] {
+        assert!(
+            summary.contains(&format!(">{class}</a></td><td class=\"n\">{n}<")),
+            "{class}: {summary}"
+        );
+    }
+    let letter = first_letter(&flagged, "web");
+    let (s, shown) = get(&u(&format!("/q/web/dead/{letter}"))).await;
+    assert_eq!(s, 200);
+    assert!(
+        shown.contains("FLAGGED_USER") && shown.contains("*******0601"),
+        "{shown}"
+    );
+    assert!(!shown.contains("2220"), "masked payload and body: {shown}");
+
+    // A bulk requeue goes through its confirmation, which shows the exact count and filter.
+    let (s, confirm) = get(&u("/q/web/dead/confirm?action=requeue&class=not_found")).await;
+    assert_eq!(s, 200);
+    assert!(
+        confirm.contains(r#"data-count="10""#) && confirm.contains("class not_found"),
+        "{confirm}"
+    );
+    let csrf = csrf_of(&confirm);
+    let bulk = [
+        ("csrf", csrf.as_str()),
+        ("action", "requeue"),
+        ("class", "not_found"),
+    ];
+    let forged = post(&u("/q/web/dead/bulk"), &bulk[1..]).await;
+    assert_eq!(forged.status(), 403, "no CSRF token, no action");
+    let wrong = post(
+        &u("/q/web/dead/bulk"),
+        &[
+            ("csrf", "0000"),
+            ("action", "requeue"),
+            ("class", "not_found"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), 403);
+    assert_eq!(queue.stats().await.unwrap().dead, 45);
+    let done = post(&u("/q/web/dead/bulk"), &bulk).await;
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains(r#"data-changed="10""#));
+    assert_eq!(queue.stats().await.unwrap().dead, 35);
+
+    // One letter: purge.
+    let r = post(
+        &u(&format!("/q/web/dead/{letter}/purge")),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(queue.state(&letter).await.unwrap(), None);
+
+    // Jobs: a scheduled job is listed, run now, then a new one cancelled; a running one refused.
+    let mut cfg = test_config("web");
+    cfg.index_key = Some(IndexKey::new(INDEX_KEY).unwrap());
+    let producer = Queue::connect(&server.settings(), cfg).await.unwrap();
+    let later = || EnqueueOptions::delay(Duration::from_secs(3600)).idempotency_key("order-9");
+    let bvn = OkraJob::BvnVerify {
+        bvn: "22299990000".into(),
+    };
+    let id = producer.enqueue(&bvn, later()).await.unwrap().id;
+    let (_, jobs) = get(&u("/q/web/jobs?state=scheduled")).await;
+    assert!(
+        jobs.contains(&format!(r#"data-job="{id}""#)) && jobs.contains("Run now"),
+        "{jobs}"
+    );
+    let r = post(&u(&format!("/q/web/job/{id}/run-now")), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(queue.state(&id).await.unwrap(), Some(JobState::Ready));
+    let r = post(&u(&format!("/q/web/job/{id}/cancel")), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(queue.state(&id).await.unwrap(), Some(JobState::Cancelled));
+    let r = post(&u(&format!("/q/web/job/{id}/cancel")), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 409, "cancelled already");
+    let (s, shown) = get(&u(&format!("/q/web/job/{id}"))).await;
+    assert_eq!(s, 200);
+    assert!(
+        shown.contains("cancelled") && !shown.contains("22299990000"),
+        "{shown}"
+    );
+    let (_, listed) = get(&u("/q/web/jobs?state=cancelled")).await;
+    assert!(listed.contains(&id));
+
+    // Find by idempotency key and by BVN; the BVN is never shown back.
+    let again = producer.enqueue(&bvn, later()).await.unwrap().id;
+    let (_, found) = get(&u("/q/web/find?by=key&value=order-9")).await;
+    assert!(found.contains(&again), "{found}");
+    let (_, found) = get(&u("/q/web/find?by=bvn&value=22299990000")).await;
+    assert!(found.contains(&id) && found.contains(&again), "{found}");
+    assert!(
+        !found.contains("22299990000"),
+        "the identifier is not echoed"
+    );
+    let (_, none) = get(&u("/q/web/find?by=bvn&value=22211110000")).await;
+    assert!(none.contains("No job found"));
+
+    // Controls.
+    let r = post(&u("/q/web/pause"), &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (r.status(), r.headers()["location"].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/")
+    );
+    assert!(queue.stats().await.unwrap().paused);
+    let (_, page) = get(&u("/")).await;
+    assert!(page.contains(r#"data-state="paused""#) && page.contains("Resume"));
+    post(&u("/q/web/resume"), &[("csrf", &csrf)]).await;
+    assert!(!queue.stats().await.unwrap().paused);
+    queue.throttle(Duration::from_secs(60)).await.unwrap();
+    let (_, page) = get(&u("/")).await;
+    assert!(page.contains(r#"data-state="throttled""#), "{page}");
+    post(&u("/q/web/unthrottle"), &[("csrf", &csrf)]).await;
+    assert_eq!(queue.stats().await.unwrap().throttled_ms, 0);
+
+    // Unknown queues and static files.
+    let (s, _) = get(&u("/q/nope/dead")).await;
+    assert_eq!(s, 404);
+    let r = client().get(u("/static/app.js")).send().await.unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+}
+
+#[tokio::test]
+async fn a_token_a_session_cookie_and_read_only() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = seed(&server, "sec").await;
+
+    // Off loopback, no token: refused (a usage error), and a short token too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+        .args([
+            "--redis-url",
+            &server.url(),
+            "--queue",
+            "sec",
+            "web",
+            "--addr",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without --token-file"));
+    let short = dir.path().join("short");
+    std::fs::write(&short, "abc\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+        .args([
+            "--redis-url",
+            &server.url(),
+            "web",
+            "--token-file",
+            short.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    let token = "s3cret-token-0123456789";
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let web = Web::start(
+        dir.path(),
+        &server,
+        "sec",
+        &["--token-file", file.to_str().unwrap()],
+        &[],
+    );
+    let u = |p: &str| format!("{}{p}", web.url);
+    let r = client().get(u("/")).send().await.unwrap();
+    assert_eq!(
+        (r.status(), r.headers()["location"].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+    assert_eq!(
+        client()
+            .get(u("/q/sec/dead"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    assert_eq!(post(&u("/q/sec/pause"), &[]).await.status(), 401);
+    assert_eq!(
+        client()
+            .get(u("/static/app.css"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = client()
+        .get(u("/q/sec/dead"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        !r.text().await.unwrap().contains(token),
+        "no secret in a page"
+    );
+    let r = client()
+        .get(u("/"))
+        .bearer_auth("not-the-token-at-all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // The login form sets an HttpOnly, SameSite=Strict cookie that is not the token.
+    let (_, login) = get(&u("/login")).await;
+    let csrf = csrf_of(&login);
+    let bad = post(&u("/login"), &[("csrf", &csrf), ("token", "wrong")]).await;
+    assert_eq!(bad.status(), 401);
+    let ok = post(&u("/login"), &[("csrf", &csrf), ("token", token)]).await;
+    assert_eq!(ok.status(), 303);
+    let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains(token), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_string();
+    let r = client()
+        .get(u("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A POST with the cookie but without the CSRF token is refused.
+    let r = client()
+        .post(u("/q/sec/pause"))
+        .header("cookie", &session)
+        .form(&[("x", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client()
+        .post(u("/q/sec/pause"))
+        .header("cookie", &session)
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(queue.stats().await.unwrap().paused);
+    queue.resume().await.unwrap();
+    drop(web);
+
+    // Read-only: no action is offered, and every one is refused.
+    let web = Web::start(dir.path(), &server, "sec", &["--read-only"], &[]);
+    let u = |p: &str| format!("{}{p}", web.url);
+    for path in ["/", "/q/sec/dead", "/q/sec/jobs?state=ready"] {
+        let (s, page) = get(&u(path)).await;
+        assert_eq!(s, 200);
+        assert!(
+            !page.contains(r#"method="post""#),
+            "{path} offers an action:\n{page}"
+        );
+    }
+    let (_, letters) = get(&u("/q/sec/dead")).await;
+    let letter = first_letter(&letters, "sec");
+    let (_, shown) = get(&u(&format!("/q/sec/dead/{letter}"))).await;
+    assert!(!shown.contains(r#"method="post""#));
+    let (s, _) = get(&u("/q/sec/dead/confirm?action=purge")).await;
+    assert_eq!(s, 403);
+    for path in [
+        "/q/sec/pause",
+        "/q/sec/dead/bulk",
+        &format!("/q/sec/dead/{letter}/purge"),
+    ] {
+        let r = post(&u(path), &[("csrf", "anything"), ("action", "purge")]).await;
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    let s = queue.stats().await.unwrap();
+    assert!(!s.paused && s.dead == 45, "{s:?}");
+}
