@@ -1,0 +1,244 @@
+//! The dashboard in a real headless Chromium, driven through chromedriver (WebDriver), against
+//! the real `okra-admin web`, `okra-worker` and `okra-sandbox` binaries and a real Redis: the
+//! overview's counts change as jobs run without a reload; dead letters are filtered by class
+//! and one is opened; pausing from the page stops the worker claiming; every letter of a filter
+//! is requeued through the confirmation and leaves the list. Each step saves a screenshot under
+//! `target/web-screenshots/`.
+
+mod common;
+
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::procs::{Proc, Sandbox, WorkerSpec, spawn, start_worker};
+use common::web::Web;
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use okra_queue::okra::OkraJob;
+use okra_queue::{EnqueueOptions, Queue, QueueConfig};
+
+/// chromedriver on a free port, stopped by PID when dropped.
+struct Driver {
+    _proc: Proc,
+    port: u16,
+}
+
+impl Driver {
+    fn start(dir: &std::path::Path) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new("chromedriver");
+        cmd.arg(format!("--port={port}"));
+        let proc = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            spawn(&mut cmd, dir.join("chromedriver.log"), false)
+        }))
+        .unwrap_or_else(|_| {
+            panic!("chromedriver is needed (Debian: apt-get install chromium chromium-driver; .ci/run does)")
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { _proc: proc, port }
+    }
+
+    async fn browser(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"],
+            }),
+        );
+        ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a headless Chromium session")
+    }
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Waits until the element's text is `want`, reading the page as it is (no reload).
+async fn until_text(c: &Client, css: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} shows {got:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn bvn(b: &str) -> OkraJob {
+    OkraJob::BvnVerify { bvn: b.into() }
+}
+
+#[tokio::test]
+async fn the_dashboard_in_a_real_browser() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let mut cfg = QueueConfig::new("identity");
+    cfg.retry.max_attempts = 3;
+    let queue = Queue::connect(&server.settings(), cfg).await.unwrap();
+    queue.pause().await.unwrap();
+    for i in 0..20 {
+        queue
+            .enqueue(&bvn(&format!("2220000{i:04}")), EnqueueOptions::default())
+            .await
+            .unwrap();
+    }
+    for i in 0..10 {
+        queue
+            .enqueue(&bvn(&format!("22200{i:02}0601")), EnqueueOptions::default())
+            .await
+            .unwrap();
+    }
+    let web = Web::start(dir.path(), &server, "identity", &[], &[]);
+    let driver = Driver::start(dir.path());
+    let c = driver.browser().await;
+
+    // The overview shows the waiting jobs, then follows them as a worker runs them.
+    c.goto(&web.url).await.unwrap();
+    until_text(&c, r#"a[data-count="ready"] .n"#, "30").await;
+    assert!(text(&c, "[data-state]").await.starts_with("paused"));
+    screenshot(&c, "1-overview-paused").await;
+    let _worker = start_worker(
+        dir.path(),
+        1,
+        &server.url(),
+        &sandbox.url,
+        &WorkerSpec::default(),
+    );
+    queue.resume().await.unwrap();
+    until_text(&c, r#"a[data-count="completed"] .n"#, "20").await;
+    until_text(&c, r#"a[data-count="dead"] .n"#, "10").await;
+    until_text(&c, r#"a[data-count="ready"] .n"#, "0").await;
+    screenshot(&c, "2-overview-after-the-run").await;
+
+    // Dead letters filtered by class, and one opened.
+    c.goto(&format!("{}/q/identity/dead", web.url))
+        .await
+        .unwrap();
+    c.find(Locator::Css(r#"input[name="class"]"#))
+        .await
+        .unwrap()
+        .send_keys("flagged_user")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.filters button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until_text(&c, "b[data-total]", "10").await;
+    screenshot(&c, "3-dead-letters-by-class").await;
+    c.find(Locator::Css(r#"a[href^="/q/identity/dead/01"]"#))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("FLAGGED_USER") && page.contains("*******0601"),
+        "{page}"
+    );
+    assert!(!page.contains("2220000"), "identifiers are masked");
+    screenshot(&c, "4-dead-letter").await;
+
+    // Pause from the page (it asks first): the worker stops claiming.
+    c.goto(&web.url).await.unwrap();
+    c.find(Locator::Css(r#"form[action="/q/identity/pause"] button"#))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.accept_alert().await.is_err() {
+        assert!(Instant::now() < deadline, "no confirmation dialog");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    until_text(
+        &c,
+        r#"[data-state="paused"]"#,
+        "paused: paused by an operator",
+    )
+    .await;
+    for i in 0..5 {
+        queue
+            .enqueue(&bvn(&format!("2229999{i:04}")), EnqueueOptions::default())
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let s = queue.stats().await.unwrap();
+    assert_eq!(
+        (s.ready, s.running),
+        (5, 0),
+        "a paused queue is not claimed from: {s:?}"
+    );
+    until_text(&c, r#"a[data-count="ready"] .n"#, "5").await;
+    screenshot(&c, "5-paused-from-the-page").await;
+
+    // Requeue every flagged letter through the confirmation; they leave the dead letters.
+    c.goto(&format!("{}/q/identity/dead?class=flagged_user", web.url))
+        .await
+        .unwrap();
+    c.find(Locator::LinkText("Requeue all matching…"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until_text(&c, "b[data-count]", "10").await;
+    screenshot(&c, "6-confirm-requeue").await;
+    c.find(Locator::Css(
+        r#"form[action="/q/identity/dead/bulk"] button"#,
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    until_text(&c, "p[data-changed] b", "10").await;
+    screenshot(&c, "7-requeued").await;
+    c.goto(&format!("{}/q/identity/dead?class=flagged_user", web.url))
+        .await
+        .unwrap();
+    until_text(&c, "b[data-total]", "0").await;
+    let s = queue.stats().await.unwrap();
+    assert_eq!((s.dead, s.ready), (0, 15), "{s:?}");
+    c.goto(&web.url).await.unwrap();
+    until_text(&c, r#"a[data-count="ready"] .n"#, "15").await;
+    screenshot(&c, "8-overview-after-requeue").await;
+    c.close().await.unwrap();
+}
