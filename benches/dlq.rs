@@ -3,6 +3,8 @@
 //! Makes `BENCH_DEAD` dead letters (default 1,000,000) by running jobs that fail terminally
 //! through the real workers, then times `dlq list`'s reads: a page of the newest, a filtered
 //! page, a deep page, a two-filter page and a filtered count. Target: a page under ~50 ms.
+//! Then serves the same queue with the real `okra-admin web` and times its pages by their
+//! `Server-Timing` (server time, median of 21). Target: every page under 100 ms.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -156,6 +158,65 @@ async fn main() -> anyhow::Result<()> {
     ];
     for (what, ms, count) in rows {
         println!("{what:<58} {ms:>10.2} {count:>8}");
+    }
+    web_pages(&server, &queue, n).await
+}
+
+/// Server time of the dashboard's pages with `n` dead letters.
+async fn web_pages(server: &common::RedisServer, queue: &Queue, n: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = common::web::Web::start(dir.path(), server, queue.name(), &[], &[]);
+    let letter = queue
+        .dead_page(&DeadFilter::default(), 1, 1)
+        .await?
+        .pop()
+        .map(|l| l.id)
+        .unwrap_or_default();
+    let deep = (n as u64 / 4 / 50).max(1);
+    let q = queue.name();
+    let pages = [
+        ("overview".to_string(), "/".to_string()),
+        ("dead letters, newest 50".into(), format!("/q/{q}/dead")),
+        ("dead letters --class server_error".into(), format!("/q/{q}/dead?class=server_error")),
+        (
+            format!("dead letters --class flagged_user, last page ({deep})"),
+            format!("/q/{q}/dead?class=flagged_user&page={deep}"),
+        ),
+        (
+            "dead letters --class not_found --kind nin_verify".into(),
+            format!("/q/{q}/dead?class=not_found&kind=nin_verify"),
+        ),
+        ("summary by class, kind, status, type".into(), format!("/q/{q}/dead/summary")),
+        (
+            "bulk requeue confirmation (count + 20)".into(),
+            format!("/q/{q}/dead/confirm?action=requeue&class=bad_request"),
+        ),
+        ("one dead letter".into(), format!("/q/{q}/dead/{letter}")),
+        ("jobs, ready".into(), format!("/q/{q}/jobs?state=ready")),
+    ];
+    let client = common::web::client();
+    println!("\n{:<58} {:>10} {:>10}", "okra-admin web page", "server ms", "total ms");
+    for (what, path) in pages {
+        let mut server_ms = Vec::new();
+        let mut total_ms = Vec::new();
+        for _ in 0..21 {
+            let t = Instant::now();
+            let r = client.get(format!("{}{path}", web.url)).send().await?;
+            anyhow::ensure!(r.status().is_success(), "{path}: {}", r.status());
+            let timing = r.headers()["server-timing"].to_str()?.to_string();
+            r.bytes().await?;
+            total_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            server_ms.push(timing.trim_start_matches("app;dur=").parse::<f64>()?);
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        };
+        println!(
+            "{what:<58} {:>10.2} {:>10.2}",
+            median(server_ms),
+            median(total_ms)
+        );
     }
     Ok(())
 }
