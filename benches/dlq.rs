@@ -177,7 +177,10 @@ async fn web_pages(server: &common::RedisServer, queue: &Queue, n: usize) -> any
     let pages = [
         ("overview".to_string(), "/".to_string()),
         ("dead letters, newest 50".into(), format!("/q/{q}/dead")),
-        ("dead letters --class server_error".into(), format!("/q/{q}/dead?class=server_error")),
+        (
+            "dead letters --class server_error".into(),
+            format!("/q/{q}/dead?class=server_error"),
+        ),
         (
             format!("dead letters --class flagged_user, last page ({deep})"),
             format!("/q/{q}/dead?class=flagged_user&page={deep}"),
@@ -186,7 +189,10 @@ async fn web_pages(server: &common::RedisServer, queue: &Queue, n: usize) -> any
             "dead letters --class not_found --kind nin_verify".into(),
             format!("/q/{q}/dead?class=not_found&kind=nin_verify"),
         ),
-        ("summary by class, kind, status, type".into(), format!("/q/{q}/dead/summary")),
+        (
+            "summary by class, kind, status, type".into(),
+            format!("/q/{q}/dead/summary"),
+        ),
         (
             "bulk requeue confirmation (count + 20)".into(),
             format!("/q/{q}/dead/confirm?action=requeue&class=bad_request"),
@@ -195,7 +201,10 @@ async fn web_pages(server: &common::RedisServer, queue: &Queue, n: usize) -> any
         ("jobs, ready".into(), format!("/q/{q}/jobs?state=ready")),
     ];
     let client = common::web::client();
-    println!("\n{:<58} {:>10} {:>10}", "okra-admin web page", "server ms", "total ms");
+    println!(
+        "\n{:<58} {:>10} {:>10}",
+        "okra-admin web page", "server ms", "total ms"
+    );
     for (what, path) in pages {
         let mut server_ms = Vec::new();
         let mut total_ms = Vec::new();

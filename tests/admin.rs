@@ -576,6 +576,7 @@ async fn bad_usage_and_unreachable_redis_exit_non_zero() {
         vec!["job", "run-now"],
         vec!["job", "find"],
         vec!["tail"],
+        vec!["web"],
         vec!["workers"],
     ] {
         let mut a = cmd.clone();

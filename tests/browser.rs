@@ -240,5 +240,12 @@ async fn the_dashboard_in_a_real_browser() {
     c.goto(&web.url).await.unwrap();
     until_text(&c, r#"a[data-count="ready"] .n"#, "15").await;
     screenshot(&c, "8-overview-after-requeue").await;
+
+    // On a phone's width the pages fold to one column.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{}/q/identity/dead", web.url))
+        .await
+        .unwrap();
+    screenshot(&c, "9-phone-dead-letters").await;
     c.close().await.unwrap();
 }

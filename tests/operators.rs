@@ -595,3 +595,31 @@ async fn queue_latency_is_the_age_of_the_oldest_ready_job() {
     let human = admin(&server, "identity", &["stats"]).ok().out;
     assert!(human.contains("oldest ready job waiting"), "{human}");
 }
+
+#[tokio::test]
+async fn per_minute_counters_are_kept_two_hours() {
+    let server = RedisServer::start();
+    let q = producer(&server, "minutes").await;
+    let id = put(&q, bvn("22234567890"), EnqueueOptions::default()).await;
+    let fleet = start_fleet(&q, test_options(), 1, flaky).await;
+    q.wait(&id, Duration::from_secs(10)).await.unwrap();
+    fleet.stop().await;
+    let last: Vec<_> = q.throughput(5).await.unwrap();
+    assert_eq!(last.len(), 5);
+    let (p, f) = last
+        .iter()
+        .fold((0, 0), |(p, f), m| (p + m.processed, f + m.failed));
+    assert_eq!((p, f), (2, 1), "one retry, one success");
+    // A field from long ago (or not shaped `minute|x`) goes at the next trim; recent ones stay.
+    server.cli(&["hset", "okq:{minutes}:minutes", "12|p", "5", "junk", "1"]);
+    q.rdb()
+        .trim(0, Duration::ZERO, Duration::from_secs(3600), 100)
+        .await
+        .unwrap();
+    let fields = server.cli(&["hkeys", "okq:{minutes}:minutes"]);
+    assert!(
+        !fields.contains("12|p") && !fields.contains("junk"),
+        "{fields}"
+    );
+    assert_eq!(q.throughput(5).await.unwrap(), last);
+}

@@ -64,6 +64,13 @@ async fn pages_filters_masking_bulk_requeue_jobs_find_and_controls() {
     assert!(page.contains(r#"id="queue-web""#), "{page}");
     assert!(page.contains(r#"data-refresh="/fragment/overview""#));
     assert!(!page.contains("<script>"), "no inline script");
+    assert!(
+        page.contains("last hour: <b>45</b> attempts, <b>45</b> failed"),
+        "{page}"
+    );
+    let minutes = queue.throughput(60).await.unwrap();
+    assert_eq!(minutes.len(), 60);
+    assert_eq!(minutes.iter().map(|m| m.processed).sum::<u64>(), 45);
     let (s, frag) = get(&u("/fragment/overview")).await;
     assert_eq!(s, 200);
     assert!(
