@@ -112,19 +112,12 @@ fn router(app: Shared) -> Router {
         .route("/q/{queue}/dead/confirm", get(pages::dead_confirm))
         .route("/q/{queue}/dead/bulk", post(pages::dead_bulk))
         .route("/q/{queue}/dead/{id}", get(pages::dead_show))
-        .route(
-            "/q/{queue}/dead/{id}/requeue",
-            post(pages::dead_requeue_one),
-        )
-        .route("/q/{queue}/dead/{id}/purge", post(pages::dead_purge_one))
+        .route("/q/{queue}/dead/{id}/{action}", post(pages::one_job))
         .route("/q/{queue}/jobs", get(pages::jobs_list))
         .route("/q/{queue}/job/{id}", get(pages::job_show))
-        .route("/q/{queue}/job/{id}/cancel", post(pages::job_cancel))
-        .route("/q/{queue}/job/{id}/run-now", post(pages::job_run_now))
+        .route("/q/{queue}/job/{id}/{action}", post(pages::one_job))
         .route("/q/{queue}/find", get(pages::find))
-        .route("/q/{queue}/pause", post(pages::pause))
-        .route("/q/{queue}/resume", post(pages::resume))
-        .route("/q/{queue}/unthrottle", post(pages::unthrottle))
+        .route("/q/{queue}/{control}", post(pages::control))
         .route("/login", get(guard::login_page).post(guard::login))
         .route("/logout", post(guard::logout))
         .route("/static/app.css", get(guard::css))

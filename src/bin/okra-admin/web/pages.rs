@@ -204,42 +204,25 @@ fn chart(minutes: &[Minute]) -> Markup {
 
 // ---------------------------------------------------------------- controls
 
-pub async fn pause(
+/// `POST /q/{queue}/{pause|resume|unthrottle}`, then back to the overview.
+pub async fn control(
     State(app): State<Shared>,
-    Path(q): Path<String>,
+    Path((name, action)): Path<(String, String)>,
     Posted(_): Posted<Nothing>,
 ) -> Result<Response, Response> {
-    act(&app, &q, |q| async move { q.pause().await }).await
-}
-
-pub async fn resume(
-    State(app): State<Shared>,
-    Path(q): Path<String>,
-    Posted(_): Posted<Nothing>,
-) -> Result<Response, Response> {
-    act(&app, &q, |q| async move { q.resume().await }).await
-}
-
-pub async fn unthrottle(
-    State(app): State<Shared>,
-    Path(q): Path<String>,
-    Posted(_): Posted<Nothing>,
-) -> Result<Response, Response> {
-    act(
-        &app,
-        &q,
-        |q| async move { q.unthrottle().await.map(|_| ()) },
-    )
-    .await
-}
-
-async fn act<F, Fut>(app: &Shared, name: &str, f: F) -> Result<Response, Response>
-where
-    F: FnOnce(Queue) -> Fut,
-    Fut: std::future::Future<Output = Result<(), QueueError>>,
-{
-    let q = queue(app, name).await?;
-    Ok(match f(q).await {
+    let q = queue(&app, &name).await?;
+    let done = match action.as_str() {
+        "pause" => q.pause().await,
+        "resume" => q.resume().await,
+        "unthrottle" => q.unthrottle().await.map(|_| ()),
+        other => {
+            return Err(view::error(
+                StatusCode::NOT_FOUND,
+                &format!("there is no control `{other}`"),
+            ));
+        }
+    };
+    Ok(match done {
         Ok(()) => Redirect::to("/").into_response(),
         Err(e) => failed(&e),
     })
@@ -577,42 +560,53 @@ pub async fn dead_show(
     .into_response())
 }
 
-pub async fn dead_requeue_one(
-    State(app): State<Shared>,
-    Path((name, id)): Path<(String, String)>,
-    Posted(_): Posted<Nothing>,
-) -> Result<Response, Response> {
-    one_letter(&app, &name, &id, true).await
+/// What one POST does to one job: `requeue` and `purge` (dead letters), `cancel` and `run-now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OneJob {
+    Requeue,
+    Purge,
+    Cancel,
+    RunNow,
 }
 
-pub async fn dead_purge_one(
+/// `POST /q/{queue}/dead/{id}/{requeue|purge}` and `POST /q/{queue}/job/{id}/{cancel|run-now}`.
+pub async fn one_job(
     State(app): State<Shared>,
-    Path((name, id)): Path<(String, String)>,
+    Path((name, id, action)): Path<(String, String, String)>,
     Posted(_): Posted<Nothing>,
 ) -> Result<Response, Response> {
-    one_letter(&app, &name, &id, false).await
-}
-
-async fn one_letter(
-    app: &Shared,
-    name: &str,
-    id: &str,
-    requeue: bool,
-) -> Result<Response, Response> {
-    let q = queue(app, name).await?;
-    let ids = [id.to_string()];
-    let done = if requeue {
-        q.dead_requeue(&ids, RequeueAt::Now).await
-    } else {
-        q.dead_delete(&ids).await
+    let what = match action.as_str() {
+        "requeue" => OneJob::Requeue,
+        "purge" => OneJob::Purge,
+        "cancel" => OneJob::Cancel,
+        "run-now" => OneJob::RunNow,
+        other => {
+            return Err(view::error(
+                StatusCode::NOT_FOUND,
+                &format!("there is no action `{other}`"),
+            ));
+        }
+    };
+    let q = queue(&app, &name).await?;
+    let ids = [id.clone()];
+    let done = match what {
+        OneJob::Requeue => q
+            .dead_requeue(&ids, RequeueAt::Now)
+            .await
+            .map(|c| !c.is_empty()),
+        OneJob::Purge => q.dead_delete(&ids).await.map(|c| !c.is_empty()),
+        OneJob::Cancel => q.cancel(&id).await.map(|()| true),
+        OneJob::RunNow => q.run_now(&id).await.map(|()| true),
     };
     Ok(match done {
-        Ok(changed) if changed.is_empty() => view::error(
+        Ok(false) => view::error(
             StatusCode::CONFLICT,
             &format!("{id} is no longer a dead letter."),
         ),
-        Ok(_) if requeue => Redirect::to(&format!("/q/{name}/job/{id}")).into_response(),
-        Ok(_) => Redirect::to(&format!("/q/{name}/dead")).into_response(),
+        Ok(true) if what == OneJob::Purge => {
+            Redirect::to(&format!("/q/{name}/dead")).into_response()
+        }
+        Ok(true) => Redirect::to(&format!("/q/{name}/job/{id}")).into_response(),
         Err(e) => failed(&e),
     })
 }
@@ -768,40 +762,6 @@ pub async fn job_show(
         },
     )
     .into_response())
-}
-
-pub async fn job_cancel(
-    State(app): State<Shared>,
-    Path((name, id)): Path<(String, String)>,
-    Posted(_): Posted<Nothing>,
-) -> Result<Response, Response> {
-    job_action(&app, &name, &id, true).await
-}
-
-pub async fn job_run_now(
-    State(app): State<Shared>,
-    Path((name, id)): Path<(String, String)>,
-    Posted(_): Posted<Nothing>,
-) -> Result<Response, Response> {
-    job_action(&app, &name, &id, false).await
-}
-
-async fn job_action(
-    app: &Shared,
-    name: &str,
-    id: &str,
-    cancel: bool,
-) -> Result<Response, Response> {
-    let q = queue(app, name).await?;
-    let done = if cancel {
-        q.cancel(id).await
-    } else {
-        q.run_now(id).await
-    };
-    Ok(match done {
-        Ok(()) => Redirect::to(&format!("/q/{name}/job/{id}")).into_response(),
-        Err(e) => failed(&e),
-    })
 }
 
 // ---------------------------------------------------------------- find
