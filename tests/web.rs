@@ -355,6 +355,30 @@ async fn a_token_a_session_cookie_and_read_only() {
     assert_eq!(r.status(), 303);
     assert!(queue.stats().await.unwrap().paused);
     queue.resume().await.unwrap();
+    let (_, page) = {
+        let r = client()
+            .get(u("/"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    assert!(page.contains(r#"action="/logout""#), "a log-out button");
+    let out = client()
+        .post(u("/logout"))
+        .header("cookie", &session)
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     drop(web);
 
     // Read-only: no action is offered, and every one is refused.

@@ -77,6 +77,9 @@ pub async fn run(base: Queue, args: WebArgs) -> anyhow::Result<ExitCode> {
         guard: guard::Guard::new(token),
         read_only: args.read_only,
     });
+    if app.guard.needs_login() {
+        let _ = view::LOGOUT.set(app.guard.csrf().to_string());
+    }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;

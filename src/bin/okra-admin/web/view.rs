@@ -10,6 +10,9 @@ use okra_queue::{DeadLetter, Failure, JobRecord};
 
 use crate::output::{ago, cell, millis, when};
 
+/// The CSRF token of the log-out button, set once at start when the dashboard has a token.
+pub static LOGOUT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// A whole page. `queue` puts the queue's sections in the navigation.
 pub fn page(title: &str, queue: Option<&str>, body: Markup) -> Html<String> {
     Html(
@@ -33,6 +36,9 @@ pub fn page(title: &str, queue: Option<&str>, body: Markup) -> Html<String> {
                                 a href={ "/q/" (q) "/jobs?state=ready" } { "Jobs" }
                                 a href={ "/q/" (q) "/find" } { "Find" }
                                 span.queue { "queue " b { (q) } }
+                            }
+                            @if let Some(csrf) = LOGOUT.get() {
+                                (post_button("/logout", csrf, "Log out", None, "logout"))
                             }
                         }
                     }
