@@ -267,36 +267,39 @@ impl DeadQuery {
         })
     }
 
+    /// Each filter: its form name, how it reads in a sentence, and its value.
+    fn fields(&self) -> [(&'static str, &'static str, &str); 6] {
+        [
+            ("class", "class", &self.class),
+            ("kind", "kind", &self.kind),
+            ("status", "HTTP status", &self.status),
+            ("okra_type", "Okra type", &self.okra_type),
+            ("since", "died since", &self.since),
+            ("until", "died before", &self.until),
+        ]
+    }
+
+    /// The filters that are set, trimmed.
+    fn set(&self) -> impl Iterator<Item = (&'static str, &'static str, &str)> {
+        self.fields()
+            .into_iter()
+            .map(|(k, label, v)| (k, label, v.trim()))
+            .filter(|(_, _, v)| !v.is_empty())
+    }
+
     /// The filters as a query string (without the page).
     fn query(&self) -> String {
-        [
-            ("class", &self.class),
-            ("kind", &self.kind),
-            ("status", &self.status),
-            ("okra_type", &self.okra_type),
-            ("since", &self.since),
-            ("until", &self.until),
-        ]
-        .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| format!("{k}={}", enc(v.trim())))
-        .collect::<Vec<_>>()
-        .join("&")
+        self.set()
+            .map(|(k, _, v)| format!("{k}={}", enc(v)))
+            .collect::<Vec<_>>()
+            .join("&")
     }
 
     fn describe(&self) -> String {
-        let parts: Vec<String> = [
-            ("class", &self.class),
-            ("kind", &self.kind),
-            ("HTTP status", &self.status),
-            ("Okra type", &self.okra_type),
-            ("died since", &self.since),
-            ("died before", &self.until),
-        ]
-        .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| format!("{k} {}", v.trim()))
-        .collect();
+        let parts: Vec<String> = self
+            .set()
+            .map(|(_, label, v)| format!("{label} {v}"))
+            .collect();
         if parts.is_empty() {
             "every dead letter".into()
         } else {
@@ -306,12 +309,9 @@ impl DeadQuery {
 
     fn hidden(&self) -> Markup {
         html! {
-            input type="hidden" name="class" value=(self.class);
-            input type="hidden" name="kind" value=(self.kind);
-            input type="hidden" name="status" value=(self.status);
-            input type="hidden" name="okra_type" value=(self.okra_type);
-            input type="hidden" name="since" value=(self.since);
-            input type="hidden" name="until" value=(self.until);
+            @for (k, _, v) in self.fields() {
+                input type="hidden" name=(k) value=(v);
+            }
         }
     }
 }
