@@ -454,6 +454,7 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("worker.lease"), "{e}");
+            assert!(e.contains("/c.toml)"), "names the file: {e}");
             jail.create_file("d.toml", "[wroker]\nlease = \"1s\"\n")?;
             let e = Settings::load(Some(Path::new("d.toml")))
                 .unwrap_err()
@@ -463,6 +464,28 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("not found"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn queue_events_index_key_and_redis_tls_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OKQ_QUEUE__EVENTS_MAX", "0");
+            jail.set_env("OKQ_QUEUE__INDEX_KEY", "an-index-key-of-16+");
+            jail.set_env("OKQ_REDIS__TLS_CA", "/etc/okq/ca.pem");
+            let s = Settings::load(None).unwrap();
+            assert_eq!(s.queue.events_max, 0);
+            assert_eq!(s.queue_config().events_max, 0);
+            assert!(s.queue_config().index_key.is_some());
+            assert_eq!(
+                s.redis.tls_ca.as_deref(),
+                Some(Path::new("/etc/okq/ca.pem"))
+            );
+            jail.set_env("OKQ_QUEUE__INDEX_KEY", "short");
+            let e = Settings::load(None).unwrap_err().to_string();
+            assert!(e.contains("index_key") && e.contains("16 bytes"), "{e}");
+            assert!(!e.contains("short\""), "the key is not echoed: {e}");
             Ok(())
         });
     }
