@@ -21,8 +21,8 @@ use output::Out;
 #[command(
     name = "okra-admin",
     version,
-    about = "Operate okra-queue: enqueue jobs, watch stats, inspect jobs, requeue or purge dead letters",
-    after_help = "Examples:\n  okra-admin stats --watch\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin dlq list --class server_error --since 1h\n  okra-admin dlq requeue --all --class okra_timeout --dry-run\n\nExit status: 0 on success, 1 on any failure (with a one-line reason), 2 on bad usage."
+    about = "Operate okra-queue: enqueue jobs, watch stats and events, inspect and steer jobs, requeue or purge dead letters, serve the dashboard",
+    after_help = "Examples:\n  okra-admin stats --watch\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin dlq list --class server_error --since 1h\n  okra-admin dlq requeue --all --class okra_timeout --dry-run\n  okra-admin tail --follow\n  okra-admin web\n\nExit status: 0 on success, 1 on any failure (with a one-line reason), 2 on bad usage."
 )]
 struct Cli {
     /// Redis URL [default: redis.url from the config, else redis://127.0.0.1:6379]
