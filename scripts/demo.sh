@@ -31,7 +31,12 @@ pick_port() {
   echo "no free port found" >&2; exit 1
 }
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only; plain text when the output is piped or saved.
+if [ -t 1 ]; then
+  step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n== %s\n' "$*"; }
+fi
 
 step "starting redis-server and okra-sandbox"
 REDIS_PORT=$(pick_port)
