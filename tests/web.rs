@@ -93,6 +93,12 @@ async fn pages_filters_masking_bulk_requeue_jobs_find_and_controls() {
     assert_eq!(flagged.matches("/q/web/dead/01").count(), 30);
     let (_, two) = get(&u("/q/web/dead?class=not_found&kind=nin_verify")).await;
     assert_eq!(two.matches("/q/web/dead/01").count(), 10);
+    assert!(
+        !two.contains("data-total") && two.contains("count them"),
+        "{two}"
+    );
+    let (_, counted) = get(&u("/q/web/dead?class=not_found&kind=nin_verify&count=1")).await;
+    assert!(counted.contains(r#"data-total="10""#), "{counted}");
     let (_, past) = get(&u("/q/web/dead?page=2")).await;
     assert!(past.contains("Page 2 is past the end"), "{past}");
     let (s, _) = get(&u("/q/web/dead?status=abc")).await;

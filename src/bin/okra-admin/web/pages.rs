@@ -247,6 +247,9 @@ pub struct DeadQuery {
     until: String,
     #[serde(default)]
     page: Option<u64>,
+    /// `1`: count the letters even when that takes a scan (two or more filters).
+    #[serde(default)]
+    count: String,
 }
 
 impl DeadQuery {
@@ -343,7 +346,7 @@ pub async fn dead_list(
         .dead_page(&filter, page_no, PAGE)
         .await
         .map_err(|e| failed(&e))?;
-    let total = if filter.is_indexed() {
+    let total = if filter.is_indexed() || d.count == "1" {
         match q.dead_count(&filter).await {
             Ok(n) => Some(n),
             Err(e) => return Err(failed(&e)),
@@ -368,7 +371,11 @@ pub async fn dead_list(
             p.summary {
                 @match total {
                     Some(t) => { b data-total=(t) { (t) } " dead letter" @if t != 1 { "s" } " match " i { (d.describe()) } },
-                    None => { "Letters matching " i { (d.describe()) } },
+                    None => {
+                        "Letters matching " i { (d.describe()) } " · "
+                        a href={ "/q/" (name) "/dead?" (qs) "&count=1" } { "count them" }
+                        span.muted { " (two or more filters: counting reads them all)" }
+                    },
                 }
                 " · " a href={ "/q/" (name) "/dead/summary?" (qs) } { "summary by class, kind and status" }
             }
