@@ -38,7 +38,7 @@ async fn pages_filters_masking_bulk_requeue_jobs_find_and_controls() {
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let queue = seed(&server, "web").await;
-    let web = Web::start(
+    let mut web = Web::start(
         dir.path(),
         &server,
         "web",
@@ -230,6 +230,9 @@ async fn pages_filters_masking_bulk_requeue_jobs_find_and_controls() {
             .unwrap()
             .starts_with("text/javascript")
     );
+    // SIGTERM stops it cleanly.
+    let status = web.proc.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
 }
 
 #[tokio::test]

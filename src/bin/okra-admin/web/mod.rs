@@ -93,10 +93,11 @@ pub async fn run(base: Queue, args: WebArgs) -> anyhow::Result<ExitCode> {
             ""
         }
     );
+    // Registered before serving, so an early SIGTERM stops the server cleanly.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     axum::serve(listener, router(app))
-        .with_graceful_shutdown(async {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = signal(SignalKind::terminate()).expect("signal handler");
+        .with_graceful_shutdown(async move {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
