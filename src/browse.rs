@@ -105,21 +105,21 @@ impl Queue {
             more: false,
             truncated: false,
         };
+        if filter.kind.is_none() && listing != Listing::Finished {
+            // Nothing to filter: read exactly the page, and one more to know if there are more.
+            let ids = self.rdb.ids_in(listing, skip, limit + 1).await?;
+            out.more = ids.len() as u64 > limit;
+            let briefs = self
+                .rdb
+                .briefs(&ids[..ids.len().min(limit as usize)])
+                .await?;
+            out.jobs = briefs.into_iter().flatten().collect();
+            return Ok(out);
+        }
+        // A kind, or completed against cancelled (they share one list): read chunks and filter.
         let (mut offset, mut matched) = (0u64, 0u64);
         loop {
-            let chunk = if filter.kind.is_none() && listing != Listing::Finished {
-                // Unfiltered: read exactly the page (and one more to know if there are more).
-                let ids = self.rdb.ids_in(listing, skip, limit + 1).await?;
-                out.more = ids.len() as u64 > limit;
-                let briefs = self
-                    .rdb
-                    .briefs(&ids[..ids.len().min(limit as usize)])
-                    .await?;
-                out.jobs = briefs.into_iter().flatten().collect();
-                return Ok(out);
-            } else {
-                self.rdb.ids_in(listing, offset, CHUNK).await?
-            };
+            let chunk = self.rdb.ids_in(listing, offset, CHUNK).await?;
             let n = chunk.len() as u64;
             offset += n;
             for brief in self.rdb.briefs(&chunk).await?.into_iter().flatten() {
@@ -147,10 +147,17 @@ impl Queue {
         }
     }
 
+    /// Listing fields of the jobs `ids` that still have a record, in order (for `find`).
+    pub async fn job_briefs(&self, ids: Vec<String>) -> Result<Vec<JobBrief>> {
+        let ids: Vec<(String, Option<u64>)> = ids.into_iter().map(|id| (id, None)).collect();
+        Ok(self.rdb.briefs(&ids).await?.into_iter().flatten().collect())
+    }
+
     /// Cancels a ready or scheduled job: it will not run, it is recorded as cancelled (kept
     /// until the completed retention ends) and its idempotency key is released.
     pub async fn cancel(&self, id: &str) -> Result<()> {
         let rec = self
+            .rdb
             .job(id)
             .await?
             .ok_or_else(|| QueueError::NotFound(id.into()))?;

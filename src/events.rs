@@ -14,7 +14,7 @@ use tokio::sync::{OnceCell, oneshot};
 use crate::error::{QueueError, Result};
 use crate::job::{JobRecord, JobState};
 use crate::queue::Queue;
-use crate::rdb::{Rdb, RedisConn};
+use crate::rdb::Rdb;
 
 /// What happened to a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -112,7 +112,7 @@ impl Queue {
     /// Redis answers again. A consumer that falls more than `queue.events_max` events behind
     /// misses the trimmed ones.
     pub async fn events(&self, from: From) -> Result<impl Stream<Item = Result<Event>> + use<>> {
-        let rdb = self.blocking_rdb().await?;
+        let rdb = self.event_reader().await?;
         let start = match from {
             From::Start => "0-0".to_string(),
             From::Now => self.rdb.events_head().await?,
@@ -202,25 +202,21 @@ impl Queue {
         }
     }
 
-    /// A handle on a blocking connection of its own.
-    async fn blocking_rdb(&self) -> Result<Rdb> {
-        let settings = self.redis.as_ref().ok_or_else(|| {
-            QueueError::Config(
+    /// A connection of its own for reading events (blocking reads).
+    async fn event_reader(&self) -> Result<Rdb> {
+        self.blocking_rdb(BLOCK).await.unwrap_or_else(|| {
+            Err(QueueError::Config(
                 "following events needs a queue from Queue::connect (a connection of its own)"
                     .into(),
-            )
-        })?;
-        Ok(Rdb::new(
-            RedisConn::connect_blocking(settings, BLOCK).await?,
-            self.rdb.keys().clone(),
-        ))
+            ))
+        })
     }
 
     /// The handle's shared event reader for `wait`, started on first use.
     async fn waiters(&self) -> Result<Arc<Waiters>> {
         self.waiters
             .get_or_try_init(|| async {
-                let rdb = self.blocking_rdb().await?;
+                let rdb = self.event_reader().await?;
                 let position = self.rdb.events_head().await?;
                 let waiters = Arc::new(Waiters::default());
                 tokio::spawn(listen(Arc::downgrade(&waiters), rdb, position));

@@ -229,6 +229,18 @@ impl Queue {
         Ok(queue)
     }
 
+    /// A handle on a connection of its own, for blocking reads that wait up to `longest` (a
+    /// blocked read holds up every command behind it on a shared connection); `None` for a
+    /// handle made with [`Queue::with_conn`], which has no settings to open one from.
+    pub(crate) async fn blocking_rdb(&self, longest: Duration) -> Option<Result<Rdb>> {
+        let settings = self.redis.as_ref()?;
+        Some(
+            RedisConn::connect_blocking(settings, longest)
+                .await
+                .map(|conn| Rdb::new(conn, self.rdb.keys().clone())),
+        )
+    }
+
     /// Queue name.
     pub fn name(&self) -> &str {
         &self.cfg.name

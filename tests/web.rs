@@ -24,13 +24,33 @@ fn first_letter(page: &str, queue: &str) -> String {
     page[at..at + 26].to_string()
 }
 
-async fn get(url: &str) -> (StatusCode, String) {
-    let r = client().get(url).send().await.unwrap();
+/// A request with the session cookie when given one.
+fn with(rb: reqwest::RequestBuilder, cookie: Option<&str>) -> reqwest::RequestBuilder {
+    match cookie {
+        Some(c) => rb.header("cookie", c),
+        None => rb,
+    }
+}
+
+async fn get_as(url: &str, cookie: Option<&str>) -> (StatusCode, String) {
+    let r = with(client().get(url), cookie).send().await.unwrap();
     (r.status(), r.text().await.unwrap())
 }
 
+async fn get(url: &str) -> (StatusCode, String) {
+    get_as(url, None).await
+}
+
+async fn post_as(url: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> reqwest::Response {
+    with(client().post(url), cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn post(url: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    client().post(url).form(form).send().await.unwrap()
+    post_as(url, None, form).await
 }
 
 #[tokio::test]
@@ -338,49 +358,18 @@ async fn a_token_a_session_cookie_and_read_only() {
     );
     assert!(!cookie.contains(token), "{cookie}");
     let session = cookie.split(';').next().unwrap().to_string();
-    let r = client()
-        .get(u("/"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let session = Some(session.as_str());
+    let (status, page) = get_as(&u("/"), session).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"action="/logout""#), "a log-out button");
     // A POST with the cookie but without the CSRF token is refused.
-    let r = client()
-        .post(u("/q/sec/pause"))
-        .header("cookie", &session)
-        .form(&[("x", "1")])
-        .send()
-        .await
-        .unwrap();
+    let r = post_as(&u("/q/sec/pause"), session, &[("x", "1")]).await;
     assert_eq!(r.status(), 403);
-    let r = client()
-        .post(u("/q/sec/pause"))
-        .header("cookie", &session)
-        .form(&[("csrf", &csrf)])
-        .send()
-        .await
-        .unwrap();
+    let r = post_as(&u("/q/sec/pause"), session, &[("csrf", &csrf)]).await;
     assert_eq!(r.status(), 303);
     assert!(queue.stats().await.unwrap().paused);
     queue.resume().await.unwrap();
-    let (_, page) = {
-        let r = client()
-            .get(u("/"))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap())
-    };
-    assert!(page.contains(r#"action="/logout""#), "a log-out button");
-    let out = client()
-        .post(u("/logout"))
-        .header("cookie", &session)
-        .form(&[("csrf", &csrf)])
-        .send()
-        .await
-        .unwrap();
+    let out = post_as(&u("/logout"), session, &[("csrf", &csrf)]).await;
     assert_eq!(out.status(), 303);
     assert!(
         out.headers()["set-cookie"]

@@ -30,7 +30,7 @@ use crate::job::{Failure, JobMeta, Lease, now_ms};
 use crate::policy::record::{self, Writer};
 use crate::policy::{Budget, Decision, Outcome};
 use crate::queue::Queue;
-use crate::rdb::{MAX_BATCH, OutcomeEntry, Rdb, RedisConn};
+use crate::rdb::{MAX_BATCH, OutcomeEntry};
 
 /// A worker process whose liveness stamp is older than this is not counted as alive.
 pub const WORKER_TTL: Duration = Duration::from_secs(30);
@@ -207,13 +207,10 @@ impl Queue {
             tasks: Mutex::new(Vec::new()),
             acker_task: Mutex::new(None),
         });
-        let blocking = match &self.redis {
-            Some(settings) => Some(Rdb::new(
-                RedisConn::connect_blocking(settings, inner.opts.poll_interval).await?,
-                self.rdb.keys().clone(),
-            )),
-            None => None,
-        };
+        let blocking = self
+            .blocking_rdb(inner.opts.poll_interval)
+            .await
+            .transpose()?;
         *inner.acker_task.lock().unwrap() = Some(tokio::spawn(acker(inner.clone(), rx)));
         let tasks = vec![
             tokio::spawn(super::lease_keeper::run(inner.clone())),

@@ -10,7 +10,7 @@ use okra_queue::rdb::JobBrief;
 use okra_queue::{Failure, JobFilter, JobRecord, JobState, Queue};
 use serde_json::{Value, json};
 
-use crate::output::{Out, ago, cell, count, millis, table, when};
+use crate::output::{Out, ago, brief_when, cell, count, millis, table, when};
 
 #[derive(Debug, Subcommand)]
 pub enum JobCmd {
@@ -146,14 +146,7 @@ async fn find(queue: &Queue, f: FindArgs, out: Out) -> anyhow::Result<ExitCode> 
         (_, _, _, Some(v)) => queue.find_by_identity(IdType::Nuban, &v, 1000).await?,
         _ => unreachable!("clap requires one of the group"),
     };
-    let with_times: Vec<(String, Option<u64>)> = ids.into_iter().map(|id| (id, None)).collect();
-    let briefs: Vec<JobBrief> = queue
-        .rdb()
-        .briefs(&with_times)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
+    let briefs = queue.job_briefs(ids).await?;
     if out.json {
         out.json(&briefs);
     } else if briefs.is_empty() {
@@ -216,22 +209,13 @@ fn print_briefs(jobs: &[JobBrief]) {
         "last failure",
     ]);
     for j in jobs {
-        let at = j.at.map_or_else(String::new, |t| {
-            let prefix = match j.state {
-                JobState::Scheduled => "due ",
-                JobState::Running => "lease ends ",
-                JobState::Completed | JobState::Cancelled => "finished ",
-                _ => "",
-            };
-            format!("{prefix}{}", ago(t))
-        });
         t.add_row(vec![
             j.id.clone(),
             j.kind.clone(),
             j.state.to_string(),
             j.attempts.to_string(),
             ago(j.created_at),
-            at,
+            brief_when(j),
             j.last_class.clone().unwrap_or_default(),
         ]);
     }

@@ -127,6 +127,21 @@ pub fn short(d: Duration) -> String {
     full.split(' ').take(2).collect::<Vec<_>>().join(" ")
 }
 
+/// What a listed job's time means in its state: `due in 5m`, `lease ends in 20s`,
+/// `finished 3m ago` (empty when the listing has no time for it).
+pub fn brief_when(b: &okra_queue::rdb::JobBrief) -> String {
+    use okra_queue::JobState;
+    b.at.map_or_else(String::new, |t| {
+        let prefix = match b.state {
+            JobState::Scheduled => "due ",
+            JobState::Running => "lease ends ",
+            JobState::Completed | JobState::Cancelled => "finished ",
+            _ => "",
+        };
+        format!("{prefix}{}", ago(t))
+    })
+}
+
 /// `850ms` under a second, else the two largest units (`1m 30s`).
 pub fn millis(ms: u64) -> String {
     if ms < 1000 {

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::Shared;
 use super::view::{self, page, post_button};
-use crate::output::{ago, millis, parse_time_ago};
+use crate::output::{ago, brief_when, millis, parse_time_ago};
 
 /// Dead letters or jobs per page.
 const PAGE: u64 = 50;
@@ -688,10 +688,7 @@ pub async fn jobs_list(
             @if p.jobs.is_empty() {
                 p.muted { @if page_no > 1 { "Page " (page_no) " is past the end." } @else { "No " (state_name) " jobs." } }
             } @else {
-                div.scroll { table {
-                    thead { tr { th { "id" } th { "kind" } th { "state" } th { "attempts" } th { "created" } th { "when" } th { "last failure" } @if !app.read_only { th {} } } }
-                    tbody { @for b in &p.jobs { (job_row(&name, b, csrf, app.read_only)) } }
-                } }
+                (job_table(&name, &p.jobs, csrf, app.read_only))
             }
             @if p.truncated { p.muted { "Stopped after reading " (okra_queue::browse::SCAN_LIMIT) " jobs; narrow the filter." } }
             nav.pager {
@@ -704,16 +701,17 @@ pub async fn jobs_list(
     .into_response())
 }
 
+/// A table of jobs, each with the actions its state allows (unless read-only).
+fn job_table(queue: &str, jobs: &[JobBrief], csrf: &str, read_only: bool) -> Markup {
+    html! {
+        div.scroll { table {
+            thead { tr { th { "id" } th { "kind" } th { "state" } th { "attempts" } th { "created" } th { "when" } th { "last failure" } @if !read_only { th {} } } }
+            tbody { @for b in jobs { (job_row(queue, b, csrf, read_only)) } }
+        } }
+    }
+}
+
 fn job_row(queue: &str, b: &JobBrief, csrf: &str, read_only: bool) -> Markup {
-    let when = b.at.map(|t| {
-        let prefix = match b.state {
-            JobState::Scheduled => "due ",
-            JobState::Running => "lease ends ",
-            JobState::Completed | JobState::Cancelled => "finished ",
-            _ => "",
-        };
-        format!("{prefix}{}", ago(t))
-    });
     html! {
         tr data-job=(b.id) {
             td.mono { a href={ "/q/" (queue) "/job/" (b.id) } { (b.id) } }
@@ -721,7 +719,7 @@ fn job_row(queue: &str, b: &JobBrief, csrf: &str, read_only: bool) -> Markup {
             td { span class={ "state " (b.state) } { (b.state) } }
             td { (b.attempts) }
             td { (ago(b.created_at)) }
-            td { (when.unwrap_or_default()) }
+            td { (brief_when(b)) }
             td { (b.last_class.clone().unwrap_or_default()) }
             @if !read_only {
                 td.row-actions {
@@ -807,14 +805,7 @@ pub async fn find(
     };
     let briefs = match found {
         None => None,
-        Some(Ok(ids)) => {
-            let with_times: Vec<(String, Option<u64>)> =
-                ids.into_iter().map(|i| (i, None)).collect();
-            match q.rdb().briefs(&with_times).await {
-                Ok(b) => Some(Ok(b.into_iter().flatten().collect::<Vec<_>>())),
-                Err(e) => return Err(failed(&e)),
-            }
-        }
+        Some(Ok(ids)) => Some(Ok(q.job_briefs(ids).await.map_err(|e| failed(&e))?)),
         Some(Err(e)) => Some(Err(e)),
     };
     let csrf = app.guard.csrf();
@@ -841,10 +832,7 @@ pub async fn find(
                 Some(Err(e)) => { p.flash.bad { (view::masked(&e.to_string())) } },
                 Some(Ok(b)) if b.is_empty() => { p.flash { "No job found." } },
                 Some(Ok(b)) => {
-                    div.scroll { table {
-                        thead { tr { th { "id" } th { "kind" } th { "state" } th { "attempts" } th { "created" } th { "when" } th { "last failure" } @if !app.read_only { th {} } } }
-                        tbody { @for x in &b { (job_row(&name, x, csrf, app.read_only)) } }
-                    } }
+                    (job_table(&name, &b, csrf, app.read_only))
                 },
             }
         },
