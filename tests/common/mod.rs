@@ -180,35 +180,7 @@ impl RedisCluster {
         for p in &cluster.ports {
             wait_for_ping(*p, Duration::from_secs(10));
         }
-        let nodes: Vec<String> = cluster
-            .ports
-            .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
-            .collect();
-        let mut args = vec!["--cluster", "create"];
-        args.extend(nodes.iter().map(String::as_str));
-        args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-        let out = Command::new("redis-cli")
-            .args(&args)
-            .output()
-            .expect("redis-cli");
-        assert!(
-            out.status.success(),
-            "cluster create failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ok = cluster
-                .ports
-                .iter()
-                .all(|p| redis_cli(*p, &["cluster", "info"]).contains("cluster_state:ok"));
-            if ok {
-                break;
-            }
-            assert!(Instant::now() < deadline, "cluster did not become ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        form_cluster(&cluster.ports, &[]);
         cluster
     }
 
@@ -238,13 +210,45 @@ impl Drop for RedisCluster {
 }
 
 pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    redis_cli_with(&[], port, args)
+}
+
+/// `redis-cli` with connection options first (`--tls --cacert ...`).
+pub fn redis_cli_with(options: &[String], port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
+        .args(options)
         .arg("-p")
         .arg(port.to_string())
         .args(args)
         .output()
         .expect("redis-cli");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Makes the running nodes on `ports` one cluster of masters and waits until it is ready;
+/// `options` are redis-cli's connection options (TLS).
+pub fn form_cluster(ports: &[u16], options: &[String]) {
+    let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let out = Command::new("redis-cli")
+        .args(options)
+        .args(["--cluster", "create"])
+        .args(&nodes)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("redis-cli");
+    assert!(
+        out.status.success(),
+        "cluster create failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ports
+        .iter()
+        .all(|p| redis_cli_with(options, *p, &["cluster", "info"]).contains("cluster_state:ok"))
+    {
+        assert!(Instant::now() < deadline, "cluster did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn wait_for_ping(port: u16, limit: Duration) {

@@ -130,53 +130,17 @@ impl TlsCluster {
             );
         }
         let cluster = Self { ports, children };
-        let cli = |port: u16, args: &[&str]| {
-            let out = Command::new("redis-cli")
-                .args(certs.cli_args())
-                .args(["-p", &port.to_string()])
-                .args(args)
-                .output()
-                .expect("redis-cli");
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        };
+        let options = certs.cli_args();
         let deadline = Instant::now() + Duration::from_secs(10);
         while !cluster
             .ports
             .iter()
-            .all(|p| cli(*p, &["ping"]).contains("PONG"))
+            .all(|p| super::redis_cli_with(&options, *p, &["ping"]).contains("PONG"))
         {
             assert!(Instant::now() < deadline, "TLS redis-server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let nodes: Vec<String> = cluster
-            .ports
-            .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
-            .collect();
-        let out = Command::new("redis-cli")
-            .args(certs.cli_args())
-            .args(["--cluster", "create"])
-            .args(&nodes)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .output()
-            .expect("redis-cli");
-        assert!(
-            out.status.success(),
-            "TLS cluster create failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !cluster
-            .ports
-            .iter()
-            .all(|p| cli(*p, &["cluster", "info"]).contains("cluster_state:ok"))
-        {
-            assert!(
-                Instant::now() < deadline,
-                "TLS cluster did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        super::form_cluster(&cluster.ports, &options);
         cluster
     }
 
