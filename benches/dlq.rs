@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
     let server = common::RedisServer::start();
     let mut cfg = QueueConfig::new("dlqbench");
     cfg.retry.max_attempts = 1;
-    cfg.dead_max = 0; // no cap: keep them all
+    cfg.dead.max = 0; // no cap: keep them all
     let queue = Queue::connect(&server.settings(), cfg).await?;
 
     println!("okra-queue dead-letter read benchmark: {n} dead letters");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Monitor, WorkerBuilder};
 use futures::StreamExt;
-use okra_queue::events::From;
+use okra_queue::events::Since;
 use okra_queue::okra::{OkraJob, OkraResult};
 use okra_queue::{
     EnqueueOptions, JobContext, JobError, Queue, QueueConfig, RedisSettings, WorkerOptions,
@@ -50,7 +50,7 @@ async fn main() -> Result<(), BoxDynError> {
     );
 
     // The app side: enqueue, follow the events, wait for the result (woken by its event).
-    let mut events = Box::pin(queue.events(From::Now).await?);
+    let mut events = Box::pin(queue.events(Since::Now).await?);
     let job = OkraJob::BvnVerify {
         bvn: "22234567890".into(),
     };

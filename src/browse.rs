@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use crate::error::{QueueError, Result};
 use crate::ident::IdType;
-use crate::job::{HistoryEntry, JobState};
+use crate::job::{HistoryEntry, HistoryKind, JobState};
 use crate::queue::Queue;
 use crate::rdb::{CancelReply, JobBrief, Listing, queue_names};
 
@@ -87,17 +87,8 @@ impl Queue {
     /// ranged read; with one, ids are read in chunks until the page is full (at most
     /// [`SCAN_LIMIT`] ids, then `truncated` says so).
     pub async fn jobs(&self, filter: &JobFilter, page: u64, limit: u64) -> Result<JobPage> {
-        let listing = match filter.state {
-            JobState::Ready => Listing::Ready,
-            JobState::Scheduled => Listing::Scheduled,
-            JobState::Running => Listing::Running,
-            JobState::Completed | JobState::Cancelled => Listing::Finished,
-            JobState::Dead => {
-                return Err(QueueError::Config(
-                    "dead letters are listed with `dlq list`".into(),
-                ));
-            }
-        };
+        let listing = Listing::of(filter.state)
+            .ok_or_else(|| QueueError::Config("dead letters are listed with `dlq list`".into()))?;
         let limit = limit.max(1);
         let skip = page.saturating_sub(1) * limit;
         let mut out = JobPage {
@@ -162,7 +153,7 @@ impl Queue {
             .await?
             .ok_or_else(|| QueueError::NotFound(id.into()))?;
         let entry = HistoryEntry {
-            outcome: "cancelled".into(),
+            outcome: HistoryKind::Cancelled,
             ..HistoryEntry::default()
         };
         let key = rec.meta.idempotency_key.as_deref();

@@ -1,256 +1,67 @@
-//! Settings: built-in defaults, then a TOML file (`config/default.toml`, or `--config PATH`),
-//! then environment variables, then command-line flags.
+//! The binaries' settings, composed from the types they configure: built-in defaults, then a
+//! TOML file (`config/default.toml`, or `--config PATH`), then environment variables, then
+//! command-line flags.
+//!
+//! Each section of the file deserializes straight into the type it configures (`[redis]` into
+//! [`RedisSettings`], `[queue]` into [`QueueConfig`], `[retry]` into [`RetryPolicy`] and the
+//! Okra [`Delays`], `[dead]` into [`DeadLimits`], `[worker]` into [`WorkerOptions`] and the
+//! worker's [`WorkerEndpoints`], `[okra]` into [`OkraSettings`], ...): [`SECTIONS`] lists which
+//! parts read which section, and is what unknown keys are checked against.
 //!
 //! Every key can be set from the environment as `OKQ_<SECTION>__<KEY>`, e.g.
 //! `OKQ_REDIS__URL=redis://10.0.0.5:6379` or `OKQ_WORKER__CONCURRENCY=200`. Durations are
 //! written like `"2s"`, `"500ms"`, `"1h 30m"`. The Okra secret key is never read from a file:
 //! it comes from `OKRA_SECRET_KEY`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Format, Toml};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::WorkerOptions;
 use crate::error::QueueError;
-use crate::ident::IndexKey;
+use crate::okra::{ClassificationSettings, Classifier, Delays, OkraSettings};
 use crate::policy::RetryPolicy;
-use crate::queue::QueueConfig;
-use crate::rdb::{AccountLimit, RedisSettings};
+use crate::queue::{DeadLimits, QueueConfig};
+use crate::rdb::RedisSettings;
 
 /// Where the settings file is looked for when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
 
 /// All settings of okra-queue's binaries.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
-    /// How to reach Redis.
+    /// How to reach Redis (`[redis]`).
     pub redis: RedisSettings,
-    /// The queue.
-    pub queue: QueueSettings,
-    /// Retry budget and delays.
-    pub retry: RetrySettings,
-    /// Dead-letter limits.
-    pub dead: DeadSettings,
-    /// Worker processes.
-    pub worker: WorkerSettings,
-    /// The Okra API.
+    /// The queue (`[queue]`); [`Settings::queue_config`] adds the retry policy, the dead-letter
+    /// limits and the Okra account.
+    pub queue: QueueConfig,
+    /// Retry budget and backoff (`[retry]`).
+    pub retry: RetryPolicy,
+    /// The waits Okra's answers impose (`[retry]`, beside the policy).
+    pub delays: Delays,
+    /// Dead-letter limits (`[dead]`).
+    pub dead: DeadLimits,
+    /// How a worker process runs (`[worker]`).
+    pub worker: WorkerOptions,
+    /// What `okra-worker` serves over HTTP (`[worker]`, beside its options).
+    pub endpoints: WorkerEndpoints,
+    /// The Okra API (`[okra]`).
     pub okra: OkraSettings,
-    /// Overrides of the failure classification.
+    /// Overrides of the failure classification (`[classification]`).
     pub classification: ClassificationSettings,
-    /// Logging.
+    /// Logging (`[log]`).
     pub log: LogSettings,
 }
 
-/// `[queue]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct QueueSettings {
-    /// Queue name; all its keys share the hash tag `{name}`.
-    pub name: String,
-    /// How long completed jobs keep their record and result.
-    #[serde(with = "humantime_serde")]
-    pub completed_retention: Duration,
-    /// How long an idempotency key blocks duplicates.
-    #[serde(with = "humantime_serde")]
-    pub idempotency_ttl: Duration,
-    /// Attempt-history entries kept per job.
-    pub history_cap: usize,
-    /// Events kept in the queue's stream, about (0 = none written).
-    pub events_max: u64,
-    /// Key of the identity index (at least 16 bytes; a secret). Unset: jobs are not indexed.
-    pub index_key: Option<IndexKey>,
-}
-
-impl Default for QueueSettings {
-    fn default() -> Self {
-        let q = QueueConfig::new("identity");
-        Self {
-            name: q.name,
-            completed_retention: q.completed_retention,
-            idempotency_ttl: q.idempotency_ttl,
-            history_cap: q.history_cap,
-            events_max: q.events_max,
-            index_key: q.index_key,
-        }
-    }
-}
-
-/// `[retry]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetrySettings {
-    /// Attempt budget per job.
-    pub max_attempts: u32,
-    /// First backoff ceiling (full jitter below it).
-    #[serde(with = "humantime_serde")]
-    pub base_delay: Duration,
-    /// Backoff growth per attempt.
-    pub factor: f64,
-    /// Longest backoff ceiling.
-    #[serde(with = "humantime_serde")]
-    pub max_delay: Duration,
-    /// No retry is scheduled later than this after enqueue (or requeue).
-    #[serde(with = "humantime_serde")]
-    pub retry_window: Duration,
-    /// Minimum wait after Okra answers 429 (Retry-After wins when longer).
-    #[serde(with = "humantime_serde")]
-    pub rate_limit_delay: Duration,
-    /// Minimum wait after Okra's 503 timeout.
-    #[serde(with = "humantime_serde")]
-    pub okra_timeout_delay: Duration,
-    /// Longest wait a 429's `Retry-After` can impose on the fleet.
-    #[serde(with = "humantime_serde")]
-    pub max_rate_limit_delay: Duration,
-}
-
-impl Default for RetrySettings {
-    fn default() -> Self {
-        let p = RetryPolicy::default();
-        Self {
-            max_attempts: p.max_attempts,
-            base_delay: p.base_delay,
-            factor: p.factor,
-            max_delay: p.max_delay,
-            retry_window: p.retry_window,
-            rate_limit_delay: Duration::from_secs(60),
-            okra_timeout_delay: Duration::from_secs(2),
-            max_rate_limit_delay: Duration::from_secs(600),
-        }
-    }
-}
-
-/// `[dead]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DeadSettings {
-    /// Most dead letters kept (oldest trimmed first); 0 = no cap.
-    pub max: u64,
-    /// Dead letters older than this are trimmed; "0s" = never.
-    #[serde(with = "humantime_serde")]
-    pub ttl: Duration,
-}
-
-impl Default for DeadSettings {
-    fn default() -> Self {
-        let q = QueueConfig::new("x");
-        Self {
-            max: q.dead_max,
-            ttl: q.dead_ttl,
-        }
-    }
-}
-
-/// `[worker]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WorkerSettings {
-    /// Jobs one process runs at once.
-    pub concurrency: usize,
-    /// Most jobs claimed per round trip.
-    pub batch: usize,
-    /// Lease (visibility timeout), extended while a job runs.
-    #[serde(with = "humantime_serde")]
-    pub lease: Duration,
-    /// Longest an idle worker waits before looking again.
-    #[serde(with = "humantime_serde")]
-    pub poll_interval: Duration,
-    /// How often expired leases are taken back.
-    #[serde(with = "humantime_serde")]
-    pub reap_interval: Duration,
-    /// How often dead letters and completed jobs are trimmed.
-    #[serde(with = "humantime_serde")]
-    pub trim_interval: Duration,
-    /// How long running jobs may finish after SIGTERM before they are given back.
-    #[serde(with = "humantime_serde")]
-    pub shutdown_grace: Duration,
+/// What `okra-worker` serves over HTTP (`[worker]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerEndpoints {
     /// Prometheus endpoint (`host:port`); empty = none.
     pub metrics_addr: String,
-}
-
-impl Default for WorkerSettings {
-    fn default() -> Self {
-        let w = WorkerOptions::default();
-        Self {
-            concurrency: w.concurrency,
-            batch: w.batch,
-            lease: w.lease,
-            poll_interval: w.poll_interval,
-            reap_interval: w.reap_interval,
-            trim_interval: w.trim_interval,
-            shutdown_grace: w.shutdown_grace,
-            metrics_addr: String::new(),
-        }
-    }
-}
-
-/// `[okra]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OkraSettings {
-    /// API base URL (Okra's sandbox was `https://api.okra.ng/v2/sandbox`; `okra-sandbox` runs
-    /// locally).
-    pub base_url: String,
-    /// Client timeout per request (above Okra's own 60 s, so its 503 arrives first).
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-    /// Fleet-wide limit: Okra calls per minute across every worker process (0 = none).
-    pub requests_per_minute: u32,
-    /// Send `"testing": true` in every request body.
-    pub testing: bool,
-    /// Largest answer body read (bytes); a larger one is class `oversized_body` and its
-    /// connection is dropped.
-    pub max_body: usize,
-    /// The Okra account (one secret key): every queue with the same account shares one rate
-    /// limit and one 429 throttle.
-    pub account: String,
-    /// Pause the queue after this many consecutive `not_found` failures of different jobs with
-    /// no success between them (a wrong base URL or path); 0 = off.
-    pub drain_guard: u32,
-}
-
-impl Default for OkraSettings {
-    fn default() -> Self {
-        Self {
-            base_url: "https://api.okra.ng/v2".into(),
-            timeout: Duration::from_secs(90),
-            requests_per_minute: 60,
-            testing: false,
-            max_body: 1024 * 1024,
-            account: "default".into(),
-            drain_guard: 20,
-        }
-    }
-}
-
-/// One classification override: what a status or an Okra `type` means.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleSettings {
-    /// Class recorded on the attempt and the dead letter.
-    pub class: String,
-    /// `retry`, `terminal`, `rate_limited`, `okra_timeout` or `pause` (the circuit breaker).
-    pub action: String,
-}
-
-/// `[classification]`: overrides keyed by HTTP status (`"404"`, `"5xx"`, `"4xx"`) or by Okra
-/// `type` (`FLAGGED_USER`), plus `transport` and `bad_body`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClassificationSettings {
-    /// By HTTP status.
-    pub status: BTreeMap<String, RuleSettings>,
-    /// By Okra error `type`.
-    #[serde(rename = "type")]
-    pub okra_type: BTreeMap<String, RuleSettings>,
-    /// Connect, reset, TLS errors and client timeouts.
-    pub transport: Option<RuleSettings>,
-    /// A 2xx answer whose body cannot be read.
-    pub bad_body: Option<RuleSettings>,
 }
 
 /// `[log]`
@@ -272,12 +83,42 @@ impl Default for LogSettings {
     }
 }
 
+/// The keys a type takes, from its defaults (every field serializes, `None` as null).
+fn keys_of<T: Serialize + Default>() -> Vec<String> {
+    match serde_json::to_value(T::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every section of a settings file with the keys its parts take.
+pub static SECTIONS: std::sync::LazyLock<Vec<(&'static str, Vec<String>)>> =
+    std::sync::LazyLock::new(|| {
+        vec![
+            ("redis", keys_of::<RedisSettings>()),
+            ("queue", keys_of::<QueueConfig>()),
+            (
+                "retry",
+                [keys_of::<RetryPolicy>(), keys_of::<Delays>()].concat(),
+            ),
+            ("dead", keys_of::<DeadLimits>()),
+            (
+                "worker",
+                [keys_of::<WorkerOptions>(), keys_of::<WorkerEndpoints>()].concat(),
+            ),
+            ("okra", keys_of::<OkraSettings>()),
+            ("classification", keys_of::<ClassificationSettings>()),
+            ("log", keys_of::<LogSettings>()),
+        ]
+    });
+
 impl Settings {
     /// Loads defaults, then `path` (or `config/default.toml` if it exists), then
     /// `OKQ_<SECTION>__<KEY>` environment variables. Flags and `REDIS_URL` / `OKQ_QUEUE` are
-    /// applied on top by the binaries.
+    /// applied on top by the binaries. Every problem is reported, one per line's worth, `; `
+    /// between them.
     pub fn load(path: Option<&Path>) -> Result<Self, QueueError> {
-        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        let mut fig = Figment::new();
         match path {
             Some(p) if !p.exists() => {
                 return Err(QueueError::Config(format!(
@@ -298,92 +139,156 @@ impl Settings {
                 .ignore(&["config", "queue"])
                 .split("__"),
         );
-        let settings: Settings = fig
-            .extract()
-            .map_err(|e| QueueError::Config(flatten_figment_error(e)))?;
-        settings.validate()?;
-        Ok(settings)
+        let mut problems = unknown_keys(&fig);
+        let mut part = |section: &str| -> Option<Figment> {
+            // A section that is not a table is a problem of its own; its parts keep defaults.
+            match fig.find_value(section) {
+                Ok(v) if v.as_dict().is_none() => {
+                    problems.push(format!(
+                        "{section}: expected a table{}",
+                        source(&fig, section)
+                    ));
+                    None
+                }
+                _ => Some(fig.focus(section)),
+            }
+        };
+        let (redis, queue, retry, dead, worker, okra, classification, log) = (
+            part("redis"),
+            part("queue"),
+            part("retry"),
+            part("dead"),
+            part("worker"),
+            part("okra"),
+            part("classification"),
+            part("log"),
+        );
+        let mut read = Reader {
+            problems: &mut problems,
+        };
+        let settings = Settings {
+            redis: read.part(&redis, "redis"),
+            queue: read.part(&queue, "queue"),
+            retry: read.part(&retry, "retry"),
+            delays: read.part(&retry, "retry"),
+            dead: read.part(&dead, "dead"),
+            worker: read.part(&worker, "worker"),
+            endpoints: read.part(&worker, "worker"),
+            okra: read.part(&okra, "okra"),
+            classification: read.part(&classification, "classification"),
+            log: read.part(&log, "log"),
+        };
+        if problems.is_empty()
+            && let Err(e) = settings.validate()
+        {
+            return Err(e);
+        }
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            problems.dedup();
+            Err(QueueError::Config(problems.join("; ")))
+        }
     }
 
     /// Checks every value.
     pub fn validate(&self) -> Result<(), QueueError> {
         self.queue_config().validate()?;
-        self.worker_options()
-            .validate()
-            .map_err(QueueError::Config)?;
-        if !(self.okra.base_url.starts_with("http://")
-            || self.okra.base_url.starts_with("https://"))
-        {
-            return Err(QueueError::Config(format!(
-                "okra.base_url must start with http:// or https://, got `{}`",
-                self.okra.base_url
-            )));
-        }
-        if self.okra.timeout.is_zero() {
-            return Err(QueueError::Config("okra.timeout must be positive".into()));
-        }
+        self.worker.validate().map_err(QueueError::Config)?;
+        self.okra.validate().map_err(QueueError::Config)?;
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(QueueError::Config(format!(
                 "log.format must be `pretty` or `json`, got `{}`",
                 self.log.format
             )));
         }
-        crate::okra::Classifier::from_settings(&self.classification)?;
+        Classifier::from_settings(&self.classification)?;
         Ok(())
     }
 
-    /// The retry policy.
-    pub fn policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: self.retry.max_attempts,
-            base_delay: self.retry.base_delay,
-            factor: self.retry.factor,
-            max_delay: self.retry.max_delay,
-            retry_window: self.retry.retry_window,
-        }
-    }
-
-    /// The queue's shared settings; `okra.requests_per_minute` becomes the claim rate limit
-    /// (with a one-second guard on the window so calls counted upstream never bunch up).
+    /// The queue's shared settings: `[queue]` with the retry policy, the dead-letter limits and
+    /// the Okra account (whose `requests_per_minute` is the claim rate limit).
     pub fn queue_config(&self) -> QueueConfig {
         QueueConfig {
-            name: self.queue.name.clone(),
-            retry: self.policy(),
-            dead_max: self.dead.max,
-            dead_ttl: self.dead.ttl,
-            completed_retention: self.queue.completed_retention,
-            idempotency_ttl: self.queue.idempotency_ttl,
-            history_cap: self.queue.history_cap,
-            events_max: self.queue.events_max,
-            index_key: self.queue.index_key.clone(),
+            retry: self.retry.clone(),
+            dead: self.dead.clone(),
+            account: Some(self.okra.account_limit()),
             rate_limit: None,
-            account: Some(AccountLimit {
-                name: self.okra.account.clone(),
-                limit: self.okra.requests_per_minute,
-                window: Duration::from_secs(61),
-            }),
-        }
-    }
-
-    /// The worker options.
-    pub fn worker_options(&self) -> WorkerOptions {
-        WorkerOptions {
-            concurrency: self.worker.concurrency,
-            batch: self.worker.batch.min(self.worker.concurrency.max(1)),
-            lease: self.worker.lease,
-            poll_interval: self.worker.poll_interval,
-            reap_interval: self.worker.reap_interval,
-            trim_interval: self.worker.trim_interval,
-            shutdown_grace: self.worker.shutdown_grace,
+            ..self.queue.clone()
         }
     }
 }
 
-/// figment's errors span lines; one line reads better in a CLI.
-fn flatten_figment_error(e: figment::Error) -> String {
+/// Reads the parts of the sections, collecting every problem.
+struct Reader<'a> {
+    problems: &'a mut Vec<String>,
+}
+
+impl Reader<'_> {
+    fn part<T: DeserializeOwned + Default>(&mut self, fig: &Option<Figment>, section: &str) -> T {
+        let Some(fig) = fig else {
+            return T::default();
+        };
+        fig.extract::<T>().unwrap_or_else(|e| {
+            self.problems.extend(flatten_figment_error(e, section));
+            T::default()
+        })
+    }
+}
+
+/// Keys no part of their section takes, and sections nobody reads.
+fn unknown_keys(fig: &Figment) -> Vec<String> {
+    let Ok(figment::value::Value::Dict(_, root)) = fig.extract::<figment::value::Value>() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (section, value) in &root {
+        let Some((_, keys)) = SECTIONS.iter().find(|(s, _)| s == section) else {
+            out.push(format!(
+                "unknown section `{section}` (expected one of {}){}",
+                SECTIONS
+                    .iter()
+                    .map(|(s, _)| *s)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                source(fig, section)
+            ));
+            continue;
+        };
+        if let Some(dict) = value.as_dict() {
+            for key in dict.keys() {
+                if !keys.contains(key) {
+                    out.push(format!(
+                        "{section}.{key}: unknown key (expected one of {}){}",
+                        keys.join(", "),
+                        source(fig, &format!("{section}.{key}"))
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// ` (from FILE)`, or ` (from <provider>)`, for the value at `path`.
+fn source(fig: &Figment, path: &str) -> String {
+    fig.find_metadata(path)
+        .map(|m| match &m.source {
+            Some(figment::Source::File(file)) => format!(" (from {})", file.display()),
+            _ => format!(" (from {})", m.name),
+        })
+        .unwrap_or_default()
+}
+
+/// figment's errors span lines; one line each reads better in a CLI. `section` is prefixed
+/// to the paths (the parts are read from their focused section).
+fn flatten_figment_error(e: figment::Error, section: &str) -> Vec<String> {
     e.into_iter()
         .map(|e| {
-            let path = e.path.join(".");
+            let path = std::iter::once(section.to_string())
+                .chain(e.path.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(".");
             let source = e
                 .metadata
                 .as_ref()
@@ -392,14 +297,9 @@ fn flatten_figment_error(e: figment::Error) -> String {
                     _ => format!(" (from {})", m.name),
                 })
                 .unwrap_or_default();
-            if path.is_empty() {
-                format!("{}{source}", e.kind)
-            } else {
-                format!("{path}: {}{source}", e.kind)
-            }
+            format!("{path}: {}{source}", e.kind)
         })
-        .collect::<Vec<_>>()
-        .join("; ")
+        .collect()
 }
 
 #[cfg(test)]
@@ -407,6 +307,7 @@ fn flatten_figment_error(e: figment::Error) -> String {
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn defaults_are_valid() {
@@ -416,6 +317,32 @@ mod tests {
         let account = q.account.unwrap();
         assert_eq!((account.name.as_str(), account.limit), ("default", 60));
         assert!(q.rate_limit.is_none());
+    }
+
+    #[test]
+    fn every_settings_key_is_in_default_toml() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
+                .unwrap();
+        for (section, keys) in SECTIONS.iter() {
+            let start = text
+                .find(&format!("[{section}]"))
+                .unwrap_or_else(|| panic!("config/default.toml has no [{section}]"));
+            let body = &text[start..];
+            let end = body[1..].find("\n[").map_or(body.len(), |i| i + 1);
+            let body = &body[..end];
+            for key in keys {
+                let listed = body.lines().any(|l| {
+                    let l = l.trim_start_matches(['#', ' ']);
+                    l.starts_with(&format!("{key} ="))
+                        || l.starts_with(&format!("[{section}.{key}"))
+                });
+                assert!(
+                    listed,
+                    "config/default.toml does not list {section}.{key} (write it, commented out if it has no default)"
+                );
+            }
+        }
     }
 
     #[test]
@@ -460,6 +387,15 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("wroker"), "{e}");
+            jail.create_file(
+                "e.toml",
+                "[retry]\nbase_dealy = \"1s\"\n[worker]\nlease = \"1s\"\n",
+            )?;
+            let e = Settings::load(Some(Path::new("e.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("retry.base_dealy: unknown key"), "{e}");
+            assert!(e.contains("/e.toml)"), "names the file: {e}");
             let e = Settings::load(Some(Path::new("missing.toml")))
                 .unwrap_err()
                 .to_string();

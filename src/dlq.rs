@@ -12,9 +12,11 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::error::{QueueError, Result};
-use crate::job::{Failure, HistoryEntry, JobMeta, JobRecord, JobState, epoch_ms, now_ms};
+use crate::job::{
+    Failure, HistoryEntry, HistoryKind, JobMeta, JobRecord, JobState, epoch_ms, now_ms,
+};
 use crate::queue::Queue;
-use crate::rdb::{DeadBrief, MAX_BATCH};
+use crate::rdb::{DeadBrief, Dim, MAX_BATCH, member_id};
 
 /// Dead letters per class, kind, HTTP status and Okra type (most first), from the index.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -46,44 +48,29 @@ pub struct DeadFilter {
     pub until: Option<u64>,
 }
 
-/// Index dimension letters: all, class, kind, status, type.
-const ALL: &str = "a|*";
-
-/// Makes a value safe for an index member (no separators).
-fn clean(v: &str) -> String {
-    v.replace(['|', '\n'], "_")
-}
-
-/// Index dimensions of a new dead letter.
-pub(crate) fn index_dims(kind: &str, failure: &Failure) -> Vec<String> {
-    let mut dims = vec![
-        ALL.to_string(),
-        format!("c|{}", clean(&failure.class)),
-        format!("k|{}", clean(kind)),
-    ];
-    if let Some(s) = failure.http_status {
-        dims.push(format!("s|{s}"));
-    }
-    if let Some(t) = &failure.error_type {
-        dims.push(format!("t|{}", clean(t)));
-    }
-    dims
-}
-
 impl DeadFilter {
-    fn dims(&self) -> Vec<String> {
+    /// The index dimensions the filter asks for. This is the one place a filter's text is
+    /// normalised: values are trimmed, empty ones ignored, and an Okra type upper-cased (as
+    /// the client stores it), so the CLI and the dashboard pass what the operator typed.
+    fn dims(&self) -> Vec<Dim> {
+        let text = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         let mut d = Vec::new();
-        if let Some(c) = &self.class {
-            d.push(format!("c|{}", clean(c)));
+        if let Some(c) = text(&self.class) {
+            d.push(Dim::class(&c));
         }
-        if let Some(k) = &self.kind {
-            d.push(format!("k|{}", clean(k)));
+        if let Some(k) = text(&self.kind) {
+            d.push(Dim::kind(&k));
         }
         if let Some(s) = self.http_status {
-            d.push(format!("s|{s}"));
+            d.push(Dim::status(s));
         }
-        if let Some(t) = &self.error_type {
-            d.push(format!("t|{}", clean(t)));
+        if let Some(t) = text(&self.error_type) {
+            d.push(Dim::okra_type(&t.to_ascii_uppercase()));
         }
         d
     }
@@ -92,15 +79,8 @@ impl DeadFilter {
         (self.since.unwrap_or(0), self.until.unwrap_or(u64::MAX / 2))
     }
 
-    fn accepts(&self, brief: &DeadBrief, others: &[String]) -> bool {
-        brief.died_at.is_some()
-            && others.iter().all(|want| {
-                let (dim, value) = want.split_once('|').unwrap_or(("", ""));
-                brief
-                    .dims
-                    .iter()
-                    .any(|(d, v)| dim.starts_with(*d) && v == value)
-            })
+    fn accepts(&self, brief: &DeadBrief, others: &[Dim]) -> bool {
+        brief.died_at.is_some() && others.iter().all(|want| brief.dims.contains(want))
     }
 
     /// True when at most one of class, kind, status and type is set: the dead-letter index
@@ -111,7 +91,7 @@ impl DeadFilter {
 
     /// True when no field is set.
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        self.dims().is_empty() && self.since.is_none() && self.until.is_none()
     }
 }
 
@@ -158,8 +138,8 @@ impl DeadLetter {
             class: b
                 .dims
                 .iter()
-                .find(|(d, _)| *d == 'c')
-                .map(|(_, v)| v.clone())
+                .find(|d| d.letter() == 'c')
+                .map(|d| d.value().to_string())
                 .unwrap_or_else(|| "unknown".into()),
             message: "(failure record unreadable)".into(),
             ..Failure::default()
@@ -322,7 +302,7 @@ impl Queue {
     pub async fn dead_requeue(&self, ids: &[String], at: RequeueAt) -> Result<Vec<String>> {
         let (delay, at_ms) = at.parts();
         let entry = HistoryEntry {
-            outcome: "requeued".into(),
+            outcome: HistoryKind::Requeued,
             ..HistoryEntry::default()
         };
         let mut out = Vec::new();
@@ -399,10 +379,10 @@ impl Queue {
     }
 
     /// Picks the index dimension with the fewest letters to drive a read.
-    async fn driver(&self, filter: &DeadFilter) -> Result<(String, Vec<String>)> {
+    async fn driver(&self, filter: &DeadFilter) -> Result<(Dim, Vec<Dim>)> {
         let mut dims = filter.dims();
         if dims.len() <= 1 {
-            return Ok((dims.pop().unwrap_or_else(|| ALL.to_string()), Vec::new()));
+            return Ok((dims.pop().unwrap_or_else(Dim::all), Vec::new()));
         }
         let (min, max) = filter.range();
         let mut best = (u64::MAX, 0);
@@ -422,8 +402,8 @@ impl Queue {
 pub struct DeadScan<'a> {
     queue: &'a Queue,
     filter: DeadFilter,
-    driver: String,
-    others: Vec<String>,
+    driver: Dim,
+    others: Vec<Dim>,
     with_payload: bool,
     cursor: Option<String>,
 }
@@ -441,10 +421,7 @@ impl DeadScan<'_> {
                 return Ok(None);
             };
             self.cursor = Some(last.clone());
-            let ids: Vec<String> = members
-                .iter()
-                .filter_map(|m| m.rsplit('|').next().map(str::to_string))
-                .collect();
+            let ids: Vec<String> = members.iter().map(|m| member_id(m).to_string()).collect();
             let fleet = self.queue.fleet_max().await?;
             let letters: Vec<DeadLetter> = rdb
                 .dead_briefs(&ids, self.with_payload)
@@ -473,43 +450,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn new_letters_are_indexed_by_every_dimension() {
-        let f = Failure {
-            class: "flagged_user".into(),
-            http_status: Some(200),
-            error_type: Some("FLAGGED|USER".into()),
-            ..Failure::default()
-        };
-        assert_eq!(
-            index_dims("bvn_verify", &f),
-            vec![
-                "a|*",
-                "c|flagged_user",
-                "k|bvn_verify",
-                "s|200",
-                "t|FLAGGED_USER"
-            ]
-        );
-    }
-
-    #[test]
     fn combined_filters_check_the_other_dimensions() {
         let filter = DeadFilter {
             class: Some("server_error".into()),
             http_status: Some(502),
             ..DeadFilter::default()
         };
-        let brief = |status: &str| DeadBrief {
+        let brief = |status: u16| DeadBrief {
             id: "x".into(),
             died_at: Some(1),
             meta: String::new(),
             error: String::new(),
             attempts: 1,
-            dims: vec![('c', "server_error".into()), ('s', status.into())],
+            dims: vec![Dim::class("server_error"), Dim::status(status)],
             payload: None,
         };
-        let others = vec!["s|502".to_string()];
-        assert!(filter.accepts(&brief("502"), &others));
-        assert!(!filter.accepts(&brief("500"), &others));
+        let others = vec![Dim::status(502)];
+        assert!(filter.accepts(&brief(502), &others));
+        assert!(!filter.accepts(&brief(500), &others));
+    }
+
+    #[test]
+    fn filters_are_normalised_once() {
+        let f = DeadFilter {
+            class: Some(" server_error ".into()),
+            error_type: Some("flagged_user".into()),
+            kind: Some("  ".into()),
+            ..DeadFilter::default()
+        };
+        assert_eq!(
+            f.dims(),
+            vec![Dim::class("server_error"), Dim::okra_type("FLAGGED_USER")]
+        );
+        assert!(
+            DeadFilter {
+                kind: Some(" ".into()),
+                ..DeadFilter::default()
+            }
+            .is_empty()
+        );
     }
 }

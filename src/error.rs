@@ -1,4 +1,9 @@
-//! Errors of the library API (producers, dead-letter operations, stats).
+//! Errors of the library API (producers, dead-letter operations, stats), with what a failed
+//! bulk enqueue managed to write.
+
+use std::ops::Range;
+
+use crate::job::{Enqueued, JobId};
 
 /// What went wrong talking to the queue.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +36,7 @@ pub enum QueueError {
     Timeout(String),
     /// A bulk enqueue stopped part-way: what was written, what was not, and why.
     #[error("bulk enqueue incomplete: {0}")]
-    PartialEnqueue(Box<crate::queue::PartialEnqueue>),
+    PartialEnqueue(Box<PartialEnqueue>),
     /// The job is not in a state the action applies to.
     #[error("job {id} is {state}: {hint}")]
     WrongState {
@@ -61,6 +66,35 @@ pub enum QueueError {
         /// What failed to parse.
         reason: String,
     },
+}
+
+/// What a bulk enqueue wrote when it could not write everything. Positions are 0-based
+/// indexes into the jobs as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartialEnqueue {
+    /// Jobs written (or found to be duplicates), with their position.
+    pub written: Vec<(usize, Enqueued)>,
+    /// Positions certainly not written, as ranges.
+    pub unwritten: Vec<Range<usize>>,
+    /// Jobs sent whose fate could not be checked (Redis stopped answering): look them up by id
+    /// once Redis is back.
+    pub unknown: Vec<(usize, JobId)>,
+    /// What stopped the enqueue.
+    pub error: String,
+}
+
+impl std::fmt::Display for PartialEnqueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unwritten: usize = self.unwritten.iter().map(|r| r.len()).sum();
+        write!(
+            f,
+            "wrote {} jobs, {} not written, {} unknown: {}",
+            self.written.len(),
+            unwritten,
+            self.unknown.len(),
+            self.error
+        )
+    }
 }
 
 /// Result alias for the library.

@@ -1,93 +1,25 @@
 //! Events back to the app: every queue keeps a capped Redis Stream of what happened to its jobs
 //! (enqueued, retry, completed, dead, cancelled, requeued; ids, kinds and classes, never a
-//! payload). [`Queue::events`] follows it from any position, so a consumer resumes where it
-//! stopped; [`Queue::wait`] is woken by the event that finishes the job instead of polling.
+//! payload; the types and reads are in `rdb/events.rs`). [`Queue::events`] follows it from any
+//! position, so a consumer resumes where it stopped; [`Queue::wait`] is woken by the event that
+//! finishes the job instead of polling.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
-use serde::{Deserialize, Serialize};
-use tokio::sync::{OnceCell, oneshot};
 
 use crate::error::{QueueError, Result};
 use crate::job::{JobRecord, JobState};
 use crate::queue::Queue;
 use crate::rdb::Rdb;
+use crate::waiters::Waiters;
 
-/// What happened to a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// Added to the queue (ready or scheduled).
-    Enqueued,
-    /// An attempt failed and another is scheduled.
-    Retry,
-    /// Finished with a result.
-    Completed,
-    /// Moved to dead letters.
-    Dead,
-    /// Cancelled before it started.
-    Cancelled,
-    /// Sent back to work from dead letters.
-    Requeued,
-}
-
-impl EventKind {
-    /// Parses the name stored in the stream.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "enqueued" => Self::Enqueued,
-            "retry" => Self::Retry,
-            "completed" => Self::Completed,
-            "dead" => Self::Dead,
-            "cancelled" => Self::Cancelled,
-            "requeued" => Self::Requeued,
-            _ => return None,
-        })
-    }
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Enqueued => "enqueued",
-            Self::Retry => "retry",
-            Self::Completed => "completed",
-            Self::Dead => "dead",
-            Self::Cancelled => "cancelled",
-            Self::Requeued => "requeued",
-        }
-    }
-
-    /// Whether the job is finished after it (nothing more will happen unless an operator acts).
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Dead | Self::Cancelled)
-    }
-}
-
-/// One event. No payload and no identifier: only ids, kinds and classes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    /// Stream position; pass it to [`Queue::events`] to resume after this event.
-    pub position: String,
-    /// When it happened (Redis time, ms since the epoch).
-    pub at: u64,
-    /// What happened.
-    pub event: EventKind,
-    /// The job id.
-    pub job: String,
-    /// The job kind.
-    pub kind: String,
-    /// Failure class (retry, dead).
-    pub class: Option<String>,
-    /// Attempts spent (0 for enqueue, cancel and requeue).
-    pub attempt: u32,
-}
+pub use crate::rdb::{Event, EventKind};
 
 /// Where [`Queue::events`] starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum From {
+pub enum Since {
     /// The oldest event kept.
     Start,
     /// Only events after the call.
@@ -111,12 +43,12 @@ impl Queue {
     /// A failed read yields its error and the stream carries on from the same position once
     /// Redis answers again. A consumer that falls more than `queue.events_max` events behind
     /// misses the trimmed ones.
-    pub async fn events(&self, from: From) -> Result<impl Stream<Item = Result<Event>> + use<>> {
+    pub async fn events(&self, since: Since) -> Result<impl Stream<Item = Result<Event>> + use<>> {
         let rdb = self.event_reader().await?;
-        let start = match from {
-            From::Start => "0-0".to_string(),
-            From::Now => self.rdb.events_head().await?,
-            From::After(p) => p,
+        let start = match since {
+            Since::Start => "0-0".to_string(),
+            Since::Now => self.rdb.events_head().await?,
+            Since::After(p) => p,
         };
         struct State {
             rdb: Rdb,
@@ -224,75 +156,6 @@ impl Queue {
             })
             .await
             .cloned()
-    }
-}
-
-/// Handles' shared state for `wait`: one reader, many waiters.
-pub(crate) type WaitersCell = Arc<OnceCell<Arc<Waiters>>>;
-
-/// Jobs being waited on, each with its waiters' wake-up senders.
-#[derive(Default)]
-pub(crate) struct Waiters {
-    map: Mutex<HashMap<String, HashMap<u64, oneshot::Sender<()>>>>,
-    next: std::sync::atomic::AtomicU64,
-}
-
-/// One waiter's subscription; dropping it unsubscribes.
-struct Ticket<'a> {
-    waiters: &'a Waiters,
-    id: String,
-    n: u64,
-    rx: oneshot::Receiver<()>,
-}
-
-impl std::fmt::Debug for Waiters {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.map.lock().map_or(0, |m| m.len());
-        write!(f, "Waiters({n} jobs)")
-    }
-}
-
-impl Waiters {
-    fn subscribe(&self, id: &str) -> Ticket<'_> {
-        let (tx, rx) = oneshot::channel();
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.map
-            .lock()
-            .expect("waiters lock")
-            .entry(id.to_string())
-            .or_default()
-            .insert(n, tx);
-        Ticket {
-            waiters: self,
-            id: id.to_string(),
-            n,
-            rx,
-        }
-    }
-
-    /// Wakes the waiters of `id`, or of every job (`None`, after a failed read).
-    fn wake(&self, id: Option<&str>) {
-        let mut map = self.map.lock().expect("waiters lock");
-        let woken: Vec<_> = match id {
-            Some(id) => map.remove(id).into_iter().collect(),
-            None => map.drain().map(|(_, w)| w).collect(),
-        };
-        drop(map);
-        for tx in woken.into_iter().flat_map(|w| w.into_values()) {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl Drop for Ticket<'_> {
-    fn drop(&mut self) {
-        let mut map = self.waiters.map.lock().expect("waiters lock");
-        if let Some(w) = map.get_mut(&self.id) {
-            w.remove(&self.n);
-            if w.is_empty() {
-                map.remove(&self.id);
-            }
-        }
     }
 }
 

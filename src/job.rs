@@ -1,4 +1,5 @@
-//! Jobs as producers write them and as Redis stores them.
+//! The vocabulary every layer shares: jobs as producers write them, their state, metadata,
+//! failures and attempt history, and the lease a worker holds. Types only; storage is `rdb`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -59,7 +60,16 @@ pub enum JobState {
 }
 
 impl JobState {
-    /// Parses the state stored in Redis.
+    /// The states `jobs list` and the dashboard list (dead letters have a listing of their own).
+    pub const LISTABLE: [JobState; 5] = [
+        Self::Ready,
+        Self::Scheduled,
+        Self::Running,
+        Self::Completed,
+        Self::Cancelled,
+    ];
+
+    /// Parses a state's name (a state is never stored: it follows from where the job is).
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "scheduled" => Self::Scheduled,
@@ -72,7 +82,7 @@ impl JobState {
         })
     }
 
-    /// The stored name.
+    /// The state's name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Scheduled => "scheduled",
@@ -202,14 +212,53 @@ impl JobMeta {
     }
 }
 
+/// What a history entry records: how an attempt ended, or an operator's action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryKind {
+    /// The attempt succeeded.
+    #[default]
+    Success,
+    /// The attempt failed and another is scheduled.
+    Retry,
+    /// The job became a dead letter.
+    Dead,
+    /// Given back unstarted or unfinished at shutdown (the attempt refunded).
+    Released,
+    /// Sent back to work from the dead letters by an operator.
+    Requeued,
+    /// Cancelled by an operator before it started.
+    Cancelled,
+}
+
+impl HistoryKind {
+    /// The name stored in the history and used as the `outcome` metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Retry => "retry",
+            Self::Dead => "dead",
+            Self::Released => "released",
+            Self::Requeued => "requeued",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for HistoryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One entry of a job's attempt history.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// When it was recorded (Redis server time, ms).
     #[serde(default)]
     pub at: u64,
-    /// What happened: `success`, `retry`, `dead`, `released` or `requeued`.
-    pub outcome: String,
+    /// What happened.
+    pub outcome: HistoryKind,
     /// The attempt number this entry closes (0 for operator actions).
     #[serde(default)]
     pub attempt: u32,
@@ -328,25 +377,8 @@ pub struct JobRecord {
     pub history: Vec<HistoryEntry>,
 }
 
-impl JobRecord {
-    /// The result decoded as `T` (`Ok(None)` while the job has none): for Okra jobs,
-    /// [`crate::okra::OkraResult`]. A result of another shape is [`crate::QueueError::Corrupt`].
-    pub fn result_as<T: DeserializeOwned>(&self) -> crate::Result<Option<T>> {
-        self.result
-            .clone()
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(|e| crate::QueueError::Corrupt {
-                id: self.id.clone(),
-                reason: format!("result is not a {}: {e}", std::any::type_name::<T>()),
-            })
-    }
-}
-
-/// Splits a stored record (metadata JSON, a newline, then the payload JSON; JSON text never
-/// holds a raw newline, so the first one splits them and one hash field serves both).
-///
-/// Splits a stored record into (metadata JSON, payload JSON).
+/// Splits a stored record into (metadata JSON, payload JSON): JSON text never holds a raw
+/// newline, so the first one splits them and one hash field serves both.
 pub(crate) fn split_record(record: &str) -> (&str, &str) {
     record.split_once('\n').unwrap_or((record, ""))
 }
@@ -376,7 +408,7 @@ mod tests {
     fn history_entries_lose_their_brace_and_time_for_the_script() {
         let entry = HistoryEntry {
             at: 99,
-            outcome: "retry".into(),
+            outcome: HistoryKind::Retry,
             attempt: 2,
             http_status: Some(503),
             ..HistoryEntry::default()

@@ -6,15 +6,25 @@
 //! - [`dlq`]: dead letters with their history; list, requeue and purge by filter.
 //! - [`okra`]: the Okra jobs, HTTP client and failure classification.
 //!
-//! Module map: [`keys`] (Redis key layout), [`rdb`] (all Redis access and the Lua scripts),
-//! [`policy`] (retry policy), [`backend`] (the apalis backend), [`queue`] (producers),
-//! [`dlq`] (dead letters), [`stats`], [`config`] (settings file and environment),
-//! [`okra`] (Okra jobs, client, classification, masking), [`ident`] (the identity index),
-//! [`events`] (the event stream), [`telemetry`] (logs).
+//! The modules, bottom to top (each imports only from those listed before it; a test checks
+//! that no two top-level modules import each other, in `tests/layout.rs`):
+//!
+//! - the shared vocabulary: [`keys`] (the Redis key layout), [`ident`] (the keyed-hash
+//!   identity index), [`job`] (jobs, states, failures, history, leases), [`error`];
+//! - [`rdb`]: the storage layer, all Redis access and the Lua scripts;
+//! - [`policy`]: the retry lifecycle (classify, decide, record);
+//! - [`queue`]: the handle and the producer API, extended by [`control`] (pause, throttles,
+//!   permits), [`stats`], [`dlq`] (dead letters), [`events`] (the event stream and `wait`)
+//!   and [`browse`] (jobs by state, cancel, run now, find, the queue registry);
+//! - [`backend`]: the apalis backend and its background loops, one per file;
+//! - [`okra`]: Okra jobs, HTTP client, classification, masking and their settings;
+//! - [`config`]: the binaries' settings, composed from the types above;
+//! - [`telemetry`]: the binaries' logs.
 
 pub mod backend;
 pub mod browse;
 pub mod config;
+pub mod control;
 pub mod dlq;
 pub mod error;
 pub mod events;
@@ -28,16 +38,18 @@ pub mod rdb;
 pub mod stats;
 #[cfg(feature = "cli")]
 pub mod telemetry;
+mod waiters;
 
 pub use backend::{JobContext, RedisBackend, Runtime, ShutdownReport, WorkerOptions};
 pub use browse::{JobFilter, JobPage};
 pub use dlq::{Breakdown, BulkReport, DeadFilter, DeadLetter, RequeueAt};
-pub use error::{QueueError, Result};
+pub use error::{PartialEnqueue, QueueError, Result};
 pub use events::{Event, EventKind};
 pub use job::{
-    EnqueueOptions, Enqueued, Failure, HistoryEntry, Job, JobId, JobMeta, JobRecord, JobState,
+    EnqueueOptions, Enqueued, Failure, HistoryEntry, HistoryKind, Job, JobId, JobMeta, JobRecord,
+    JobState,
 };
 pub use policy::{JobError, Outcome, RetryPolicy};
-pub use queue::{Queue, QueueConfig, RawJob, WorkerInfo};
-pub use rdb::{RateLimit, RedisSettings};
+pub use queue::{DeadLimits, Queue, QueueConfig, RawJob};
+pub use rdb::{RateLimit, RedisSettings, WorkerInfo};
 pub use stats::Stats;

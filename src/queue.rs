@@ -1,51 +1,95 @@
-//! The producer API: enqueue jobs and read them back.
+//! The queue handle and its producer API: connect, enqueue (one, bulk, raw), and read a job
+//! back. Steering (pause, throttles), inspection (stats), dead letters, events and listings
+//! extend [`Queue`] from their own modules.
 
 use std::ops::Range;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use futures::{StreamExt, stream};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{QueueError, Result};
+use crate::error::{PartialEnqueue, QueueError, Result};
 use crate::ident::{IdType, IndexKey};
-use crate::job::{
-    EnqueueOptions, Enqueued, Job, JobId, JobMeta, JobRecord, JobState, epoch_ms, new_id, now_ms,
-};
+use crate::job::{EnqueueOptions, Enqueued, Job, JobMeta, JobRecord, JobState, epoch_ms, new_id};
 use crate::keys::{Keys, validate_queue_name};
 use crate::policy::RetryPolicy;
 use crate::rdb::{
     Account, AccountLimit, MAX_BATCH, NewJob, RateLimit, Rdb, RedisConn, RedisSettings,
 };
-use crate::stats::Stats;
 
-/// Queue-wide settings that producers, workers and operators share.
-#[derive(Debug, Clone, PartialEq)]
+/// Queue-wide settings that producers, workers and operators share. The fields of a
+/// settings file's `[queue]` section deserialize into it directly; the rest come from their
+/// own sections (`[retry]`, `[dead]`) or from the Okra account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
-    /// Queue name (the Redis hash tag).
+    /// Queue name; every key of the queue is `okq:{name}:…` (one Redis Cluster slot).
     pub name: String,
-    /// Retry budget and backoff.
-    pub retry: RetryPolicy,
-    /// Most dead letters kept (oldest trimmed first); 0 = no cap.
-    pub dead_max: u64,
-    /// Dead letters older than this are trimmed; zero = kept forever.
-    pub dead_ttl: Duration,
-    /// How long completed jobs keep their record and result.
+    /// How long completed (and cancelled) jobs keep their record and result.
+    #[serde(with = "humantime_serde")]
     pub completed_retention: Duration,
     /// How long an idempotency key blocks duplicates.
+    #[serde(with = "humantime_serde")]
     pub idempotency_ttl: Duration,
     /// Attempt-history entries kept per job.
     pub history_cap: usize,
+    /// Events kept in the queue's stream, about (0 = no events are written).
+    pub events_max: u64,
+    /// Key of the identity index (a secret of at least 16 bytes); without it jobs are not
+    /// indexed and cannot be found by identifier.
+    pub index_key: Option<IndexKey>,
+    /// Retry budget and backoff (a settings file's `[retry]`).
+    #[serde(skip)]
+    pub retry: RetryPolicy,
+    /// Dead-letter limits (`[dead]`).
+    #[serde(skip)]
+    pub dead: DeadLimits,
     /// Fleet-wide limit on job starts (claims) per window, for this queue alone.
+    #[serde(skip)]
     pub rate_limit: Option<RateLimit>,
     /// An upstream account whose limit and throttle this queue shares with every other queue
     /// on the same account (instead of `rate_limit`).
+    #[serde(skip)]
     pub account: Option<AccountLimit>,
-    /// Events kept in the queue's stream, about (0 = no events are written).
-    pub events_max: u64,
-    /// Key of the identity index; without it jobs are not indexed and cannot be found by
-    /// identifier.
-    pub index_key: Option<IndexKey>,
+}
+
+/// How many dead letters a queue keeps, and for how long (a settings file's `[dead]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadLimits {
+    /// Most dead letters kept (the oldest are trimmed first, and counted); 0 = no cap.
+    pub max: u64,
+    /// Dead letters older than this are trimmed; `0s` = kept forever.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+}
+
+impl Default for DeadLimits {
+    fn default() -> Self {
+        Self {
+            max: 100_000,
+            ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            name: "identity".into(),
+            completed_retention: Duration::from_secs(24 * 3600),
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            history_cap: 25,
+            events_max: crate::rdb::EVENTS_MAX,
+            index_key: None,
+            retry: RetryPolicy::default(),
+            dead: DeadLimits::default(),
+            rate_limit: None,
+            account: None,
+        }
+    }
 }
 
 impl QueueConfig {
@@ -53,16 +97,7 @@ impl QueueConfig {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            retry: RetryPolicy::default(),
-            dead_max: 100_000,
-            dead_ttl: Duration::from_secs(30 * 24 * 3600),
-            completed_retention: Duration::from_secs(24 * 3600),
-            idempotency_ttl: Duration::from_secs(24 * 3600),
-            history_cap: 25,
-            rate_limit: None,
-            account: None,
-            events_max: crate::rdb::EVENTS_MAX,
-            index_key: None,
+            ..Self::default()
         }
     }
 
@@ -110,7 +145,7 @@ pub struct Queue {
     /// Set once this handle has added the queue to the registry.
     pub(crate) registered: Arc<std::sync::atomic::AtomicBool>,
     /// The shared event reader that wakes `wait`, started on first use.
-    pub(crate) waiters: crate::events::WaitersCell,
+    pub(crate) waiters: crate::waiters::WaitersCell,
 }
 
 /// One job of a bulk enqueue whose payload is already JSON (from a file, another producer).
@@ -150,35 +185,6 @@ impl RawJob {
             options,
             identity: job.identity().map(|(t, v)| (t, v.to_string())),
         })
-    }
-}
-
-/// What a bulk enqueue wrote when it could not write everything. Positions are 0-based
-/// indexes into the jobs as given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PartialEnqueue {
-    /// Jobs written (or found to be duplicates), with their position.
-    pub written: Vec<(usize, Enqueued)>,
-    /// Positions certainly not written, as ranges.
-    pub unwritten: Vec<Range<usize>>,
-    /// Jobs sent whose fate could not be checked (Redis stopped answering): look them up by id
-    /// once Redis is back.
-    pub unknown: Vec<(usize, JobId)>,
-    /// What stopped the enqueue.
-    pub error: String,
-}
-
-impl std::fmt::Display for PartialEnqueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let unwritten: usize = self.unwritten.iter().map(|r| r.len()).sum();
-        write!(
-            f,
-            "wrote {} jobs, {} not written, {} unknown: {}",
-            self.written.len(),
-            unwritten,
-            self.unknown.len(),
-            self.error
-        )
     }
 }
 
@@ -443,6 +449,11 @@ impl Queue {
         Ok(())
     }
 
+    /// The upstream account's limiter, when the config names one.
+    pub fn account(&self) -> Option<&Account> {
+        self.account.as_deref()
+    }
+
     /// Everything stored about a job, `None` if unknown (or past its retention).
     /// A job without a budget of its own shows the one its workers apply (as they published
     /// it), else this handle's `retry.max_attempts`.
@@ -474,147 +485,28 @@ impl Queue {
     }
 
     /// A completed job's result decoded as `T` (`None` while not completed).
-    pub async fn result_as<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<Option<T>> {
+    pub async fn result_as<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>> {
         self.rdb
             .job(id)
             .await?
             .ok_or_else(|| QueueError::NotFound(id.into()))?
             .result_as()
     }
-
-    /// Counts per state, lifetime totals, live workers and flags.
-    pub async fn stats(&self) -> Result<Stats> {
-        let live_since = now_ms().saturating_sub(crate::backend::WORKER_TTL.as_millis() as u64);
-        let raw = self.rdb.stats(live_since).await?;
-        let mut stats = Stats::from_raw(&self.cfg.name, raw);
-        if let Some(a) = &self.account {
-            let usage = a.usage().await?;
-            stats.throttled_ms = stats.throttled_ms.max(usage.throttled_ms);
-            stats.account = Some(usage);
-        }
-        Ok(stats)
-    }
-
-    /// Attempts processed and failed per minute over the last `minutes` (at most 120), oldest
-    /// first.
-    pub async fn throughput(&self, minutes: u64) -> Result<Vec<crate::rdb::Minute>> {
-        self.rdb.throughput(minutes).await
-    }
-
-    /// Stops every worker from claiming (running jobs finish).
-    pub async fn pause(&self) -> Result<()> {
-        self.rdb.set_paused(true).await
-    }
-
-    /// Pauses with a reason unless already paused (the circuit breaker and the drain guard);
-    /// true if this call paused it.
-    pub async fn pause_because(&self, reason: &str) -> Result<bool> {
-        self.rdb.pause_because(reason).await
-    }
-
-    /// Lifts a rate-limit throttle at once (the queue's and its account's); true if one was
-    /// in place.
-    pub async fn unthrottle(&self) -> Result<bool> {
-        let queue = self.rdb.unthrottle().await?;
-        let account = match &self.account {
-            Some(a) => a.unthrottle().await?,
-            None => false,
-        };
-        Ok(queue || account)
-    }
-
-    /// Lets workers claim again.
-    pub async fn resume(&self) -> Result<()> {
-        self.rdb.set_paused(false).await
-    }
-
-    /// Stops every worker from claiming for `d` (upstream asked the fleet to back off): every
-    /// queue on the account, when the queue has one.
-    pub async fn throttle(&self, d: Duration) -> Result<Duration> {
-        match &self.account {
-            Some(a) => a.throttle(d).await,
-            None => self.rdb.throttle(d).await,
-        }
-    }
-
-    /// Takes one extra slot of the rate limit (the account's, when the queue has one) for a
-    /// second upstream call inside a job; `Some(wait)` when none is free.
-    pub async fn permit(&self) -> Result<Option<Duration>> {
-        match &self.account {
-            Some(a) => {
-                let t = a.take(1).await?;
-                Ok((t.granted == 0).then_some(t.wait))
-            }
-            None => self.rdb.permit(self.cfg.rate_limit).await,
-        }
-    }
-
-    /// Gives back rate-limit slots that were not spent on a call (an invalid job, a job given
-    /// back unstarted).
-    pub async fn give_back(&self, slots: &[String]) -> Result<()> {
-        match &self.account {
-            Some(a) => a.give_back(slots).await,
-            None => Ok(()),
-        }
-    }
-
-    /// The account's limiter, when the queue has one.
-    pub fn account(&self) -> Option<&Account> {
-        self.account.as_deref()
-    }
-
-    /// Registered workers with their last heartbeat.
-    pub async fn workers(&self) -> Result<Vec<WorkerInfo>> {
-        let live_since = now_ms().saturating_sub(crate::backend::WORKER_TTL.as_millis() as u64);
-        Ok(self
-            .rdb
-            .workers()
-            .await?
-            .into_iter()
-            .map(|w| {
-                let mut info: WorkerInfo = serde_json::from_str(&w.info).unwrap_or_default();
-                info.id = w.id;
-                info.last_seen = w.last_seen;
-                info.alive = w.last_seen >= live_since;
-                info
-            })
-            .collect())
-    }
 }
 
-/// What a worker process says about itself in its heartbeat.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkerInfo {
-    /// Worker id (`host:pid:suffix`).
-    #[serde(default)]
-    pub id: String,
-    /// Host name.
-    #[serde(default)]
-    pub host: String,
-    /// Process id.
-    #[serde(default)]
-    pub pid: u32,
-    /// Start time (ms).
-    #[serde(default)]
-    pub started_at: u64,
-    /// Concurrent jobs per worker loop.
-    #[serde(default)]
-    pub concurrency: usize,
-    /// Worker loops in the process.
-    #[serde(default)]
-    pub loops: usize,
-    /// Jobs held right now.
-    #[serde(default)]
-    pub in_flight: usize,
-    /// Last heartbeat (ms).
-    #[serde(default)]
-    pub last_seen: u64,
-    /// Heartbeat is recent.
-    #[serde(default)]
-    pub alive: bool,
-    /// Crate version.
-    #[serde(default)]
-    pub version: String,
+impl JobRecord {
+    /// The result decoded as `T` (`Ok(None)` while the job has none): for Okra jobs,
+    /// [`crate::okra::OkraResult`]. A result of another shape is [`QueueError::Corrupt`].
+    pub fn result_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        self.result
+            .clone()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| QueueError::Corrupt {
+                id: self.id.clone(),
+                reason: format!("result is not a {}: {e}", std::any::type_name::<T>()),
+            })
+    }
 }
 
 /// Redis 6.2 or newer (an unknown version is given the benefit of the doubt: proxies and

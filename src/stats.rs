@@ -1,8 +1,12 @@
-//! Queue statistics.
+//! What a queue looks like right now: counts per state, lifetime totals, flags, the latency,
+//! per-minute throughput and the worker processes.
 
 use serde::Serialize;
 
-use crate::rdb::RawStats;
+use crate::error::Result;
+use crate::job::now_ms;
+use crate::queue::Queue;
+use crate::rdb::{AccountUsage, Minute, RawStats, WORKER_TTL, WorkerInfo};
 
 /// Counts per state, lifetime totals and flags of one queue.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -62,11 +66,11 @@ pub struct Stats {
     /// How long the oldest ready job has waited, ms (0 when none is ready): the queue latency.
     pub latency_ms: u64,
     /// The upstream account's shared limit: calls in the window, the limit, its throttle.
-    pub account: Option<crate::rdb::AccountUsage>,
+    pub account: Option<AccountUsage>,
 }
 
 impl Stats {
-    pub(crate) fn from_raw(queue: &str, raw: RawStats) -> Self {
+    fn from_raw(queue: &str, raw: RawStats, latency_ms: u64) -> Self {
         let c = |name: &str| raw.counters.get(name).copied().unwrap_or(0);
         Self {
             queue: queue.to_string(),
@@ -95,7 +99,7 @@ impl Stats {
             pause_reason: raw.paused,
             throttled_ms: raw.throttle_ms,
             workers: raw.workers,
-            latency_ms: raw.latency_ms,
+            latency_ms,
             account: None,
         }
     }
@@ -103,5 +107,32 @@ impl Stats {
     /// Jobs not finished yet (scheduled + ready + running).
     pub fn pending(&self) -> u64 {
         self.scheduled + self.ready + self.running
+    }
+}
+
+impl Queue {
+    /// Counts per state, lifetime totals, live workers, flags and the latency.
+    pub async fn stats(&self) -> Result<Stats> {
+        let live_since = now_ms().saturating_sub(WORKER_TTL.as_millis() as u64);
+        let raw = self.rdb.stats(live_since).await?;
+        let latency = self.rdb.latency_ms().await?;
+        let mut stats = Stats::from_raw(&self.cfg.name, raw, latency);
+        if let Some(a) = &self.account {
+            let usage = a.usage().await?;
+            stats.throttled_ms = stats.throttled_ms.max(usage.throttled_ms);
+            stats.account = Some(usage);
+        }
+        Ok(stats)
+    }
+
+    /// Attempts processed and failed per minute over the last `minutes` (at most 120), oldest
+    /// first.
+    pub async fn throughput(&self, minutes: u64) -> Result<Vec<Minute>> {
+        self.rdb.throughput(minutes).await
+    }
+
+    /// Registered worker processes, most recently stamped first.
+    pub async fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        self.rdb.workers(now_ms()).await
     }
 }

@@ -439,7 +439,7 @@ async fn dlq_requeue_purge_dry_run_and_export() {
     let rec = queue.job(&id).await.unwrap().unwrap();
     assert_eq!(rec.meta.requeues, 1);
     assert!(
-        rec.history.iter().any(|h| h.outcome == "requeued"),
+        rec.history.iter().any(|h| h.outcome.as_str() == "requeued"),
         "history kept: {:?}",
         rec.history
     );

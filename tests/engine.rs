@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use apalis::prelude::{AbortError, BoxDynError, RetryAfterError};
 use common::*;
-use okra_queue::rdb::{Action, Applied, ClaimReply, OutcomeEntry};
+use okra_queue::HistoryKind;
+use okra_queue::rdb::{Applied, ClaimReply, OutcomeEntry, Transition};
 use okra_queue::{
     DeadFilter, EnqueueOptions, HistoryEntry, Job, JobContext, JobError, JobState, Queue,
     QueueConfig, RequeueAt,
@@ -108,7 +109,7 @@ async fn enqueue_run_complete_with_result() {
     assert_eq!(done.result.as_ref().unwrap()["double"], 42);
     assert_eq!(done.attempts, 1);
     assert_eq!(done.history.len(), 1);
-    assert_eq!(done.history[0].outcome, "success");
+    assert_eq!(done.history[0].outcome.as_str(), "success");
     assert!(done.finished_at.is_some());
     assert_eq!(queue.result(&job.id).await.unwrap().unwrap()["double"], 42);
     let stats = queue.stats().await.unwrap();
@@ -185,7 +186,7 @@ async fn terminal_failure_is_a_dead_letter_with_its_record() {
     assert_eq!(f.method.as_deref(), Some("verify"));
     assert!(f.body.as_deref().unwrap().contains("FLAGGED_USER"));
     assert!(dead.died_at.is_some());
-    assert_eq!(dead.history.last().unwrap().outcome, "dead");
+    assert_eq!(dead.history.last().unwrap().outcome.as_str(), "dead");
 
     let letters = queue
         .dead_page(&DeadFilter::default(), 1, 10)
@@ -461,11 +462,11 @@ async fn late_outcome_is_rejected_and_counted() {
     assert!(jobs[0].lease.token > first.token);
     let late = OutcomeEntry {
         lease: first,
-        action: Action::Complete,
+        transition: Transition::Complete,
         delay_ms: 0,
         refund: false,
         history: HistoryEntry {
-            outcome: "success".into(),
+            outcome: HistoryKind::Success,
             ..HistoryEntry::default()
         },
         data: "\"late\"".into(),
@@ -531,16 +532,16 @@ async fn hundred_thousand_jobs_in_one_bulk_call_and_a_million_due_ones_promote_i
     assert_eq!(out.len(), 100_000);
     assert_eq!(queue.stats().await.unwrap().scheduled, 100_000);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut moved = 0;
-    loop {
-        let n = queue.rdb().promote(1000).await.unwrap();
-        assert!(n <= 1000, "a promote call is bounded");
-        if n == 0 {
-            break;
-        }
-        moved += n;
+    // Each call moves at most 1,000 and says whether more are due now.
+    let mut calls = 0;
+    while queue.rdb().forward().await.unwrap() == Some(Duration::ZERO) {
+        calls += 1;
+        assert!(calls <= 200, "forward moves due jobs in bounded batches");
     }
-    assert_eq!(moved, 100_000);
+    assert!(
+        calls >= 99,
+        "100,000 due jobs take about 100 calls, not {calls}"
+    );
     assert_eq!(queue.stats().await.unwrap().ready, 100_000);
 }
 
@@ -636,8 +637,8 @@ async fn pause_stops_claims_and_resume_restarts_them() {
 async fn dead_set_cap_and_ttl_trims_are_counted() {
     let server = RedisServer::start();
     let mut cfg = test_config("trim");
-    cfg.dead_max = 5;
-    cfg.dead_ttl = Duration::from_secs(2);
+    cfg.dead.max = 5;
+    cfg.dead.ttl = Duration::from_secs(2);
     let queue = Queue::connect(&server.settings(), cfg).await.unwrap();
     let fleet = start_fleet(&queue, test_options(), 1, handler).await;
     let jobs: Vec<_> = (0..8)
@@ -724,7 +725,7 @@ async fn graceful_shutdown_returns_unfinished_leases_without_spending_attempts()
         let rec = queue.job(&e.id).await.unwrap().unwrap();
         assert_eq!(rec.state, JobState::Ready);
         assert_eq!(rec.attempts, 0, "the attempt is refunded");
-        assert_eq!(rec.history.last().unwrap().outcome, "released");
+        assert_eq!(rec.history.last().unwrap().outcome.as_str(), "released");
     }
 }
 

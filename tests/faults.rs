@@ -11,7 +11,7 @@ use std::time::Duration;
 use apalis::prelude::BoxDynError;
 use common::*;
 use okra_queue::job::Lease;
-use okra_queue::rdb::{Action, Applied, ClaimReply, ClaimedJob, OutcomeEntry};
+use okra_queue::rdb::{Applied, ClaimReply, ClaimedJob, Dim, OutcomeEntry, Transition};
 use okra_queue::{
     EnqueueOptions, HistoryEntry, Job, JobContext, JobError, JobState, Queue, QueueError, RequeueAt,
 };
@@ -51,18 +51,18 @@ async fn claim(q: &Queue, max: usize) -> Vec<ClaimedJob> {
     }
 }
 
-fn entry(lease: Lease, action: Action) -> OutcomeEntry {
+fn entry(lease: Lease, transition: Transition) -> OutcomeEntry {
     OutcomeEntry {
         lease,
-        action,
+        transition,
         delay_ms: 0,
-        refund: action == Action::Release,
+        refund: transition == Transition::Release,
         history: HistoryEntry {
-            outcome: "test".into(),
+            outcome: transition.history(),
             ..HistoryEntry::default()
         },
         data: r#"{"class":"test","message":"m"}"#.into(),
-        dims: vec!["c|test".into(), "k|task".into()],
+        dims: vec![Dim::class("test"), Dim::kind("task")],
         fence: false,
         kind: "task".into(),
         reason: None,
@@ -103,7 +103,7 @@ async fn make_dead(q: &Queue, n: u64) -> String {
     assert_eq!(job.lease.id, id);
     let applied = q
         .rdb()
-        .apply(&[entry(job.lease, Action::Dead)], 25, false)
+        .apply(&[entry(job.lease, Transition::Dead)], 25, false)
         .await
         .unwrap();
     assert_eq!(applied, vec![Applied::Applied]);
@@ -211,8 +211,8 @@ async fn outcome_with_a_corrupt_attempt_count_never_fails_half_way() {
         .rdb()
         .apply(
             &[
-                entry(jobs[0].lease.clone(), Action::Complete),
-                entry(jobs[1].lease.clone(), Action::Release),
+                entry(jobs[0].lease.clone(), Transition::Complete),
+                entry(jobs[1].lease.clone(), Transition::Release),
             ],
             25,
             false,
@@ -275,7 +275,7 @@ async fn extend_and_the_reaper_never_touch_a_foreign_lease() {
     let (_, expired) = q.rdb().expired(10).await.unwrap();
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].lease.token, 0);
-    let mut e = entry(expired[0].lease.clone(), Action::Retry);
+    let mut e = entry(expired[0].lease.clone(), Transition::Retry);
     e.fence = true;
     assert_eq!(
         q.rdb().apply(&[e], 25, false).await.unwrap(),
@@ -301,7 +301,7 @@ async fn trim_drops_a_corrupt_completed_entry_without_stalling() {
     enqueue(&q, 1).await;
     let job = claim(&q, 1).await.remove(0);
     q.rdb()
-        .apply(&[entry(job.lease.clone(), Action::Complete)], 25, false)
+        .apply(&[entry(job.lease.clone(), Transition::Complete)], 25, false)
         .await
         .unwrap();
     let k = q.rdb().keys().clone();

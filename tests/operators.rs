@@ -12,7 +12,7 @@ use apalis::prelude::BoxDynError;
 use common::cli::*;
 use common::*;
 use futures::StreamExt;
-use okra_queue::events::From;
+use okra_queue::events::Since;
 use okra_queue::ident::IndexKey;
 use okra_queue::okra::{OkraJob, OkraResult};
 use okra_queue::{EnqueueOptions, EventKind, JobContext, JobError, JobState, Queue, QueueConfig};
@@ -408,7 +408,7 @@ async fn flaky(job: OkraJob, ctx: JobContext) -> Result<OkraResult, BoxDynError>
 async fn events_wait_and_typed_results() {
     let server = RedisServer::start();
     let q = producer(&server, "identity").await;
-    let mut events = Box::pin(q.events(From::Start).await.unwrap());
+    let mut events = Box::pin(q.events(Since::Start).await.unwrap());
     let ok = put(&q, bvn("22234567890"), EnqueueOptions::default()).await;
     let dies = put(&q, bvn("22234560601"), EnqueueOptions::default()).await;
     let gone = put(
@@ -497,7 +497,7 @@ async fn events_wait_and_typed_results() {
     assert!(!raw.contains("22234567890"), "events carry no identifier");
 
     // Resuming after a position gives what followed it.
-    let mut resumed = Box::pin(q.events(From::After(positions[1].clone())).await.unwrap());
+    let mut resumed = Box::pin(q.events(Since::After(positions[1].clone())).await.unwrap());
     let next = resumed.next().await.unwrap().unwrap();
     assert_eq!(next.position, positions[2]);
 

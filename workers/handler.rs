@@ -181,7 +181,7 @@ async fn failed(deps: &Deps, e: &OkraError) -> JobError {
     if action == Action::RateLimited {
         let wait = match &je.action {
             okra_queue::policy::ErrorAction::Retry { delay: Some(d), .. } => *d,
-            _ => deps.delays.rate_limit,
+            _ => deps.delays.rate_limit_delay,
         };
         match deps.queue.throttle(wait).await {
             Ok(left) => warn!(

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use apalis::prelude::{Monitor, WorkerBuilder};
 use clap::Parser;
 use okra_queue::config::Settings;
-use okra_queue::okra::{Classifier, Delays, OkraClient, OkraJob, SecretKey};
+use okra_queue::okra::{Classifier, OkraClient, OkraJob, SecretKey};
 use okra_queue::{Queue, QueueError};
 use tracing::{error, info, warn};
 
@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
         }
     };
     okra_queue::telemetry::init(&settings.log.format, &settings.log.level);
-    if settings.okra.base_url == okra_queue::config::OkraSettings::default().base_url
+    if settings.okra.base_url == okra_queue::okra::OkraSettings::default().base_url
         && std::env::var_os("OKQ_OKRA__BASE_URL").is_none()
     {
         warn!(
@@ -91,7 +91,7 @@ fn load(args: &Args) -> anyhow::Result<Settings> {
         s.worker.concurrency = c;
     }
     if let Some(m) = &args.metrics_addr {
-        s.worker.metrics_addr = m.clone();
+        s.endpoints.metrics_addr = m.clone();
     }
     if let Some(f) = &args.log_format {
         s.log.format = f.clone();
@@ -108,11 +108,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let Some(queue) = connect(&settings, &mut stop).await else {
         return Ok(());
     };
-    let metrics = !settings.worker.metrics_addr.is_empty();
+    let metrics = !settings.endpoints.metrics_addr.is_empty();
     if metrics {
-        metrics::install(&settings.worker.metrics_addr, queue.name())?;
+        metrics::install(&settings.endpoints.metrics_addr, queue.name())?;
     }
-    let opts = settings.worker_options();
+    let opts = settings.worker.clone();
     let grace = opts.shutdown_grace;
     let runtime = queue
         .runtime(opts)
@@ -127,11 +127,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let deps = Arc::new(handler::Deps {
         client,
         classifier,
-        delays: Delays {
-            rate_limit: settings.retry.rate_limit_delay,
-            okra_timeout: settings.retry.okra_timeout_delay,
-            max_rate_limit: settings.retry.max_rate_limit_delay,
-        },
+        delays: settings.delays,
         queue: queue.clone(),
         drain_guard: settings.okra.drain_guard,
     });

@@ -7,16 +7,16 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
-use super::runtime::Inner;
+use super::runtime::WorkerProcess;
 
-use crate::rdb::{Action, Applied, MAX_BATCH, OutcomeEntry};
+use crate::rdb::{Applied, MAX_BATCH, OutcomeEntry, Transition};
 
 pub(crate) enum AckMsg {
     Outcome(Box<OutcomeEntry>),
     Flush(oneshot::Sender<()>),
 }
 
-pub(crate) async fn acker(inner: Arc<Inner>, mut rx: mpsc::Receiver<AckMsg>) {
+pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckMsg>) {
     let mut batch: Vec<OutcomeEntry> = Vec::with_capacity(MAX_BATCH);
     let mut flushes = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -44,7 +44,7 @@ pub(crate) async fn acker(inner: Arc<Inner>, mut rx: mpsc::Receiver<AckMsg>) {
 
 /// Metrics and logs for one applied batch; returns how many entries were applied.
 pub(crate) fn report(
-    inner: &Inner,
+    inner: &WorkerProcess,
     entries: &[OutcomeEntry],
     statuses: &[Applied],
     maybe_applied: bool,
@@ -55,19 +55,14 @@ pub(crate) fn report(
         match status {
             Applied::Applied => {
                 applied += 1;
-                let outcome = match e.action {
-                    Action::Complete => "success",
-                    Action::Retry => "retry",
-                    Action::Dead => "dead",
-                    Action::Release => "released",
-                };
+                let outcome = e.transition.history().as_str();
                 metrics::counter!("okq_jobs_total", "queue" => queue.clone(), "kind" => e.kind.clone(), "outcome" => outcome, "class" => e.class().to_string())
                     .increment(1);
                 if e.fence {
                     metrics::counter!("okq_leases_reaped_total", "queue" => queue.clone())
                         .increment(1);
                 }
-                if e.action == Action::Dead {
+                if e.transition == Transition::Dead {
                     warn!(job = %e.lease.id, kind = %e.kind, class = e.class(), reason = e.reason.as_deref().unwrap_or(""), attempt = e.history.attempt, "job moved to dead letters");
                 }
             }

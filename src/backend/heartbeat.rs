@@ -8,20 +8,20 @@ use std::time::Duration;
 
 use tracing::info;
 
-use super::runtime::{Inner, WORKER_TTL, every, host_name};
+use super::runtime::{WorkerProcess, every, host_name};
 use crate::error::Result;
-use crate::queue::WorkerInfo;
+use crate::rdb::{WORKER_TTL, WorkerInfo};
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 
-pub(crate) async fn run(inner: Arc<Inner>) {
+pub(crate) async fn run(inner: Arc<WorkerProcess>) {
     every(inner, "heartbeat", HEARTBEAT_EVERY, |inner| async move {
         beat(&inner).await
     })
     .await;
 }
 
-async fn beat(inner: &Inner) -> Result<()> {
+async fn beat(inner: &WorkerProcess) -> Result<()> {
     let info = WorkerInfo {
         id: inner.node.clone(),
         host: host_name(),
@@ -29,19 +29,11 @@ async fn beat(inner: &Inner) -> Result<()> {
         started_at: inner.started_at,
         concurrency: inner.opts.concurrency,
         loops: inner.loops.load(Ordering::Relaxed),
-        in_flight: inner.registry.len(),
+        in_flight: inner.leases.len(),
         version: env!("CARGO_PKG_VERSION").into(),
         ..WorkerInfo::default()
     };
-    let pruned = inner
-        .queue
-        .rdb
-        .heartbeat(
-            &inner.node,
-            &serde_json::to_string(&info).unwrap_or_default(),
-            10 * WORKER_TTL,
-        )
-        .await?;
+    let pruned = inner.queue.rdb.heartbeat(&info, 10 * WORKER_TTL).await?;
     if pruned > 0 {
         info!(
             pruned,

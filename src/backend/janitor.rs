@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::runtime::{Inner, every};
+use super::runtime::{WorkerProcess, every};
 use crate::error::Result;
 use crate::rdb::MAX_BATCH;
 
-pub(crate) async fn run(inner: Arc<Inner>) {
+pub(crate) async fn run(inner: Arc<WorkerProcess>) {
     let interval = inner.opts.trim_interval;
     every(inner, "trimming", interval, |inner| async move {
         trim(&inner).await
@@ -18,15 +18,15 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     .await;
 }
 
-async fn trim(inner: &Inner) -> Result<()> {
+pub(crate) async fn trim(inner: &WorkerProcess) -> Result<()> {
     let cfg = &inner.queue.cfg;
     loop {
         let (ttl, cap, completed) = inner
             .queue
             .rdb
             .trim(
-                cfg.dead_max,
-                cfg.dead_ttl,
+                cfg.dead.max,
+                cfg.dead.ttl,
                 cfg.completed_retention,
                 MAX_BATCH,
             )
@@ -37,8 +37,8 @@ async fn trim(inner: &Inner) -> Result<()> {
             warn!(
                 by_ttl = ttl,
                 by_cap = cap,
-                dead_max = cfg.dead_max,
-                dead_ttl = %humantime::format_duration(cfg.dead_ttl),
+                dead_max = cfg.dead.max,
+                dead_ttl = %humantime::format_duration(cfg.dead.ttl),
                 "trimmed dead letters"
             );
         }

@@ -19,11 +19,11 @@ struct Held {
 
 /// This process's claims.
 #[derive(Debug, Default)]
-pub(crate) struct Registry {
+pub(crate) struct HeldLeases {
     held: Mutex<HashMap<Lease, Held>>,
 }
 
-impl Registry {
+impl HeldLeases {
     /// Starts holding a claim; returns the flag that tells its run when the lease is lost.
     pub(crate) fn hold(&self, lease: Lease, finishing: bool) -> Arc<AtomicBool> {
         let lost = Arc::new(AtomicBool::new(false));
@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn two_runs_of_one_job_are_two_claims() {
-        let r = Registry::default();
+        let r = HeldLeases::default();
         let first = r.hold(lease("j", 1), false);
         let _second = r.hold(lease("j", 7), false);
         // The first run's outcome settles only its own claim.
@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn losing_a_claim_tells_its_run_only() {
-        let r = Registry::default();
+        let r = HeldLeases::default();
         let a = r.hold(lease("j", 1), false);
         let b = r.hold(lease("j", 2), false);
         assert_eq!(r.lose(&[lease("j", 1)]), 1);

@@ -10,17 +10,17 @@ use std::time::Duration;
 
 use tracing::warn;
 
-use super::runtime::{Inner, every};
+use super::runtime::{WorkerProcess, every};
 use crate::error::Result;
 use crate::rdb::MAX_BATCH;
 
-pub(crate) async fn run(inner: Arc<Inner>) {
+pub(crate) async fn run(inner: Arc<WorkerProcess>) {
     let interval = (inner.opts.lease / 3).max(Duration::from_millis(100));
     every(inner, "extending leases", interval, keep).await;
 }
 
-async fn keep(inner: Arc<Inner>) -> Result<()> {
-    let held = inner.registry.all();
+pub(crate) async fn keep(inner: Arc<WorkerProcess>) -> Result<()> {
+    let held = inner.leases.all();
     // With nothing held, one empty call still stamps the process alive.
     let chunks: Vec<&[crate::job::Lease]> = if held.is_empty() {
         vec![&[]]
@@ -40,10 +40,10 @@ async fn keep(inner: Arc<Inner>) -> Result<()> {
     Ok(())
 }
 
-fn report_lost(inner: &Inner, lost: &[crate::job::Lease]) {
+fn report_lost(inner: &WorkerProcess, lost: &[crate::job::Lease]) {
     // A claim can also end between the snapshot and the script (its outcome was applied);
     // only those still held were really lost.
-    let running = inner.registry.lose(lost);
+    let running = inner.leases.lose(lost);
     if running > 0 {
         metrics::counter!("okq_lost_leases_total", "queue" => inner.queue.name().to_string())
             .increment(running as u64);

@@ -9,11 +9,13 @@
 //! pool cannot die silently.
 
 mod acker;
-mod backoff;
+mod context;
 mod heartbeat;
 mod janitor;
 mod lease;
 mod lease_keeper;
+mod options;
+mod outage;
 mod outcome;
 mod reaper;
 mod runtime;
@@ -29,7 +31,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use apalis_core::backend::{Backend, BackendConfig, finalize::Ephemeral};
-use apalis_core::task::{Task, builder::TaskBuilder, from_request::FromRequest, task_id::TaskId};
+use apalis_core::task::{Task, builder::TaskBuilder, task_id::TaskId};
 use apalis_core::worker::context::WorkerContext;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -39,20 +41,22 @@ use tower::layer::util::Stack;
 use tower::limit::ConcurrencyLimitLayer;
 use tracing::warn;
 
+pub use context::{JobContext, MissingJobContext};
+pub use options::WorkerOptions;
 pub use outcome::{OutcomeLayer, OutcomeService};
-pub use runtime::{JobContext, Runtime, ShutdownReport, WORKER_TTL, WorkerOptions};
+pub use runtime::{Runtime, ShutdownReport};
 
 use crate::error::{QueueError, Result};
 use crate::job::{JobMeta, Lease, split_record};
 use crate::policy::record::invalid_payload;
 use crate::rdb::ClaimReply;
-use backoff::{Backoff, Streak};
-use runtime::Inner;
+use outage::{Backoff, OutageLog};
+use runtime::WorkerProcess;
 
 /// A worker loop's source of jobs. Clone it once per worker loop; each clone has its own
 /// buffer and capacity, and all clones share their [`Runtime`].
 pub struct RedisBackend<Args> {
-    inner: Arc<Inner>,
+    inner: Arc<WorkerProcess>,
     held: Arc<AtomicUsize>,
     name: Arc<str>,
     // In a mutex only so the backend is `Sync` (apalis's worker factories must be); it is
@@ -66,7 +70,7 @@ struct LoopState<Args> {
     fetch: Fetch<Args>,
     closing: Option<BoxFuture<'static, ()>>,
     backoff: Backoff,
-    streak: Streak,
+    outage: OutageLog,
 }
 
 enum Fetch<Args> {
@@ -108,9 +112,9 @@ impl Runtime {
 }
 
 impl<Args> RedisBackend<Args> {
-    fn new(inner: Arc<Inner>) -> Self {
+    fn new(inner: Arc<WorkerProcess>) -> Self {
         inner.loops.fetch_add(1, Ordering::Relaxed);
-        let streak = inner.streak("claiming jobs");
+        let outage = inner.outage_log("claiming jobs");
         Self {
             inner,
             held: Arc::new(AtomicUsize::new(0)),
@@ -120,7 +124,7 @@ impl<Args> RedisBackend<Args> {
                 fetch: Fetch::Idle,
                 closing: None,
                 backoff: Backoff::new(),
-                streak,
+                outage,
             }),
             _args: PhantomData,
         }
@@ -190,7 +194,7 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
                         if meta.window_start == 0 {
                             meta.window_start = now;
                         }
-                        let lost = inner.registry.hold(job.lease.clone(), false);
+                        let lost = inner.leases.hold(job.lease.clone(), false);
                         held.fetch_add(1, Ordering::Relaxed);
                         let ctx = JobContext {
                             slot: slots.next(),
@@ -214,27 +218,28 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
                         );
                     }
                     (meta, args) => {
-                        inner.registry.hold(job.lease.clone(), true);
+                        inner.leases.hold(job.lease.clone(), true);
                         // It will never call upstream.
                         if let Some(slot) = slots.next() {
                             inner.give_back(&[slot]).await;
                         }
-                        let kind = meta.as_ref().map(|m| m.kind.clone()).unwrap_or_default();
                         // serde's messages quote the offending value (an identifier, maybe):
                         // keep only where it failed.
-                        let problem = match (meta, args) {
-                            (Err(e), _) => format!("job metadata does not decode ({})", serde_where(&e)),
-                            (_, Err(e)) => format!("payload does not decode as a known job ({})", serde_where(&e)),
-                            _ => unreachable!(),
+                        let (meta, problem) = match (meta, args) {
+                            (Err(e), _) => (None, format!("job metadata does not decode ({})", serde_where(&e))),
+                            (Ok(m), Err(e)) => (Some(m), format!("payload does not decode as a known job ({})", serde_where(&e))),
+                            (Ok(_), Ok(_)) => unreachable!("decoded jobs are tasks"),
                         };
-                        warn!(job = %job.lease.id, kind, error = %problem, "invalid payload; moving to dead letters");
-                        buried.push((job, kind, problem));
+                        warn!(job = %job.lease.id, kind = meta.as_ref().map_or("", |m| m.kind.as_str()), error = %problem, "invalid payload; moving to dead letters");
+                        buried.push((job, meta, problem));
                     }
                 }
             }
-            for (job, kind, problem) in buried {
-                let failure = invalid_payload(problem, split_record(&job.record).1);
-                inner.bury(job.lease, &kind, job.attempts, failure).await;
+            for (job, meta, problem) in buried {
+                let outcome = invalid_payload(problem, split_record(&job.record).1);
+                inner
+                    .record(job.lease, meta.as_ref(), job.attempts, now, None, outcome)
+                    .await;
             }
             Ok(Claimed::Tasks(tasks))
         }
@@ -255,13 +260,13 @@ impl<Args> LoopState<Args> {
     ) -> Option<BoxFuture<'static, ()>> {
         match claimed {
             Ok(Claimed::Tasks(tasks)) => {
-                self.streak.ok();
+                self.outage.ok();
                 self.backoff.reset();
                 self.buffer.extend(tasks);
                 None
             }
             Ok(Claimed::Empty(n) | Claimed::Paused(n)) => {
-                self.streak.ok();
+                self.outage.ok();
                 self.backoff.reset();
                 Some(
                     async move {
@@ -275,7 +280,7 @@ impl<Args> LoopState<Args> {
             }
             Err(e) => {
                 let pause = self.backoff.next();
-                self.streak.fail(&e, pause);
+                self.outage.fail(&e, pause);
                 Some(tokio::time::sleep(pause).boxed())
             }
         }
@@ -414,23 +419,6 @@ impl<Args: DeserializeOwned + Send + 'static> BackendConfig for RedisBackend<Arg
         )
     }
 }
-
-impl<Args: Sync> FromRequest<Task<Args>> for JobContext {
-    type Error = MissingJobContext;
-
-    async fn from_request(task: &Task<Args>) -> std::result::Result<Self, Self::Error> {
-        task.ctx()
-            .data()
-            .get::<JobContext>()
-            .cloned()
-            .ok_or(MissingJobContext)
-    }
-}
-
-/// The task did not come from [`RedisBackend`].
-#[derive(Debug, thiserror::Error)]
-#[error("no okra-queue job context on this task (it did not come from RedisBackend)")]
-pub struct MissingJobContext;
 
 #[cfg(test)]
 mod tests {

@@ -14,19 +14,20 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use tower::{Layer, Service};
 
-use super::runtime::{Inner, JobContext};
+use super::context::JobContext;
+use super::runtime::WorkerProcess;
 use crate::job::Failure;
 use crate::policy::{Outcome, classify};
 
 /// Records every attempt's outcome (see the module docs).
 #[derive(Clone)]
 pub struct OutcomeLayer {
-    inner: Arc<Inner>,
+    inner: Arc<WorkerProcess>,
     held: Arc<AtomicUsize>,
 }
 
 impl OutcomeLayer {
-    pub(crate) fn new(inner: Arc<Inner>, held: Arc<AtomicUsize>) -> Self {
+    pub(crate) fn new(inner: Arc<WorkerProcess>, held: Arc<AtomicUsize>) -> Self {
         Self { inner, held }
     }
 }
@@ -53,7 +54,7 @@ impl<S> Layer<S> for OutcomeLayer {
 #[derive(Clone)]
 pub struct OutcomeService<S> {
     service: S,
-    inner: Arc<Inner>,
+    inner: Arc<WorkerProcess>,
     held: Arc<AtomicUsize>,
 }
 
@@ -113,7 +114,17 @@ where
                 }
             };
             if let Some(ctx) = ctx {
-                inner.finish(&ctx, outcome, started.elapsed()).await;
+                let now = ctx.redis_now_ms();
+                inner
+                    .record(
+                        ctx.lease.clone(),
+                        Some(&ctx.meta),
+                        ctx.attempt,
+                        now,
+                        Some(started.elapsed()),
+                        outcome,
+                    )
+                    .await;
                 held.fetch_sub(1, Ordering::Relaxed);
             }
             ret

@@ -13,14 +13,14 @@ use std::sync::Arc;
 
 use tracing::debug;
 
-use super::runtime::{Inner, every};
+use super::runtime::{WorkerProcess, every};
 use crate::error::Result;
 use crate::job::{Failure, JobMeta, split_record};
-use crate::policy::record::{self, Writer};
-use crate::policy::{Budget, Outcome};
+use crate::policy::Outcome;
+use crate::policy::record::{self, Attempt, Writer};
 use crate::rdb::{ExpiredLease, MAX_BATCH, OutcomeEntry};
 
-pub(crate) async fn run(inner: Arc<Inner>) {
+pub(crate) async fn run(inner: Arc<WorkerProcess>) {
     let interval = inner.opts.reap_interval;
     every(
         inner,
@@ -32,7 +32,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 }
 
 /// One pass; returns how many leases were taken back.
-pub(crate) async fn reap(inner: &Inner) -> Result<usize> {
+pub(crate) async fn reap(inner: &WorkerProcess) -> Result<usize> {
     let lease = inner.opts.lease;
     if inner.health.failed_within(lease) {
         debug!(
@@ -47,7 +47,7 @@ pub(crate) async fn reap(inner: &Inner) -> Result<usize> {
         let full = expired.len() == MAX_BATCH;
         let gone: Vec<&ExpiredLease> = expired
             .iter()
-            .filter(|e| !inner.registry.holds(&e.lease))
+            .filter(|e| !inner.leases.holds(&e.lease))
             .filter(|e| {
                 e.holder_stamp > e.deadline || now.saturating_sub(e.holder_stamp) >= stale_ms
             })
@@ -76,18 +76,11 @@ pub(crate) async fn reap(inner: &Inner) -> Result<usize> {
     }
 }
 
-fn take_back(inner: &Inner, e: &ExpiredLease, now: u64) -> OutcomeEntry {
+/// The write that takes back one expired lease: a failed attempt of class `lease_expired`,
+/// through the policy like any other (retried with backoff, or dead when the budget is spent).
+fn take_back(inner: &WorkerProcess, e: &ExpiredLease, now: u64) -> OutcomeEntry {
     let policy = &inner.queue.cfg.retry;
     let meta: Option<JobMeta> = serde_json::from_str(split_record(&e.record).0).ok();
-    let (kind, budget, window_start) =
-        meta.as_ref()
-            .map_or(("unknown", policy.max_attempts, now), |m| {
-                (
-                    m.kind.as_str(),
-                    m.budget(policy.max_attempts),
-                    m.window_start,
-                )
-            });
     let failure = Failure {
         class: "lease_expired".into(),
         message: format!(
@@ -96,26 +89,23 @@ fn take_back(inner: &Inner, e: &ExpiredLease, now: u64) -> OutcomeEntry {
         ),
         ..Failure::default()
     };
-    let decision = policy.decide(
+    let attempt = Attempt::of(
+        e.lease.clone(),
+        meta.as_ref(),
+        e.attempts,
+        policy,
+        now,
+        None,
+        &inner.node,
+        Writer::Reaper,
+    );
+    record::attempt(
+        policy,
+        attempt,
         Outcome::Retry {
             failure,
             delay: None,
             spend_attempt: true,
         },
-        Budget {
-            attempts: e.attempts,
-            max_attempts: budget,
-            window_start,
-            now,
-        },
-    );
-    record::entry(
-        e.lease.clone(),
-        kind,
-        e.attempts,
-        decision,
-        None,
-        &inner.node,
-        Writer::Reaper,
     )
 }

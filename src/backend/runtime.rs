@@ -1,7 +1,7 @@
 //! The per-process side of the workers: what every worker loop of a process shares, and the
 //! background loops that keep it honest, one per file:
 //!
-//! - [`super::lease`]: the registry of claims this process holds, keyed by [`Lease`];
+//! - [`super::lease`]: the claims this process holds, keyed by [`Lease`];
 //! - [`super::acker`]: batches outcomes into one fenced script call per batch;
 //! - [`super::lease_keeper`]: extends held leases and stamps the process alive;
 //! - [`super::reaper`]: takes back leases whose holder is gone (never its own);
@@ -10,133 +10,28 @@
 //! - [`super::janitor`]: trims dead letters and completed jobs;
 //! - [`super::heartbeat`]: publishes what this process is.
 //!
-//! None of these ever gives up on Redis: failures are logged (once per streak, then every 30 s),
+//! None of these ever gives up on Redis: failures are logged (once per outage, then every 30 s),
 //! retried with a short backoff, and recovery is logged too.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::acker::{AckMsg, acker};
-use super::backoff::{Backoff, Health, Streak};
-use super::lease::Registry;
+use super::lease::HeldLeases;
+use super::options::WorkerOptions;
+use super::outage::{Backoff, Health, OutageLog};
 use crate::error::Result;
-use crate::job::{Failure, JobMeta, Lease, now_ms};
-use crate::policy::record::{self, Writer};
-use crate::policy::{Budget, Decision, Outcome};
+use crate::job::{JobMeta, Lease, now_ms};
+use crate::policy::Outcome;
+use crate::policy::record::{self, Attempt, Writer};
 use crate::queue::Queue;
 use crate::rdb::{MAX_BATCH, OutcomeEntry};
-
-/// A worker process whose liveness stamp is older than this is not counted as alive.
-pub const WORKER_TTL: Duration = Duration::from_secs(30);
-
-/// How a process runs its workers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WorkerOptions {
-    /// Jobs one worker loop runs at once.
-    pub concurrency: usize,
-    /// Most jobs claimed per round trip (≤ 1,000); a loop never claims more than it has room for.
-    pub batch: usize,
-    /// Lease (visibility timeout); extended every third of it while the job runs.
-    #[serde(with = "humantime_serde")]
-    pub lease: Duration,
-    /// Longest an idle loop waits before looking again (a wake-up usually comes much sooner).
-    #[serde(with = "humantime_serde")]
-    pub poll_interval: Duration,
-    /// How often expired leases are reaped.
-    #[serde(with = "humantime_serde")]
-    pub reap_interval: Duration,
-    /// How often the dead set and completed jobs are trimmed.
-    #[serde(with = "humantime_serde")]
-    pub trim_interval: Duration,
-    /// How long running jobs may finish at shutdown before they are given back.
-    #[serde(with = "humantime_serde")]
-    pub shutdown_grace: Duration,
-}
-
-impl Default for WorkerOptions {
-    fn default() -> Self {
-        Self {
-            concurrency: 100,
-            batch: 100,
-            lease: Duration::from_secs(30),
-            poll_interval: Duration::from_secs(1),
-            reap_interval: Duration::from_secs(1),
-            trim_interval: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(30),
-        }
-    }
-}
-
-impl WorkerOptions {
-    /// Checks the values make sense.
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if self.concurrency == 0 {
-            return Err("worker.concurrency must be at least 1".into());
-        }
-        if self.batch == 0 || self.batch > MAX_BATCH {
-            return Err(format!("worker.batch must be between 1 and {MAX_BATCH}"));
-        }
-        if self.lease < Duration::from_millis(300) {
-            return Err("worker.lease must be at least 300ms".into());
-        }
-        if self.poll_interval.is_zero()
-            || self.reap_interval.is_zero()
-            || self.trim_interval.is_zero()
-        {
-            return Err("worker intervals must be positive".into());
-        }
-        Ok(())
-    }
-}
-
-/// What a handler can know about the job it runs. Take it as a handler argument.
-#[derive(Debug, Clone)]
-pub struct JobContext {
-    /// The claim this run holds (job id and fencing token).
-    pub lease: Lease,
-    /// This attempt's number in the current budget (1 = first).
-    pub attempt: u32,
-    /// The attempt budget in force: the job's own, or the fleet's `retry.max_attempts`.
-    pub max_attempts: u32,
-    /// Kind and timestamps.
-    pub meta: Arc<JobMeta>,
-    /// The failure of the previous attempt, if it failed.
-    pub last_error: Option<Failure>,
-    /// When this process claimed the job.
-    pub claimed_at: Instant,
-    /// Redis server time of the claim (ms); with `claimed_at` it gives Redis time without asking.
-    pub claimed_at_ms: u64,
-    pub(crate) lost: Arc<AtomicBool>,
-    /// The upstream account's rate-limit slot taken for this run's call (when the queue has an
-    /// account with a limit). Give it back with [`Queue::give_back`] if no call is made.
-    pub slot: Option<String>,
-}
-
-impl JobContext {
-    /// Job id.
-    pub fn id(&self) -> &str {
-        &self.lease.id
-    }
-
-    /// True once Redis has said this run's claim is gone (its lease expired and was taken back
-    /// while this process could not reach Redis). The job will run again elsewhere and this
-    /// run's outcome will be rejected: a handler should make no further upstream call.
-    pub fn lease_lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed)
-    }
-
-    /// Redis server time now (ms), from the claim's time and this process's monotonic clock.
-    pub fn redis_now_ms(&self) -> u64 {
-        self.claimed_at_ms + self.claimed_at.elapsed().as_millis() as u64
-    }
-}
 
 /// What [`Runtime::shutdown`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -148,7 +43,7 @@ pub struct ShutdownReport {
     pub unrecorded: usize,
 }
 
-pub(crate) struct Inner {
+pub(crate) struct WorkerProcess {
     pub(crate) queue: Queue,
     pub(crate) opts: WorkerOptions,
     pub(crate) node: String,
@@ -156,7 +51,7 @@ pub(crate) struct Inner {
     /// Re-arms the scheduler's timer (a job was scheduled sooner than all others).
     pub(crate) resched: Arc<Notify>,
     pub(crate) loops: AtomicUsize,
-    pub(crate) registry: Registry,
+    pub(crate) leases: HeldLeases,
     pub(crate) health: Arc<Health>,
     pub(crate) started_at: u64,
     acker: mpsc::Sender<AckMsg>,
@@ -170,7 +65,7 @@ pub(crate) struct Inner {
 /// [`Runtime::shutdown`] after the `Monitor` returns.
 #[derive(Clone)]
 pub struct Runtime {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<WorkerProcess>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -192,14 +87,14 @@ impl Queue {
         self.register().await?;
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let (stop, _) = watch::channel(false);
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(WorkerProcess {
             queue: self.clone(),
             opts,
             node: node_id(),
             wake: Arc::new(Notify::new()),
             resched: Arc::new(Notify::new()),
             loops: AtomicUsize::new(0),
-            registry: Registry::default(),
+            leases: HeldLeases::default(),
             health: Arc::new(Health::new()),
             started_at: now_ms(),
             acker: tx,
@@ -239,7 +134,25 @@ impl Runtime {
 
     /// Jobs this process holds (claimed and not yet recorded).
     pub fn in_flight(&self) -> usize {
-        self.inner.registry.len()
+        self.inner.leases.len()
+    }
+
+    /// One pass of the reaper, as its loop runs every `worker.reap_interval`: returns how many
+    /// expired leases it took back. For tests and tools that should not wait for the interval.
+    pub async fn reap_once(&self) -> Result<usize> {
+        super::reaper::reap(&self.inner).await
+    }
+
+    /// One pass of the janitor, as its loop runs every `worker.trim_interval`: dead letters
+    /// over the cap or past their TTL, and completed jobs past their retention.
+    pub async fn trim_once(&self) -> Result<()> {
+        super::janitor::trim(&self.inner).await
+    }
+
+    /// One pass of the lease keeper, as its loop runs every third of the lease: extends every
+    /// lease this process holds and stamps it alive.
+    pub async fn extend_once(&self) -> Result<()> {
+        super::lease_keeper::keep(self.inner.clone()).await
     }
 
     /// Stops the machinery: records every outcome still queued, gives unfinished jobs back to
@@ -258,12 +171,12 @@ impl Runtime {
         {
             warn!("shutdown: outcomes could not all be recorded within 10s");
         }
-        let unfinished = inner.registry.unfinished();
+        let unfinished = inner.leases.unfinished();
         let mut report = ShutdownReport::default();
         for chunk in unfinished.chunks(MAX_BATCH) {
             let entries: Vec<OutcomeEntry> = chunk
                 .iter()
-                .map(|l| record::release(l.clone(), "", &inner.node))
+                .map(|l| record::release(l.clone(), &inner.node))
                 .collect();
             match inner
                 .apply_retrying(&entries, Some(Duration::from_secs(10)))
@@ -276,7 +189,7 @@ impl Runtime {
         if let Some(acker) = inner.acker_task.lock().unwrap().take() {
             acker.abort();
         }
-        report.unrecorded += inner.registry.finishing_count();
+        report.unrecorded += inner.leases.finishing_count();
         if let Err(e) = inner.queue.rdb.deregister(&inner.node).await {
             warn!(error = %e, "shutdown: could not remove the heartbeat");
         }
@@ -289,49 +202,36 @@ impl Runtime {
     }
 }
 
-impl Inner {
-    /// Records an attempt's outcome: the policy decides (on Redis time), the acker writes it.
-    pub(crate) async fn finish(&self, ctx: &JobContext, outcome: Outcome, ran: Duration) {
+impl WorkerProcess {
+    /// Records an ended attempt through the policy's one entrance ([`record::attempt`]);
+    /// the acker writes it. `meta` is `None` for a record that does not decode.
+    pub(crate) async fn record(
+        &self,
+        lease: Lease,
+        meta: Option<&JobMeta>,
+        attempt: u32,
+        now: u64,
+        ran: Option<Duration>,
+        outcome: Outcome,
+    ) {
         let policy = &self.queue.cfg.retry;
-        let decision = policy.decide(
-            outcome,
-            Budget {
-                attempts: ctx.attempt,
-                max_attempts: ctx.meta.budget(policy.max_attempts),
-                window_start: ctx.meta.window_start,
-                now: ctx.redis_now_ms(),
-            },
-        );
-        let entry = record::entry(
-            ctx.lease.clone(),
-            &ctx.meta.kind,
-            ctx.attempt,
-            decision,
-            Some(ran),
-            &self.node,
-            Writer::Worker,
-        );
-        self.send(entry).await;
-    }
-
-    /// Sends a job straight to dead letters (e.g. its payload cannot be decoded).
-    pub(crate) async fn bury(&self, lease: Lease, kind: &str, attempt: u32, failure: Failure) {
-        let entry = record::entry(
+        let a = Attempt::of(
             lease,
-            kind,
+            meta,
             attempt,
-            Decision::Dead(failure),
-            None,
+            policy,
+            now,
+            ran,
             &self.node,
             Writer::Worker,
         );
-        self.send(entry).await;
+        self.send(record::attempt(policy, a, outcome)).await;
     }
 
     /// Gives claimed, unstarted jobs back.
     pub(crate) async fn release(&self, leases: Vec<Lease>) {
         for lease in leases {
-            let entry = record::release(lease, "", &self.node);
+            let entry = record::release(lease, &self.node);
             self.send(entry).await;
         }
     }
@@ -353,7 +253,7 @@ impl Inner {
     }
 
     async fn send(&self, entry: OutcomeEntry) {
-        self.registry.finishing(&entry.lease);
+        self.leases.finishing(&entry.lease);
         if self
             .acker
             .send(AckMsg::Outcome(Box::new(entry)))
@@ -375,7 +275,7 @@ impl Inner {
     ) -> Option<usize> {
         let started = Instant::now();
         let mut backoff = Backoff::new();
-        let mut streak = Streak::new("recording outcomes", self.health.clone());
+        let mut outage = OutageLog::new("recording outcomes", self.health.clone());
         // After a failed try the script may have run with its reply lost: a rejection is then
         // no proof the lease was lost.
         let mut maybe_applied = false;
@@ -387,8 +287,8 @@ impl Inner {
                 .await
             {
                 Ok(statuses) => {
-                    streak.ok();
-                    self.registry.settle(entries.iter().map(|e| &e.lease));
+                    outage.ok();
+                    self.leases.settle(entries.iter().map(|e| &e.lease));
                     return Some(super::acker::report(
                         self,
                         entries,
@@ -399,7 +299,7 @@ impl Inner {
                 Err(e) => {
                     maybe_applied = true;
                     let wait = backoff.next();
-                    streak.fail(&e, wait);
+                    outage.fail(&e, wait);
                     if give_up.is_some_and(|g| started.elapsed() >= g) {
                         tracing::error!(count = entries.len(), error = %e, "gave up recording outcomes; those jobs run again after their lease expires");
                         return None;
@@ -414,31 +314,35 @@ impl Inner {
         self.stop.subscribe()
     }
 
-    pub(crate) fn streak(&self, what: &'static str) -> Streak {
-        Streak::new(what, self.health.clone())
+    pub(crate) fn outage_log(&self, what: &'static str) -> OutageLog {
+        OutageLog::new(what, self.health.clone())
     }
 }
 
 /// Runs `step` every `every` until the runtime stops; a failed step is retried after a short
 /// backoff instead of a whole interval. Every periodic loop of the runtime is one of these.
-pub(crate) async fn every<F, Fut>(inner: Arc<Inner>, what: &'static str, every: Duration, step: F)
-where
-    F: Fn(Arc<Inner>) -> Fut,
+pub(crate) async fn every<F, Fut>(
+    inner: Arc<WorkerProcess>,
+    what: &'static str,
+    every: Duration,
+    step: F,
+) where
+    F: Fn(Arc<WorkerProcess>) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
     let mut stop = inner.stopping();
-    let mut streak = inner.streak(what);
+    let mut outage = inner.outage_log(what);
     let mut backoff = Backoff::new();
     loop {
         let pause = match step(inner.clone()).await {
             Ok(()) => {
-                streak.ok();
+                outage.ok();
                 backoff.reset();
                 every
             }
             Err(e) => {
                 let pause = backoff.next().min(every);
-                streak.fail(&e, pause);
+                outage.fail(&e, pause);
                 pause
             }
         };

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::backoff::Backoff;
-use super::runtime::Inner;
+use super::outage::Backoff;
+use super::runtime::WorkerProcess;
 
-pub(crate) async fn run(inner: Arc<Inner>) {
+pub(crate) async fn run(inner: Arc<WorkerProcess>) {
     let mut stop = inner.stopping();
-    let mut streak = inner.streak("scheduling due jobs");
+    let mut outage = inner.outage_log("scheduling due jobs");
     let mut backoff = Backoff::new();
     let poll = inner.opts.poll_interval;
     loop {
@@ -20,7 +20,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         woken.as_mut().enable();
         let pause = match inner.queue.rdb.forward().await {
             Ok(next) => {
-                streak.ok();
+                outage.ok();
                 backoff.reset();
                 match next {
                     Some(d) if d.is_zero() => continue,
@@ -31,7 +31,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             }
             Err(e) => {
                 let pause = backoff.next();
-                streak.fail(&e, pause);
+                outage.fail(&e, pause);
                 pause
             }
         };

@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use super::backoff::Backoff;
-use super::runtime::Inner;
+use super::outage::Backoff;
+use super::runtime::WorkerProcess;
 use crate::rdb::{Rdb, Wake};
 
-pub(crate) async fn run(inner: Arc<Inner>, blocking: Option<Rdb>) {
+pub(crate) async fn run(inner: Arc<WorkerProcess>, blocking: Option<Rdb>) {
     let mut stop = inner.stopping();
-    let mut streak = inner.streak("waiting for work");
+    let mut outage = inner.outage_log("waiting for work");
     let mut backoff = Backoff::new();
     let poll = inner.opts.poll_interval;
     loop {
@@ -30,7 +30,7 @@ pub(crate) async fn run(inner: Arc<Inner>, blocking: Option<Rdb>) {
         };
         match result {
             Ok(woken) => {
-                streak.ok();
+                outage.ok();
                 backoff.reset();
                 match woken {
                     Some(Wake::Schedule) => inner.resched.notify_waiters(),
@@ -39,7 +39,7 @@ pub(crate) async fn run(inner: Arc<Inner>, blocking: Option<Rdb>) {
             }
             Err(e) => {
                 let pause = backoff.next();
-                streak.fail(&e, pause);
+                outage.fail(&e, pause);
                 tokio::select! {
                     _ = stop.changed() => return,
                     _ = tokio::time::sleep(pause) => {}

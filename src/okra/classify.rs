@@ -1,30 +1,14 @@
-//! Okra's failures, classified (defaults from Okra's error page; every row can be overridden in
-//! `[classification]`). A known Okra `type` decides over the HTTP status.
-//!
-//! | matched by | class | action |
-//! |---|---|---|
-//! | HTTP 503 | `okra_timeout` | retry after at least `retry.okra_timeout_delay` |
-//! | HTTP 429, type `RATE_LIMIT` | `rate_limited` | retry after max(`retry.rate_limit_delay`, Retry-After) capped by `retry.max_rate_limit_delay`, no attempt spent, the account is throttled |
-//! | HTTP 500, 502, 504, other 5xx, 408 | `server_error` | retry with backoff |
-//! | connect/reset/TLS error, client timeout | `server_error` | retry with backoff |
-//! | 2xx body that cannot be read | `malformed_body` | retry with backoff |
-//! | body over `okra.max_body` | `oversized_body` | retry with backoff |
-//! | HTTP 3xx (never followed) | `unexpected_redirect` | pause (circuit breaker) |
-//! | HTTP 401 / 403 | `unauthorized` / `forbidden` | pause (circuit breaker) |
-//! | type `PLAN`, `EXPIRED`, `ENV` | the type, lower-cased | pause (circuit breaker) |
-//! | HTTP 400 / 404 / 422 | `bad_request` / `not_found` / `unprocessable` | terminal |
-//! | other 4xx | `client_error` | terminal |
-//! | type `FLAGGED_USER`, `SUSPENDED`, `NO_RECORD_ID` | the type, lower-cased | terminal |
-//! | error body with a 2xx status and no known type | `okra_error` | terminal |
-//! | other types (`EMPTY_QUEUE`, `SLA`, `KILL`, ...) | decided by the HTTP status | |
+//! Okra's failures, classified. The default table is written once, in [`TABLE`]: the
+//! classifier is built from it, and the README's table is its rendering ([`readme_table`],
+//! checked by a test). A known Okra `type` decides over the HTTP status; every row can be
+//! overridden in `[classification]`.
 //!
 //! A success whose profile is not the documented shape (`malformed_body`, retry) or names
 //! another identifier (`mismatched_profile`, terminal) is judged in [`super::profile`].
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use crate::config::{ClassificationSettings, RuleSettings};
+use super::settings::{ClassificationSettings, Delays, RuleSettings};
 use crate::error::QueueError;
 use crate::okra::client::OkraError;
 use crate::policy::JobError;
@@ -38,7 +22,7 @@ pub enum Action {
     Terminal,
     /// Retry after the rate-limit wait without spending an attempt; the fleet stops calling.
     RateLimited,
-    /// Retry after Okra's "short delay"; a BVN verify looks for the profile first.
+    /// Retry after Okra's "short delay"; a paid verify looks for the profile first.
     OkraTimeout,
     /// The circuit breaker: the failure is the account's, not the job's (every job would fail
     /// the same way). The queue pauses with a reason; the job goes back without spending an
@@ -47,6 +31,10 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, as `[classification]` overrides name them.
+    pub const NAMES: [&'static str; 5] =
+        ["retry", "terminal", "rate_limited", "okra_timeout", "pause"];
+
     fn parse(s: &str) -> Result<Self, String> {
         Ok(match s {
             "retry" => Self::Retry,
@@ -56,7 +44,8 @@ impl Action {
             "pause" => Self::Pause,
             other => {
                 return Err(format!(
-                    "unknown action `{other}` (expected retry, terminal, rate_limited, okra_timeout or pause)"
+                    "unknown action `{other}` (expected {})",
+                    Self::NAMES.join(", ")
                 ));
             }
         })
@@ -72,22 +61,182 @@ pub struct Rule {
     pub action: Action,
 }
 
-fn rule(class: &str, action: Action) -> Rule {
-    Rule {
-        class: class.into(),
-        action,
-    }
+/// What a rule of the default table matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    /// One HTTP status.
+    Status(u16),
+    /// An Okra error `type`.
+    Type(&'static str),
+    /// Any other 5xx.
+    Other5xx,
+    /// Any other 4xx.
+    Other4xx,
+    /// An error body sent with a 2xx status and no known type.
+    ErrorBody2xx,
+    /// No answer: connect, reset, TLS error or client timeout.
+    Transport,
+    /// A 2xx body that cannot be read.
+    BadBody,
+    /// A 3xx (never followed).
+    Redirect,
+    /// A body over `okra.max_body`.
+    Oversized,
 }
 
-/// The delays the table's actions use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Delays {
-    /// Minimum wait after a 429.
-    pub rate_limit: Duration,
-    /// Minimum wait after a 503.
-    pub okra_timeout: Duration,
-    /// Longest wait a 429's `Retry-After` can impose.
-    pub max_rate_limit: Duration,
+/// One line of the default classification, as the README shows it, with the rules it stands
+/// for (none for lines that describe what other parts decide).
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// What it matches, in words (the README's first column).
+    pub matched_by: &'static str,
+    /// The class, in words (the second column).
+    pub class: &'static str,
+    /// What happens (the third column).
+    pub effect: &'static str,
+    /// The classifier's rules: what they match, their class and action.
+    pub rules: &'static [(Match, &'static str, Action)],
+}
+
+use Action::{OkraTimeout, Pause, RateLimited, Retry, Terminal};
+
+/// The default classification (from Okra's error page), written once.
+pub const TABLE: &[Entry] = &[
+    Entry {
+        matched_by: "HTTP 503",
+        class: "`okra_timeout`",
+        effect: "retry after at least `retry.okra_timeout_delay` (2 s); a `bvn_verify` first looks up `/identity/getByBvn`",
+        rules: &[(Match::Status(503), "okra_timeout", OkraTimeout)],
+    },
+    Entry {
+        matched_by: "HTTP 429, or type `RATE_LIMIT`",
+        class: "`rate_limited`",
+        effect: "retry after `max(retry.rate_limit_delay (60 s), Retry-After)`, capped by `retry.max_rate_limit_delay` (10 min), **no attempt spent**, and every queue on the Okra account stops calling Okra until then (`okra-admin queue unthrottle` lifts it)",
+        rules: &[
+            (Match::Status(429), "rate_limited", RateLimited),
+            (Match::Type("RATE_LIMIT"), "rate_limited", RateLimited),
+        ],
+    },
+    Entry {
+        matched_by: "HTTP 500, 502, 504, other 5xx, 408",
+        class: "`server_error`",
+        effect: "retry with backoff",
+        rules: &[
+            (Match::Other5xx, "server_error", Retry),
+            (Match::Status(408), "server_error", Retry),
+        ],
+    },
+    Entry {
+        matched_by: "connect / reset / TLS error, client timeout",
+        class: "`server_error`",
+        effect: "retry with backoff; a `bvn_verify` first looks up `/identity/getByBvn`",
+        rules: &[(Match::Transport, "server_error", Retry)],
+    },
+    Entry {
+        matched_by: "a 2xx body that cannot be parsed, or whose profile is not the documented shape",
+        class: "`malformed_body`",
+        effect: "retry with backoff",
+        rules: &[(Match::BadBody, "malformed_body", Retry)],
+    },
+    Entry {
+        matched_by: "a 2xx profile that names another identifier than the one asked about",
+        class: "`mismatched_profile`",
+        effect: "terminal; **never stored as a result**",
+        rules: &[],
+    },
+    Entry {
+        matched_by: "a body larger than `okra.max_body` (1 MiB)",
+        class: "`oversized_body`",
+        effect: "retry with backoff; reading stops and the connection is dropped",
+        rules: &[(Match::Oversized, "oversized_body", Retry)],
+    },
+    Entry {
+        matched_by: "HTTP 3xx (a redirect is never followed)",
+        class: "`unexpected_redirect`",
+        effect: "**pause** (circuit breaker)",
+        rules: &[(Match::Redirect, "unexpected_redirect", Pause)],
+    },
+    Entry {
+        matched_by: "HTTP 401, 403",
+        class: "`unauthorized`, `forbidden`",
+        effect: "**pause** (circuit breaker)",
+        rules: &[
+            (Match::Status(401), "unauthorized", Pause),
+            (Match::Status(403), "forbidden", Pause),
+        ],
+    },
+    Entry {
+        matched_by: "type `PLAN`, `EXPIRED`, `ENV`",
+        class: "`plan`, `expired`, `env`",
+        effect: "**pause** (circuit breaker)",
+        rules: &[
+            (Match::Type("PLAN"), "plan", Pause),
+            (Match::Type("EXPIRED"), "expired", Pause),
+            (Match::Type("ENV"), "env", Pause),
+        ],
+    },
+    Entry {
+        matched_by: "HTTP 400, 404, 422",
+        class: "`bad_request`, `not_found`, `unprocessable`",
+        effect: "terminal (404s in a row trip the drain guard)",
+        rules: &[
+            (Match::Status(400), "bad_request", Terminal),
+            (Match::Status(404), "not_found", Terminal),
+            (Match::Status(422), "unprocessable", Terminal),
+        ],
+    },
+    Entry {
+        matched_by: "other 4xx",
+        class: "`client_error`",
+        effect: "terminal",
+        rules: &[(Match::Other4xx, "client_error", Terminal)],
+    },
+    Entry {
+        matched_by: "type `FLAGGED_USER`, `SUSPENDED`, `NO_RECORD_ID`",
+        class: "the type, lower-cased (`flagged_user`, ...)",
+        effect: "terminal",
+        rules: &[
+            (Match::Type("FLAGGED_USER"), "flagged_user", Terminal),
+            (Match::Type("SUSPENDED"), "suspended", Terminal),
+            (Match::Type("NO_RECORD_ID"), "no_record_id", Terminal),
+        ],
+    },
+    Entry {
+        matched_by: "an error body with a 2xx status and no known type",
+        class: "`okra_error`",
+        effect: "terminal",
+        rules: &[(Match::ErrorBody2xx, "okra_error", Terminal)],
+    },
+    Entry {
+        matched_by: "other types (`EMPTY_QUEUE`, `QUEUE_FAILED`, `SLA`, `KILL`, `DUPLICATED_QUEUE`, ...)",
+        class: "decided by the HTTP status",
+        effect: "",
+        rules: &[],
+    },
+    Entry {
+        matched_by: "undecodable payload, or one that breaks enqueue's rules (written by another producer)",
+        class: "`invalid_payload`",
+        effect: "terminal; Okra is never called; the message names the rule, never the value",
+        rules: &[],
+    },
+    Entry {
+        matched_by: "worker died holding the job",
+        class: "`lease_expired`",
+        effect: "retry with backoff; dead when attempts are spent",
+        rules: &[],
+    },
+];
+
+/// The README's table: [`TABLE`] as Markdown.
+pub fn readme_table() -> String {
+    let mut out = String::from("| matched by | class | action |\n|---|---|---|\n");
+    for e in TABLE {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            e.matched_by, e.class, e.effect
+        ));
+    }
+    out
 }
 
 /// The classification table.
@@ -105,41 +254,45 @@ pub struct Classifier {
 }
 
 impl Default for Classifier {
+    /// The classifier of [`TABLE`].
     fn default() -> Self {
-        use Action::*;
-        let by_status = HashMap::from([
-            (503, rule("okra_timeout", OkraTimeout)),
-            (429, rule("rate_limited", RateLimited)),
-            (408, rule("server_error", Retry)),
-            (400, rule("bad_request", Terminal)),
-            (401, rule("unauthorized", Pause)),
-            (403, rule("forbidden", Pause)),
-            (404, rule("not_found", Terminal)),
-            (422, rule("unprocessable", Terminal)),
-        ]);
-        let mut by_type: HashMap<String, Rule> = [
-            ("FLAGGED_USER", Terminal),
-            ("SUSPENDED", Terminal),
-            ("NO_RECORD_ID", Terminal),
-            ("PLAN", Pause),
-            ("EXPIRED", Pause),
-            ("ENV", Pause),
-        ]
-        .into_iter()
-        .map(|(t, a)| (t.to_string(), rule(&t.to_ascii_lowercase(), a)))
-        .collect();
-        by_type.insert("RATE_LIMIT".into(), rule("rate_limited", RateLimited));
-        Self {
-            by_status,
-            by_type,
-            server_error: rule("server_error", Retry),
-            client_error: rule("client_error", Terminal),
-            success_error: rule("okra_error", Terminal),
-            transport: rule("server_error", Retry),
-            bad_body: rule("malformed_body", Retry),
-            redirect: rule("unexpected_redirect", Pause),
-            oversized: rule("oversized_body", Retry),
+        let blank = Rule {
+            class: String::new(),
+            action: Retry,
+        };
+        let mut c = Self {
+            by_status: HashMap::new(),
+            by_type: HashMap::new(),
+            server_error: blank.clone(),
+            client_error: blank.clone(),
+            success_error: blank.clone(),
+            transport: blank.clone(),
+            bad_body: blank.clone(),
+            redirect: blank.clone(),
+            oversized: blank,
+        };
+        for (matched, class, action) in TABLE.iter().flat_map(|e| e.rules) {
+            let rule = Rule {
+                class: class.to_string(),
+                action: *action,
+            };
+            match matched {
+                Match::Status(s) => {
+                    c.by_status.insert(*s, rule);
+                }
+                Match::Type(t) => {
+                    c.by_type.insert(t.to_string(), rule);
+                }
+                Match::Other5xx => c.server_error = rule,
+                Match::Other4xx => c.client_error = rule,
+                Match::ErrorBody2xx => c.success_error = rule,
+                Match::Transport => c.transport = rule,
+                Match::BadBody => c.bad_body = rule,
+                Match::Redirect => c.redirect = rule,
+                Match::Oversized => c.oversized = rule,
+            }
         }
+        c
     }
 }
 
@@ -244,17 +397,17 @@ impl Classifier {
             // Not the job's fault: back to ready at once, the attempt given back.
             Action::Pause => JobError::retryable(&rule.class, message).without_attempt(),
             Action::OkraTimeout => {
-                JobError::retryable(&rule.class, message).with_delay(delays.okra_timeout)
+                JobError::retryable(&rule.class, message).with_delay(delays.okra_timeout_delay)
             }
             Action::RateLimited => {
                 let wait = match e {
                     OkraError::Api {
                         retry_after: Some(ra),
                         ..
-                    } => delays.rate_limit.max(*ra),
-                    _ => delays.rate_limit,
+                    } => delays.rate_limit_delay.max(*ra),
+                    _ => delays.rate_limit_delay,
                 }
-                .min(delays.max_rate_limit.max(delays.rate_limit));
+                .min(delays.max_rate_limit_delay.max(delays.rate_limit_delay));
                 JobError::retryable(&rule.class, message)
                     .with_delay(wait)
                     .without_attempt()
@@ -288,14 +441,16 @@ impl Classifier {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::okra::client::{ErrorBody, read_answer};
     use crate::policy::ErrorAction;
 
     const DELAYS: Delays = Delays {
-        rate_limit: Duration::from_secs(60),
-        okra_timeout: Duration::from_secs(2),
-        max_rate_limit: Duration::from_secs(600),
+        rate_limit_delay: Duration::from_secs(60),
+        okra_timeout_delay: Duration::from_secs(2),
+        max_rate_limit_delay: Duration::from_secs(600),
     };
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::OkraSettings;
+use super::settings::OkraSettings;
 use crate::job::{BODY_EXCERPT_MAX, truncate};
 
 /// The Okra secret key. Its `Debug` never shows it.

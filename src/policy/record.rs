@@ -1,13 +1,15 @@
-//! The last step of the retry lifecycle: a decision becomes the write that records it, as one
-//! `outcome.lua` entry fenced by the claim's [`Lease`]. Metrics and logs come later, from what
-//! the script says it applied (see the acker), never from what was merely asked for.
+//! The last step of the retry lifecycle: an ended attempt and its outcome become the write
+//! that records them, one `outcome.lua` entry fenced by the claim's [`Lease`]. [`attempt`] is
+//! the one entrance (the worker that ran the job, the reaper that takes back an expired lease,
+//! and a job that cannot be decoded all use it), and it always asks the policy. Metrics and
+//! logs come later, from what the script says it applied (the acker), never from what was
+//! merely asked for.
 
 use std::time::Duration;
 
-use super::Decision;
-use crate::dlq::index_dims;
-use crate::job::{Failure, HistoryEntry, Lease, truncate};
-use crate::rdb::{Action, OutcomeEntry};
+use super::{Budget, Decision, Outcome, RetryPolicy};
+use crate::job::{Failure, HistoryEntry, HistoryKind, JobMeta, Lease, truncate};
+use crate::rdb::{OutcomeEntry, Transition, index_members};
 
 const MESSAGE_MAX: usize = 2048;
 const HISTORY_MESSAGE_MAX: usize = 512;
@@ -21,37 +23,89 @@ pub(crate) enum Writer {
     Reaper,
 }
 
-/// The write for one decision about the attempt `attempt` of a `kind` job.
-pub(crate) fn entry(
-    lease: Lease,
-    kind: &str,
-    attempt: u32,
-    decision: Decision,
-    ran: Option<Duration>,
-    node: &str,
-    writer: Writer,
-) -> OutcomeEntry {
+/// An attempt that has ended, with everything the policy and the write need.
+#[derive(Debug, Clone)]
+pub(crate) struct Attempt<'a> {
+    /// The claim it ran under.
+    pub lease: Lease,
+    /// The job's kind (`unknown` when its metadata does not decode).
+    pub kind: &'a str,
+    /// Attempts spent, this one included.
+    pub attempt: u32,
+    /// The budget in force.
+    pub max_attempts: u32,
+    /// Start of the job's retry window (Redis ms).
+    pub window_start: u64,
+    /// Redis time now (ms).
+    pub now: u64,
+    /// How long it ran (a reaper cannot know).
+    pub ran: Option<Duration>,
+    /// This process (`host:pid:suffix`).
+    pub node: &'a str,
+    /// Who records it.
+    pub writer: Writer,
+}
+
+impl<'a> Attempt<'a> {
+    /// An attempt of a job whose metadata is `meta` (`None` when it does not decode: the
+    /// fleet's budget and a window starting now apply), under `policy`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn of(
+        lease: Lease,
+        meta: Option<&'a JobMeta>,
+        attempt: u32,
+        policy: &RetryPolicy,
+        now: u64,
+        ran: Option<Duration>,
+        node: &'a str,
+        writer: Writer,
+    ) -> Self {
+        Self {
+            lease,
+            kind: meta.map_or("unknown", |m| m.kind.as_str()),
+            attempt,
+            max_attempts: meta.map_or(policy.max_attempts, |m| m.budget(policy.max_attempts)),
+            window_start: meta.map_or(now, |m| m.window_start),
+            now,
+            ran,
+            node,
+            writer,
+        }
+    }
+}
+
+/// The one entrance: the policy decides what `outcome` means for the job, and the decision
+/// becomes its write.
+pub(crate) fn attempt(policy: &RetryPolicy, a: Attempt<'_>, outcome: Outcome) -> OutcomeEntry {
+    let decision = policy.decide(
+        outcome,
+        Budget {
+            attempts: a.attempt,
+            max_attempts: a.max_attempts,
+            window_start: a.window_start,
+            now: a.now,
+        },
+    );
     let mut history = HistoryEntry {
-        attempt,
-        worker: Some(node.to_string()),
-        duration_ms: ran.map(|d| d.as_millis() as u64),
+        attempt: a.attempt,
+        worker: Some(a.node.to_string()),
+        duration_ms: a.ran.map(|d| d.as_millis() as u64),
         ..HistoryEntry::default()
     };
     let mut entry = OutcomeEntry {
-        lease,
-        action: Action::Complete,
+        lease: a.lease,
+        transition: Transition::Complete,
         delay_ms: 0,
         refund: false,
         history: HistoryEntry::default(),
         data: String::new(),
         dims: Vec::new(),
-        fence: writer == Writer::Reaper,
-        kind: kind.to_string(),
+        fence: a.writer == Writer::Reaper,
+        kind: a.kind.to_string(),
         reason: None,
     };
     let failure = match decision {
         Decision::Complete(result) => {
-            history.outcome = "success".into();
             entry.data = result.to_string();
             None
         }
@@ -60,22 +114,21 @@ pub(crate) fn entry(
             refund,
             failure,
         } => {
-            history.outcome = "retry".into();
             history.retry_in_ms = Some(delay.as_millis() as u64);
-            entry.action = Action::Retry;
+            entry.transition = Transition::Retry;
             entry.delay_ms = delay.as_millis() as u64;
             entry.refund = refund;
             Some(failure)
         }
         Decision::Dead(failure) => {
-            history.outcome = "dead".into();
-            entry.action = Action::Dead;
-            entry.dims = index_dims(kind, &failure);
+            entry.transition = Transition::Dead;
+            entry.dims = index_members(a.kind, &failure);
             Some(failure)
         }
     };
+    history.outcome = entry.transition.history();
     if let Some(mut f) = failure {
-        f.attempt = attempt;
+        f.attempt = a.attempt;
         entry.reason = f.reason.clone();
         f.message = truncate(&f.message, MESSAGE_MAX).to_string();
         history.class = Some(f.class.clone());
@@ -89,15 +142,16 @@ pub(crate) fn entry(
 }
 
 /// Gives a claimed job back to the head of the ready list with its attempt refunded
-/// (unstarted at shutdown, or unfinished when the grace period ended).
-pub(crate) fn release(lease: Lease, kind: &str, node: &str) -> OutcomeEntry {
+/// (unstarted at shutdown, or unfinished when the grace period ended). Not an attempt that
+/// ended: nothing is decided.
+pub(crate) fn release(lease: Lease, node: &str) -> OutcomeEntry {
     OutcomeEntry {
         lease,
-        action: Action::Release,
+        transition: Transition::Release,
         delay_ms: 0,
         refund: true,
         history: HistoryEntry {
-            outcome: "released".into(),
+            outcome: HistoryKind::Released,
             class: Some("shutdown".into()),
             worker: Some(node.to_string()),
             ..HistoryEntry::default()
@@ -105,18 +159,99 @@ pub(crate) fn release(lease: Lease, kind: &str, node: &str) -> OutcomeEntry {
         data: String::new(),
         dims: Vec::new(),
         fence: false,
-        kind: kind.to_string(),
+        kind: String::new(),
         reason: None,
     }
 }
 
-/// Failure, as recorded on a dead letter, of a job the worker could not even decode.
-pub(crate) fn invalid_payload(message: String, body: &str) -> Failure {
-    Failure {
+/// The failure of a job the worker could not even decode: terminal, so the policy sends it
+/// to the dead letters at once.
+pub(crate) fn invalid_payload(message: String, body: &str) -> Outcome {
+    Outcome::Terminal(Failure {
         class: "invalid_payload".into(),
-        reason: Some("terminal".into()),
         message,
         body: Some(truncate(body, crate::job::BODY_EXCERPT_MAX).to_string()),
         ..Failure::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt_of(writer: Writer, n: u32) -> Attempt<'static> {
+        Attempt {
+            lease: Lease {
+                id: "j".into(),
+                token: 7,
+            },
+            kind: "bvn_verify",
+            attempt: n,
+            max_attempts: 3,
+            window_start: 1_000,
+            now: 2_000,
+            ran: Some(Duration::from_millis(12)),
+            node: "host:1:abc",
+            writer,
+        }
+    }
+
+    #[test]
+    fn every_decision_becomes_its_write() {
+        let p = RetryPolicy::default();
+        let ok = attempt(
+            &p,
+            attempt_of(Writer::Worker, 1),
+            Outcome::Success(serde_json::json!({"a": 1})),
+        );
+        assert_eq!(ok.transition, Transition::Complete);
+        assert_eq!(ok.history.outcome, HistoryKind::Success);
+        assert_eq!(ok.data, r#"{"a":1}"#);
+        assert!(!ok.fence);
+
+        let failure = Failure {
+            class: "server_error".into(),
+            message: "boom".into(),
+            http_status: Some(500),
+            ..Failure::default()
+        };
+        let retry = Outcome::Retry {
+            failure: failure.clone(),
+            delay: None,
+            spend_attempt: true,
+        };
+        let r = attempt(&p, attempt_of(Writer::Reaper, 1), retry.clone());
+        assert_eq!(r.transition, Transition::Retry);
+        assert!(r.fence, "a reaper's write is fenced by the deadline too");
+        assert_eq!(r.history.class.as_deref(), Some("server_error"));
+        assert_eq!(r.class(), "server_error");
+
+        let d = attempt(&p, attempt_of(Writer::Worker, 3), retry);
+        assert_eq!(d.transition, Transition::Dead);
+        assert_eq!(d.reason.as_deref(), Some("attempts_exhausted"));
+        assert!(d.dims.iter().any(|x| x.as_str() == "s|500"));
+
+        // A payload that cannot be decoded goes through the policy too: terminal, dead now.
+        let bad = attempt(
+            &p,
+            attempt_of(Writer::Worker, 1),
+            invalid_payload("payload does not decode".into(), "{}"),
+        );
+        assert_eq!(bad.transition, Transition::Dead);
+        assert_eq!(bad.reason.as_deref(), Some("terminal"));
+    }
+
+    #[test]
+    fn a_release_refunds_and_decides_nothing() {
+        let r = release(
+            Lease {
+                id: "j".into(),
+                token: 1,
+            },
+            "n",
+        );
+        assert!(r.refund);
+        assert_eq!(r.class(), "");
+        assert_eq!(r.history.outcome, HistoryKind::Released);
     }
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tracing::warn;
 
+use super::RedisConn;
+use super::reply::{int, text};
 use super::scripts::SCRIPTS;
-use super::{RedisConn, int, text};
 use crate::error::Result;
 use crate::keys::AccountKeys;
 
@@ -125,7 +126,7 @@ impl Account {
     /// Stops every worker on this account from calling upstream for `d` (never shortens a
     /// throttle in place); returns the throttle left.
     pub async fn throttle(&self, d: Duration) -> Result<Duration> {
-        super::throttle_key(&self.conn, &self.keys.throttle(), d).await
+        super::control::throttle_key(&self.conn, &self.keys.throttle(), d).await
     }
 
     /// Lifts a throttle; true if one was in place.

@@ -3,8 +3,9 @@
 
 use redis::{AsyncCommands, Value};
 
+use super::reply::{int, text};
 use super::scripts::SCRIPTS;
-use super::{Rdb, Whereabouts, int, text};
+use super::{Rdb, Whereabouts};
 use crate::error::Result;
 use crate::job::{HistoryEntry, JobMeta, JobState, split_record};
 
@@ -19,6 +20,20 @@ pub enum Listing {
     Running,
     /// `completed` (completed and cancelled jobs), newest first.
     Finished,
+}
+
+impl Listing {
+    /// Where jobs of a listable state ([`JobState::LISTABLE`]) are read from; `None` for dead
+    /// letters, which have an index of their own.
+    pub fn of(state: JobState) -> Option<Self> {
+        match state {
+            JobState::Ready => Some(Self::Ready),
+            JobState::Scheduled => Some(Self::Scheduled),
+            JobState::Running => Some(Self::Running),
+            JobState::Completed | JobState::Cancelled => Some(Self::Finished),
+            JobState::Dead => None,
+        }
+    }
 }
 
 /// One live job in a listing.

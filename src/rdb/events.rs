@@ -1,13 +1,83 @@
-//! Reads of a queue's event stream (`events`, written by the scripts as jobs move).
+//! A queue's event stream (`events`): what the scripts write as jobs move, and its reads.
+//! Events name the job and its kind, never its payload: no personal data leaves the record.
 
 use std::time::Duration;
 
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, Value};
+use serde::{Deserialize, Serialize};
 
 use super::Rdb;
 use crate::error::Result;
-use crate::events::{Event, EventKind};
+
+/// What happened to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Added to the queue (ready or scheduled).
+    Enqueued,
+    /// An attempt failed and another is scheduled.
+    Retry,
+    /// Finished with a result.
+    Completed,
+    /// Moved to dead letters.
+    Dead,
+    /// Cancelled before it started.
+    Cancelled,
+    /// Sent back to work from dead letters.
+    Requeued,
+}
+
+impl EventKind {
+    /// Parses the name stored in the stream.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "enqueued" => Self::Enqueued,
+            "retry" => Self::Retry,
+            "completed" => Self::Completed,
+            "dead" => Self::Dead,
+            "cancelled" => Self::Cancelled,
+            "requeued" => Self::Requeued,
+            _ => return None,
+        })
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enqueued => "enqueued",
+            Self::Retry => "retry",
+            Self::Completed => "completed",
+            Self::Dead => "dead",
+            Self::Cancelled => "cancelled",
+            Self::Requeued => "requeued",
+        }
+    }
+
+    /// Whether the job is finished after it (nothing more will happen unless an operator acts).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Dead | Self::Cancelled)
+    }
+}
+
+/// One event. No payload and no identifier: only ids, kinds and classes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Stream position; pass it to [`Queue::events`] to resume after this event.
+    pub position: String,
+    /// When it happened (Redis time, ms since the epoch).
+    pub at: u64,
+    /// What happened.
+    pub event: EventKind,
+    /// The job id.
+    pub job: String,
+    /// The job kind.
+    pub kind: String,
+    /// Failure class (retry, dead).
+    pub class: Option<String>,
+    /// Attempts spent (0 for enqueue, cancel and requeue).
+    pub attempt: u32,
+}
 
 impl Rdb {
     /// Up to `count` events after position `after` (`0-0`: from the oldest kept), waiting up

@@ -1,4 +1,5 @@
-//! The registry of queue names, deleting a whole queue, and the fleet's one sampler.
+//! The registry of queue names (`okq:queues`, outside every queue's hash tag), and deleting a
+//! whole queue.
 
 use redis::AsyncCommands;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
@@ -42,7 +43,7 @@ impl Rdb {
         Ok(deleted)
     }
 
-    /// The queue's idempotency claims (`SCAN` on the node that holds the queue's slot).
+    /// The queue's idempotency claims (`SCAN` on the node that holds the queue's slot; a walk).
     async fn idempotency_keys(&self) -> Result<Vec<String>> {
         let pattern = format!("{}idem:*", self.keys.prefix());
         let mut conn = self.conn.clone();
@@ -81,21 +82,6 @@ impl Rdb {
             }
             cursor = next;
         }
-    }
-}
-
-impl Rdb {
-    /// Takes or keeps the queue's sampler role for process `me` for `ttl`; true while `me`
-    /// holds it. One process exports the queue-wide gauges, so sums over a fleet stay right.
-    pub async fn elect_sampler(&self, me: &str, ttl: std::time::Duration) -> Result<bool> {
-        let held: u64 = super::scripts::SCRIPTS
-            .elect
-            .key(self.keys.sampler())
-            .arg(me)
-            .arg(ttl.as_millis().max(1) as u64)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(held == 1)
     }
 }
 

@@ -20,7 +20,6 @@ macro_rules! script {
 pub(crate) struct Scripts {
     pub enqueue: Script,
     pub claim: Script,
-    pub promote: Script,
     pub outcome: Script,
     pub extend: Script,
     pub expired: Script,
@@ -35,12 +34,12 @@ pub(crate) struct Scripts {
     pub cancel: Script,
     pub run_now: Script,
     pub elect: Script,
+    pub oldest: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     enqueue: script!("enqueue"),
     claim: script!("claim"),
-    promote: script!("promote"),
     outcome: script!("outcome"),
     extend: script!("extend"),
     expired: script!("expired"),
@@ -55,4 +54,5 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     cancel: script!("cancel"),
     run_now: script!("run_now"),
     elect: script!("elect"),
+    oldest: script!("oldest"),
 });

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use clap::Args;
+use okra_queue::PartialEnqueue;
 use okra_queue::okra::OkraJob;
-use okra_queue::queue::PartialEnqueue;
 use okra_queue::{EnqueueOptions, Queue, QueueError, RawJob};
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use okra_queue::ident::IdType;
 use okra_queue::rdb::JobBrief;
 use okra_queue::{Failure, JobFilter, JobRecord, JobState, Queue};
@@ -69,8 +69,8 @@ pub enum JobsCmd {
     )]
     List {
         /// ready, scheduled, running, completed or cancelled (dead letters: `dlq list`).
-        #[arg(long, value_enum)]
-        state: StateArg,
+        #[arg(long, value_parser = listable_state)]
+        state: JobState,
         /// Only this kind (bvn_verify, nin_verify, ...).
         #[arg(long)]
         kind: Option<String>,
@@ -83,25 +83,17 @@ pub enum JobsCmd {
     },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StateArg {
-    Ready,
-    Scheduled,
-    Running,
-    Completed,
-    Cancelled,
-}
-
-impl From<StateArg> for JobState {
-    fn from(s: StateArg) -> Self {
-        match s {
-            StateArg::Ready => JobState::Ready,
-            StateArg::Scheduled => JobState::Scheduled,
-            StateArg::Running => JobState::Running,
-            StateArg::Completed => JobState::Completed,
-            StateArg::Cancelled => JobState::Cancelled,
-        }
-    }
+/// A state `jobs list` can list: one of [`JobState::LISTABLE`].
+fn listable_state(s: &str) -> Result<JobState, String> {
+    JobState::parse(s)
+        .filter(|st| JobState::LISTABLE.contains(st))
+        .ok_or_else(|| {
+            let names: Vec<&str> = JobState::LISTABLE.iter().map(|s| s.as_str()).collect();
+            format!(
+                "`{s}` is not a listable state (one of {}; dead letters: `dlq list`)",
+                names.join(", ")
+            )
+        })
 }
 
 pub async fn run(queue: &Queue, cmd: JobCmd, out: Out) -> anyhow::Result<ExitCode> {
@@ -168,10 +160,7 @@ pub async fn list(queue: &Queue, cmd: JobsCmd, out: Out) -> anyhow::Result<ExitC
         limit,
         page,
     } = cmd;
-    let filter = JobFilter {
-        state: state.into(),
-        kind,
-    };
+    let filter = JobFilter { state, kind };
     let p = queue.jobs(&filter, page, limit).await?;
     if out.json {
         out.json(&json!({ "page": page, "limit": limit, "more": p.more, "truncated": p.truncated, "jobs": p.jobs }));
@@ -302,7 +291,7 @@ pub fn show(rec: &JobRecord, out: Out) {
                     "-".into()
                 },
                 when(h.at),
-                h.outcome.clone(),
+                h.outcome.to_string(),
                 h.class.clone().unwrap_or_default(),
                 h.http_status.map(|s| s.to_string()).unwrap_or_default(),
                 h.error_type.clone().unwrap_or_default(),

@@ -120,7 +120,7 @@ impl FilterArgs {
             class: self.class.clone(),
             kind: self.kind.clone(),
             http_status: self.status,
-            error_type: self.okra_type.as_ref().map(|t| t.to_ascii_uppercase()),
+            error_type: self.okra_type.clone(),
             since: self.since,
             until: self.until,
         }

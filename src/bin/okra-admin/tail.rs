@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use futures::StreamExt;
-use okra_queue::events::From;
+use okra_queue::events::Since;
 use okra_queue::{Event, Queue};
 
 use crate::output::{Out, when};
@@ -51,7 +51,7 @@ pub async fn run(queue: &Queue, args: TailArgs, out: Out) -> anyhow::Result<Exit
     if !args.follow {
         return Ok(ExitCode::SUCCESS);
     }
-    let from = position.map_or(From::Now, From::After);
+    let from = position.map_or(Since::Now, Since::After);
     let mut events = Box::pin(queue.events(from).await?);
     loop {
         tokio::select! {

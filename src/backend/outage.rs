@@ -63,14 +63,14 @@ impl Health {
 }
 
 /// Logs the first failure of a streak, then at most every 30 s, and the recovery.
-pub(crate) struct Streak {
+pub(crate) struct OutageLog {
     what: &'static str,
     failures: u32,
     last_log: Option<Instant>,
     health: std::sync::Arc<Health>,
 }
 
-impl Streak {
+impl OutageLog {
     pub(crate) fn new(what: &'static str, health: std::sync::Arc<Health>) -> Self {
         Self {
             what,
@@ -131,7 +131,7 @@ mod tests {
     fn health_remembers_recent_failures() {
         let h = std::sync::Arc::new(Health::new());
         assert!(!h.failed_within(Duration::from_secs(60)));
-        Streak::new("test", h.clone()).fail(&"down", Duration::ZERO);
+        OutageLog::new("test", h.clone()).fail(&"down", Duration::ZERO);
         assert!(h.failed_within(Duration::from_secs(60)));
         assert!(!h.failed_within(Duration::ZERO));
     }

@@ -1,0 +1,68 @@
+//! What a handler can know about the job it runs: take a [`JobContext`] as a handler argument.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use apalis_core::task::{Task, from_request::FromRequest};
+
+use crate::job::{Failure, JobMeta, Lease};
+
+/// What a handler can know about the job it runs. Take it as a handler argument.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// The claim this run holds (job id and fencing token).
+    pub lease: Lease,
+    /// This attempt's number in the current budget (1 = first).
+    pub attempt: u32,
+    /// The attempt budget in force: the job's own, or the fleet's `retry.max_attempts`.
+    pub max_attempts: u32,
+    /// Kind and timestamps.
+    pub meta: Arc<JobMeta>,
+    /// The failure of the previous attempt, if it failed.
+    pub last_error: Option<Failure>,
+    /// When this process claimed the job.
+    pub claimed_at: Instant,
+    /// Redis server time of the claim (ms); with `claimed_at` it gives Redis time without asking.
+    pub claimed_at_ms: u64,
+    pub(crate) lost: Arc<AtomicBool>,
+    /// The upstream account's rate-limit slot taken for this run's call (when the queue has an
+    /// account with a limit). Give it back with [`crate::Queue::give_back`] if no call is made.
+    pub slot: Option<String>,
+}
+
+impl JobContext {
+    /// Job id.
+    pub fn id(&self) -> &str {
+        &self.lease.id
+    }
+
+    /// True once Redis has said this run's claim is gone (its lease expired and was taken back
+    /// while this process could not reach Redis). The job will run again elsewhere and this
+    /// run's outcome will be rejected: a handler should make no further upstream call.
+    pub fn lease_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Redis server time now (ms), from the claim's time and this process's monotonic clock.
+    pub fn redis_now_ms(&self) -> u64 {
+        self.claimed_at_ms + self.claimed_at.elapsed().as_millis() as u64
+    }
+}
+
+impl<Args: Sync> FromRequest<Task<Args>> for JobContext {
+    type Error = MissingJobContext;
+
+    async fn from_request(task: &Task<Args>) -> std::result::Result<Self, Self::Error> {
+        task.ctx()
+            .data()
+            .get::<JobContext>()
+            .cloned()
+            .ok_or(MissingJobContext)
+    }
+}
+
+/// The task did not come from [`RedisBackend`].
+#[derive(Debug, thiserror::Error)]
+#[error("no okra-queue job context on this task (it did not come from RedisBackend)")]
+pub struct MissingJobContext;

@@ -1,0 +1,269 @@
+//! From an [`Outcome`] to a [`Decision`], purely: the attempt budget, exponential backoff with
+//! full jitter, an explicit delay as a floor, and the retry window that also bounds retries
+//! which spend no attempt. No I/O; `record.rs` turns the decision into its write.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Outcome;
+use crate::job::Failure;
+
+/// Why a job became a dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadReason {
+    /// The failure can never succeed.
+    Terminal,
+    /// The attempt budget is spent.
+    AttemptsExhausted,
+    /// The next retry would fall outside the retry window.
+    RetryWindowExceeded,
+}
+
+impl DeadReason {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Terminal => "terminal",
+            Self::AttemptsExhausted => "attempts_exhausted",
+            Self::RetryWindowExceeded => "retry_window_exceeded",
+        }
+    }
+}
+
+/// What happens to the job after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Completed with this result.
+    Complete(serde_json::Value),
+    /// Scheduled again after `delay`; `refund` gives the attempt back.
+    Retry {
+        /// Delay before the next attempt.
+        delay: Duration,
+        /// Give the attempt back.
+        refund: bool,
+        /// What failed.
+        failure: Failure,
+    },
+    /// Moved to dead letters.
+    Dead(Failure),
+}
+
+/// Where a job stands when its attempt ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Attempts spent, including the one that just ended.
+    pub attempts: u32,
+    /// The job's attempt budget.
+    pub max_attempts: u32,
+    /// Start of the retry window (ms).
+    pub window_start: u64,
+    /// Now (ms).
+    pub now: u64,
+}
+
+/// Retry budget and backoff shape: a settings file's `[retry]` section deserializes into it
+/// (the section also holds the Okra delays, so unknown keys are checked by the settings
+/// loader, not here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetryPolicy {
+    /// Default attempt budget for jobs enqueued without one.
+    pub max_attempts: u32,
+    /// Backoff of the first retry (before jitter).
+    #[serde(with = "humantime_serde")]
+    pub base_delay: Duration,
+    /// Backoff growth per attempt.
+    pub factor: f64,
+    /// Longest backoff (before jitter).
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// No retry is scheduled later than this after the job was enqueued (or requeued); the job
+    /// dies instead. Also bounds retries that spend no attempt.
+    #[serde(with = "humantime_serde")]
+    pub retry_window: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            base_delay: Duration::from_secs(5),
+            factor: 2.0,
+            max_delay: Duration::from_secs(3600),
+            retry_window: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Checks the values make sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_attempts == 0 {
+            return Err("retry.max_attempts must be at least 1".into());
+        }
+        if !(self.factor.is_finite() && self.factor >= 1.0) {
+            return Err(format!("retry.factor must be >= 1, got {}", self.factor));
+        }
+        if self.max_delay < self.base_delay {
+            return Err("retry.max_delay must not be shorter than retry.base_delay".into());
+        }
+        if self.retry_window.is_zero() {
+            return Err("retry.retry_window must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The backoff ceiling before attempt `attempts + 1`: `base · factor^(attempts-1)`, capped.
+    pub fn backoff_ceiling(&self, attempts: u32) -> Duration {
+        let exp = self.factor.powi(attempts.saturating_sub(1).min(64) as i32);
+        let ms = (self.base_delay.as_millis() as f64 * exp).min(self.max_delay.as_millis() as f64);
+        Duration::from_millis(ms as u64)
+    }
+
+    /// Full jitter: uniform in `[0, ceiling]`.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let ceiling = self.backoff_ceiling(attempts).as_millis() as u64;
+        Duration::from_millis(fastrand::u64(0..=ceiling))
+    }
+
+    /// Applies the budget to an outcome.
+    pub fn decide(&self, outcome: Outcome, b: Budget) -> Decision {
+        match outcome {
+            Outcome::Success(v) => Decision::Complete(v),
+            Outcome::Terminal(f) => Decision::Dead(dead(f, DeadReason::Terminal, b)),
+            Outcome::Retry {
+                failure,
+                delay,
+                spend_attempt,
+            } => {
+                if spend_attempt && b.attempts >= b.max_attempts {
+                    return Decision::Dead(dead(failure, DeadReason::AttemptsExhausted, b));
+                }
+                let floor = delay.unwrap_or_default();
+                let wait = if spend_attempt {
+                    floor.max(self.backoff(b.attempts))
+                } else {
+                    floor
+                };
+                let window_end = b.window_start + self.retry_window.as_millis() as u64;
+                if b.now + wait.as_millis() as u64 > window_end {
+                    return Decision::Dead(dead(failure, DeadReason::RetryWindowExceeded, b));
+                }
+                Decision::Retry {
+                    delay: wait,
+                    refund: !spend_attempt,
+                    failure: Failure {
+                        attempt: b.attempts,
+                        ..failure
+                    },
+                }
+            }
+        }
+    }
+}
+
+fn dead(f: Failure, reason: DeadReason, b: Budget) -> Failure {
+    Failure {
+        reason: Some(reason.as_str().into()),
+        attempt: b.attempts,
+        ..f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::JobError;
+
+    fn budget(attempts: u32, max: u32) -> Budget {
+        Budget {
+            attempts,
+            max_attempts: max,
+            window_start: 1_000_000,
+            now: 1_000_000,
+        }
+    }
+
+    #[test]
+    fn attempts_exhausted_goes_dead() {
+        let p = RetryPolicy::default();
+        let out = Outcome::from_job_error(&JobError::retryable("server_error", "500"));
+        assert!(matches!(
+            p.decide(out.clone(), budget(3, 10)),
+            Decision::Retry { refund: false, .. }
+        ));
+        match p.decide(out, budget(10, 10)) {
+            Decision::Dead(f) => assert_eq!(f.reason.as_deref(), Some("attempts_exhausted")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn explicit_delay_is_a_floor_and_rate_limits_refund() {
+        let p = RetryPolicy::default();
+        let e = JobError::retryable("rate_limited", "429")
+            .with_delay(Duration::from_secs(60))
+            .without_attempt();
+        // Even with the budget spent, a retry that spends nothing is allowed.
+        match p.decide(Outcome::from_job_error(&e), budget(10, 10)) {
+            Decision::Retry { delay, refund, .. } => {
+                assert_eq!(delay, Duration::from_secs(60));
+                assert!(refund);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = JobError::retryable("okra_timeout", "503").with_delay(Duration::from_secs(2));
+        for _ in 0..50 {
+            match p.decide(Outcome::from_job_error(&e), budget(1, 10)) {
+                Decision::Retry { delay, .. } => assert!(delay >= Duration::from_secs(2)),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_window_bounds_every_retry() {
+        let p = RetryPolicy {
+            retry_window: Duration::from_secs(30),
+            ..RetryPolicy::default()
+        };
+        let e = JobError::retryable("rate_limited", "429")
+            .with_delay(Duration::from_secs(60))
+            .without_attempt();
+        match p.decide(Outcome::from_job_error(&e), budget(1, 10)) {
+            Decision::Dead(f) => assert_eq!(f.reason.as_deref(), Some("retry_window_exceeded")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy {
+            base_delay: Duration::from_secs(1),
+            factor: 2.0,
+            max_delay: Duration::from_secs(10),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(p.backoff_ceiling(1), Duration::from_secs(1));
+        assert_eq!(p.backoff_ceiling(3), Duration::from_secs(4));
+        assert_eq!(p.backoff_ceiling(20), Duration::from_secs(10));
+        for _ in 0..100 {
+            assert!(p.backoff(3) <= Duration::from_secs(4));
+        }
+    }
+
+    #[test]
+    fn terminal_is_dead_at_once() {
+        let p = RetryPolicy::default();
+        let e = JobError::terminal("not_found", "404").http_status(404);
+        match p.decide(Outcome::from_job_error(&e), budget(1, 10)) {
+            Decision::Dead(f) => {
+                assert_eq!(f.reason.as_deref(), Some("terminal"));
+                assert_eq!(f.attempt, 1);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

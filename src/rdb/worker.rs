@@ -1,0 +1,438 @@
+//! What a running worker process calls, on its hot path and in its background loops: claim,
+//! record outcomes, extend leases, list expired ones, move due jobs, wait for work, trim.
+
+use std::time::Duration;
+
+use redis::Value;
+
+use super::control::RateLimit;
+use super::dead::Dim;
+use super::reply::{int, text};
+use super::scripts::SCRIPTS;
+use super::{MAX_BATCH, MINUTES_KEPT, Rdb};
+use crate::error::{QueueError, Result};
+use crate::job::{HistoryEntry, HistoryKind, Lease};
+
+/// What a claim returned.
+#[derive(Debug)]
+pub enum ClaimReply {
+    /// The queue is paused.
+    Paused,
+    /// Claims are throttled (rate limit or upstream back-off) for this long.
+    Throttled(Duration),
+    /// Nothing is ready.
+    Empty,
+    /// Claimed jobs, with the Redis time of the claim.
+    Claimed {
+        /// Redis time of the claim (ms).
+        now: u64,
+        /// The jobs.
+        jobs: Vec<ClaimedJob>,
+        /// Ids found in `ready` without a record, dropped (and counted) by the claim.
+        orphans: Vec<String>,
+    },
+}
+
+/// One claimed job, as stored.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// The claim.
+    pub lease: Lease,
+    /// Attempts spent, this one included.
+    pub attempts: u32,
+    /// Stored record (metadata JSON, newline, payload JSON).
+    pub record: String,
+    /// Failure JSON of the previous attempt in this budget (empty when none).
+    pub last_error: String,
+}
+
+/// Where an outcome moves a claimed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Completed with a result.
+    Complete,
+    /// Scheduled again.
+    Retry,
+    /// Moved to dead letters.
+    Dead,
+    /// Given back unstarted (or unfinished at shutdown) to the head of the ready list.
+    Release,
+}
+
+impl Transition {
+    /// Every transition, for metrics that must exist from the start.
+    pub const ALL: [Transition; 4] = [Self::Complete, Self::Retry, Self::Dead, Self::Release];
+
+    /// What the job's history records for it; its `as_str` is the `outcome` metric label.
+    pub fn history(self) -> HistoryKind {
+        match self {
+            Self::Complete => HistoryKind::Success,
+            Self::Retry => HistoryKind::Retry,
+            Self::Dead => HistoryKind::Dead,
+            Self::Release => HistoryKind::Released,
+        }
+    }
+
+    /// The letter `outcome.lua` takes.
+    fn code(self) -> &'static str {
+        match self {
+            Self::Complete => "c",
+            Self::Retry => "r",
+            Self::Dead => "d",
+            Self::Release => "x",
+        }
+    }
+}
+
+/// One outcome for `outcome.lua`; [`OutcomeEntry::args`] is the one place its ARGV order is
+/// written.
+#[derive(Debug, Clone)]
+pub struct OutcomeEntry {
+    /// The claim this outcome belongs to.
+    pub lease: Lease,
+    /// Where the job goes.
+    pub transition: Transition,
+    /// Delay before the retry.
+    pub delay_ms: u64,
+    /// Give the attempt back.
+    pub refund: bool,
+    /// History entry.
+    pub history: HistoryEntry,
+    /// Result JSON (complete) or failure JSON (retry, dead).
+    pub data: String,
+    /// Dead-letter index dimensions, for dead letters.
+    pub dims: Vec<Dim>,
+    /// A reaper's outcome: apply only if the lease deadline has passed.
+    pub fence: bool,
+    /// Job kind (for metrics, logs and the event).
+    pub kind: String,
+    /// Why a dead letter died (for logs; it is inside `data` too).
+    pub reason: Option<String>,
+}
+
+impl OutcomeEntry {
+    /// `id, token, transition, delay ms, refund, history entry, data, dimensions, fence, kind,
+    /// class`.
+    fn args(&self, inv: &mut redis::ScriptInvocation<'_>) {
+        let flag = |b: bool| if b { "1" } else { "0" };
+        inv.arg(&self.lease.id)
+            .arg(self.lease.token)
+            .arg(self.transition.code())
+            .arg(self.delay_ms)
+            .arg(flag(self.refund))
+            .arg(self.history.to_script_arg())
+            .arg(&self.data)
+            .arg(
+                self.dims
+                    .iter()
+                    .map(Dim::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+            .arg(flag(self.fence))
+            .arg(&self.kind)
+            .arg(self.class());
+    }
+
+    /// The failure class it records (`""` for a success or a release).
+    pub fn class(&self) -> &str {
+        self.history
+            .class
+            .as_deref()
+            .filter(|_| self.transition != Transition::Release)
+            .unwrap_or("")
+    }
+}
+
+/// What `outcome.lua` did with one outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Written.
+    Applied,
+    /// Not written: the worker's claim was no longer current (its lease was lost).
+    Late,
+    /// Not written: a reaper lost the race to the holder (it extended or finished first).
+    Race,
+}
+
+/// A lease whose deadline has passed, with what a reaper needs to judge it.
+#[derive(Debug, Clone)]
+pub struct ExpiredLease {
+    /// The claim.
+    pub lease: Lease,
+    /// Worker loop that holds it (`process/loop`).
+    pub worker: String,
+    /// The holding process (`host:pid:suffix`).
+    pub holder: String,
+    /// Lease deadline (Redis ms).
+    pub deadline: u64,
+    /// The holder's last liveness stamp (Redis ms; 0 = never seen).
+    pub holder_stamp: u64,
+    /// Attempts spent.
+    pub attempts: u32,
+    /// Stored record (metadata JSON, newline, payload JSON).
+    pub record: String,
+}
+
+/// What woke a blocked waiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// New ready work.
+    Work,
+    /// A job was scheduled sooner than every other: re-arm the scheduler's timer.
+    Schedule,
+}
+
+impl Rdb {
+    /// Claims up to `max` (≤ [`MAX_BATCH`]) jobs for `worker`, promoting due jobs first.
+    pub async fn claim(
+        &self,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+        rate: Option<RateLimit>,
+    ) -> Result<ClaimReply> {
+        let k = &self.keys;
+        let (limit, window) = rate.map_or((0, 0), |r| (r.limit, r.window.as_millis() as u64));
+        let reply: Vec<Value> = SCRIPTS
+            .claim
+            .key(k.ready())
+            .key(k.running())
+            .key(k.scheduled())
+            .key(k.job())
+            .key(k.attempts())
+            .key(k.lease())
+            .key(k.error())
+            .key(k.paused())
+            .key(k.throttle())
+            .key(k.rate())
+            .key(k.seq())
+            .key(k.wake())
+            .key(k.stats())
+            .arg(max.clamp(1, MAX_BATCH))
+            .arg(lease.as_millis() as u64)
+            .arg(worker)
+            .arg(limit)
+            .arg(window)
+            .arg(MAX_BATCH)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let tag = text(reply.first())?;
+        let num = int(reply.get(1))?;
+        Ok(match tag.as_str() {
+            "paused" => ClaimReply::Paused,
+            "throttled" => ClaimReply::Throttled(Duration::from_millis(num)),
+            "empty" => ClaimReply::Empty,
+            "ok" => {
+                let orphan_count = int(reply.get(2))? as usize;
+                let rest = reply.get(3..).unwrap_or_default();
+                let (orphans, jobs) = rest.split_at(orphan_count.min(rest.len()));
+                let orphans = orphans
+                    .iter()
+                    .map(|v| text(Some(v)))
+                    .collect::<Result<Vec<_>>>()?;
+                let jobs = jobs
+                    .chunks(5)
+                    .map(|c| {
+                        Ok(ClaimedJob {
+                            lease: Lease {
+                                id: text(c.first())?,
+                                token: int(c.get(1))?,
+                            },
+                            attempts: int(c.get(2))? as u32,
+                            record: text(c.get(3))?,
+                            last_error: text(c.get(4))?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                ClaimReply::Claimed {
+                    now: num,
+                    jobs,
+                    orphans,
+                }
+            }
+            other => return Err(QueueError::Protocol(format!("claim replied {other}"))),
+        })
+    }
+
+    /// Applies up to [`MAX_BATCH`] outcomes atomically; one status per entry, in order.
+    /// `maybe_applied`: an earlier try of this batch may have been applied (its reply was lost),
+    /// so its rejections are not counted as late outcomes.
+    pub async fn apply(
+        &self,
+        entries: &[OutcomeEntry],
+        history_cap: usize,
+        maybe_applied: bool,
+    ) -> Result<Vec<Applied>> {
+        let k = &self.keys;
+        let mut inv = SCRIPTS.outcome.prepare_invoke();
+        inv.key(k.running())
+            .key(k.scheduled())
+            .key(k.ready())
+            .key(k.dead())
+            .key(k.dead_index())
+            .key(k.completed())
+            .key(k.attempts())
+            .key(k.lease())
+            .key(k.history())
+            .key(k.result())
+            .key(k.error())
+            .key(k.dindex())
+            .key(k.stats())
+            .key(k.wake())
+            .key(k.sched())
+            .key(k.events())
+            .key(k.minutes());
+        inv.arg(entries.len())
+            .arg(history_cap.max(1))
+            .arg(if maybe_applied { "1" } else { "0" })
+            .arg(self.events_max);
+        for e in entries {
+            e.args(&mut inv);
+        }
+        let reply: String = inv.invoke_async(&mut self.conn.clone()).await?;
+        if reply.len() != entries.len() {
+            return Err(QueueError::Protocol(format!(
+                "outcome returned {} statuses for {} entries",
+                reply.len(),
+                entries.len()
+            )));
+        }
+        reply
+            .bytes()
+            .map(|b| match b {
+                b'a' => Ok(Applied::Applied),
+                b'l' => Ok(Applied::Late),
+                b'r' => Ok(Applied::Race),
+                other => Err(QueueError::Protocol(format!(
+                    "outcome status {:?}",
+                    other as char
+                ))),
+            })
+            .collect()
+    }
+
+    /// Extends the leases a process still holds and, with `stamp`, stamps it alive. Returns
+    /// the Redis time and the leases it no longer holds.
+    pub async fn extend(
+        &self,
+        lease: Duration,
+        stamp: Option<&str>,
+        held: &[Lease],
+    ) -> Result<(u64, Vec<Lease>)> {
+        let mut inv = SCRIPTS.extend.prepare_invoke();
+        inv.key(self.keys.running())
+            .key(self.keys.lease())
+            .key(self.keys.workers())
+            .arg(lease.as_millis() as u64)
+            .arg(stamp.unwrap_or(""));
+        for l in held {
+            inv.arg(&l.id).arg(l.token);
+        }
+        let reply: Vec<u64> = inv.invoke_async(&mut self.conn.clone()).await?;
+        let now = reply.first().copied().unwrap_or(0);
+        let lost = reply
+            .iter()
+            .skip(1)
+            .filter_map(|&pos| held.get((pos as usize).checked_sub(1)?).cloned())
+            .collect();
+        Ok((now, lost))
+    }
+
+    /// Moves due scheduled jobs to ready; returns the time until the next one is due
+    /// (`Duration::ZERO`: more are due now; `None`: nothing is scheduled).
+    pub async fn forward(&self) -> Result<Option<Duration>> {
+        let ms: i64 = SCRIPTS
+            .forward
+            .key(self.keys.scheduled())
+            .key(self.keys.ready())
+            .key(self.keys.wake())
+            .arg(MAX_BATCH)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
+    }
+
+    /// Lists up to `limit` leases whose deadline has passed, with the Redis time.
+    pub async fn expired(&self, limit: usize) -> Result<(u64, Vec<ExpiredLease>)> {
+        let k = &self.keys;
+        let reply: Vec<Value> = SCRIPTS
+            .expired
+            .key(k.running())
+            .key(k.lease())
+            .key(k.attempts())
+            .key(k.job())
+            .key(k.workers())
+            .arg(limit.clamp(1, MAX_BATCH))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let now = int(reply.first())?;
+        let mut out = Vec::new();
+        for c in reply.get(1..).unwrap_or_default().chunks(6) {
+            let lease = text(c.get(1))?;
+            let mut parts = lease.splitn(3, '|');
+            let token = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+            let worker = parts.next().unwrap_or("").to_string();
+            out.push(ExpiredLease {
+                lease: Lease {
+                    id: text(c.first())?,
+                    token,
+                },
+                holder: worker.split('/').next().unwrap_or("").to_string(),
+                worker,
+                deadline: int(c.get(2))?,
+                attempts: int(c.get(3))? as u32,
+                record: text(c.get(4))?,
+                holder_stamp: int(c.get(5))?,
+            });
+        }
+        Ok((now, out))
+    }
+
+    /// One bounded trim pass: dead letters past their TTL or over the cap, and completed jobs
+    /// past their retention. Returns (trimmed by TTL, trimmed by cap, completed removed).
+    pub async fn trim(
+        &self,
+        dead_cap: u64,
+        dead_ttl: Duration,
+        completed_retention: Duration,
+        limit: usize,
+    ) -> Result<(u64, u64, u64)> {
+        let k = &self.keys;
+        let mut inv = SCRIPTS.trim.prepare_invoke();
+        inv.key(k.dead())
+            .key(k.dead_index())
+            .key(k.completed())
+            .key(k.stats());
+        for col in k.job_columns() {
+            inv.key(col);
+        }
+        inv.key(k.ident()).key(k.minutes());
+        inv.arg(dead_cap)
+            .arg(dead_ttl.as_millis() as u64)
+            .arg(completed_retention.as_millis() as u64)
+            .arg(limit.clamp(1, MAX_BATCH))
+            .arg(MINUTES_KEPT);
+        let r: (u64, u64, u64) = inv.invoke_async(&mut self.conn.clone()).await?;
+        Ok(r)
+    }
+
+    /// Blocks up to `timeout` on the wake-up keys (`wake`, then `sched`). Use a connection made
+    /// for blocking.
+    pub async fn wait_for_wake(&self, timeout: Duration) -> Result<Option<Wake>> {
+        let secs = timeout.as_secs_f64().max(0.01);
+        let r: Option<(String, String)> = redis::cmd("BLPOP")
+            .arg(self.keys.wake())
+            .arg(self.keys.sched())
+            .arg(secs)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(r.map(|(key, _)| {
+            if key == self.keys.sched() {
+                Wake::Schedule
+            } else {
+                Wake::Work
+            }
+        }))
+    }
+}
