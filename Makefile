@@ -32,9 +32,12 @@ build:
 release:
 	$(CARGO) build --locked --release --bins
 
+## Formatting, clippy with -D warnings, and the source tree's shape (no import cycle between the
+## library's top-level modules, storage at the bottom, no file over 700 lines: tests/layout.rs).
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) test --locked --test layout
 
 fmt:
 	$(CARGO) fmt

@@ -231,10 +231,10 @@ pub const TABLE: &[Entry] = &[
 pub fn readme_table() -> String {
     let mut out = String::from("| matched by | class | action |\n|---|---|---|\n");
     for e in TABLE {
-        out.push_str(&format!(
-            "| {} | {} | {} |\n",
-            e.matched_by, e.class, e.effect
-        ));
+        let row = format!("| {} | {} | {} |", e.matched_by, e.class, e.effect);
+        // An empty cell is `| |`, as people write it.
+        out.push_str(&row.replace("|  |", "| |"));
+        out.push('\n');
     }
     out
 }

@@ -1,6 +1,7 @@
-//! The library as an app developer uses it: the README's examples (`examples/producer.rs` and
-//! `examples/worker.rs`, built without default features by `make test`) run against a real
-//! Redis and do what they say.
+//! The README against the code: its examples (`examples/producer.rs` and `examples/worker.rs`,
+//! built without default features by `make test`) run against a real Redis and are shown
+//! verbatim; its classification table is the code's own; its source map names the files that
+//! exist.
 
 mod common;
 
@@ -79,4 +80,41 @@ fn the_readme_shows_the_examples_verbatim() {
             "README does not show examples/{name}.rs as it is"
         );
     }
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+}
+
+/// The failure classification is written once, in code; the README shows that table.
+#[test]
+fn the_readme_classification_table_is_the_codes() {
+    let table = okra_queue::okra::classify::readme_table();
+    assert!(
+        readme().contains(&table),
+        "the README's classification table differs from okra::classify::TABLE; it should read:\n{table}"
+    );
+}
+
+/// Every path the README's source map names exists.
+#[test]
+fn the_readme_source_map_matches_the_tree() {
+    let readme = readme();
+    let start = readme
+        .find("## Source layout")
+        .expect("a source layout section");
+    let section = &readme[start..];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut named = 0;
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let first = line.split('|').nth(1).unwrap_or("");
+        for path in first.split('`').skip(1).step_by(2) {
+            named += 1;
+            assert!(
+                root.join(path).exists(),
+                "README's source map names {path}, which does not exist"
+            );
+        }
+    }
+    assert!(named > 10, "the source map names the tree's parts");
 }
