@@ -14,10 +14,12 @@ test:
 	$(CARGO) test --locked --lib --bins --tests -- --test-threads=$${TEST_THREADS:-4}
 
 ## Enqueue 100,000 no-op jobs, drain them; the same with apalis-redis 1.0. Then dead-letter page
-## reads with 1,000,000 dead letters. Not part of `make test`.
+## reads with 1,000,000 dead letters. Then Okra jobs end to end (okra-worker and okra-sandbox)
+## with the CPU per job of each part. Not part of `make test`.
 bench:
 	$(CARGO) bench --locked --bench drain
 	$(CARGO) bench --locked --bench dlq
+	$(CARGO) bench --locked --bench okra
 
 ## Fault injection on real redis-server, okra-worker and okra-sandbox processes (minutes):
 ## Redis SIGKILL + AOF restart, Redis down 30 s, a worker SIGKILLed every 2 s, a partitioned

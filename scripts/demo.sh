@@ -45,6 +45,9 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --d
 PIDS+=($!)
 for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+# A person verified within the hour is not paid for again (okra.reuse_window); the reuse store
+# and the identity index are keyed with a throwaway key.
+export OKQ_QUEUE__INDEX_KEY="demo-index-key-$RANDOM$RANDOM$RANDOM" OKQ_OKRA__REUSE_WINDOW=1h
 # The producer sets each job's attempt budget, so it reads the same settings as the workers.
 ADMIN="$BIN/okra-admin --config config/demo.toml"
 echo "redis:   $REDIS_URL"
@@ -79,6 +82,9 @@ step "enqueueing ~200 mixed jobs (config/demo.toml: short delays, 4 attempts)"
   echo '{"kind":"bvn_verify","bvn":"22210001001","options":{"idempotency_key":"demo-1"}}'
   echo '{"kind":"bvn_verify","bvn":"22210001001","options":{"idempotency_key":"demo-1"}}'
   echo '{"kind":"nin_verify","nin":"33310002002","options":{"delay":"3s"}}'
+  # The same person five times: one paid call, four answers reused (okra.reuse_window).
+  for i in $(seq 1 5); do echo '{"kind":"bvn_verify","bvn":"22299991234"}'; done
+  echo '{"kind":"bvn_verify","bvn":"22299991234","fresh":true}'
   echo '{"kind":"bvn_verify","bvn":"12345"}'
 } >"$WORK/jobs.jsonl"
 # One line is invalid on purpose: the summary reports it and the exit code says so.
@@ -108,6 +114,9 @@ echo
 
 step "okra-admin stats"
 $ADMIN stats
+
+step "okra-admin spend (what the Okra account paid for, and what it saved)"
+$ADMIN spend --days 1
 
 step "okra-admin dlq summary (dead letters grouped by class)"
 $ADMIN dlq summary

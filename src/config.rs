@@ -203,6 +203,11 @@ impl Settings {
             )));
         }
         Classifier::from_settings(&self.classification)?;
+        if !self.okra.reuse_window.is_zero() && self.queue.index_key.is_none() {
+            return Err(QueueError::Config(
+                "okra.reuse_window needs queue.index_key: the reuse store is keyed by the keyed hash of each identifier, never the number".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -332,11 +337,14 @@ mod tests {
             let end = body[1..].find("\n[").map_or(body.len(), |i| i + 1);
             let body = &body[..end];
             for key in keys {
-                let listed = body.lines().any(|l| {
-                    let l = l.trim_start_matches(['#', ' ']);
-                    l.starts_with(&format!("{key} ="))
-                        || l.starts_with(&format!("[{section}.{key}"))
-                });
+                let bare = |l: &str| l.trim_start_matches(['#', ' ']).to_string();
+                // A key in its section, or a table of its own (`[okra.lookup]`).
+                let listed = body
+                    .lines()
+                    .any(|l| bare(l).starts_with(&format!("{key} =")))
+                    || text
+                        .lines()
+                        .any(|l| bare(l).starts_with(&format!("[{section}.{key}")));
                 assert!(
                     listed,
                     "config/default.toml does not list {section}.{key} (write it, commented out if it has no default)"

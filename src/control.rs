@@ -1,5 +1,6 @@
 //! Steering a queue: pause and resume, the throttle after an upstream 429, and the rate-limit
-//! slots a job takes for its calls (the Okra account's, when the queue has one).
+//! slots a job takes for its calls (the Okra account's, when the queue has one, whose daily
+//! budget can hold every queue on it).
 
 use std::time::Duration;
 
@@ -29,9 +30,15 @@ impl Queue {
         Ok(queue || account)
     }
 
-    /// Lets workers claim again.
+    /// Lets workers claim again: lifts the queue's pause (an operator's, the circuit
+    /// breaker's or the drain guard's) and its Okra account's budget hold for the rest of the
+    /// UTC day.
     pub async fn resume(&self) -> Result<()> {
-        self.rdb.set_paused(false).await
+        self.rdb.set_paused(false).await?;
+        if let Some(a) = &self.account {
+            a.lift_hold().await?;
+        }
+        Ok(())
     }
 
     /// Stops every worker from claiming for `d` (upstream asked the fleet to back off): every
@@ -49,7 +56,12 @@ impl Queue {
         match &self.account {
             Some(a) => {
                 let t = a.take(1).await?;
-                Ok((t.granted == 0).then_some(t.wait))
+                Ok(match (t.granted, t.held) {
+                    // Held by the daily budget: ask again later (the claims are held too).
+                    (0, Some(_)) => Some(Duration::from_secs(1)),
+                    (0, None) => Some(t.wait),
+                    _ => None,
+                })
             }
             None => self.rdb.permit(self.cfg.rate_limit).await,
         }

@@ -62,9 +62,15 @@ impl IndexKey {
     /// The index entry prefix for `value` of type `ty`: 32 hex digits (128 bits) of
     /// HMAC-SHA256 over `type:value`.
     pub fn hash(&self, ty: IdType, value: &str) -> String {
+        self.hash_labelled(ty.as_str(), value)
+    }
+
+    /// The keyed hash of `label:value`, for identifiers outside [`IdType`] (an Okra customer
+    /// id, an RC or TIN number).
+    pub fn hash_labelled(&self, label: &str, value: &str) -> String {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(self.0.as_bytes()).expect("HMAC takes any key length");
-        mac.update(ty.as_str().as_bytes());
+        mac.update(label.as_bytes());
         mac.update(b":");
         mac.update(value.trim().as_bytes());
         mac.finalize().into_bytes()[..16]

@@ -113,6 +113,9 @@ pub struct EnqueueOptions {
     /// A second enqueue with the same key (within the idempotency TTL) enqueues nothing and
     /// returns the first job's id.
     pub idempotency_key: Option<String>,
+    /// Ask for a fresh answer: never hand this job an answer stored for reuse (`okra-worker`
+    /// then makes the paid call even within `okra.reuse_window`).
+    pub fresh: bool,
 }
 
 impl EnqueueOptions {
@@ -139,6 +142,12 @@ impl EnqueueOptions {
     /// Sets an absolute run time.
     pub fn run_at(mut self, at: SystemTime) -> Self {
         self.run_at = Some(at);
+        self
+    }
+
+    /// Asks for a fresh answer (no reuse of a stored one).
+    pub fn fresh(mut self) -> Self {
+        self.fresh = true;
         self
     }
 }
@@ -179,6 +188,9 @@ pub struct JobMeta {
     /// Keyed hash of the identifier the job verifies (its identity-index entry), if indexed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ix: Option<String>,
+    /// The job asked for a fresh answer: no answer stored for reuse is handed to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
 }
 
 impl JobMeta {
@@ -199,12 +211,15 @@ impl JobMeta {
             idempotency_key: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             ix: Option<&'a str>,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            fresh: bool,
         }
         let mut text = serde_json::to_string(&Head {
             kind: &self.kind,
             max_attempts: self.max_attempts,
             idempotency_key: self.idempotency_key.as_deref(),
             ix: self.ix.as_deref(),
+            fresh: self.fresh,
         })
         .expect("metadata serializes");
         text.pop();
@@ -326,6 +341,10 @@ pub struct Failure {
     /// Attempt that failed.
     #[serde(default)]
     pub attempt: u32,
+    /// The attempt may have taken effect upstream without its answer arriving (a timeout, a
+    /// reset, a lost lease): the next attempt looks before it acts again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uncertain: bool,
 }
 
 /// Longest upstream body excerpt kept on a failure.

@@ -12,7 +12,9 @@
 //! transition.
 //!
 //! One key lives outside every queue: `okq:queues`, the set of queue names (the registry that
-//! `okra-admin queues` lists and every command checks names against).
+//! `okra-admin queues` lists and every command checks names against). An Okra account's keys
+//! (its rate limit, throttle, reuse store, pay locks, spend ledger and daily budget) live under
+//! a hash tag of their own, `okq:{acct:NAME}:` (see [`AccountKeys`]).
 //!
 //! | key | type | holds |
 //! |---|---|---|
@@ -190,6 +192,45 @@ impl AccountKeys {
     /// Counter for slot ids.
     pub fn seq(&self) -> String {
         format!("{}seq", self.prefix)
+    }
+
+    /// A profile the account paid for, reused within `okra.reuse_window` (string with a TTL):
+    /// `reuse:<kind>:<keyed hash of the identifier>`, never the identifier.
+    pub fn reuse(&self, kind: &str, person: &str) -> String {
+        format!("{}reuse:{kind}:{person}", self.prefix)
+    }
+
+    /// The one paid call in flight for a person (`run|…`, with a TTL), or the note that the
+    /// last one got no answer (`unsure|…`): coalesces concurrent jobs for one person.
+    pub fn paying(&self, kind: &str, person: &str) -> String {
+        format!("{}paying:{kind}:{person}", self.prefix)
+    }
+
+    /// The spend ledger of one UTC day (`YYYY-MM-DD`): `<kind>|<counter>` → count.
+    pub fn spend(&self, day: &str) -> String {
+        format!("{}spend:{day}", self.prefix)
+    }
+
+    /// Paid-call slots taken today against `okra.daily_budget` (`<day number>|<count>`).
+    pub fn budget(&self) -> String {
+        format!("{}budget", self.prefix)
+    }
+
+    /// Present while the daily budget holds every queue of the account (the reason; it expires
+    /// at the next UTC midnight).
+    pub fn hold(&self) -> String {
+        format!("{}hold", self.prefix)
+    }
+
+    /// Present when an operator lifted today's budget hold (until the next UTC midnight).
+    pub fn lifted(&self) -> String {
+        format!("{}lifted", self.prefix)
+    }
+
+    /// Present (with a TTL) after a person was erased: no answer that arrives later may store
+    /// their profile for reuse again.
+    pub fn erased(&self, person: &str) -> String {
+        format!("{}erased:{person}", self.prefix)
     }
 }
 

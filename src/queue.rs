@@ -367,6 +367,7 @@ impl Queue {
             window_start: 0,
             due_at: 0,
             ix: ident.clone(),
+            fresh: o.fresh,
         };
         NewJob {
             id: new_id(),
@@ -452,6 +453,11 @@ impl Queue {
     /// The upstream account's limiter, when the config names one.
     pub fn account(&self) -> Option<&Account> {
         self.account.as_deref()
+    }
+
+    /// The upstream account's limiter as a shared handle, for what outlives a borrow.
+    pub fn account_handle(&self) -> Option<Arc<Account>> {
+        self.account.clone()
     }
 
     /// Everything stored about a job, `None` if unknown (or past its retention).

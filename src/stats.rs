@@ -120,6 +120,11 @@ impl Queue {
         if let Some(a) = &self.account {
             let usage = a.usage().await?;
             stats.throttled_ms = stats.throttled_ms.max(usage.throttled_ms);
+            // The account's daily budget holds every queue on it: to workers it is a pause.
+            if let (None, Some(reason)) = (&stats.pause_reason, &usage.held) {
+                stats.paused = true;
+                stats.pause_reason = Some(reason.clone());
+            }
             stats.account = Some(usage);
         }
         Ok(stats)

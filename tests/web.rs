@@ -97,6 +97,34 @@ async fn pages_filters_masking_bulk_requeue_jobs_find_and_controls() {
         frag.contains(r#"data-count="dead""#) && !frag.contains("<html"),
         "{frag}"
     );
+    // The Okra account's spend, today and over 30 days, from the ledger the workers keep.
+    let account = okra_queue::rdb::Account::new(
+        queue.rdb().conn(),
+        okra_queue::rdb::AccountLimit {
+            name: "default".into(),
+            limit: 0,
+            window: Duration::from_secs(61),
+        },
+    );
+    let now = okra_queue::job::now_ms();
+    for (ms, what) in [
+        (now, okra_queue::rdb::Spent::Paid),
+        (now, okra_queue::rdb::Spent::Paid),
+        (now, okra_queue::rdb::Spent::SavedReuse),
+        (now - 3 * 86_400_000, okra_queue::rdb::Spent::Paid),
+    ] {
+        account
+            .spend_add(ms, "bvn_verify", what, 1, 0.1)
+            .await
+            .unwrap();
+    }
+    let (_, frag) = get(&u("/fragment/overview")).await;
+    assert!(frag.contains(r#"data-spend="today">2<"#), "{frag}");
+    assert!(frag.contains(r#"data-spend="last 30 days">3<"#), "{frag}");
+    assert!(
+        frag.contains("1 (0 lookup, 1 reuse)") && frag.contains("0.40"),
+        "{frag}"
+    );
 
     // Dead letters: total, filters, paging, masking.
     let (s, list) = get(&u("/q/web/dead")).await;

@@ -1,8 +1,10 @@
 //! The Okra job handler. Okra's answers are untrusted input: a success counts only when its
 //! profile has the documented shape and names the identifier asked about. Failures that belong
-//! to the account (bad key, plan, a redirect) pause the queue instead of burning the backlog,
-//! and a BVN verify that follows an attempt whose outcome at Okra is unknown looks with the
-//! free `getByBvn` before paying again.
+//! to the account (bad key, plan, a redirect) pause the queue instead of burning the backlog.
+//! And Okra is paid once per answer: an answer paid for within `okra.reuse_window` is reused,
+//! concurrent jobs for one person make one paid call, a job whose last attempt may have been
+//! charged looks with the free lookup first and pays again only when the lookup answers that
+//! Okra has nothing, and the daily budget caps what the account spends.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,12 +12,15 @@ use std::time::Instant;
 use apalis::prelude::{BoxDynError, Data};
 use okra_queue::job::{Failure, Job};
 use okra_queue::okra::{
-    Action, Classifier, Delays, OkraClient, OkraError, OkraJob, OkraResult, ProfileError, Reply,
-    checked_lookup, checked_profile,
+    Action, Classifier, Delays, OkraClient, OkraError, OkraJob, OkraResult, OkraSettings,
+    ProfileError, Reply, WithoutLookup, checked_lookup, checked_profile,
 };
+use okra_queue::rdb::{NotFound, Spent};
 use okra_queue::{JobContext, JobError, Queue};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::pay_once::{Gate, PayOnce, Settled, receipt_credits};
 
 /// What every job needs.
 pub struct Deps {
@@ -23,14 +28,14 @@ pub struct Deps {
     pub classifier: Classifier,
     pub delays: Delays,
     pub queue: Queue,
-    /// Consecutive `not_found` failures that pause the queue (0 = off).
-    pub drain_guard: u32,
+    /// `[okra]`: the lookups, the guard, what a kind without a lookup does.
+    pub okra: OkraSettings,
+    pub pay: PayOnce,
 }
 
-const GET_BY_BVN: &str = "/identity/getByBvn";
-
 /// Runs one Okra job; its result is an [`OkraResult`] (`lookup: "free"` when the profile came
-/// from `getByBvn` instead of a paid verify).
+/// from a free lookup instead of a paid verify, `source: "reuse"` when it was paid for by an
+/// earlier job within the reuse window).
 pub async fn run(
     job: OkraJob,
     ctx: JobContext,
@@ -52,74 +57,252 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraR
             format!("the job fails validation: {why}"),
         ));
     }
-    if let OkraJob::BvnVerify { bvn } = job
-        && ctx.last_error.as_ref().is_some_and(|f| uncertain(deps, f))
-    {
-        // The last attempt may have been charged (Okra finishes a timed-out verify in the
-        // background): look for the profile with the free lookup before paying again.
-        if let Some(e) = still_ours(ctx) {
-            return Err(e);
-        }
-        match call(deps, GET_BY_BVN, json!({ "bvn": bvn })).await {
-            Ok(Reply::Data(data)) => match checked_lookup(bvn, &data) {
-                Ok(Some(profile)) => {
-                    info!("profile found with the free getByBvn; no second paid verify");
-                    drain_guard_reset(deps).await;
-                    return Ok(OkraResult {
-                        lookup: Some("free".into()),
-                        ..OkraResult::found(GET_BY_BVN, profile)
-                    });
-                }
-                Ok(None) => info!("getByBvn has no profile yet; verifying again"),
-                Err(e) => return Err(refused(e)),
-            },
-            Ok(Reply::NoContent) => {}
+    // The last attempt may have been charged without its answer reaching us.
+    let mut look_first = ctx.last_error.as_ref().is_some_and(|f| uncertain(deps, f));
+    let lock = deps.pay.lock(job, deps.queue.name(), ctx);
+    if let Some(lock) = &lock {
+        match deps.pay.begin(lock, ctx.meta.fresh).await {
+            Ok(Gate::Reused(result)) => {
+                give_back_slot(deps, ctx).await;
+                info!("profile paid for within okra.reuse_window; reused, no call");
+                deps.pay
+                    .count(ctx.redis_now_ms(), job.kind(), Spent::SavedReuse, 0.0)
+                    .await;
+                return Ok(result.reused());
+            }
+            Ok(Gate::Go { look_first: l }) => look_first |= l,
+            Ok(Gate::Busy) => {
+                give_back_slot(deps, ctx).await;
+                return Err(JobError::retryable(
+                    "coalesced",
+                    "another job is still paying for this person; waiting for its answer",
+                )
+                .without_attempt()
+                .with_delay(std::time::Duration::from_secs(1)));
+            }
             Err(e) => {
-                let (_, action) = deps.classifier.job_error(&e, &deps.delays);
-                // A 429 (or an account failure) from the lookup stops this run like any other.
-                if matches!(action, Action::RateLimited | Action::Pause) {
-                    return Err(failed(deps, &e).await);
-                }
-                info!(status = %status_text(&e), "getByBvn failed; verifying again");
+                give_back_slot(deps, ctx).await;
+                return Err(queue_unavailable(e));
             }
         }
-        // The claim paid for one call; the verify is a second one.
-        if let Some(wait) = deps.queue.permit().await.map_err(queue_unavailable)? {
-            return Err(JobError::retryable(
-                "rate_limited",
-                "waiting for a slot of okra.requests_per_minute",
+    }
+    let (result, settled) = attempt(job, ctx, deps, look_first).await;
+    if let Some(lock) = &lock {
+        deps.pay.end(lock, settled).await;
+    }
+    result
+}
+
+/// One attempt past the pay lock: look first when the charge is uncertain, then pay.
+async fn attempt(
+    job: &OkraJob,
+    ctx: &JobContext,
+    deps: &Deps,
+    look_first: bool,
+) -> (Result<OkraResult, JobError>, Settled) {
+    if look_first {
+        match look(job, ctx, deps).await {
+            Looked::Found(result) => return (Ok(result.clone()), Settled::Answer(result)),
+            Looked::Failed(e) => return (Err(e), Settled::Unsure),
+            Looked::Absent => {}
+        }
+    }
+    pay(job, ctx, deps, look_first).await
+}
+
+/// What the free lookup before a repeat said.
+enum Looked {
+    /// Okra has the profile: done, for free.
+    Found(OkraResult),
+    /// Okra answered that it has no such identity: paying is safe.
+    Absent,
+    /// No definite answer: the attempt ends, and the next one looks again.
+    Failed(JobError),
+}
+
+/// The free lookup before paying again for a job whose last attempt may have been charged.
+async fn look(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Looked {
+    let Some(path) = deps.okra.lookup_for(job.kind()) else {
+        return match deps.okra.without_lookup {
+            WithoutLookup::Verify => Looked::Absent,
+            WithoutLookup::Hold => {
+                give_back_slot(deps, ctx).await;
+                Looked::Failed(
+                    JobError::terminal(
+                        "unresolved_charge",
+                        format!(
+                            "Okra may have charged for an answer that never arrived, and {} has no free lookup to check (okra.lookup); enqueue it again if a second charge is acceptable",
+                            job.kind()
+                        ),
+                    )
+                    .uncertain(),
+                )
+            }
+        };
+    };
+    if let Some(e) = still_ours(ctx) {
+        return Looked::Failed(e.uncertain());
+    }
+    let unresolved = |why: String| {
+        Looked::Failed(
+            JobError::retryable(
+                "unresolved_charge",
+                format!(
+                    "Okra may have charged for an answer that never arrived, and the free lookup {path} did not answer: {why}"
+                ),
             )
-            .with_delay(wait)
-            .without_attempt());
+            .uncertain(),
+        )
+    };
+    match call(deps, path, job.body()).await {
+        Ok(Reply::Data(data)) => match checked_lookup(job, &data) {
+            Ok(Some(profile)) => {
+                info!(
+                    lookup = path,
+                    "profile found with the free lookup; no second paid verify"
+                );
+                found(deps).await;
+                deps.pay
+                    .count(ctx.redis_now_ms(), job.kind(), Spent::SavedLookup, 0.0)
+                    .await;
+                Looked::Found(OkraResult {
+                    lookup: Some("free".into()),
+                    ..OkraResult::found(path, profile)
+                })
+            }
+            Ok(None) => {
+                info!(
+                    lookup = path,
+                    "the free lookup has no profile; verifying again"
+                );
+                Looked::Absent
+            }
+            Err(e) => unresolved(e.to_string()),
+        },
+        Ok(Reply::NoContent) => Looked::Absent,
+        Err(e) => {
+            let (_, action) = deps.classifier.job_error(&e, &deps.delays);
+            // A 429 (or an account failure) from the lookup stops this run like any other,
+            // and the next attempt still looks first.
+            if matches!(action, Action::RateLimited | Action::Pause) {
+                return Looked::Failed(failed(deps, &e).await.uncertain());
+            }
+            warn!(lookup = path, status = %status_text(&e), "the free lookup did not answer; not paying again");
+            unresolved(e.to_string())
+        }
+    }
+}
+
+/// The paid call: a budget slot, a rate-limit slot, the verify, and the ledger.
+async fn pay(
+    job: &OkraJob,
+    ctx: &JobContext,
+    deps: &Deps,
+    looked: bool,
+) -> (Result<OkraResult, JobError>, Settled) {
+    // Still unresolved if this run cannot pay after all: the next attempt looks again.
+    let keep = |e: JobError| if looked { e.uncertain() } else { e };
+    let unsettled = || {
+        if looked {
+            Settled::Unsure
+        } else {
+            Settled::Nothing
+        }
+    };
+    match deps.pay.budget_take().await {
+        Ok(true) => {}
+        Ok(false) => {
+            give_back_slot(deps, ctx).await;
+            warn!(
+                "okra.daily_budget is spent: the account's queues are held until the next UTC day or `okra-admin queue resume`"
+            );
+            let e = JobError::retryable("budget", "okra.daily_budget is spent for today")
+                .without_attempt();
+            return (Err(keep(e)), unsettled());
+        }
+        Err(e) => {
+            give_back_slot(deps, ctx).await;
+            return (Err(keep(queue_unavailable(e))), unsettled());
+        }
+    }
+    if looked {
+        // The claim paid for one call (the lookup); the verify is a second one.
+        match deps.queue.permit().await {
+            Ok(None) => {}
+            Ok(Some(wait)) => {
+                deps.pay.budget_give_back().await;
+                let e = JobError::retryable(
+                    "rate_limited",
+                    "waiting for a slot of okra.requests_per_minute",
+                )
+                .with_delay(wait)
+                .without_attempt();
+                return (Err(keep(e)), unsettled());
+            }
+            Err(e) => {
+                deps.pay.budget_give_back().await;
+                return (Err(keep(queue_unavailable(e))), unsettled());
+            }
         }
     }
     if let Some(e) = still_ours(ctx) {
         give_back_slot(deps, ctx).await;
-        return Err(e);
+        deps.pay.budget_give_back().await;
+        return (Err(keep(e)), unsettled());
     }
+    let now = || ctx.redis_now_ms();
     match call(deps, job.path(), job.body()).await {
         Ok(Reply::Data(data)) => {
-            let profile = checked_profile(job, &data).map_err(refused)?;
-            drain_guard_reset(deps).await;
-            Ok(OkraResult::found(job.path(), profile))
+            // Okra charged for a success, whatever its profile turns out to be.
+            deps.pay
+                .count(now(), job.kind(), Spent::Paid, receipt_credits(&data))
+                .await;
+            match checked_profile(job, &data) {
+                Ok(profile) => {
+                    found(deps).await;
+                    let result = OkraResult {
+                        verified_at: Some(now()),
+                        ..OkraResult::found(job.path(), profile)
+                    };
+                    (Ok(result.clone()), Settled::Answer(result))
+                }
+                Err(e) => (Err(refused(e)), Settled::Nothing),
+            }
         }
-        Ok(Reply::NoContent) => Ok(OkraResult {
-            source: job.path().to_string(),
-            http_status: 204,
-            profile: None,
-            lookup: None,
-            note: Some("valid account with no BVN attached".into()),
-        }),
-        Err(e) => Err(failed(deps, &e).await),
+        // A valid account with no BVN attached: Okra does not charge for it.
+        Ok(Reply::NoContent) => {
+            deps.pay.budget_give_back().await;
+            let result = OkraResult {
+                http_status: 204,
+                profile: None,
+                note: Some("valid account with no BVN attached".into()),
+                ..OkraResult::found(job.path(), Value::Null)
+            };
+            (Ok(result), Settled::Nothing)
+        }
+        Err(e) if e.uncertain() => {
+            deps.pay
+                .count(now(), job.kind(), Spent::Uncertain, 0.0)
+                .await;
+            (Err(failed(deps, &e).await), Settled::Unsure)
+        }
+        Err(e) => {
+            deps.pay.budget_give_back().await;
+            (Err(failed(deps, &e).await), Settled::Nothing)
+        }
     }
 }
 
 /// Whether the attempt that ended with `f` may have been charged at Okra without its answer
-/// reaching us: Okra's 503, no answer at all (timeout, reset), or a lease lost mid-call.
+/// reaching us (see `OkraError::uncertain`; a lease lost or expired mid-call too). Records
+/// from before the flag existed are judged by their class.
 fn uncertain(deps: &Deps, f: &Failure) -> bool {
-    deps.classifier.is_okra_timeout_class(&f.class)
-        || matches!(f.class.as_str(), "lease_expired" | "lease_lost")
-        || (f.http_status.is_none() && f.class == deps.classifier.transport_class())
+    f.uncertain
+        || deps.classifier.is_okra_timeout_class(&f.class)
+        || matches!(
+            f.class.as_str(),
+            "lease_expired" | "lease_lost" | "unresolved_charge"
+        )
 }
 
 /// The claim took a rate-limit slot for this run's call; a run that makes none gives it back.
@@ -158,7 +341,7 @@ fn still_ours(ctx: &JobContext) -> Option<JobError> {
 }
 
 /// One Okra call, with its metrics.
-async fn call(deps: &Deps, path: &'static str, body: Value) -> Result<Reply, OkraError> {
+async fn call(deps: &Deps, path: &str, body: Value) -> Result<Reply, OkraError> {
     let started = Instant::now();
     let result = deps.client.post(path, body).await;
     let status = match &result {
@@ -168,14 +351,15 @@ async fn call(deps: &Deps, path: &'static str, body: Value) -> Result<Reply, Okr
             .status()
             .map_or_else(|| "transport".to_string(), |s| s.to_string()),
     };
-    metrics::counter!("okra_http_requests_total", "queue" => deps.queue.name().to_string(), "endpoint" => path, "status" => status)
+    metrics::counter!("okra_http_requests_total", "queue" => deps.queue.name().to_string(), "endpoint" => path.to_string(), "status" => status)
         .increment(1);
-    metrics::histogram!("okra_request_duration_seconds", "queue" => deps.queue.name().to_string(), "endpoint" => path)
+    metrics::histogram!("okra_request_duration_seconds", "queue" => deps.queue.name().to_string(), "endpoint" => path.to_string())
         .record(started.elapsed().as_secs_f64());
     result
 }
 
-/// Classifies a failed call; after a 429 the whole fleet stops calling Okra until the wait ends.
+/// Classifies a failed call; after a 429 the whole fleet stops calling Okra until the wait
+/// ends, an account failure pauses the queue, and a `not_found` counts towards the drain guard.
 async fn failed(deps: &Deps, e: &OkraError) -> JobError {
     let (je, action) = deps.classifier.job_error(e, &deps.delays);
     if action == Action::RateLimited {
@@ -205,11 +389,10 @@ async fn failed(deps: &Deps, e: &OkraError) -> JobError {
                 warn!(error = %err, reason, "the circuit breaker could not pause the queue")
             }
         }
+    } else if je.class() == "not_found" {
+        return drain_guard(deps, je).await;
     } else if je.is_terminal() {
         info!(class = je.class(), status = %status_text(e), "terminal failure");
-        if je.class() == "not_found" && deps.drain_guard > 0 {
-            guard_drain(deps).await;
-        }
     } else {
         // The retry policy decides whether the budget allows another attempt.
         info!(class = je.class(), status = %status_text(e), "retryable failure");
@@ -218,29 +401,52 @@ async fn failed(deps: &Deps, e: &OkraError) -> JobError {
 }
 
 /// The drain guard: many `not_found` in a row, with no success between, mean a wrong base URL
-/// or path rather than many unknown identifiers.
-async fn guard_drain(deps: &Deps) {
-    match deps.queue.rdb().not_found_streak(true).await {
-        Ok(n) if n >= u64::from(deps.drain_guard) => {
-            let reason = format!(
-                "drain guard: {n} consecutive not_found (404) answers with no success between: check okra.base_url ({})",
-                deps.client.base_url()
+/// or path rather than many unknown identifiers. Counting and pausing are one step in Redis,
+/// and an answer that arrives once the breaker or the guard has paused the queue gives its job
+/// back instead of burying it.
+async fn drain_guard(deps: &Deps, je: JobError) -> JobError {
+    let reason = format!(
+        "drain guard: {} consecutive not_found (404) answers with no success between: check okra.base_url ({})",
+        deps.okra.drain_guard,
+        deps.client.base_url()
+    );
+    match deps
+        .queue
+        .rdb()
+        .not_found(deps.okra.drain_guard, &reason)
+        .await
+    {
+        Ok(NotFound::Held(paused)) => {
+            info!(
+                paused,
+                "not_found while the queue is paused: the job goes back, no attempt spent"
             );
-            if let Ok(true) = deps.queue.pause_because(&reason).await {
-                error!(
-                    reason,
-                    "queue paused by the drain guard; fix the cause, then `okra-admin queue resume`"
-                );
-            }
+            let message = format!("{} (the queue was paused: given back)", je.failure.message);
+            JobError::retryable("not_found", message)
+                .http_status(je.failure.http_status.unwrap_or(404))
+                .without_attempt()
         }
-        Ok(_) => {}
-        Err(err) => warn!(error = %err, "drain guard could not count a not_found"),
+        Ok(NotFound::Tripped(_)) => {
+            error!(
+                reason,
+                "queue paused by the drain guard; fix the cause, then `okra-admin queue resume`"
+            );
+            je
+        }
+        Ok(NotFound::Counted(_)) => {
+            info!(class = je.class(), "terminal failure");
+            je
+        }
+        Err(err) => {
+            warn!(error = %err, "drain guard could not count a not_found");
+            je
+        }
     }
 }
 
 /// A success ends any run of `not_found` (for every worker: fleets may differ in their guard).
-async fn drain_guard_reset(deps: &Deps) {
-    let _ = deps.queue.rdb().not_found_streak(false).await;
+async fn found(deps: &Deps) {
+    let _ = deps.queue.rdb().found().await;
 }
 
 /// What the operator reads in `stats` when the breaker paused the queue.

@@ -3,6 +3,7 @@
 
 mod handler;
 mod metrics;
+mod pay_once;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -124,12 +125,21 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             runtime.node_id().to_string(),
         ));
     }
+    let pay = pay_once::PayOnce::new(
+        &queue,
+        settings.okra.reuse_window,
+        settings.okra.daily_budget,
+        // A paid call lasts at most the client timeout; a job waits for another's for a lease.
+        settings.okra.timeout + Duration::from_secs(5),
+        settings.worker.lease,
+    );
     let deps = Arc::new(handler::Deps {
         client,
         classifier,
         delays: settings.delays,
         queue: queue.clone(),
-        drain_guard: settings.okra.drain_guard,
+        okra: settings.okra.clone(),
+        pay,
     });
     info!(
         queue = queue.name(),

@@ -19,7 +19,8 @@ pub struct JobContext {
     pub max_attempts: u32,
     /// Kind and timestamps.
     pub meta: Arc<JobMeta>,
-    /// The failure of the previous attempt, if it failed.
+    /// The last failure recorded for the job: the previous attempt's, or after a requeue the
+    /// one it died of (a handler can see that its charge was left uncertain).
     pub last_error: Option<Failure>,
     /// When this process claimed the job.
     pub claimed_at: Instant,

@@ -151,6 +151,9 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
             let room = match inner.queue.account() {
                 Some(account) => {
                     let taken = account.take(room).await?;
+                    if taken.held.is_some() {
+                        return Ok(Claimed::Paused(notified));
+                    }
                     if taken.granted == 0 {
                         return Ok(Claimed::Throttled(taken.wait));
                     }

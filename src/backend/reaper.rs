@@ -87,6 +87,8 @@ fn take_back(inner: &WorkerProcess, e: &ExpiredLease, now: u64) -> OutcomeEntry 
             "lease expired: worker {} stopped renewing it (crashed, killed, hung or cut off from Redis)",
             e.worker
         ),
+        // The holder may have been mid-call: whatever it did upstream is unknown.
+        uncertain: true,
         ..Failure::default()
     };
     let attempt = Attempt::of(

@@ -105,7 +105,7 @@ pub const TABLE: &[Entry] = &[
     Entry {
         matched_by: "HTTP 503",
         class: "`okra_timeout`",
-        effect: "retry after at least `retry.okra_timeout_delay` (2 s); a `bvn_verify` first looks up `/identity/getByBvn`",
+        effect: "retry after at least `retry.okra_timeout_delay` (2 s); the charge is uncertain, so the next attempt looks first (see [What it costs](#what-it-costs))",
         rules: &[(Match::Status(503), "okra_timeout", OkraTimeout)],
     },
     Entry {
@@ -120,7 +120,7 @@ pub const TABLE: &[Entry] = &[
     Entry {
         matched_by: "HTTP 500, 502, 504, other 5xx, 408",
         class: "`server_error`",
-        effect: "retry with backoff",
+        effect: "retry with backoff; after a 502 or 504 (a gateway's answer) the charge is uncertain and the next attempt looks first",
         rules: &[
             (Match::Other5xx, "server_error", Retry),
             (Match::Status(408), "server_error", Retry),
@@ -129,7 +129,7 @@ pub const TABLE: &[Entry] = &[
     Entry {
         matched_by: "connect / reset / TLS error, client timeout",
         class: "`server_error`",
-        effect: "retry with backoff; a `bvn_verify` first looks up `/identity/getByBvn`",
+        effect: "retry with backoff; unless the connection was refused the charge is uncertain and the next attempt looks first",
         rules: &[(Match::Transport, "server_error", Retry)],
     },
     Entry {
@@ -222,7 +222,13 @@ pub const TABLE: &[Entry] = &[
     Entry {
         matched_by: "worker died holding the job",
         class: "`lease_expired`",
-        effect: "retry with backoff; dead when attempts are spent",
+        effect: "retry with backoff (the charge is uncertain: the next attempt looks first); dead when attempts are spent",
+        rules: &[],
+    },
+    Entry {
+        matched_by: "after an uncertain attempt, a free lookup that does not answer definitely (timeout, reset, 5xx, malformed), or a kind without a free lookup (`okra.without_lookup = \"hold\"`)",
+        class: "`unresolved_charge`",
+        effect: "retry, looking first again (spends an attempt); dead when attempts are spent, and at once for a kind without a lookup: Okra may have charged for an answer that never arrived. A requeue starts with the lookup",
         rules: &[],
     },
 ];
@@ -413,6 +419,8 @@ impl Classifier {
                     .without_attempt()
             }
         };
+        // Okra may have done (and charged for) the work without its answer reaching us.
+        let je = if e.uncertain() { je.uncertain() } else { je };
         let je = match e {
             OkraError::Api {
                 status,
@@ -559,6 +567,7 @@ mod tests {
         assert_eq!(class(api(200, Some("EMPTY_QUEUE"), None)).0, "okra_error");
         let t = OkraError::Transport {
             timeout: true,
+            connect: false,
             message: "timed out".into(),
         };
         assert_eq!(class(t), ("server_error".into(), Action::Retry));

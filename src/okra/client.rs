@@ -112,12 +112,25 @@ pub enum OkraError {
     Transport {
         /// The client timeout fired.
         timeout: bool,
+        /// The connection was never made, so the request never reached Okra.
+        connect: bool,
         /// What happened.
         message: String,
     },
 }
 
 impl OkraError {
+    /// Whether Okra may have done (and charged for) the work without its answer reaching us:
+    /// no answer at all once the request could have left (a timeout or a reset, not a refused
+    /// connection), Okra's own 503 timeout, or a gateway's 502 or 504 in front of it.
+    pub fn uncertain(&self) -> bool {
+        match self {
+            Self::Transport { connect, .. } => !connect,
+            Self::Api { status, .. } => matches!(status, 502..=504),
+            Self::BadBody { .. } | Self::Redirect { .. } | Self::Oversized { .. } => false,
+        }
+    }
+
     /// The HTTP status, when Okra answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -231,6 +244,7 @@ fn transport(e: reqwest::Error) -> OkraError {
     // reqwest's own text is vague ("error sending request"); the cause is in its sources.
     OkraError::Transport {
         timeout: e.is_timeout(),
+        connect: e.is_connect(),
         message: crate::policy::chain_message(&e),
     }
 }

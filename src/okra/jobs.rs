@@ -143,6 +143,22 @@ impl OkraJob {
         }
     }
 
+    /// Who the job is about, for the reuse store and the pay lock: a label, the identifier,
+    /// and what else must match for a stored answer to be this job's (the bank of an account
+    /// number). Hash the identifier before it goes anywhere.
+    pub fn person(&self) -> (&'static str, &str, &str) {
+        match self {
+            Self::BvnVerify { bvn } => ("bvn", bvn, ""),
+            Self::NinVerify { nin } => ("nin", nin, ""),
+            Self::NubanVerify { nuban, bank } | Self::NubanNameVerify { nuban, bank } => {
+                ("nuban", nuban, bank)
+            }
+            Self::CustomerVerify { customer } => ("customer", customer, ""),
+            Self::RcVerify { rc_number, .. } => ("rc", rc_number, ""),
+            Self::TinVerify { tin_number, .. } => ("tin", tin_number, ""),
+        }
+    }
+
     /// The identifier for logs, masked where it is personal (BVN, NIN, account number).
     pub fn subject(&self, reveal: bool) -> String {
         let m = |v: &str| {

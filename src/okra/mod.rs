@@ -15,4 +15,6 @@ pub use client::{ErrorBody, OkraClient, OkraError, Reply, SecretKey, profile_of}
 pub use jobs::{KINDS, OkraJob};
 pub use profile::{ProfileError, checked_lookup, checked_profile};
 pub use result::OkraResult;
-pub use settings::{ClassificationSettings, Delays, OkraSettings, RuleSettings};
+pub use settings::{
+    ClassificationSettings, DEFAULT_LOOKUPS, Delays, OkraSettings, RuleSettings, WithoutLookup,
+};

@@ -50,12 +50,13 @@ pub fn checked_profile(job: &OkraJob, data: &Value) -> Result<Value, ProfileErro
     }
 }
 
-/// The profile of a `getByBvn` answer, if it has one for this BVN.
-pub fn checked_lookup(bvn: &str, data: &Value) -> Result<Option<Value>, ProfileError> {
+/// The profile of a free lookup's answer (`getByBvn`, `getByNuban`, `search`, ...), if it has
+/// one for the job's identifier; `None` when Okra has none.
+pub fn checked_lookup(job: &OkraJob, data: &Value) -> Result<Option<Value>, ProfileError> {
     match identity(data)? {
         None => Ok(None),
         Some(p) => {
-            same(p, &["bvn"], bvn, "bvn")?;
+            check_identity(job, p)?;
             Ok(Some(p.clone().into()))
         }
     }
@@ -173,10 +174,10 @@ mod tests {
     #[test]
     fn lookups_may_be_empty_but_never_about_somebody_else() {
         let empty = json!({"identity": []});
-        assert_eq!(checked_lookup("22500000000", &empty), Ok(None));
+        assert_eq!(checked_lookup(&bvn("22500000000"), &empty), Ok(None));
         let other = json!({"identity": [{"bvn": "29999999999"}]});
         assert_eq!(
-            checked_lookup("22500000000", &other),
+            checked_lookup(&bvn("22500000000"), &other),
             Err(ProfileError::Mismatched("bvn"))
         );
     }

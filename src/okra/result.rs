@@ -1,4 +1,4 @@
-//! What an Okra job leaves as its result: the verified profile and where it came from.
+//! What an Okra job leaves as its result: the verified profile, where it came from and when.
 //! `okra-worker` writes it with this type, so apps read it back with the same one:
 //! `queue.wait(id, t).await?.result_as::<OkraResult>()`.
 
@@ -14,10 +14,18 @@ pub struct OkraResult {
     pub http_status: u16,
     /// The profile, checked to name the identifier the job asked about; `None` for a 204.
     pub profile: Option<Value>,
-    /// `free` when the profile came from the free `getByBvn` lookup instead of a second paid
-    /// verify (after an attempt whose charge was uncertain).
+    /// `free` when the profile came from a free lookup (`getByBvn`, ...) instead of a second
+    /// paid verify (after an attempt whose charge was uncertain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookup: Option<String>,
+    /// When Okra verified the profile (Redis ms): this job's paid call, or, for a reused
+    /// profile, the earlier one it reuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<u64>,
+    /// For `"source": "reuse"`: the endpoint whose answer (paid for within
+    /// `okra.reuse_window`) is reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
     /// A remark for a result without a profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -32,6 +40,18 @@ impl OkraResult {
             profile: Some(profile),
             lookup: None,
             note: None,
+            verified_at: None,
+            reused_from: None,
+        }
+    }
+
+    /// This result handed to a later job for the same person: `"source": "reuse"`, with the
+    /// endpoint that answered and when.
+    pub fn reused(self) -> Self {
+        Self {
+            reused_from: Some(self.source),
+            source: "reuse".into(),
+            ..self
         }
     }
 }

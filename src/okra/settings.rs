@@ -32,7 +32,49 @@ pub struct OkraSettings {
     /// Pause the queue after this many consecutive `not_found` failures of different jobs with
     /// no success between them (a wrong base URL or path); 0 = off.
     pub drain_guard: u32,
+    /// The free lookup that precedes a repeat of each paid kind (`[okra.lookup]`, kind →
+    /// path, or `none`); a kind not listed keeps its built-in lookup ([`DEFAULT_LOOKUPS`]).
+    pub lookup: BTreeMap<String, String>,
+    /// What a kind without a free lookup does after an attempt whose charge is uncertain:
+    /// `hold` (a dead letter of class `unresolved_charge`: an operator decides) or `verify`
+    /// (pay again).
+    pub without_lookup: WithoutLookup,
+    /// A profile verified within this long is reused for a later job of the same kind and
+    /// identifier, on any queue of the account, without calling Okra (`0s` = off; needs
+    /// `queue.index_key`: the reuse store is keyed by the identity's keyed hash).
+    #[serde(with = "humantime_serde")]
+    pub reuse_window: Duration,
+    /// Paid calls per UTC day for the account, all workers together (0 = no budget). When it
+    /// is reached every queue of the account pauses until the next UTC day or `okra-admin
+    /// queue resume`.
+    pub daily_budget: u32,
 }
+
+/// What a kind without a free lookup does after an uncertain attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithoutLookup {
+    /// Never pay twice: the job becomes a dead letter of class `unresolved_charge`.
+    #[default]
+    Hold,
+    /// Pay again (a second charge is acceptable for this account).
+    Verify,
+}
+
+/// The free lookup before a repeat of each paid kind, from Okra's documents: `getByBvn` (documented),
+/// `getByNuban` ("Get identity by NUBAN" is documented; its path was not captured),
+/// the revamped API's `search` by NIN (path not captured), `getByCustomer` (documented,
+/// deprecated). `nuban_name_verify` answers with names only, and company lookups have no free
+/// lookup: `none`.
+pub const DEFAULT_LOOKUPS: [(&str, &str); 7] = [
+    ("bvn_verify", "/identity/getByBvn"),
+    ("nin_verify", "/identity/search"),
+    ("nuban_verify", "/identity/getByNuban"),
+    ("nuban_name_verify", "none"),
+    ("customer_verify", "/identity/getByCustomer"),
+    ("rc_verify", "none"),
+    ("tin_verify", "none"),
+];
 
 impl Default for OkraSettings {
     fn default() -> Self {
@@ -44,6 +86,13 @@ impl Default for OkraSettings {
             max_body: 1024 * 1024,
             account: "default".into(),
             drain_guard: 20,
+            lookup: DEFAULT_LOOKUPS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            without_lookup: WithoutLookup::Hold,
+            reuse_window: Duration::ZERO,
+            daily_budget: 0,
         }
     }
 }
@@ -96,7 +145,31 @@ impl OkraSettings {
         if self.timeout.is_zero() {
             return Err("okra.timeout must be positive".into());
         }
+        for (kind, path) in &self.lookup {
+            if !super::KINDS.contains(&kind.as_str()) {
+                return Err(format!(
+                    "okra.lookup.{kind}: unknown kind (expected one of {})",
+                    super::KINDS.join(", ")
+                ));
+            }
+            if path != "none" && !path.starts_with('/') {
+                return Err(format!(
+                    "okra.lookup.{kind}: `{path}` is neither a path (starting with /) nor `none`"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The free lookup before a repeat of `kind`, if it has one.
+    pub fn lookup_for(&self, kind: &str) -> Option<&str> {
+        let path = self.lookup.get(kind).map(String::as_str).or_else(|| {
+            DEFAULT_LOOKUPS
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, p)| *p)
+        })?;
+        (path != "none").then_some(path)
     }
 }
 

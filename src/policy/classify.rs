@@ -78,6 +78,13 @@ impl JobError {
         self
     }
 
+    /// Says the attempt may have taken effect upstream without its answer arriving (a paid
+    /// call that timed out): the next attempt should look before acting again.
+    pub fn uncertain(mut self) -> Self {
+        self.failure.uncertain = true;
+        self
+    }
+
     /// Records the upstream HTTP status.
     pub fn http_status(mut self, status: u16) -> Self {
         self.failure.http_status = Some(status);

@@ -1,6 +1,8 @@
 //! An upstream account's shared rate limit and throttle (its own hash tag; see
 //! [`AccountKeys`]). Workers take slots before claiming and give back the slots of jobs that
-//! never called upstream, so slots are spent only on calls actually made.
+//! never called upstream, so slots are spent only on calls actually made. What the account
+//! pays for (the reuse store, the pay locks, the spend ledger, the daily budget) is in
+//! `charges.rs`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -33,6 +35,8 @@ pub struct Taken {
     pub slots: Vec<String>,
     /// When none was granted: how long until one frees up (or the throttle ends).
     pub wait: Duration,
+    /// The account is held by its daily budget (the reason): nothing was granted.
+    pub held: Option<String>,
 }
 
 /// How much of an account's limit is in use.
@@ -48,13 +52,15 @@ pub struct AccountUsage {
     pub window_ms: u64,
     /// The account is throttled for this many more ms (after a 429).
     pub throttled_ms: u64,
+    /// Why the account's queues are held (its daily budget is spent), if they are.
+    pub held: Option<String>,
 }
 
 /// Handle to one account's limiter.
 #[derive(Debug)]
 pub struct Account {
-    conn: RedisConn,
-    keys: AccountKeys,
+    pub(super) conn: RedisConn,
+    pub(super) keys: AccountKeys,
     limit: AccountLimit,
     warned: AtomicBool,
 }
@@ -84,6 +90,7 @@ impl Account {
             .key(k.throttle())
             .key(k.limit())
             .key(k.seq())
+            .key(k.hold())
             .arg(want.max(1))
             .arg(self.limit.limit)
             .arg(self.limit.window.as_millis() as u64)
@@ -101,8 +108,9 @@ impl Account {
         Ok(Taken {
             wait: Duration::from_millis(int(reply.get(1))?),
             granted: int(reply.get(2))? as usize,
+            held: Some(text(reply.get(3))?).filter(|r| !r.is_empty()),
             slots: reply
-                .get(3..)
+                .get(4..)
                 .unwrap_or_default()
                 .iter()
                 .map(|v| text(Some(v)))
@@ -152,10 +160,11 @@ impl Account {
     pub async fn usage(&self) -> Result<AccountUsage> {
         let now = crate::job::now_ms();
         let window = self.limit.window.as_millis() as u64;
-        let (calls, limit, pttl): (u64, Option<u64>, i64) = redis::pipe()
+        let (calls, limit, pttl, held): (u64, Option<u64>, i64, Option<String>) = redis::pipe()
             .zcount(self.keys.rate(), now.saturating_sub(window), "+inf")
             .get(self.keys.limit())
             .pttl(self.keys.throttle())
+            .get(self.keys.hold())
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(AccountUsage {
@@ -164,6 +173,7 @@ impl Account {
             limit: limit.unwrap_or(u64::from(self.limit.limit)),
             window_ms: window,
             throttled_ms: pttl.max(0) as u64,
+            held,
         })
     }
 }

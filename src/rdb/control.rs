@@ -4,9 +4,26 @@
 
 use std::time::Duration;
 
+use super::reply::{int, text};
 use super::scripts::SCRIPTS;
 use super::{Rdb, RedisConn};
 use crate::error::Result;
+
+/// The reason an operator's pause has (`okra-admin queue pause`, `Queue::pause`); every other
+/// reason is the circuit breaker's or the drain guard's.
+pub const OPERATOR_PAUSE: &str = "paused by an operator";
+
+/// What the drain guard made of one `not_found` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotFound {
+    /// Counted; the streak is this long.
+    Counted(u64),
+    /// Counted, and the streak reached the guard: the queue is paused now.
+    Tripped(u64),
+    /// Not counted: the queue was already paused by the breaker or the guard (the reason), so
+    /// the job goes back instead of becoming a dead letter.
+    Held(String),
+}
 
 /// A sliding-window limit on claims, shared by every worker of the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +61,7 @@ impl Rdb {
         if paused {
             let _: () = redis::cmd("SET")
                 .arg(self.keys.paused())
-                .arg("paused by an operator")
+                .arg(OPERATOR_PAUSE)
                 .query_async(&mut conn)
                 .await?;
         } else {
@@ -98,22 +115,32 @@ impl Rdb {
         Ok(removed > 0)
     }
 
-    /// The drain guard's streak: one more `not_found` (returns the streak), or a success
-    /// (resets it, returns 0).
-    pub async fn not_found_streak(&self, not_found: bool) -> Result<u64> {
-        let mut conn = self.conn.clone();
-        if not_found {
-            Ok(redis::cmd("INCR")
-                .arg(self.keys.not_found())
-                .query_async(&mut conn)
-                .await?)
-        } else {
-            let _: () = redis::cmd("DEL")
-                .arg(self.keys.not_found())
-                .query_async(&mut conn)
-                .await?;
-            Ok(0)
-        }
+    /// The drain guard's count of one `not_found` answer (`guard`: the streak that pauses,
+    /// 0 = off; `reason`: the pause's reason). See [`NotFound`].
+    pub async fn not_found(&self, guard: u32, reason: &str) -> Result<NotFound> {
+        let reply: Vec<redis::Value> = SCRIPTS
+            .not_found
+            .key(self.keys.not_found())
+            .key(self.keys.paused())
+            .arg(guard)
+            .arg(reason)
+            .arg(OPERATOR_PAUSE)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(match text(reply.first())?.as_str() {
+            "held" => NotFound::Held(text(reply.get(1))?),
+            "tripped" => NotFound::Tripped(int(reply.get(1))?),
+            _ => NotFound::Counted(int(reply.get(1))?),
+        })
+    }
+
+    /// A success ends the drain guard's streak.
+    pub async fn found(&self) -> Result<()> {
+        let _: () = redis::cmd("DEL")
+            .arg(self.keys.not_found())
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
     }
 }
 

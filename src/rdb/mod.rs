@@ -17,6 +17,7 @@
 //! | `events.rs` | `events`, `wait`, `tail` | the event stream and its reads |
 //! | `registry.rs` | `queues`, `queue delete` | queue names, deleting a queue |
 //! | `account.rs` | claims of an Okra account's queues | the account's shared limit and throttle |
+//! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the reuse store, pay locks, the spend ledger, the daily budget |
 //! | `conn.rs`, `reply.rs`, `scripts.rs` | everything here | connections, reply parsing, the loaded scripts |
 //!
 //! Each method is one script call or one pipeline, except the few that walk (a skip scan of
@@ -24,6 +25,7 @@
 
 mod account;
 mod browse;
+mod charges;
 mod conn;
 mod control;
 mod dead;
@@ -38,8 +40,9 @@ mod worker;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
 pub use browse::{CancelReply, JobBrief, Listing};
+pub use charges::{Begin, End, SpendRow, Spent, utc_day};
 pub use conn::{RedisConn, RedisSettings};
-pub use control::RateLimit;
+pub use control::{NotFound, OPERATOR_PAUSE, RateLimit};
 pub use dead::{DeadBrief, Dim, Requeued, index_members, member_id};
 pub use enqueue::NewJob;
 pub use events::{Event, EventKind};

@@ -35,6 +35,12 @@ pub(crate) struct Scripts {
     pub run_now: Script,
     pub elect: Script,
     pub oldest: Script,
+    pub charge_begin: Script,
+    pub charge_end: Script,
+    pub budget_take: Script,
+    pub budget_give_back: Script,
+    pub lift: Script,
+    pub not_found: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -55,4 +61,10 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     run_now: script!("run_now"),
     elect: script!("elect"),
     oldest: script!("oldest"),
+    charge_begin: script!("charge_begin"),
+    charge_end: script!("charge_end"),
+    budget_take: script!("budget_take"),
+    budget_give_back: script!("budget_give_back"),
+    lift: script!("lift"),
+    not_found: script!("not_found"),
 });

@@ -42,7 +42,8 @@ pub struct ClaimedJob {
     pub attempts: u32,
     /// Stored record (metadata JSON, newline, payload JSON).
     pub record: String,
-    /// Failure JSON of the previous attempt in this budget (empty when none).
+    /// The last failure recorded for the job, JSON (empty when it never failed): the previous
+    /// attempt's, or after a requeue the one it died of.
     pub last_error: String,
 }
 

@@ -121,3 +121,54 @@ async fn the_drain_guard_pauses_when_every_call_is_not_found() {
     );
     assert!(s.ready >= 180, "the rest still waits: {s:?}");
 }
+
+#[tokio::test]
+async fn the_drain_guard_keeps_what_is_in_flight() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &["--latency", "100ms"]);
+    let queue = producer(&server, "inflight").await;
+    enqueue_many(&queue, 300, "1234").await;
+    let spec = WorkerSpec {
+        queue: "inflight",
+        concurrency: 50,
+        drain_guard: 20,
+        ..WorkerSpec::default()
+    };
+    // Every route answers 404; 100 calls are in flight when the guard trips.
+    let wrong = format!("{}/wrong-prefix", sandbox.url);
+    let _workers: Vec<_> = (1..=2)
+        .map(|n| start_worker(dir.path(), n, &server.url(), &wrong, &spec))
+        .collect();
+    paused_within(&queue, Duration::from_secs(10)).await;
+    eventually(Duration::from_secs(10), "nothing running", || async {
+        queue.stats().await.unwrap().running == 0
+    })
+    .await;
+    let s = queue.stats().await.unwrap();
+    println!(
+        "drain guard 20, 2 workers x 50 in flight, 300 jobs: {} dead letters, {} waiting",
+        s.dead,
+        s.ready + s.scheduled
+    );
+    assert!(s.dead <= 20 + 5, "answers after the pause go back: {s:?}");
+    assert_eq!(s.dead + s.ready + s.scheduled, 300, "nothing else: {s:?}");
+    // The ones given back spent no attempt.
+    let ready = common::cli::admin(
+        &server,
+        "inflight",
+        &[
+            "--json", "jobs", "list", "--state", "ready", "--limit", "1000",
+        ],
+    )
+    .ok()
+    .json();
+    assert!(
+        ready["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["attempts"] == 0),
+        "{ready}"
+    );
+}

@@ -165,3 +165,59 @@ async fn two_queues_on_one_okra_account_share_one_limit_and_one_throttle() {
     let s = run_admin(&server, "acct-a", &["--json", "queue", "unthrottle"]);
     assert!(s.contains("\"unthrottled\": true"), "{s}");
 }
+
+#[tokio::test]
+async fn a_daily_budget_hit_by_two_workers_holds_the_account() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &["--latency", "20ms"]);
+    let queue = producer(&server, "budget").await;
+    let ids = enqueue_many(&queue, 100, "1234").await;
+    let spec = WorkerSpec {
+        queue: "budget",
+        concurrency: 20,
+        env: vec![("OKQ_OKRA__DAILY_BUDGET", "40".into())],
+        ..WorkerSpec::default()
+    };
+    let _workers: Vec<_> = (1..=2)
+        .map(|n| start_worker(dir.path(), n, &server.url(), &sandbox.url, &spec))
+        .collect();
+    let (_, reason) = paused_within(&queue, Duration::from_secs(20)).await;
+    assert!(
+        reason.contains("budget") && reason.contains("40 paid calls today"),
+        "{reason}"
+    );
+    eventually(Duration::from_secs(10), "nothing running", || async {
+        queue.stats().await.unwrap().running == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = queue.stats().await.unwrap();
+    let paid = sandbox.stats().await["by_path"]["bvn-verify"]
+        .as_u64()
+        .unwrap();
+    println!(
+        "budget 40, 100 jobs, 2 workers: {paid} paid calls, {} completed, {} dead, {} waiting",
+        s.completed,
+        s.dead,
+        s.pending()
+    );
+    assert!(paid <= 40, "never more paid calls than the budget: {paid}");
+    assert_eq!(s.dead, 0, "nothing is buried: {s:?}");
+    assert_eq!(s.completed, paid, "{s:?}");
+    assert_eq!(s.pending(), 100 - paid, "the rest waits: {s:?}");
+    // `okra-admin` shows why, and `queue resume` lifts the hold for the rest of the day.
+    let stats = run_admin(&server, "budget", &["--json", "stats"]);
+    assert!(stats.contains("budget: 40 paid calls today"), "{stats}");
+    run_admin(&server, "budget", &["queue", "resume"]);
+    for id in &ids {
+        assert_eq!(
+            queue.wait(id, Duration::from_secs(30)).await.unwrap().state,
+            JobState::Completed
+        );
+    }
+    assert_eq!(
+        sandbox.stats().await["by_path"]["bvn-verify"].as_u64(),
+        Some(100)
+    );
+}

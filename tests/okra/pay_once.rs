@@ -121,3 +121,257 @@ async fn an_uncertain_verify_is_looked_up_for_free_before_paying_again() {
     assert!(sandbox.calls("bvn-verify", "22500000800").await <= 2);
     assert!(sandbox.calls("getByBvn", "22500000800").await >= 1);
 }
+
+const INDEX_KEY: &str = "pay-once-index-key-0123456789";
+
+/// BVN number `i` with the sandbox trigger `suffix` (11 digits).
+fn bvn_n(i: usize, suffix: &str) -> String {
+    format!("22{i:05}{suffix}")
+}
+
+#[tokio::test]
+async fn an_unanswered_lookup_never_leads_to_a_second_payment() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // The first lookup for each BVN hangs past the client timeout (Okra's lookups time out
+    // under the same load that made the verify 503).
+    let sandbox = Sandbox::start(dir.path(), &["--slow", "2s"]);
+    let queue = producer(&server, "unanswered").await;
+    let ids = queue
+        .enqueue_bulk((0..10).map(|i| bvn_opts(bvn_n(i, "0803"))))
+        .await
+        .unwrap();
+    let spec = WorkerSpec {
+        queue: "unanswered",
+        okra_timeout: "500ms",
+        ..WorkerSpec::default()
+    };
+    let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    for (i, e) in ids.iter().enumerate() {
+        let r = finished(&queue, &e.id, &worker.log_text()).await;
+        assert_eq!(r.state, JobState::Completed, "{r:#?}");
+        let classes: Vec<_> = r.history.iter().filter_map(|h| h.class.clone()).collect();
+        assert_eq!(classes, ["okra_timeout", "unresolved_charge"], "{r:#?}");
+        let result: OkraResult = r.result_as().unwrap().unwrap();
+        assert_eq!(result.lookup.as_deref(), Some("free"));
+        let b = bvn_n(i, "0803");
+        assert_eq!(sandbox.calls("bvn-verify", &b).await, 1, "{b} paid once");
+        assert_eq!(sandbox.calls("getByBvn", &b).await, 2);
+    }
+}
+
+#[tokio::test]
+async fn a_lookup_that_never_answers_ends_as_unresolved_charge_and_a_requeue_looks_first() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let queue = producer(&server, "unresolved").await;
+    let b = bvn_n(1, "0804");
+    let id = enqueue(&queue, bvn(&b)).await;
+    let spec = WorkerSpec {
+        queue: "unresolved",
+        ..WorkerSpec::default()
+    };
+    let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    let r = finished(&queue, &id, &worker.log_text()).await;
+    let (class, reason, _, _, attempts) = death(&r);
+    assert_eq!(
+        (class.as_str(), reason.as_str(), attempts),
+        ("unresolved_charge", "attempts_exhausted", 3)
+    );
+    let f = r.last_error.clone().unwrap();
+    assert!(f.uncertain, "{f:?}");
+    assert!(
+        f.message.contains("may have charged") && f.message.contains("did not answer"),
+        "{}",
+        f.message
+    );
+    assert_eq!(sandbox.calls("bvn-verify", &b).await, 1, "never paid twice");
+    assert_eq!(sandbox.calls("getByBvn", &b).await, 2);
+    // A requeued letter starts again with the lookup, never with a paid verify.
+    common::cli::admin(&server, "unresolved", &["dlq", "requeue", &id]).ok();
+    eventually(Duration::from_secs(20), "dead again", || async {
+        queue.stats().await.unwrap().requeued == 1 && queue.stats().await.unwrap().dead == 1
+    })
+    .await;
+    assert_eq!(sandbox.calls("bvn-verify", &b).await, 1, "never paid twice");
+    assert_eq!(sandbox.calls("getByBvn", &b).await, 5);
+}
+
+#[tokio::test]
+async fn a_kind_without_a_free_lookup_holds_instead_of_paying_again() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let queue = producer(&server, "nolookup").await;
+    let id = enqueue(
+        &queue,
+        OkraJob::RcVerify {
+            rc_number: "RC0503".into(),
+            company_name: "Acme".into(),
+        },
+    )
+    .await;
+    let spec = WorkerSpec {
+        queue: "nolookup",
+        ..WorkerSpec::default()
+    };
+    let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    let r = finished(&queue, &id, &worker.log_text()).await;
+    let (class, reason, _, _, attempts) = death(&r);
+    assert_eq!(
+        (class.as_str(), reason.as_str(), attempts),
+        ("unresolved_charge", "terminal", 2)
+    );
+    assert!(r.last_error.unwrap().message.contains("no free lookup"));
+    assert_eq!(sandbox.calls("rc-verify", "RC0503").await, 1);
+}
+
+#[tokio::test]
+async fn thirty_jobs_for_three_people_make_three_paid_calls() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &["--latency", "300ms"]);
+    let mut cfg = QueueConfig::new("reuse");
+    cfg.index_key = Some(okra_queue::ident::IndexKey::new(INDEX_KEY).unwrap());
+    cfg.account = Some(okra_queue::rdb::AccountLimit {
+        name: "default".into(),
+        limit: 0,
+        window: Duration::from_secs(61),
+    });
+    let queue = Queue::connect(&server.settings(), cfg).await.unwrap();
+    let people: Vec<String> = (0..3).map(|i| bvn_n(i, "1234")).collect();
+    let ids = queue
+        .enqueue_bulk((0..30).map(|i| bvn_opts(people[i % 3].clone())))
+        .await
+        .unwrap();
+    let spec = WorkerSpec {
+        queue: "reuse",
+        okra_timeout: "5s",
+        env: vec![
+            ("OKQ_OKRA__REUSE_WINDOW", "1h".into()),
+            ("OKQ_QUEUE__INDEX_KEY", INDEX_KEY.into()),
+        ],
+        ..WorkerSpec::default()
+    };
+    let workers: Vec<_> = (1..=2)
+        .map(|n| start_worker(dir.path(), n, &server.url(), &sandbox.url, &spec))
+        .collect();
+    let logs = || workers.iter().map(|w| w.log_text()).collect::<String>();
+    let mut reused = 0;
+    for e in &ids {
+        let r = finished(&queue, &e.id, &logs()).await;
+        assert_eq!(r.state, JobState::Completed, "{r:#?}");
+        let result: OkraResult = r.result_as().unwrap().unwrap();
+        assert!(result.verified_at.is_some(), "{result:?}");
+        if result.source == "reuse" {
+            reused += 1;
+            assert_eq!(
+                result.reused_from.as_deref(),
+                Some("/products/kyc/bvn-verify")
+            );
+        }
+    }
+    let paid: u64 =
+        futures::future::join_all(people.iter().map(|p| sandbox.calls("bvn-verify", p)))
+            .await
+            .into_iter()
+            .sum();
+    println!("30 jobs for 3 people, 2 workers: {paid} paid calls, {reused} reused");
+    assert_eq!(paid, 3, "one paid call per person");
+    assert_eq!(reused, 27);
+    // The store holds keyed hashes, never the number.
+    let keys = server.cli(&["--scan", "--pattern", "okq:{acct:default}:reuse:*"]);
+    assert_eq!(keys.lines().count(), 3, "{keys}");
+    assert!(people.iter().all(|p| !keys.contains(p.as_str())), "{keys}");
+    // The ledger saw it.
+    let spend = common::cli::admin(&server, "reuse", &["--json", "spend", "--days", "1"])
+        .ok()
+        .json();
+    assert_eq!(spend[0]["kind"], "bvn_verify", "{spend}");
+    assert_eq!(spend[0]["paid"], 3, "{spend}");
+    assert_eq!(spend[0]["saved_reuse"], 27, "{spend}");
+    // A job that asks for a fresh answer pays.
+    let fresh = queue
+        .enqueue(&bvn(&people[0]), EnqueueOptions::default().fresh())
+        .await
+        .unwrap();
+    let r = finished(&queue, &fresh.id, &logs()).await;
+    assert_eq!(r.result.unwrap()["source"], "/products/kyc/bvn-verify");
+    assert_eq!(sandbox.calls("bvn-verify", &people[0]).await, 2);
+}
+
+#[tokio::test]
+async fn the_spend_ledger_counts_paid_calls_receipts_and_savings() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let queue = producer(&server, "ledger").await;
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let spec = WorkerSpec {
+        queue: "ledger",
+        metrics_addr: Some(metrics_addr.clone()),
+        ..WorkerSpec::default()
+    };
+    let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        // The revamped envelope, with a receipt of 0.1 credits.
+        ids.push(enqueue(&queue, bvn(&bvn_n(i, "0900"))).await);
+    }
+    ids.push(enqueue(&queue, bvn(&bvn_n(9, "0503"))).await);
+    for id in &ids {
+        assert_eq!(
+            finished(&queue, id, &worker.log_text()).await.state,
+            JobState::Completed
+        );
+    }
+    let run = common::cli::admin(&server, "ledger", &["--json", "spend", "--days", "2"]).ok();
+    let rows = run.json();
+    let row = rows.as_array().unwrap()[0].clone();
+    let keys: Vec<&String> = row.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "credits",
+            "day",
+            "kind",
+            "paid",
+            "saved_lookup",
+            "saved_reuse",
+            "uncertain"
+        ],
+        "exactly these fields"
+    );
+    assert_eq!(row["kind"], "bvn_verify");
+    assert_eq!(
+        (row["paid"].as_u64(), row["uncertain"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(row["saved_lookup"], 1);
+    assert!(
+        (row["credits"].as_f64().unwrap() - 0.3).abs() < 1e-9,
+        "{row}"
+    );
+    let text = common::cli::admin(&server, "ledger", &["spend"]).ok().out;
+    assert!(
+        text.contains("bvn_verify") && text.contains("0.30"),
+        "{text}"
+    );
+    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"okra_paid_calls_total{account="default",kind="bvn_verify"} 3"#,
+        r#"okra_saved_calls_total{account="default",how="lookup"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("okra_credits_total{account=\"default\"} 0.3"),
+        "{metrics}"
+    );
+}

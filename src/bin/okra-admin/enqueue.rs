@@ -17,7 +17,7 @@ use crate::output::{Out, parse_rfc3339};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin enqueue nuban_verify --nuban 0123456789 --bank 5d6fe57a4099cc4b210bbeb0 --delay 30s\n  okra-admin enqueue rc_verify --rc-number RC123456 --company-name \"Acme Ltd\" --idempotency-key acme-rc\n  okra-admin enqueue --file jobs.jsonl\n\nA file has one job per line in the wire format, optionally with options:\n  {\"kind\":\"bvn_verify\",\"bvn\":\"22234567890\",\"options\":{\"delay\":\"30s\",\"max_attempts\":5,\"idempotency_key\":\"k\"}}\nInvalid lines are reported with their line numbers and skipped; the exit status is 1 if any was."
+    after_help = "Examples:\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin enqueue nuban_verify --nuban 0123456789 --bank 5d6fe57a4099cc4b210bbeb0 --delay 30s\n  okra-admin enqueue rc_verify --rc-number RC123456 --company-name \"Acme Ltd\" --idempotency-key acme-rc\n  okra-admin enqueue --file jobs.jsonl\n\nA file has one job per line in the wire format, optionally with options (and \"fresh\": true):\n  {\"kind\":\"bvn_verify\",\"bvn\":\"22234567890\",\"options\":{\"delay\":\"30s\",\"max_attempts\":5,\"idempotency_key\":\"k\"}}\nInvalid lines are reported with their line numbers and skipped; the exit status is 1 if any was."
 )]
 pub struct EnqueueArgs {
     /// Job kind: bvn_verify, nin_verify, nuban_verify, nuban_name_verify, customer_verify, rc_verify, tin_verify.
@@ -59,6 +59,10 @@ pub struct EnqueueArgs {
     /// Enqueue once per key (a repeat returns the first job's id).
     #[arg(long)]
     idempotency_key: Option<String>,
+    /// Ask for a fresh answer: make the paid call even when a profile verified within
+    /// okra.reuse_window could be reused.
+    #[arg(long)]
+    fresh: bool,
     /// JSON Lines file, or - for stdin.
     #[arg(long, value_name = "PATH|-")]
     file: Option<PathBuf>,
@@ -94,6 +98,7 @@ pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<E
         run_at: args.at,
         max_attempts: args.max_attempts,
         idempotency_key: args.idempotency_key,
+        fresh: args.fresh,
     };
     let e = queue.enqueue(&job, options).await?;
     if out.json {
@@ -293,11 +298,17 @@ fn parse_line(line: &str) -> Result<RawJob, String> {
     let Some(obj) = value.as_object_mut() else {
         return Err("not a JSON object".into());
     };
-    let options = match obj.remove("options") {
+    let mut options = match obj.remove("options") {
         None | Some(Value::Null) => EnqueueOptions::default(),
         Some(Value::Object(o)) => parse_options(&o)?,
         Some(_) => return Err("`options` must be an object".into()),
     };
+    // `"fresh": true` beside the job's fields: a job option, not part of the Okra request.
+    match obj.remove("fresh") {
+        None | Some(Value::Bool(false)) => {}
+        Some(Value::Bool(true)) => options.fresh = true,
+        Some(_) => return Err("`fresh` must be true or false".into()),
+    }
     RawJob::of(&OkraJob::from_json(value)?, options)
 }
 
@@ -323,12 +334,13 @@ fn parse_options(o: &Map<String, Value>) -> Result<EnqueueOptions, String> {
             ("idempotency_key", Value::String(s)) if !s.is_empty() => {
                 opts.idempotency_key = Some(s.clone())
             }
-            ("delay" | "at" | "max_attempts" | "idempotency_key", _) => {
+            ("fresh", Value::Bool(b)) => opts.fresh = *b,
+            ("delay" | "at" | "max_attempts" | "idempotency_key" | "fresh", _) => {
                 return Err(format!("options.{k} has the wrong type"));
             }
             _ => {
                 return Err(format!(
-                    "unknown option `{k}` (expected delay, at, max_attempts, idempotency_key)"
+                    "unknown option `{k}` (expected delay, at, max_attempts, idempotency_key, fresh)"
                 ));
             }
         }
@@ -360,5 +372,8 @@ mod tests {
                 .contains("unknown option")
         );
         assert!(parse_line("nope").unwrap_err().contains("not JSON"));
+        let j = parse_line(r#"{"kind":"bvn_verify","bvn":"22234567890","fresh":true}"#).unwrap();
+        assert!(j.options.fresh);
+        assert!(!j.payload.contains("fresh"), "not part of the Okra request");
     }
 }

@@ -5,6 +5,7 @@ mod enqueue;
 mod jobs;
 mod output;
 mod queue;
+mod spend;
 mod tail;
 mod web;
 
@@ -89,6 +90,8 @@ enum Cmd {
     /// Worker processes and their last heartbeat.
     #[command(after_help = "Example:\n  okra-admin workers --json")]
     Workers,
+    /// What the Okra account paid for per UTC day and kind, and what the fleet saved.
+    Spend(spend::SpendArgs),
 }
 
 /// Dead-letter filters (all optional; they combine with AND).
@@ -173,7 +176,10 @@ async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
     }
     let queue = Queue::connect(&settings.redis, settings.queue_config()).await?;
     // A typo in --queue must not look like success: only enqueue creates a queue.
-    if !matches!(cli.cmd, Cmd::Enqueue(_) | Cmd::Queues | Cmd::Web(_)) {
+    if !matches!(
+        cli.cmd,
+        Cmd::Enqueue(_) | Cmd::Queues | Cmd::Web(_) | Cmd::Spend(_)
+    ) {
         queue.ensure_known().await?;
     }
     match cli.cmd {
@@ -187,5 +193,6 @@ async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         Cmd::Dlq { cmd } => dlq::run(&queue, cmd, out).await,
         Cmd::Queue { cmd } => queue::run(&queue, cmd, out).await,
         Cmd::Workers => queue::workers(&queue, out).await,
+        Cmd::Spend(args) => spend::run(&queue, args, out).await,
     }
 }

@@ -40,6 +40,8 @@ use triggers::{Trigger, trigger_for};
         "  0422 422                        0601 FLAGGED_USER     0602 SUSPENDED    0603 NO_RECORD_ID\n",
         "  0700 malformed body             0800 slower than the client timeout\n",
         "  0204 204 No Content (nuban-verify)                    0301 301 to /__sandbox/elsewhere\n",
+        "  0803 503 once, then the first free lookup hangs for --slow\n",
+        "  0804 503 once, and every free lookup answers 500     0900 a profile with a receipt\n",
         "  0302 a profile of somebody else   0413 a --big-body body   0701 identity of wrong types\n",
         "  anything else: a profile\n\n",
         "Body flags: \"success\": false forces a 400, \"success\": true forces a profile.\n",
@@ -85,8 +87,9 @@ struct Calls {
     /// carried an `Authorization` header.
     elsewhere: u32,
     elsewhere_with_key: u32,
-    /// BVNs whose verify timed out (or succeeded): getByBvn has their profile.
-    known_bvns: HashSet<String>,
+    /// Identifiers (BVN, NIN, account number, customer id) whose verify Okra accepted and will
+    /// finish (even when the caller stops waiting): the free lookups have their profile.
+    known: HashSet<String>,
 }
 
 struct Sandbox {
@@ -181,6 +184,9 @@ fn endpoint(path: &str) -> Option<(&'static str, &'static [&'static str])> {
         "/products/kyc/rc-verify" => ("rc-verify", &["rc_number", "company_name"]),
         "/products/kyc/tin-verify" => ("tin-verify", &["tin_number", "company_name"]),
         "/identity/getByBvn" => ("getByBvn", &["bvn"]),
+        "/identity/getByNuban" => ("getByNuban", &["nuban"]),
+        "/identity/getByCustomer" => ("getByCustomer", &["customer"]),
+        "/identity/search" => ("search", &["nin"]),
         _ => return None,
     })
 }
@@ -288,8 +294,8 @@ async fn api(
             );
         }
     }
-    if name == "getByBvn" {
-        return get_by_bvn(&s, &identifier);
+    if LOOKUPS.contains(&name) {
+        return lookup(&s, name, &identifier).await;
     }
     let forced = body.get("success").and_then(Value::as_bool);
     if forced == Some(false) {
@@ -303,6 +309,11 @@ async fn api(
     } else {
         trigger_for(&identifier)
     };
+    // Okra finishes (and charges for) a verify it accepted, even when the caller stops
+    // waiting: from here on the free lookups know the profile.
+    if matches!(trigger, Trigger::Success | Trigger::Receipt) {
+        s.calls.lock().unwrap().known.insert(identifier.clone());
+    }
     let first_call = s.calls.lock().unwrap().per_call[&format!("{name} {identifier}")] == 1;
     answer(&s, name, &body, &identifier, trigger, first_call).await
 }
@@ -320,11 +331,9 @@ async fn answer(
         error(status, json!({"status": "error", "message": message}))
     };
     match trigger {
-        TimeoutOnce if first => {
-            if name == "bvn-verify" {
-                // The verification finishes in the background, as Okra's docs warn.
-                s.calls.lock().unwrap().known_bvns.insert(identifier.to_string());
-            }
+        TimeoutOnce | TimeoutThenSlowLookup | TimeoutThenLookupFails if first => {
+            // The verification finishes in the background, as Okra's docs warn.
+            s.calls.lock().unwrap().known.insert(identifier.to_string());
             status_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Our data source has returned a timeout response. Please retry the request. ",
@@ -373,11 +382,9 @@ async fn answer(
             .into_response(),
         Slow => {
             // Okra finishes the verification even when the caller stops waiting.
-            if name == "bvn-verify" {
-                s.calls.lock().unwrap().known_bvns.insert(identifier.to_string());
-            }
+            s.calls.lock().unwrap().known.insert(identifier.to_string());
             tokio::time::sleep(s.args.slow).await;
-            success(s, name, body, identifier)
+            success(name, body, identifier, false)
         }
         NoContent if name == "nuban-verify" => StatusCode::NO_CONTENT.into_response(),
         Redirect => (
@@ -395,9 +402,9 @@ async fn answer(
                 let stranger = format!("{}9999", &identifier[..keep]);
                 let mut other = body.clone();
                 other[field] = json!(stranger);
-                success(s, name, &other, &stranger)
+                success(name, &other, &stranger, false)
             }
-            None => success(s, name, body, identifier),
+            None => success(name, body, identifier, false),
         },
         Oversized => {
             let chunk = Bytes::from(vec![b' '; 64 * 1024]);
@@ -418,11 +425,15 @@ async fn answer(
             "data": {"identity": [1, "two", null]},
         }))
         .into_response(),
-        _ => success(s, name, body, identifier),
+        Receipt => success(name, body, identifier, true),
+        _ => success(name, body, identifier, false),
     }
 }
 
-fn success(s: &Sandbox, name: &str, body: &Value, identifier: &str) -> Response {
+/// What a paid answer costs, in credits (1 credit = 1 USD), as Okra's receipts said.
+const RECEIPT: f64 = 0.1;
+
+fn success(name: &str, body: &Value, identifier: &str, receipt: bool) -> Response {
     let testing = body
         .get("testing")
         .and_then(Value::as_bool)
@@ -446,13 +457,6 @@ fn success(s: &Sandbox, name: &str, body: &Value, identifier: &str) -> Response 
             json!({"identity": {"fullname": p["fullname"], "firstname": p["firstname"], "lastname": p["lastname"], "nuban": identifier}})
         }
         _ => {
-            if name == "bvn-verify" {
-                s.calls
-                    .lock()
-                    .unwrap()
-                    .known_bvns
-                    .insert(identifier.to_string());
-            }
             let mut p = profile(identifier, env);
             if name == "nin-verify" {
                 p["nin"] = p["bvn"].take();
@@ -463,13 +467,14 @@ fn success(s: &Sandbox, name: &str, body: &Value, identifier: &str) -> Response 
             json!({"identity": p, "customer": "5da6358130a943486f33dced", "account": "5da6358130a943486f33dcee"})
         }
     };
-    if name == "nin-verify" {
-        // The revamped identity API's envelope.
-        let identity = data["identity"].clone();
+    if name == "nin-verify" || receipt {
+        // The revamped identity API's envelope, with the receipt its paid answers carry.
+        let mut data = data;
+        data["receipt"] = json!({"amount": RECEIPT, "currency": "USD"});
         return Json(json!({
             "success": true,
             "message": "Identity retrieved successfully",
-            "data": {"identity": identity, "receipt": {"amount": 10, "currency": "NGN"}},
+            "data": data,
         }))
         .into_response();
     }
@@ -491,10 +496,40 @@ async fn elsewhere(State(s): State<Shared>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-fn get_by_bvn(s: &Sandbox, bvn: &str) -> Response {
-    let known = s.calls.lock().unwrap().known_bvns.contains(bvn);
+/// The free lookups (`getByBvn`, `getByNuban`, `getByCustomer`, the revamped API's `search`
+/// by NIN): the profile when a verify for the identifier was accepted, else an empty list.
+const LOOKUPS: [&str; 4] = ["getByBvn", "getByNuban", "getByCustomer", "search"];
+
+async fn lookup(s: &Sandbox, name: &str, identifier: &str) -> Response {
+    let (known, calls) = {
+        let c = s.calls.lock().unwrap();
+        (
+            c.known.contains(identifier),
+            c.per_call
+                .get(&format!("{name} {identifier}"))
+                .copied()
+                .unwrap_or(0),
+        )
+    };
+    match trigger_for(identifier) {
+        Trigger::TimeoutThenSlowLookup if calls == 1 => tokio::time::sleep(s.args.slow).await,
+        Trigger::TimeoutThenLookupFails => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"status": "error", "message": "Something went wrong on our side."}),
+            );
+        }
+        _ => {}
+    }
     let identity: Vec<Value> = if known {
-        vec![profile(bvn, "sandbox")]
+        let mut p = profile(identifier, "sandbox");
+        match name {
+            "search" => p["nin"] = p["bvn"].take(),
+            "getByNuban" => p["nuban"] = json!(identifier),
+            "getByCustomer" => p["customer"] = json!({"_id": identifier, "name": p["fullname"]}),
+            _ => {}
+        }
+        vec![p]
     } else {
         vec![]
     };

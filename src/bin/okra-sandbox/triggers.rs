@@ -43,6 +43,13 @@ pub enum Trigger {
     Oversized,
     /// 200 with a success envelope whose `identity` has the wrong types.
     WrongTypes,
+    /// Like `TimeoutOnce`, but the first free lookup for the identifier hangs for `--slow`
+    /// (past the client timeout) before answering; later lookups answer at once.
+    TimeoutThenSlowLookup,
+    /// Like `TimeoutOnce`, but every free lookup for the identifier answers 500.
+    TimeoutThenLookupFails,
+    /// A profile in the revamped API's envelope (`success: true`), with a `receipt`.
+    Receipt,
 }
 
 /// Every trigger with its suffix and what it shows, for `--help`, the README and the demo.
@@ -114,6 +121,21 @@ pub const TABLE: &[(&str, Trigger, &str)] = &[
         "0701",
         Trigger::WrongTypes,
         "200 with identity [1, \"two\", null]",
+    ),
+    (
+        "0803",
+        Trigger::TimeoutThenSlowLookup,
+        "503 timeout once (the profile is then in the lookups), but the first free lookup hangs for --slow",
+    ),
+    (
+        "0804",
+        Trigger::TimeoutThenLookupFails,
+        "503 timeout once, and every free lookup answers 500",
+    ),
+    (
+        "0900",
+        Trigger::Receipt,
+        "a profile in the revamped envelope, with a receipt (0.1 credits)",
     ),
 ];
 

@@ -9,7 +9,7 @@
 -- ARGV[4] rate limit per window (0 = none)  ARGV[5] rate window ms  ARGV[6] max due jobs to promote
 -- Returns {'paused', 0} | {'throttled', ms to wait} | {'empty', 0} |
 --         {'ok', now, orphan count, the orphan ids, then 5 values per job:
---          id, token, attempt, record, last error (or '')}
+--          id, token, attempt, record, last failure (or '' for a job that never ran)}
 
 local want, lease_ms, worker = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local limit, window, promote_max = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -39,8 +39,10 @@ for i, id in ipairs(ids) do
   if records[i] then
     local token = tostring(first + i - 1)
     local before = tonumber(spent[i]) or 0
+    -- A job that has run before (its attempts field exists, even at 0 after a requeue or a
+    -- refund) gets its last failure: it may say the last attempt's charge is uncertain.
     local last_error = ''
-    if before > 0 then last_error = redis.call('HGET', KEYS[7], id) or '' end
+    if spent[i] then last_error = redis.call('HGET', KEYS[7], id) or '' end
     attempts[#attempts + 1] = id; attempts[#attempts + 1] = before + 1
     leases[#leases + 1] = id; leases[#leases + 1] = token .. tail
     running[#running + 1] = deadline; running[#running + 1] = id

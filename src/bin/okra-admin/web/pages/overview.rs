@@ -1,11 +1,12 @@
-//! The overview (every queue, live) and the queue controls (pause, resume, unthrottle).
+//! The overview (every queue, live, and what the Okra account spent) and the queue controls
+//! (pause, resume, unthrottle).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
-use okra_queue::rdb::Minute;
+use okra_queue::rdb::{Minute, SpendRow, utc_day};
 use okra_queue::{QueueError, Stats};
 
 use super::{Nothing, Posted, failed, queue};
@@ -41,8 +42,13 @@ async fn overview_body(app: &Shared) -> Result<Markup, QueueError> {
         let q = app.base.sibling(&name)?;
         rows.push((q.stats().await?, q.throughput(60).await?));
     }
+    let spend = match app.base.account() {
+        Some(a) => Some((a.name().to_string(), a.spend(30).await?)),
+        None => None,
+    };
     let csrf = app.guard.csrf();
     Ok(html! {
+        @if let Some((account, rows)) = &spend { (spend_block(account, rows)) }
         @if rows.is_empty() {
             p.muted { "No queues yet: a queue appears when a job is first enqueued to it or a worker starts on it." }
         }
@@ -78,6 +84,48 @@ async fn overview_body(app: &Shared) -> Result<Markup, QueueError> {
             }
         }
     })
+}
+
+/// Today's and the last 30 days' Okra spend of the account, from its ledger.
+fn spend_block(account: &str, rows: &[SpendRow]) -> Markup {
+    let today = utc_day(okra_queue::job::now_ms());
+    let sum = |today_only: bool| {
+        rows.iter().filter(|r| !today_only || r.day == today).fold(
+            SpendRow::default(),
+            |mut t, r| {
+                t.paid += r.paid;
+                t.uncertain += r.uncertain;
+                t.saved_lookup += r.saved_lookup;
+                t.saved_reuse += r.saved_reuse;
+                t.credits += r.credits;
+                t
+            },
+        )
+    };
+    let row = |label: &str, r: SpendRow| {
+        html! {
+            tr {
+                th { (label) }
+                td.n data-spend=(label) { (r.paid) }
+                td.n { (r.uncertain) }
+                td.n { (r.saved_lookup + r.saved_reuse) " (" (r.saved_lookup) " lookup, " (r.saved_reuse) " reuse)" }
+                td.n { (format!("{:.2}", r.credits)) }
+            }
+        }
+    };
+    html! {
+        section.spend {
+            h2 { "Okra spend · account " (account) }
+            table {
+                thead { tr { th {} th { "paid calls" } th { "uncertain" } th { "saved" } th { "credits" } } }
+                tbody {
+                    (row("today", sum(true)))
+                    (row("last 30 days", sum(false)))
+                }
+            }
+            p.muted { "Paid: verifies Okra answered with success. Uncertain: answers that never came (the next attempt looks first). Saved: paid calls avoided by a free lookup or by reusing a profile paid for within okra.reuse_window. UTC days; " code { "okra-admin spend" } " has the detail." }
+        }
+    }
 }
 
 fn status_badge(s: &Stats) -> Markup {

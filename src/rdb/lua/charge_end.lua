@@ -1,0 +1,25 @@
+-- charge_end.lua: after a paid call (or the lookup before it) for one person. A profile is
+-- stored for reuse (unless the person was erased meanwhile), and the person's pay lock is
+-- released, or turned into the note that this call's answer never came (so the next job for
+-- the person looks first).
+-- KEYS[1] reuse:<kind>:<person>  KEYS[2] paying:<kind>:<person>  KEYS[3] erased:<person>
+-- ARGV[1] who asks (`queue|job|token`)  ARGV[2] `paid` | `unsure` | `none`
+-- ARGV[3] the value to reuse (paid)  ARGV[4] reuse window ms (0 = store nothing)
+-- ARGV[5] how long an `unsure` note lasts (ms)
+-- Returns 1 if the lock was this caller's, 0 otherwise.
+
+local me, outcome = ARGV[1], ARGV[2]
+local reuse_ms, unsure_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
+if not (reuse_ms and unsure_ms) then return redis.error_reply('charge_end: non-numeric argument') end
+local lock = redis.call('GET', KEYS[2])
+local mine = lock == 'run|' .. me
+if outcome == 'paid' and reuse_ms > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', reuse_ms)
+end
+if outcome == 'unsure' then
+  if mine or not lock then redis.call('SET', KEYS[2], 'unsure|' .. me, 'PX', unsure_ms) end
+elseif mine or (lock and string.sub(lock, 1, 7) == 'unsure|' and outcome == 'paid') then
+  redis.call('DEL', KEYS[2])
+end
+if mine then return 1 end
+return 0

@@ -1,0 +1,273 @@
+//! Paying Okra once per answer: the reuse store and the per-person pay lock (concurrent jobs
+//! for one person make one paid call; a later one within `okra.reuse_window` reuses it), the
+//! daily budget, and the spend ledger with its metrics. Storage is the library's
+//! (`rdb/charges.rs`); this is the worker's side of it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use okra_queue::ident::IndexKey;
+use okra_queue::okra::{OkraJob, OkraResult};
+use okra_queue::rdb::{Account, Begin, End, Spent};
+use okra_queue::{JobContext, Queue};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{debug, warn};
+
+/// The account's pay-once machinery, shared by every job of a worker process.
+pub struct PayOnce {
+    account: Option<Arc<Account>>,
+    /// Keys the reuse store and the pay locks: a person is a keyed hash, never the number.
+    index_key: Option<IndexKey>,
+    /// `okra.reuse_window`; zero turns reuse and coalescing off.
+    window: Duration,
+    /// `okra.daily_budget` (0 = none).
+    budget: u32,
+    /// How long one paid call can take: the pay lock's life.
+    call: Duration,
+    /// How long a job waits for another job's paid call for the same person.
+    wait: Duration,
+}
+
+/// What a job does before its paid call.
+pub enum Gate {
+    /// An answer paid for within the window: use it.
+    Reused(OkraResult),
+    /// The job holds the person's pay lock (`look_first`: the last paid call for the person
+    /// got no answer).
+    Go {
+        /// Look before paying.
+        look_first: bool,
+    },
+    /// Another job is still paying for this person after a whole wait: try again later.
+    Busy,
+}
+
+/// A job's hold on its person's pay lock.
+pub struct Lock {
+    kind: &'static str,
+    person: String,
+    /// What else a stored answer must match (the bank of an account number).
+    matcher: String,
+    me: String,
+}
+
+/// What the reuse store keeps: the answer, and what it must match.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    #[serde(default)]
+    matcher: String,
+    result: OkraResult,
+}
+
+impl PayOnce {
+    pub fn new(
+        queue: &Queue,
+        window: Duration,
+        budget: u32,
+        call: Duration,
+        wait: Duration,
+    ) -> Self {
+        Self {
+            account: queue.account_handle(),
+            index_key: queue.config().index_key.clone(),
+            window,
+            budget,
+            call,
+            wait,
+        }
+    }
+
+    fn account(&self) -> Option<&Account> {
+        self.account.as_deref()
+    }
+
+    /// The job's pay lock, when reuse is on (a window, an index key and an account).
+    pub fn lock(&self, job: &OkraJob, queue: &str, ctx: &JobContext) -> Option<Lock> {
+        let key = self.index_key.as_ref()?;
+        if self.window.is_zero() || self.account.is_none() {
+            return None;
+        }
+        let (label, id, matcher) = job.person();
+        Some(Lock {
+            kind: kind_of(job),
+            person: key.hash_labelled(label, id),
+            matcher: matcher.to_string(),
+            me: format!("{queue}|{}|{}", ctx.lease.id, ctx.lease.token),
+        })
+    }
+
+    /// Before paying: an answer to reuse (unless `fresh`), or the person's pay lock, waiting
+    /// (at most `wait`) while another job pays for the same person.
+    pub async fn begin(&self, lock: &Lock, fresh: bool) -> okra_queue::Result<Gate> {
+        let Some(account) = self.account() else {
+            return Ok(Gate::Go { look_first: false });
+        };
+        let started = Instant::now();
+        let mut nap = Duration::from_millis(20);
+        loop {
+            match account
+                .charge_begin(lock.kind, &lock.person, &lock.me, self.call, !fresh)
+                .await?
+            {
+                Begin::Reuse(text) => match serde_json::from_str::<Stored>(&text) {
+                    Ok(s) if s.matcher == lock.matcher => return Ok(Gate::Reused(s.result)),
+                    // Another account at the same number, or a record it cannot read: pay.
+                    _ => {
+                        return Ok(Gate::Go { look_first: false });
+                    }
+                },
+                Begin::Go { look_first } => return Ok(Gate::Go { look_first }),
+                Begin::Wait(left) => {
+                    if started.elapsed() >= self.wait {
+                        return Ok(Gate::Busy);
+                    }
+                    debug!("another job is paying for this person; waiting for its answer");
+                    tokio::time::sleep(nap.min(left)).await;
+                    nap = (nap * 2).min(Duration::from_millis(250));
+                }
+            }
+        }
+    }
+
+    /// After the call: store the answer for reuse (`Some`), or leave the note that the charge
+    /// is uncertain, or just release the lock.
+    pub async fn end(&self, lock: &Lock, settled: Settled) {
+        let Some(account) = self.account() else {
+            return;
+        };
+        let stored;
+        let end = match &settled {
+            Settled::Answer(result) => {
+                stored = serde_json::to_string(&Stored {
+                    matcher: lock.matcher.clone(),
+                    result: result.clone(),
+                })
+                .unwrap_or_default();
+                End::Paid(&stored)
+            }
+            Settled::Unsure => End::Unsure,
+            Settled::Nothing => End::Nothing,
+        };
+        // An uncertain charge stays noted for as long as its answer could still be reused.
+        let unsure_for = self.window.max(self.call);
+        if let Err(e) = account
+            .charge_end(
+                lock.kind,
+                &lock.person,
+                &lock.me,
+                end,
+                self.window,
+                unsure_for,
+            )
+            .await
+        {
+            warn!(error = %e, "could not settle the pay lock (it expires by itself)");
+        }
+    }
+
+    /// Takes a slot of the daily budget before a paid call; false when it is spent (the
+    /// account's queues are then held).
+    pub async fn budget_take(&self) -> okra_queue::Result<bool> {
+        match self.account() {
+            Some(a) => a.budget_take(self.budget).await,
+            None => Ok(true),
+        }
+    }
+
+    /// Gives the slot back: the call was not charged.
+    pub async fn budget_give_back(&self) {
+        if self.budget == 0 {
+            return;
+        }
+        if let Some(a) = self.account()
+            && let Err(e) = a.budget_give_back().await
+        {
+            warn!(error = %e, "could not give a budget slot back");
+        }
+    }
+
+    /// Counts a paid call, an uncertain one or a saving in the spend ledger (on the UTC day of
+    /// `now`, Redis time), then in the metrics once Redis has it.
+    pub async fn count(&self, now: u64, kind: &str, what: Spent, credits: f64) {
+        let Some(a) = self.account() else { return };
+        if let Err(e) = a.spend_add(now, kind, what, 1, credits).await {
+            warn!(error = %e, what = what.as_str(), "could not count a call in the spend ledger");
+            return;
+        }
+        let account = a.name().to_string();
+        match what {
+            Spent::Paid => {
+                metrics::counter!("okra_paid_calls_total", "account" => account.clone(), "kind" => kind.to_string()).increment(1);
+            }
+            Spent::Uncertain => {
+                metrics::counter!("okra_uncertain_calls_total", "account" => account.clone(), "kind" => kind.to_string()).increment(1);
+            }
+            Spent::SavedLookup => {
+                metrics::counter!("okra_saved_calls_total", "account" => account.clone(), "how" => "lookup").increment(1);
+            }
+            Spent::SavedReuse => {
+                metrics::counter!("okra_saved_calls_total", "account" => account.clone(), "how" => "reuse").increment(1);
+            }
+        }
+        if credits > 0.0 {
+            metrics::gauge!("okra_credits_total", "account" => account).increment(credits);
+        }
+    }
+}
+
+/// How a paid call (or the lookup before it) ended, for the pay lock.
+pub enum Settled {
+    /// A profile: stored for reuse.
+    Answer(OkraResult),
+    /// No answer came: the next job for the person looks first.
+    Unsure,
+    /// Nothing was paid for.
+    Nothing,
+}
+
+/// The `&'static str` kind of a job (its `kind` tag).
+fn kind_of(job: &OkraJob) -> &'static str {
+    okra_queue::okra::KINDS
+        .iter()
+        .copied()
+        .find(|k| *k == okra_queue::Job::kind(job))
+        .unwrap_or("unknown")
+}
+
+/// The credits a paid answer's `receipt` says it cost (the revamped API's answers carry one:
+/// `amount`, or `credits`; 0 when there is none).
+pub fn receipt_credits(data: &Value) -> f64 {
+    let receipt = &data["receipt"];
+    ["amount", "credits", "cost"]
+        .iter()
+        .find_map(|f| match &receipt[*f] {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+        .filter(|c: &f64| c.is_finite() && *c > 0.0)
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_are_read_leniently() {
+        assert_eq!(
+            receipt_credits(&serde_json::json!({"receipt": {"amount": 0.1}})),
+            0.1
+        );
+        assert_eq!(
+            receipt_credits(&serde_json::json!({"receipt": {"credits": "2.5"}})),
+            2.5
+        );
+        assert_eq!(receipt_credits(&serde_json::json!({"identity": {}})), 0.0);
+        assert_eq!(
+            receipt_credits(&serde_json::json!({"receipt": {"amount": -1}})),
+            0.0
+        );
+    }
+}
