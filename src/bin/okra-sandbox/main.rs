@@ -283,6 +283,22 @@ async fn api(
             .entry(format!("{name} {identifier}"))
             .or_default() += 1;
     }
+    let forced = body.get("success").and_then(Value::as_bool);
+    let trigger = if forced == Some(true) {
+        Trigger::Success
+    } else {
+        trigger_for(&identifier)
+    };
+    let complete = fields.iter().all(|f| !text(f).trim().is_empty());
+    // Okra finishes (and charges for) a verify it accepted, even when the caller stops
+    // waiting (it hangs up during the latency below): the free lookups know the profile.
+    if complete
+        && forced != Some(false)
+        && !LOOKUPS.contains(&name)
+        && matches!(trigger, Trigger::Success | Trigger::Receipt)
+    {
+        s.calls.lock().unwrap().known.insert(identifier.clone());
+    }
     if !s.args.latency.is_zero() {
         tokio::time::sleep(s.args.latency).await;
     }
@@ -297,22 +313,11 @@ async fn api(
     if LOOKUPS.contains(&name) {
         return lookup(&s, name, &identifier).await;
     }
-    let forced = body.get("success").and_then(Value::as_bool);
     if forced == Some(false) {
         return error(
             StatusCode::BAD_REQUEST,
             json!({"status": "error", "message": "Verification failed (sandbox: success=false)"}),
         );
-    }
-    let trigger = if forced == Some(true) {
-        Trigger::Success
-    } else {
-        trigger_for(&identifier)
-    };
-    // Okra finishes (and charges for) a verify it accepted, even when the caller stops
-    // waiting: from here on the free lookups know the profile.
-    if matches!(trigger, Trigger::Success | Trigger::Receipt) {
-        s.calls.lock().unwrap().known.insert(identifier.clone());
     }
     let first_call = s.calls.lock().unwrap().per_call[&format!("{name} {identifier}")] == 1;
     answer(&s, name, &body, &identifier, trigger, first_call).await
