@@ -6,7 +6,13 @@
 //! - `reuse off`: the default;
 //! - `reuse on, misses`: `okra.reuse_window` on and every job a new person, so every job pays
 //!   the reuse check (one script call before its paid call, one after) and gains nothing: the
-//!   cost of the reuse check on the hot path.
+//!   cost of the reuse check on the hot path;
+//! - each again with `[seal] keys_file` (producer and worker): the cost of sealing at rest,
+//!   each pair run A B B A so a drift of the machine weighs on both sides.
+//!
+//! Then the sealing work alone, measured in this process on an Okra-shaped job (what a worker
+//! does per job with sealing on: open the payload, seal the result, and with reuse on seal the
+//! stored profile), so its cost per job is exact where the end-to-end runs are noisy.
 //!
 //! Knobs (environment): `BENCH_OKRA_JOBS` (default 20000), `BENCH_OKRA_CONCURRENCY` (default
 //! 200), `REDIS_URL` (default: a throwaway `redis-server` on a free port).
@@ -19,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::procs::{Proc, Sandbox, WorkerSpec, start_worker};
 use okra_queue::okra::OkraJob;
+use okra_queue::seal::{Column, Place, Sealer};
 use okra_queue::{EnqueueOptions, Queue, QueueConfig, RedisSettings};
 
 const INDEX_KEY: &str = "bench-index-key-0123456789";
@@ -72,6 +79,8 @@ async fn redis_cpu(url: &str) -> anyhow::Result<f64> {
 struct Mode {
     name: &'static str,
     env: Vec<(&'static str, String)>,
+    /// Producer and worker seal with this key file.
+    seal: Option<std::path::PathBuf>,
 }
 
 struct Figures {
@@ -94,6 +103,12 @@ async fn run(
     let name = format!("bench-okra-{n}");
     let mut cfg = QueueConfig::new(&name);
     cfg.index_key = Some(okra_queue::ident::IndexKey::new(INDEX_KEY).expect("16+ bytes"));
+    cfg.seal = match &mode.seal {
+        Some(k) => Some(std::sync::Arc::new(
+            Sealer::from_file(k).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
     let queue = Queue::connect(&RedisSettings::new(url), cfg).await?;
     let batch: Vec<_> = (0..jobs)
         .map(|i| {
@@ -106,11 +121,16 @@ async fn run(
         })
         .collect();
     queue.enqueue_bulk(batch).await?;
+    let mut env = mode.env.clone();
+    if let Some(k) = &mode.seal {
+        env.push(("OKQ_SEAL__KEYS_FILE", k.display().to_string()));
+        env.push(("OKQ_QUEUE__INDEX_KEY", INDEX_KEY.into()));
+    }
     let spec = WorkerSpec {
         queue: &name,
         concurrency,
         okra_timeout: "30s",
-        env: mode.env.clone(),
+        env,
         ..WorkerSpec::default()
     };
     let sandbox_before = proc_cpu(sandbox.proc.pid());
@@ -158,36 +178,140 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "okra end to end: {jobs} bvn_verify jobs (distinct people), one okra-worker at concurrency {concurrency}, okra-sandbox, redis {url}\n"
     );
-    let modes = [
-        Mode {
-            name: "reuse off",
-            env: vec![],
-        },
-        Mode {
-            name: "reuse on, misses",
-            env: vec![
-                ("OKQ_OKRA__REUSE_WINDOW", "1h".into()),
-                ("OKQ_QUEUE__INDEX_KEY", INDEX_KEY.into()),
-            ],
-        },
+    let keys = dir.path().join("seal-keys");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key: Vec<u8> = (0..32).map(|_| fastrand::u8(..)).collect();
+        use base64::Engine as _;
+        let line = base64::engine::general_purpose::STANDARD.encode(key);
+        std::fs::write(&keys, format!("k1 {line}\n"))?;
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let reuse = || {
+        vec![
+            ("OKQ_OKRA__REUSE_WINDOW", "1h".into()),
+            ("OKQ_QUEUE__INDEX_KEY", INDEX_KEY.into()),
+        ]
+    };
+    let off = Mode {
+        name: "reuse off",
+        env: vec![],
+        seal: None,
+    };
+    let sealed = Mode {
+        name: "sealed",
+        env: vec![],
+        seal: Some(keys.clone()),
+    };
+    let reuse_on = Mode {
+        name: "reuse on, misses",
+        env: reuse(),
+        seal: None,
+    };
+    let reuse_sealed = Mode {
+        name: "reuse on, sealed",
+        env: reuse(),
+        seal: Some(keys.clone()),
+    };
+    // A B B A: a drift of the machine during the run weighs on both sides alike.
+    let order = [
+        &off,
+        &sealed,
+        &sealed,
+        &off,
+        &reuse_on,
+        &reuse_sealed,
+        &reuse_sealed,
+        &reuse_on,
     ];
     println!(
         "{:<18} {:>10} {:>16} {:>16} {:>14}",
         "mode", "jobs/s", "worker µs/job", "sandbox µs/job", "Redis µs/job"
     );
-    let mut rows = Vec::new();
-    for (n, mode) in modes.iter().enumerate() {
+    let mut rows: Vec<(&str, Figures)> = Vec::new();
+    for (n, mode) in order.iter().enumerate() {
         let f = run(dir.path(), n + 1, &url, &sandbox, mode, jobs, concurrency).await?;
         println!(
             "{:<18} {:>10.0} {:>16.1} {:>16.1} {:>14.1}",
             mode.name, f.jobs_per_s, f.worker_us, f.sandbox_us, f.redis_us
         );
-        rows.push(f);
+        rows.push((mode.name, f));
     }
+    let mean = |name: &str, of: fn(&Figures) -> f64| -> f64 {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, f)| of(f))
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
     println!(
         "\nthe reuse check costs {:+.1} µs of worker CPU and {:+.1} µs of Redis CPU per job",
-        rows[1].worker_us - rows[0].worker_us,
-        rows[1].redis_us - rows[0].redis_us
+        mean(reuse_on.name, |f| f.worker_us) - mean(off.name, |f| f.worker_us),
+        mean(reuse_on.name, |f| f.redis_us) - mean(off.name, |f| f.redis_us)
+    );
+    for (plain, with, what) in [
+        (&off, &sealed, "reuse off"),
+        (&reuse_on, &reuse_sealed, "reuse on"),
+    ] {
+        println!(
+            "sealing ({what}, two runs each): {:+.1} µs of worker CPU, {:+.1} µs of Redis CPU per job, drain {:+.1} %",
+            mean(with.name, |f| f.worker_us) - mean(plain.name, |f| f.worker_us),
+            mean(with.name, |f| f.redis_us) - mean(plain.name, |f| f.redis_us),
+            (mean(with.name, |f| f.jobs_per_s) / mean(plain.name, |f| f.jobs_per_s) - 1.0) * 100.0
+        );
+    }
+    let (open_seal, with_reuse) = sealing_work(&keys)?;
+    println!(
+        "sealing work alone per job: {open_seal:.2} µs (open the payload, seal the result), {with_reuse:.2} µs with reuse on (and seal the stored profile)"
     );
     Ok(())
+}
+
+/// The worker's sealing work per job, timed in this process over many Okra-shaped jobs:
+/// µs per job without and with the reuse store.
+fn sealing_work(keys: &Path) -> anyhow::Result<(f64, f64)> {
+    let sealer = Sealer::from_file(keys).map_err(anyhow::Error::msg)?;
+    // A bvn_verify payload and an answer the size of the sandbox's (a whole profile).
+    let payload = r#"{"kind":"bvn_verify","bvn":"22231234567"}"#;
+    let result = serde_json::json!({
+        "http_status": 200, "source": "/products/kyc/bvn-verify", "verified_at": 1796044239855u64,
+        "profile": {
+            "id": "5da600000000000000000000841", "fullname": "GAVIN BELSON", "firstname": "GAVIN",
+            "middlename": "", "lastname": "BELSON", "bvn": "22231234567", "dob": "1981-02-13",
+            "gender": "M", "phone": ["2347006659979"], "email": [],
+            "address": ["4 AKANNI BASHORUN, LEKKI LAGOS"], "verified": true, "aliases": [],
+            "env": "sandbox", "created_at": "2019-12-14T13:46:53.415Z",
+            "last_updated": "2021-01-26T10:14:56.300Z"
+        }
+    })
+    .to_string();
+    let n = 20_000;
+    let ids: Vec<String> = (0..n)
+        .map(|i| format!("01M8P98CZEDRS8WPCWE{i:07}"))
+        .collect();
+    let sealed_payloads: Vec<String> = ids
+        .iter()
+        .map(|id| sealer.seal(&Place::job("q", id, Column::Payload), payload))
+        .collect();
+    let time = |reuse: bool| -> anyhow::Result<f64> {
+        let started = Instant::now();
+        for (id, p) in ids.iter().zip(&sealed_payloads) {
+            let opened = sealer
+                .open(&Place::job("q", id, Column::Payload), p)
+                .map_err(anyhow::Error::msg)?;
+            std::hint::black_box(opened);
+            std::hint::black_box(sealer.seal(&Place::job("q", id, Column::Result), &result));
+            if reuse {
+                let place = Place {
+                    scope: "acct:default",
+                    id,
+                    column: Column::Reuse,
+                };
+                std::hint::black_box(sealer.seal(&place, &result));
+            }
+        }
+        Ok(started.elapsed().as_secs_f64() * 1e6 / n as f64)
+    };
+    Ok((time(false)?, time(true)?))
 }

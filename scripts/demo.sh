@@ -48,6 +48,9 @@ export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 # A person verified within the hour is not paid for again (okra.reuse_window); the reuse store
 # and the identity index are keyed with a throwaway key.
 export OKQ_QUEUE__INDEX_KEY="demo-index-key-$RANDOM$RANDOM$RANDOM" OKQ_OKRA__REUSE_WINDOW=1h
+# Everything personal is sealed at rest with a throwaway key (one `ID BASE64` line, owner-only).
+(umask 077 && printf 'demo %s\n' "$(head -c 32 /dev/urandom | base64)" >"$WORK/seal-keys")
+export OKQ_SEAL__KEYS_FILE="$WORK/seal-keys"
 # The producer sets each job's attempt budget, so it reads the same settings as the workers.
 ADMIN="$BIN/okra-admin --config config/demo.toml"
 echo "redis:   $REDIS_URL"
@@ -129,6 +132,13 @@ if [ -n "$first" ]; then
   step "okra-admin dlq show $first"
   $ADMIN dlq show "$first"
 fi
+
+step "okra-admin keys status (what Redis holds, sealed with the demo key)"
+$ADMIN keys status
+
+step "okra-admin erase --bvn 22299991234 (one person, every copy, every queue)"
+$ADMIN --actor demo erase --bvn 22299991234
+$ADMIN audit --since 1h
 
 step "a worker's log (JSON lines with --log-format json; identifiers masked)"
 { grep -h '"okra_timeout"' "$WORK"/worker-*.log || true; } | head -2 | cut -c1-240

@@ -3,6 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
+use serde_json::json;
+
 use crate::error::{QueueError, Result};
 use crate::ident::IdType;
 use crate::job::{HistoryEntry, HistoryKind, JobState};
@@ -64,8 +66,15 @@ impl Queue {
 
     /// Deletes the queue: every key and its registry entry. Refused while it holds jobs
     /// (ready, scheduled, running or dead) or live workers, unless `force`. Returns the keys
-    /// deleted.
+    /// deleted. Audited.
     pub async fn delete_queue(&self, force: bool) -> Result<u64> {
+        let r = self.delete_queue_keys(force).await;
+        let filter = if force { "force" } else { "" };
+        self.audited("queue-delete", filter, r, |k| json!({ "keys": k }))
+            .await
+    }
+
+    async fn delete_queue_keys(&self, force: bool) -> Result<u64> {
         let s = self.stats().await?;
         let held = s.ready + s.scheduled + s.running + s.dead;
         if !force && (held > 0 || s.workers > 0) {
@@ -145,9 +154,20 @@ impl Queue {
     }
 
     /// Cancels a ready or scheduled job: it will not run, it is recorded as cancelled (kept
-    /// until the completed retention ends) and its idempotency key is released.
+    /// until the completed retention ends) and its idempotency key is released. Audited.
     pub async fn cancel(&self, id: &str) -> Result<()> {
-        let rec = self
+        let r = self.cancel_job(id).await;
+        self.audited(
+            "cancel",
+            &format!("job {id}"),
+            r,
+            |_| json!({ "cancelled": 1 }),
+        )
+        .await
+    }
+
+    async fn cancel_job(&self, id: &str) -> Result<()> {
+        let (rec, _) = self
             .rdb
             .job(id)
             .await?
@@ -178,8 +198,19 @@ impl Queue {
         }
     }
 
-    /// Makes a scheduled job (a delayed job or a waiting retry) run next.
+    /// Makes a scheduled job (a delayed job or a waiting retry) run next. Audited.
     pub async fn run_now(&self, id: &str) -> Result<()> {
+        let r = self.run_job_now(id).await;
+        self.audited(
+            "run-now",
+            &format!("job {id}"),
+            r,
+            |_| json!({ "moved": 1 }),
+        )
+        .await
+    }
+
+    async fn run_job_now(&self, id: &str) -> Result<()> {
         if self.rdb.run_now(id).await? {
             return Ok(());
         }
@@ -201,7 +232,7 @@ impl Queue {
 
     /// The job an idempotency key names, while the key lasts (`queue.idempotency_ttl`).
     pub async fn find_by_idempotency_key(&self, key: &str) -> Result<Option<String>> {
-        self.rdb.by_idempotency_key(key).await
+        self.rdb.by_idempotency_key(&self.idem_key(key)).await
     }
 
     /// Jobs (kept ones: live, dead or finished within retention) that verify `value` of type

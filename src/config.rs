@@ -26,6 +26,7 @@ use crate::okra::{ClassificationSettings, Classifier, Delays, OkraSettings};
 use crate::policy::RetryPolicy;
 use crate::queue::{DeadLimits, QueueConfig};
 use crate::rdb::RedisSettings;
+use crate::seal::{SealSettings, Sealer};
 
 /// Where the settings file is looked for when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
@@ -54,6 +55,10 @@ pub struct Settings {
     pub classification: ClassificationSettings,
     /// Logging (`[log]`).
     pub log: LogSettings,
+    /// Sealing at rest (`[seal]`).
+    pub seal: SealSettings,
+    /// The keys of `seal.keys_file`, read and checked by [`Settings::load`].
+    pub sealer: Option<std::sync::Arc<Sealer>>,
 }
 
 /// What `okra-worker` serves over HTTP (`[worker]`).
@@ -109,6 +114,7 @@ pub static SECTIONS: std::sync::LazyLock<Vec<(&'static str, Vec<String>)>> =
             ("okra", keys_of::<OkraSettings>()),
             ("classification", keys_of::<ClassificationSettings>()),
             ("log", keys_of::<LogSettings>()),
+            ("seal", keys_of::<SealSettings>()),
         ]
     });
 
@@ -153,7 +159,7 @@ impl Settings {
                 _ => Some(fig.focus(section)),
             }
         };
-        let (redis, queue, retry, dead, worker, okra, classification, log) = (
+        let (redis, queue, retry, dead, worker, okra, classification, log, seal) = (
             part("redis"),
             part("queue"),
             part("retry"),
@@ -162,11 +168,12 @@ impl Settings {
             part("okra"),
             part("classification"),
             part("log"),
+            part("seal"),
         );
         let mut read = Reader {
             problems: &mut problems,
         };
-        let settings = Settings {
+        let mut settings = Settings {
             redis: read.part(&redis, "redis"),
             queue: read.part(&queue, "queue"),
             retry: read.part(&retry, "retry"),
@@ -177,7 +184,21 @@ impl Settings {
             okra: read.part(&okra, "okra"),
             classification: read.part(&classification, "classification"),
             log: read.part(&log, "log"),
+            seal: read.part(&seal, "seal"),
+            sealer: None,
         };
+        // An empty value (`OKQ_SEAL__KEYS_FILE=`) turns sealing off, like an unset one.
+        settings.seal.keys_file = settings
+            .seal
+            .keys_file
+            .take()
+            .filter(|p| !p.as_os_str().is_empty());
+        if let Some(path) = settings.seal.keys_file.clone() {
+            match Sealer::from_file(&path) {
+                Ok(s) => settings.sealer = Some(std::sync::Arc::new(s)),
+                Err(e) => problems.push(e),
+            }
+        }
         if problems.is_empty()
             && let Err(e) = settings.validate()
         {
@@ -219,6 +240,7 @@ impl Settings {
             dead: self.dead.clone(),
             account: Some(self.okra.account_limit()),
             rate_limit: None,
+            seal: self.sealer.clone(),
             ..self.queue.clone()
         }
     }

@@ -4,13 +4,16 @@
 
 use std::time::Duration;
 
-use crate::error::Result;
+use serde_json::json;
+
+use crate::error::{QueueError, Result};
 use crate::queue::Queue;
 
 impl Queue {
-    /// Stops every worker from claiming (running jobs finish).
+    /// Stops every worker from claiming (running jobs finish). Audited.
     pub async fn pause(&self) -> Result<()> {
-        self.rdb.set_paused(true).await
+        let r = self.rdb.set_paused(true).await;
+        self.audited("pause", "", r, |_| json!({})).await
     }
 
     /// Pauses with a reason unless already paused (the circuit breaker and the drain guard);
@@ -20,25 +23,48 @@ impl Queue {
     }
 
     /// Lifts a rate-limit throttle at once (the queue's and its account's); true if one was
-    /// in place.
+    /// in place. Audited.
     pub async fn unthrottle(&self) -> Result<bool> {
-        let queue = self.rdb.unthrottle().await?;
-        let account = match &self.account {
-            Some(a) => a.unthrottle().await?,
-            None => false,
+        let r = async {
+            let queue = self.rdb.unthrottle().await?;
+            let account = match &self.account {
+                Some(a) => a.unthrottle().await?,
+                None => false,
+            };
+            Ok(queue || account)
+        }
+        .await;
+        self.audited("unthrottle", "", r, |l| json!({ "lifted": l }))
+            .await
+    }
+
+    /// Sets the calls per minute every worker on the queue's Okra account shares. Audited.
+    pub async fn set_rate_limit(&self, per_minute: u32) -> Result<()> {
+        let r = match &self.account {
+            Some(a) => a.set_limit(per_minute).await,
+            None => Err(QueueError::Config(format!(
+                "queue {} has no Okra account configured",
+                self.name()
+            ))),
         };
-        Ok(queue || account)
+        self.audited("rate-limit", "", r, |_| json!({ "per_minute": per_minute }))
+            .await
     }
 
     /// Lets workers claim again: lifts the queue's pause (an operator's, the circuit
     /// breaker's or the drain guard's) and its Okra account's budget hold for the rest of the
     /// UTC day.
+    /// Audited.
     pub async fn resume(&self) -> Result<()> {
-        self.rdb.set_paused(false).await?;
-        if let Some(a) = &self.account {
-            a.lift_hold().await?;
+        let r = async {
+            self.rdb.set_paused(false).await?;
+            if let Some(a) = &self.account {
+                a.lift_hold().await?;
+            }
+            Ok(())
         }
-        Ok(())
+        .await;
+        self.audited("resume", "", r, |_| json!({})).await
     }
 
     /// Stops every worker from claiming for `d` (upstream asked the fleet to back off): every

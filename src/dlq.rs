@@ -10,6 +10,7 @@
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+use serde_json::json;
 
 use crate::error::{QueueError, Result};
 use crate::job::{
@@ -17,6 +18,7 @@ use crate::job::{
 };
 use crate::queue::Queue;
 use crate::rdb::{DeadBrief, Dim, MAX_BATCH, member_id};
+use crate::seal::{self, Column, Place};
 
 /// Dead letters per class, kind, HTTP status and Okra type (most first), from the index.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -132,7 +134,17 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    fn from_brief(b: DeadBrief, fleet_max: u32) -> Self {
+    /// A listing row from what the index and the columns hold; on a sealed queue the message
+    /// and the payload are opened with `queue`'s keys (or read `sealed (key k1)` without them).
+    fn from_brief(b: DeadBrief, fleet_max: u32, queue: &Queue) -> Self {
+        let shown = |column, text: &str| {
+            seal::shown(
+                queue.sealer(),
+                &Place::job(queue.name(), &b.id, column),
+                text,
+            )
+            .into_owned()
+        };
         let meta: Option<JobMeta> = serde_json::from_str(&b.meta).ok();
         let failure: Failure = serde_json::from_str(&b.error).unwrap_or_else(|_| Failure {
             class: b
@@ -145,7 +157,6 @@ impl DeadLetter {
             ..Failure::default()
         });
         Self {
-            id: b.id,
             kind: meta.as_ref().map(|m| m.kind.clone()).unwrap_or_default(),
             class: failure.class,
             reason: failure.reason,
@@ -153,13 +164,14 @@ impl DeadLetter {
             okra_type: failure.error_type,
             code: failure.code,
             method: failure.method,
-            message: failure.message,
+            message: shown(Column::ErrorMessage, &failure.message),
             attempts: b.attempts,
             max_attempts: meta.as_ref().map_or(fleet_max, |m| m.budget(fleet_max)),
             died_at: b.died_at.unwrap_or(0),
             created_at: meta.as_ref().map_or(0, |m| m.created_at),
             requeues: meta.as_ref().map_or(0, |m| m.requeues),
-            payload: b.payload,
+            payload: b.payload.as_deref().map(|p| shown(Column::Payload, p)),
+            id: b.id,
         }
     }
 }
@@ -225,7 +237,7 @@ impl Queue {
             return Ok(briefs
                 .into_iter()
                 .filter(|b| b.died_at.is_some())
-                .map(|b| DeadLetter::from_brief(b, fleet))
+                .map(|b| DeadLetter::from_brief(b, fleet, self))
                 .collect());
         }
         let (mut offset, mut skipped, mut out) = (0, 0, Vec::new());
@@ -245,7 +257,7 @@ impl Queue {
                     skipped += 1;
                     continue;
                 }
-                out.push(DeadLetter::from_brief(b, fleet));
+                out.push(DeadLetter::from_brief(b, fleet, self));
                 if out.len() as u64 >= limit {
                     return Ok(out);
                 }
@@ -299,7 +311,19 @@ impl Queue {
     /// Requeues dead letters by id with a fresh attempt budget; returns the ids requeued. Ids
     /// that are not dead are passed over; a letter whose record is missing or does not decode
     /// stays dead, untouched, and is logged (it can only be purged).
+    /// Audited.
     pub async fn dead_requeue(&self, ids: &[String], at: RequeueAt) -> Result<Vec<String>> {
+        let r = self.requeue_ids(ids, at).await;
+        self.audited(
+            "requeue",
+            &ids_filter(ids),
+            r,
+            |done| json!({ "matched": ids.len(), "requeued": done.len() }),
+        )
+        .await
+    }
+
+    async fn requeue_ids(&self, ids: &[String], at: RequeueAt) -> Result<Vec<String>> {
         let (delay, at_ms) = at.parts();
         let entry = HistoryEntry {
             outcome: HistoryKind::Requeued,
@@ -319,8 +343,40 @@ impl Queue {
         Ok(out)
     }
 
-    /// Deletes dead letters by id; returns the ids deleted.
+    /// The attempt histories of dead letters, in the order of `ids` (opened on a sealed queue).
+    pub async fn dead_histories(&self, ids: &[String]) -> Result<Vec<Vec<HistoryEntry>>> {
+        let raw = self.rdb.histories(ids).await?;
+        Ok(ids
+            .iter()
+            .zip(raw)
+            .map(|(id, h)| {
+                let mut entries: Vec<HistoryEntry> = h
+                    .and_then(|h| serde_json::from_str(&h).ok())
+                    .unwrap_or_default();
+                for e in &mut entries {
+                    e.message = e.message.as_deref().map(|m| {
+                        let place = Place::job(self.name(), id, Column::HistoryMessage);
+                        seal::shown(self.sealer(), &place, m).into_owned()
+                    });
+                }
+                entries
+            })
+            .collect())
+    }
+
+    /// Deletes dead letters by id; returns the ids deleted. Audited.
     pub async fn dead_delete(&self, ids: &[String]) -> Result<Vec<String>> {
+        let r = self.delete_ids(ids).await;
+        self.audited(
+            "purge",
+            &ids_filter(ids),
+            r,
+            |done| json!({ "matched": ids.len(), "deleted": done.len() }),
+        )
+        .await
+    }
+
+    async fn delete_ids(&self, ids: &[String]) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(MAX_BATCH) {
             out.extend(self.rdb.delete_dead(chunk).await?);
@@ -329,8 +385,24 @@ impl Queue {
     }
 
     /// Requeues every letter matching `filter` (letters dying meanwhile are left alone);
-    /// `progress` gets the running report after each chunk.
+    /// `progress` gets the running report after each chunk. Audited.
     pub async fn dead_requeue_matching(
+        &self,
+        filter: &DeadFilter,
+        at: RequeueAt,
+        progress: impl FnMut(BulkReport),
+    ) -> Result<BulkReport> {
+        let r = self.requeue_matching(filter, at, progress).await;
+        self.audited(
+            "requeue",
+            &filter.to_string(),
+            r,
+            |b| json!({ "matched": b.matched, "requeued": b.changed }),
+        )
+        .await
+    }
+
+    async fn requeue_matching(
         &self,
         filter: &DeadFilter,
         at: RequeueAt,
@@ -341,14 +413,30 @@ impl Queue {
         while let Some(letters) = scan.next_chunk().await? {
             let ids: Vec<String> = letters.into_iter().map(|l| l.id).collect();
             report.matched += ids.len() as u64;
-            report.changed += self.dead_requeue(&ids, at).await?.len() as u64;
+            report.changed += self.requeue_ids(&ids, at).await?.len() as u64;
             progress(report);
         }
         Ok(report)
     }
 
     /// Deletes every letter matching `filter` (letters dying meanwhile are left alone).
+    /// Audited.
     pub async fn dead_purge_matching(
+        &self,
+        filter: &DeadFilter,
+        progress: impl FnMut(BulkReport),
+    ) -> Result<BulkReport> {
+        let r = self.purge_matching(filter, progress).await;
+        self.audited(
+            "purge",
+            &filter.to_string(),
+            r,
+            |b| json!({ "matched": b.matched, "deleted": b.changed }),
+        )
+        .await
+    }
+
+    async fn purge_matching(
         &self,
         filter: &DeadFilter,
         mut progress: impl FnMut(BulkReport),
@@ -358,7 +446,7 @@ impl Queue {
         while let Some(letters) = scan.next_chunk().await? {
             let ids: Vec<String> = letters.into_iter().map(|l| l.id).collect();
             report.matched += ids.len() as u64;
-            report.changed += self.dead_delete(&ids).await?.len() as u64;
+            report.changed += self.delete_ids(&ids).await?.len() as u64;
             progress(report);
         }
         Ok(report)
@@ -428,12 +516,50 @@ impl DeadScan<'_> {
                 .await?
                 .into_iter()
                 .filter(|b| self.filter.accepts(b, &self.others))
-                .map(|b| DeadLetter::from_brief(b, fleet))
+                .map(|b| DeadLetter::from_brief(b, fleet, self.queue))
                 .collect();
             if !letters.is_empty() {
                 return Ok(Some(letters));
             }
         }
+    }
+}
+
+impl std::fmt::Display for DeadFilter {
+    /// How the audit trail shows a filter: `class=server_error kind=bvn_verify since=…`
+    /// (`all` when it matches every letter).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = |ms: u64| {
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(ms))
+                .to_string()
+        };
+        let parts: Vec<String> = [
+            self.class.as_ref().map(|v| format!("class={v}")),
+            self.kind.as_ref().map(|v| format!("kind={v}")),
+            self.http_status.map(|v| format!("status={v}")),
+            self.error_type.as_ref().map(|v| format!("type={v}")),
+            self.since.map(|v| format!("since={}", at(v))),
+            self.until.map(|v| format!("until={}", at(v))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if parts.is_empty() {
+            f.write_str("all")
+        } else {
+            f.write_str(&parts.join(" "))
+        }
+    }
+}
+
+/// How the audit trail names letters picked by id: the first few ids and how many more.
+fn ids_filter(ids: &[String]) -> String {
+    let shown: Vec<&str> = ids.iter().take(3).map(String::as_str).collect();
+    match ids.len() {
+        0 => "no jobs".into(),
+        1 => format!("job {}", shown[0]),
+        n if n <= 3 => format!("jobs {}", shown.join(", ")),
+        n => format!("jobs {} (+{} more)", shown.join(", "), n - 3),
     }
 }
 

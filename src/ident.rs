@@ -20,7 +20,29 @@ pub enum IdType {
     Nuban,
 }
 
+/// Checks that `value` is exactly `len` ASCII digits; the error names `field` and the length
+/// it got, never the value.
+pub fn digits(field: &str, value: &str, len: usize) -> Result<(), String> {
+    if value.len() == len && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} must be exactly {len} digits (got {} characters)",
+            value.chars().count()
+        ))
+    }
+}
+
 impl IdType {
+    /// Checks the number's shape: a BVN or NIN is 11 digits, an account number 10.
+    pub fn check(self, value: &str) -> Result<(), String> {
+        let len = match self {
+            Self::Bvn | Self::Nin => 11,
+            Self::Nuban => 10,
+        };
+        digits(self.as_str(), value.trim(), len)
+    }
+
     /// The name used in flags and messages.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -419,6 +419,16 @@ pub fn new_id() -> JobId {
     ulid::Ulid::new().to_string()
 }
 
+/// The machine's name (worker ids, `okra-admin workers`, the audit trail's default actor).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,10 @@
 //! | `ident` | zset | identity index: `hmac|id` members (score 0), keyed hashes of BVN, NIN, NUBAN |
 //! | `minutes` | hash | `minute|p` and `minute|f`: attempts processed and failed per minute (last 2 h) |
 //! | `sampler` | string | the worker process that exports the queue-wide gauges, with a TTL |
-//! | `idem:<key>` | string | idempotency claim → job id, with a TTL |
+//! | `erased` | hash | id → time: running jobs of an erased person, deleted when their outcome arrives |
+//! | `answers` | string | how far (died-at ms) Okra's answers were dropped from dead letters (`dead.answer_retention`) |
+//! | `rekey` | hash | `okra-admin keys rekey`'s progress: column → scan cursor (resumable) |
+//! | `idem:<key>` | string | idempotency claim → job id, with a TTL (on a sealed queue the key is a keyed hash) |
 
 /// Keys of one queue. Cheap to clone; build once per queue.
 #[derive(Debug, Clone)]
@@ -105,6 +108,9 @@ keys!(
     budget,
     workers,
     worker_info,
+    erased,
+    answers,
+    rekey,
 );
 
 impl Keys {
@@ -151,6 +157,10 @@ impl Keys {
 /// written with its own command, never inside a queue's script.
 pub const QUEUES: &str = "okq:queues";
 
+/// The audit trail of operator changes in every queue (a capped stream, outside every hash
+/// tag like the registry).
+pub const AUDIT: &str = "okq:audit";
+
 /// Keys of one upstream account's rate limit and throttle: `okq:{acct:NAME}:…`, a hash tag of
 /// their own, so every queue that calls the upstream with that account shares them, and no
 /// script ever touches them together with a queue's keys (Redis Cluster keeps working).
@@ -158,6 +168,7 @@ pub const QUEUES: &str = "okq:queues";
 pub struct AccountKeys {
     name: String,
     prefix: String,
+    scope: String,
 }
 
 impl AccountKeys {
@@ -166,12 +177,18 @@ impl AccountKeys {
         Self {
             name: name.to_string(),
             prefix: format!("okq:{{acct:{name}}}:"),
+            scope: format!("acct:{name}"),
         }
     }
 
     /// The account name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// `acct:NAME`, the account's hash tag.
+    pub fn scope(&self) -> &str {
+        &self.scope
     }
 
     /// Call times inside the rate-limit window (zset).
@@ -225,6 +242,16 @@ impl AccountKeys {
     /// Present when an operator lifted today's budget hold (until the next UTC midnight).
     pub fn lifted(&self) -> String {
         format!("{}lifted", self.prefix)
+    }
+
+    /// `okra-admin keys rekey`'s progress through the reuse store (hash: cursor, target key).
+    pub fn rekey(&self) -> String {
+        format!("{}rekey", self.prefix)
+    }
+
+    /// Profiles stored for reuse (a `SCAN` pattern).
+    pub fn reuse_pattern(&self) -> String {
+        format!("{}reuse:*", self.prefix)
     }
 
     /// Present (with a TTL) after a person was erased: no answer that arrives later may store

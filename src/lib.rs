@@ -21,11 +21,13 @@
 //! - [`config`]: the binaries' settings, composed from the types above;
 //! - [`telemetry`]: the binaries' logs.
 
+pub mod audit;
 pub mod backend;
 pub mod browse;
 pub mod config;
 pub mod control;
 pub mod dlq;
+pub mod erase;
 pub mod error;
 pub mod events;
 pub mod ident;
@@ -35,11 +37,14 @@ pub mod okra;
 pub mod policy;
 pub mod queue;
 pub mod rdb;
+pub mod rekey;
+pub mod seal;
 pub mod stats;
 #[cfg(feature = "cli")]
 pub mod telemetry;
 mod waiters;
 
+pub use audit::AuditEntry;
 pub use backend::{JobContext, RedisBackend, Runtime, ShutdownReport, WorkerOptions};
 pub use browse::{JobFilter, JobPage};
 pub use dlq::{Breakdown, BulkReport, DeadFilter, DeadLetter, RequeueAt};

@@ -18,6 +18,7 @@ use crate::policy::RetryPolicy;
 use crate::rdb::{
     Account, AccountLimit, MAX_BATCH, NewJob, RateLimit, Rdb, RedisConn, RedisSettings,
 };
+use crate::seal::{self, Column, Place, Sealer};
 
 /// Queue-wide settings that producers, workers and operators share. The fields of a
 /// settings file's `[queue]` section deserialize into it directly; the rest come from their
@@ -53,6 +54,14 @@ pub struct QueueConfig {
     /// on the same account (instead of `rate_limit`).
     #[serde(skip)]
     pub account: Option<AccountLimit>,
+    /// Seals what can hold personal data before it leaves the process, and opens it on the
+    /// way back (a settings file's `[seal] keys_file`; needs `index_key`).
+    #[serde(skip)]
+    pub seal: Option<Arc<Sealer>>,
+    /// Who makes the operator changes this handle records in the audit trail (default
+    /// `user@host`).
+    #[serde(skip)]
+    pub actor: Option<String>,
 }
 
 /// How many dead letters a queue keeps, and for how long (a settings file's `[dead]`).
@@ -64,6 +73,10 @@ pub struct DeadLimits {
     /// Dead letters older than this are trimmed; `0s` = kept forever.
     #[serde(with = "humantime_serde")]
     pub ttl: Duration,
+    /// Okra's answer (the body excerpt) is dropped from a dead letter this long after it died;
+    /// its class, status and history stay. `0s` = kept as long as the letter.
+    #[serde(with = "humantime_serde")]
+    pub answer_retention: Duration,
 }
 
 impl Default for DeadLimits {
@@ -71,6 +84,7 @@ impl Default for DeadLimits {
         Self {
             max: 100_000,
             ttl: Duration::from_secs(30 * 24 * 3600),
+            answer_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -88,6 +102,8 @@ impl Default for QueueConfig {
             dead: DeadLimits::default(),
             rate_limit: None,
             account: None,
+            seal: None,
+            actor: None,
         }
     }
 }
@@ -111,6 +127,11 @@ impl QueueConfig {
         if self.idempotency_ttl.is_zero() {
             return Err(QueueError::Config(
                 "idempotency TTL must be positive".into(),
+            ));
+        }
+        if self.seal.is_some() && self.index_key.is_none() {
+            return Err(QueueError::Config(
+                "seal.keys_file needs queue.index_key: sealed queues store idempotency keys and identities as keyed hashes".into(),
             ));
         }
         if let Some(a) = &self.account {
@@ -358,10 +379,16 @@ impl Queue {
             (Some(key), Some((ty, value))) => Some(key.hash(*ty, value)),
             _ => None,
         };
+        let id = new_id();
+        let idempotency_key = o.idempotency_key.as_deref().map(|k| self.idem_key(k));
+        let payload = match self.sealer() {
+            Some(s) => s.seal(&Place::job(self.name(), &id, Column::Payload), &job.payload),
+            None => job.payload,
+        };
         let meta = JobMeta {
             kind: job.kind,
             max_attempts: o.max_attempts,
-            idempotency_key: o.idempotency_key.clone(),
+            idempotency_key: idempotency_key.clone(),
             requeues: 0,
             created_at: 0,
             window_start: 0,
@@ -370,12 +397,12 @@ impl Queue {
             fresh: o.fresh,
         };
         NewJob {
-            id: new_id(),
+            id,
             meta_head: meta.head(),
-            payload: job.payload,
+            payload,
             delay_ms: o.delay.map_or(0, |d| d.as_millis() as u64),
             at_ms: o.run_at.map_or(0, epoch_ms),
-            idempotency_key: o.idempotency_key,
+            idempotency_key,
             kind: meta.kind,
             ident,
         }
@@ -450,6 +477,20 @@ impl Queue {
         Ok(())
     }
 
+    /// The keys that seal and open this queue's personal data, when sealing is on.
+    pub fn sealer(&self) -> Option<&Sealer> {
+        self.cfg.seal.as_deref()
+    }
+
+    /// An idempotency key as the queue stores it: as given, or, on a sealed queue, its keyed
+    /// hash (`#` and 32 hex digits), so a key made of personal data never reaches Redis.
+    pub fn idem_key(&self, key: &str) -> String {
+        match (&self.cfg.seal, &self.cfg.index_key) {
+            (Some(_), Some(k)) => format!("#{}", k.hash_labelled("idem", key)),
+            _ => key.to_string(),
+        }
+    }
+
     /// The upstream account's limiter, when the config names one.
     pub fn account(&self) -> Option<&Account> {
         self.account.as_deref()
@@ -463,8 +504,10 @@ impl Queue {
     /// Everything stored about a job, `None` if unknown (or past its retention).
     /// A job without a budget of its own shows the one its workers apply (as they published
     /// it), else this handle's `retry.max_attempts`.
+    /// On a sealed queue its payload, result and messages are opened with this handle's keys;
+    /// without the key each reads `sealed (key k1)`.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
-        let Some(mut rec) = self.rdb.job(id).await? else {
+        let Some((mut rec, result)) = self.rdb.job(id).await? else {
             return Ok(None);
         };
         let fleet = match rec.meta.max_attempts {
@@ -472,7 +515,41 @@ impl Queue {
             None => self.fleet_max().await?,
         };
         rec.max_attempts = rec.meta.budget(fleet);
+        self.open_record(&mut rec, result)?;
         Ok(Some(rec))
+    }
+
+    /// Opens what a record keeps sealed (for display: a value that does not open here reads
+    /// `sealed (key k1)`), and decodes its result.
+    fn open_record(&self, rec: &mut JobRecord, result: Option<String>) -> Result<()> {
+        let (q, id, sealer) = (self.name(), rec.id.clone(), self.sealer());
+        let shown = |column, text: &str| {
+            seal::shown(sealer, &Place::job(q, &id, column), text).into_owned()
+        };
+        rec.payload = shown(Column::Payload, &rec.payload);
+        if let Some(f) = &mut rec.last_error {
+            f.message = shown(Column::ErrorMessage, &f.message);
+            f.body = f.body.as_deref().map(|b| shown(Column::ErrorBody, b));
+        }
+        for h in &mut rec.history {
+            h.message = h
+                .message
+                .as_deref()
+                .map(|m| shown(Column::HistoryMessage, m));
+        }
+        rec.result = match result {
+            None => None,
+            Some(r) => Some(
+                match seal::open(sealer, &Place::job(q, &id, Column::Result), &r) {
+                    Ok(text) => serde_json::from_str(&text).map_err(|e| QueueError::Corrupt {
+                        id: id.clone(),
+                        reason: format!("result: {e}"),
+                    })?,
+                    Err(_) => serde_json::Value::String(seal::placeholder(&r)),
+                },
+            ),
+        };
+        Ok(())
     }
 
     /// A job's state.
@@ -483,7 +560,6 @@ impl Queue {
     /// A completed job's result (`None` while not completed).
     pub async fn result(&self, id: &str) -> Result<Option<serde_json::Value>> {
         let job = self
-            .rdb
             .job(id)
             .await?
             .ok_or_else(|| QueueError::NotFound(id.into()))?;
@@ -492,8 +568,7 @@ impl Queue {
 
     /// A completed job's result decoded as `T` (`None` while not completed).
     pub async fn result_as<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>> {
-        self.rdb
-            .job(id)
+        self.job(id)
             .await?
             .ok_or_else(|| QueueError::NotFound(id.into()))?
             .result_as()

@@ -45,6 +45,8 @@ pub struct Stats {
     pub deleted: u64,
     /// Dead letters trimmed by the cap or the TTL.
     pub dead_trimmed: u64,
+    /// Jobs erased with their person (`okra-admin erase`).
+    pub erased: u64,
     /// Jobs given back unfinished at shutdown.
     pub released: u64,
     /// Expired leases the reaper took back.
@@ -90,6 +92,7 @@ impl Stats {
             cancels: c("cancelled"),
             deleted: c("deleted"),
             dead_trimmed: c("dead_trimmed"),
+            erased: c("erased"),
             released: c("released"),
             lease_expired: c("lease_expired"),
             late_outcomes: c("late_outcomes"),

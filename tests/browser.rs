@@ -2,7 +2,8 @@
 //! the real `okra-admin web`, `okra-worker` and `okra-sandbox` binaries and a real Redis: the
 //! overview's counts change as jobs run without a reload; dead letters are filtered by class
 //! and one is opened; pausing from the page stops the worker claiming; every letter of a filter
-//! is requeued through the confirmation and leaves the list. Each step saves a screenshot under
+//! is requeued through the confirmation and leaves the list; one person is erased from the find
+//! page through its confirmation; the audit trail lists it. Each step saves a screenshot under
 //! `target/web-screenshots/`.
 
 mod common;
@@ -95,6 +96,8 @@ async fn until_text(c: &Client, css: &str, want: &str) {
     }
 }
 
+const INDEX_KEY: &str = "browser-index-key-0123456789";
+
 fn bvn(b: &str) -> OkraJob {
     OkraJob::BvnVerify { bvn: b.into() }
 }
@@ -106,6 +109,7 @@ async fn the_dashboard_in_a_real_browser() {
     let sandbox = Sandbox::start(dir.path(), &[]);
     let mut cfg = QueueConfig::new("identity");
     cfg.retry.max_attempts = 3;
+    cfg.index_key = Some(okra_queue::ident::IndexKey::new(INDEX_KEY).unwrap());
     let queue = Queue::connect(&server.settings(), cfg).await.unwrap();
     queue.pause().await.unwrap();
     for i in 0..20 {
@@ -120,7 +124,13 @@ async fn the_dashboard_in_a_real_browser() {
             .await
             .unwrap();
     }
-    let web = Web::start(dir.path(), &server, "identity", &[], &[]);
+    let web = Web::start(
+        dir.path(),
+        &server,
+        "identity",
+        &[],
+        &[("OKQ_QUEUE__INDEX_KEY", INDEX_KEY)],
+    );
     let driver = Driver::start(dir.path());
     let c = driver.browser().await;
 
@@ -241,11 +251,71 @@ async fn the_dashboard_in_a_real_browser() {
     until_text(&c, r#"a[data-count="ready"] .n"#, "15").await;
     screenshot(&c, "8-overview-after-requeue").await;
 
+    // One person erased from the find page, through the confirmation.
+    c.goto(&format!("{}/q/identity/find", web.url))
+        .await
+        .unwrap();
+    c.find(Locator::Css(r#"select[name="by"]"#))
+        .await
+        .unwrap()
+        .select_by_value("bvn")
+        .await
+        .unwrap();
+    c.find(Locator::Css(r#"input[name="value"]"#))
+        .await
+        .unwrap()
+        .send_keys("22200000001")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.filters button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::LinkText("Erase this person…"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until_text(&c, "b[data-count]", "1").await;
+    assert!(
+        !c.source().await.unwrap().contains("22200000001"),
+        "never the number"
+    );
+    screenshot(&c, "9-erase-confirmation").await;
+    c.find(Locator::Css(
+        r#"form[action="/q/identity/erase"] button.danger"#,
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    until_text(&c, "b[data-erased]", "1").await;
+    assert!(
+        queue
+            .find_by_identity(okra_queue::ident::IdType::Bvn, "22200000001", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The audit trail page lists it, newest first.
+    c.goto(&format!("{}/audit", web.url)).await.unwrap();
+    until_text(
+        &c,
+        "table.audit tbody tr:first-child td:nth-child(3)",
+        "erase",
+    )
+    .await;
+    screenshot(&c, "10-audit-trail").await;
+
     // On a phone's width the pages fold to one column.
     c.set_window_size(390, 844).await.unwrap();
     c.goto(&format!("{}/q/identity/dead", web.url))
         .await
         .unwrap();
-    screenshot(&c, "9-phone-dead-letters").await;
+    screenshot(&c, "11-phone-dead-letters").await;
     c.close().await.unwrap();
 }

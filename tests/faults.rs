@@ -70,6 +70,8 @@ fn entry(lease: Lease, transition: Transition) -> OutcomeEntry {
 }
 
 /// Every key of the server with its `DUMP`: equal snapshots mean nothing was written.
+/// Every key's serialized value, but the audit trail's (which records every operator call,
+/// including ones that change nothing).
 async fn snapshot(q: &Queue) -> BTreeMap<String, Vec<u8>> {
     let mut conn = q.rdb().conn();
     let keys: Vec<String> = redis::cmd("KEYS")
@@ -78,7 +80,7 @@ async fn snapshot(q: &Queue) -> BTreeMap<String, Vec<u8>> {
         .await
         .unwrap();
     let mut out = BTreeMap::new();
-    for k in keys {
+    for k in keys.into_iter().filter(|k| k != okra_queue::keys::AUDIT) {
         let v: Vec<u8> = redis::cmd("DUMP")
             .arg(&k)
             .query_async(&mut conn)

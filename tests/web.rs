@@ -1,7 +1,8 @@
 //! `okra-admin web` over HTTP: every route on the real binary against a real Redis with dead
 //! letters made by a real fleet. Security (loopback only without a token, bearer and cookie,
 //! CSRF, read-only, headers), filters, paging, masking, the bulk requeue through its
-//! confirmation, jobs, find and controls.
+//! confirmation, jobs, find and controls; named tokens as the audit trail's actors, erasing a
+//! person through its confirmation, the audit page.
 
 mod common;
 
@@ -434,4 +435,159 @@ async fn a_token_a_session_cookie_and_read_only() {
     }
     let s = queue.stats().await.unwrap();
     assert!(!s.paused && s.dead == 45, "{s:?}");
+}
+
+#[tokio::test]
+async fn named_tokens_are_the_actors_of_an_audit_trail_and_erase_asks_first() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = seed(&server, "named").await;
+    let mut cfg = okra_queue::QueueConfig::new("named");
+    cfg.index_key = Some(IndexKey::new(INDEX_KEY).unwrap());
+    let indexed = Queue::connect(&server.settings(), cfg).await.unwrap();
+    let person = "22290001234";
+    let id = indexed
+        .enqueue(
+            &OkraJob::BvnVerify { bvn: person.into() },
+            EnqueueOptions::default(),
+        )
+        .await
+        .unwrap()
+        .id;
+
+    // A token file of several names; malformed ones are refused with one line, no token.
+    for (bad, says) in [
+        (
+            "alice tok-alice-0123456789\nalice tok-again-0123456789\n",
+            "listed twice",
+        ),
+        ("alice short\n", "shorter than 16"),
+        (
+            "alice tok-alice-0123456789 extra\n",
+            "expected `NAME TOKEN`",
+        ),
+    ] {
+        let file = dir.path().join("bad-tokens");
+        std::fs::write(&file, bad).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+            .args(["--redis-url", &server.url(), "web", "--token-file"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(!err.contains("tok-"), "{err}");
+    }
+    let file = dir.path().join("tokens");
+    std::fs::write(
+        &file,
+        "# who may operate\nalice tok-alice-0123456789\nbob tok-bob-0123456789xyz\n",
+    )
+    .unwrap();
+    let web = Web::start(
+        dir.path(),
+        &server,
+        "named",
+        &["--token-file", file.to_str().unwrap()],
+        &[("OKQ_QUEUE__INDEX_KEY", INDEX_KEY)],
+    );
+    let u = |p: &str| format!("{}{p}", web.url);
+
+    // alice logs in with the form (a wrong token first) and pauses; bob resumes with a bearer.
+    let (_, login) = get(&u("/login")).await;
+    let csrf = csrf_of(&login);
+    let bad = post(
+        &u("/login"),
+        &[("csrf", &csrf), ("token", "not-a-token-at-all")],
+    )
+    .await;
+    assert_eq!(bad.status(), 401);
+    let ok = post(
+        &u("/login"),
+        &[("csrf", &csrf), ("token", "tok-alice-0123456789")],
+    )
+    .await;
+    assert_eq!(ok.status(), 303);
+    let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_string();
+    let session = cookie.split(';').next().unwrap().to_string();
+    let r = post_as(&u("/q/named/pause"), Some(&session), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 303);
+    let bob = |rb: reqwest::RequestBuilder| rb.bearer_auth("tok-bob-0123456789xyz");
+    let r = bob(client().post(u("/q/named/resume")))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(!queue.stats().await.unwrap().paused);
+
+    // Find by BVN offers the erase, which asks first (a dry run) and names no number.
+    let (status, found) = get_as(
+        &u(&format!("/q/named/find?by=bvn&value={person}")),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!found.contains(person), "the number is never shown back");
+    let hash = IndexKey::new(INDEX_KEY)
+        .unwrap()
+        .hash(okra_queue::ident::IdType::Bvn, person);
+    let link = format!("/q/named/erase?by=bvn&amp;person={hash}");
+    assert!(found.contains(&link), "an erase link:\n{found}");
+    let (status, confirm) = get_as(&u(&link.replace("&amp;", "&")), Some(&session)).await;
+    assert_eq!(status, 200);
+    assert!(confirm.contains(r#"data-count="1""#), "{confirm}");
+    assert!(!confirm.contains(person));
+    assert!(
+        indexed.job(&id).await.unwrap().is_some(),
+        "asking changes nothing"
+    );
+    let r = bob(client().post(u("/q/named/erase")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("by", "bvn"),
+            ("person", hash.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains(r#"data-erased="1""#));
+    assert!(indexed.job(&id).await.unwrap().is_none());
+    let r = bob(client().post(u("/q/named/erase")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("by", "bvn"),
+            ("person", "not-a-hash"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // The audit trail: who did what, newest first, in the CLI and on its page.
+    let entries: Vec<(String, String, String)> = indexed
+        .audit_log(std::time::UNIX_EPOCH, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.actor, e.action, e.result))
+        .collect();
+    let e = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        entries,
+        [
+            e("bob", "erase", "ok"),
+            e("bob", "resume", "ok"),
+            e("alice", "pause", "ok"),
+            e("alice", "login", "ok"),
+            e("unknown", "login", "error: not a token"),
+        ]
+    );
+    let (status, page) = get_as(&u("/audit?since=1h"), Some(&session)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("bvn #{hash}")), "{page}");
+    assert!(!page.contains(person));
+    assert_eq!(page.matches("<tr>").count(), 6, "a header and five entries");
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use okra_queue::ident::IndexKey;
 use okra_queue::okra::{OkraJob, OkraResult};
 use okra_queue::rdb::{Account, Begin, End, Spent};
+use okra_queue::seal::{self, Column, Place, Sealer};
 use okra_queue::{JobContext, Queue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,6 +18,8 @@ use tracing::{debug, warn};
 /// The account's pay-once machinery, shared by every job of a worker process.
 pub struct PayOnce {
     account: Option<Arc<Account>>,
+    /// Seals the reuse store's profiles (bound to the account and the person).
+    sealer: Option<Arc<Sealer>>,
     /// Keys the reuse store and the pay locks: a person is a keyed hash, never the number.
     index_key: Option<IndexKey>,
     /// `okra.reuse_window`; zero turns reuse and coalescing off.
@@ -70,6 +73,7 @@ impl PayOnce {
     ) -> Self {
         Self {
             account: queue.account_handle(),
+            sealer: queue.config().seal.clone(),
             index_key: queue.config().index_key.clone(),
             window,
             budget,
@@ -80,6 +84,15 @@ impl PayOnce {
 
     fn account(&self) -> Option<&Account> {
         self.account.as_deref()
+    }
+
+    /// Where a stored profile lives, for sealing: the account and the person.
+    fn place<'a>(&self, account: &'a Account, lock: &'a Lock) -> Place<'a> {
+        Place {
+            scope: account.scope(),
+            id: &lock.person,
+            column: Column::Reuse,
+        }
     }
 
     /// The job's pay lock, when reuse is on (a window, an index key and an account).
@@ -110,13 +123,18 @@ impl PayOnce {
                 .charge_begin(lock.kind, &lock.person, &lock.me, self.call, !fresh)
                 .await?
             {
-                Begin::Reuse(text) => match serde_json::from_str::<Stored>(&text) {
-                    Ok(s) if s.matcher == lock.matcher => return Ok(Gate::Reused(s.result)),
-                    // Another account at the same number, or a record it cannot read: pay.
-                    _ => {
-                        return Ok(Gate::Go { look_first: false });
+                Begin::Reuse(text) => {
+                    match seal::open(self.sealer.as_deref(), &self.place(account, lock), &text)
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<Stored>(&t).ok())
+                    {
+                        Some(s) if s.matcher == lock.matcher => return Ok(Gate::Reused(s.result)),
+                        // Another account at the same number, or a record it cannot read: pay.
+                        _ => {
+                            return Ok(Gate::Go { look_first: false });
+                        }
                     }
-                },
+                }
                 Begin::Go { look_first } => return Ok(Gate::Go { look_first }),
                 Begin::Wait(left) => {
                     if started.elapsed() >= self.wait {
@@ -139,11 +157,13 @@ impl PayOnce {
         let stored;
         let end = match &settled {
             Settled::Answer(result) => {
-                stored = serde_json::to_string(&Stored {
+                let plain = serde_json::to_string(&Stored {
                     matcher: lock.matcher.clone(),
                     result: result.clone(),
                 })
                 .unwrap_or_default();
+                stored = seal::seal(self.sealer.as_deref(), &self.place(account, lock), &plain)
+                    .into_owned();
                 End::Paid(&stored)
             }
             Settled::Unsure => End::Unsure,

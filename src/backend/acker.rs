@@ -50,7 +50,7 @@ pub(crate) fn report(
     maybe_applied: bool,
 ) -> usize {
     let queue = inner.queue.name().to_string();
-    let (mut applied, mut late, mut races) = (0, Vec::new(), 0u64);
+    let (mut applied, mut late, mut races, mut erased) = (0, Vec::new(), 0u64, 0u64);
     for (e, status) in entries.iter().zip(statuses) {
         match status {
             Applied::Applied => {
@@ -68,7 +68,14 @@ pub(crate) fn report(
             }
             Applied::Late => late.push(&e.lease),
             Applied::Race => races += 1,
+            Applied::Erased => erased += 1,
         }
+    }
+    if erased > 0 {
+        debug!(
+            count = erased,
+            "outcomes dropped: their jobs were erased while they ran"
+        );
     }
     if races > 0 {
         metrics::counter!("okq_reap_races_total", "queue" => queue.clone()).increment(races);

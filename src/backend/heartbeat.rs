@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use tracing::info;
 
-use super::runtime::{WorkerProcess, every, host_name};
+use super::runtime::{WorkerProcess, every};
 use crate::error::Result;
+use crate::job::host_name;
 use crate::rdb::{WORKER_TTL, WorkerInfo};
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);

@@ -1,6 +1,6 @@
-//! The janitor: enforces the dead set's cap and TTL and drops completed jobs past their
-//! retention, in bounded passes. Every process runs it; the script is atomic, so two at once
-//! is harmless.
+//! The janitor: enforces the dead set's cap and TTL, drops completed jobs past their retention
+//! and Okra's answers from dead letters past theirs, in bounded passes. Every process runs it;
+//! the scripts are atomic, so two at once is harmless.
 
 use std::sync::Arc;
 
@@ -46,6 +46,23 @@ pub(crate) async fn trim(inner: &WorkerProcess) -> Result<()> {
             debug!(completed, "removed completed jobs past their retention");
         }
         if ttl.max(cap).max(completed) < MAX_BATCH as u64 {
+            break;
+        }
+    }
+    // Okra's answers leave dead letters after `dead.answer_retention`.
+    loop {
+        let (dropped, more) = inner
+            .queue
+            .rdb
+            .forget_answers(cfg.dead.answer_retention, MAX_BATCH)
+            .await?;
+        if dropped > 0 {
+            debug!(
+                dropped,
+                "dropped Okra's answers from dead letters past their retention"
+            );
+        }
+        if !more {
             return Ok(());
         }
     }

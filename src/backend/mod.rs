@@ -47,9 +47,11 @@ pub use outcome::{OutcomeLayer, OutcomeService};
 pub use runtime::{Runtime, ShutdownReport};
 
 use crate::error::{QueueError, Result};
+use crate::job::Failure;
 use crate::job::{JobMeta, Lease, split_record};
-use crate::policy::record::invalid_payload;
+use crate::policy::record::{invalid_payload, unreadable_payload};
 use crate::rdb::ClaimReply;
+use crate::seal::{self, Column, Place, Sealer};
 use outage::{Backoff, OutageLog};
 use runtime::WorkerProcess;
 
@@ -187,10 +189,27 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
             let fleet_max = inner.queue.cfg.retry.max_attempts;
             let mut tasks = Vec::with_capacity(jobs.len());
             let mut buried = Vec::new();
+            let mut unreadable = Vec::new();
+            let sealer = inner.queue.sealer();
             for job in jobs {
                 let (meta, payload) = split_record(&job.record);
                 let meta = serde_json::from_str::<JobMeta>(meta);
-                let args = serde_json::from_str::<Args>(payload);
+                // A payload sealed with a key this worker lacks never reaches the handler.
+                let place = Place::job(inner.queue.name(), &job.lease.id, Column::Payload);
+                let args = match seal::open(sealer, &place, payload)
+                    .map(|p| serde_json::from_str::<Args>(&p))
+                {
+                    Ok(args) => args,
+                    Err(e) => {
+                        inner.leases.hold(job.lease.clone(), true);
+                        if let Some(slot) = slots.next() {
+                            inner.give_back(&[slot]).await;
+                        }
+                        warn!(job = %job.lease.id, error = %e, "payload cannot be opened; moving to dead letters (requeue it once the key is back)");
+                        unreadable.push((job, meta.ok(), e.to_string()));
+                        continue;
+                    }
+                };
                 match (meta, args) {
                     (Ok(mut meta), Ok(args)) => {
                         // A record written without a window start (another producer) starts it now.
@@ -202,7 +221,12 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
                         let ctx = JobContext {
                             slot: slots.next(),
                             attempt: job.attempts,
-                            last_error: serde_json::from_str(&job.last_error).ok(),
+                            last_error: opened_failure(
+                                sealer,
+                                inner.queue.name(),
+                                &job.lease.id,
+                                &job.last_error,
+                            ),
                             claimed_at,
                             claimed_at_ms: now,
                             lost,
@@ -242,6 +266,11 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
                 let outcome = invalid_payload(problem, split_record(&job.record).1);
                 inner
                     .record(job.lease, meta.as_ref(), job.attempts, now, None, outcome)
+                    .await;
+            }
+            for (job, meta, why) in unreadable {
+                inner
+                    .record(job.lease, meta.as_ref(), job.attempts, now, None, unreadable_payload(why))
                     .await;
             }
             Ok(Claimed::Tasks(tasks))
@@ -378,6 +407,22 @@ fn lease_of<Args>(task: &Task<Args>) -> Option<Lease> {
         .data()
         .get::<JobContext>()
         .map(|c| c.lease.clone())
+}
+
+/// The job's last failure as the handler sees it: opened, when its messages are sealed (a
+/// failure that does not decode is none).
+fn opened_failure(sealer: Option<&Sealer>, queue: &str, id: &str, text: &str) -> Option<Failure> {
+    let mut f: Failure = serde_json::from_str(text).ok()?;
+    f.message = seal::shown(
+        sealer,
+        &Place::job(queue, id, Column::ErrorMessage),
+        &f.message,
+    )
+    .into_owned();
+    f.body = f
+        .body
+        .map(|b| seal::shown(sealer, &Place::job(queue, id, Column::ErrorBody), &b).into_owned());
+    Some(f)
 }
 
 /// What a serde error says, without any value it quotes (an identifier, maybe): messages

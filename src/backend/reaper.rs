@@ -100,6 +100,7 @@ fn take_back(inner: &WorkerProcess, e: &ExpiredLease, now: u64) -> OutcomeEntry 
         None,
         &inner.node,
         Writer::Reaper,
+        (inner.queue.name(), inner.queue.sealer()),
     );
     record::attempt(
         policy,

@@ -27,7 +27,7 @@ use super::lease::HeldLeases;
 use super::options::WorkerOptions;
 use super::outage::{Backoff, Health, OutageLog};
 use crate::error::Result;
-use crate::job::{JobMeta, Lease, now_ms};
+use crate::job::{JobMeta, Lease, host_name, now_ms};
 use crate::policy::Outcome;
 use crate::policy::record::{self, Attempt, Writer};
 use crate::queue::Queue;
@@ -144,7 +144,8 @@ impl Runtime {
     }
 
     /// One pass of the janitor, as its loop runs every `worker.trim_interval`: dead letters
-    /// over the cap or past their TTL, and completed jobs past their retention.
+    /// over the cap or past their TTL, completed jobs past their retention, and Okra's answers
+    /// in dead letters past `dead.answer_retention`.
     pub async fn trim_once(&self) -> Result<()> {
         super::janitor::trim(&self.inner).await
     }
@@ -224,6 +225,7 @@ impl WorkerProcess {
             ran,
             &self.node,
             Writer::Worker,
+            (self.queue.name(), self.queue.sealer()),
         );
         self.send(record::attempt(policy, a, outcome)).await;
     }
@@ -351,15 +353,6 @@ pub(crate) async fn every<F, Fut>(
             _ = tokio::time::sleep(pause) => {}
         }
     }
-}
-
-pub(crate) fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 fn node_id() -> String {

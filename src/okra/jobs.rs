@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::ident::IdType;
+use crate::ident::{IdType, digits};
 use crate::job::Job;
 use crate::okra::mask;
 
@@ -68,17 +68,6 @@ pub const KINDS: [&str; 7] = [
     "rc_verify",
     "tin_verify",
 ];
-
-fn digits(field: &str, value: &str, len: usize) -> Result<(), String> {
-    if value.len() == len && value.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{field} must be exactly {len} digits (got {} characters)",
-            value.chars().count()
-        ))
-    }
-}
 
 fn present(field: &str, value: &str) -> Result<(), String> {
     if value.trim().is_empty() {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::{Budget, Decision, Outcome, RetryPolicy};
 use crate::job::{Failure, HistoryEntry, HistoryKind, JobMeta, Lease, truncate};
 use crate::rdb::{OutcomeEntry, Transition, index_members};
+use crate::seal::{Column, Place, Sealer};
 
 const MESSAGE_MAX: usize = 2048;
 const HISTORY_MESSAGE_MAX: usize = 512;
@@ -44,11 +45,15 @@ pub(crate) struct Attempt<'a> {
     pub node: &'a str,
     /// Who records it.
     pub writer: Writer,
+    /// The queue, and its keys when it seals: the result and every message are sealed for
+    /// this job before they leave the process.
+    pub seal: (&'a str, Option<&'a Sealer>),
 }
 
 impl<'a> Attempt<'a> {
     /// An attempt of a job whose metadata is `meta` (`None` when it does not decode: the
-    /// fleet's budget and a window starting now apply), under `policy`.
+    /// fleet's budget and a window starting now apply), under `policy`, in `queue` whose keys
+    /// are `sealer` (required: no write can forget to seal).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn of(
         lease: Lease,
@@ -59,6 +64,7 @@ impl<'a> Attempt<'a> {
         ran: Option<Duration>,
         node: &'a str,
         writer: Writer,
+        (queue, sealer): (&'a str, Option<&'a Sealer>),
     ) -> Self {
         Self {
             lease,
@@ -70,6 +76,7 @@ impl<'a> Attempt<'a> {
             ran,
             node,
             writer,
+            seal: (queue, sealer),
         }
     }
 }
@@ -127,15 +134,27 @@ pub(crate) fn attempt(policy: &RetryPolicy, a: Attempt<'_>, outcome: Outcome) ->
         }
     };
     history.outcome = entry.transition.history();
+    let (queue, sealer) = a.seal;
+    let seal = |column: Column, text: &str| match sealer {
+        Some(s) => s.seal(&Place::job(queue, &entry.lease.id, column), text),
+        None => text.to_string(),
+    };
     if let Some(mut f) = failure {
         f.attempt = a.attempt;
         entry.reason = f.reason.clone();
-        f.message = truncate(&f.message, MESSAGE_MAX).to_string();
+        let message = truncate(&f.message, MESSAGE_MAX);
         history.class = Some(f.class.clone());
-        history.message = Some(truncate(&f.message, HISTORY_MESSAGE_MAX).to_string());
+        history.message = Some(seal(
+            Column::HistoryMessage,
+            truncate(message, HISTORY_MESSAGE_MAX),
+        ));
         history.http_status = f.http_status;
         history.error_type = f.error_type.clone();
+        f.message = seal(Column::ErrorMessage, message);
+        f.body = f.body.map(|b| seal(Column::ErrorBody, &b));
         entry.data = serde_json::to_string(&f).unwrap_or_else(|_| "{}".into());
+    } else if sealer.is_some() && entry.transition == Transition::Complete {
+        entry.data = seal(Column::Result, &entry.data);
     }
     entry.history = history;
     entry
@@ -162,6 +181,16 @@ pub(crate) fn release(lease: Lease, node: &str) -> OutcomeEntry {
         kind: String::new(),
         reason: None,
     }
+}
+
+/// The failure of a job whose payload is sealed with a key this worker lacks (or does not
+/// open): terminal, without calling anything; the letter waits for the key to come back.
+pub(crate) fn unreadable_payload(why: String) -> Outcome {
+    Outcome::Terminal(Failure {
+        class: "unreadable_payload".into(),
+        message: format!("the payload cannot be opened: {why}"),
+        ..Failure::default()
+    })
 }
 
 /// The failure of a job the worker could not even decode: terminal, so the policy sends it
@@ -193,6 +222,7 @@ mod tests {
             ran: Some(Duration::from_millis(12)),
             node: "host:1:abc",
             writer,
+            seal: ("q", None),
         }
     }
 
@@ -239,6 +269,62 @@ mod tests {
         );
         assert_eq!(bad.transition, Transition::Dead);
         assert_eq!(bad.reason.as_deref(), Some("terminal"));
+    }
+
+    #[test]
+    fn with_keys_the_result_and_every_message_are_sealed() {
+        let p = RetryPolicy::default();
+        let keys = Sealer::parse("k1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+        let ok = attempt(
+            &p,
+            Attempt {
+                seal: ("q", Some(&keys)),
+                ..attempt_of(Writer::Worker, 1)
+            },
+            Outcome::Success(serde_json::json!({"bvn": "22234567890"})),
+        );
+        assert!(ok.data.starts_with("sealed1:k1:"), "{}", ok.data);
+        let place = Place::job("q", "j", Column::Result);
+        assert_eq!(
+            keys.open(&place, &ok.data).unwrap(),
+            r#"{"bvn":"22234567890"}"#
+        );
+        let failed = attempt(
+            &p,
+            Attempt {
+                seal: ("q", Some(&keys)),
+                ..attempt_of(Writer::Worker, 3)
+            },
+            Outcome::Terminal(Failure {
+                class: "flagged_user".into(),
+                message: "BVN 22234567890 is flagged".into(),
+                body: Some(r#"{"bvn":"22234567890"}"#.into()),
+                http_status: Some(200),
+                ..Failure::default()
+            }),
+        );
+        assert!(!failed.data.contains("22234567890"), "{}", failed.data);
+        assert!(
+            failed.data.contains(r#""class":"flagged_user""#),
+            "readable: {}",
+            failed.data
+        );
+        let f: Failure = serde_json::from_str(&failed.data).unwrap();
+        let open =
+            |c: Column, t: &str| keys.open(&Place::job("q", "j", c), t).unwrap().into_owned();
+        assert_eq!(
+            open(Column::ErrorMessage, &f.message),
+            "BVN 22234567890 is flagged"
+        );
+        assert_eq!(
+            open(Column::ErrorBody, f.body.as_deref().unwrap()),
+            r#"{"bvn":"22234567890"}"#
+        );
+        let m = failed.history.message.unwrap();
+        assert_eq!(
+            open(Column::HistoryMessage, &m),
+            "BVN 22234567890 is flagged"
+        );
     }
 
     #[test]

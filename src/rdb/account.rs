@@ -81,6 +81,11 @@ impl Account {
         self.keys.name()
     }
 
+    /// `acct:NAME`: the scope sealed values of the account's own keys are bound to.
+    pub fn scope(&self) -> &str {
+        self.keys.scope()
+    }
+
     /// Takes up to `want` slots.
     pub async fn take(&self, want: usize) -> Result<Taken> {
         let k = &self.keys;

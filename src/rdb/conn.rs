@@ -10,6 +10,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{ClientTlsConfig, Cmd, Pipeline, RedisFuture, TlsCertificates, Value};
 use serde::{Deserialize, Serialize};
 
@@ -229,6 +230,42 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Single(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl RedisConn {
+    /// One `SCAN` step over the keys matching `pattern` on the node that holds `slot_key`'s
+    /// slot (a cluster scans one node; every key of a hash tag lives there). Returns the next
+    /// cursor (0 when done) and the keys.
+    pub async fn scan_step(
+        &self,
+        slot_key: &str,
+        pattern: &str,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<String>)> {
+        let mut conn = self.clone();
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count);
+        match &mut conn {
+            RedisConn::Single(_) => Ok(cmd.query_async(&mut conn).await?),
+            RedisConn::Cluster(c) => {
+                let slot: u16 = redis::cmd("CLUSTER")
+                    .arg("KEYSLOT")
+                    .arg(slot_key)
+                    .query_async(c)
+                    .await?;
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::new(slot, SlotAddr::Master),
+                ));
+                redis::from_redis_value(c.route_command(cmd, route).await?)
+                    .map_err(|e| QueueError::Protocol(format!("SCAN replied {e}")))
+            }
         }
     }
 }

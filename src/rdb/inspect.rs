@@ -142,8 +142,9 @@ impl Rdb {
         Ok(now.saturating_sub(meta.due_at.max(meta.created_at).max(last)))
     }
 
-    /// Everything stored about one job.
-    pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
+    /// Everything stored about one job: its record (with no result yet) and its result as
+    /// stored (JSON, or sealed: the queue handle opens it).
+    pub async fn job(&self, id: &str) -> Result<Option<(JobRecord, Option<String>)>> {
         let k = &self.keys;
         type Row = (
             Option<String>,
@@ -196,10 +197,6 @@ impl Rdb {
             Some(e) => Some(serde_json::from_str(&e).map_err(|e| corrupt(format!("error: {e}")))?),
             None => None,
         };
-        let result = match result {
-            Some(r) => Some(serde_json::from_str(&r).map_err(|e| corrupt(format!("result: {e}")))?),
-            None => None,
-        };
         let ms = |s: Option<f64>| s.map(|v| v as u64);
         let (due_at, lease_until, died_at) = (ms(scores.0), ms(scores.1), ms(scores.2));
         let finished_at = match state {
@@ -212,7 +209,7 @@ impl Rdb {
             _ => None,
         };
         let worker = lease.and_then(|l| l.split('|').nth(1).map(str::to_string));
-        Ok(Some(JobRecord {
+        let record = JobRecord {
             id: id.to_string(),
             state,
             payload: payload.to_string(),
@@ -224,10 +221,11 @@ impl Rdb {
             worker,
             died_at,
             finished_at,
-            result,
+            result: None,
             last_error,
             history,
-        }))
+        };
+        Ok(Some((record, result)))
     }
 
     /// State of each id (`None` when unknown); see [`Whereabouts`].

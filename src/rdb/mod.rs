@@ -15,8 +15,11 @@
 //! | `inspect.rs` | stats, `job show`, `wait` | sizes and counters, per-minute throughput, latency, one job's record, states |
 //! | `browse.rs` | `jobs list`, cancel, run now, find | listings in run order and one-job actions |
 //! | `events.rs` | `events`, `wait`, `tail` | the event stream and its reads |
+//! | `rekey.rs` | `okra-admin keys status`, `keys rekey` | walking sealed values, compare-and-set re-sealing, resumable progress |
 //! | `registry.rs` | `queues`, `queue delete` | queue names, deleting a queue |
+//! | `audit.rs` | operator changes, `okra-admin audit` | the audit trail (one stream for every queue) |
 //! | `account.rs` | claims of an Okra account's queues | the account's shared limit and throttle |
+//! | `erase.rs` | `okra-admin erase`, the dashboard | a person's jobs in every state, and what their account keeps |
 //! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the reuse store, pay locks, the spend ledger, the daily budget |
 //! | `conn.rs`, `reply.rs`, `scripts.rs` | everything here | connections, reply parsing, the loaded scripts |
 //!
@@ -24,31 +27,37 @@
 //! the dead-letter index, a queue's idempotency claims), whose docs say so.
 
 mod account;
+mod audit;
 mod browse;
 mod charges;
 mod conn;
 mod control;
 mod dead;
 mod enqueue;
+mod erase;
 mod events;
 mod inspect;
 mod presence;
 mod registry;
+mod rekey;
 mod reply;
 mod scripts;
 mod worker;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
+pub use audit::{AUDIT_KEPT, AuditRow};
 pub use browse::{CancelReply, JobBrief, Listing};
 pub use charges::{Begin, End, SpendRow, Spent, utc_day};
 pub use conn::{RedisConn, RedisSettings};
 pub use control::{NotFound, OPERATOR_PAUSE, RateLimit};
 pub use dead::{DeadBrief, Dim, Requeued, index_members, member_id};
 pub use enqueue::NewJob;
+pub use erase::{ErasedJobs, TOMBSTONE};
 pub use events::{Event, EventKind};
 pub use inspect::{Minute, RawStats, Whereabouts};
 pub use presence::{WORKER_TTL, WorkerInfo};
 pub use registry::queue_names;
+pub use rekey::{Reseal, Step};
 pub use worker::{Applied, ClaimReply, ClaimedJob, ExpiredLease, OutcomeEntry, Transition, Wake};
 
 use crate::error::{QueueError, Result};

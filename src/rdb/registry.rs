@@ -2,10 +2,9 @@
 //! whole queue.
 
 use redis::AsyncCommands;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 
 use super::{Rdb, RedisConn};
-use crate::error::{QueueError, Result};
+use crate::error::Result;
 use crate::keys::QUEUES;
 
 impl Rdb {
@@ -46,36 +45,12 @@ impl Rdb {
     /// The queue's idempotency claims (`SCAN` on the node that holds the queue's slot; a walk).
     async fn idempotency_keys(&self) -> Result<Vec<String>> {
         let pattern = format!("{}idem:*", self.keys.prefix());
-        let mut conn = self.conn.clone();
-        let route = match &conn {
-            RedisConn::Single(_) => None,
-            RedisConn::Cluster(_) => {
-                let slot: u16 = redis::cmd("CLUSTER")
-                    .arg("KEYSLOT")
-                    .arg(self.keys.job())
-                    .query_async(&mut conn)
-                    .await?;
-                Some(RoutingInfo::SingleNode(
-                    SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master)),
-                ))
-            }
-        };
-        let mut cursor: u64 = 0;
-        let mut keys = Vec::new();
+        let (mut cursor, mut keys) = (0, Vec::new());
         loop {
-            let mut cmd = redis::cmd("SCAN");
-            cmd.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let (next, batch): (u64, Vec<String>) = match (&mut conn, &route) {
-                (RedisConn::Cluster(c), Some(r)) => {
-                    redis::from_redis_value(c.route_command(cmd, r.clone()).await?)
-                        .map_err(|e| QueueError::Protocol(format!("SCAN replied {e}")))?
-                }
-                _ => cmd.query_async(&mut conn).await?,
-            };
+            let (next, batch) = self
+                .conn
+                .scan_step(&self.keys.job(), &pattern, cursor, 1000)
+                .await?;
             keys.extend(batch);
             if next == 0 {
                 return Ok(keys);

@@ -41,6 +41,9 @@ pub(crate) struct Scripts {
     pub budget_give_back: Script,
     pub lift: Script,
     pub not_found: Script,
+    pub forget_answers: Script,
+    pub erase: Script,
+    pub reseal: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -67,4 +70,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     budget_give_back: script!("budget_give_back"),
     lift: script!("lift"),
     not_found: script!("not_found"),
+    forget_answers: script!("forget_answers"),
+    erase: script!("erase"),
+    reseal: script!("reseal"),
 });

@@ -154,6 +154,8 @@ pub enum Applied {
     Late,
     /// Not written: a reaper lost the race to the holder (it extended or finished first).
     Race,
+    /// Not written: the job's person was erased while it ran (`okra-admin erase`).
+    Erased,
 }
 
 /// A lease whose deadline has passed, with what a reaper needs to judge it.
@@ -283,7 +285,8 @@ impl Rdb {
             .key(k.wake())
             .key(k.sched())
             .key(k.events())
-            .key(k.minutes());
+            .key(k.minutes())
+            .key(k.erased());
         inv.arg(entries.len())
             .arg(history_cap.max(1))
             .arg(if maybe_applied { "1" } else { "0" })
@@ -305,6 +308,7 @@ impl Rdb {
                 b'a' => Ok(Applied::Applied),
                 b'l' => Ok(Applied::Late),
                 b'r' => Ok(Applied::Race),
+                b'e' => Ok(Applied::Erased),
                 other => Err(QueueError::Protocol(format!(
                     "outcome status {:?}",
                     other as char
@@ -416,6 +420,22 @@ impl Rdb {
             .arg(MINUTES_KEPT);
         let r: (u64, u64, u64) = inv.invoke_async(&mut self.conn.clone()).await?;
         Ok(r)
+    }
+
+    /// Drops Okra's answer from dead letters that died more than `retention` ago (zero: keep
+    /// them), up to about `limit` letters; returns how many were dropped and whether more may
+    /// be waiting.
+    pub async fn forget_answers(&self, retention: Duration, limit: usize) -> Result<(u64, bool)> {
+        let (dropped, more): (u64, u64) = SCRIPTS
+            .forget_answers
+            .key(self.keys.dead())
+            .key(self.keys.error())
+            .key(self.keys.answers())
+            .arg(retention.as_millis() as u64)
+            .arg(limit.clamp(1, MAX_BATCH))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok((dropped, more == 1))
     }
 
     /// Blocks up to `timeout` on the wake-up keys (`wake`, then `sched`). Use a connection made

@@ -111,3 +111,50 @@ async fn dead_set_cap_and_ttl_trims_are_counted() {
     assert_eq!(index, 0, "the filter index is trimmed too");
     fleet.stop().await;
 }
+
+#[tokio::test]
+async fn okras_answer_leaves_a_dead_letter_after_the_answer_retention() {
+    let server = RedisServer::start();
+    let mut cfg = test_config("answers");
+    cfg.dead.answer_retention = Duration::from_millis(300);
+    let queue = Queue::connect(&server.settings(), cfg).await.unwrap();
+    let mut opts = test_options();
+    opts.trim_interval = Duration::from_secs(3600);
+    let fleet = start_fleet(&queue, opts, 1, handler).await;
+    let old = queue
+        .enqueue(&probe("terminal", 1), EnqueueOptions::default())
+        .await
+        .unwrap()
+        .id;
+    queue.wait(&old, Duration::from_secs(10)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let young = queue
+        .enqueue(&probe("terminal", 2), EnqueueOptions::default())
+        .await
+        .unwrap()
+        .id;
+    queue.wait(&young, Duration::from_secs(10)).await.unwrap();
+    fleet.runtime.trim_once().await.unwrap();
+    let old = queue.dead_get(&old).await.unwrap();
+    let f = old.last_error.unwrap();
+    assert_eq!(f.body, None, "the answer is gone");
+    assert_eq!(
+        (f.class.as_str(), f.http_status, f.error_type.as_deref()),
+        ("flagged_user", Some(200), Some("FLAGGED_USER")),
+        "class, status and type stay"
+    );
+    assert_eq!(f.message, "customer is flagged");
+    assert_eq!(old.history.len(), 1);
+    let young = queue.dead_get(&young).await.unwrap();
+    assert!(
+        young.last_error.unwrap().body.is_some(),
+        "within the retention"
+    );
+    // The letter is still listed and filtered by what stayed.
+    let filter = DeadFilter {
+        http_status: Some(200),
+        ..DeadFilter::default()
+    };
+    assert_eq!(queue.dead_count(&filter).await.unwrap(), 2);
+    fleet.stop().await;
+}

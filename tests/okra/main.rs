@@ -2,7 +2,8 @@
 //! real `redis-server`, with jobs enqueued through the library. One file per feature:
 //! `classes.rs` (every failure class, the sandbox's protocol), `limits.rs` (the account's rate
 //! limit and Okra's 429), `breaker.rs` (the circuit breaker and the drain guard), `pay_once.rs`
-//! (never paying twice for one answer), `process.rs` (the worker process: signals,
+//! (never paying twice for one answer), `sealed.rs` (sealing at rest, erasure, key rotation,
+//! the audit trail), `process.rs` (the worker process: signals,
 //! configuration, metrics, memory).
 
 #[path = "../common/mod.rs"]
@@ -13,6 +14,7 @@ mod classes;
 mod limits;
 mod pay_once;
 mod process;
+mod sealed;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -64,6 +64,11 @@ async fn bad_usage_and_unreachable_redis_exit_non_zero() {
         vec!["tail"],
         vec!["web"],
         vec!["workers"],
+        vec!["spend"],
+        vec!["erase"],
+        vec!["keys", "status"],
+        vec!["keys", "rekey"],
+        vec!["audit"],
     ] {
         let mut a = cmd.clone();
         a.push("--help");

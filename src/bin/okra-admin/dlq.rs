@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
-use okra_queue::{BulkReport, DeadFilter, DeadLetter, HistoryEntry, Queue, RequeueAt};
+use okra_queue::{BulkReport, DeadFilter, DeadLetter, Queue, RequeueAt};
 use serde_json::{Value, json};
 
 use crate::output::{Out, ago, cell, count, parse_rfc3339, table};
@@ -123,6 +123,8 @@ pub async fn run(queue: &Queue, cmd: DlqCmd, out: Out) -> anyhow::Result<ExitCod
                 .dead_get(&id)
                 .await
                 .map_err(|_| anyhow::anyhow!("no dead letter with id {id}"))?;
+            out.audit_reveal(queue, "show-reveal", &format!("job {id}"))
+                .await?;
             crate::jobs::show(&rec, out);
             Ok(ExitCode::SUCCESS)
         }
@@ -421,16 +423,15 @@ async fn export(
     } else {
         indicatif::ProgressBar::hidden()
     };
+    out.audit_reveal(queue, "export-reveal", &filter.to_string())
+        .await?;
     let mut scan = queue.dead_scan(filter, true).await?;
     let mut n = 0u64;
     while let Some(letters) = scan.next_chunk().await? {
         let ids: Vec<String> = letters.iter().map(|l| l.id.clone()).collect();
-        let histories = queue.rdb().histories(&ids).await?;
-        for (l, h) in letters.iter().zip(histories) {
+        let histories = queue.dead_histories(&ids).await?;
+        for (l, history) in letters.iter().zip(histories) {
             let mut v = letter_json(l, out);
-            let history: Vec<HistoryEntry> = h
-                .and_then(|h| serde_json::from_str(&h).ok())
-                .unwrap_or_default();
             v["history"] = serde_json::to_value(
                 history
                     .into_iter()

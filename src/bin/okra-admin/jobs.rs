@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
-use okra_queue::ident::IdType;
 use okra_queue::rdb::JobBrief;
 use okra_queue::{Failure, JobFilter, JobRecord, JobState, Queue};
 use serde_json::{Value, json};
@@ -45,20 +44,12 @@ pub enum JobCmd {
 }
 
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
 pub struct FindArgs {
     /// The idempotency key given at enqueue (while it lasts: queue.idempotency_ttl).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "person")]
     idempotency_key: Option<String>,
-    /// A BVN (11 digits).
-    #[arg(long)]
-    bvn: Option<String>,
-    /// A NIN (11 digits).
-    #[arg(long)]
-    nin: Option<String>,
-    /// An account number (10 digits).
-    #[arg(long)]
-    nuban: Option<String>,
+    #[command(flatten)]
+    person: crate::PersonArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +94,8 @@ pub async fn run(queue: &Queue, cmd: JobCmd, out: Out) -> anyhow::Result<ExitCod
                 .job(&id)
                 .await?
                 .ok_or_else(|| anyhow!("no job with id {id}"))?;
+            out.audit_reveal(queue, "show-reveal", &format!("job {id}"))
+                .await?;
             show(&rec, out);
         }
         JobCmd::Cancel { id } => {
@@ -127,16 +120,19 @@ fn done(out: Out, id: &str, state: &str, what: &str) {
 }
 
 async fn find(queue: &Queue, f: FindArgs, out: Out) -> anyhow::Result<ExitCode> {
-    let ids = match (f.idempotency_key, f.bvn, f.nin, f.nuban) {
-        (Some(key), ..) => queue
+    let ids = match (f.idempotency_key, f.person.person()?) {
+        (Some(key), _) => queue
             .find_by_idempotency_key(&key)
             .await?
             .into_iter()
             .collect(),
-        (_, Some(v), ..) => queue.find_by_identity(IdType::Bvn, &v, 1000).await?,
-        (_, _, Some(v), _) => queue.find_by_identity(IdType::Nin, &v, 1000).await?,
-        (_, _, _, Some(v)) => queue.find_by_identity(IdType::Nuban, &v, 1000).await?,
-        _ => unreachable!("clap requires one of the group"),
+        (None, Some((ty, v))) => queue.find_by_identity(ty, v, 1000).await?,
+        (None, None) => {
+            return Err(crate::Usage(
+                "name what to find: --idempotency-key, --bvn, --nin or --nuban".into(),
+            )
+            .into());
+        }
     };
     let briefs = queue.job_briefs(ids).await?;
     if out.json {

@@ -1,8 +1,11 @@
 //! okra-admin: the operator's CLI for okra-queue (enqueue, stats, jobs, dead letters, queue).
 
+mod audit;
 mod dlq;
 mod enqueue;
+mod erase;
 mod jobs;
+mod keys;
 mod output;
 mod queue;
 mod spend;
@@ -15,6 +18,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use okra_queue::config::Settings;
+use okra_queue::ident::IdType;
 use okra_queue::{DeadFilter, Queue};
 use output::Out;
 
@@ -38,6 +42,9 @@ struct Cli {
     /// Show BVN, NIN, account and phone numbers unmasked.
     #[arg(long, global = true)]
     reveal: bool,
+    /// Who makes the changes, for the audit trail [default: user@host]
+    #[arg(long, global = true, env = "OKQ_ACTOR")]
+    actor: Option<String>,
     /// Settings file [default: config/default.toml when present]
     #[arg(long, global = true, env = "OKQ_CONFIG")]
     config: Option<PathBuf>,
@@ -92,6 +99,15 @@ enum Cmd {
     Workers,
     /// What the Okra account paid for per UTC day and kind, and what the fleet saved.
     Spend(spend::SpendArgs),
+    /// Erase one person (BVN, NIN or account number) everywhere: every queue, every state.
+    Erase(erase::EraseArgs),
+    /// Sealing keys: what is sealed with which key; re-seal with the newest.
+    Keys {
+        #[command(subcommand)]
+        cmd: keys::KeysCmd,
+    },
+    /// The audit trail of operator changes (every queue), newest first.
+    Audit(audit::AuditArgs),
 }
 
 /// Dead-letter filters (all optional; they combine with AND).
@@ -127,6 +143,37 @@ impl FilterArgs {
             since: self.since,
             until: self.until,
         }
+    }
+}
+
+/// A person by identifier: at most one of `--bvn`, `--nin`, `--nuban` (`job find`, `erase`).
+#[derive(Debug, Clone, Default, Args)]
+#[group(id = "person", multiple = false)]
+pub struct PersonArgs {
+    /// A BVN (11 digits).
+    #[arg(long)]
+    bvn: Option<String>,
+    /// A NIN (11 digits).
+    #[arg(long)]
+    nin: Option<String>,
+    /// An account number (10 digits).
+    #[arg(long)]
+    nuban: Option<String>,
+}
+
+impl PersonArgs {
+    /// The identifier given, checked (a usage error that does not echo it: clap's would).
+    pub fn person(&self) -> Result<Option<(IdType, &str)>, Usage> {
+        let given = match (&self.bvn, &self.nin, &self.nuban) {
+            (Some(v), ..) => Some((IdType::Bvn, v.as_str())),
+            (_, Some(v), _) => Some((IdType::Nin, v.as_str())),
+            (.., Some(v)) => Some((IdType::Nuban, v.as_str())),
+            _ => None,
+        };
+        if let Some((ty, v)) = given {
+            ty.check(v).map_err(Usage)?;
+        }
+        Ok(given)
     }
 }
 
@@ -174,11 +221,19 @@ async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
     if let Some(q) = &cli.queue {
         settings.queue.name = q.clone();
     }
-    let queue = Queue::connect(&settings.redis, settings.queue_config()).await?;
+    let mut config = settings.queue_config();
+    config.actor = cli.actor.clone().filter(|a| !a.trim().is_empty());
+    let queue = Queue::connect(&settings.redis, config).await?;
     // A typo in --queue must not look like success: only enqueue creates a queue.
     if !matches!(
         cli.cmd,
-        Cmd::Enqueue(_) | Cmd::Queues | Cmd::Web(_) | Cmd::Spend(_)
+        Cmd::Enqueue(_)
+            | Cmd::Queues
+            | Cmd::Web(_)
+            | Cmd::Spend(_)
+            | Cmd::Erase(_)
+            | Cmd::Keys { .. }
+            | Cmd::Audit(_)
     ) {
         queue.ensure_known().await?;
     }
@@ -194,5 +249,8 @@ async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         Cmd::Queue { cmd } => queue::run(&queue, cmd, out).await,
         Cmd::Workers => queue::workers(&queue, out).await,
         Cmd::Spend(args) => spend::run(&queue, args, out).await,
+        Cmd::Erase(args) => erase::run(&queue, args, out).await,
+        Cmd::Keys { cmd } => keys::run(&queue, cmd, out).await,
+        Cmd::Audit(args) => audit::run(&queue, args, out).await,
     }
 }

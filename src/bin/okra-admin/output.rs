@@ -61,6 +61,28 @@ impl Out {
         }
     }
 
+    /// With `--reveal`, records in the audit trail that identifiers are about to be shown
+    /// (`action`: `show-reveal`, `export-reveal`). Done before revealing: if it cannot be
+    /// recorded, nothing is revealed.
+    pub async fn audit_reveal(
+        &self,
+        queue: &okra_queue::Queue,
+        action: &str,
+        filter: &str,
+    ) -> anyhow::Result<()> {
+        if self.reveal {
+            queue
+                .audit(action, filter, serde_json::json!({}), "ok")
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "--reveal is recorded in the audit trail, and recording failed: {e}"
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
     /// A progress bar on stderr when it is a terminal and the output is for people.
     pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
         if self.json || !std::io::stderr().is_terminal() {

@@ -57,7 +57,7 @@ pub async fn run(queue: &Queue, cmd: QueueCmd, out: Out) -> anyhow::Result<ExitC
         let account = queue.account().ok_or_else(|| {
             anyhow::anyhow!("queue {} has no Okra account configured", queue.name())
         })?;
-        account.set_limit(per_minute).await?;
+        queue.set_rate_limit(per_minute).await?;
         if out.json {
             out.json(&serde_json::json!({ "account": account.name(), "requests_per_minute": per_minute }));
         } else {
@@ -222,6 +222,7 @@ fn print_stats(s: &Stats, out: Out) {
         "requeued",
         "deleted",
         "trimmed",
+        "erased",
         "released",
         "lease expired",
         "late outcomes",
@@ -232,6 +233,7 @@ fn print_stats(s: &Stats, out: Out) {
         s.requeued,
         s.deleted,
         s.dead_trimmed,
+        s.erased,
         s.released,
         s.lease_expired,
         s.late_outcomes,

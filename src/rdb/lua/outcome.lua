@@ -5,7 +5,7 @@
 -- KEYS[1] running  KEYS[2] scheduled  KEYS[3] ready    KEYS[4] dead    KEYS[5] dead_index
 -- KEYS[6] completed KEYS[7] attempts  KEYS[8] lease    KEYS[9] history KEYS[10] result
 -- KEYS[11] error   KEYS[12] dindex    KEYS[13] stats   KEYS[14] wake    KEYS[15] sched
--- KEYS[16] events  KEYS[17] minutes
+-- KEYS[16] events  KEYS[17] minutes KEYS[18] erased
 -- ARGV[1] number of outcomes  ARGV[2] history cap
 -- ARGV[3] 1 = this batch may already have been applied by a try whose reply was lost (its
 --         rejections are then not counted as late)
@@ -16,7 +16,8 @@
 --   data (result JSON for c, failure JSON for r and d), dead-index dimensions (`c|class\nk|...`),
 --   fence (1 = a reaper's outcome: apply only if the lease deadline has passed),
 --   kind and failure class (for the event)
--- Returns a string with one letter per outcome: a = applied, l = late, r = reaper race.
+-- Returns a string with one letter per outcome: a = applied, l = late, r = reaper race,
+-- e = the job was erased while it ran (`okra-admin erase`): nothing of it is written back.
 
 local n, cap, events = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
 local PER, FIRST = 11, 5
@@ -52,7 +53,10 @@ for i = 1, n do
   if ok and fence == '1' then
     ok = tonumber(redis.call('ZSCORE', KEYS[1], id) or '0') <= now
   end
-  if not ok then
+  if not ok and fence ~= '1' and redis.call('HDEL', KEYS[18], id) == 1 then
+    -- Erased while it ran: its lease went with it; this outcome was the last trace.
+    status[i] = 'e'
+  elseif not ok then
     if fence == '1' then
       races = races + 1; status[i] = 'r'
     else

@@ -17,12 +17,57 @@ use super::view;
 
 const COOKIE: &str = "okq_session";
 
-/// The access token, what the session cookie holds (a keyed hash of the token, never the token
-/// itself), and the CSRF token forms carry.
+/// The access tokens (each with the name the audit trail records), what a session cookie holds
+/// (a keyed hash of a token, never the token itself), and the CSRF token forms carry.
 pub struct Guard {
-    token: Option<String>,
-    session: Option<String>,
+    tokens: Vec<Named>,
+    /// Who acts when no token is configured (loopback): the CLI's actor.
+    local: String,
     csrf: String,
+}
+
+/// One access token and its name.
+pub struct Named {
+    pub name: String,
+    token: String,
+    session: String,
+}
+
+/// Who made a request: the name of the token it carried. Set by [`authenticate`].
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+/// Reads a token file: one `NAME TOKEN` per line (`#` comments), or a lone token (named
+/// `token`). Tokens are at least 16 characters; names are unique. Errors are one line and
+/// never show a token.
+pub fn parse_tokens(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (name, token) = match fields.as_slice() {
+            [token] => ("token", *token),
+            [name, token] => (*name, *token),
+            _ => return Err(format!("line {}: expected `NAME TOKEN`", n + 1)),
+        };
+        if token.len() < 16 {
+            return Err(format!(
+                "line {}: the token of {name} is shorter than 16 characters",
+                n + 1
+            ));
+        }
+        if out.iter().any(|(m, _)| m == name) {
+            return Err(format!("line {}: the name {name} is listed twice", n + 1));
+        }
+        out.push((name.to_string(), token.to_string()));
+    }
+    if out.is_empty() {
+        return Err("no token in it (one `NAME TOKEN` per line)".into());
+    }
+    Ok(out)
 }
 
 fn keyed(key: &str, what: &str) -> String {
@@ -45,22 +90,37 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 impl Guard {
-    pub fn new(token: Option<String>) -> Self {
+    /// `tokens`: `(name, token)` pairs; none = loopback only, everyone acts as `local`.
+    pub fn new(tokens: Vec<(String, String)>, local: String) -> Self {
         // Without a token the CSRF key is random per process: a forged form cannot know it.
-        let secret = token.clone().unwrap_or_else(|| {
+        let secret: String = if tokens.is_empty() {
             (0..4)
                 .map(|_| format!("{:016x}", fastrand::u64(..)))
                 .collect()
-        });
+        } else {
+            tokens.iter().map(|(_, t)| t.as_str()).collect()
+        };
         Self {
-            session: token.as_deref().map(|t| keyed(t, "okq session")),
+            tokens: tokens
+                .into_iter()
+                .map(|(name, token)| Named {
+                    session: keyed(&token, "okq session"),
+                    name,
+                    token,
+                })
+                .collect(),
+            local,
             csrf: keyed(&secret, "okq csrf"),
-            token,
         }
     }
 
     pub fn needs_login(&self) -> bool {
-        self.token.is_some()
+        !self.tokens.is_empty()
+    }
+
+    /// The token a login form typed, if it is one.
+    fn token_named(&self, typed: &str) -> Option<&Named> {
+        self.tokens.iter().find(|n| same(typed, &n.token))
     }
 
     /// The token forms carry in their `csrf` field.
@@ -80,36 +140,45 @@ impl Guard {
         }
     }
 
-    fn allows(&self, req: &Request) -> bool {
-        let (Some(token), Some(session)) = (&self.token, &self.session) else {
-            return true;
-        };
+    /// Who the request is from: the name of the token (bearer header or session cookie) it
+    /// carries, or the local actor when no token is configured; `None`: let it not in.
+    fn actor(&self, req: &Request) -> Option<String> {
+        if self.tokens.is_empty() {
+            return Some(self.local.clone());
+        }
         let headers = req.headers();
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| same(t.trim(), token));
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().split_once('='))
-            .any(|(k, v)| k == COOKIE && same(v, session));
-        bearer || cookie
+            .and_then(|t| self.token_named(t.trim()));
+        let cookie = || {
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|c| c.trim().split_once('='))
+                .filter(|(k, _)| *k == COOKIE)
+                .find_map(|(_, v)| self.tokens.iter().find(|n| same(v, &n.session)))
+        };
+        bearer.or_else(cookie).map(|n| n.name.clone())
     }
 }
 
 /// Lets a request through when no token is configured, or it carries the token or the session
 /// cookie; the login page and the static files are open. Pages send people to the login form;
 /// anything else gets 401.
-pub async fn authenticate(State(app): State<Shared>, req: Request, next: Next) -> Response {
+pub async fn authenticate(State(app): State<Shared>, mut req: Request, next: Next) -> Response {
     let open = matches!(
         req.uri().path(),
         "/login" | "/static/app.css" | "/static/app.js"
     );
-    if open || app.guard.allows(&req) {
+    if let Some(name) = app.guard.actor(&req) {
+        req.extensions_mut().insert(Actor(name));
+        return next.run(req).await;
+    }
+    if open {
         return next.run(req).await;
     }
     if req.method() == Method::GET {
@@ -173,22 +242,51 @@ pub async fn login(State(app): State<Shared>, axum::Form(f): axum::Form<LoginFor
     if let Err(r) = app.guard.check_csrf(&f.csrf) {
         return r;
     }
-    match (&app.guard.token, &app.guard.session) {
-        (Some(token), Some(session)) if same(f.token.trim(), token) => {
-            let cookie = format!("{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/");
-            let mut res = Redirect::to("/").into_response();
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                res.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            res
-        }
-        (None, _) => Redirect::to("/").into_response(),
-        _ => login_form(
+    if !app.guard.needs_login() {
+        return Redirect::to("/").into_response();
+    }
+    let Some(named) = app.guard.token_named(f.token.trim()) else {
+        // Failed logins are recorded too (no name: the token typed matched none).
+        let _ = app
+            .base
+            .acting_as("unknown")
+            .audit(
+                "login",
+                "dashboard",
+                serde_json::json!({}),
+                "error: not a token",
+            )
+            .await;
+        return login_form(
             &app,
             Some("That is not the token."),
             StatusCode::UNAUTHORIZED,
-        ),
+        );
+    };
+    if let Err(e) = app
+        .base
+        .acting_as(&named.name)
+        .audit("login", "dashboard", serde_json::json!({}), "ok")
+        .await
+    {
+        // Accountability first: no session without its record.
+        return login_form(
+            &app,
+            Some(&format!(
+                "Logins are recorded in the audit trail, and recording failed: {e}"
+            )),
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
     }
+    let cookie = format!(
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+        named.session
+    );
+    let mut res = Redirect::to("/").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
 }
 
 #[derive(serde::Deserialize)]

@@ -24,7 +24,7 @@ use crate::Usage;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  okra-admin web\n  okra-admin web --read-only\n  okra-admin web --addr 0.0.0.0:7400 --token-file /etc/okq/web-token\n\nOn any address but loopback a token is required: send it as `Authorization: Bearer TOKEN`,\nor enter it once on the login page (it sets an HttpOnly, SameSite=Strict cookie)."
+    after_help = "Examples:\n  okra-admin web\n  okra-admin web --read-only\n  okra-admin web --addr 0.0.0.0:7400 --token-file /etc/okq/web-tokens\n\nOn any address but loopback a token is required: send it as `Authorization: Bearer TOKEN`,\nor enter it once on the login page (it sets an HttpOnly, SameSite=Strict cookie). The token\nfile holds one `NAME TOKEN` per line; the name is who the audit trail records."
 )]
 pub struct WebArgs {
     /// Address to serve on; anything but loopback needs --token-file.
@@ -33,7 +33,8 @@ pub struct WebArgs {
     /// Show everything, change nothing: every action is hidden and refused.
     #[arg(long)]
     read_only: bool,
-    /// File holding the access token (at least 16 characters; surrounding whitespace ignored).
+    /// File of access tokens: one `NAME TOKEN` per line (the name is what the audit trail
+    /// records), or a lone token; each at least 16 characters.
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
 }
@@ -49,32 +50,26 @@ pub struct App {
 pub type Shared = Arc<App>;
 
 pub async fn run(base: Queue, args: WebArgs) -> anyhow::Result<ExitCode> {
-    let token = match &args.token_file {
+    let tokens = match &args.token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the token file {}", path.display()))?;
-            let token = text.trim().to_string();
-            if token.len() < 16 {
-                return Err(Usage(format!(
-                    "the token in {} is shorter than 16 characters",
-                    path.display()
-                ))
-                .into());
-            }
-            Some(token)
+            guard::parse_tokens(&text)
+                .map_err(|e| Usage(format!("token file {}: {e}", path.display())))?
         }
-        None => None,
+        None => Vec::new(),
     };
-    if token.is_none() && !args.addr.ip().is_loopback() {
+    if tokens.is_empty() && !args.addr.ip().is_loopback() {
         return Err(Usage(format!(
             "refusing to serve on {} without --token-file: anyone who can reach it could requeue, purge and pause",
             args.addr
         ))
         .into());
     }
+    let local = base.actor();
     let app = Arc::new(App {
         base,
-        guard: guard::Guard::new(token),
+        guard: guard::Guard::new(tokens, local),
         read_only: args.read_only,
     });
     if app.guard.needs_login() {
@@ -121,6 +116,11 @@ fn router(app: Shared) -> Router {
         .route("/q/{queue}/job/{id}", get(pages::job_show))
         .route("/q/{queue}/job/{id}/{action}", post(pages::one_job))
         .route("/q/{queue}/find", get(pages::find))
+        .route(
+            "/q/{queue}/erase",
+            get(pages::erase_confirm).post(pages::erase),
+        )
+        .route("/audit", get(pages::audit))
         .route("/q/{queue}/{control}", post(pages::control))
         .route("/login", get(guard::login_page).post(guard::login))
         .route("/logout", post(guard::logout))

@@ -31,6 +31,7 @@ pub fn page(title: &str, queue: Option<&str>, body: Markup) -> Html<String> {
                         a.brand href="/" { "okra-queue" }
                         nav {
                             a href="/" { "Overview" }
+                            a href="/audit" { "Audit" }
                             @if let Some(q) = queue {
                                 a href={ "/q/" (q) "/dead" } { "Dead letters" }
                                 a href={ "/q/" (q) "/jobs?state=ready" } { "Jobs" }

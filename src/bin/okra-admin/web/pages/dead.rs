@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use okra_queue::{DeadFilter, RequeueAt};
 use serde::Deserialize;
 
-use super::{PAGE, Posted, enc, failed, queue};
+use super::{PAGE, Posted, acting, enc, failed, queue};
 use crate::output::parse_time_ago;
 use crate::web::Shared;
 use crate::web::view::{self, page, post_button};
@@ -297,10 +297,10 @@ pub async fn dead_confirm(
 pub async fn dead_bulk(
     State(app): State<Shared>,
     Path(name): Path<String>,
-    Posted(b): Posted<Bulk>,
+    Posted(b, actor): Posted<Bulk>,
 ) -> Result<Response, Response> {
     let verb = verb(&b.action)?;
-    let q = queue(&app, &name).await?;
+    let q = acting(&app, &name, &actor).await?;
     let filter = b.filter.filter()?;
     let report = if b.action == "purge" {
         q.dead_purge_matching(&filter, |_| {}).await

@@ -51,6 +51,13 @@ pub async fn find(
         Some(Err(e)) => Some(Err(e)),
     };
     let csrf = app.guard.csrf();
+    // The erase button carries the person's keyed hash, never the number.
+    let person = match (f.by.as_str(), q.config().index_key.as_ref()) {
+        ("bvn", Some(k)) if !value.is_empty() => Some(("bvn", k.hash(IdType::Bvn, value))),
+        ("nin", Some(k)) if !value.is_empty() => Some(("nin", k.hash(IdType::Nin, value))),
+        ("nuban", Some(k)) if !value.is_empty() => Some(("nuban", k.hash(IdType::Nuban, value))),
+        _ => None,
+    };
     Ok(page(
         "Find",
         Some(&name),
@@ -76,6 +83,12 @@ pub async fn find(
                 Some(Ok(b)) => {
                     (job_table(&name, &b, csrf, app.read_only))
                 },
+            }
+            @if let (Some((by, hash)), false) = (&person, app.read_only) {
+                p.erase {
+                    a.button.danger href={ "/q/" (name) "/erase?by=" (by) "&person=" (hash) } { "Erase this person…" }
+                    " every copy, in every queue (asks first)"
+                }
             }
         },
     )

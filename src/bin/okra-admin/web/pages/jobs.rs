@@ -9,7 +9,7 @@ use okra_queue::rdb::JobBrief;
 use okra_queue::{JobFilter, JobState, RequeueAt};
 use serde::Deserialize;
 
-use super::{Nothing, PAGE, Posted, enc, failed, queue};
+use super::{Nothing, PAGE, Posted, acting, enc, failed, queue};
 use crate::output::{ago, brief_when};
 use crate::web::Shared;
 use crate::web::view::{self, page, post_button};
@@ -27,7 +27,7 @@ enum OneJob {
 pub async fn one_job(
     State(app): State<Shared>,
     Path((name, id, action)): Path<(String, String, String)>,
-    Posted(_): Posted<Nothing>,
+    Posted(_, actor): Posted<Nothing>,
 ) -> Result<Response, Response> {
     let what = match action.as_str() {
         "requeue" => OneJob::Requeue,
@@ -41,7 +41,7 @@ pub async fn one_job(
             ));
         }
     };
-    let q = queue(&app, &name).await?;
+    let q = acting(&app, &name, &actor).await?;
     let ids = [id.clone()];
     let done = match what {
         OneJob::Requeue => q

@@ -1,14 +1,18 @@
 //! The dashboard's pages and actions, one file per page: the overview with its controls, the
-//! dead letters, the jobs, find. Reads go through the same library calls as the CLI (the
+//! dead letters, the jobs, find, erasing a person, the audit trail. Reads go through the same library calls as the CLI (the
 //! dead-letter index for filters, pages and counts); every action arrives as a [`Posted`] form,
 //! which cannot reach a handler without the CSRF token or on a read-only dashboard.
 
+mod audit;
 mod dead;
+mod erase;
 mod find;
 mod jobs;
 mod overview;
 
+pub use audit::audit;
 pub use dead::{dead_bulk, dead_confirm, dead_list, dead_show, dead_summary};
+pub use erase::{erase, erase_confirm};
 pub use find::find;
 pub use jobs::{job_show, jobs_list, one_job};
 pub use overview::{control, overview, overview_fragment};
@@ -23,13 +27,15 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::Shared;
+use super::guard::Actor;
 use super::view;
 
 /// Dead letters or jobs per page.
 pub(super) const PAGE: u64 = 50;
 
-/// A POSTed form, let through only with the right CSRF token and when the dashboard may act.
-pub struct Posted<T>(pub T);
+/// A POSTed form, let through only with the right CSRF token and when the dashboard may act,
+/// with who sent it (the token's name, for the audit trail).
+pub struct Posted<T>(pub T, pub String);
 
 #[derive(Deserialize)]
 struct WithCsrf<T> {
@@ -49,11 +55,15 @@ impl<T: DeserializeOwned + Send> FromRequest<Shared> for Posted<T> {
                 "This dashboard is read-only (--read-only): it changes nothing.",
             ));
         }
+        let actor = req
+            .extensions()
+            .get::<Actor>()
+            .map_or_else(|| app.base.actor(), |a| a.0.clone());
         let axum::Form(form) = axum::Form::<WithCsrf<T>>::from_request(req, app)
             .await
             .map_err(|e| view::error(StatusCode::BAD_REQUEST, &e.body_text()))?;
         app.guard.check_csrf(&form.csrf)?;
-        Ok(Self(form.inner))
+        Ok(Self(form.inner, actor))
     }
 }
 
@@ -68,6 +78,11 @@ pub(super) async fn queue(app: &Shared, name: &str) -> Result<Queue, Response> {
         .map_err(|e| view::error(StatusCode::BAD_REQUEST, &e.to_string()))?;
     q.ensure_known().await.map_err(|e| failed(&e))?;
     Ok(q)
+}
+
+/// The queue named in the path, acting as `actor` (its changes are audited under that name).
+pub(super) async fn acting(app: &Shared, name: &str, actor: &str) -> Result<Queue, Response> {
+    Ok(queue(app, name).await?.acting_as(actor))
 }
 
 pub(super) fn failed(e: &QueueError) -> Response {

@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use okra_queue::rdb::{Minute, SpendRow, utc_day};
 use okra_queue::{QueueError, Stats};
 
-use super::{Nothing, Posted, failed, queue};
+use super::{Nothing, Posted, acting, failed};
 use crate::output::millis;
 use crate::web::Shared;
 use crate::web::view::{self, page, post_button};
@@ -181,9 +181,9 @@ fn chart(minutes: &[Minute]) -> Markup {
 pub async fn control(
     State(app): State<Shared>,
     Path((name, action)): Path<(String, String)>,
-    Posted(_): Posted<Nothing>,
+    Posted(_, actor): Posted<Nothing>,
 ) -> Result<Response, Response> {
-    let q = queue(&app, &name).await?;
+    let q = acting(&app, &name, &actor).await?;
     let done = match action.as_str() {
         "pause" => q.pause().await,
         "resume" => q.resume().await,

@@ -1,0 +1,903 @@
+//! Identities sealed at rest: nothing personal readable in Redis, its RDB or its AOF; erasure
+//! by person; keys that rotate; payloads a worker cannot open; the audit trail of it all.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use okra_queue::JobError;
+use okra_queue::ident::{IdType, IndexKey};
+use okra_queue::rdb::Reseal;
+use okra_queue::seal::Sealer;
+use serde_json::Value;
+
+use super::*;
+use crate::common::cli::{Run, admin, admin_with_env};
+
+/// The identity index key every process of these tests shares.
+const INDEX_KEY: &str = "sealed-tests-index-key-0123";
+
+/// A key line: `ID` and 32 random bytes in base64.
+fn key_line(id: &str) -> String {
+    let bytes: Vec<u8> = (0..32).map(|_| fastrand::u8(..)).collect();
+    format!(
+        "{id} {}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+/// Writes a key file readable by its owner only.
+fn key_file(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("# test keys\n{}\n", lines.join("\n"))).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// A producer on `name` that seals with `keys` (or not, with `None`) and indexes identities.
+async fn sealed_queue(server: &RedisServer, name: &str, keys: Option<&Path>) -> Queue {
+    let mut cfg = QueueConfig::new(name);
+    cfg.retry.max_attempts = 3;
+    cfg.index_key = Some(okra_queue::ident::IndexKey::new(INDEX_KEY).unwrap());
+    cfg.seal = keys.map(|k| Arc::new(Sealer::from_file(k).unwrap()));
+    cfg.account = Some(okra_queue::rdb::AccountLimit {
+        name: "default".into(),
+        limit: 0,
+        window: Duration::from_secs(61),
+    });
+    Queue::connect(&server.settings(), cfg).await.unwrap()
+}
+
+/// A worker's environment: the keys (when any), the index key, reuse on.
+fn sealed_env<'a>(keys: Option<&Path>) -> Vec<(&'a str, String)> {
+    let mut env = vec![
+        ("OKQ_QUEUE__INDEX_KEY", INDEX_KEY.to_string()),
+        ("OKQ_OKRA__REUSE_WINDOW", "1h".to_string()),
+    ];
+    if let Some(k) = keys {
+        env.push(("OKQ_SEAL__KEYS_FILE", k.display().to_string()));
+    }
+    env
+}
+
+/// `okra-admin` on `queue` with the keys (or none) and the index key.
+fn admin_sealed(server: &RedisServer, queue: &str, keys: Option<&Path>, args: &[&str]) -> Run {
+    let keys = keys.map(|k| k.display().to_string()).unwrap_or_default();
+    admin_with_env(
+        server,
+        queue,
+        args,
+        &[
+            ("OKQ_SEAL__KEYS_FILE", keys.as_str()),
+            ("OKQ_QUEUE__INDEX_KEY", INDEX_KEY),
+        ],
+    )
+}
+
+/// Every key name and every value Redis holds, read by type (strings, hashes, lists, sets,
+/// sorted sets with scores, streams), as one text to search.
+async fn everything_in_redis(server: &RedisServer) -> String {
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut all = String::new();
+    for key in keys {
+        let ty: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let read = |cmd: &str, args: &[&str]| {
+            let mut c = redis::cmd(cmd);
+            c.arg(&key);
+            for a in args {
+                c.arg(*a);
+            }
+            c
+        };
+        let value: redis::Value = match ty.as_str() {
+            "string" => read("GET", &[]),
+            "hash" => read("HGETALL", &[]),
+            "list" => read("LRANGE", &["0", "-1"]),
+            "set" => read("SMEMBERS", &[]),
+            "zset" => read("ZRANGE", &["0", "-1", "WITHSCORES"]),
+            "stream" => read("XRANGE", &["-", "+"]),
+            other => panic!("a key of type {other}: {key}"),
+        }
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+        all.push_str(&key);
+        all.push('\n');
+        all.push_str(&format!("{value:?}"));
+        all.push('\n');
+    }
+    all
+}
+
+/// Every file under `dir` (the RDB, the AOF directory), as lossy text.
+fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    out
+}
+
+/// The personal strings of an opened result's profile: names (at least 5 letters, so random
+/// base64 cannot hold them by chance), phones, addresses, the identifier.
+fn personal(result: &Value, into: &mut BTreeSet<String>) {
+    let p = &result["profile"];
+    for field in ["fullname", "firstname", "lastname"] {
+        if let Some(s) = p[field].as_str().filter(|s| s.len() >= 5) {
+            into.insert(s.to_string());
+        }
+    }
+    for field in ["phone", "address"] {
+        for v in p[field].as_array().into_iter().flatten() {
+            if let Some(s) = v.as_str() {
+                into.insert(s.to_string());
+            }
+        }
+    }
+    for field in ["bvn", "nin"] {
+        if let Some(s) = p[field].as_str() {
+            into.insert(s.to_string());
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_sealing_on_nothing_personal_is_readable_in_redis_its_rdb_or_its_aof() {
+    let server = RedisServer::start_with(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--rdbcompression",
+        "no",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let keys = key_file(dir.path(), "keys", &[key_line("k1")]);
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    // A canary in the clear proves each search can see a plain value where it looks.
+    const CANARY: &str = "CANARY PERSON 2349999999999";
+    redis_cli(server.port, &["SET", "canary", CANARY]);
+    let queue = sealed_queue(&server, "sealed", Some(&keys)).await;
+    let spec = WorkerSpec {
+        queue: "sealed",
+        env: sealed_env(Some(&keys)),
+        ..WorkerSpec::default()
+    };
+    let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+
+    // 30 BVNs and 10 NINs that complete (10 with idempotency keys made of the BVN, 5 asked
+    // twice: the second reuses the stored profile), 2 account numbers, and 20 that die: 10
+    // flagged, 5 out of attempts on a 500, 5 NINs Okra does not know.
+    let mut secrets = BTreeSet::new();
+    let mut jobs: Vec<(OkraJob, EnqueueOptions)> = Vec::new();
+    for i in 0..30 {
+        let bvn = format!("2231000{i:04}");
+        secrets.insert(bvn.clone());
+        let mut o = EnqueueOptions::default();
+        if i < 10 {
+            o.idempotency_key = Some(format!("kyc-{bvn}"));
+        }
+        jobs.push((OkraJob::BvnVerify { bvn }, o));
+    }
+    for i in 0..5 {
+        jobs.push(bvn_opts(format!("2231000{i:04}")));
+    }
+    for i in 0..10 {
+        let nin = format!("3331000{i:04}");
+        secrets.insert(nin.clone());
+        jobs.push((OkraJob::NinVerify { nin }, EnqueueOptions::default()));
+    }
+    for i in 0..2 {
+        let nuban = format!("01234{i:01}1234");
+        secrets.insert(nuban.clone());
+        jobs.push((
+            OkraJob::NubanVerify {
+                nuban,
+                bank: "5f0b7c2a".into(),
+            },
+            EnqueueOptions::default(),
+        ));
+    }
+    for (i, suffix) in ["0601"; 10].iter().chain(&["0500"; 5]).enumerate() {
+        let bvn = format!("22320{i:02}{suffix}");
+        secrets.insert(bvn.clone());
+        jobs.push(bvn_opts(bvn));
+    }
+    for i in 0..5 {
+        let nin = format!("33320{i:02}0404");
+        secrets.insert(nin.clone());
+        jobs.push((OkraJob::NinVerify { nin }, EnqueueOptions::default()));
+    }
+    // One at a time, so each repeated BVN comes after the first has its answer stored.
+    let mut ids = Vec::new();
+    for (job, o) in jobs {
+        let id = queue.enqueue(&job, o).await.unwrap().id;
+        ids.push(id.clone());
+        if matches!(&job, OkraJob::BvnVerify { bvn } if bvn.starts_with("2231000000")) {
+            finished(&queue, &id, &worker.log_text()).await;
+        }
+    }
+    let (mut completed, mut dead) = (0, 0);
+    for id in &ids {
+        let r = finished(&queue, id, &worker.log_text()).await;
+        match r.state {
+            JobState::Completed => {
+                completed += 1;
+                personal(r.result.as_ref().unwrap(), &mut secrets);
+            }
+            JobState::Dead => dead += 1,
+            other => panic!("{id} ended {other}"),
+        }
+    }
+    assert_eq!((completed, dead), (47, 20));
+    let reused = sandbox.calls("bvn-verify", "22310000000").await;
+    assert_eq!(reused, 1, "the repeated BVN was paid once and reused");
+    assert!(
+        secrets.iter().any(|s| s.contains(' ')),
+        "names and addresses to look for: {secrets:?}"
+    );
+    let stored = everything_in_redis(&server).await;
+    assert!(stored.contains(CANARY));
+    redis_cli(server.port, &["SAVE"]);
+    let files = files_under(server.dir());
+    assert!(
+        files.iter().any(|(p, _)| p.ends_with("dump.rdb")),
+        "{files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.to_string_lossy().contains(".aof")),
+        "an AOF"
+    );
+    for (path, text) in &files {
+        if path.to_string_lossy().ends_with(".manifest") {
+            continue;
+        }
+        assert!(
+            text.contains(CANARY) || path.to_string_lossy().contains("base"),
+            "the search reads {}",
+            path.display()
+        );
+    }
+    let mut found = Vec::new();
+    for s in &secrets {
+        if stored.contains(s.as_str()) {
+            found.push(format!("{s} in a Redis value"));
+        }
+        for (path, text) in &files {
+            if text.contains(s.as_str()) {
+                found.push(format!("{s} in {}", path.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "{} of {} personal strings readable at rest: {found:?}",
+        found.len(),
+        secrets.len()
+    );
+
+    // Reading: the keys open it (masked unless --reveal, which is audited); without them,
+    // everything still lists, with `sealed (key k1)` in place of each value.
+    let id = &ids[0];
+    let shown = admin_sealed(&server, "sealed", Some(&keys), &["job", "show", id]).ok();
+    assert!(shown.out.contains("*******0000"), "{}", shown.out);
+    assert!(!shown.out.contains("22310000000"), "masked: {}", shown.out);
+    let revealed = admin_sealed(
+        &server,
+        "sealed",
+        Some(&keys),
+        &["--actor", "auditor", "job", "show", id, "--reveal"],
+    )
+    .ok();
+    assert!(revealed.out.contains("22310000000"), "{}", revealed.out);
+    let blind = admin_sealed(&server, "sealed", None, &["job", "show", id]).ok();
+    assert!(blind.out.contains("sealed (key k1)"), "{}", blind.out);
+    let letters = admin_sealed(
+        &server,
+        "sealed",
+        None,
+        &["--json", "dlq", "list", "--limit", "50"],
+    )
+    .ok();
+    assert_eq!(
+        letters.json().as_array().unwrap().len(),
+        20,
+        "{}",
+        letters.out
+    );
+    assert!(letters.out.contains("sealed (key k1)"));
+    let export = dir.path().join("dead.jsonl");
+    admin_sealed(
+        &server,
+        "sealed",
+        Some(&keys),
+        &[
+            "--actor",
+            "auditor",
+            "dlq",
+            "export",
+            "--class",
+            "flagged_user",
+            "--out",
+            export.to_str().unwrap(),
+            "--reveal",
+        ],
+    )
+    .ok();
+    let exported = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(exported.lines().count(), 10);
+    assert!(exported.contains("22320000601"), "opened and revealed");
+    let audit = admin(&server, "sealed", &["--json", "audit"]).ok().json();
+    let actions: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("auditor", "export-reveal"), ("auditor", "show-reveal")]
+    );
+}
+
+#[tokio::test]
+async fn erase_removes_one_person_everywhere_even_mid_call_and_nobody_else() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = key_file(dir.path(), "keys", &[key_line("k1")]);
+    let fast = Sandbox::start(dir.path(), &[]);
+    let slow_dir = dir.path().join("slow");
+    std::fs::create_dir(&slow_dir).unwrap();
+    let slow = Sandbox::start(&slow_dir, &["--latency", "3s"]);
+    let (a, b) = ("22240001234", "22240005678");
+    let kyc = sealed_queue(&server, "kyc", Some(&keys)).await;
+    let job = |bvn: &str| OkraJob::BvnVerify { bvn: bvn.into() };
+    let keyed = |k: &str| EnqueueOptions {
+        idempotency_key: Some(k.into()),
+        ..EnqueueOptions::default()
+    };
+
+    // Completed (with an idempotency claim and a profile in the reuse store).
+    let spec = WorkerSpec {
+        queue: "kyc",
+        env: sealed_env(Some(&keys)),
+        ..WorkerSpec::default()
+    };
+    let w1 = start_worker(dir.path(), 1, &server.url(), &fast.url, &spec);
+    let a_done = kyc.enqueue(&job(a), keyed("order-a")).await.unwrap().id;
+    let b_done = kyc.enqueue(&job(b), keyed("order-b")).await.unwrap().id;
+    for id in [&a_done, &b_done] {
+        assert_eq!(
+            finished(&kyc, id, &w1.log_text()).await.state,
+            JobState::Completed
+        );
+    }
+    // Dead letters (their failures quote the number).
+    let graves = kyc.sibling("kyc-dead").unwrap();
+    let a_dead = graves
+        .enqueue(&job(a), EnqueueOptions::default())
+        .await
+        .unwrap()
+        .id;
+    let b_dead = graves
+        .enqueue(&job(b), EnqueueOptions::default())
+        .await
+        .unwrap()
+        .id;
+    let fleet = start_fleet(&graves, test_options(), 1, |j: OkraJob, _| async move {
+        let OkraJob::BvnVerify { bvn } = j else {
+            unreachable!()
+        };
+        Err::<Value, _>(
+            JobError::terminal("flagged_user", format!("customer {bvn} is flagged"))
+                .body(&format!(r#"{{"bvn":"{bvn}"}}"#))
+                .into(),
+        )
+    })
+    .await;
+    for id in [&a_dead, &b_dead] {
+        assert_eq!(
+            graves
+                .wait(id, Duration::from_secs(10))
+                .await
+                .unwrap()
+                .state,
+            JobState::Dead
+        );
+    }
+    fleet.stop().await;
+    // Waiting: ready, scheduled, cancelled.
+    let later = kyc.sibling("kyc-later").unwrap();
+    let a_ready = later
+        .enqueue(&job(a), EnqueueOptions::default())
+        .await
+        .unwrap()
+        .id;
+    let delayed = EnqueueOptions {
+        delay: Some(Duration::from_secs(3600)),
+        ..EnqueueOptions::default()
+    };
+    let a_sched = later.enqueue(&job(a), delayed).await.unwrap().id;
+    let a_cancel = later
+        .enqueue(&job(a), EnqueueOptions::default())
+        .await
+        .unwrap()
+        .id;
+    later.cancel(&a_cancel).await.unwrap();
+    let b_ready = later
+        .enqueue(&job(b), EnqueueOptions::default())
+        .await
+        .unwrap()
+        .id;
+    // Running: Okra takes 3 s to answer this one.
+    let slow_q = kyc.sibling("kyc-slow").unwrap();
+    let slow_spec = WorkerSpec {
+        queue: "kyc-slow",
+        okra_timeout: "10s",
+        env: sealed_env(Some(&keys)),
+        ..WorkerSpec::default()
+    };
+    let w2 = start_worker(&slow_dir, 2, &server.url(), &slow.url, &slow_spec);
+    let other_running = slow_q
+        .enqueue(
+            &OkraJob::NinVerify {
+                nin: "33340001234".into(),
+            },
+            EnqueueOptions::default(),
+        )
+        .await
+        .unwrap()
+        .id;
+    // The NIN is another person: the running job of A verifies A's BVN.
+    // Fresh: A's profile in the reuse store would otherwise answer it at once.
+    let fresh = EnqueueOptions {
+        fresh: true,
+        ..EnqueueOptions::default()
+    };
+    let a_mid = slow_q.enqueue(&job(a), fresh).await.unwrap().id;
+    eventually(Duration::from_secs(10), "A's job running", || async {
+        slow_q.state(&a_mid).await.unwrap() == Some(JobState::Running)
+    })
+    .await;
+
+    let dry = admin_sealed(
+        &server,
+        "kyc",
+        Some(&keys),
+        &["--json", "erase", "--bvn", a, "--dry-run"],
+    )
+    .ok()
+    .json();
+    let expect = serde_json::json!({
+        "ready": 1, "scheduled": 1, "running": 1, "completed": 1, "cancelled": 1, "dead": 1,
+        "claims": 1, "index": 6,
+    });
+    assert_eq!(dry["total"], expect, "{dry}");
+    assert_eq!(dry["reused"], 1);
+    assert!(
+        kyc.job(&a_done).await.unwrap().is_some(),
+        "a dry run changes nothing"
+    );
+    let person = IndexKey::new(INDEX_KEY).unwrap().hash(IdType::Bvn, a);
+    assert_eq!(dry["person"], format!("#{person}"));
+    let done = admin_sealed(
+        &server,
+        "kyc",
+        Some(&keys),
+        &["--actor", "dpo", "--json", "erase", "--bvn", a],
+    )
+    .ok()
+    .json();
+    assert_eq!(done["total"], expect, "{done}");
+    assert_eq!(done["queues"].as_array().unwrap().len(), 4);
+
+    // The running job's answer arrives after the erase: nothing of it is written back.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        slow_q
+            .wait(&other_running, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .state,
+        JobState::Completed,
+        "{}",
+        w2.log_text()
+    );
+    for (q, id) in [
+        (&kyc, &a_done),
+        (&graves, &a_dead),
+        (&later, &a_ready),
+        (&later, &a_sched),
+        (&later, &a_cancel),
+        (&slow_q, &a_mid),
+    ] {
+        assert!(q.job(id).await.unwrap().is_none(), "{id} is gone");
+        assert!(
+            q.find_by_identity(IdType::Bvn, a, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let k = q.rdb().keys();
+        for hash in k.job_columns() {
+            let there: bool = redis::cmd("HEXISTS")
+                .arg(&hash)
+                .arg(id)
+                .query_async(&mut q.rdb().conn())
+                .await
+                .unwrap();
+            assert!(!there, "{id} left in {hash}");
+        }
+        let ready: Vec<String> = redis::cmd("LRANGE")
+            .arg(k.ready())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut q.rdb().conn())
+            .await
+            .unwrap();
+        assert!(!ready.contains(id));
+        for set in [k.scheduled(), k.running(), k.dead()] {
+            let score: Option<f64> = redis::cmd("ZSCORE")
+                .arg(&set)
+                .arg(id)
+                .query_async(&mut q.rdb().conn())
+                .await
+                .unwrap();
+            assert!(score.is_none(), "{id} left in {set}");
+        }
+        let index: Vec<String> = redis::cmd("ZRANGE")
+            .arg(k.dead_index())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut q.rdb().conn())
+            .await
+            .unwrap();
+        assert!(!index.iter().any(|m| m.ends_with(id.as_str())));
+    }
+    assert_eq!(kyc.find_by_idempotency_key("order-a").await.unwrap(), None);
+    let acct = okra_queue::keys::AccountKeys::new("default");
+    let stored = everything_in_redis(&server).await;
+    assert!(
+        !stored.contains(&acct.reuse("bvn_verify", &person)),
+        "the late answer was not stored for reuse"
+    );
+    assert!(
+        !w2.log_text().contains("late outcomes rejected"),
+        "{}",
+        w2.log_text()
+    );
+    assert_eq!(kyc.stats().await.unwrap().erased, 1);
+    // Everyone else is untouched.
+    assert_eq!(kyc.state(&b_done).await.unwrap(), Some(JobState::Completed));
+    assert_eq!(graves.state(&b_dead).await.unwrap(), Some(JobState::Dead));
+    assert_eq!(later.state(&b_ready).await.unwrap(), Some(JobState::Ready));
+    assert_eq!(
+        kyc.find_by_idempotency_key("order-b").await.unwrap(),
+        Some(b_done.clone())
+    );
+    assert_eq!(
+        kyc.find_by_identity(IdType::Bvn, b, 10).await.unwrap(),
+        vec![b_done]
+    );
+    let b_person = IndexKey::new(INDEX_KEY).unwrap().hash(IdType::Bvn, b);
+    assert!(stored.contains(&acct.reuse("bvn_verify", &b_person)));
+    // The audit trail names the person by keyed hash only.
+    let audit = admin(&server, "kyc", &["--json", "audit"]).ok();
+    assert!(!audit.out.contains(a), "{}", audit.out);
+    let entry = &audit.json()[0];
+    assert_eq!(entry["actor"], "dpo");
+    assert_eq!(entry["action"], "erase");
+    assert_eq!(entry["filter"], format!("bvn #{person}"));
+    assert_eq!(entry["counts"]["running"], 1);
+    assert_eq!(entry["result"], "ok");
+    // A malformed number is a usage error that does not echo it.
+    let bad = admin_sealed(
+        &server,
+        "kyc",
+        Some(&keys),
+        &["erase", "--bvn", "2224000123"],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.err);
+    assert!(!bad.err.contains("2224000123"), "{}", bad.err);
+}
+
+#[tokio::test]
+async fn keys_rotate_while_running_and_rekey_seals_what_came_before_sealing() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    // Before sealing: plaintext everywhere, a plaintext idempotency key.
+    let plain = sealed_queue(&server, "rot", None).await;
+    let spec = WorkerSpec {
+        queue: "rot",
+        env: sealed_env(None),
+        ..WorkerSpec::default()
+    };
+    let mut w = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    let keyed = EnqueueOptions {
+        idempotency_key: Some("kyc-22250000001".into()),
+        ..EnqueueOptions::default()
+    };
+    let old = plain.enqueue(&bvn("22250000001"), keyed).await.unwrap().id;
+    let old_dead = enqueue(&plain, bvn("22250000601")).await;
+    for id in [&old, &old_dead] {
+        finished(&plain, id, &w.log_text()).await;
+    }
+    w.terminate(Duration::from_secs(5));
+    let status = admin_sealed(&server, "rot", None, &["--json", "keys", "status"])
+        .ok()
+        .json();
+    let count = |s: &Value, column: &str, key: &str| -> u64 {
+        s["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["column"] == column)
+            .map(|c| {
+                if key == "plaintext" {
+                    c["plaintext"].as_u64().unwrap()
+                } else {
+                    c["sealed"][key].as_u64().unwrap_or(0)
+                }
+            })
+            .sum()
+    };
+    assert_eq!(status["sealing_key"], Value::Null);
+    assert_eq!(count(&status, "payload", "plaintext"), 2, "{status}");
+    assert_eq!(count(&status, "result", "plaintext"), 1);
+    assert_eq!(count(&status, "reuse", "plaintext"), 1);
+
+    // Sealing on with k1: new values are sealed, old ones still read.
+    let k1 = key_line("k1");
+    let keys = key_file(dir.path(), "keys", std::slice::from_ref(&k1));
+    let spec = WorkerSpec {
+        queue: "rot",
+        env: sealed_env(Some(&keys)),
+        ..WorkerSpec::default()
+    };
+    let w = start_worker(dir.path(), 2, &server.url(), &sandbox.url, &spec);
+    let sealed = sealed_queue(&server, "rot", Some(&keys)).await;
+    let new = enqueue(&sealed, bvn("22250000002")).await;
+    finished(&sealed, &new, &w.log_text()).await;
+    let rec = sealed.job(&old).await.unwrap().unwrap();
+    assert!(
+        rec.payload.contains("22250000001"),
+        "plaintext from before reads as it is"
+    );
+    let status = admin_sealed(&server, "rot", Some(&keys), &["--json", "keys", "status"])
+        .ok()
+        .json();
+    assert_eq!(status["sealing_key"], "k1");
+    assert_eq!(count(&status, "payload", "k1"), 1, "{status}");
+    assert_eq!(count(&status, "payload", "plaintext"), 2);
+
+    // Rotate: k2 appended; the fleet keeps running; rekey re-seals everything with k2.
+    let keys = key_file(dir.path(), "keys", &[k1, key_line("k2")]);
+    let out = admin_sealed(
+        &server,
+        "rot",
+        Some(&keys),
+        &["--actor", "ops", "keys", "rekey"],
+    )
+    .ok();
+    assert!(out.out.contains("with key k2"), "{}", out.out);
+    let status = admin_sealed(&server, "rot", Some(&keys), &["--json", "keys", "status"])
+        .ok()
+        .json();
+    for column in [
+        "payload",
+        "result",
+        "error.message",
+        "error.body",
+        "history.message",
+        "reuse",
+    ] {
+        assert_eq!(count(&status, column, "plaintext"), 0, "{column}: {status}");
+        assert_eq!(count(&status, column, "k1"), 0, "{column}: {status}");
+    }
+    assert_eq!(count(&status, "payload", "k2"), 3, "{status}");
+    assert_eq!(count(&status, "reuse", "k2"), 2, "{status}");
+    // Everything still opens, and the old idempotency key is now a keyed hash that still
+    // finds its job.
+    let rotated = sealed_queue(&server, "rot", Some(&keys)).await;
+    let rec = rotated.job(&old).await.unwrap().unwrap();
+    assert!(rec.payload.contains("22250000001"));
+    assert!(
+        rec.meta
+            .idempotency_key
+            .as_deref()
+            .unwrap()
+            .starts_with('#')
+    );
+    assert_eq!(
+        rotated
+            .find_by_idempotency_key("kyc-22250000001")
+            .await
+            .unwrap(),
+        Some(old.clone())
+    );
+    let dead = rotated.job(&old_dead).await.unwrap().unwrap();
+    assert!(dead.last_error.unwrap().message.contains("flagged"));
+    let stored = everything_in_redis(&server).await;
+    assert!(!stored.contains("22250000001"), "sealed now");
+    assert!(!stored.contains("kyc-22250000001"), "the claim was renamed");
+    let audit = admin(&server, "rot", &["--json", "audit"]).ok().json();
+    assert_eq!(audit[0]["action"], "rekey");
+    assert_eq!(audit[0]["actor"], "ops");
+    assert_eq!(audit[0]["filter"], "to key k2");
+
+    // Compare-and-set: a value a job rewrote since it was read is left to that write.
+    let k = rotated.rdb().keys().clone();
+    let (written, skipped) = rotated
+        .rdb()
+        .reseal_fields(
+            &k.result(),
+            "result",
+            "done",
+            &[Reseal {
+                at: old.clone(),
+                was: "what was read before the job wrote".into(),
+                new: "stale".into(),
+                claim: None,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!((written, skipped), (0, 1));
+    assert!(rotated.job(&old).await.unwrap().unwrap().result.is_some());
+}
+
+#[tokio::test]
+async fn an_interrupted_rekey_resumes_where_it_stopped() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = sealed_queue(&server, "many", None).await;
+    // More than one walk step (a hash this big is a real hash table, walked in steps).
+    plain
+        .enqueue_bulk((0..1500).map(|i| bvn_opts(format!("2226{i:07}"))))
+        .await
+        .unwrap();
+    let keys = key_file(dir.path(), "keys", &[key_line("k1")]);
+    let sealed = sealed_queue(&server, "many", Some(&keys)).await;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    {
+        let notify = stop.clone();
+        tokio::select! {
+            r = sealed.rekey(false, move |_| notify.notify_one()) => panic!("not interrupted: {r:?}"),
+            _ = stop.notified() => {}
+        }
+    }
+    let progress: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(sealed.rdb().keys().rekey())
+        .query_async(&mut sealed.rdb().conn())
+        .await
+        .unwrap();
+    assert_eq!(progress["target"], "k1");
+    assert!(
+        progress["job"] != "0" && progress["job"] != "done",
+        "{progress:?}"
+    );
+    let resumed = sealed.rekey(false, |_| {}).await.unwrap();
+    assert!(
+        resumed.scanned < 1500,
+        "resumed, not restarted: {resumed:?}"
+    );
+    let status = sealed.seal_status().await.unwrap();
+    let payload = status.iter().find(|c| c.column == "payload").unwrap();
+    assert_eq!(
+        (payload.plaintext, payload.sealed["k1"]),
+        (0, 1500),
+        "{payload:?}"
+    );
+    let again = sealed.rekey(true, |_| {}).await.unwrap();
+    assert_eq!(
+        (again.scanned, again.resealed),
+        (1500, 0),
+        "--restart walks all, changes none"
+    );
+}
+
+#[tokio::test]
+async fn a_payload_sealed_with_a_key_the_worker_lacks_dies_unreadable_without_calling_okra() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let (k1, k9) = (key_line("k1"), key_line("k9"));
+    let producer_keys = key_file(dir.path(), "producer-keys", std::slice::from_ref(&k9));
+    let worker_keys = key_file(dir.path(), "worker-keys", std::slice::from_ref(&k1));
+    let queue = sealed_queue(&server, "locked", Some(&producer_keys)).await;
+    let spec = WorkerSpec {
+        queue: "locked",
+        env: sealed_env(Some(&worker_keys)),
+        ..WorkerSpec::default()
+    };
+    let mut w = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    let id = enqueue(&queue, bvn("22270001234")).await;
+    let r = finished(&queue, &id, &w.log_text()).await;
+    let (class, reason, ..) = death(&r);
+    assert_eq!(
+        (class.as_str(), reason.as_str()),
+        ("unreadable_payload", "terminal")
+    );
+    assert_eq!(sandbox.calls("bvn-verify", "22270001234").await, 0);
+    assert!(!w.log_text().contains("22270001234"));
+    w.terminate(Duration::from_secs(5));
+    // The failure is sealed like any other (with the worker's key); it names the missing key.
+    let both = key_file(dir.path(), "worker-keys", &[k9, k1]);
+    let reader = sealed_queue(&server, "locked", Some(&both)).await;
+    let f = reader.job(&id).await.unwrap().unwrap().last_error.unwrap();
+    assert!(f.message.contains("key k9"), "names the key: {f:?}");
+    // The key comes back: the letter is requeued and runs.
+    let spec = WorkerSpec {
+        queue: "locked",
+        env: sealed_env(Some(&both)),
+        ..WorkerSpec::default()
+    };
+    let w = start_worker(dir.path(), 2, &server.url(), &sandbox.url, &spec);
+    admin_sealed(&server, "locked", Some(&both), &["dlq", "requeue", &id]).ok();
+    let r = finished(&queue, &id, &w.log_text()).await;
+    assert_eq!(r.state, JobState::Completed, "{r:#?}");
+}
+
+#[test]
+fn a_bad_key_file_stops_every_binary_with_one_line_and_no_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let good = key_line("k1");
+    let secret = good.split(' ').nth(1).unwrap().to_string();
+    let readable = key_file(dir.path(), "readable", std::slice::from_ref(&good));
+    std::fs::set_permissions(&readable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let short = key_file(dir.path(), "short", &["k1 AAECAwQFBgcICQoLDA0ODw==".into()]);
+    let malformed = key_file(dir.path(), "malformed", &[format!("k1 {secret} extra")]);
+    let missing = dir.path().join("missing");
+    for (file, says) in [
+        (&readable, "can be read by others"),
+        (&short, "line 2: key k1 is 16 bytes"),
+        (&malformed, "line 2: expected `ID BASE64`"),
+        (&missing, "cannot read it"),
+    ] {
+        for bin in [
+            env!("CARGO_BIN_EXE_okra-worker"),
+            env!("CARGO_BIN_EXE_okra-admin"),
+        ] {
+            let mut cmd = std::process::Command::new(bin);
+            cmd.env("OKQ_SEAL__KEYS_FILE", file)
+                .env("OKRA_SECRET_KEY", "sk_test")
+                .env("OKQ_QUEUE__INDEX_KEY", INDEX_KEY)
+                .env("REDIS_URL", "redis://127.0.0.1:1")
+                .env_remove("OKQ_CONFIG");
+            if bin.ends_with("okra-admin") {
+                cmd.arg("stats");
+            }
+            let out = cmd.output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{bin}: {err}");
+            assert!(err.contains(says), "{bin} {}: {err}", file.display());
+            assert!(!err.contains(&secret) && !err.contains("AAECAwQF"), "{err}");
+            let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+            assert_eq!(lines.len(), 1, "{bin}: {err}");
+        }
+    }
+}
