@@ -50,6 +50,73 @@ struct Row {
     note: String,
 }
 
+/// Where a run's CPU went, per job: Redis while enqueueing and while draining, this process
+/// (the producer and the workers) while draining, and Redis per command (`INFO commandstats`).
+struct Split {
+    enqueue_redis_us: f64,
+    drain_redis_us: f64,
+    drain_worker_us: f64,
+    commands: Vec<(String, f64, f64)>,
+}
+
+/// CPU seconds (user + sys) this process has used, from `/proc/self/stat`.
+fn own_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// `INFO commandstats` as (command, calls, µs), most time first; empty when the server
+/// refuses `CONFIG RESETSTAT` (a managed Redis).
+async fn commandstats(url: &str) -> Vec<(String, f64, f64)> {
+    let Ok(client) = redis::Client::open(url) else {
+        return Vec::new();
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return Vec::new();
+    };
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    let mut out: Vec<(String, f64, f64)> = info
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let get = |k: &str| -> Option<f64> {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
+            };
+            Some((name.to_string(), get("calls")?, get("usec")?))
+        })
+        .collect();
+    out.sort_by(|a, b| b.2.total_cmp(&a.2));
+    out
+}
+
+async fn reset_stats(url: &str) -> bool {
+    let Ok(client) = redis::Client::open(url) else {
+        return false;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return false;
+    };
+    redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async::<()>(&mut conn)
+        .await
+        .is_ok()
+}
+
 /// Redis server CPU seconds used so far (user + sys, all threads).
 async fn redis_cpu(url: &str) -> anyhow::Result<f64> {
     let client = redis::Client::open(url)?;
@@ -88,9 +155,14 @@ async fn main() -> anyhow::Result<()> {
 
     let mut rows = Vec::new();
     let cpu = redis_cpu(&url).await?;
-    let mut row = ours(&url, jobs, loops, concurrency).await?;
+    let (mut row, split) = ours(&url, jobs, loops, concurrency, None).await?;
     row.cpu_us = Some((redis_cpu(&url).await? - cpu) * 1e6 / jobs as f64);
     rows.push(row);
+    // The same without the event stream: what the events cost.
+    let cpu = redis_cpu(&url).await?;
+    let (mut quiet, quiet_split) = ours(&url, jobs, loops, concurrency, Some(0)).await?;
+    quiet.cpu_us = Some((redis_cpu(&url).await? - cpu) * 1e6 / jobs as f64);
+    quiet.system = "  events off";
     if std::env::var("BENCH_ONLY_OURS").is_err() {
         let cpu = redis_cpu(&url).await?;
         let mut row = apalis_redis(&url, jobs, loops, concurrency).await;
@@ -101,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
         let probe = apalis_redis_single_push(&url, 20_000).await;
         println!("apalis-redis, 20,000 jobs in one push then a worker: {probe}\n");
     }
+    rows.insert(1, quiet);
 
     println!(
         "{:<14} {:>16} {:>16} {:>18}  notes",
@@ -118,14 +191,32 @@ async fn main() -> anyhow::Result<()> {
             r.note
         );
     }
+    for (name, s) in [("events on", &split), ("events off", &quiet_split)] {
+        println!(
+            "\nokra-queue, {name}: Redis CPU {:.1} µs/job enqueueing + {:.1} µs/job draining; the workers (this process) {:.1} µs/job draining",
+            s.enqueue_redis_us, s.drain_redis_us, s.drain_worker_us
+        );
+        if !s.commands.is_empty() {
+            let line: Vec<String> = s
+                .commands
+                .iter()
+                .take(12)
+                .map(|(c, calls, us)| format!("{c} {:.2} ({:.0} calls)", us / jobs as f64, calls))
+                .collect();
+            println!(
+                "  per command, µs/job (INFO commandstats; evalsha includes the commands its scripts run): {}",
+                line.join(", ")
+            );
+        }
+    }
     latencies(&url).await?;
-    if rows.len() < 2 {
+    if rows.len() < 3 {
         return Ok(());
     }
-    if let (Some(a), Some(b)) = (rows[0].drain, rows[1].drain) {
+    if let (Some(a), Some(b)) = (rows[0].drain, rows[2].drain) {
         println!("\ndrain speed-up over apalis-redis: {:.1}x", a / b);
     }
-    if let (Some(a), Some(b)) = (rows[0].enqueue, rows[1].enqueue) {
+    if let (Some(a), Some(b)) = (rows[0].enqueue, rows[2].enqueue) {
         println!("enqueue speed-up over apalis-redis: {:.1}x", a / b);
     }
     Ok(())
@@ -145,18 +236,32 @@ async fn redis_rtt(url: &str) -> anyhow::Result<f64> {
     Ok(t.elapsed().as_secs_f64() / 1000.0)
 }
 
-async fn ours(url: &str, jobs: usize, loops: usize, concurrency: usize) -> anyhow::Result<Row> {
+async fn ours(
+    url: &str,
+    jobs: usize,
+    loops: usize,
+    concurrency: usize,
+    events_max: Option<u64>,
+) -> anyhow::Result<(Row, Split)> {
     let settings = RedisSettings::new(url);
-    let mut cfg = QueueConfig::new("bench-okq");
+    let mut cfg = QueueConfig::new(if events_max == Some(0) {
+        "bench-okq-quiet"
+    } else {
+        "bench-okq"
+    });
     // BENCH_EVENTS_MAX=0 measures the engine without its event stream.
-    cfg.events_max = env("BENCH_EVENTS_MAX", cfg.events_max as usize) as u64;
+    cfg.events_max = events_max.unwrap_or(env("BENCH_EVENTS_MAX", cfg.events_max as usize) as u64);
     let queue = Queue::connect(&settings, cfg).await?;
     let batch: Vec<_> = (0..jobs as u64)
         .map(|n| (Noop { n }, EnqueueOptions::default()))
         .collect();
+    let stats_on = reset_stats(url).await;
+    let cpu0 = redis_cpu(url).await?;
     let t = Instant::now();
     queue.enqueue_bulk(batch).await?;
     let enqueue = jobs as f64 / t.elapsed().as_secs_f64();
+    let cpu1 = redis_cpu(url).await?;
+    let own0 = own_cpu();
 
     let opts = WorkerOptions {
         concurrency,
@@ -171,14 +276,18 @@ async fn ours(url: &str, jobs: usize, loops: usize, concurrency: usize) -> anyho
             .backend(backend.clone())
             .build(|_job: Noop| async { Ok::<_, BoxDynError>(()) })
     });
+    // One HGET per look (not `stats()`), so watching costs Redis next to nothing.
     let done = wait_until(Duration::from_secs(300), || {
         let queue = queue.clone();
         async move {
-            queue
-                .stats()
+            redis::cmd("HGET")
+                .arg(queue.rdb().keys().stats())
+                .arg("succeeded")
+                .query_async::<Option<u64>>(&mut queue.rdb().conn())
                 .await
-                .map(|s| s.succeeded as usize >= jobs)
-                .unwrap_or(false)
+                .ok()
+                .flatten()
+                .is_some_and(|n| n as usize >= jobs)
         }
     });
     let drained = tokio::select! {
@@ -186,9 +295,19 @@ async fn ours(url: &str, jobs: usize, loops: usize, concurrency: usize) -> anyho
         ok = done => ok,
     };
     let drain = drained.then(|| jobs as f64 / t.elapsed().as_secs_f64());
+    let split = Split {
+        enqueue_redis_us: (cpu1 - cpu0) * 1e6 / jobs as f64,
+        drain_redis_us: (redis_cpu(url).await? - cpu1) * 1e6 / jobs as f64,
+        drain_worker_us: (own_cpu() - own0) * 1e6 / jobs as f64,
+        commands: if stats_on {
+            commandstats(url).await
+        } else {
+            Vec::new()
+        },
+    };
     runtime.shutdown().await;
     let stats = queue.stats().await?;
-    Ok(Row {
+    let row = Row {
         system: "okra-queue",
         enqueue: Some(enqueue),
         drain,
@@ -198,7 +317,8 @@ async fn ours(url: &str, jobs: usize, loops: usize, concurrency: usize) -> anyho
             stats.completed,
             stats.pending()
         ),
-    })
+    };
+    Ok((row, split))
 }
 
 /// apalis-redis 1.0 with its defaults except a batch of 100 and a short poll, as a new user
@@ -369,6 +489,9 @@ async fn latencies(url: &str) -> anyhow::Result<()> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
     let samples = env("BENCH_LATENCY_SAMPLES", 300);
+    if samples == 0 {
+        return Ok(());
+    }
     let mut cfg = QueueConfig::new("bench-latency");
     // The explicit delay is the whole backoff, so the due time is known.
     cfg.retry.base_delay = Duration::from_millis(1);

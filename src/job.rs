@@ -33,6 +33,24 @@ pub struct Lease {
     pub id: JobId,
     /// Fencing token of this claim (unique per queue, increasing).
     pub token: u64,
+    /// The claim as Redis stores it (`token|worker|claimed_at`): an outcome is applied only
+    /// while the stored lease is still exactly this (one comparison, no parsing).
+    pub stored: String,
+    /// The job never ran before this claim (no attempts, no history): a success needs no
+    /// history to be kept (it is implied).
+    pub first_run: bool,
+}
+
+impl Lease {
+    /// The lease `claim.lua` stores for token `token` claimed by `worker` at Redis time `now`.
+    pub fn claimed(id: JobId, token: u64, worker: &str, now: u64, first_run: bool) -> Self {
+        Self {
+            stored: format!("{token}|{worker}|{now}"),
+            id,
+            token,
+            first_run,
+        }
+    }
 }
 
 impl std::fmt::Display for Lease {
@@ -199,9 +217,9 @@ impl JobMeta {
         self.max_attempts.unwrap_or(fleet_default).max(1)
     }
 
-    /// The metadata as `enqueue.lua` takes it: the JSON object without its closing brace; the
-    /// script appends the Redis-time `created_at`, `window_start` and `due_at`.
-    pub(crate) fn head(&self) -> String {
+    /// The metadata as `enqueue.lua` takes it: the JSON object's fields after the Redis-time
+    /// `created_at`, `window_start` and `due_at` the script writes first (`,"kind":…}`).
+    pub(crate) fn tail(&self) -> String {
         #[derive(Serialize)]
         struct Head<'a> {
             kind: &'a str,
@@ -222,7 +240,8 @@ impl JobMeta {
             fresh: self.fresh,
         })
         .expect("metadata serializes");
-        text.pop();
+        // `{"kind":…}` → `,"kind":…}`
+        text.replace_range(..1, ",");
         text
     }
 }
@@ -417,6 +436,26 @@ pub fn now_ms() -> u64 {
 /// A fresh job id.
 pub fn new_id() -> JobId {
     ulid::Ulid::new().to_string()
+}
+
+/// A stored result: `<15-digit ms>|<result>`, stamped with the Redis time it was written (the
+/// job's finish), or a bare result from before results were stamped.
+pub fn split_result(stored: &str) -> (Option<u64>, &str) {
+    let b = stored.as_bytes();
+    if b.len() > 15 && b[15] == b'|' && b[..15].iter().all(u8::is_ascii_digit) {
+        (stored[..15].parse().ok(), &stored[16..])
+    } else {
+        (None, stored)
+    }
+}
+
+/// Attempts as shown: `attempts` holds what finished runs spent, and a running or completed
+/// job's last attempt is one more (it is not written on the hot path).
+pub fn attempts_shown(stored: u32, state: JobState) -> u32 {
+    match state {
+        JobState::Running | JobState::Completed => stored + 1,
+        _ => stored,
+    }
 }
 
 /// The machine's name (worker ids, `okra-admin workers`, the audit trail's default actor).

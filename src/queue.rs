@@ -398,7 +398,7 @@ impl Queue {
         };
         NewJob {
             id,
-            meta_head: meta.head(),
+            meta_tail: meta.tail(),
             payload,
             delay_ms: o.delay.map_or(0, |d| d.as_millis() as u64),
             at_ms: o.run_at.map_or(0, epoch_ms),

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::{QueueError, Result};
-use crate::job::split_record;
+use crate::job::{split_record, split_result};
 use crate::queue::Queue;
 use crate::rdb::{Account, Reseal, Step};
 use crate::seal::{self, Column, Place, Sealer};
@@ -55,7 +55,12 @@ impl Stored {
                 let (meta, payload) = split_record(value);
                 f(Column::Payload, payload).map(|p| format!("{meta}\n{p}"))
             }
-            Self::Result => f(Column::Result, value),
+            Self::Result => match split_result(value) {
+                (Some(_), result) => {
+                    f(Column::Result, result).map(|r| format!("{}|{r}", &value[..15]))
+                }
+                (None, result) => f(Column::Result, result),
+            },
             Self::Reuse => f(Column::Reuse, value),
             Self::Error => {
                 let mut v: Value = serde_json::from_str(value).ok()?;

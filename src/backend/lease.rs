@@ -107,10 +107,7 @@ mod tests {
     use super::*;
 
     fn lease(id: &str, token: u64) -> Lease {
-        Lease {
-            id: id.into(),
-            token,
-        }
+        Lease::claimed(id.into(), token, "w", 1, false)
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::reply::{int, text};
 use super::scripts::SCRIPTS;
 use super::{Rdb, Whereabouts};
 use crate::error::Result;
-use crate::job::{HistoryEntry, JobMeta, JobState, split_record};
+use crate::job::{HistoryEntry, JobMeta, JobState, attempts_shown, split_record};
 
 /// Where `jobs list` reads ids from, in the order each will run or ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +168,10 @@ impl Rdb {
                     id: id.clone(),
                     kind: meta.kind,
                     state,
-                    attempts: column(1, i).and_then(|v| int(Some(v)).ok()).unwrap_or(0) as u32,
+                    attempts: attempts_shown(
+                        column(1, i).and_then(|v| int(Some(v)).ok()).unwrap_or(0) as u32,
+                        state,
+                    ),
                     created_at: meta.created_at,
                     at: *at,
                     last_class,

@@ -12,8 +12,8 @@ use crate::job::Enqueued;
 pub struct NewJob {
     /// Job id.
     pub id: String,
-    /// Metadata JSON without its closing brace (the script adds the Redis-time stamps).
-    pub meta_head: String,
+    /// Metadata JSON after the Redis-time stamps the script writes first: `,"kind":…}`.
+    pub meta_tail: String,
     /// Payload JSON.
     pub payload: String,
     /// Delay from now (Redis time).
@@ -22,7 +22,7 @@ pub struct NewJob {
     pub at_ms: u64,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
-    /// Job kind (for the `enqueued` event).
+    /// Job kind (for the `enqueued` event; a newline in it reads as a space there).
     pub kind: String,
     /// Keyed hash of the identifier the job verifies (hex), for the identity index; also in
     /// the metadata head as `ix`, so deleting the job can drop its index entry.
@@ -30,17 +30,24 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// `id, meta head, payload, delay ms, run-at ms, KEYS index of the idempotency key, kind,
-    /// identity hash`.
-    fn args(&self, inv: &mut redis::ScriptInvocation<'_>, idem_index: usize) {
+    /// Ready now, without an idempotency key: the short form.
+    fn is_short(&self) -> bool {
+        self.delay_ms == 0 && self.at_ms == 0 && self.idempotency_key.is_none()
+    }
+
+    /// `id, record tail, identity hash`, then for the long form `delay ms, run-at ms, KEYS
+    /// index of the idempotency key`.
+    fn args(&self, inv: &mut redis::ScriptInvocation<'_>, idem_index: Option<usize>) {
+        let mut tail = String::with_capacity(self.meta_tail.len() + 1 + self.payload.len());
+        tail.push_str(&self.meta_tail);
+        tail.push('\n');
+        tail.push_str(&self.payload);
         inv.arg(&self.id)
-            .arg(&self.meta_head)
-            .arg(&self.payload)
-            .arg(self.delay_ms)
-            .arg(self.at_ms)
-            .arg(idem_index)
-            .arg(&self.kind)
+            .arg(tail)
             .arg(self.ident.as_deref().unwrap_or(""));
+        if let Some(index) = idem_index {
+            inv.arg(self.delay_ms).arg(self.at_ms).arg(index);
+        }
     }
 }
 
@@ -61,11 +68,21 @@ impl Rdb {
             .key(k.sched())
             .key(k.events())
             .key(k.ident());
-        inv.arg(jobs.len())
+        type Numbered<'a> = Vec<(usize, &'a NewJob)>;
+        let (short, long): (Numbered, Numbered) =
+            jobs.iter().enumerate().partition(|(_, j)| j.is_short());
+        inv.arg(short.len())
+            .arg(long.len())
             .arg(idempotency_ttl.as_millis().max(1) as u64)
-            .arg(self.events_max);
+            .arg(self.events_max)
+            .arg(super::events::event_field(
+                short.iter().map(|(_, j)| j.kind.as_str()),
+            ));
+        for (_, job) in &short {
+            job.args(&mut inv, None);
+        }
         let mut idem_keys: Vec<String> = Vec::new();
-        for job in jobs {
+        for (_, job) in &long {
             let index = match &job.idempotency_key {
                 Some(key) => {
                     let full = k.idempotency(key);
@@ -80,18 +97,37 @@ impl Rdb {
                 }
                 None => 0,
             };
-            job.args(&mut inv, index);
+            job.args(&mut inv, Some(index));
         }
         for key in &idem_keys {
             inv.key(key);
         }
-        let reply: Vec<String> = inv.invoke_async(&mut self.conn.clone()).await?;
-        Ok(reply
-            .chunks(2)
-            .map(|c| Enqueued {
-                id: c[0].clone(),
-                duplicate: c.get(1).map(String::as_str) == Some("duplicate"),
-            })
-            .collect())
+        // Only duplicates come back: (position among the long jobs, the original's id).
+        let reply: Vec<redis::Value> = inv.invoke_async(&mut self.conn.clone()).await?;
+        let mut original = std::collections::HashMap::new();
+        for pair in reply.chunks(2) {
+            let at = super::reply::int(pair.first())? as usize;
+            original.insert(at, super::reply::text(pair.get(1))?);
+        }
+        let mut out: Vec<Option<Enqueued>> = vec![None; jobs.len()];
+        for (i, job) in &short {
+            out[*i] = Some(Enqueued {
+                id: job.id.clone(),
+                duplicate: false,
+            });
+        }
+        for (n, (i, job)) in long.iter().enumerate() {
+            out[*i] = Some(match original.remove(&(n + 1)) {
+                Some(id) => Enqueued {
+                    id,
+                    duplicate: true,
+                },
+                None => Enqueued {
+                    id: job.id.clone(),
+                    duplicate: false,
+                },
+            });
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 }

@@ -9,7 +9,10 @@ use super::reply::{int, text};
 use super::scripts::SCRIPTS;
 use super::{MINUTES_KEPT, Rdb};
 use crate::error::{QueueError, Result};
-use crate::job::{Failure, HistoryEntry, HistoryKind, JobMeta, JobRecord, JobState, split_record};
+use crate::job::{
+    Failure, HistoryEntry, HistoryKind, JobMeta, JobRecord, JobState, attempts_shown, split_record,
+    split_result,
+};
 
 /// One minute of throughput.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -189,9 +192,16 @@ impl Rdb {
             cancelled: cancelled.is_some(),
         }
         .state();
-        let history: Vec<HistoryEntry> = match history {
+        let mut history: Vec<HistoryEntry> = match history {
             Some(h) => serde_json::from_str(&h).map_err(|e| corrupt(format!("history: {e}")))?,
             None => Vec::new(),
+        };
+        let (stamp, result) = match &result {
+            Some(r) => {
+                let (at, r) = split_result(r);
+                (at, Some(r.to_string()))
+            }
+            None => (None, None),
         };
         let last_error: Option<Failure> = match error {
             Some(e) => Some(serde_json::from_str(&e).map_err(|e| corrupt(format!("error: {e}")))?),
@@ -200,20 +210,32 @@ impl Rdb {
         let ms = |s: Option<f64>| s.map(|v| v as u64);
         let (due_at, lease_until, died_at) = (ms(scores.0), ms(scores.1), ms(scores.2));
         let finished_at = match state {
-            JobState::Completed => history
-                .iter()
-                .rev()
-                .find(|h| h.outcome == HistoryKind::Success)
-                .map(|h| h.at),
+            JobState::Completed => stamp.or_else(|| {
+                history
+                    .iter()
+                    .rev()
+                    .find(|h| h.outcome == HistoryKind::Success)
+                    .map(|h| h.at)
+            }),
             JobState::Cancelled => cancelled,
             _ => None,
         };
+        let attempts = attempts_shown(attempts.unwrap_or(0), state);
+        // A first run that succeeded keeps no history: it is implied.
+        if state == JobState::Completed && history.is_empty() {
+            history.push(HistoryEntry {
+                at: finished_at.unwrap_or(0),
+                attempt: attempts,
+                outcome: HistoryKind::Success,
+                ..HistoryEntry::default()
+            });
+        }
         let worker = lease.and_then(|l| l.split('|').nth(1).map(str::to_string));
         let record = JobRecord {
             id: id.to_string(),
             state,
             payload: payload.to_string(),
-            attempts: attempts.unwrap_or(0),
+            attempts,
             max_attempts: meta.max_attempts.unwrap_or(0),
             meta,
             due_at,

@@ -112,12 +112,21 @@ pub struct OutcomeEntry {
 }
 
 impl OutcomeEntry {
-    /// `id, token, transition, delay ms, refund, history entry, data, dimensions, fence, kind,
-    /// class`.
+    /// A first attempt that succeeded: `outcome.lua`'s short form (id, lease, result), its
+    /// history entry and event shared with the batch's others.
+    fn is_short(&self) -> bool {
+        self.transition == Transition::Complete
+            && self.lease.first_run
+            && !self.refund
+            && !self.fence
+    }
+
+    /// `id, lease, transition, delay ms, refund, history entry, data, dimensions, fence, kind,
+    /// class, attempt`.
     fn args(&self, inv: &mut redis::ScriptInvocation<'_>) {
         let flag = |b: bool| if b { "1" } else { "0" };
         inv.arg(&self.lease.id)
-            .arg(self.lease.token)
+            .arg(&self.lease.stored)
             .arg(self.transition.code())
             .arg(self.delay_ms)
             .arg(flag(self.refund))
@@ -132,7 +141,8 @@ impl OutcomeEntry {
             )
             .arg(flag(self.fence))
             .arg(&self.kind)
-            .arg(self.class());
+            .arg(self.class())
+            .arg(self.history.attempt);
     }
 
     /// The failure class it records (`""` for a success or a release).
@@ -171,7 +181,7 @@ pub struct ExpiredLease {
     pub deadline: u64,
     /// The holder's last liveness stamp (Redis ms; 0 = never seen).
     pub holder_stamp: u64,
-    /// Attempts spent.
+    /// The expired run's attempt (what finished runs spent, and this one).
     pub attempts: u32,
     /// Stored record (metadata JSON, newline, payload JSON).
     pub record: String,
@@ -227,24 +237,30 @@ impl Rdb {
             "throttled" => ClaimReply::Throttled(Duration::from_millis(num)),
             "empty" => ClaimReply::Empty,
             "ok" => {
-                let orphan_count = int(reply.get(2))? as usize;
-                let rest = reply.get(3..).unwrap_or_default();
-                let (orphans, jobs) = rest.split_at(orphan_count.min(rest.len()));
+                let now = num;
+                let first = int(reply.get(2))?;
+                let count = int(reply.get(3))? as usize;
+                let rest = reply.get(4..).unwrap_or_default();
+                let (jobs, orphans) = rest.split_at((count * 4).min(rest.len()));
                 let orphans = orphans
                     .iter()
                     .map(|v| text(Some(v)))
                     .collect::<Result<Vec<_>>>()?;
                 let jobs = jobs
-                    .chunks(5)
-                    .map(|c| {
+                    .chunks(4)
+                    .zip(first..)
+                    .map(|(c, token)| {
+                        // 0 instead of a failure: the job never ran before.
+                        let first_run = matches!(c.get(3), Some(Value::Int(0)));
                         Ok(ClaimedJob {
-                            lease: Lease {
-                                id: text(c.first())?,
-                                token: int(c.get(1))?,
+                            lease: Lease::claimed(text(c.first())?, token, worker, now, first_run),
+                            attempts: int(c.get(1))? as u32,
+                            record: text(c.get(2))?,
+                            last_error: if first_run {
+                                String::new()
+                            } else {
+                                text(c.get(3))?
                             },
-                            attempts: int(c.get(2))? as u32,
-                            record: text(c.get(3))?,
-                            last_error: text(c.get(4))?,
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -287,11 +303,29 @@ impl Rdb {
             .key(k.events())
             .key(k.minutes())
             .key(k.erased());
-        inv.arg(entries.len())
+        // A job named twice in one batch goes the long way, where the script rejects the
+        // second outcome of a claim; the short way trusts its ids to be distinct.
+        let mut named: std::collections::HashMap<&str, usize> = Default::default();
+        for e in entries {
+            *named.entry(e.lease.id.as_str()).or_default() += 1;
+        }
+        type Numbered<'a> = Vec<(usize, &'a OutcomeEntry)>;
+        let (short, long): (Numbered, Numbered) = entries
+            .iter()
+            .enumerate()
+            .partition(|(_, e)| e.is_short() && named[e.lease.id.as_str()] == 1);
+        inv.arg(short.len())
+            .arg(long.len())
             .arg(history_cap.max(1))
             .arg(if maybe_applied { "1" } else { "0" })
-            .arg(self.events_max);
-        for e in entries {
+            .arg(self.events_max)
+            .arg(super::events::event_field(
+                short.iter().map(|(_, e)| e.kind.as_str()),
+            ));
+        for (_, e) in &short {
+            inv.arg(&e.lease.id).arg(&e.lease.stored).arg(&e.data);
+        }
+        for (_, e) in &long {
             e.args(&mut inv);
         }
         let reply: String = inv.invoke_async(&mut self.conn.clone()).await?;
@@ -302,19 +336,23 @@ impl Rdb {
                 entries.len()
             )));
         }
-        reply
-            .bytes()
-            .map(|b| match b {
-                b'a' => Ok(Applied::Applied),
-                b'l' => Ok(Applied::Late),
-                b'r' => Ok(Applied::Race),
-                b'e' => Ok(Applied::Erased),
-                other => Err(QueueError::Protocol(format!(
-                    "outcome status {:?}",
-                    other as char
-                ))),
-            })
-            .collect()
+        // The script answers short entries first: put the statuses back in the entries' order.
+        let mut out = vec![Applied::Applied; entries.len()];
+        for ((i, _), b) in short.iter().chain(&long).zip(reply.bytes()) {
+            out[*i] = match b {
+                b'a' => Applied::Applied,
+                b'l' => Applied::Late,
+                b'r' => Applied::Race,
+                b'e' => Applied::Erased,
+                other => {
+                    return Err(QueueError::Protocol(format!(
+                        "outcome status {:?}",
+                        other as char
+                    )));
+                }
+            };
+        }
+        Ok(out)
     }
 
     /// Extends the leases a process still holds and, with `stamp`, stamps it alive. Returns
@@ -376,17 +414,25 @@ impl Rdb {
         for c in reply.get(1..).unwrap_or_default().chunks(6) {
             let lease = text(c.get(1))?;
             let mut parts = lease.splitn(3, '|');
-            let token = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+            let token: Option<u64> = parts.next().and_then(|t| t.parse().ok());
             let worker = parts.next().unwrap_or("").to_string();
             out.push(ExpiredLease {
                 lease: Lease {
                     id: text(c.first())?,
-                    token,
+                    token: token.unwrap_or(0),
+                    // A lease this engine did not write is nobody's to decide: an empty
+                    // stored lease never matches (outcome.lua refuses it).
+                    stored: if token.is_some() {
+                        lease.clone()
+                    } else {
+                        String::new()
+                    },
+                    first_run: false,
                 },
                 holder: worker.split('/').next().unwrap_or("").to_string(),
                 worker,
                 deadline: int(c.get(2))?,
-                attempts: int(c.get(3))? as u32,
+                attempts: int(c.get(3))? as u32 + 1,
                 record: text(c.get(4))?,
                 holder_stamp: int(c.get(5))?,
             });

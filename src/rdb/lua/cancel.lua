@@ -24,6 +24,6 @@ redis.call('HSET', KEYS[7], id, now)
 redis.call('RPUSH', KEYS[8], string.format('%015.0f', now) .. '|' .. id)
 append_history(KEYS[9], id, entry, now, cap)
 redis.call('HINCRBY', KEYS[10], 'cancelled', 1)
-emit(KEYS[11], events, 'cancelled', id, record_kind(record), '', 0)
+emit(KEYS[11], events, 'cancelled', 1, id, record_kind(record), '', '0')
 if KEYS[12] and redis.call('GET', KEYS[12]) == id then redis.call('DEL', KEYS[12]) end
 return 'ok'

@@ -1,5 +1,7 @@
 -- claim.lua: claims up to N ready jobs for one worker, each with a lease and a fencing token.
--- The attempt is counted here, at claim time, so a job that kills its worker still spends it.
+-- The attempt is counted from here: `attempts` holds what finished runs spent, and a leased
+-- job's current attempt is one more, so a job that kills its worker still spends it (the
+-- reaper writes it) without a write per claim.
 -- An id in `ready` without a record (an orphan: written by a foreign tool, or its record was
 -- trimmed) is dropped, counted under `orphans` and returned so the worker logs it.
 -- KEYS[1] ready     KEYS[2] running   KEYS[3] scheduled  KEYS[4] job    KEYS[5] attempts
@@ -8,8 +10,9 @@
 -- ARGV[1] max jobs (<= 1000)  ARGV[2] lease ms  ARGV[3] worker id
 -- ARGV[4] rate limit per window (0 = none)  ARGV[5] rate window ms  ARGV[6] max due jobs to promote
 -- Returns {'paused', 0} | {'throttled', ms to wait} | {'empty', 0} |
---         {'ok', now, orphan count, the orphan ids, then 5 values per job:
---          id, token, attempt, record, last failure (or '' for a job that never ran)}
+--         {'ok', now, first token (the jobs' tokens follow on from it, in order), job count,
+--          then 4 values per job: id, attempt, record, last failure ('' when there is none,
+--          0 for a job that never ran), then the orphan ids}
 
 local want, lease_ms, worker = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local limit, window, promote_max = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -30,26 +33,31 @@ local ids = redis.call('RPOP', KEYS[1], count)
 if not ids then return {'empty', 0} end
 local n = #ids
 local first = redis.call('INCRBY', KEYS[11], n) - n + 1
-local deadline = now + lease_ms
-local tail = '|' .. worker .. '|' .. now
+-- Numbers become text once here, not per job (formatting a number is the costly part).
+local deadline = string.format('%d', now + lease_ms)
+local now_s = string.format('%d', now)
+local tail = '|' .. worker .. '|' .. now_s
 local records = redis.call('HMGET', KEYS[4], unpack(ids))
 local spent = redis.call('HMGET', KEYS[5], unpack(ids))
-local jobs, orphans, leases, running, rate, attempts = {}, {}, {}, {}, {}, {}
+-- The reply is built as the jobs are read: 4 header values, then 4 per job.
+local jobs, orphans, leases, running, rate = {'ok', now, first, 0}, {}, {}, {}, {}
+local token = first
 for i, id in ipairs(ids) do
   if records[i] then
-    local token = tostring(first + i - 1)
-    local before = tonumber(spent[i]) or 0
-    -- A job that has run before (its attempts field exists, even at 0 after a requeue or a
-    -- refund) gets its last failure: it may say the last attempt's charge is uncertain.
-    local last_error = ''
-    if spent[i] then last_error = redis.call('HGET', KEYS[7], id) or '' end
-    attempts[#attempts + 1] = id; attempts[#attempts + 1] = before + 1
-    leases[#leases + 1] = id; leases[#leases + 1] = token .. tail
+    local t = string.format('%d', token)
+    token = token + 1
+    -- A job that ran before (its attempts field exists, even at 0 after a requeue, a refund
+    -- or a release) gets its last failure: it may say the last attempt's charge is uncertain.
+    local last_error, attempt = 0, 1
+    if spent[i] then
+      last_error = redis.call('HGET', KEYS[7], id) or ''
+      attempt = (tonumber(spent[i]) or 0) + 1
+    end
+    leases[#leases + 1] = id; leases[#leases + 1] = t .. tail
     running[#running + 1] = deadline; running[#running + 1] = id
-    rate[#rate + 1] = now; rate[#rate + 1] = token
+    if limit > 0 then rate[#rate + 1] = now_s; rate[#rate + 1] = t end
     jobs[#jobs + 1] = id
-    jobs[#jobs + 1] = token
-    jobs[#jobs + 1] = before + 1
+    jobs[#jobs + 1] = attempt
     jobs[#jobs + 1] = records[i]
     jobs[#jobs + 1] = last_error
   else
@@ -57,14 +65,12 @@ for i, id in ipairs(ids) do
   end
 end
 if #running > 0 then
-  call_sliced('HSET', KEYS[5], attempts, 2)
   call_sliced('HSET', KEYS[6], leases, 2)
   call_sliced('ZADD', KEYS[2], running, 2)
   if limit > 0 then call_sliced('ZADD', KEYS[10], rate, 2) end
 end
 if #orphans > 0 then redis.call('HINCRBY', KEYS[13], 'orphans', #orphans) end
 if redis.call('LLEN', KEYS[1]) > 0 then wake(KEYS[12]) end
-local out = {'ok', now, #orphans}
-for _, id in ipairs(orphans) do out[#out + 1] = id end
-for _, v in ipairs(jobs) do out[#out + 1] = v end
-return out
+jobs[4] = (#jobs - 4) / 4
+for _, id in ipairs(orphans) do jobs[#jobs + 1] = id end
+return jobs

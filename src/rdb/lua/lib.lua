@@ -54,6 +54,8 @@ end
 
 -- HMGET of many fields, in slices (see call_sliced).
 local function hmget_sliced(key, ids)
+  if #ids == 0 then return {} end
+  if #ids <= 1000 then return redis.call('HMGET', key, unpack(ids)) end
   local out = {}
   for i = 1, #ids, 1000 do
     local part = redis.call('HMGET', key, unpack(ids, i, math.min(i + 999, #ids)))
@@ -119,12 +121,37 @@ local function delete_columns(first, ids)
   end
 end
 
--- Appends one event to the queue's stream, trimmed to about `max` entries (0 = no events).
--- Events name the job and never carry its payload: no personal data leaves the record.
-local function emit(stream, max, event, id, kind, class, attempt)
-  if max <= 0 then return end
-  redis.call('XADD', stream, 'MAXLEN', '~', max, '*',
-    'event', event, 'job', id, 'kind', kind, 'class', class, 'attempt', attempt)
+-- Appends one stream entry for `n` jobs that went through the same event, so an event costs
+-- one write per script call, not one per job. `jobs` is their ids joined by spaces; `kinds`,
+-- `classes` and `attempts` hold one value for all of them, or one per job joined by newlines.
+-- The stream keeps about `max` events: entries go whole, so it keeps `max / n` entries of
+-- this size (at least one). Events name jobs and never carry a payload: no personal data
+-- leaves the record. `max` 0 = no events.
+local function emit(stream, max, event, n, jobs, kinds, classes, attempts)
+  if max <= 0 or n == 0 then return end
+  redis.call('XADD', stream, 'MAXLEN', math.max(1, math.ceil(max / n)), '*',
+    'event', event, 'jobs', jobs, 'kinds', kinds, 'classes', classes, 'attempts', attempts)
+end
+
+-- One value when every value of `list` is the same (or it is empty), else them all joined by
+-- newlines: the shape `emit` takes.
+local function joined(list)
+  local first = list[1]
+  for i = 2, #list do
+    if list[i] ~= first then return table.concat(list, '\n') end
+  end
+  return first or ''
+end
+
+-- The `n` values of a field `joined` wrote (one value stands for all of them).
+local function split(field, n)
+  local out = {}
+  if not string.find(field, '\n', 1, true) then
+    for i = 1, n do out[i] = field end
+    return out
+  end
+  for v in string.gmatch(field .. '\n', '([^\n]*)\n') do out[#out + 1] = v end
+  return out
 end
 
 -- The job kind in a stored record's metadata line. JSON escapes every quote inside a string,

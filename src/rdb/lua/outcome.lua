@@ -1,86 +1,137 @@
--- outcome.lua: applies a batch of outcomes, each fenced by its claim's token.
--- An outcome whose claim is no longer current is not applied: a worker's outcome is then `late`
--- (its lease was lost), a reaper's is a `race` (the holder extended or finished first).
+-- outcome.lua: applies a batch of outcomes, each fenced by its claim's lease (compared whole,
+-- as the claim stored it). An outcome whose claim is no longer current is not applied: a
+-- worker's outcome is then `late` (its lease was lost), a reaper's is a `race` (the holder
+-- extended or finished first).
+-- First runs that succeeded (the common case) come in a short form: the script checks the
+-- lease and stores the result; their history is implied (one attempt, a success at the time
+-- the result is stamped with), and one event covers them all.
+-- A result is stored stamped with the time it was written: `<15-digit ms>|<result>`.
+-- `attempts` holds what finished runs spent: retries and dead letters write the attempt
+-- (refunded ones one less), releases one less, successes nothing (a leased or completed job's
+-- attempt is one more than it holds).
 -- Every argument is checked before the first write; nothing here can fail half-way.
 -- KEYS[1] running  KEYS[2] scheduled  KEYS[3] ready    KEYS[4] dead    KEYS[5] dead_index
 -- KEYS[6] completed KEYS[7] attempts  KEYS[8] lease    KEYS[9] history KEYS[10] result
 -- KEYS[11] error   KEYS[12] dindex    KEYS[13] stats   KEYS[14] wake    KEYS[15] sched
--- KEYS[16] events  KEYS[17] minutes KEYS[18] erased
--- ARGV[1] number of outcomes  ARGV[2] history cap
--- ARGV[3] 1 = this batch may already have been applied by a try whose reply was lost (its
+-- KEYS[16] events  KEYS[17] minutes   KEYS[18] erased
+-- ARGV[1] short outcomes  ARGV[2] other outcomes  ARGV[3] history cap
+-- ARGV[4] 1 = this batch may already have been applied by a try whose reply was lost (its
 --         rejections are then not counted as late)
--- ARGV[4] events kept (0 = no events)
--- then 11 values per outcome, in `OutcomeEntry::args` order (src/rdb/mod.rs):
---   id, token, action (c = completed, r = retry, d = dead, x = release to the head of ready),
+-- ARGV[5] events kept (0 = no events)
+-- ARGV[6] the short outcomes' kinds, for their event (one value for all, or one per outcome
+--         joined by newlines; the ids are the event's other field)
+-- then 3 values per short outcome: id, lease, result (their ids are distinct, and none of
+--   them is among the others': the caller sends a job named twice the long way)
+-- then 12 values per other outcome, in `OutcomeEntry::args` order (src/rdb/worker.rs):
+--   id, lease, action (c = completed, r = retry, d = dead, x = release to the head of ready),
 --   delay ms (r), refund (1 = give the attempt back), history entry (JSON object minus its `{`),
 --   data (result JSON for c, failure JSON for r and d), dead-index dimensions (`c|class\nk|...`),
 --   fence (1 = a reaper's outcome: apply only if the lease deadline has passed),
---   kind and failure class (for the event)
--- Returns a string with one letter per outcome: a = applied, l = late, r = reaper race,
--- e = the job was erased while it ran (`okra-admin erase`): nothing of it is written back.
+--   kind, failure class and attempt (for the event)
+-- Returns a string with one letter per outcome, short ones first: a = applied, l = late,
+-- r = reaper race, e = the job was erased while it ran (`okra-admin erase`): nothing of it is
+-- written back.
 
-local n, cap, events = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
-local PER, FIRST = 11, 5
-if not (n and cap and events) or #ARGV ~= FIRST - 1 + n * PER then
+local short, long, cap, events = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
+local SHORT, PER = 7, 12
+local LONG = SHORT + (short or 0) * 3
+if not (short and long and cap and events) or #ARGV ~= LONG - 1 + long * PER then
   return redis.error_reply('outcome: bad argument count')
 end
 local ids = {}
-for i = 0, n - 1 do
-  local b = FIRST + i * PER
+for i = 0, short - 1 do ids[i + 1] = ARGV[SHORT + i * 3] end
+for i = 0, long - 1 do
+  local b = LONG + i * PER
   local action = ARGV[b + 2]
-  if not tonumber(ARGV[b + 3]) or #action ~= 1 or not string.find('crdx', action, 1, true) then
-    return redis.error_reply('outcome: bad entry ' .. (i + 1))
+  if not (tonumber(ARGV[b + 3]) and tonumber(ARGV[b + 11])) or #action ~= 1
+      or not string.find('crdx', action, 1, true) then
+    return redis.error_reply('outcome: bad entry ' .. (short + i + 1))
   end
-  ids[i + 1] = ARGV[b]
+  ids[short + i + 1] = ARGV[b]
 end
 
 local now = now_ms()
 local now_s = tostring(now)
 local stamp = string.format('%015.0f', now)
 local leases = hmget_sliced(KEYS[8], ids)
-local histories = hmget_sliced(KEYS[9], ids)
-local spent = hmget_sliced(KEYS[7], ids)
-local status, done, hist, seen, refunds = {}, {}, {}, {}, {}
+-- Only the others have a history to add to.
+local histories = hmget_sliced(KEYS[9], {unpack(ids, short + 1)})
+local status, done, hist, seen, spent = {}, {}, {}, {}, {}
 local results, completed, errors, scheduled, ready, head, dead = {}, {}, {}, {}, {}, {}, {}
 local dindex, index = {}, {}
 local succeeded, retried, died, reaped, late, races = 0, 0, 0, 0, 0, 0
-for i = 1, n do
-  local id, token, action, delay, refund, entry, data, dims, fence, kind, class =
-    unpack(ARGV, FIRST + (i - 1) * PER, FIRST - 1 + i * PER)
-  local lease = leases[i]
+
+-- Not applied: erased while it ran, a late worker, or a reaper that lost the race.
+local function rejected(i, id, fence)
+  if fence ~= '1' and redis.call('HDEL', KEYS[18], id) == 1 then
+    status[i] = 'e'
+  elseif fence == '1' then
+    races = races + 1; status[i] = 'r'
+  else
+    late = late + 1; status[i] = 'l'
+  end
+end
+
+-- Short outcomes: first runs that succeeded.
+for i = 1, short do
+  local b = SHORT + (i - 1) * 3
+  local id = ARGV[b]
+  if leases[i] == ARGV[b + 1] then
+    status[i] = 'a'
+    done[#done + 1] = id
+    results[#results + 1] = id; results[#results + 1] = stamp .. '|' .. ARGV[b + 2]
+    completed[#completed + 1] = stamp .. '|' .. id
+  else
+    rejected(i, id, '0')
+  end
+end
+-- So far `done` holds the short outcomes applied.
+succeeded = #done
+if succeeded == short then
+  emit(KEYS[16], events, 'completed', short, table.concat(done, ' '), ARGV[6], '', '1')
+elseif succeeded > 0 then
+  local kinds = split(ARGV[6], short)
+  local k = {}
+  for i = 1, short do
+    if status[i] == 'a' then k[#k + 1] = kinds[i] end
+  end
+  emit(KEYS[16], events, 'completed', succeeded, table.concat(done, ' '), joined(k), '', '1')
+end
+
+-- The others.
+local ev = {c = {{}, {}, {}, {}}, r = {{}, {}, {}, {}}, d = {{}, {}, {}, {}}}
+for i = short + 1, short + long do
+  local id, lease, action, delay, refund, entry, data, dims, fence, kind, class, attempt =
+    unpack(ARGV, LONG + (i - short - 1) * PER, LONG - 1 + (i - short) * PER)
   -- `seen`: a second outcome for the same claim in one batch finds its lease gone.
-  local ok = lease and not seen[id] and string.sub(lease, 1, #token + 1) == token .. '|'
+  local ok = leases[i] == lease and lease ~= '' and not seen[id]
   if ok and fence == '1' then
     ok = tonumber(redis.call('ZSCORE', KEYS[1], id) or '0') <= now
   end
-  if not ok and fence ~= '1' and redis.call('HDEL', KEYS[18], id) == 1 then
-    -- Erased while it ran: its lease went with it; this outcome was the last trace.
-    status[i] = 'e'
-  elseif not ok then
-    if fence == '1' then
-      races = races + 1; status[i] = 'r'
-    else
-      late = late + 1; status[i] = 'l'
-    end
+  if not ok then
+    rejected(i, id, fence)
   else
     status[i] = 'a'
     done[#done + 1] = id
     seen[id] = true
     if fence == '1' then reaped = reaped + 1 end
     hist[#hist + 1] = id
-    hist[#hist + 1] = with_entry(histories[i], entry, now_s, cap)
-    if refund == '1' then
-      refunds[#refunds + 1] = id
-      refunds[#refunds + 1] = math.max((tonumber(spent[i]) or 1) - 1, 0)
+    hist[#hist + 1] = with_entry(histories[i - short], entry, now_s, cap)
+    if refund == '1' or action == 'x' then
+      spent[#spent + 1] = id; spent[#spent + 1] = math.max(tonumber(attempt) - 1, 0)
+    elseif action ~= 'c' then
+      spent[#spent + 1] = id; spent[#spent + 1] = attempt
     end
-    local attempt = tonumber(spent[i]) or 0
+    local e = ev[action]
+    if e then
+      e[1][#e[1] + 1] = id; e[2][#e[2] + 1] = kind; e[3][#e[3] + 1] = class
+      e[4][#e[4] + 1] = attempt
+    end
     if action == 'c' then
-      emit(KEYS[16], events, 'completed', id, kind, '', attempt)
       succeeded = succeeded + 1
-      results[#results + 1] = id; results[#results + 1] = data
+      results[#results + 1] = id; results[#results + 1] = stamp .. '|' .. data
       completed[#completed + 1] = stamp .. '|' .. id
     elseif action == 'r' then
-      emit(KEYS[16], events, 'retry', id, kind, class, attempt)
       retried = retried + 1
       errors[#errors + 1] = id; errors[#errors + 1] = data
       if tonumber(delay) > 0 then
@@ -91,7 +142,6 @@ for i = 1, n do
     elseif action == 'x' then
       head[#head + 1] = id
     else
-      emit(KEYS[16], events, 'dead', id, kind, class, attempt)
       died = died + 1
       errors[#errors + 1] = id; errors[#errors + 1] = data
       dead[#dead + 1] = now; dead[#dead + 1] = id
@@ -105,11 +155,17 @@ for i = 1, n do
     end
   end
 end
+for _, pair in ipairs({{'c', 'completed'}, {'r', 'retry'}, {'d', 'dead'}}) do
+  local e = ev[pair[1]]
+  emit(KEYS[16], events, pair[2], #e[1], table.concat(e[1], ' '), joined(e[2]), joined(e[3]),
+    joined(e[4]))
+end
+
 if #done > 0 then
   call_sliced('ZREM', KEYS[1], done, 1)
   call_sliced('HDEL', KEYS[8], done, 1)
   call_sliced('HSET', KEYS[9], hist, 2)
-  call_sliced('HSET', KEYS[7], refunds, 2)
+  call_sliced('HSET', KEYS[7], spent, 2)
   call_sliced('HSET', KEYS[10], results, 2)
   call_sliced('RPUSH', KEYS[6], completed, 1)
   call_sliced('HSET', KEYS[11], errors, 2)
@@ -132,6 +188,6 @@ if #done > 0 then
   if #head > 0 then redis.call('HINCRBY', KEYS[13], 'released', #head) end
   if reaped > 0 then redis.call('HINCRBY', KEYS[13], 'lease_expired', reaped) end
 end
-if late > 0 and ARGV[3] ~= '1' then redis.call('HINCRBY', KEYS[13], 'late_outcomes', late) end
+if late > 0 and ARGV[4] ~= '1' then redis.call('HINCRBY', KEYS[13], 'late_outcomes', late) end
 if races > 0 then redis.call('HINCRBY', KEYS[13], 'reap_races', races) end
 return table.concat(status)

@@ -36,11 +36,11 @@ for i = 6, #ARGV do
   end
 end
 
-local out = {}
+local out, kinds = {}, {}
 for _, t in ipairs(todo) do
   undead(KEYS[1], KEYS[2], KEYS[3], t.id)
   out[#out + 1] = t.id
-  emit(KEYS[12], events, 'requeued', t.id, t.kind, '', 0)
+  kinds[#kinds + 1] = t.kind
   redis.call('HSET', KEYS[6], t.id, 0)
   redis.call('HSET', KEYS[7], t.id, t.record)
   append_history(KEYS[8], t.id, ARGV[4], now, cap)
@@ -50,6 +50,7 @@ for _, t in ipairs(todo) do
     redis.call('LPUSH', KEYS[5], t.id)
   end
 end
+emit(KEYS[12], events, 'requeued', #out, table.concat(out, ' '), joined(kinds), '', '0')
 if #out > 0 then
   redis.call('HINCRBY', KEYS[9], 'requeued', #out)
   wake(KEYS[10])
