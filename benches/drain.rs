@@ -12,6 +12,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::cpu::{commandstats, per_job, proc_cpu, redis_cpu, reset_commandstats};
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -59,77 +61,6 @@ struct Split {
     commands: Vec<(String, f64, f64)>,
 }
 
-/// CPU seconds (user + sys) this process has used, from `/proc/self/stat`.
-fn own_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// `INFO commandstats` as (command, calls, µs), most time first; empty when the server
-/// refuses `CONFIG RESETSTAT` (a managed Redis).
-async fn commandstats(url: &str) -> Vec<(String, f64, f64)> {
-    let Ok(client) = redis::Client::open(url) else {
-        return Vec::new();
-    };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return Vec::new();
-    };
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    let mut out: Vec<(String, f64, f64)> = info
-        .lines()
-        .filter_map(|l| {
-            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-            let get = |k: &str| -> Option<f64> {
-                rest.split(',')
-                    .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
-            };
-            Some((name.to_string(), get("calls")?, get("usec")?))
-        })
-        .collect();
-    out.sort_by(|a, b| b.2.total_cmp(&a.2));
-    out
-}
-
-async fn reset_stats(url: &str) -> bool {
-    let Ok(client) = redis::Client::open(url) else {
-        return false;
-    };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return false;
-    };
-    redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async::<()>(&mut conn)
-        .await
-        .is_ok()
-}
-
-/// Redis server CPU seconds used so far (user + sys, all threads).
-async fn redis_cpu(url: &str) -> anyhow::Result<f64> {
-    let client = redis::Client::open(url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let info: String = redis::cmd("INFO").arg("cpu").query_async(&mut conn).await?;
-    let field = |name: &str| -> f64 {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
-            .unwrap_or(0.0)
-    };
-    Ok(field("used_cpu_user") + field("used_cpu_sys"))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let jobs = env("BENCH_JOBS", 100_000);
@@ -158,11 +89,17 @@ async fn main() -> anyhow::Result<()> {
     let (mut row, split) = ours(&url, jobs, loops, concurrency, None).await?;
     row.cpu_us = Some((redis_cpu(&url).await? - cpu) * 1e6 / jobs as f64);
     rows.push(row);
-    // The same without the event stream: what the events cost.
-    let cpu = redis_cpu(&url).await?;
-    let (mut quiet, quiet_split) = ours(&url, jobs, loops, concurrency, Some(0)).await?;
-    quiet.cpu_us = Some((redis_cpu(&url).await? - cpu) * 1e6 / jobs as f64);
-    quiet.system = "  events off";
+    // The same without the event stream: what the events cost (not with BENCH_ONLY_OURS,
+    // which side-by-side runs read whole).
+    let quiet = if std::env::var("BENCH_ONLY_OURS").is_err() {
+        let cpu = redis_cpu(&url).await?;
+        let (mut quiet, split) = ours(&url, jobs, loops, concurrency, Some(0)).await?;
+        quiet.cpu_us = Some((redis_cpu(&url).await? - cpu) * 1e6 / jobs as f64);
+        quiet.system = "  events off";
+        Some((quiet, split))
+    } else {
+        None
+    };
     if std::env::var("BENCH_ONLY_OURS").is_err() {
         let cpu = redis_cpu(&url).await?;
         let mut row = apalis_redis(&url, jobs, loops, concurrency).await;
@@ -173,7 +110,10 @@ async fn main() -> anyhow::Result<()> {
         let probe = apalis_redis_single_push(&url, 20_000).await;
         println!("apalis-redis, 20,000 jobs in one push then a worker: {probe}\n");
     }
-    rows.insert(1, quiet);
+    let quiet_split = quiet.map(|(row, split)| {
+        rows.insert(1, row);
+        split
+    });
 
     println!(
         "{:<14} {:>16} {:>16} {:>18}  notes",
@@ -191,32 +131,33 @@ async fn main() -> anyhow::Result<()> {
             r.note
         );
     }
-    for (name, s) in [("events on", &split), ("events off", &quiet_split)] {
+    let splits = [
+        ("events on", Some(&split)),
+        ("events off", quiet_split.as_ref()),
+    ];
+    for (name, s) in splits.iter().filter_map(|(n, s)| Some((n, (*s)?))) {
         println!(
-            "\nokra-queue, {name}: Redis CPU {:.1} µs/job enqueueing + {:.1} µs/job draining; the workers (this process) {:.1} µs/job draining",
+            "\nwhere the CPU went, {name}: Redis {:.1} µs/job enqueueing + {:.1} µs/job draining; the workers (this process) {:.1} µs/job draining",
             s.enqueue_redis_us, s.drain_redis_us, s.drain_worker_us
         );
         if !s.commands.is_empty() {
-            let line: Vec<String> = s
-                .commands
-                .iter()
-                .take(12)
-                .map(|(c, calls, us)| format!("{c} {:.2} ({:.0} calls)", us / jobs as f64, calls))
-                .collect();
             println!(
                 "  per command, µs/job (INFO commandstats; evalsha includes the commands its scripts run): {}",
-                line.join(", ")
+                per_job(&s.commands, jobs, 12)
             );
         }
     }
-    latencies(&url).await?;
-    if rows.len() < 3 {
-        return Ok(());
+    if std::env::var("BENCH_ONLY_OURS").is_err() {
+        scripts_alone(&url, jobs).await?;
     }
-    if let (Some(a), Some(b)) = (rows[0].drain, rows[2].drain) {
+    latencies(&url).await?;
+    let Some(apalis) = rows.iter().find(|r| r.system == "apalis-redis") else {
+        return Ok(());
+    };
+    if let (Some(a), Some(b)) = (rows[0].drain, apalis.drain) {
         println!("\ndrain speed-up over apalis-redis: {:.1}x", a / b);
     }
-    if let (Some(a), Some(b)) = (rows[0].enqueue, rows[2].enqueue) {
+    if let (Some(a), Some(b)) = (rows[0].enqueue, apalis.enqueue) {
         println!("enqueue speed-up over apalis-redis: {:.1}x", a / b);
     }
     Ok(())
@@ -255,13 +196,13 @@ async fn ours(
     let batch: Vec<_> = (0..jobs as u64)
         .map(|n| (Noop { n }, EnqueueOptions::default()))
         .collect();
-    let stats_on = reset_stats(url).await;
+    let stats_on = reset_commandstats(url).await;
     let cpu0 = redis_cpu(url).await?;
     let t = Instant::now();
     queue.enqueue_bulk(batch).await?;
     let enqueue = jobs as f64 / t.elapsed().as_secs_f64();
     let cpu1 = redis_cpu(url).await?;
-    let own0 = own_cpu();
+    let own0 = proc_cpu("self");
 
     let opts = WorkerOptions {
         concurrency,
@@ -298,7 +239,7 @@ async fn ours(
     let split = Split {
         enqueue_redis_us: (cpu1 - cpu0) * 1e6 / jobs as f64,
         drain_redis_us: (redis_cpu(url).await? - cpu1) * 1e6 / jobs as f64,
-        drain_worker_us: (own_cpu() - own0) * 1e6 / jobs as f64,
+        drain_worker_us: (proc_cpu("self") - own0) * 1e6 / jobs as f64,
         commands: if stats_on {
             commandstats(url).await
         } else {
@@ -471,6 +412,62 @@ where
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     false
+}
+
+/// Redis CPU (`INFO cpu`) of each hot-path write alone, per job, called straight from the
+/// storage layer in 1,000-job calls: enqueue, claim, and the outcome of a first run that
+/// succeeded.
+async fn scripts_alone(url: &str, jobs: usize) -> anyhow::Result<()> {
+    use okra_queue::rdb::{ClaimReply, OutcomeEntry, Transition};
+    use okra_queue::{HistoryEntry, HistoryKind};
+    let queue = Queue::connect(&RedisSettings::new(url), QueueConfig::new("bench-scripts")).await?;
+    let batch: Vec<_> = (0..jobs as u64)
+        .map(|n| (Noop { n }, EnqueueOptions::default()))
+        .collect();
+    let t0 = redis_cpu(url).await?;
+    queue.enqueue_bulk(batch).await?;
+    let t1 = redis_cpu(url).await?;
+    let mut claimed = Vec::with_capacity(jobs);
+    while let ClaimReply::Claimed { jobs, .. } = queue
+        .rdb()
+        .claim("bench/0", 1000, Duration::from_secs(300), None)
+        .await?
+    {
+        claimed.extend(jobs);
+    }
+    let t2 = redis_cpu(url).await?;
+    for chunk in claimed.chunks(1000) {
+        let entries: Vec<OutcomeEntry> = chunk
+            .iter()
+            .map(|j| OutcomeEntry {
+                lease: j.lease.clone(),
+                transition: Transition::Complete,
+                delay_ms: 0,
+                refund: false,
+                history: HistoryEntry {
+                    attempt: 1,
+                    outcome: HistoryKind::Success,
+                    ..HistoryEntry::default()
+                },
+                data: "null".into(),
+                dims: Vec::new(),
+                fence: false,
+                kind: "noop".into(),
+                reason: None,
+            })
+            .collect();
+        queue.rdb().apply(&entries, 25, false).await?;
+    }
+    let t3 = redis_cpu(url).await?;
+    let (enqueue, claim, outcome) = (t1 - t0, t2 - t1, t3 - t2);
+    let per = |s: f64| s * 1e6 / jobs as f64;
+    println!(
+        "\neach hot-path write alone, Redis CPU µs/job in 1,000-job calls (events on): enqueue {:.1}, claim {:.1}, outcome {:.1}",
+        per(enqueue),
+        per(claim),
+        per(outcome)
+    );
+    Ok(())
 }
 
 /// p50 and p99 of `samples`, in ms.

@@ -20,6 +20,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::cpu::{commandstats, per_job, proc_cpu, redis_cpu, reset_commandstats};
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -37,45 +39,6 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// CPU seconds (user + sys) a process has used, from `/proc/PID/stat`.
-fn proc_cpu(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name (which may hold spaces) start at the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-async fn redis_cpu(url: &str) -> anyhow::Result<f64> {
-    let client = redis::Client::open(url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let info: String = redis::cmd("INFO").arg("cpu").query_async(&mut conn).await?;
-    let field = |name: &str| -> f64 {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
-            .unwrap_or(0.0)
-    };
-    Ok(field("used_cpu_user") + field("used_cpu_sys"))
-}
-
 struct Mode {
     name: &'static str,
     env: Vec<(&'static str, String)>,
@@ -88,6 +51,8 @@ struct Figures {
     worker_us: f64,
     sandbox_us: f64,
     redis_us: f64,
+    /// `INFO commandstats` of the run (empty where the server refuses `CONFIG RESETSTAT`).
+    commands: Vec<(String, f64, f64)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -133,7 +98,8 @@ async fn run(
         env,
         ..WorkerSpec::default()
     };
-    let sandbox_before = proc_cpu(sandbox.proc.pid());
+    let sandbox_before = proc_cpu(&sandbox.proc.pid().to_string());
+    let counting = reset_commandstats(url).await;
     let redis_before = redis_cpu(url).await?;
     let started = Instant::now();
     let mut worker: Proc = start_worker(dir, n, url, &sandbox.url, &spec);
@@ -150,12 +116,18 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let wall = started.elapsed().as_secs_f64();
-    let worker_cpu = proc_cpu(worker.pid());
+    let worker_cpu = proc_cpu(&worker.pid().to_string());
     let figures = Figures {
         jobs_per_s: jobs as f64 / wall,
         worker_us: worker_cpu * 1e6 / jobs as f64,
-        sandbox_us: (proc_cpu(sandbox.proc.pid()) - sandbox_before) * 1e6 / jobs as f64,
+        sandbox_us: (proc_cpu(&sandbox.proc.pid().to_string()) - sandbox_before) * 1e6
+            / jobs as f64,
         redis_us: (redis_cpu(url).await? - redis_before) * 1e6 / jobs as f64,
+        commands: if counting {
+            commandstats(url).await
+        } else {
+            Vec::new()
+        },
     };
     worker.terminate(Duration::from_secs(30));
     Ok(figures)
@@ -250,6 +222,14 @@ async fn main() -> anyhow::Result<()> {
         mean(reuse_on.name, |f| f.worker_us) - mean(off.name, |f| f.worker_us),
         mean(reuse_on.name, |f| f.redis_us) - mean(off.name, |f| f.redis_us)
     );
+    for (name, f) in rows.iter().take(1).chain(rows.iter().skip(4).take(1)) {
+        if !f.commands.is_empty() {
+            println!(
+                "Redis per command, {name}, µs/job (evalsha includes the commands its scripts run): {}",
+                per_job(&f.commands, jobs, 10)
+            );
+        }
+    }
     for (plain, with, what) in [
         (&off, &sealed, "reuse off"),
         (&reuse_on, &reuse_sealed, "reuse on"),

@@ -31,10 +31,11 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
 pub struct Lease {
     /// Job id.
     pub id: JobId,
-    /// Fencing token of this claim (unique per queue, increasing).
+    /// Fencing token of the claim (unique per queue, increasing; the jobs of one claim call
+    /// share it).
     pub token: u64,
-    /// The claim as Redis stores it (`token|worker|claimed_at`): an outcome is applied only
-    /// while the stored lease is still exactly this (one comparison, no parsing).
+    /// The job's lease as Redis stores it: the claim's token, as text. An outcome is applied
+    /// only while the stored lease is still exactly this (one comparison, no parsing).
     pub stored: String,
     /// The job never ran before this claim (no attempts, no history): a success needs no
     /// history to be kept (it is implied).
@@ -42,10 +43,10 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// The lease `claim.lua` stores for token `token` claimed by `worker` at Redis time `now`.
-    pub fn claimed(id: JobId, token: u64, worker: &str, now: u64, first_run: bool) -> Self {
+    /// The lease of job `id` under the claim `token` (one per claim call, shared by its jobs).
+    pub fn claimed(id: JobId, token: u64, first_run: bool) -> Self {
         Self {
-            stored: format!("{token}|{worker}|{now}"),
+            stored: token.to_string(),
             id,
             token,
             first_run,

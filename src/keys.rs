@@ -20,13 +20,14 @@
 //! |---|---|---|
 //! | `ready` | list | ids ready to run; producers `LPUSH`, workers `RPOP` (FIFO) |
 //! | `scheduled` | zset | ids waiting for a due time (delayed jobs and retries), score = due ms |
-//! | `running` | zset | claimed ids, score = lease deadline ms |
+//! | `running` | zset | claims (one per claim call: its fencing token), score = their lease deadline ms |
+//! | `claims` | hash | claim token → `worker|claimed_at_ms|id id …`: who holds it, since when, which jobs |
 //! | `dead` | zset | dead letters, score = time of death ms |
 //! | `dead_index` | zset | lexicographic index of dead letters by class / kind / status / type |
 //! | `completed` | list | `finish_ms|id` of completed and cancelled jobs, in finish order (for the retention sweep) |
 //! | `job` | hash | id → `meta JSON` newline `payload JSON` (kind, budget, timestamps, key; the job) |
 //! | `attempts` | hash | id → attempts spent in the current budget (none = 0) |
-//! | `lease` | hash | id → `token|worker|claimed_at_ms` of the current claim |
+//! | `lease` | hash | id → the token of the claim that holds it (the jobs of one claim call share it) |
 //! | `history` | hash | id → JSON array of the last attempts |
 //! | `result` | hash | id → handler result (JSON) |
 //! | `error` | hash | id → last failure (JSON) |
@@ -82,6 +83,7 @@ keys!(
     ready,
     scheduled,
     running,
+    claims,
     dead,
     dead_index,
     completed,

@@ -355,8 +355,7 @@ impl Queue {
                     if partial.error.is_empty() {
                         partial.error = e.to_string();
                     }
-                    self.settle_failed_chunk(start, chunk, &e, &mut partial)
-                        .await;
+                    self.settle_failed_chunk(start, chunk, &mut partial).await;
                 }
             }
         }
@@ -416,21 +415,15 @@ impl Queue {
         }
     }
 
-    /// Finds out what a failed chunk wrote. A script error means the script refused before
-    /// its first write; a lost connection or a timeout may have come after the write, so the
-    /// ids are looked up (a few tries).
+    /// Finds out what a failed chunk wrote, by looking its ids up (a few tries): a lost
+    /// connection or a timeout may come after the write, and a chunk's keyed jobs and its
+    /// ready ones are written by two calls, the second of which can fail after the first.
     async fn settle_failed_chunk(
         &self,
         start: usize,
         chunk: &[NewJob],
-        e: &QueueError,
         partial: &mut PartialEnqueue,
     ) {
-        let refused = matches!(e, QueueError::Redis(r) if matches!(r.kind(), redis::ErrorKind::Server(_) | redis::ErrorKind::Extension));
-        if refused {
-            partial.unwritten.push(start..start + chunk.len());
-            return;
-        }
         let ids: Vec<String> = chunk.iter().map(|j| j.id.clone()).collect();
         for wait in [0, 200, 1000] {
             tokio::time::sleep(Duration::from_millis(wait)).await;

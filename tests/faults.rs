@@ -258,9 +258,11 @@ async fn extend_and_the_reaper_never_touch_a_foreign_lease() {
     enqueue(&q, 1).await;
     let job = claim(&q, 1).await.remove(0);
     let k = q.rdb().keys().clone();
-    // A lease value written by something else, already past its deadline.
+    // A lease value written by something else (not the claim's token), the claim past its
+    // deadline, and a member of `running` that is no claim at all.
     cmd(&q, &["HSET", &k.lease(), &job.lease.id, "garbage"]).await;
-    cmd(&q, &["ZADD", &k.running(), "1", &job.lease.id]).await;
+    cmd(&q, &["ZADD", &k.running(), "1", &job.lease.stored]).await;
+    cmd(&q, &["ZADD", &k.running(), "1", "foreign"]).await;
     let before = snapshot(&q).await;
     let (_, lost) = q
         .rdb()
@@ -273,11 +275,29 @@ async fn extend_and_the_reaper_never_touch_a_foreign_lease() {
         .unwrap();
     assert_eq!(lost, vec![job.lease.clone()]);
     assert_eq!(snapshot(&q).await, before, "extend changed nothing");
-    // A reaper's fenced decision on it is a race, not a write.
+    // The reaper finds no job still leased to the expired claim: nothing to take back. It
+    // drops the empty claim (housekeeping) and leaves the garbage lease and the stranger alone.
     let (_, expired) = q.rdb().expired(10).await.unwrap();
-    assert_eq!(expired.len(), 1);
-    assert_eq!(expired[0].lease.token, 0);
-    let mut e = entry(expired[0].lease.clone(), Transition::Retry);
+    assert!(expired.is_empty(), "{expired:?}");
+    let after = snapshot(&q).await;
+    let changed: std::collections::BTreeSet<_> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    assert_eq!(
+        changed.into_iter().collect::<Vec<_>>(),
+        vec![&k.claims(), &k.running()]
+    );
+    let members = server.cli(&["zrange", &k.running(), "0", "-1"]);
+    assert_eq!(members.trim(), "foreign");
+    assert_eq!(
+        server.cli(&["hget", &k.lease(), &job.lease.id]).trim(),
+        "garbage"
+    );
+    // A reaper's fenced decision on a job whose lease is not its claim's is a race, not a write.
+    let before = snapshot(&q).await;
+    let mut e = entry(job.lease.clone(), Transition::Retry);
     e.fence = true;
     assert_eq!(
         q.rdb().apply(&[e], 25, false).await.unwrap(),
@@ -314,8 +334,9 @@ async fn trim_drops_a_corrupt_completed_entry_without_stalling() {
         .trim(0, Duration::ZERO, Duration::from_millis(1), 1000)
         .await
         .unwrap();
-    assert_eq!(removed, 2);
+    assert_eq!(removed, 1, "the job; the stranger entry is dropped too");
     assert!(q.job(&job.lease.id).await.unwrap().is_none());
+    assert_eq!(server.cli(&["llen", &k.completed()]).trim(), "0");
 }
 
 #[tokio::test]

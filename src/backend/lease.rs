@@ -107,7 +107,7 @@ mod tests {
     use super::*;
 
     fn lease(id: &str, token: u64) -> Lease {
-        Lease::claimed(id.into(), token, "w", 1, false)
+        Lease::claimed(id.into(), token, false)
     }
 
     #[test]

@@ -210,7 +210,7 @@ mod tests {
 
     fn attempt_of(writer: Writer, n: u32) -> Attempt<'static> {
         Attempt {
-            lease: Lease::claimed("j".into(), 7, "w", 1, false),
+            lease: Lease::claimed("j".into(), 7, false),
             kind: "bvn_verify",
             attempt: n,
             max_attempts: 3,
@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn a_release_refunds_and_decides_nothing() {
-        let r = release(Lease::claimed("j".into(), 1, "w", 1, false), "n");
+        let r = release(Lease::claimed("j".into(), 1, false), "n");
         assert!(r.refund);
         assert_eq!(r.class(), "");
         assert_eq!(r.history.outcome, HistoryKind::Released);

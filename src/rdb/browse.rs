@@ -94,31 +94,107 @@ impl Rdb {
                 let ids: Vec<String> = tail(k.ready()).query_async(&mut conn).await?;
                 ids.into_iter().rev().map(|id| (id, None)).collect()
             }
-            Listing::Finished => {
-                let entries: Vec<String> = tail(k.completed()).query_async(&mut conn).await?;
-                entries
-                    .into_iter()
-                    .rev()
-                    .filter_map(|e| {
-                        let (at, id) = e.split_once('|')?;
-                        Some((id.to_string(), at.parse().ok()))
-                    })
-                    .collect()
-            }
-            Listing::Scheduled | Listing::Running => {
-                let key = if listing == Listing::Scheduled {
-                    k.scheduled()
-                } else {
-                    k.running()
-                };
+            Listing::Finished => self.finished(offset, count).await?,
+            Listing::Scheduled => {
                 let rows: Vec<(String, f64)> = conn
-                    .zrange_withscores(key, offset as isize, (offset + count - 1) as isize)
+                    .zrange_withscores(
+                        k.scheduled(),
+                        offset as isize,
+                        (offset + count - 1) as isize,
+                    )
                     .await?;
                 rows.into_iter()
                     .map(|(id, at)| (id, Some(at as u64)))
                     .collect()
             }
+            Listing::Running => self
+                .running_jobs()
+                .await?
+                .into_iter()
+                .skip(offset as usize)
+                .take(count as usize)
+                .map(|(id, at)| (id, Some(at)))
+                .collect(),
         })
+    }
+
+    /// Finished jobs newest first, from `offset`: `completed` holds one entry per call that
+    /// finished jobs (`ms|id id …`), so entries are read from the tail, a chunk at a time, and
+    /// opened until the page is full.
+    async fn finished(&self, offset: u64, count: u64) -> Result<Vec<(String, Option<u64>)>> {
+        const ENTRIES: i64 = 200;
+        let mut conn = self.conn.clone();
+        let (mut skip, mut out, mut from) = (offset, Vec::new(), -1i64);
+        loop {
+            let entries: Vec<String> = redis::cmd("LRANGE")
+                .arg(self.keys.completed())
+                .arg(from - ENTRIES + 1)
+                .arg(from)
+                .query_async(&mut conn)
+                .await?;
+            for e in entries.iter().rev() {
+                let Some((at, ids)) = e.split_once('|') else {
+                    continue;
+                };
+                for id in ids.split(' ').filter(|i| !i.is_empty()).rev() {
+                    if skip > 0 {
+                        skip -= 1;
+                    } else if (out.len() as u64) < count {
+                        out.push((id.to_string(), at.parse().ok()));
+                    }
+                }
+                if out.len() as u64 >= count {
+                    return Ok(out);
+                }
+            }
+            if (entries.len() as i64) < ENTRIES {
+                return Ok(out);
+            }
+            from -= ENTRIES;
+        }
+    }
+
+    /// Every running job with its claim's deadline, soonest first: the jobs of each claim in
+    /// `running` still leased to it (a walk over the claims in flight: as many as the fleet's
+    /// claim calls of the last lease).
+    pub async fn running_jobs(&self) -> Result<Vec<(String, u64)>> {
+        let k = &self.keys;
+        let mut conn = self.conn.clone();
+        let claims: Vec<(String, f64)> = conn.zrange_withscores(k.running(), 0, -1).await?;
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<&str> = claims.iter().map(|(c, _)| c.as_str()).collect();
+        let records: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(k.claims())
+            .arg(&names)
+            .query_async(&mut conn)
+            .await?;
+        let mut jobs: Vec<(String, String, u64)> = Vec::new();
+        for ((claim, deadline), record) in claims.iter().zip(records) {
+            let ids = record
+                .as_deref()
+                .and_then(|r| r.splitn(3, '|').nth(2))
+                .unwrap_or("");
+            for id in ids.split(' ').filter(|i| !i.is_empty()) {
+                jobs.push((id.to_string(), claim.clone(), *deadline as u64));
+            }
+        }
+        let mut out = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(super::MAX_BATCH) {
+            let ids: Vec<&str> = chunk.iter().map(|(id, ..)| id.as_str()).collect();
+            let leases: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(k.lease())
+                .arg(&ids)
+                .query_async(&mut conn)
+                .await?;
+            for ((id, claim, deadline), lease) in chunk.iter().zip(leases) {
+                if lease.as_deref() == Some(claim.as_str()) {
+                    out.push((id.clone(), *deadline));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Listing fields of each id (`None` for an id without a record), in one round trip.

@@ -1,6 +1,11 @@
-//! The producer's write: new jobs, ready or scheduled, in one script call per chunk.
+//! The producer's write: new jobs, ready or scheduled. Jobs ready now without an idempotency
+//! key (the common case) go in one transaction (`MULTI`/`EXEC`) of plain bulk commands: no
+//! script, so Redis does no per-job Lua work; their timestamps are Redis time from the
+//! handle's [`RedisClock`]. The others (delayed, timed, or keyed, whose key must be claimed
+//! atomically) go through `enqueue.lua`, one call per chunk.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::Rdb;
 use super::scripts::SCRIPTS;
@@ -30,32 +35,161 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// Ready now, without an idempotency key: the short form.
+    /// Ready now, without an idempotency key: written without a script.
     fn is_short(&self) -> bool {
         self.delay_ms == 0 && self.at_ms == 0 && self.idempotency_key.is_none()
     }
 
-    /// `id, record tail, identity hash`, then for the long form `delay ms, run-at ms, KEYS
-    /// index of the idempotency key`.
-    fn args(&self, inv: &mut redis::ScriptInvocation<'_>, idem_index: Option<usize>) {
+    /// `id, record tail, identity hash, delay ms, run-at ms, KEYS index of the idempotency
+    /// key`.
+    fn args(&self, inv: &mut redis::ScriptInvocation<'_>, idem_index: usize) {
         let mut tail = String::with_capacity(self.meta_tail.len() + 1 + self.payload.len());
         tail.push_str(&self.meta_tail);
         tail.push('\n');
         tail.push_str(&self.payload);
         inv.arg(&self.id)
             .arg(tail)
-            .arg(self.ident.as_deref().unwrap_or(""));
-        if let Some(index) = idem_index {
-            inv.arg(self.delay_ms).arg(self.at_ms).arg(index);
+            .arg(self.ident.as_deref().unwrap_or(""))
+            .arg(self.delay_ms)
+            .arg(self.at_ms)
+            .arg(idem_index);
+    }
+}
+
+/// Redis time without asking Redis each time: the server's `TIME` read at most every minute,
+/// carried forward with this process's monotonic clock (so a jump of the wall clock here
+/// changes nothing). Within a few ms of the server's own clock, which the whole fleet shares.
+#[derive(Debug, Clone, Default)]
+pub struct RedisClock {
+    synced: Arc<Mutex<Option<(Instant, u64)>>>,
+}
+
+/// How long a reading of the server's clock is carried forward.
+const RESYNC: Duration = Duration::from_secs(60);
+
+impl RedisClock {
+    /// Redis time now (ms).
+    pub(super) async fn now(&self, conn: &super::RedisConn) -> Result<u64> {
+        let cached = *self.synced.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, ms)) = cached
+            && at.elapsed() < RESYNC
+        {
+            return Ok(ms + at.elapsed().as_millis() as u64);
         }
+        let sent = Instant::now();
+        let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn.clone()).await?;
+        // Halfway through the round trip is when the server read its clock.
+        let at = sent + sent.elapsed() / 2;
+        let ms = secs * 1000 + micros / 1000;
+        *self.synced.lock().unwrap_or_else(|p| p.into_inner()) = Some((at, ms));
+        Ok(ms + at.elapsed().as_millis() as u64)
     }
 }
 
 impl Rdb {
-    /// Enqueues up to [`super::MAX_BATCH`] jobs in one script call.
+    /// Enqueues up to [`super::MAX_BATCH`] jobs: the ready ones in one transaction, the others
+    /// in one script call; the answers in the jobs' order.
     pub async fn enqueue(
         &self,
         jobs: &[NewJob],
+        idempotency_ttl: Duration,
+    ) -> Result<Vec<Enqueued>> {
+        type Numbered<'a> = Vec<(usize, &'a NewJob)>;
+        let (short, long): (Numbered, Numbered) =
+            jobs.iter().enumerate().partition(|(_, j)| j.is_short());
+        let mut out: Vec<Option<Enqueued>> = vec![None; jobs.len()];
+        // The script first: it checks every idempotency key before its first write, so a
+        // refused chunk writes nothing at all.
+        if !long.is_empty() {
+            for ((i, _), e) in long
+                .iter()
+                .zip(self.enqueue_script(&long, idempotency_ttl).await?)
+            {
+                out[*i] = Some(e);
+            }
+        }
+        if !short.is_empty() {
+            self.enqueue_ready(&short).await?;
+            for (i, job) in &short {
+                out[*i] = Some(Enqueued {
+                    id: job.id.clone(),
+                    duplicate: false,
+                });
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Jobs ready now without an idempotency key, in one `MULTI`/`EXEC`: their records, the
+    /// identity index, the ready list, one event entry, the counter and the wake-up token.
+    async fn enqueue_ready(&self, jobs: &[(usize, &NewJob)]) -> Result<()> {
+        let k = &self.keys;
+        let now = self.clock.now(&self.conn).await?;
+        let stamp = format!("{{\"created_at\":{now},\"window_start\":{now},\"due_at\":{now}");
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let hset = pipe.cmd("HSET").arg(k.job());
+        for (_, j) in jobs {
+            let mut record =
+                String::with_capacity(stamp.len() + j.meta_tail.len() + 1 + j.payload.len());
+            record.push_str(&stamp);
+            record.push_str(&j.meta_tail);
+            record.push('\n');
+            record.push_str(&j.payload);
+            hset.arg(&j.id).arg(record);
+        }
+        hset.ignore();
+        let indexed: Vec<&(usize, &NewJob)> =
+            jobs.iter().filter(|(_, j)| j.ident.is_some()).collect();
+        if !indexed.is_empty() {
+            let zadd = pipe.cmd("ZADD").arg(k.ident());
+            for (_, j) in indexed {
+                zadd.arg(0)
+                    .arg(format!("{}|{}", j.ident.as_deref().unwrap_or(""), j.id));
+            }
+            zadd.ignore();
+        }
+        let lpush = pipe.cmd("LPUSH").arg(k.ready());
+        for (_, j) in jobs {
+            lpush.arg(&j.id);
+        }
+        lpush.ignore();
+        if self.events_max > 0 {
+            let ids: Vec<&str> = jobs.iter().map(|(_, j)| j.id.as_str()).collect();
+            pipe.cmd("XADD")
+                .arg(k.events())
+                .arg("MAXLEN")
+                .arg(self.events_max.div_ceil(jobs.len() as u64).max(1))
+                .arg("*")
+                .arg("event")
+                .arg("enqueued")
+                .arg("jobs")
+                .arg(ids.join(" "))
+                .arg("kinds")
+                .arg(super::events::event_field(
+                    jobs.iter().map(|(_, j)| j.kind.as_str()),
+                ))
+                .arg("classes")
+                .arg("")
+                .arg("attempts")
+                .arg("0")
+                .ignore();
+        }
+        pipe.cmd("HINCRBY")
+            .arg(k.stats())
+            .arg("enqueued")
+            .arg(jobs.len())
+            .ignore();
+        pipe.cmd("LPUSH").arg(k.wake()).arg("1").ignore();
+        pipe.cmd("LTRIM").arg(k.wake()).arg(0).arg(0).ignore();
+        let () = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    /// Delayed, timed or keyed jobs, in one `enqueue.lua` call.
+    async fn enqueue_script(
+        &self,
+        long: &[(usize, &NewJob)],
         idempotency_ttl: Duration,
     ) -> Result<Vec<Enqueued>> {
         let k = &self.keys;
@@ -68,21 +202,11 @@ impl Rdb {
             .key(k.sched())
             .key(k.events())
             .key(k.ident());
-        type Numbered<'a> = Vec<(usize, &'a NewJob)>;
-        let (short, long): (Numbered, Numbered) =
-            jobs.iter().enumerate().partition(|(_, j)| j.is_short());
-        inv.arg(short.len())
-            .arg(long.len())
+        inv.arg(long.len())
             .arg(idempotency_ttl.as_millis().max(1) as u64)
-            .arg(self.events_max)
-            .arg(super::events::event_field(
-                short.iter().map(|(_, j)| j.kind.as_str()),
-            ));
-        for (_, job) in &short {
-            job.args(&mut inv, None);
-        }
+            .arg(self.events_max);
         let mut idem_keys: Vec<String> = Vec::new();
-        for (_, job) in &long {
+        for (_, job) in long {
             let index = match &job.idempotency_key {
                 Some(key) => {
                     let full = k.idempotency(key);
@@ -97,27 +221,22 @@ impl Rdb {
                 }
                 None => 0,
             };
-            job.args(&mut inv, Some(index));
+            job.args(&mut inv, index);
         }
         for key in &idem_keys {
             inv.key(key);
         }
-        // Only duplicates come back: (position among the long jobs, the original's id).
+        // Only duplicates come back: (position among the jobs sent, the original's id).
         let reply: Vec<redis::Value> = inv.invoke_async(&mut self.conn.clone()).await?;
         let mut original = std::collections::HashMap::new();
         for pair in reply.chunks(2) {
             let at = super::reply::int(pair.first())? as usize;
             original.insert(at, super::reply::text(pair.get(1))?);
         }
-        let mut out: Vec<Option<Enqueued>> = vec![None; jobs.len()];
-        for (i, job) in &short {
-            out[*i] = Some(Enqueued {
-                id: job.id.clone(),
-                duplicate: false,
-            });
-        }
-        for (n, (i, job)) in long.iter().enumerate() {
-            out[*i] = Some(match original.remove(&(n + 1)) {
+        Ok(long
+            .iter()
+            .enumerate()
+            .map(|(n, (_, job))| match original.remove(&(n + 1)) {
                 Some(id) => Enqueued {
                     id,
                     duplicate: true,
@@ -126,8 +245,7 @@ impl Rdb {
                     id: job.id.clone(),
                     duplicate: false,
                 },
-            });
-        }
-        Ok(out.into_iter().flatten().collect())
+            })
+            .collect())
     }
 }

@@ -70,9 +70,9 @@ impl Rdb {
         ): Row = redis::pipe()
             .llen(k.ready())
             .zcard(k.scheduled())
-            .zcard(k.running())
+            .hlen(k.lease())
             .zcard(k.dead())
-            .llen(k.completed())
+            .hlen(k.result())
             .hlen(k.cancelled())
             .hgetall(k.stats())
             .get(k.paused())
@@ -86,7 +86,7 @@ impl Rdb {
             scheduled,
             running,
             dead,
-            completed: finished.saturating_sub(cancelled),
+            completed: finished,
             cancelled,
             counters,
             paused,
@@ -158,7 +158,7 @@ impl Rdb {
             Option<String>,
             Option<u64>,
         );
-        type Scores = (Option<f64>, Option<f64>, Option<f64>);
+        type Scores = (Option<f64>, Option<f64>);
         let ((record, attempts, lease, history, result, error, cancelled), scores): (Row, Scores) =
             redis::pipe()
                 .hget(k.job(), id)
@@ -169,13 +169,27 @@ impl Rdb {
                 .hget(k.error(), id)
                 .hget(k.cancelled(), id)
                 .zscore(k.scheduled(), id)
-                .zscore(k.running(), id)
                 .zscore(k.dead(), id)
                 .query_async(&mut self.conn.clone())
                 .await
-                .map(|(a, b, c, d, e, f, g, i, j, l)| ((a, b, c, d, e, f, g), (i, j, l)))?;
+                .map(|(a, b, c, d, e, f, g, i, l)| ((a, b, c, d, e, f, g), (i, l)))?;
         let Some(record) = record else {
             return Ok(None);
+        };
+        // A leased job: its claim's deadline and holder.
+        let (lease_until, worker) = match &lease {
+            Some(claim) => {
+                let (deadline, holder): (Option<f64>, Option<String>) = redis::pipe()
+                    .zscore(k.running(), claim)
+                    .hget(k.claims(), claim)
+                    .query_async(&mut self.conn.clone())
+                    .await?;
+                (
+                    deadline.map(|d| d as u64),
+                    holder.and_then(|h| h.split('|').next().map(str::to_string)),
+                )
+            }
+            None => (None, None),
         };
         let (meta, payload) = split_record(&record);
         let corrupt = |reason: String| QueueError::Corrupt {
@@ -186,7 +200,7 @@ impl Rdb {
             serde_json::from_str(meta).map_err(|e| corrupt(format!("meta: {e}")))?;
         let state = Whereabouts {
             leased: lease.is_some(),
-            dead: scores.2.is_some(),
+            dead: scores.1.is_some(),
             scheduled: scores.0.is_some(),
             result: result.is_some(),
             cancelled: cancelled.is_some(),
@@ -208,7 +222,7 @@ impl Rdb {
             None => None,
         };
         let ms = |s: Option<f64>| s.map(|v| v as u64);
-        let (due_at, lease_until, died_at) = (ms(scores.0), ms(scores.1), ms(scores.2));
+        let (due_at, died_at) = (ms(scores.0), ms(scores.1));
         let finished_at = match state {
             JobState::Completed => stamp.or_else(|| {
                 history
@@ -230,7 +244,6 @@ impl Rdb {
                 ..HistoryEntry::default()
             });
         }
-        let worker = lease.and_then(|l| l.split('|').nth(1).map(str::to_string));
         let record = JobRecord {
             id: id.to_string(),
             state,

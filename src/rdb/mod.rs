@@ -79,6 +79,8 @@ pub struct Rdb {
     keys: Keys,
     /// Events kept in the queue's stream (0 = none written).
     events_max: u64,
+    /// Redis time for the records written without a script.
+    clock: enqueue::RedisClock,
 }
 
 /// Version and settings of the Redis server that matter to the queue.
@@ -97,6 +99,7 @@ impl Rdb {
             conn,
             keys,
             events_max: EVENTS_MAX,
+            clock: enqueue::RedisClock::default(),
         }
     }
 

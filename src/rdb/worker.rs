@@ -222,6 +222,7 @@ impl Rdb {
             .key(k.seq())
             .key(k.wake())
             .key(k.stats())
+            .key(k.claims())
             .arg(max.clamp(1, MAX_BATCH))
             .arg(lease.as_millis() as u64)
             .arg(worker)
@@ -237,8 +238,7 @@ impl Rdb {
             "throttled" => ClaimReply::Throttled(Duration::from_millis(num)),
             "empty" => ClaimReply::Empty,
             "ok" => {
-                let now = num;
-                let first = int(reply.get(2))?;
+                let token = int(reply.get(2))?;
                 let count = int(reply.get(3))? as usize;
                 let rest = reply.get(4..).unwrap_or_default();
                 let (jobs, orphans) = rest.split_at((count * 4).min(rest.len()));
@@ -248,12 +248,11 @@ impl Rdb {
                     .collect::<Result<Vec<_>>>()?;
                 let jobs = jobs
                     .chunks(4)
-                    .zip(first..)
-                    .map(|(c, token)| {
+                    .map(|c| {
                         // 0 instead of a failure: the job never ran before.
                         let first_run = matches!(c.get(3), Some(Value::Int(0)));
                         Ok(ClaimedJob {
-                            lease: Lease::claimed(text(c.first())?, token, worker, now, first_run),
+                            lease: Lease::claimed(text(c.first())?, token, first_run),
                             attempts: int(c.get(1))? as u32,
                             record: text(c.get(2))?,
                             last_error: if first_run {
@@ -370,7 +369,7 @@ impl Rdb {
             .arg(lease.as_millis() as u64)
             .arg(stamp.unwrap_or(""));
         for l in held {
-            inv.arg(&l.id).arg(l.token);
+            inv.arg(&l.id).arg(&l.stored);
         }
         let reply: Vec<u64> = inv.invoke_async(&mut self.conn.clone()).await?;
         let now = reply.first().copied().unwrap_or(0);
@@ -406,35 +405,28 @@ impl Rdb {
             .key(k.attempts())
             .key(k.job())
             .key(k.workers())
+            .key(k.claims())
             .arg(limit.clamp(1, MAX_BATCH))
             .invoke_async(&mut self.conn.clone())
             .await?;
         let now = int(reply.first())?;
         let mut out = Vec::new();
-        for c in reply.get(1..).unwrap_or_default().chunks(6) {
-            let lease = text(c.get(1))?;
-            let mut parts = lease.splitn(3, '|');
-            let token: Option<u64> = parts.next().and_then(|t| t.parse().ok());
-            let worker = parts.next().unwrap_or("").to_string();
+        for c in reply.get(1..).unwrap_or_default().chunks(7) {
+            let claim = text(c.get(1))?;
+            let worker = text(c.get(2))?;
             out.push(ExpiredLease {
                 lease: Lease {
                     id: text(c.first())?,
-                    token: token.unwrap_or(0),
-                    // A lease this engine did not write is nobody's to decide: an empty
-                    // stored lease never matches (outcome.lua refuses it).
-                    stored: if token.is_some() {
-                        lease.clone()
-                    } else {
-                        String::new()
-                    },
+                    token: claim.parse().unwrap_or(0),
+                    stored: claim,
                     first_run: false,
                 },
                 holder: worker.split('/').next().unwrap_or("").to_string(),
                 worker,
-                deadline: int(c.get(2))?,
-                attempts: int(c.get(3))? as u32 + 1,
-                record: text(c.get(4))?,
-                holder_stamp: int(c.get(5))?,
+                deadline: int(c.get(3))?,
+                attempts: int(c.get(4))? as u32 + 1,
+                record: text(c.get(5))?,
+                holder_stamp: int(c.get(6))?,
             });
         }
         Ok((now, out))

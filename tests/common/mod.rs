@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod cpu;
 pub mod procs;
 pub mod proxy;
 pub mod seed;

@@ -51,7 +51,7 @@ for i = 3, #ARGV, 2 do
     end
     if not dry then
       if state == RUNNING then
-        redis.call('ZREM', KEYS[4], id)
+        -- Its lease goes with the columns; its claim expires with the claim's other jobs.
         redis.call('HSET', KEYS[7], id, now)
       elseif state == DEAD then
         undead(KEYS[5], KEYS[6], KEYS[16], id)

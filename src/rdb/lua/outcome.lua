@@ -1,5 +1,5 @@
--- outcome.lua: applies a batch of outcomes, each fenced by its claim's lease (compared whole,
--- as the claim stored it). An outcome whose claim is no longer current is not applied: a
+-- outcome.lua: applies a batch of outcomes, each fenced by its job's lease (the token of the
+-- claim that holds it, compared whole). An outcome whose claim is no longer current is not applied: a
 -- worker's outcome is then `late` (its lease was lost), a reaper's is a `race` (the holder
 -- extended or finished first).
 -- First runs that succeeded (the common case) come in a short form: the script checks the
@@ -10,8 +10,8 @@
 -- (refunded ones one less), releases one less, successes nothing (a leased or completed job's
 -- attempt is one more than it holds).
 -- Every argument is checked before the first write; nothing here can fail half-way.
--- KEYS[1] running  KEYS[2] scheduled  KEYS[3] ready    KEYS[4] dead    KEYS[5] dead_index
--- KEYS[6] completed KEYS[7] attempts  KEYS[8] lease    KEYS[9] history KEYS[10] result
+-- KEYS[1] running (claims) KEYS[2] scheduled  KEYS[3] ready    KEYS[4] dead    KEYS[5] dead_index
+-- KEYS[6] completed (finish order; one entry per call: `ms|id id …`) KEYS[7] attempts  KEYS[8] lease    KEYS[9] history KEYS[10] result
 -- KEYS[11] error   KEYS[12] dindex    KEYS[13] stats   KEYS[14] wake    KEYS[15] sched
 -- KEYS[16] events  KEYS[17] minutes   KEYS[18] erased
 -- ARGV[1] short outcomes  ARGV[2] other outcomes  ARGV[3] history cap
@@ -26,7 +26,7 @@
 --   id, lease, action (c = completed, r = retry, d = dead, x = release to the head of ready),
 --   delay ms (r), refund (1 = give the attempt back), history entry (JSON object minus its `{`),
 --   data (result JSON for c, failure JSON for r and d), dead-index dimensions (`c|class\nk|...`),
---   fence (1 = a reaper's outcome: apply only if the lease deadline has passed),
+--   fence (1 = a reaper's outcome: apply only if the claim's deadline has passed),
 --   kind, failure class and attempt (for the event)
 -- Returns a string with one letter per outcome, short ones first: a = applied, l = late,
 -- r = reaper race, e = the job was erased while it ran (`okra-admin erase`): nothing of it is
@@ -80,7 +80,7 @@ for i = 1, short do
     status[i] = 'a'
     done[#done + 1] = id
     results[#results + 1] = id; results[#results + 1] = stamp .. '|' .. ARGV[b + 2]
-    completed[#completed + 1] = stamp .. '|' .. id
+    completed[#completed + 1] = id
   else
     rejected(i, id, '0')
   end
@@ -106,7 +106,7 @@ for i = short + 1, short + long do
   -- `seen`: a second outcome for the same claim in one batch finds its lease gone.
   local ok = leases[i] == lease and lease ~= '' and not seen[id]
   if ok and fence == '1' then
-    ok = tonumber(redis.call('ZSCORE', KEYS[1], id) or '0') <= now
+    ok = tonumber(redis.call('ZSCORE', KEYS[1], lease) or '0') <= now
   end
   if not ok then
     rejected(i, id, fence)
@@ -130,7 +130,7 @@ for i = short + 1, short + long do
     if action == 'c' then
       succeeded = succeeded + 1
       results[#results + 1] = id; results[#results + 1] = stamp .. '|' .. data
-      completed[#completed + 1] = stamp .. '|' .. id
+      completed[#completed + 1] = id
     elseif action == 'r' then
       retried = retried + 1
       errors[#errors + 1] = id; errors[#errors + 1] = data
@@ -162,12 +162,15 @@ for _, pair in ipairs({{'c', 'completed'}, {'r', 'retry'}, {'d', 'dead'}}) do
 end
 
 if #done > 0 then
-  call_sliced('ZREM', KEYS[1], done, 1)
+  -- The claim stays in `running` until it expires with no job left (expired.lua removes it).
   call_sliced('HDEL', KEYS[8], done, 1)
   call_sliced('HSET', KEYS[9], hist, 2)
   call_sliced('HSET', KEYS[7], spent, 2)
   call_sliced('HSET', KEYS[10], results, 2)
-  call_sliced('RPUSH', KEYS[6], completed, 1)
+  -- One entry for all the jobs this call completed: `<15-digit ms>|id id …`.
+  if #completed > 0 then
+    redis.call('RPUSH', KEYS[6], stamp .. '|' .. table.concat(completed, ' '))
+  end
   call_sliced('HSET', KEYS[11], errors, 2)
   schedule(KEYS[2], KEYS[15], scheduled)
   call_sliced('ZADD', KEYS[4], dead, 2)

@@ -1,6 +1,7 @@
 -- trim.lua: enforces the dead set's TTL and cap, and drops completed jobs past their retention.
 -- Bounded: at most ARGV[4] ids of each kind per call; callers loop while a count equals it.
--- KEYS[1] dead  KEYS[2] dead_index  KEYS[3] completed (list of `finished_ms|id`)  KEYS[4] stats
+-- KEYS[1] dead  KEYS[2] dead_index  KEYS[3] completed (list of `finished_ms|id id …`, one entry
+--   per call that finished jobs)  KEYS[4] stats
 -- KEYS[5..12] the eight job column hashes, in keys.rs `job_columns` order (dindex last)
 -- KEYS[13] ident  KEYS[14] minutes
 -- ARGV[1] dead cap (0 = none)  ARGV[2] dead TTL ms (0 = none)  ARGV[3] completed retention ms
@@ -45,18 +46,21 @@ if #gone > 0 then
 end
 -- `completed` is appended in finish order and completed is final, so the expired are a prefix.
 local cutoff = string.format('%015.0f', now - keep)
--- An entry not shaped `<15 digits>|id` (written by something else) is dropped without touching
--- any job, so it can never stall the sweep.
+-- An entry not shaped `<15 digits>|ids` (written by something else) is dropped without
+-- touching any job, so it can never stall the sweep. Whole entries go, about `limit` ids a call.
 local finished, popped = {}, 0
 for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, limit - 1)) do
+  if #finished >= limit then break end
   local shaped = string.find(entry, '^%d+|') == 1 and string.sub(entry, 16, 16) == '|'
   if shaped and string.sub(entry, 1, 15) > cutoff then break end
   popped = popped + 1
-  if shaped then finished[#finished + 1] = string.sub(entry, 17) end
+  if shaped then
+    for id in string.gmatch(string.sub(entry, 17), '[^ ]+') do finished[#finished + 1] = id end
+  end
 end
 if popped > 0 then redis.call('LTRIM', KEYS[3], popped, -1) end
 if #finished > 0 then
   unindex(KEYS[13], KEYS[5], finished)
   delete_columns(5, finished)
 end
-return {#old, #over, popped}
+return {#old, #over, #finished}

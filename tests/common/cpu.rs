@@ -1,0 +1,100 @@
+//! Where CPU goes, for the benchmarks: a process's CPU time from `/proc`, the Redis server's
+//! from `INFO cpu`, and its per-command time from `INFO commandstats`.
+
+/// CPU seconds (user + sys) process `pid` has used (`"self"` for this one), from `/proc`.
+pub fn proc_cpu(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start at the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+async fn conn(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    Ok(redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?)
+}
+
+/// Redis server CPU seconds used so far (user + sys, all threads).
+pub async fn redis_cpu(url: &str) -> anyhow::Result<f64> {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut conn(url).await?)
+        .await?;
+    let field = |name: &str| -> f64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    Ok(field("used_cpu_user") + field("used_cpu_sys"))
+}
+
+/// Starts counting commands afresh (`CONFIG RESETSTAT`); false where the server refuses (a
+/// managed Redis).
+pub async fn reset_commandstats(url: &str) -> bool {
+    match conn(url).await {
+        Ok(mut c) => redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async::<()>(&mut c)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// `INFO commandstats` as (command, calls, µs), most time first.
+pub async fn commandstats(url: &str) -> Vec<(String, f64, f64)> {
+    let Ok(mut c) = conn(url).await else {
+        return Vec::new();
+    };
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut c)
+        .await
+        .unwrap_or_default();
+    let mut out: Vec<(String, f64, f64)> = info
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let get = |k: &str| -> Option<f64> {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
+            };
+            Some((name.to_string(), get("calls")?, get("usec")?))
+        })
+        .collect();
+    out.sort_by(|a, b| b.2.total_cmp(&a.2));
+    out
+}
+
+/// The top of [`commandstats`] per job: `evalsha 12.30 (450 calls), hset 2.99 (446 calls), …`.
+pub fn per_job(stats: &[(String, f64, f64)], jobs: usize, top: usize) -> String {
+    stats
+        .iter()
+        .take(top)
+        .map(|(c, calls, us)| format!("{c} {:.2} ({calls:.0} calls)", us / jobs as f64))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
