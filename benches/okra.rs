@@ -20,7 +20,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::cpu::{commandstats, per_job, proc_cpu, redis_cpu, reset_commandstats};
+use common::cpu::{
+    commandstats, memory_per_job, per_job, proc_cpu, queue_memory, redis_cpu, reset_commandstats,
+};
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -244,6 +246,84 @@ async fn main() -> anyhow::Result<()> {
     let (open_seal, with_reuse) = sealing_work(&keys)?;
     println!(
         "sealing work alone per job: {open_seal:.2} µs (open the payload, seal the result), {with_reuse:.2} µs with reuse on (and seal the stored profile)"
+    );
+    memory(dir.path(), &url, &sandbox, jobs, concurrency).await
+}
+
+/// Redis memory per waiting job and per dead letter (default settings, no sealing), by key.
+/// Targets: 250 B per waiting job, 1 KB per dead letter before Okra's body.
+async fn memory(
+    dir: &Path,
+    url: &str,
+    sandbox: &Sandbox,
+    jobs: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let waiting = Queue::connect(&RedisSettings::new(url), QueueConfig::new("mem-wait")).await?;
+    waiting
+        .enqueue_bulk((0..jobs).map(|i| {
+            (
+                OkraJob::BvnVerify {
+                    bvn: format!("23{i:05}1234"),
+                },
+                EnqueueOptions::default(),
+            )
+        }))
+        .await?;
+    let (per, parts) = memory_per_job(&queue_memory(url, "mem-wait").await?, jobs);
+    println!("\nRedis memory per waiting job: {per:.0} B ({parts}); target 250 B");
+    // Dead letters as Okra makes them: FLAGGED_USER answers (the sandbox's 0601 trigger).
+    let name = "mem-dead";
+    let dead = Queue::connect(&RedisSettings::new(url), QueueConfig::new(name)).await?;
+    dead.enqueue_bulk((0..jobs).map(|i| {
+        (
+            OkraJob::BvnVerify {
+                bvn: format!("24{i:05}0601"),
+            },
+            EnqueueOptions::default(),
+        )
+    }))
+    .await?;
+    let spec = WorkerSpec {
+        queue: name,
+        concurrency,
+        okra_timeout: "30s",
+        ..WorkerSpec::default()
+    };
+    let started = Instant::now();
+    let mut worker = start_worker(dir, 99, url, &sandbox.url, &spec);
+    while dead.stats().await?.dead < jobs as u64 {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "the dead letters did not all arrive; worker log:\n{}",
+            worker.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.terminate(Duration::from_secs(30));
+    let keys = queue_memory(url, name).await?;
+    let (per, parts) = memory_per_job(&keys, jobs);
+    // Okra's body is kept as it came (for dead.answer_retention): what it weighs is Okra's.
+    let letters = dead
+        .dead_page(&okra_queue::DeadFilter::default(), 1, 50)
+        .await?;
+    let mut conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let mut bodies: Vec<usize> = Vec::new();
+    for l in &letters {
+        let stored: String = redis::cmd("HGET")
+            .arg(format!("okq:{{{name}}}:error"))
+            .arg(&l.id)
+            .query_async(&mut conn)
+            .await?;
+        let failure: okra_queue::job::Failure = serde_json::from_str(&stored)?;
+        bodies.push(failure.body.map_or(0, |b| b.len()));
+    }
+    let body = bodies.iter().sum::<usize>() as f64 / bodies.len().max(1) as f64;
+    println!(
+        "Redis memory per dead letter (FLAGGED_USER): {per:.0} B, {:.0} B before Okra's body of {body:.0} B ({parts}); target 1 KB before the body",
+        per - body
     );
     Ok(())
 }

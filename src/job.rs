@@ -180,8 +180,11 @@ pub struct Enqueued {
     pub duplicate: bool,
 }
 
-/// Metadata stored beside the payload.
+/// Metadata stored beside the payload. A ready job's `window_start` and `due_at` are its
+/// `created_at` and are not stored (a record is most of what a waiting job costs in Redis);
+/// reading fills them in, so no reader can see them missing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredMeta")]
 pub struct JobMeta {
     /// The job's kind.
     pub kind: String,
@@ -210,6 +213,44 @@ pub struct JobMeta {
     /// The job asked for a fresh answer: no answer stored for reuse is handed to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fresh: bool,
+}
+
+/// [`JobMeta`] as stored: the times a ready job shares with `created_at` may be absent.
+#[derive(Deserialize)]
+struct StoredMeta {
+    kind: String,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    requeues: u32,
+    #[serde(default)]
+    created_at: u64,
+    #[serde(default)]
+    window_start: Option<u64>,
+    #[serde(default)]
+    due_at: Option<u64>,
+    #[serde(default)]
+    ix: Option<String>,
+    #[serde(default)]
+    fresh: bool,
+}
+
+impl From<StoredMeta> for JobMeta {
+    fn from(m: StoredMeta) -> Self {
+        Self {
+            kind: m.kind,
+            max_attempts: m.max_attempts,
+            idempotency_key: m.idempotency_key,
+            requeues: m.requeues,
+            created_at: m.created_at,
+            window_start: m.window_start.unwrap_or(m.created_at),
+            due_at: m.due_at.unwrap_or(m.created_at),
+            ix: m.ix,
+            fresh: m.fresh,
+        }
+    }
 }
 
 impl JobMeta {
@@ -472,6 +513,21 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ready_job_stores_one_time_and_reads_three() {
+        let meta: JobMeta =
+            serde_json::from_str(r#"{"created_at":1000,"kind":"bvn_verify"}"#).unwrap();
+        assert_eq!(
+            (meta.created_at, meta.window_start, meta.due_at),
+            (1000, 1000, 1000)
+        );
+        let later: JobMeta = serde_json::from_str(
+            r#"{"created_at":1000,"due_at":5000,"window_start":3000,"kind":"bvn_verify"}"#,
+        )
+        .unwrap();
+        assert_eq!((later.window_start, later.due_at), (3000, 5000));
+    }
 
     #[test]
     fn history_entries_lose_their_brace_and_time_for_the_script() {

@@ -282,6 +282,7 @@ async fn partition(jobs: usize) -> Figures {
         reap_interval: Duration::from_millis(100),
         trim_interval: Duration::from_secs(1),
         shutdown_grace: Duration::from_secs(10),
+        ..WorkerOptions::default()
     };
     // The first run of each job is slow (an upstream call that outlasts the partition).
     let calls: Arc<Mutex<HashMap<String, u32>>> = Arc::default();

@@ -66,8 +66,7 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraR
                 give_back_slot(deps, ctx).await;
                 info!("profile paid for within okra.reuse_window; reused, no call");
                 deps.pay
-                    .count(ctx.redis_now_ms(), job.kind(), Spent::SavedReuse, 0.0)
-                    .await;
+                    .count(ctx.redis_now_ms(), job.kind(), Spent::SavedReuse, 0.0);
                 return Ok(result.reused());
             }
             Ok(Gate::Go { look_first: l }) => look_first |= l,
@@ -161,10 +160,9 @@ async fn look(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Looked {
                     lookup = path,
                     "profile found with the free lookup; no second paid verify"
                 );
-                found(deps).await;
+                deps.pay.found();
                 deps.pay
-                    .count(ctx.redis_now_ms(), job.kind(), Spent::SavedLookup, 0.0)
-                    .await;
+                    .count(ctx.redis_now_ms(), job.kind(), Spent::SavedLookup, 0.0);
                 Looked::Found(OkraResult {
                     lookup: Some("free".into()),
                     ..OkraResult::found(path, profile)
@@ -255,11 +253,10 @@ async fn pay(
         Ok(Reply::Data(data)) => {
             // Okra charged for a success, whatever its profile turns out to be.
             deps.pay
-                .count(now(), job.kind(), Spent::Paid, receipt_credits(&data))
-                .await;
+                .count(now(), job.kind(), Spent::Paid, receipt_credits(&data));
             match checked_profile(job, &data) {
                 Ok(profile) => {
-                    found(deps).await;
+                    deps.pay.found();
                     let result = OkraResult {
                         verified_at: Some(now()),
                         ..OkraResult::found(job.path(), profile)
@@ -281,9 +278,7 @@ async fn pay(
             (Ok(result), Settled::Nothing)
         }
         Err(e) if e.uncertain() => {
-            deps.pay
-                .count(now(), job.kind(), Spent::Uncertain, 0.0)
-                .await;
+            deps.pay.count(now(), job.kind(), Spent::Uncertain, 0.0);
             (Err(failed(deps, &e).await), Settled::Unsure)
         }
         Err(e) => {
@@ -442,11 +437,6 @@ async fn drain_guard(deps: &Deps, je: JobError) -> JobError {
             je
         }
     }
-}
-
-/// A success ends any run of `not_found` (for every worker: fleets may differ in their guard).
-async fn found(deps: &Deps) {
-    let _ = deps.queue.rdb().found().await;
 }
 
 /// What the operator reads in `stats` when the breaker paused the queue.

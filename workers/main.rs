@@ -4,6 +4,7 @@
 mod handler;
 mod metrics;
 mod pay_once;
+mod tally;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,8 +53,7 @@ struct Args {
     log_format: Option<String>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
     let settings = match load(&args) {
         Ok(s) => s,
@@ -62,6 +62,30 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // One thread by default: an I/O-bound worker spends most of a multi-threaded runtime's
+    // CPU waking its threads (worker.threads).
+    let runtime = match settings.endpoints.threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if n > 1 {
+                b.worker_threads(n);
+            }
+            b.enable_all().build()
+        }
+    };
+    match runtime {
+        Ok(rt) => rt.block_on(start(settings)),
+        Err(e) => {
+            eprintln!("okra-worker: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(settings: Settings) -> ExitCode {
     okra_queue::telemetry::init(&settings.log.format, &settings.log.level);
     if settings.okra.base_url == okra_queue::okra::OkraSettings::default().base_url
         && std::env::var_os("OKQ_OKRA__BASE_URL").is_none()
@@ -125,6 +149,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             runtime.node_id().to_string(),
         ));
     }
+    let tally = tally::Tally::new(&queue);
+    tokio::spawn(tally.clone().run());
     let pay = pay_once::PayOnce::new(
         &queue,
         settings.okra.reuse_window,
@@ -132,6 +158,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         // A paid call lasts at most the client timeout; a job waits for another's for a lease.
         settings.okra.timeout + Duration::from_secs(5),
         settings.worker.lease,
+        tally.clone(),
     );
     let deps = Arc::new(handler::Deps {
         client,
@@ -168,6 +195,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     info!(grace = %humantime::format_duration(grace), "stopping: recording outcomes and giving back unfinished jobs");
     let report = runtime.shutdown().await;
+    // The last jobs' counts, before the process goes.
+    tally.flush().await;
     info!(
         released = report.released,
         unrecorded = report.unrecorded,

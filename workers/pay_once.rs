@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{debug, warn};
 
+use crate::tally::Tally;
+
 /// The account's pay-once machinery, shared by every job of a worker process.
 pub struct PayOnce {
     account: Option<Arc<Account>>,
@@ -30,6 +32,8 @@ pub struct PayOnce {
     call: Duration,
     /// How long a job waits for another job's paid call for the same person.
     wait: Duration,
+    /// The ledger's counts and the drain guard's successes, written in batches.
+    tally: Arc<Tally>,
 }
 
 /// What a job does before its paid call.
@@ -70,6 +74,7 @@ impl PayOnce {
         budget: u32,
         call: Duration,
         wait: Duration,
+        tally: Arc<Tally>,
     ) -> Self {
         Self {
             account: queue.account_handle(),
@@ -79,6 +84,7 @@ impl PayOnce {
             budget,
             call,
             wait,
+            tally,
         }
     }
 
@@ -208,31 +214,14 @@ impl PayOnce {
     }
 
     /// Counts a paid call, an uncertain one or a saving in the spend ledger (on the UTC day of
-    /// `now`, Redis time), then in the metrics once Redis has it.
-    pub async fn count(&self, now: u64, kind: &str, what: Spent, credits: f64) {
-        let Some(a) = self.account() else { return };
-        if let Err(e) = a.spend_add(now, kind, what, 1, credits).await {
-            warn!(error = %e, what = what.as_str(), "could not count a call in the spend ledger");
-            return;
-        }
-        let account = a.name().to_string();
-        match what {
-            Spent::Paid => {
-                metrics::counter!("okra_paid_calls_total", "account" => account.clone(), "kind" => kind.to_string()).increment(1);
-            }
-            Spent::Uncertain => {
-                metrics::counter!("okra_uncertain_calls_total", "account" => account.clone(), "kind" => kind.to_string()).increment(1);
-            }
-            Spent::SavedLookup => {
-                metrics::counter!("okra_saved_calls_total", "account" => account.clone(), "how" => "lookup").increment(1);
-            }
-            Spent::SavedReuse => {
-                metrics::counter!("okra_saved_calls_total", "account" => account.clone(), "how" => "reuse").increment(1);
-            }
-        }
-        if credits > 0.0 {
-            metrics::gauge!("okra_credits_total", "account" => account).increment(credits);
-        }
+    /// `now`, Redis time); the tally writes it within a few milliseconds, with its metrics.
+    pub fn count(&self, now: u64, kind: &str, what: Spent, credits: f64) {
+        self.tally.count(now, kind, what, credits);
+    }
+
+    /// A success: the drain guard's run of `not_found` ends.
+    pub fn found(&self) {
+        self.tally.found();
     }
 }
 

@@ -16,18 +16,31 @@ pub(crate) enum AckMsg {
     Flush(oneshot::Sender<()>),
 }
 
+/// A batch this large is written without lingering.
+const LINGER_BELOW: usize = 64;
+
 pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckMsg>) {
     let mut batch: Vec<OutcomeEntry> = Vec::with_capacity(MAX_BATCH);
     let mut flushes = Vec::new();
+    let linger = inner.opts.ack_linger;
     while let Some(first) = rx.recv().await {
+        let until = tokio::time::Instant::now() + linger;
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
                 AckMsg::Outcome(e) => batch.push(*e),
                 AckMsg::Flush(tx) => flushes.push(tx),
             }
-            next = if batch.len() < MAX_BATCH {
-                rx.try_recv().ok()
+            next = if batch.len() >= MAX_BATCH {
+                None
+            } else if let Ok(msg) = rx.try_recv() {
+                Some(msg)
+            } else if batch.len() < LINGER_BELOW && flushes.is_empty() && !linger.is_zero() {
+                // A small batch waits a moment for company; a flush (shutdown) never waits.
+                tokio::time::timeout_at(until, rx.recv())
+                    .await
+                    .ok()
+                    .flatten()
             } else {
                 None
             };

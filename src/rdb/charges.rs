@@ -42,7 +42,7 @@ pub enum End<'a> {
 }
 
 /// What the spend ledger counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Spent {
     /// A verify Okra answered with success (charged).
     Paid,
@@ -72,6 +72,22 @@ impl Spent {
             Self::SavedReuse => "saved_reuse",
         }
     }
+}
+
+/// One count for the spend ledger: `n` of `what` for `kind` on a UTC `day`, with the credits
+/// their receipts said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpendCount {
+    /// UTC day, `YYYY-MM-DD` (of Redis time).
+    pub day: String,
+    /// Job kind.
+    pub kind: String,
+    /// What is counted.
+    pub what: Spent,
+    /// How many.
+    pub n: u64,
+    /// Credits (receipt amounts) they cost.
+    pub credits: f64,
 }
 
 /// Credits are counted in millionths, so sums stay exact.
@@ -226,17 +242,44 @@ impl Account {
         n: u64,
         credits: f64,
     ) -> Result<()> {
-        let key = self.keys.spend(&utc_day(now_ms));
-        let mut pipe = redis::pipe();
-        pipe.hincr(&key, format!("{kind}|{}", what.as_str()), n);
-        if credits > 0.0 {
-            pipe.hincr(
-                &key,
-                format!("{kind}|{CREDITS}"),
-                (credits * MICRO).round() as i64,
-            );
+        self.spend_add_many(&[SpendCount {
+            day: utc_day(now_ms),
+            kind: kind.to_string(),
+            what,
+            n,
+            credits,
+        }])
+        .await
+    }
+
+    /// Adds many counts in one round trip (a worker gathers its jobs' counts and writes them
+    /// together: one pipeline for a batch, not one per job).
+    pub async fn spend_add_many(&self, counts: &[SpendCount]) -> Result<()> {
+        if counts.is_empty() {
+            return Ok(());
         }
-        pipe.expire(&key, LEDGER_KEPT.as_secs() as i64);
+        let mut pipe = redis::pipe();
+        let mut days: Vec<&str> = Vec::new();
+        for c in counts {
+            let key = self.keys.spend(&c.day);
+            pipe.hincr(&key, format!("{}|{}", c.kind, c.what.as_str()), c.n)
+                .ignore();
+            if c.credits > 0.0 {
+                pipe.hincr(
+                    &key,
+                    format!("{}|{CREDITS}", c.kind),
+                    (c.credits * MICRO).round() as i64,
+                )
+                .ignore();
+            }
+            if !days.contains(&c.day.as_str()) {
+                days.push(&c.day);
+            }
+        }
+        for day in days {
+            pipe.expire(self.keys.spend(day), LEDGER_KEPT.as_secs() as i64)
+                .ignore();
+        }
         let _: () = pipe.query_async(&mut self.conn.clone()).await?;
         Ok(())
     }

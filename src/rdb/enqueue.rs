@@ -125,7 +125,7 @@ impl Rdb {
     async fn enqueue_ready(&self, jobs: &[(usize, &NewJob)]) -> Result<()> {
         let k = &self.keys;
         let now = self.clock.now(&self.conn).await?;
-        let stamp = format!("{{\"created_at\":{now},\"window_start\":{now},\"due_at\":{now}");
+        let stamp = format!("{{\"created_at\":{now}");
         let mut pipe = redis::pipe();
         pipe.atomic();
         let hset = pipe.cmd("HSET").arg(k.job());

@@ -47,7 +47,7 @@ mod worker;
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
 pub use audit::{AUDIT_KEPT, AuditRow};
 pub use browse::{CancelReply, JobBrief, Listing};
-pub use charges::{Begin, End, SpendRow, Spent, utc_day};
+pub use charges::{Begin, End, SpendCount, SpendRow, Spent, utc_day};
 pub use conn::{RedisConn, RedisSettings};
 pub use control::{NotFound, OPERATOR_PAUSE, RateLimit};
 pub use dead::{DeadBrief, Dim, Requeued, index_members, member_id};

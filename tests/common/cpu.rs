@@ -98,3 +98,53 @@ pub fn per_job(stats: &[(String, f64, f64)], jobs: usize, top: usize) -> String 
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Bytes each key of a queue (`okq:{<queue>}:*`) holds (`MEMORY USAGE … SAMPLES 0`: every
+/// element counted), by the key's last segment, largest first.
+pub async fn queue_memory(url: &str, queue: &str) -> anyhow::Result<Vec<(String, u64)>> {
+    let mut c = conn(url).await?;
+    let pattern = format!("okq:{{{queue}}}:*");
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut c)
+            .await?;
+        keys.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for k in keys {
+        let bytes: Option<u64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&k)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(&mut c)
+            .await?;
+        let name = k.rsplit(':').next().unwrap_or(&k).to_string();
+        out.push((name, bytes.unwrap_or(0)));
+    }
+    out.sort_by_key(|k| std::cmp::Reverse(k.1));
+    Ok(out)
+}
+
+/// `total B/job (key B, key B, …)` of a [`queue_memory`] breakdown over `n` jobs; keys under
+/// 1 B a job are left out of the list (not of the total).
+pub fn memory_per_job(keys: &[(String, u64)], n: usize) -> (f64, String) {
+    let total: u64 = keys.iter().map(|(_, b)| b).sum();
+    let parts: Vec<String> = keys
+        .iter()
+        .filter(|(_, b)| *b as f64 / n as f64 >= 1.0)
+        .map(|(k, b)| format!("{k} {:.0}", *b as f64 / n as f64))
+        .collect();
+    (total as f64 / n as f64, parts.join(", "))
+}

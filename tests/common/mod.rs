@@ -312,6 +312,7 @@ pub fn test_options() -> WorkerOptions {
         reap_interval: Duration::from_millis(200),
         trim_interval: Duration::from_millis(200),
         shutdown_grace: Duration::from_secs(2),
+        ack_linger: Duration::from_millis(2),
     }
 }
 

@@ -285,9 +285,7 @@ async fn thirty_jobs_for_three_people_make_three_paid_calls() {
     assert_eq!(keys.lines().count(), 3, "{keys}");
     assert!(people.iter().all(|p| !keys.contains(p.as_str())), "{keys}");
     // The ledger saw it.
-    let spend = common::cli::admin(&server, "reuse", &["--json", "spend", "--days", "1"])
-        .ok()
-        .json();
+    let spend = spend_when(&server, "reuse", "1", |r| r["saved_reuse"] == 27).await;
     assert_eq!(spend[0]["kind"], "bvn_verify", "{spend}");
     assert_eq!(spend[0]["paid"], 3, "{spend}");
     assert_eq!(spend[0]["saved_reuse"], 27, "{spend}");
@@ -326,8 +324,7 @@ async fn the_spend_ledger_counts_paid_calls_receipts_and_savings() {
             JobState::Completed
         );
     }
-    let run = common::cli::admin(&server, "ledger", &["--json", "spend", "--days", "2"]).ok();
-    let rows = run.json();
+    let rows = spend_when(&server, "ledger", "2", |r| r["uncertain"] == 1).await;
     let row = rows.as_array().unwrap()[0].clone();
     let keys: Vec<&String> = row.as_object().unwrap().keys().collect();
     assert_eq!(
@@ -374,4 +371,24 @@ async fn the_spend_ledger_counts_paid_calls_receipts_and_savings() {
         metrics.contains("okra_credits_total{account=\"default\"} 0.3"),
         "{metrics}"
     );
+}
+
+/// `okra-admin spend --json` once its first row satisfies `done`: a worker writes its counts
+/// to the ledger within a few milliseconds of its jobs (workers/tally.rs), not with them.
+async fn spend_when(
+    server: &common::RedisServer,
+    queue: &str,
+    days: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let rows = common::cli::admin(server, queue, &["--json", "spend", "--days", days])
+            .ok()
+            .json();
+        if done(&rows[0]) || started.elapsed() > Duration::from_secs(5) {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

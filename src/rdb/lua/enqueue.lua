@@ -1,7 +1,7 @@
 -- enqueue.lua: adds a batch of jobs that are delayed, timed, or carry an idempotency key (jobs
 -- ready now without one are written by a plain transaction: src/rdb/enqueue.rs). The record's
--- `created_at`, `window_start` and `due_at` are Redis time, set here, so the fleet shares one
--- clock. Every argument and idempotency key is checked before the first write.
+-- `created_at` and `due_at` are Redis time, set here, so the fleet shares one clock (a
+-- `due_at` or `window_start` equal to `created_at` is not written: readers take `created_at`). Every argument and idempotency key is checked before the first write.
 -- KEYS[1] ready   KEYS[2] scheduled   KEYS[3] job   KEYS[4] stats   KEYS[5] wake  KEYS[6] sched
 -- KEYS[7] events  KEYS[8] ident       KEYS[9..] idempotency keys of this batch
 -- ARGV[1] number of jobs  ARGV[2] idempotency TTL (ms)  ARGV[3] events kept (0 = no events)
@@ -34,7 +34,7 @@ for i = 0, n - 1 do
 end
 
 local now = now_ms()
-local stamp = '{"created_at":' .. now .. ',"window_start":' .. now .. ',"due_at":'
+local stamp = '{"created_at":' .. now
 local out, records, ready, scheduled, index = {}, {}, {}, {}, {}
 local ids, kinds = {}, {}
 for i = 0, n - 1 do
@@ -53,7 +53,11 @@ for i = 0, n - 1 do
     if at > 0 then due = at end
     due = math.max(due, now)
     records[#records + 1] = id
-    records[#records + 1] = stamp .. due .. tail
+    if due > now then
+      records[#records + 1] = stamp .. ',"due_at":' .. due .. tail
+    else
+      records[#records + 1] = stamp .. tail
+    end
     if due > now then
       scheduled[#scheduled + 1] = due; scheduled[#scheduled + 1] = id
     else
