@@ -212,11 +212,9 @@ impl Settings {
                 Err(e) => problems.push(e),
             }
         }
-        if problems.is_empty()
-            && let Err(e) = settings.validate()
-        {
-            return Err(e);
-        }
+        // The TLS files, as the seal keys: read at load (the URL may still come from a flag).
+        problems.extend(settings.redis.check_files());
+        problems.extend(settings.problems());
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -225,24 +223,86 @@ impl Settings {
         }
     }
 
-    /// Checks every value.
+    /// Checks every value; the error lists every problem, `; ` between them.
     pub fn validate(&self) -> Result<(), QueueError> {
-        self.queue_config().validate()?;
-        self.worker.validate().map_err(QueueError::Config)?;
-        self.okra.validate().map_err(QueueError::Config)?;
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(QueueError::Config(problems.join("; ")))
+        }
+    }
+
+    /// Every value that does not make sense, one message each (a section reports its first).
+    pub fn problems(&self) -> Vec<String> {
+        let message = |e: QueueError| match e {
+            QueueError::Config(m) => m,
+            other => other.to_string(),
+        };
+        let mut problems = Vec::new();
+        if let Err(e) = self.queue_config().validate() {
+            problems.push(message(e));
+        }
+        if let Err(e) = self.worker.validate() {
+            problems.push(e);
+        }
+        if let Err(e) = self.okra.validate() {
+            problems.push(e);
+        }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
-            return Err(QueueError::Config(format!(
+            problems.push(format!(
                 "log.format must be `pretty` or `json`, got `{}`",
                 self.log.format
-            )));
-        }
-        Classifier::from_settings(&self.classification)?;
-        if !self.okra.reuse_window.is_zero() && self.queue.index_key.is_none() {
-            return Err(QueueError::Config(
-                "okra.reuse_window needs queue.index_key: the reuse store is keyed by the keyed hash of each identifier, never the number".into(),
             ));
         }
-        Ok(())
+        if let Err(e) = Classifier::from_settings(&self.classification) {
+            problems.push(message(e));
+        }
+        if !self.okra.reuse_window.is_zero() && self.queue.index_key.is_none() {
+            problems.push(
+                "okra.reuse_window needs queue.index_key: the reuse store is keyed by the keyed hash of each identifier, never the number".into(),
+            );
+        }
+        problems
+    }
+
+    /// What a configuration can still get wrong once flags changed it: the Redis URL and the
+    /// TLS files it names (read, and holding PEM). Empty when sound.
+    pub fn check(&self) -> Vec<String> {
+        self.redis.check()
+    }
+
+    /// The effective settings, one `section.key = value` line each, secrets masked (the Redis
+    /// password, `queue.index_key`); what `--check-config` prints.
+    pub fn effective(&self) -> Vec<String> {
+        let parts: [(&str, serde_json::Result<serde_json::Value>); 11] = [
+            ("redis", serde_json::to_value(&self.redis)),
+            ("queue", serde_json::to_value(&self.queue)),
+            ("retry", serde_json::to_value(&self.retry)),
+            ("retry", serde_json::to_value(self.delays)),
+            ("dead", serde_json::to_value(&self.dead)),
+            ("worker", serde_json::to_value(&self.worker)),
+            ("worker", serde_json::to_value(&self.endpoints)),
+            ("okra", serde_json::to_value(&self.okra)),
+            ("classification", serde_json::to_value(&self.classification)),
+            ("log", serde_json::to_value(&self.log)),
+            ("seal", serde_json::to_value(&self.seal)),
+        ];
+        let mut lines = Vec::new();
+        for (section, value) in parts {
+            let Ok(serde_json::Value::Object(map)) = value else {
+                continue;
+            };
+            for (key, v) in map {
+                let shown = match (section, key.as_str()) {
+                    ("redis", "url") => serde_json::json!(self.redis.display_url()),
+                    (_, "index_key") if !v.is_null() => serde_json::json!("(set, masked)"),
+                    _ => v,
+                };
+                lines.push(format!("{section}.{key} = {shown}"));
+            }
+        }
+        lines
     }
 
     /// The queue's shared settings: `[queue]` with the retry policy, the dead-letter limits and
@@ -255,6 +315,49 @@ impl Settings {
             rate_limit: None,
             seal: self.sealer.clone(),
             ..self.queue.clone()
+        }
+    }
+}
+
+/// `--check-config` of a binary: every problem of a configuration (`loaded` is what
+/// [`Settings::load`] and the binary's flags made of it; `more` adds the binary's own checks,
+/// given the settings when they loaded),
+/// or, when there is none, the effective settings. Returns whether it is sound and the text to
+/// print (problems one per line).
+pub fn check_report(
+    loaded: Result<Settings, QueueError>,
+    more: impl FnOnce(Option<&Settings>) -> Vec<String>,
+) -> (bool, String) {
+    let problems: Vec<String> = match &loaded {
+        Err(QueueError::Config(list)) => list.split("; ").map(str::to_string).collect(),
+        Err(e) => vec![e.to_string()],
+        Ok(s) => s.check(),
+    }
+    .into_iter()
+    .chain(more(loaded.as_ref().ok()))
+    .collect();
+    match loaded {
+        Ok(s) if problems.is_empty() => {
+            let mut text = String::from("configuration OK; effective settings (secrets masked):\n");
+            for line in s.effective() {
+                text.push_str("  ");
+                text.push_str(&line);
+                text.push('\n');
+            }
+            (true, text)
+        }
+        _ => {
+            let n = problems.len();
+            let mut text = format!(
+                "{n} problem{} in the configuration:\n",
+                if n == 1 { "" } else { "s" }
+            );
+            for p in problems {
+                text.push_str("  - ");
+                text.push_str(&p);
+                text.push('\n');
+            }
+            (false, text)
         }
     }
 }
@@ -452,15 +555,18 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("OKQ_QUEUE__EVENTS_MAX", "0");
             jail.set_env("OKQ_QUEUE__INDEX_KEY", "an-index-key-of-16+");
+            // The TLS files are read at load: one that is missing is a problem.
+            jail.set_env("OKQ_REDIS__URL", "rediss://redis.internal:6380");
             jail.set_env("OKQ_REDIS__TLS_CA", "/etc/okq/ca.pem");
+            let e = Settings::load(None).unwrap_err().to_string();
+            assert!(e.contains("cannot read tls_ca /etc/okq/ca.pem"), "{e}");
+            jail.create_file("ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n")?;
+            jail.set_env("OKQ_REDIS__TLS_CA", "ca.pem");
             let s = Settings::load(None).unwrap();
             assert_eq!(s.queue.events_max, 0);
             assert_eq!(s.queue_config().events_max, 0);
             assert!(s.queue_config().index_key.is_some());
-            assert_eq!(
-                s.redis.tls_ca.as_deref(),
-                Some(Path::new("/etc/okq/ca.pem"))
-            );
+            assert_eq!(s.redis.tls_ca.as_deref(), Some(Path::new("ca.pem")));
             jail.set_env("OKQ_QUEUE__INDEX_KEY", "short");
             let e = Settings::load(None).unwrap_err().to_string();
             assert!(e.contains("index_key") && e.contains("16 bytes"), "{e}");

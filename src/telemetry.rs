@@ -21,3 +21,17 @@ pub fn init(format: &str, level: &str) {
         builder.try_init()
     };
 }
+
+/// Whether a write to a closed pipe ends the process quietly, as it ends `ls` or `grep`
+/// (`true`: SIGPIPE's default), or fails as an error the caller sees (`false`: ignored, Rust's
+/// default, which makes `println!` panic on a closed stdout). The CLIs turn it on before they
+/// print; a long-running server (the dashboard) keeps it off, so a client hanging up on a
+/// socket never ends the process.
+pub fn quiet_on_closed_pipe(quiet: bool) {
+    let disposition = if quiet { libc::SIG_DFL } else { libc::SIG_IGN };
+    // SAFETY: setting SIGPIPE's disposition to a default or to "ignore" has no preconditions
+    // and installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, disposition);
+    }
+}

@@ -4,6 +4,7 @@
 mod handler;
 mod metrics;
 mod pay_once;
+mod probes;
 mod tally;
 
 use std::path::PathBuf;
@@ -51,10 +52,21 @@ struct Args {
     /// Log format: pretty or json (overrides log.format).
     #[arg(long, value_parser = ["pretty", "json"])]
     log_format: Option<String>,
+    /// Check the configuration (file, OKQ_CONFIG, environment, flags, the files it names and
+    /// OKRA_SECRET_KEY), print the effective settings with secrets masked, and exit: 0 when
+    /// sound, 1 listing every problem. Redis is not contacted unless --connect is given.
+    #[arg(long)]
+    check_config: bool,
+    /// With --check-config: also connect to Redis and check the server.
+    #[arg(long, requires = "check_config")]
+    connect: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.check_config {
+        return check_config(&args);
+    }
     let settings = match load(&args) {
         Ok(s) => s,
         Err(e) => {
@@ -104,7 +116,60 @@ async fn start(settings: Settings) -> ExitCode {
     }
 }
 
-fn load(args: &Args) -> anyhow::Result<Settings> {
+/// `--check-config [--connect]`.
+fn check_config(args: &Args) -> ExitCode {
+    okra_queue::telemetry::quiet_on_closed_pipe(true);
+    let (mut sound, mut text) = okra_queue::config::check_report(load(args), |s| {
+        let mut problems = Vec::new();
+        match (SecretKey::from_env(), s) {
+            (Ok(secret), Some(s)) => {
+                if let Err(e) = OkraClient::new(&s.okra, secret) {
+                    problems.push(format!("okra: {e}"));
+                }
+            }
+            (Ok(_), None) => {}
+            (Err(e), _) => problems.push(e),
+        }
+        let addr = s.map_or_else(
+            || args.metrics_addr.clone().unwrap_or_default(),
+            |s| s.endpoints.metrics_addr.clone(),
+        );
+        if !addr.is_empty() && addr.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!("worker.metrics_addr `{addr}` is not host:port"));
+        }
+        problems
+    });
+    if sound && args.connect {
+        let settings = load(args).expect("checked above");
+        let reached = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(Queue::connect(&settings.redis, settings.queue_config()))
+                    .map_err(|e| e.to_string())
+            });
+        match reached {
+            Ok(_) => text.push_str(&format!(
+                "Redis at {} answers\n",
+                settings.redis.display_url()
+            )),
+            Err(e) => {
+                sound = false;
+                text = format!("1 problem in the configuration:\n  - redis: {e}\n");
+            }
+        }
+    }
+    if sound {
+        print!("{text}");
+        ExitCode::SUCCESS
+    } else {
+        eprint!("{text}");
+        ExitCode::FAILURE
+    }
+}
+
+fn load(args: &Args) -> Result<Settings, QueueError> {
     let mut s = Settings::load(args.config.as_deref())?;
     if let Some(url) = &args.redis_url {
         s.redis.url = url.clone();
@@ -130,13 +195,17 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let client = OkraClient::new(&settings.okra, secret).map_err(anyhow::Error::msg)?;
     let classifier = Classifier::from_settings(&settings.classification)?;
     let mut stop = Box::pin(shutdown_signal().context("installing the signal handlers")?);
+    // Metrics and probes listen before Redis is reached: a worker waiting for it is alive and
+    // not ready, never refused.
+    let probes = probes::Probes::default();
+    let metrics = !settings.endpoints.metrics_addr.is_empty();
+    if metrics {
+        let handle = metrics::install(&settings.queue.name)?;
+        probes::serve(&settings.endpoints.metrics_addr, probes.clone(), handle).await?;
+    }
     let Some(queue) = connect(&settings, &mut stop).await else {
         return Ok(());
     };
-    let metrics = !settings.endpoints.metrics_addr.is_empty();
-    if metrics {
-        metrics::install(&settings.endpoints.metrics_addr, queue.name())?;
-    }
     let opts = settings.worker.clone();
     let grace = opts.shutdown_grace;
     let runtime = queue
@@ -176,6 +245,14 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         requests_per_minute = settings.okra.requests_per_minute,
         "okra-worker started"
     );
+    probes.started(runtime.clone());
+    // Not ready from the moment the signal arrives, while running jobs finish.
+    let stopping = runtime.clone();
+    let stop = async move {
+        let r = stop.await;
+        stopping.begin_shutdown();
+        r
+    };
     let backend = runtime.backend::<OkraJob>();
     let monitor = Monitor::new()
         .register(move |restarts| {

@@ -1,4 +1,4 @@
-//! Prometheus metrics at `worker.metrics_addr` (`/metrics`).
+//! Prometheus metrics, served at `worker.metrics_addr` (`/metrics`, beside the probes).
 //!
 //! Counters come from where things happen (the engine counts outcomes by class, the handler
 //! counts Okra HTTP statuses and latency), and every process exports its own. The queue-wide
@@ -7,38 +7,40 @@
 //! fleet counts each job once. A process that loses the role stops updating them and they
 //! disappear from its scrape within 15 s.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
 use okra_queue::Queue;
-use tracing::{info, warn};
+use tracing::warn;
 
 /// How often the sampler reads the queue, and how long its role lasts without renewal.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 const SAMPLER_ROLE: Duration = Duration::from_secs(15);
 
-/// Starts the exporter, with every counter at 0.
-pub fn install(addr: &str, queue: &str) -> anyhow::Result<()> {
-    let addr: SocketAddr = addr
-        .parse()
-        .with_context(|| format!("worker.metrics_addr `{addr}` is not host:port"))?;
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
+/// Installs the Prometheus recorder, with every counter at 0, and keeps its histograms
+/// drained; `/metrics` renders the returned handle (see `probes.rs`).
+pub fn install(queue: &str) -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full("okra_request_duration_seconds".into()),
             &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 90.0],
         )
         .context("metrics buckets")?
         .idle_timeout(MetricKindMask::GAUGE, Some(SAMPLER_ROLE))
-        .install()
-        .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        .install_recorder()
+        .context("installing the metrics recorder")?;
     describe();
     zero(queue);
-    info!(%addr, "Prometheus metrics on /metrics");
-    Ok(())
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
 }
 
 /// Every counter an alert may watch exists from the start, at 0: a rate over "no data" is no

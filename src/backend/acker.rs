@@ -23,7 +23,15 @@ pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckM
     let mut batch: Vec<OutcomeEntry> = Vec::with_capacity(MAX_BATCH);
     let mut flushes = Vec::new();
     let linger = inner.opts.ack_linger;
-    while let Some(first) = rx.recv().await {
+    // An idle acker still goes round every poll interval, so `/healthz` can tell idle from stuck.
+    let idle = inner.opts.poll_interval;
+    loop {
+        inner.liveness.beat(super::liveness::Loop::Acker);
+        let first = match tokio::time::timeout(idle, rx.recv()).await {
+            Ok(Some(first)) => first,
+            Ok(None) => break,
+            Err(_) => continue,
+        };
         let until = tokio::time::Instant::now() + linger;
         let mut next = Some(first);
         while let Some(msg) = next {

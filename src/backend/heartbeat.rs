@@ -16,9 +16,13 @@ use crate::rdb::{WORKER_TTL, WorkerInfo};
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 
 pub(crate) async fn run(inner: Arc<WorkerProcess>) {
-    every(inner, "heartbeat", HEARTBEAT_EVERY, |inner| async move {
-        beat(&inner).await
-    })
+    every(
+        inner,
+        "heartbeat",
+        None,
+        HEARTBEAT_EVERY,
+        |inner| async move { beat(&inner).await },
+    )
     .await;
 }
 

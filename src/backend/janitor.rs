@@ -12,7 +12,7 @@ use crate::rdb::MAX_BATCH;
 
 pub(crate) async fn run(inner: Arc<WorkerProcess>) {
     let interval = inner.opts.trim_interval;
-    every(inner, "trimming", interval, |inner| async move {
+    every(inner, "trimming", None, interval, |inner| async move {
         trim(&inner).await
     })
     .await;

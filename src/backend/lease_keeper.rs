@@ -10,13 +10,21 @@ use std::time::Duration;
 
 use tracing::warn;
 
+use super::liveness::Loop;
 use super::runtime::{WorkerProcess, every};
 use crate::error::Result;
 use crate::rdb::MAX_BATCH;
 
 pub(crate) async fn run(inner: Arc<WorkerProcess>) {
     let interval = (inner.opts.lease / 3).max(Duration::from_millis(100));
-    every(inner, "extending leases", interval, keep).await;
+    every(
+        inner,
+        "extending leases",
+        Some(Loop::LeaseKeeper),
+        interval,
+        keep,
+    )
+    .await;
 }
 
 pub(crate) async fn keep(inner: Arc<WorkerProcess>) -> Result<()> {

@@ -14,6 +14,7 @@ mod heartbeat;
 mod janitor;
 mod lease;
 mod lease_keeper;
+mod liveness;
 mod options;
 mod outage;
 mod outcome;
@@ -333,6 +334,7 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
         _worker: &WorkerContext,
     ) -> Poll<Option<Result<Task<Args>>>> {
         let poll = self.inner.opts.poll_interval;
+        let inner = self.inner.clone();
         loop {
             if let Some(task) = self.state().buffer.pop_front() {
                 return Poll::Ready(Some(Ok(task)));
@@ -346,6 +348,10 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
                 Fetch::Idle => unreachable!("a claim was just started"),
                 Fetch::Claiming(f) => {
                     let claimed = futures::ready!(f.poll_unpin(cx));
+                    match &claimed {
+                        Ok(_) => inner.liveness.claimed(),
+                        Err(_) => inner.liveness.beat(liveness::Loop::Claim),
+                    }
                     state.fetch = match state.settle(claimed, poll) {
                         Some(w) => Fetch::Waiting(w),
                         None => Fetch::Idle,

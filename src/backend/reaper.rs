@@ -25,6 +25,7 @@ pub(crate) async fn run(inner: Arc<WorkerProcess>) {
     every(
         inner,
         "reaping expired leases",
+        Some(super::liveness::Loop::Reaper),
         interval,
         |inner| async move { reap(&inner).await.map(|_| ()) },
     )

@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 
 use super::acker::{AckMsg, acker};
 use super::lease::HeldLeases;
+use super::liveness::{Liveness, Loop};
 use super::options::WorkerOptions;
 use super::outage::{Backoff, Health, OutageLog};
 use crate::error::Result;
@@ -53,6 +54,8 @@ pub(crate) struct WorkerProcess {
     pub(crate) loops: AtomicUsize,
     pub(crate) leases: HeldLeases,
     pub(crate) health: Arc<Health>,
+    /// When each loop last went round, for `/healthz` and `/readyz`.
+    pub(crate) liveness: Liveness,
     pub(crate) started_at: u64,
     acker: mpsc::Sender<AckMsg>,
     stop: watch::Sender<bool>,
@@ -96,6 +99,7 @@ impl Queue {
             loops: AtomicUsize::new(0),
             leases: HeldLeases::default(),
             health: Arc::new(Health::new()),
+            liveness: Liveness::new(),
             started_at: now_ms(),
             acker: tx,
             stop,
@@ -161,6 +165,7 @@ impl Runtime {
     /// Call it after the `Monitor` (and its grace period) has returned.
     pub async fn shutdown(&self) -> ShutdownReport {
         let inner = &self.inner;
+        inner.liveness.stop();
         let _ = inner.stop.send(true);
         let tasks: Vec<_> = inner.tasks.lock().unwrap().drain(..).collect();
         for t in tasks {
@@ -282,6 +287,7 @@ impl WorkerProcess {
         // no proof the lease was lost.
         let mut maybe_applied = false;
         loop {
+            self.liveness.beat(Loop::Acker);
             match self
                 .queue
                 .rdb
@@ -326,6 +332,7 @@ impl WorkerProcess {
 pub(crate) async fn every<F, Fut>(
     inner: Arc<WorkerProcess>,
     what: &'static str,
+    pulse: Option<Loop>,
     every: Duration,
     step: F,
 ) where
@@ -336,7 +343,11 @@ pub(crate) async fn every<F, Fut>(
     let mut outage = inner.outage_log(what);
     let mut backoff = Backoff::new();
     loop {
-        let pause = match step(inner.clone()).await {
+        let result = step(inner.clone()).await;
+        if let Some(l) = pulse {
+            inner.liveness.beat(l);
+        }
+        let pause = match result {
             Ok(()) => {
                 outage.ok();
                 backoff.reset();

@@ -14,6 +14,7 @@ pub(crate) async fn run(inner: Arc<WorkerProcess>) {
     let mut backoff = Backoff::new();
     let poll = inner.opts.poll_interval;
     loop {
+        inner.liveness.beat(super::liveness::Loop::Scheduler);
         // Listen before asking, so a wake-up between the script and the wait is not lost.
         let woken = inner.resched.clone().notified_owned();
         let mut woken = std::pin::pin!(woken);

@@ -75,6 +75,53 @@ impl RedisSettings {
             .is_some_and(|n| n.starts_with("rediss://"))
     }
 
+    /// What a configuration check finds wrong: a URL that does not parse, TLS files without a
+    /// `rediss://` URL, or that cannot be read or hold no PEM block. Empty when sound; nothing
+    /// is connected to.
+    pub fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for node in self.nodes() {
+            if let Err(e) = redis::IntoConnectionInfo::into_connection_info(node.as_str()) {
+                problems.push(format!(
+                    "redis.url: {} does not parse: {e}",
+                    redact_url(&node)
+                ));
+            }
+        }
+        if self.nodes().is_empty() {
+            problems.push("redis.url is empty".into());
+        }
+        match self.certificates() {
+            Err(QueueError::Config(m)) => problems.push(m),
+            Err(e) => problems.push(e.to_string()),
+            Ok(_) => problems.extend(self.check_files()),
+        }
+        problems
+    }
+
+    /// The TLS files named, read and holding a PEM block (whatever the URL: a flag may still
+    /// change it). Empty when sound.
+    pub fn check_files(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (what, path) in [
+            ("tls_ca", &self.tls_ca),
+            ("tls_cert", &self.tls_cert),
+            ("tls_key", &self.tls_key),
+        ] {
+            let Some(p) = path else { continue };
+            match std::fs::read(p) {
+                Err(e) => problems.push(format!("redis: cannot read {what} {}: {e}", p.display())),
+                Ok(bytes) if !String::from_utf8_lossy(&bytes).contains("-----BEGIN ") => problems
+                    .push(format!(
+                        "redis: {what} {} holds no PEM block (-----BEGIN ...)",
+                        p.display()
+                    )),
+                Ok(_) => {}
+            }
+        }
+        problems
+    }
+
     /// The CA and client certificate files, read and checked; `None` when neither is set
     /// (plain `rediss://` then trusts the system's roots).
     fn certificates(&self) -> Result<Option<TlsCertificates>> {

@@ -55,6 +55,14 @@ impl Rdb {
         Ok((wait > 0).then(|| Duration::from_millis(wait)))
     }
 
+    /// Why the queue is paused (`None`: it is not).
+    pub async fn pause_reason(&self) -> Result<Option<String>> {
+        Ok(redis::cmd("GET")
+            .arg(self.keys.paused())
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
     /// Sets or clears the pause flag; resuming wakes idle workers.
     pub async fn set_paused(&self, paused: bool) -> Result<()> {
         let mut conn = self.conn.clone();

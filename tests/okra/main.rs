@@ -15,6 +15,7 @@ mod limits;
 mod pay_once;
 mod process;
 mod sealed;
+mod service;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -69,6 +69,7 @@ async fn bad_usage_and_unreachable_redis_exit_non_zero() {
         vec!["keys", "status"],
         vec!["keys", "rekey"],
         vec!["audit"],
+        vec!["completions"],
     ] {
         let mut a = cmd.clone();
         a.push("--help");
@@ -189,4 +190,104 @@ async fn the_cli_never_misleads() {
         r.out
     );
     assert!(!r.out.contains('\x1b'), "no escape codes in piped output");
+}
+
+/// Starts `okra-admin` with its stdout going to a reader that stops after one line.
+fn reading_one_line(server: &RedisServer, queue: &str, args: &[&str]) -> std::process::Child {
+    let mut child = command(server, queue, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(!line.is_empty(), "{args:?} printed nothing");
+    // The reader is dropped here: the pipe is closed, as `| head -1` closes it.
+    child
+}
+
+/// Ends as `ls | head -1` ends: quietly (exit 0, or SIGPIPE's default), never a panic.
+fn ended_quietly(mut child: std::process::Child, what: &str) {
+    use std::io::Read as _;
+    use std::os::unix::process::ExitStatusExt as _;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what} kept running after its reader went away"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        status.success() || status.signal() == Some(13),
+        "{what}: {status:?}, {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{what}: {err}"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_pipe_ends_every_command_quietly() {
+    let server = RedisServer::start();
+    let q = "piped";
+    let mut cfg = test_config(q);
+    cfg.retry.max_attempts = 1;
+    let queue = Queue::connect(&server.settings(), cfg).await.unwrap();
+    // More output than a pipe holds (64 KiB): 600 dead letters and 3,000 waiting jobs.
+    queue
+        .enqueue_bulk((0..600).map(|i| (bvn(&format!("222{i:04}0601")), EnqueueOptions::default())))
+        .await
+        .unwrap();
+    let fleet = start_fleet(&queue, test_options(), 1, okra_like).await;
+    eventually(Duration::from_secs(30), "600 dead letters", || async {
+        queue.stats().await.unwrap().dead == 600
+    })
+    .await;
+    fleet.stop().await;
+    queue
+        .enqueue_bulk(
+            (0..3000).map(|i| (bvn(&format!("223{i:04}1234")), EnqueueOptions::default())),
+        )
+        .await
+        .unwrap();
+    for args in [
+        vec!["stats"],
+        vec!["--json", "stats"],
+        vec!["dlq", "export"],
+        vec!["dlq", "list", "--limit", "500"],
+        vec!["jobs", "list", "--state", "ready", "--limit", "1000"],
+        vec!["tail"],
+        vec!["queues"],
+        vec!["completions", "bash"],
+        vec!["--check-config"],
+    ] {
+        let child = reading_one_line(&server, q, &args);
+        ended_quietly(child, &format!("{args:?}"));
+    }
+    // Following: the next event written after the reader left ends it.
+    for args in [vec!["tail", "--follow"], vec!["stats", "--watch"]] {
+        let child = reading_one_line(&server, q, &args);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        queue
+            .enqueue_bulk(
+                (0..50).map(|i| (bvn(&format!("224{i:04}1234")), EnqueueOptions::default())),
+            )
+            .await
+            .unwrap();
+        ended_quietly(child, &format!("{args:?}"));
+    }
 }

@@ -48,8 +48,16 @@ struct Cli {
     /// Settings file [default: config/default.toml when present]
     #[arg(long, global = true, env = "OKQ_CONFIG")]
     config: Option<PathBuf>,
+    /// Check the configuration (file, OKQ_CONFIG, environment, flags and the files it names),
+    /// print the effective settings with secrets masked, and exit: 0 when sound, 1 listing
+    /// every problem. Redis is not contacted unless --connect is given.
+    #[arg(long)]
+    check_config: bool,
+    /// With --check-config: also connect to Redis and check the server.
+    #[arg(long, requires = "check_config")]
+    connect: bool,
     #[command(subcommand)]
-    cmd: Cmd,
+    cmd: Option<Cmd>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +116,14 @@ enum Cmd {
     },
     /// The audit trail of operator changes (every queue), newest first.
     Audit(audit::AuditArgs),
+    /// Shell completions for okra-admin, generated from its command tree.
+    #[command(
+        after_help = "Examples:\n  okra-admin completions bash > /etc/bash_completion.d/okra-admin\n  okra-admin completions zsh > \"${fpath[1]}/_okra-admin\"\n  okra-admin completions fish > ~/.config/fish/completions/okra-admin.fish"
+    )]
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Dead-letter filters (all optional; they combine with AND).
@@ -191,7 +207,26 @@ impl std::error::Error for Usage {}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // `okra-admin stats | head -1` ends quietly, as `ls | head -1` does; the dashboard, a
+    // server, keeps SIGPIPE ignored.
+    okra_queue::telemetry::quiet_on_closed_pipe(true);
     let cli = Cli::parse();
+    if matches!(cli.cmd, Some(Cmd::Web(_))) {
+        okra_queue::telemetry::quiet_on_closed_pipe(false);
+    }
+    if cli.check_config {
+        return check_config(&cli).await;
+    }
+    if let Some(Cmd::Completions { shell }) = &cli.cmd {
+        use clap::CommandFactory as _;
+        clap_complete::generate(
+            *shell,
+            &mut Cli::command(),
+            "okra-admin",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
     let out = Out {
         json: cli.json,
         reveal: cli.reveal,
@@ -213,7 +248,8 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
+/// The settings the flags make of the configuration.
+fn load(cli: &Cli) -> Result<Settings, okra_queue::QueueError> {
     let mut settings = Settings::load(cli.config.as_deref())?;
     if let Some(url) = &cli.redis_url {
         settings.redis.url = url.clone();
@@ -221,12 +257,48 @@ async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
     if let Some(q) = &cli.queue {
         settings.queue.name = q.clone();
     }
+    Ok(settings)
+}
+
+/// `--check-config [--connect]`.
+async fn check_config(cli: &Cli) -> ExitCode {
+    let (mut sound, mut text) =
+        okra_queue::config::check_report(load(cli), |s| s.map(Settings::check).unwrap_or_default());
+    if sound && cli.connect {
+        let settings = load(cli).expect("checked above");
+        match Queue::connect(&settings.redis, settings.queue_config()).await {
+            Ok(_) => text.push_str(&format!(
+                "Redis at {} answers\n",
+                settings.redis.display_url()
+            )),
+            Err(e) => {
+                sound = false;
+                text = format!("1 problem in the configuration:\n  - redis: {e}\n");
+            }
+        }
+    }
+    if sound {
+        print!("{text}");
+        ExitCode::SUCCESS
+    } else {
+        eprint!("{text}");
+        ExitCode::FAILURE
+    }
+}
+
+async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
+    let Some(cmd) = cli.cmd.take() else {
+        use clap::CommandFactory as _;
+        eprintln!("{}", Cli::command().render_help());
+        return Err(Usage("a command is needed (or --check-config)".into()).into());
+    };
+    let settings = load(&cli)?;
     let mut config = settings.queue_config();
     config.actor = cli.actor.clone().filter(|a| !a.trim().is_empty());
     let queue = Queue::connect(&settings.redis, config).await?;
     // A typo in --queue must not look like success: only enqueue creates a queue.
     if !matches!(
-        cli.cmd,
+        cmd,
         Cmd::Enqueue(_)
             | Cmd::Queues
             | Cmd::Web(_)
@@ -237,7 +309,7 @@ async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
     ) {
         queue.ensure_known().await?;
     }
-    match cli.cmd {
+    match cmd {
         Cmd::Enqueue(args) => enqueue::run(&queue, args, out).await,
         Cmd::Stats { watch } => queue::stats(&queue, watch, out).await,
         Cmd::Job { cmd } => jobs::run(&queue, cmd, out).await,
@@ -252,5 +324,6 @@ async fn run(cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         Cmd::Erase(args) => erase::run(&queue, args, out).await,
         Cmd::Keys { cmd } => keys::run(&queue, cmd, out).await,
         Cmd::Audit(args) => audit::run(&queue, args, out).await,
+        Cmd::Completions { .. } => unreachable!("answered before connecting"),
     }
 }
