@@ -9,7 +9,7 @@ use crate::job::{Enqueued, JobId};
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// Redis could not be reached at all (connect refused, DNS, auth).
-    #[error("cannot reach Redis at {url}: {source}")]
+    #[error("cannot reach Redis at {url}: {}", explain_connect(source))]
     Connect {
         /// The URL that was tried, password removed.
         url: String,
@@ -99,6 +99,63 @@ impl std::fmt::Display for PartialEnqueue {
 
 /// Result alias for the library.
 pub type Result<T, E = QueueError> = std::result::Result<T, E>;
+
+/// What a failed connection says, in one line a person can act on. TLS failures come from
+/// rustls as a debug dump repeated by every layer (`invalid peer certificate:
+/// Other(OtherError(CaUsedAsEndEntity))`, three times); they are named with their fix.
+pub(crate) fn explain_connect(e: &redis::RedisError) -> String {
+    let text = e.to_string();
+    const FIXES: [(&str, &str); 9] = [
+        (
+            "CaUsedAsEndEntity",
+            "TLS: the server's certificate is a CA certificate (as a one-line `openssl req -x509` makes); give redis-server a certificate signed by a CA and set redis.tls_ca to that CA (README: TLS to Redis)",
+        ),
+        (
+            "UnknownIssuer",
+            "TLS: the server's certificate is not signed by redis.tls_ca (or, without it, by a CA this system trusts); set redis.tls_ca to the CA that signed it",
+        ),
+        (
+            "NotValidForName",
+            "TLS: the server's certificate does not name the host in redis.url; connect by a name it lists, or add the host to its subjectAltName",
+        ),
+        (
+            "Expired",
+            "TLS: the server's certificate has expired; renew it",
+        ),
+        (
+            "NotValidYet",
+            "TLS: the server's certificate is not valid yet; check the clocks",
+        ),
+        (
+            "CertificateRequired",
+            "TLS: the server requires a client certificate; set redis.tls_cert and redis.tls_key",
+        ),
+        (
+            "UnknownCA",
+            "TLS: the server does not trust the client certificate (redis.tls_cert); sign it with the CA redis-server's tls-ca-cert-file names",
+        ),
+        (
+            "BadCertificate",
+            "TLS: the server refused the client certificate (redis.tls_cert)",
+        ),
+        (
+            "InvalidContentType",
+            "TLS: the server did not answer TLS; is this port plain Redis? use redis:// for it, or the server's tls-port",
+        ),
+    ];
+    if let Some((_, fix)) = FIXES.iter().find(|(marker, _)| text.contains(marker)) {
+        return (*fix).to_string();
+    }
+    // The same message repeated by nested layers (`a: b- a: b`): said once.
+    let mut parts: Vec<&str> = Vec::new();
+    for part in text.split(" - ").flat_map(|p| p.split(": ")) {
+        let part = part.trim();
+        if !part.is_empty() && !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    parts.join(": ")
+}
 
 /// Removes the password from a Redis URL before it is shown or logged.
 pub fn redact_url(url: &str) -> String {

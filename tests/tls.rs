@@ -88,7 +88,12 @@ async fn rediss_with_ca_client_certificate_and_acl_user() {
     refused(no_client_cert).await;
     let mut stranger = tls_settings(url.clone(), &certs);
     stranger.tls_ca = Some(certs.stranger_ca.clone());
-    refused(stranger).await;
+    let e = refused(stranger).await;
+    assert!(
+        e.contains("TLS: the server's certificate is not signed by redis.tls_ca"),
+        "{e}"
+    );
+    assert_eq!(e.matches("TLS").count(), 1, "said once: {e}");
     let mut plain_url = tls_settings(format!("redis://127.0.0.1:{tls_port}"), &certs);
     plain_url.connect_timeout = Duration::from_secs(1);
     let e = refused(plain_url).await;
@@ -206,4 +211,42 @@ async fn redis_cluster_over_tls() {
     let left = queue.rdb().by_idempotency_key("k").await.unwrap();
     assert_eq!(left, None, "the idempotency claim went with the queue");
     assert_eq!(queue.queues().await.unwrap(), Vec::<String>::new());
+}
+
+/// The usual one-line self-signed certificate (its own CA) is refused with what to do about it,
+/// in one line, once.
+#[tokio::test]
+async fn a_self_signed_server_certificate_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = common::tls::self_signed_server(dir.path());
+    let tls_port = free_port();
+    let p = |p: &std::path::PathBuf| p.display().to_string();
+    let args = [
+        "--tls-port".to_string(),
+        tls_port.to_string(),
+        "--tls-cert-file".into(),
+        p(&cert),
+        "--tls-key-file".into(),
+        p(&key),
+        "--tls-ca-cert-file".into(),
+        p(&cert),
+        "--tls-auth-clients".into(),
+        "no".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _server = RedisServer::start_with(&args);
+    let settings = RedisSettings {
+        tls_ca: Some(cert.clone()),
+        connect_timeout: Duration::from_secs(2),
+        ..RedisSettings::new(format!("rediss://127.0.0.1:{tls_port}"))
+    };
+    let e = refused(settings).await;
+    assert!(
+        e.contains("the server's certificate is a CA certificate") && e.contains("signed by a CA"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("CaUsedAsEndEntity") && !e.contains("OtherError"),
+        "{e}"
+    );
 }

@@ -19,12 +19,17 @@ pub(crate) enum AckMsg {
 /// A batch this large is written without lingering.
 const LINGER_BELOW: usize = 64;
 
+/// Lingering is for a busy acker only: one that wrote within this long. An outcome that finds
+/// it idle is written at once, so an idle fleet's `wait` and retries are not delayed.
+const BUSY_WITHIN: std::time::Duration = std::time::Duration::from_millis(20);
+
 pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckMsg>) {
     let mut batch: Vec<OutcomeEntry> = Vec::with_capacity(MAX_BATCH);
     let mut flushes = Vec::new();
     let linger = inner.opts.ack_linger;
     // An idle acker still goes round every poll interval, so `/healthz` can tell idle from stuck.
     let idle = inner.opts.poll_interval;
+    let mut last_write: Option<tokio::time::Instant> = None;
     loop {
         inner.liveness.beat(super::liveness::Loop::Acker);
         let first = match tokio::time::timeout(idle, rx.recv()).await {
@@ -32,7 +37,9 @@ pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckM
             Ok(None) => break,
             Err(_) => continue,
         };
-        let until = tokio::time::Instant::now() + linger;
+        let now = tokio::time::Instant::now();
+        let until = now + linger;
+        let busy = last_write.is_some_and(|t| now.duration_since(t) < BUSY_WITHIN);
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
@@ -43,7 +50,8 @@ pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckM
                 None
             } else if let Ok(msg) = rx.try_recv() {
                 Some(msg)
-            } else if batch.len() < LINGER_BELOW && flushes.is_empty() && !linger.is_zero() {
+            } else if busy && batch.len() < LINGER_BELOW && flushes.is_empty() && !linger.is_zero()
+            {
                 // A small batch waits a moment for company; a flush (shutdown) never waits.
                 tokio::time::timeout_at(until, rx.recv())
                     .await
@@ -56,6 +64,7 @@ pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckM
         if !batch.is_empty() {
             inner.apply_retrying(&batch, None).await;
             batch.clear();
+            last_write = Some(tokio::time::Instant::now());
         }
         for tx in flushes.drain(..) {
             let _ = tx.send(());

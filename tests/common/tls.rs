@@ -161,3 +161,20 @@ impl Drop for TlsCluster {
         }
     }
 }
+
+/// A server certificate that is its own CA, as a one-line `openssl req -x509` makes: PEM of the
+/// certificate and of its key, written to `dir`.
+pub fn self_signed_server(dir: &Path) -> (PathBuf, PathBuf) {
+    let key = KeyPair::generate().unwrap();
+    let mut params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "redis-server");
+    let cert = params.self_signed(&key).unwrap();
+    let (c, k) = (dir.join("self-signed.pem"), dir.join("self-signed.key"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (c, k)
+}

@@ -4,7 +4,8 @@
 //! limit and Okra's 429), `breaker.rs` (the circuit breaker and the drain guard), `pay_once.rs`
 //! (never paying twice for one answer), `sealed.rs` (sealing at rest, erasure, key rotation,
 //! the audit trail), `process.rs` (the worker process: signals,
-//! configuration, metrics, memory).
+//! configuration, metrics, memory), `service.rs` (health and readiness, `--check-config`, the
+//! deploy recipes).
 
 #[path = "../common/mod.rs"]
 mod common;
