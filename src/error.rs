@@ -34,6 +34,21 @@ pub enum QueueError {
     /// `wait` gave up.
     #[error("job {0} did not finish in time")]
     Timeout(String),
+    /// A write Redis answered was not confirmed at `redis.durability` in time: it may be lost
+    /// if the primary fails now (an enqueue's jobs are written; enqueueing them again with
+    /// their idempotency keys finds them).
+    #[error("not durable: {0}")]
+    NotDurable(String),
+    /// Jobs were written but not confirmed at `redis.durability` in time: they may be lost if
+    /// the primary fails now. Enqueue them again with their idempotency keys (a duplicate is
+    /// found, not written twice), or look them up by id.
+    #[error("enqueued {} jobs, not durable: {why}", ids.len())]
+    Unconfirmed {
+        /// The ids written.
+        ids: Vec<crate::job::JobId>,
+        /// What was not confirmed.
+        why: String,
+    },
     /// A bulk enqueue stopped part-way: what was written, what was not, and why.
     #[error("bulk enqueue incomplete: {0}")]
     PartialEnqueue(Box<PartialEnqueue>),

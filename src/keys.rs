@@ -113,6 +113,7 @@ keys!(
     erased,
     answers,
     rekey,
+    durable,
 );
 
 impl Keys {

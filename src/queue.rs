@@ -16,7 +16,7 @@ use crate::job::{EnqueueOptions, Enqueued, Job, JobMeta, JobRecord, JobState, ep
 use crate::keys::{Keys, validate_queue_name};
 use crate::policy::RetryPolicy;
 use crate::rdb::{
-    Account, AccountLimit, MAX_BATCH, NewJob, RateLimit, Rdb, RedisConn, RedisSettings,
+    Account, AccountLimit, Durable, MAX_BATCH, NewJob, RateLimit, Rdb, RedisConn, RedisSettings,
 };
 use crate::seal::{self, Column, Place, Sealer};
 
@@ -226,6 +226,11 @@ impl Queue {
             },
             other => other,
         })?;
+        if redis.durability != crate::rdb::Durability::None {
+            let version = queue.rdb.server_info().await?.version;
+            let durable = Durable::open(redis, queue.rdb.keys().durable(), &version).await?;
+            queue.rdb = queue.rdb.with_durable(durable.map(Arc::new));
+        }
         Ok(queue)
     }
 
@@ -253,6 +258,8 @@ impl Queue {
         cfg.validate()?;
         let mut queue = Self::with_conn(self.rdb.conn(), cfg);
         queue.redis = self.redis.clone();
+        // Confirming is per connection, not per queue: the sibling's writes go the same way.
+        queue.rdb = queue.rdb.with_durable(self.rdb.durable());
         Ok(queue)
     }
 
@@ -291,6 +298,7 @@ impl Queue {
             .enqueue(&[self.new_job(raw)], self.cfg.idempotency_ttl)
             .await?;
         self.register_quietly().await;
+        self.confirmed(&out).await?;
         out.pop()
             .ok_or_else(|| QueueError::Protocol("enqueue returned nothing".into()))
     }
@@ -363,10 +371,26 @@ impl Queue {
             self.register_quietly().await;
         }
         if partial.error.is_empty() {
+            self.confirmed(&out).await?;
             return Ok(out);
         }
         partial.unwritten = merge_ranges(std::mem::take(&mut partial.unwritten));
         Err(QueueError::PartialEnqueue(Box::new(partial)))
+    }
+
+    /// The enqueued ids once `redis.durability` confirms them; [`QueueError::Unconfirmed`]
+    /// with the ids otherwise.
+    async fn confirmed(&self, out: &[Enqueued]) -> Result<()> {
+        self.rdb
+            .confirm()
+            .await
+            .map_err(|e| QueueError::Unconfirmed {
+                ids: out.iter().map(|e| e.id.clone()).collect(),
+                why: match e {
+                    QueueError::NotDurable(why) => why,
+                    other => other.to_string(),
+                },
+            })
     }
 
     /// A job as the enqueue script takes it, with a fresh id. The budget stays unset unless the

@@ -296,6 +296,11 @@ impl WorkerProcess {
             {
                 Ok(statuses) => {
                     outage.ok();
+                    // Recorded only once `redis.durability` holds: until then the leases stay
+                    // held (and extended), and the confirmation is tried again.
+                    if !self.confirm_retrying(started, give_up).await {
+                        return None;
+                    }
                     self.leases.settle(entries.iter().map(|e| &e.lease));
                     return Some(super::acker::report(
                         self,
@@ -311,6 +316,34 @@ impl WorkerProcess {
                     if give_up.is_some_and(|g| started.elapsed() >= g) {
                         tracing::error!(count = entries.len(), error = %e, "gave up recording outcomes; those jobs run again after their lease expires");
                         return None;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Confirms the writes so far at `redis.durability`, retrying (the acker's liveness goes
+    /// round meanwhile); false when `give_up` ran out first.
+    async fn confirm_retrying(&self, started: Instant, give_up: Option<Duration>) -> bool {
+        let mut backoff = Backoff::new();
+        let mut outage = OutageLog::new(
+            "confirming outcomes (redis.durability)",
+            self.health.clone(),
+        );
+        loop {
+            self.liveness.beat(Loop::Acker);
+            match self.queue.rdb.confirm().await {
+                Ok(()) => {
+                    outage.ok();
+                    return true;
+                }
+                Err(e) => {
+                    let wait = backoff.next();
+                    outage.fail(&e, wait);
+                    if give_up.is_some_and(|g| started.elapsed() >= g) {
+                        tracing::error!(error = %e, "gave up confirming outcomes at redis.durability; those jobs may run again after a failover");
+                        return false;
                     }
                     tokio::time::sleep(wait).await;
                 }

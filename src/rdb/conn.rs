@@ -38,6 +38,31 @@ pub struct RedisSettings {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// When a write counts as acknowledged: `none` (Redis answered), `replica` (`WAIT`: a
+    /// replica has it), `aof` (`WAITAOF`: the primary's AOF is fsynced) or `replica+aof`.
+    pub durability: Durability,
+    /// How long an acknowledgement waits for `durability` before it fails.
+    #[serde(with = "humantime_serde")]
+    pub durability_timeout: Duration,
+}
+
+/// `redis.durability`: what must hold before an enqueue returns its ids and before an outcome
+/// counts as recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Durability {
+    /// Redis answered (asynchronous replication: a failover can lose the write).
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    /// At least one replica has the write (`WAIT 1`).
+    #[serde(rename = "replica")]
+    Replica,
+    /// The primary's append-only file has it on disk (`WAITAOF 1 0`, Redis 7.2+).
+    #[serde(rename = "aof")]
+    Aof,
+    /// Both: on disk on the primary and on at least one replica (`WAITAOF 1 1`).
+    #[serde(rename = "replica+aof")]
+    ReplicaAof,
 }
 
 impl Default for RedisSettings {
@@ -50,6 +75,8 @@ impl Default for RedisSettings {
             tls_ca: None,
             tls_cert: None,
             tls_key: None,
+            durability: Durability::None,
+            durability_timeout: Duration::from_secs(1),
         }
     }
 }

@@ -33,6 +33,7 @@ mod charges;
 mod conn;
 mod control;
 mod dead;
+mod durable;
 mod enqueue;
 mod erase;
 mod events;
@@ -48,9 +49,10 @@ pub use account::{Account, AccountLimit, AccountUsage, Taken};
 pub use audit::{AUDIT_KEPT, AuditRow};
 pub use browse::{CancelReply, JobBrief, Listing};
 pub use charges::{Begin, End, SpendCount, SpendRow, Spent, utc_day};
-pub use conn::{RedisConn, RedisSettings};
+pub use conn::{Durability, RedisConn, RedisSettings};
 pub use control::{NotFound, OPERATOR_PAUSE, RateLimit};
 pub use dead::{DeadBrief, Dim, Requeued, index_members, member_id};
+pub use durable::Durable;
 pub use enqueue::NewJob;
 pub use erase::{ErasedJobs, TOMBSTONE};
 pub use events::{Event, EventKind};
@@ -81,6 +83,8 @@ pub struct Rdb {
     events_max: u64,
     /// Redis time for the records written without a script.
     clock: enqueue::RedisClock,
+    /// Confirms acknowledged writes at `redis.durability` (`None`: Redis's answer is enough).
+    durable: Option<std::sync::Arc<Durable>>,
 }
 
 /// Version and settings of the Redis server that matter to the queue.
@@ -100,6 +104,27 @@ impl Rdb {
             keys,
             events_max: EVENTS_MAX,
             clock: enqueue::RedisClock::default(),
+            durable: None,
+        }
+    }
+
+    /// Confirms acknowledged writes with `durable` (see [`Durable`]).
+    pub fn with_durable(mut self, durable: Option<std::sync::Arc<Durable>>) -> Self {
+        self.durable = durable;
+        self
+    }
+
+    /// The confirming side, shared by handles on the same connection.
+    pub fn durable(&self) -> Option<std::sync::Arc<Durable>> {
+        self.durable.clone()
+    }
+
+    /// Waits until what this process wrote so far holds at `redis.durability` (at once when it
+    /// is `none`).
+    pub async fn confirm(&self) -> Result<()> {
+        match &self.durable {
+            Some(d) => d.confirm().await,
+            None => Ok(()),
         }
     }
 

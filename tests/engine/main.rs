@@ -8,6 +8,7 @@ mod common;
 
 mod cluster;
 mod dead_letters;
+mod durability;
 mod lifecycle;
 mod recovery;
 mod shutdown;
