@@ -4,9 +4,13 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use super::outage::Backoff;
 use super::runtime::WorkerProcess;
 
 use crate::rdb::{Applied, MAX_BATCH, OutcomeEntry, Transition};
@@ -23,6 +27,17 @@ const LINGER_BELOW: usize = 64;
 /// it idle is written at once, so an idle fleet's `wait` and retries are not delayed.
 const BUSY_WITHIN: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// Batches applied but not yet confirmed at `redis.durability` before the acker stops taking
+/// new outcomes (the workers then wait: no progress without durability).
+const MAX_UNCONFIRMED: usize = 16;
+
+/// A batch the script applied, waiting for its confirmation.
+struct Unconfirmed {
+    entries: Vec<OutcomeEntry>,
+    statuses: Vec<Applied>,
+    maybe_applied: bool,
+}
+
 pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckMsg>) {
     let mut batch: Vec<OutcomeEntry> = Vec::with_capacity(MAX_BATCH);
     let mut flushes = Vec::new();
@@ -30,12 +45,53 @@ pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckM
     // An idle acker still goes round every poll interval, so `/healthz` can tell idle from stuck.
     let idle = inner.opts.poll_interval;
     let mut last_write: Option<tokio::time::Instant> = None;
+    // With `redis.durability`, applied batches wait here while later ones are applied: one
+    // confirmation covers every write before it, and a stalled replica does not stall writes.
+    let durable = inner.queue.rdb.durable().is_some();
+    let mut unconfirmed: std::collections::VecDeque<Unconfirmed> = Default::default();
+    let mut confirming: Option<(usize, BoxFuture<'static, crate::error::Result<()>>)> = None;
+    let mut backoff = Backoff::new();
+    let mut outage = inner.outage_log("confirming outcomes (redis.durability)");
     loop {
         inner.liveness.beat(super::liveness::Loop::Acker);
-        let first = match tokio::time::timeout(idle, rx.recv()).await {
-            Ok(Some(first)) => first,
-            Ok(None) => break,
-            Err(_) => continue,
+        if confirming.is_none() && !unconfirmed.is_empty() {
+            let process = inner.clone();
+            confirming = Some((
+                unconfirmed.len(),
+                Box::pin(async move { process.queue.rdb.confirm().await }),
+            ));
+        }
+        let full = unconfirmed.len() >= MAX_UNCONFIRMED;
+        let confirmation = async {
+            match confirming.as_mut() {
+                Some((_, f)) => f.await,
+                None => std::future::pending().await,
+            }
+        };
+        let first = tokio::select! {
+            done = confirmation => {
+                let covered = confirming.take().map_or(0, |c| c.0);
+                match done {
+                    Ok(()) => {
+                        outage.ok();
+                        backoff.reset();
+                        for b in unconfirmed.drain(..covered) {
+                            inner.acknowledged(&b.entries, &b.statuses, b.maybe_applied);
+                        }
+                    }
+                    Err(e) => {
+                        let wait = backoff.next();
+                        outage.fail(&e, wait);
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                continue;
+            }
+            m = tokio::time::timeout(idle, rx.recv()), if !full => match m {
+                Ok(Some(first)) => first,
+                Ok(None) => break,
+                Err(_) => continue,
+            },
         };
         let now = tokio::time::Instant::now();
         let until = now + linger;
@@ -62,12 +118,36 @@ pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckM
             };
         }
         if !batch.is_empty() {
-            inner.apply_retrying(&batch, None).await;
+            let started = std::time::Instant::now();
+            if let Some((statuses, maybe_applied)) = inner.apply_only(&batch, started, None).await {
+                if durable {
+                    unconfirmed.push_back(Unconfirmed {
+                        entries: std::mem::take(&mut batch),
+                        statuses,
+                        maybe_applied,
+                    });
+                } else {
+                    inner.acknowledged(&batch, &statuses, maybe_applied);
+                }
+            }
             batch.clear();
             last_write = Some(tokio::time::Instant::now());
         }
-        for tx in flushes.drain(..) {
-            let _ = tx.send(());
+        if !flushes.is_empty() {
+            // A flush (shutdown) returns once everything sent before it is recorded.
+            confirming = None;
+            if !unconfirmed.is_empty()
+                && inner
+                    .confirm_retrying(std::time::Instant::now(), Some(Duration::from_secs(10)))
+                    .await
+            {
+                for b in unconfirmed.drain(..) {
+                    inner.acknowledged(&b.entries, &b.statuses, b.maybe_applied);
+                }
+            }
+            for tx in flushes.drain(..) {
+                let _ = tx.send(());
+            }
         }
     }
 }

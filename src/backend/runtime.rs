@@ -32,7 +32,7 @@ use crate::job::{JobMeta, Lease, host_name, now_ms};
 use crate::policy::Outcome;
 use crate::policy::record::{self, Attempt, Writer};
 use crate::queue::Queue;
-use crate::rdb::{MAX_BATCH, OutcomeEntry};
+use crate::rdb::{Applied, MAX_BATCH, OutcomeEntry};
 
 /// What [`Runtime::shutdown`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -274,13 +274,31 @@ impl WorkerProcess {
     }
 
     /// Applies a batch, retrying through Redis outages; `give_up` bounds the retrying.
-    /// Returns how many outcomes were applied, or `None` when it gave up.
+    /// Returns how many outcomes were applied, or `None` when it gave up. The outcomes count
+    /// as recorded once `redis.durability` confirms them (retried until then).
     pub(crate) async fn apply_retrying(
         &self,
         entries: &[OutcomeEntry],
         give_up: Option<Duration>,
     ) -> Option<usize> {
         let started = Instant::now();
+        let (statuses, maybe_applied) = self.apply_only(entries, started, give_up).await?;
+        // Recorded only once `redis.durability` holds: until then the leases stay held (and
+        // extended), and the confirmation is tried again.
+        if !self.confirm_retrying(started, give_up).await {
+            return None;
+        }
+        Some(self.acknowledged(entries, &statuses, maybe_applied))
+    }
+
+    /// Applies a batch, retrying through Redis outages (until `give_up` after `started`):
+    /// what the script decided for each entry, and whether an earlier try may have applied it.
+    pub(crate) async fn apply_only(
+        &self,
+        entries: &[OutcomeEntry],
+        started: Instant,
+        give_up: Option<Duration>,
+    ) -> Option<(Vec<Applied>, bool)> {
         let mut backoff = Backoff::new();
         let mut outage = OutageLog::new("recording outcomes", self.health.clone());
         // After a failed try the script may have run with its reply lost: a rejection is then
@@ -296,18 +314,7 @@ impl WorkerProcess {
             {
                 Ok(statuses) => {
                     outage.ok();
-                    // Recorded only once `redis.durability` holds: until then the leases stay
-                    // held (and extended), and the confirmation is tried again.
-                    if !self.confirm_retrying(started, give_up).await {
-                        return None;
-                    }
-                    self.leases.settle(entries.iter().map(|e| &e.lease));
-                    return Some(super::acker::report(
-                        self,
-                        entries,
-                        &statuses,
-                        maybe_applied,
-                    ));
+                    return Some((statuses, maybe_applied));
                 }
                 Err(e) => {
                     maybe_applied = true;
@@ -323,9 +330,24 @@ impl WorkerProcess {
         }
     }
 
+    /// Applied (and confirmed): the leases end, and metrics and logs count what was applied.
+    pub(crate) fn acknowledged(
+        &self,
+        entries: &[OutcomeEntry],
+        statuses: &[Applied],
+        maybe_applied: bool,
+    ) -> usize {
+        self.leases.settle(entries.iter().map(|e| &e.lease));
+        super::acker::report(self, entries, statuses, maybe_applied)
+    }
+
     /// Confirms the writes so far at `redis.durability`, retrying (the acker's liveness goes
     /// round meanwhile); false when `give_up` ran out first.
-    async fn confirm_retrying(&self, started: Instant, give_up: Option<Duration>) -> bool {
+    pub(crate) async fn confirm_retrying(
+        &self,
+        started: Instant,
+        give_up: Option<Duration>,
+    ) -> bool {
         let mut backoff = Backoff::new();
         let mut outage = OutageLog::new(
             "confirming outcomes (redis.durability)",

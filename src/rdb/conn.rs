@@ -14,6 +14,7 @@ use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr
 use redis::{ClientTlsConfig, Cmd, Pipeline, RedisFuture, TlsCertificates, Value};
 use serde::{Deserialize, Serialize};
 
+use super::sentinel::SentinelConn;
 use crate::error::{QueueError, Result, redact_url};
 
 /// How to reach Redis.
@@ -44,6 +45,12 @@ pub struct RedisSettings {
     /// How long an acknowledgement waits for `durability` before it fails.
     #[serde(with = "humantime_serde")]
     pub durability_timeout: Duration,
+    /// Redis Sentinel: `host:port` (or `redis://:password@host:port`, `rediss://…`) of each
+    /// sentinel; the primary of `sentinel_master` is asked of them, and asked again when it
+    /// fails or is demoted. `url` then gives only the credentials, database and scheme.
+    pub sentinels: Vec<String>,
+    /// The master's name in the sentinels' configuration (`sentinel monitor NAME …`).
+    pub sentinel_master: String,
 }
 
 /// `redis.durability`: what must hold before an enqueue returns its ids and before an outcome
@@ -77,6 +84,8 @@ impl Default for RedisSettings {
             tls_key: None,
             durability: Durability::None,
             durability_timeout: Duration::from_secs(1),
+            sentinels: Vec::new(),
+            sentinel_master: String::new(),
         }
     }
 }
@@ -118,6 +127,17 @@ impl RedisSettings {
         if self.nodes().is_empty() {
             problems.push("redis.url is empty".into());
         }
+        if !self.sentinels.is_empty() {
+            if self.sentinel_master.trim().is_empty() {
+                problems.push(
+                    "redis.sentinels needs redis.sentinel_master (the name in `sentinel monitor NAME ...`)"
+                        .into(),
+                );
+            }
+            if self.cluster {
+                problems.push("redis.sentinels and redis.cluster exclude each other".into());
+            }
+        }
         match self.certificates() {
             Err(QueueError::Config(m)) => problems.push(m),
             Err(e) => problems.push(e.to_string()),
@@ -151,6 +171,10 @@ impl RedisSettings {
 
     /// The CA and client certificate files, read and checked; `None` when neither is set
     /// (plain `rediss://` then trusts the system's roots).
+    pub(crate) fn tls_certificates(&self) -> Result<Option<TlsCertificates>> {
+        self.certificates()
+    }
+
     fn certificates(&self) -> Result<Option<TlsCertificates>> {
         let bad = |m: String| QueueError::Config(format!("redis: {m}"));
         if self.tls_ca.is_none() && self.tls_cert.is_none() && self.tls_key.is_none() {
@@ -203,11 +227,13 @@ impl RedisSettings {
     }
 }
 
-/// A connection to a single server or to a cluster.
+/// A connection to a single server, to the primary Sentinel names, or to a cluster.
 #[derive(Clone)]
 pub enum RedisConn {
     /// One server (or a proxy in front of many).
     Single(ConnectionManager),
+    /// The primary of a Sentinel-managed group, followed across failovers.
+    Sentinel(SentinelConn),
     /// Redis Cluster; commands are routed by their first key.
     Cluster(ClusterConnection),
 }
@@ -216,6 +242,7 @@ impl std::fmt::Debug for RedisConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Single(_) => "RedisConn::Single",
+            Self::Sentinel(_) => "RedisConn::Sentinel",
             Self::Cluster(_) => "RedisConn::Cluster",
         })
     }
@@ -241,6 +268,11 @@ impl RedisConn {
             source,
         };
         let certs = settings.certificates()?;
+        if !settings.sentinels.is_empty() {
+            return Ok(Self::Sentinel(
+                SentinelConn::connect(settings, response).await?,
+            ));
+        }
         if settings.cluster {
             let mut builder = ClusterClientBuilder::new(settings.nodes())
                 .connection_timeout(settings.connect_timeout)
@@ -284,6 +316,7 @@ impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
+            Self::Sentinel(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -296,6 +329,7 @@ impl ConnectionLike for RedisConn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
@@ -303,6 +337,7 @@ impl ConnectionLike for RedisConn {
     fn get_db(&self) -> i64 {
         match self {
             Self::Single(c) => c.get_db(),
+            Self::Sentinel(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
         }
     }
@@ -327,7 +362,7 @@ impl RedisConn {
             .arg("COUNT")
             .arg(count);
         match &mut conn {
-            RedisConn::Single(_) => Ok(cmd.query_async(&mut conn).await?),
+            RedisConn::Single(_) | RedisConn::Sentinel(_) => Ok(cmd.query_async(&mut conn).await?),
             RedisConn::Cluster(c) => {
                 let slot: u16 = redis::cmd("CLUSTER")
                     .arg("KEYSLOT")

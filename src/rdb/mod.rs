@@ -43,6 +43,7 @@ mod registry;
 mod rekey;
 mod reply;
 mod scripts;
+mod sentinel;
 mod worker;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
@@ -60,6 +61,7 @@ pub use inspect::{Minute, RawStats, Whereabouts};
 pub use presence::{WORKER_TTL, WorkerInfo};
 pub use registry::queue_names;
 pub use rekey::{Reseal, Step};
+pub use sentinel::SentinelConn;
 pub use worker::{Applied, ClaimReply, ClaimedJob, ExpiredLease, OutcomeEntry, Transition, Wake};
 
 use crate::error::{QueueError, Result};

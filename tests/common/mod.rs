@@ -130,6 +130,62 @@ impl Drop for RedisServer {
     }
 }
 
+/// A Redis Sentinel on a free loopback port, watching `master` at `primary_port` (quorum 2,
+/// down after 1 s).
+pub struct SentinelServer {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl SentinelServer {
+    pub fn start(master: &str, primary_port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\n\
+                 sentinel monitor {master} 127.0.0.1 {primary_port} 2\n\
+                 sentinel down-after-milliseconds {master} 1000\n\
+                 sentinel failover-timeout {master} 5000\n\
+                 sentinel parallel-syncs {master} 1\n",
+                dir.path().display()
+            ),
+        )
+        .expect("sentinel.conf");
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        wait_for_ping(port, Duration::from_secs(10));
+        Self {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// The primary this sentinel names now.
+    pub fn primary(&self, master: &str) -> String {
+        redis_cli(self.port, &["SENTINEL", "get-master-addr-by-name", master])
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+}
+
+impl Drop for SentinelServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A 3-master Redis Cluster on loopback.
 pub struct RedisCluster {
     pub ports: Vec<u16>,

@@ -9,6 +9,7 @@ mod common;
 mod cluster;
 mod dead_letters;
 mod durability;
+mod failover;
 mod lifecycle;
 mod recovery;
 mod shutdown;
