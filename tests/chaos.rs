@@ -80,6 +80,18 @@ level = "info"
 "#;
 
 fn worker(dir: &Path, n: usize, redis: &RedisServer, okra: &str, concurrency: usize) -> Proc {
+    worker_with(dir, n, &redis.url(), okra, concurrency, &[])
+}
+
+/// A chaos worker with extra environment (`OKQ_REDIS__SENTINELS`, ...).
+fn worker_with(
+    dir: &Path,
+    n: usize,
+    redis_url: &str,
+    okra: &str,
+    concurrency: usize,
+    env: &[(&str, String)],
+) -> Proc {
     let config = dir.join(format!("chaos-worker-{n}.toml"));
     std::fs::write(
         &config,
@@ -89,10 +101,11 @@ fn worker(dir: &Path, n: usize, redis: &RedisServer, okra: &str, concurrency: us
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_okra-worker"));
     cmd.arg("--config")
         .arg(&config)
-        .args(["--redis-url", &redis.url(), "--log-format", "json"])
+        .args(["--redis-url", redis_url, "--log-format", "json"])
         .env("OKRA_SECRET_KEY", "sk_test_chaos")
         .env("OKQ_OKRA__BASE_URL", okra)
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        .envs(env.iter().map(|(k, v)| (k, v)));
     common::procs::spawn(&mut cmd, dir.join(format!("chaos-worker-{n}.log")), false)
 }
 
@@ -408,4 +421,124 @@ async fn chaos_d_partitioned_process_reclaims_its_own_jobs() {
     f.print("(d) partition of one process, 200 jobs in slow calls");
     assert_eq!(f.lost, 0, "{f:?}");
     assert_eq!(f.completed, 200, "{f:?}");
+}
+
+/// (e): a primary, two replicas and three sentinels; two `okra-worker`s and a producer that
+/// enqueues 50 jobs every 100 ms throughout; the primary SIGKILLed after 3 s. Returns the
+/// figures, the promotion time and the first completion after the kill.
+async fn sentinel_failover(durability: &str) -> (Figures, Duration, Option<Duration>) {
+    const MASTER: &str = "okq";
+    let mut group = SentinelGroup::start(MASTER).await;
+    let level = match durability {
+        "replica" => okra_queue::rdb::Durability::Replica,
+        _ => okra_queue::rdb::Durability::None,
+    };
+    let settings = RedisSettings {
+        sentinels: group.addrs(),
+        sentinel_master: MASTER.into(),
+        durability: level,
+        durability_timeout: Duration::from_secs(2),
+        response_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(1),
+        ..RedisSettings::default()
+    };
+    let queue = Queue::connect(&settings, QueueConfig::new("chaos"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &["--latency", "100ms"]);
+    let env = [
+        ("OKQ_REDIS__SENTINELS", group.env_list()),
+        ("OKQ_REDIS__SENTINEL_MASTER", MASTER.to_string()),
+        ("OKQ_REDIS__DURABILITY", durability.to_string()),
+        ("OKQ_REDIS__DURABILITY_TIMEOUT", "2s".to_string()),
+        ("OKQ_REDIS__RESPONSE_TIMEOUT", "2s".to_string()),
+    ];
+    let procs: Vec<Proc> = (0..2)
+        .map(|n| worker_with(dir.path(), n, "redis://unused:6379", &sandbox.url, 50, &env))
+        .collect();
+    let producing = std::sync::atomic::AtomicBool::new(true);
+    let produce = async {
+        let mut acked: Vec<String> = Vec::new();
+        let mut n = 0;
+        while producing.load(std::sync::atomic::Ordering::Relaxed) {
+            let chunk: Vec<_> = (n..n + 50)
+                .map(|i| (bvn(i), EnqueueOptions::default()))
+                .collect();
+            n += 50;
+            if let Ok(ids) = queue.enqueue_bulk(chunk).await {
+                acked.extend(ids.into_iter().map(|e| e.id));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        acked
+    };
+    let fail_over = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let promoted = group.kill_primary().await;
+        let first = first_completion(&queue, Duration::from_secs(30))
+            .await
+            .map(|d| d + promoted);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        producing.store(false, std::sync::atomic::Ordering::Relaxed);
+        (promoted, first)
+    };
+    let (acked, (promoted, first)) = tokio::join!(produce, fail_over);
+    // Every acknowledged job: finished, or gone (lost in the failover).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut completed, mut lost) = (0u64, 0u64);
+    for id in &acked {
+        loop {
+            match queue.state(id).await {
+                Ok(Some(okra_queue::JobState::Completed)) => {
+                    completed += 1;
+                    break;
+                }
+                Ok(None) => {
+                    lost += 1;
+                    break;
+                }
+                _ if Instant::now() >= deadline => break,
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+    let s = queue.stats().await.unwrap();
+    let figures = Figures {
+        acknowledged: acked.len() as u64,
+        completed,
+        dead: s.dead,
+        lost,
+        duplicates: duplicate_calls(&sandbox.stats().await),
+        late_outcomes: s.late_outcomes,
+        lease_expired: s.lease_expired,
+        recovery: first,
+        ..Figures::default()
+    };
+    drop(procs);
+    (figures, promoted, first)
+}
+
+#[tokio::test]
+#[ignore = "minutes long: make chaos"]
+async fn chaos_e_sentinel_failover() {
+    let (f, promoted, first) = sentinel_failover("replica").await;
+    f.print(&format!(
+        "(e) Sentinel failover, durability replica: primary SIGKILLed, promotion {:.1} s (recovery = first completion after the kill)",
+        promoted.as_secs_f64()
+    ));
+    assert_eq!(f.lost, 0, "{f:?}");
+    assert_eq!(f.duplicates, 0, "{f:?}");
+    assert_eq!(f.completed, f.acknowledged, "{f:?}");
+    let first = first.expect("no completion after the failover");
+    assert!(
+        first <= promoted + Duration::from_secs(1),
+        "{first:?} vs {promoted:?}"
+    );
+    let (f, promoted, _) = sentinel_failover("none").await;
+    f.print(&format!(
+        "(e) Sentinel failover, durability none (what asynchronous replication loses): promotion {:.1} s",
+        promoted.as_secs_f64()
+    ));
+    assert_eq!(f.duplicates, 0, "{f:?}");
 }

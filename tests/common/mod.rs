@@ -186,6 +186,89 @@ impl Drop for SentinelServer {
     }
 }
 
+/// A primary with two replicas and three sentinels watching it as `master` (quorum 2), every
+/// replica in sync and every sentinel aware of the whole group.
+pub struct SentinelGroup {
+    pub primary: RedisServer,
+    pub replicas: Vec<RedisServer>,
+    pub sentinels: Vec<SentinelServer>,
+    pub master: String,
+}
+
+impl SentinelGroup {
+    pub async fn start(master: &str) -> Self {
+        let primary = RedisServer::start();
+        let port = primary.port.to_string();
+        let replicas: Vec<RedisServer> = (0..2)
+            .map(|_| RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]))
+            .collect();
+        for r in &replicas {
+            eventually(Duration::from_secs(10), "a replica in sync", || async {
+                r.cli(&["INFO", "replication"])
+                    .contains("master_link_status:up")
+            })
+            .await;
+        }
+        let sentinels: Vec<SentinelServer> = (0..3)
+            .map(|_| SentinelServer::start(master, primary.port))
+            .collect();
+        eventually(
+            Duration::from_secs(30),
+            "the sentinels see the group",
+            || async {
+                sentinels.iter().all(|s| {
+                    let m = redis_cli(s.port, &["SENTINEL", "master", master]);
+                    let lines: Vec<&str> = m.lines().collect();
+                    let field = |name: &str| {
+                        lines
+                            .iter()
+                            .position(|l| *l == name)
+                            .and_then(|i| lines.get(i + 1))
+                            .map(|v| v.trim().to_string())
+                            .unwrap_or_default()
+                    };
+                    field("num-slaves") == "2" && field("num-other-sentinels") == "2"
+                })
+            },
+        )
+        .await;
+        Self {
+            primary,
+            replicas,
+            sentinels,
+            master: master.to_string(),
+        }
+    }
+
+    /// `127.0.0.1:PORT` of each sentinel.
+    pub fn addrs(&self) -> Vec<String> {
+        self.sentinels
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect()
+    }
+
+    /// The same, as `OKQ_REDIS__SENTINELS` takes it.
+    pub fn env_list(&self) -> String {
+        let quoted: Vec<String> = self.addrs().iter().map(|a| format!("\"{a}\"")).collect();
+        format!("[{}]", quoted.join(","))
+    }
+
+    /// SIGKILLs the primary and waits until the sentinels name another; returns how long the
+    /// promotion took.
+    pub async fn kill_primary(&mut self) -> Duration {
+        let old = self.sentinels[0].primary(&self.master);
+        let killed = Instant::now();
+        self.primary.kill();
+        eventually(Duration::from_secs(30), "a replica promoted", || async {
+            let now = self.sentinels[0].primary(&self.master);
+            !now.is_empty() && now != old
+        })
+        .await;
+        killed.elapsed()
+    }
+}
+
 /// A 3-master Redis Cluster on loopback.
 pub struct RedisCluster {
     pub ports: Vec<u16>,

@@ -1,6 +1,7 @@
 //! The queue engine against a real `redis-server` (and a real 3-master Redis Cluster), one
 //! file per feature: `lifecycle.rs`, `dead_letters.rs`, `recovery.rs`, `shutdown.rs`,
-//! `throughput.rs`, `cluster.rs`. Shared here: the `Probe` job, whose `mode` says how its handler
+//! `throughput.rs`, `cluster.rs`, `durability.rs` (durable acknowledgements), `failover.rs`
+//! (a Sentinel failover). Shared here: the `Probe` job, whose `mode` says how its handler
 //! behaves, and the setup.
 
 #[path = "../common/mod.rs"]
