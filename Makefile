@@ -20,6 +20,7 @@ bench:
 	$(CARGO) bench --locked --bench drain
 	$(CARGO) bench --locked --bench dlq
 	$(CARGO) bench --locked --bench okra
+	$(CARGO) bench --locked --bench durability
 
 ## Fault injection on real redis-server, okra-worker and okra-sandbox processes (minutes):
 ## Redis SIGKILL + AOF restart, Redis down 30 s, a worker SIGKILLed every 2 s, a partitioned
