@@ -24,7 +24,8 @@ bench:
 
 ## Fault injection on real redis-server, okra-worker and okra-sandbox processes (minutes):
 ## Redis SIGKILL + AOF restart, Redis down 30 s, a worker SIGKILLed every 2 s, a partitioned
-## worker. Prints jobs acknowledged, completed, lost, duplicate upstream calls, recovery time.
+## worker, a Sentinel failover (durability replica and none), a Redis Cluster master failover.
+## Prints jobs acknowledged, completed, lost, duplicate upstream calls, recovery time.
 chaos:
 	bash scripts/ensure-redis.sh
 	bash -o pipefail -c "$(CARGO) test --locked --release --test chaos -- --ignored --nocapture --test-threads=1 2>&1 | grep -v '^{'"

@@ -442,11 +442,6 @@ async fn sentinel_failover(durability: &str) -> (Figures, Duration, Option<Durat
         connect_timeout: Duration::from_secs(1),
         ..RedisSettings::default()
     };
-    let queue = Queue::connect(&settings, QueueConfig::new("chaos"))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::start(dir.path(), &["--latency", "100ms"]);
     let env = [
         ("OKQ_REDIS__SENTINELS", group.env_list()),
         ("OKQ_REDIS__SENTINEL_MASTER", MASTER.to_string()),
@@ -454,8 +449,25 @@ async fn sentinel_failover(durability: &str) -> (Figures, Duration, Option<Durat
         ("OKQ_REDIS__DURABILITY_TIMEOUT", "2s".to_string()),
         ("OKQ_REDIS__RESPONSE_TIMEOUT", "2s".to_string()),
     ];
+    through_failover(&settings, "redis://unused:6379", &env, group.kill_primary()).await
+}
+
+/// A producer enqueueing 50 jobs every 100 ms while `fail_over` (after 3 s) kills the primary
+/// and returns when another is promoted; then every acknowledged job is followed to its end.
+/// Returns the figures, the promotion time and the first completion after the kill.
+async fn through_failover(
+    settings: &RedisSettings,
+    worker_url: &str,
+    env: &[(&str, String)],
+    fail_over: impl std::future::Future<Output = Duration>,
+) -> (Figures, Duration, Option<Duration>) {
+    let queue = &Queue::connect(settings, QueueConfig::new("chaos"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &["--latency", "100ms"]);
     let procs: Vec<Proc> = (0..2)
-        .map(|n| worker_with(dir.path(), n, "redis://unused:6379", &sandbox.url, 50, &env))
+        .map(|n| worker_with(dir.path(), n, worker_url, &sandbox.url, 50, env))
         .collect();
     let producing = std::sync::atomic::AtomicBool::new(true);
     let produce = async {
@@ -473,17 +485,17 @@ async fn sentinel_failover(durability: &str) -> (Figures, Duration, Option<Durat
         }
         acked
     };
-    let fail_over = async {
+    let fault = async {
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let promoted = group.kill_primary().await;
-        let first = first_completion(&queue, Duration::from_secs(30))
+        let promoted = fail_over.await;
+        let first = first_completion(queue, Duration::from_secs(30))
             .await
             .map(|d| d + promoted);
         tokio::time::sleep(Duration::from_secs(3)).await;
         producing.store(false, std::sync::atomic::Ordering::Relaxed);
         (promoted, first)
     };
-    let (acked, (promoted, first)) = tokio::join!(produce, fail_over);
+    let (acked, (promoted, first)) = tokio::join!(produce, fault);
     // Every acknowledged job: finished, or gone (lost in the failover).
     let deadline = Instant::now() + Duration::from_secs(120);
     let (mut completed, mut lost) = (0u64, 0u64);
@@ -519,6 +531,35 @@ async fn sentinel_failover(durability: &str) -> (Figures, Duration, Option<Durat
     (figures, promoted, first)
 }
 
+/// (f): a 3-master Redis Cluster with a replica each; two `okra-worker`s and a producer
+/// throughout; the master of the queue's slot SIGKILLed after 3 s (`durability` is `none` on
+/// a cluster).
+async fn cluster_failover() -> (Figures, Duration, Option<Duration>) {
+    let mut cluster = RedisCluster::start_shaped(1, 2000);
+    let settings = cluster.settings();
+    let env = [
+        ("OKQ_REDIS__CLUSTER", "true".to_string()),
+        ("OKQ_REDIS__RESPONSE_TIMEOUT", "2s".to_string()),
+    ];
+    let key = "okq:{chaos}:ready";
+    let master = cluster
+        .master_of(cluster.ports[0], key)
+        .expect("the queue's master");
+    let survivor = *cluster.ports.iter().find(|p| **p != master).unwrap();
+    let fail_over = async {
+        let killed = Instant::now();
+        cluster.kill(master);
+        eventually(Duration::from_secs(60), "a replica promoted", || async {
+            cluster
+                .master_of(survivor, key)
+                .is_some_and(|p| p != master)
+        })
+        .await;
+        killed.elapsed()
+    };
+    through_failover(&settings, &settings.url, &env, fail_over).await
+}
+
 #[tokio::test]
 #[ignore = "minutes long: make chaos"]
 async fn chaos_e_sentinel_failover() {
@@ -541,4 +582,19 @@ async fn chaos_e_sentinel_failover() {
         promoted.as_secs_f64()
     ));
     assert_eq!(f.duplicates, 0, "{f:?}");
+}
+
+#[tokio::test]
+#[ignore = "minutes long: make chaos"]
+async fn chaos_f_cluster_master_failover() {
+    let (f, promoted, _) = cluster_failover().await;
+    f.print(&format!(
+        "(f) Redis Cluster, the queue's master SIGKILLed, durability none: promotion {:.1} s",
+        promoted.as_secs_f64()
+    ));
+    assert_eq!(f.completed + f.lost, f.acknowledged, "{f:?}");
+    assert!(
+        f.recovery.is_some(),
+        "no completion after the failover: {f:?}"
+    );
 }

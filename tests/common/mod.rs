@@ -278,8 +278,17 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     pub fn start() -> Self {
+        Self::start_shaped(0, 5000)
+    }
+
+    /// Three masters with `replicas` replicas each (every replica in sync when this returns),
+    /// failing over after `node_timeout_ms`.
+    pub fn start_shaped(replicas: usize, node_timeout_ms: u64) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ports: Vec<u16> = (0..3).map(|_| free_cluster_port()).collect();
+        let ports: Vec<u16> = (0..3 * (1 + replicas))
+            .map(|_| free_cluster_port())
+            .collect();
+        let timeout = node_timeout_ms.to_string();
         let mut children = Vec::new();
         for p in &ports {
             let node_dir: PathBuf = dir.path().join(p.to_string());
@@ -296,7 +305,11 @@ impl RedisCluster {
                         "--cluster-config-file",
                         "nodes.conf",
                         "--cluster-node-timeout",
-                        "5000",
+                        &timeout,
+                        // A replica syncs at once (not after the diskless delay): one that
+                        // never synced cannot be promoted.
+                        "--repl-diskless-sync-delay",
+                        "0",
                         "--save",
                         "",
                         "--appendonly",
@@ -320,8 +333,50 @@ impl RedisCluster {
         for p in &cluster.ports {
             wait_for_ping(*p, Duration::from_secs(10));
         }
-        form_cluster(&cluster.ports, &[]);
+        form_cluster_with(&cluster.ports, &[], replicas);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for p in &cluster.ports {
+            loop {
+                let info = redis_cli(*p, &["INFO", "replication"]);
+                if info.contains("role:master") || info.contains("master_link_status:up") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "replica {p} never synced");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         cluster
+    }
+
+    /// SIGKILLs the node on `port`.
+    pub fn kill(&mut self, port: u16) {
+        if let Some(i) = self.ports.iter().position(|p| *p == port) {
+            let _ = self.children[i].kill();
+            let _ = self.children[i].wait();
+        }
+    }
+
+    /// The port of the master serving `key`'s slot, as the node on `ask` sees it.
+    pub fn master_of(&self, ask: u16, key: &str) -> Option<u16> {
+        let slot: u16 = redis_cli(ask, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .ok()?;
+        redis_cli(ask, &["CLUSTER", "NODES"]).lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < 9 || !f[2].contains("master") || f[2].contains("fail") {
+                return None;
+            }
+            let port: u16 = f[1].split(['@', ':']).nth(1)?.parse().ok()?;
+            f[8..]
+                .iter()
+                .filter_map(|r| {
+                    let (a, b) = r.split_once('-').unwrap_or((r, r));
+                    Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?))
+                })
+                .any(|(a, b)| a <= slot && slot <= b)
+                .then_some(port)
+        })
     }
 
     pub fn settings(&self) -> RedisSettings {
@@ -368,12 +423,18 @@ pub fn redis_cli_with(options: &[String], port: u16, args: &[&str]) -> String {
 /// Makes the running nodes on `ports` one cluster of masters and waits until it is ready;
 /// `options` are redis-cli's connection options (TLS).
 pub fn form_cluster(ports: &[u16], options: &[String]) {
+    form_cluster_with(ports, options, 0)
+}
+
+/// Forms a cluster of `ports` with `replicas` replicas per master.
+pub fn form_cluster_with(ports: &[u16], options: &[String], replicas: usize) {
     let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let replicas = replicas.to_string();
     let out = Command::new("redis-cli")
         .args(options)
         .args(["--cluster", "create"])
         .args(&nodes)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .args(["--cluster-replicas", &replicas, "--cluster-yes"])
         .output()
         .expect("redis-cli");
     assert!(
