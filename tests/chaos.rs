@@ -532,14 +532,22 @@ async fn through_failover(
 }
 
 /// (f): a 3-master Redis Cluster with a replica each; two `okra-worker`s and a producer
-/// throughout; the master of the queue's slot SIGKILLed after 3 s (`durability` is `none` on
-/// a cluster).
-async fn cluster_failover() -> (Figures, Duration, Option<Duration>) {
+/// throughout; the master of the queue's slot SIGKILLed after 3 s.
+async fn cluster_failover(durability: &str) -> (Figures, Duration, Option<Duration>) {
     let mut cluster = RedisCluster::start_shaped(1, 2000);
-    let settings = cluster.settings();
+    let settings = RedisSettings {
+        durability: match durability {
+            "replica" => okra_queue::rdb::Durability::Replica,
+            _ => okra_queue::rdb::Durability::None,
+        },
+        durability_timeout: Duration::from_secs(2),
+        ..cluster.settings()
+    };
     let env = [
         ("OKQ_REDIS__CLUSTER", "true".to_string()),
         ("OKQ_REDIS__RESPONSE_TIMEOUT", "2s".to_string()),
+        ("OKQ_REDIS__DURABILITY", durability.to_string()),
+        ("OKQ_REDIS__DURABILITY_TIMEOUT", "2s".to_string()),
     ];
     let key = "okq:{chaos}:ready";
     let master = cluster
@@ -587,14 +595,27 @@ async fn chaos_e_sentinel_failover() {
 #[tokio::test]
 #[ignore = "minutes long: make chaos"]
 async fn chaos_f_cluster_master_failover() {
-    let (f, promoted, _) = cluster_failover().await;
+    let (f, promoted, first) = cluster_failover("replica").await;
+    f.print(&format!(
+        "(f) Redis Cluster, the queue's master SIGKILLed, durability replica: promotion {:.1} s",
+        promoted.as_secs_f64()
+    ));
+    assert_eq!(f.lost, 0, "{f:?}");
+    assert_eq!(f.duplicates, 0, "{f:?}");
+    assert_eq!(f.completed, f.acknowledged, "{f:?}");
+    // The cluster client finds the new master by refreshing its slot map after errors: the
+    // first completion has come 1.1-1.3 s after the promotion here (the target, 1 s, is held
+    // under Sentinel, scenario (e), not yet on a cluster).
+    let first = first.expect("no completion after the failover");
+    assert!(
+        first <= promoted + Duration::from_secs(2),
+        "{first:?} vs {promoted:?}"
+    );
+    let (f, promoted, _) = cluster_failover("none").await;
     f.print(&format!(
         "(f) Redis Cluster, the queue's master SIGKILLed, durability none: promotion {:.1} s",
         promoted.as_secs_f64()
     ));
     assert_eq!(f.completed + f.lost, f.acknowledged, "{f:?}");
-    assert!(
-        f.recovery.is_some(),
-        "no completion after the failover: {f:?}"
-    );
+    assert_eq!(f.duplicates, 0, "{f:?}");
 }

@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+
 use super::conn::{Durability, RedisConn, RedisSettings};
 use crate::error::{QueueError, Result};
 
@@ -17,13 +19,16 @@ pub struct Durable {
     conn: RedisConn,
     /// `okq:{Q}:durable`: a counter written before each wait (the queue's slot).
     key: String,
+    /// On a cluster, the slot of `key`: the wait goes to that slot's master, over the same
+    /// node connection as the write, so it covers every write to the queue before it.
+    slot: Option<u16>,
     level: Durability,
     timeout: Duration,
 }
 
 impl Durable {
     /// Opens the dedicated connection; `None` for `durability = none`. Refuses what cannot
-    /// work: a cluster (`WAIT` applies per node), or `WAITAOF` on a server older than 7.2.
+    /// work: `WAITAOF` on a server older than 7.2.
     pub async fn open(
         settings: &RedisSettings,
         key: String,
@@ -32,11 +37,6 @@ impl Durable {
         let level = settings.durability;
         if level == Durability::None {
             return Ok(None);
-        }
-        if settings.cluster {
-            return Err(QueueError::Config(
-                "redis.durability needs a single primary (with its replicas, or Sentinel); on a Redis Cluster it is not supported yet: use durability = \"none\"".into(),
-            ));
         }
         if matches!(level, Durability::Aof | Durability::ReplicaAof)
             && !at_least(server_version, (7, 2))
@@ -52,9 +52,20 @@ impl Durable {
             ));
         }
         let conn = RedisConn::connect_blocking(settings, settings.durability_timeout).await?;
+        let slot = match &conn {
+            RedisConn::Cluster(_) => Some(
+                redis::cmd("CLUSTER")
+                    .arg("KEYSLOT")
+                    .arg(&key)
+                    .query_async(&mut conn.clone())
+                    .await?,
+            ),
+            _ => None,
+        };
         Ok(Some(Self {
             conn,
             key,
+            slot,
             level,
             timeout: settings.durability_timeout,
         }))
@@ -64,27 +75,50 @@ impl Durable {
     /// configured level, or fails with what was reached.
     pub async fn confirm(&self) -> Result<()> {
         let ms = self.timeout.as_millis().max(1) as u64;
-        let mut pipe = redis::pipe();
-        pipe.cmd("INCR").arg(&self.key).ignore();
-        let (wanted, reached) = match self.level {
+        let replicas = u64::from(self.level != Durability::Aof);
+        let mut wait = match self.level {
             Durability::None => return Ok(()),
-            Durability::Replica => {
-                pipe.cmd("WAIT").arg(1).arg(ms);
-                let (n,): (u64,) = pipe.query_async(&mut self.conn.clone()).await?;
-                ("a replica", n >= 1)
+            Durability::Replica => redis::cmd("WAIT"),
+            Durability::Aof | Durability::ReplicaAof => redis::cmd("WAITAOF"),
+        };
+        if self.level == Durability::Replica {
+            wait.arg(1).arg(ms);
+        } else {
+            wait.arg(1).arg(replicas).arg(ms);
+        }
+        let reply: redis::Value = match (&self.conn, self.slot) {
+            (RedisConn::Cluster(c), Some(slot)) => {
+                let mut c = c.clone();
+                let _: i64 = redis::cmd("INCR")
+                    .arg(&self.key)
+                    .query_async(&mut c)
+                    .await?;
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::new(slot, SlotAddr::Master),
+                ));
+                c.route_command(wait, route).await?
             }
-            Durability::Aof | Durability::ReplicaAof => {
-                let replicas = u64::from(self.level == Durability::ReplicaAof);
-                pipe.cmd("WAITAOF").arg(1).arg(replicas).arg(ms);
-                let ((local, remote),): ((u64, u64),) =
-                    pipe.query_async(&mut self.conn.clone()).await?;
-                let what = if replicas == 1 {
-                    "the primary's AOF and a replica"
-                } else {
-                    "the primary's AOF"
-                };
-                (what, local >= 1 && remote >= replicas)
+            _ => {
+                let mut pipe = redis::pipe();
+                pipe.cmd("INCR").arg(&self.key).ignore();
+                pipe.add_command(wait);
+                let (v,): (redis::Value,) = pipe.query_async(&mut self.conn.clone()).await?;
+                v
             }
+        };
+        let (wanted, reached) = if self.level == Durability::Replica {
+            let n: u64 = redis::from_redis_value(reply)
+                .map_err(|e| QueueError::Protocol(format!("WAIT answered {e}")))?;
+            ("a replica", n >= 1)
+        } else {
+            let (local, remote): (u64, u64) = redis::from_redis_value(reply)
+                .map_err(|e| QueueError::Protocol(format!("WAITAOF answered {e}")))?;
+            let what = if replicas == 1 {
+                "the primary's AOF and a replica"
+            } else {
+                "the primary's AOF"
+            };
+            (what, local >= 1 && remote >= replicas)
         };
         if reached {
             Ok(())

@@ -121,12 +121,4 @@ async fn what_cannot_work_is_refused_at_connect() {
     } else {
         aof.unwrap();
     }
-    let mut cluster = durable(&server, Durability::Replica);
-    cluster.cluster = true;
-    let e = Durable::open(&cluster, "k".into(), &version)
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("Redis Cluster"), "{e}");
 }
-
-use okra_queue::rdb::Durable;
