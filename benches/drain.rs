@@ -12,7 +12,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::cpu::{commandstats, per_job, proc_cpu, redis_cpu, reset_commandstats};
+use common::cpu::{
+    commandstats, env, per_job, percentiles, proc_cpu, redis_cpu, reset_commandstats,
+};
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -34,13 +36,6 @@ impl Job for Noop {
     fn kind(&self) -> &str {
         "noop"
     }
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 struct Row {
@@ -471,15 +466,6 @@ async fn scripts_alone(url: &str, jobs: usize) -> anyhow::Result<()> {
 }
 
 /// p50 and p99 of `samples`, in ms.
-fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
-    samples.sort();
-    let at = |q: f64| {
-        let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[i].as_secs_f64() * 1e3
-    };
-    (at(0.50), at(0.99))
-}
-
 /// Idle pickup and retry lateness of one idle worker process (default options: a 1 s poll).
 async fn latencies(url: &str) -> anyhow::Result<()> {
     use okra_queue::{JobContext, JobError};

@@ -10,6 +10,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::cpu::{env, percentiles};
+
 use std::time::{Duration, Instant};
 
 use apalis::prelude::{BoxDynError, Monitor, WorkerBuilder};
@@ -29,22 +31,6 @@ impl Job for Noop {
     fn kind(&self) -> &str {
         "noop"
     }
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
-    samples.sort();
-    let at = |q: f64| {
-        let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[i].as_secs_f64() * 1e3
-    };
-    (at(0.50), at(0.99))
 }
 
 #[tokio::main]

@@ -21,7 +21,8 @@
 mod common;
 
 use common::cpu::{
-    commandstats, memory_per_job, per_job, proc_cpu, queue_memory, redis_cpu, reset_commandstats,
+    commandstats, env, memory_per_job, per_job, proc_cpu, queue_memory, redis_cpu,
+    reset_commandstats,
 };
 
 use std::path::Path;
@@ -33,13 +34,6 @@ use okra_queue::seal::{Column, Place, Sealer};
 use okra_queue::{EnqueueOptions, Queue, QueueConfig, RedisSettings};
 
 const INDEX_KEY: &str = "bench-index-key-0123456789";
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Mode {
     name: &'static str,

@@ -362,6 +362,36 @@ pub fn check_report(
     }
 }
 
+/// `--check-config [--connect]` of a binary: the report of [`check_report`], after connecting
+/// to Redis (and checking the server) when `connect` is set; printed to stdout when sound, to
+/// stderr (every problem, one per line) otherwise. Returns whether it is sound.
+pub async fn run_check(
+    loaded: Result<Settings, QueueError>,
+    more: impl FnOnce(Option<&Settings>) -> Vec<String>,
+    connect: bool,
+) -> bool {
+    let settings = loaded.as_ref().ok().cloned();
+    let (mut sound, mut text) = check_report(loaded, more);
+    if sound
+        && connect
+        && let Some(s) = settings
+    {
+        match crate::queue::Queue::connect(&s.redis, s.queue_config()).await {
+            Ok(_) => text.push_str(&format!("Redis at {} answers\n", s.redis.display_url())),
+            Err(e) => {
+                sound = false;
+                text = format!("1 problem in the configuration:\n  - redis: {e}\n");
+            }
+        }
+    }
+    if sound {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
+    }
+    sound
+}
+
 /// Reads the parts of the sections, collecting every problem.
 struct Reader<'a> {
     problems: &'a mut Vec<String>,

@@ -119,7 +119,8 @@ async fn start(settings: Settings) -> ExitCode {
 /// `--check-config [--connect]`.
 fn check_config(args: &Args) -> ExitCode {
     okra_queue::telemetry::quiet_on_closed_pipe(true);
-    let (mut sound, mut text) = okra_queue::config::check_report(load(args), |s| {
+    let loaded = load(args);
+    let more = |s: Option<&Settings>| {
         let mut problems = Vec::new();
         match (SecretKey::from_env(), s) {
             (Ok(secret), Some(s)) => {
@@ -138,34 +139,19 @@ fn check_config(args: &Args) -> ExitCode {
             problems.push(format!("worker.metrics_addr `{addr}` is not host:port"));
         }
         problems
-    });
-    if sound && args.connect {
-        let settings = load(args).expect("checked above");
-        let reached = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())
-            .and_then(|rt| {
-                rt.block_on(Queue::connect(&settings.redis, settings.queue_config()))
-                    .map_err(|e| e.to_string())
-            });
-        match reached {
-            Ok(_) => text.push_str(&format!(
-                "Redis at {} answers\n",
-                settings.redis.display_url()
-            )),
-            Err(e) => {
-                sound = false;
-                text = format!("1 problem in the configuration:\n  - redis: {e}\n");
-            }
+    };
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) if rt.block_on(okra_queue::config::run_check(loaded, more, args.connect)) => {
+            ExitCode::SUCCESS
         }
-    }
-    if sound {
-        print!("{text}");
-        ExitCode::SUCCESS
-    } else {
-        eprint!("{text}");
-        ExitCode::FAILURE
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("okra-worker: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -227,6 +227,33 @@ impl RedisSettings {
     }
 }
 
+/// A connection manager for `client`: each command gives up after `response`; a lost
+/// connection is tried again `retries` times, within a quarter second of the server answering
+/// again (outcomes queued during an outage are waiting); connecting gives up after `connect`.
+pub(crate) async fn manager(
+    client: redis::Client,
+    connect: Duration,
+    response: Duration,
+    retries: usize,
+) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(response))
+        .set_connection_timeout(Some(connect))
+        .set_number_of_retries(retries)
+        .set_max_delay(Duration::from_millis(250));
+    tokio::time::timeout(
+        connect + Duration::from_secs(1),
+        ConnectionManager::new_with_config(client, config),
+    )
+    .await
+    .map_err(|_| {
+        redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        ))
+    })?
+}
+
 /// A connection to a single server, to the primary Sentinel names, or to a cluster.
 #[derive(Clone)]
 pub enum RedisConn {
@@ -289,25 +316,9 @@ impl RedisConn {
             None => redis::Client::open(settings.url.as_str()),
         }
         .map_err(fail)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(response))
-            .set_connection_timeout(Some(settings.connect_timeout))
-            .set_number_of_retries(2)
-            // Reconnect within a quarter second of Redis answering again: outcomes queued
-            // during an outage are waiting.
-            .set_max_delay(Duration::from_millis(250));
-        let conn = tokio::time::timeout(
-            settings.connect_timeout + Duration::from_secs(1),
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| {
-            fail(redis::RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "connect timed out",
-            )))
-        })?
-        .map_err(fail)?;
+        let conn = manager(client, settings.connect_timeout, response, 2)
+            .await
+            .map_err(fail)?;
         Ok(Self::Single(conn))
     }
 }

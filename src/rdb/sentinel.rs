@@ -10,7 +10,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
 use tracing::{info, warn};
 
@@ -275,22 +275,9 @@ async fn open(
         None => redis::Client::open(info),
     }
     .map_err(fail)?;
-    let config = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(response))
-        .set_connection_timeout(Some(settings.connect_timeout))
-        // Fail fast: after a failover the caller should try the new primary, not this one.
-        .set_number_of_retries(0)
-        .set_max_delay(Duration::from_millis(250));
-    tokio::time::timeout(
-        settings.connect_timeout + Duration::from_secs(1),
-        ConnectionManager::new_with_config(client, config),
-    )
-    .await
-    .map_err(|_| {
-        fail(redis::RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "connect timed out",
-        )))
-    })?
-    .map_err(fail)
+    // No retries on this connection: after a failover the caller should try the new
+    // primary, not this one.
+    super::conn::manager(client, settings.connect_timeout, response, 0)
+        .await
+        .map_err(fail)
 }

@@ -1,5 +1,26 @@
 //! Where CPU goes, for the benchmarks: a process's CPU time from `/proc`, the Redis server's
-//! from `INFO cpu`, and its per-command time from `INFO commandstats`.
+//! from `INFO cpu`, and its per-command time from `INFO commandstats`; and the benchmarks'
+//! knobs and percentiles.
+
+use std::time::Duration;
+
+/// A numeric knob from the environment (`BENCH_JOBS=…`), or `default`.
+pub fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// p50 and p99 of `samples`, in ms.
+pub fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i].as_secs_f64() * 1e3
+    };
+    (at(0.50), at(0.99))
+}
 
 /// CPU seconds (user + sys) process `pid` has used (`"self"` for this one), from `/proc`.
 pub fn proc_cpu(pid: &str) -> f64 {
