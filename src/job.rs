@@ -406,6 +406,11 @@ pub struct Failure {
     /// reset, a lost lease): the next attempt looks before it acts again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub uncertain: bool,
+    /// With `uncertain`: the latest moment (ms, Redis time) the uncertain action can have
+    /// started. A provider still finishing it may say "no such record" until its answer
+    /// deadline has passed since then, so an absence only counts after that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertain_at: Option<u64>,
 }
 
 /// Longest upstream body excerpt kept on a failure.

@@ -226,6 +226,13 @@ impl AccountKeys {
         format!("{}paying:{kind}:{person}", self.prefix)
     }
 
+    /// The free lookup routes that have answered with a profile (hash: path → ms, Redis time,
+    /// of the first such answer): a 404 carrying the provider's error envelope from one of
+    /// them is a definite "no such identity", never a path that does not exist.
+    pub fn lookups(&self) -> String {
+        format!("{}lookups", self.prefix)
+    }
+
     /// The spend ledger of one UTC day (`YYYY-MM-DD`): `<kind>|<counter>` → count.
     pub fn spend(&self, day: &str) -> String {
         format!("{}spend:{day}", self.prefix)

@@ -11,9 +11,10 @@ use std::time::Instant;
 
 use apalis::prelude::{BoxDynError, Data};
 use okra_queue::job::{Failure, Job};
+use okra_queue::okra::lookup::{self, Answer, Nothing, Verdict};
 use okra_queue::okra::{
     Action, Classifier, Delays, OkraClient, OkraError, OkraJob, OkraResult, OkraSettings,
-    ProfileError, Reply, WithoutLookup, checked_lookup, checked_profile,
+    ProfileError, Reply, WithoutLookup, checked_profile,
 };
 use okra_queue::rdb::{NotFound, Spent};
 use okra_queue::{JobContext, JobError, Queue};
@@ -57,8 +58,13 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraR
             format!("the job fails validation: {why}"),
         ));
     }
-    // The last attempt may have been charged without its answer reaching us.
-    let mut look_first = ctx.last_error.as_ref().is_some_and(|f| uncertain(deps, f));
+    // The last attempt may have been charged without its answer reaching us: since when (at
+    // the latest) that call may still be finishing at Okra.
+    let mut uncertain_since = ctx
+        .last_error
+        .as_ref()
+        .filter(|f| uncertain(deps, f))
+        .map(|f| f.uncertain_at.unwrap_or_else(|| ctx.redis_now_ms()));
     let lock = deps.pay.lock(job, deps.queue.name(), ctx);
     if let Some(lock) = &lock {
         match deps.pay.begin(lock, ctx.meta.fresh).await {
@@ -69,7 +75,11 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraR
                     .count(ctx.redis_now_ms(), job.kind(), Spent::SavedReuse, 0.0);
                 return Ok(result.reused());
             }
-            Ok(Gate::Go { look_first: l }) => look_first |= l,
+            // Another job's paid call for this person got no answer (when: unknown, so now).
+            Ok(Gate::Go { look_first: true }) => {
+                uncertain_since.get_or_insert_with(|| ctx.redis_now_ms());
+            }
+            Ok(Gate::Go { look_first: false }) => {}
             Ok(Gate::Busy) => {
                 give_back_slot(deps, ctx).await;
                 return Err(JobError::retryable(
@@ -85,42 +95,44 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraR
             }
         }
     }
-    let (result, settled) = attempt(job, ctx, deps, look_first).await;
+    let (result, settled) = attempt(job, ctx, deps, uncertain_since).await;
     if let Some(lock) = &lock {
         deps.pay.end(lock, settled).await;
     }
     result
 }
 
-/// One attempt past the pay lock: look first when the charge is uncertain, then pay.
+/// One attempt past the pay lock: look first when a charge is uncertain (since `since`),
+/// then pay.
 async fn attempt(
     job: &OkraJob,
     ctx: &JobContext,
     deps: &Deps,
-    look_first: bool,
+    since: Option<u64>,
 ) -> (Result<OkraResult, JobError>, Settled) {
-    if look_first {
-        match look(job, ctx, deps).await {
+    if let Some(since) = since {
+        match look(job, ctx, deps, since).await {
             Looked::Found(result) => return (Ok(result.clone()), Settled::Answer(result)),
             Looked::Failed(e) => return (Err(e), Settled::Unsure),
             Looked::Absent => {}
         }
     }
-    pay(job, ctx, deps, look_first).await
+    pay(job, ctx, deps, since).await
 }
 
 /// What the free lookup before a repeat said.
 enum Looked {
     /// Okra has the profile: done, for free.
     Found(OkraResult),
-    /// Okra answered that it has no such identity: paying is safe.
+    /// Okra answered definitely that it has no such identity: paying is safe.
     Absent,
-    /// No definite answer: the attempt ends, and the next one looks again.
+    /// No definite answer yet: the attempt ends, and the next one looks again.
     Failed(JobError),
 }
 
-/// The free lookup before paying again for a job whose last attempt may have been charged.
-async fn look(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Looked {
+/// The free lookup before paying again for a job whose last attempt may have been charged by
+/// a call that started at `since` at the latest (see [`okra_queue::okra::lookup`]).
+async fn look(job: &OkraJob, ctx: &JobContext, deps: &Deps, since: u64) -> Looked {
     let Some(path) = deps.okra.lookup_for(job.kind()) else {
         return match deps.okra.without_lookup {
             WithoutLookup::Verify => Looked::Absent,
@@ -134,59 +146,84 @@ async fn look(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Looked {
                             job.kind()
                         ),
                     )
-                    .uncertain(),
+                    .uncertain_since(since),
                 )
             }
         };
     };
     if let Some(e) = still_ours(ctx) {
-        return Looked::Failed(e.uncertain());
+        return Looked::Failed(e.uncertain_since(since));
     }
-    let unresolved = |why: String| {
-        Looked::Failed(
-            JobError::retryable(
-                "unresolved_charge",
-                format!(
-                    "Okra may have charged for an answer that never arrived, and the free lookup {path} did not answer: {why}"
-                ),
-            )
-            .uncertain(),
-        )
+    let reply = call(deps, path, job.body()).await;
+    if let Err(e) = &reply {
+        let (_, action) = deps.classifier.job_error(e, &deps.delays);
+        // A 429 (or an account failure) from the lookup stops this run like any other,
+        // and the next attempt still looks first.
+        if matches!(action, Action::RateLimited | Action::Pause) {
+            return Looked::Failed(failed(deps, e).await.uncertain_since(since));
+        }
+    }
+    let nothing = match lookup::read(job, &reply) {
+        Answer::Profile(profile) => {
+            info!(
+                lookup = path,
+                "profile found with the free lookup; no second paid verify"
+            );
+            deps.pay.prove_lookup(path).await;
+            deps.pay.found();
+            deps.pay
+                .count(ctx.redis_now_ms(), job.kind(), Spent::SavedLookup, 0.0);
+            return Looked::Found(OkraResult {
+                lookup: Some("free".into()),
+                ..OkraResult::found(path, profile)
+            });
+        }
+        Answer::Nothing(nothing) => nothing,
     };
-    match call(deps, path, job.body()).await {
-        Ok(Reply::Data(data)) => match checked_lookup(job, &data) {
-            Ok(Some(profile)) => {
-                info!(
-                    lookup = path,
-                    "profile found with the free lookup; no second paid verify"
-                );
-                deps.pay.found();
-                deps.pay
-                    .count(ctx.redis_now_ms(), job.kind(), Spent::SavedLookup, 0.0);
-                Looked::Found(OkraResult {
-                    lookup: Some("free".into()),
-                    ..OkraResult::found(path, profile)
-                })
-            }
-            Ok(None) => {
-                info!(
-                    lookup = path,
-                    "the free lookup has no profile; verifying again"
-                );
-                Looked::Absent
-            }
-            Err(e) => unresolved(e.to_string()),
-        },
-        Ok(Reply::NoContent) => Looked::Absent,
-        Err(e) => {
-            let (_, action) = deps.classifier.job_error(&e, &deps.delays);
-            // A 429 (or an account failure) from the lookup stops this run like any other,
-            // and the next attempt still looks first.
-            if matches!(action, Action::RateLimited | Action::Pause) {
-                return Looked::Failed(failed(deps, &e).await.uncertain());
-            }
-            warn!(lookup = path, status = %status_text(&e), "the free lookup did not answer; not paying again");
-            unresolved(e.to_string())
+    let proven = matches!(nothing, Nothing::NotFound(_)) && deps.pay.lookup_proven(path).await;
+    match lookup::absence(
+        nothing,
+        proven,
+        since,
+        ctx.redis_now_ms(),
+        deps.okra.answer_deadline,
+    ) {
+        Verdict::Absent => {
+            info!(
+                lookup = path,
+                "the free lookup has no such identity; verifying again"
+            );
+            Looked::Absent
+        }
+        Verdict::TooEarly { wait, what } => {
+            info!(lookup = path, wait = %humantime::format_duration(wait), "no identity yet, but the uncertain call may still be finishing; looking again at okra.answer_deadline");
+            Looked::Failed(
+                JobError::retryable(
+                    "awaiting_answer",
+                    format!(
+                        "Okra may still be finishing a call whose answer never arrived: the free lookup {path} answered {what}, which counts as \"no such identity\" only once okra.answer_deadline ({}) has passed since that call; looking again then",
+                        humantime::format_duration(deps.okra.answer_deadline)
+                    ),
+                )
+                .with_delay(wait)
+                .without_attempt()
+                .uncertain_since(since),
+            )
+        }
+        Verdict::Unresolved(why) => {
+            warn!(
+                lookup = path,
+                "the free lookup gave no definite answer; not paying again"
+            );
+            Looked::Failed(
+                JobError::retryable(
+                    "unresolved_charge",
+                    format!(
+                        "Okra may have charged for an answer that never arrived, and the free lookup {path} did not answer definitely: {why}"
+                    ),
+                )
+                .uncertain_since(since),
+            )
         }
     }
 }
@@ -196,12 +233,15 @@ async fn pay(
     job: &OkraJob,
     ctx: &JobContext,
     deps: &Deps,
-    looked: bool,
+    looked: Option<u64>,
 ) -> (Result<OkraResult, JobError>, Settled) {
     // Still unresolved if this run cannot pay after all: the next attempt looks again.
-    let keep = |e: JobError| if looked { e.uncertain() } else { e };
+    let keep = |e: JobError| match looked {
+        Some(since) => e.uncertain_since(since),
+        None => e,
+    };
     let unsettled = || {
-        if looked {
+        if looked.is_some() {
             Settled::Unsure
         } else {
             Settled::Nothing
@@ -223,7 +263,7 @@ async fn pay(
             return (Err(keep(queue_unavailable(e))), unsettled());
         }
     }
-    if looked {
+    if looked.is_some() {
         // The claim paid for one call (the lookup); the verify is a second one.
         match deps.queue.permit().await {
             Ok(None) => {}
@@ -249,6 +289,7 @@ async fn pay(
         return (Err(keep(e)), unsettled());
     }
     let now = || ctx.redis_now_ms();
+    let started = now();
     match call(deps, job.path(), job.body()).await {
         Ok(Reply::Data(data)) => {
             // Okra charged for a success, whatever its profile turns out to be.
@@ -262,6 +303,10 @@ async fn pay(
                         ..OkraResult::found(job.path(), profile)
                     };
                     (Ok(result.clone()), Settled::Answer(result))
+                }
+                // Paid for, but no usable profile: the free lookup may have one.
+                Err(e @ ProfileError::Malformed(_)) => {
+                    (Err(refused(e).uncertain_since(started)), Settled::Unsure)
                 }
                 Err(e) => (Err(refused(e)), Settled::Nothing),
             }
@@ -277,9 +322,14 @@ async fn pay(
             };
             (Ok(result), Settled::Nothing)
         }
+        // No answer, or one that cannot be read (a 2xx Okra charged for): the budget slot
+        // stays spent, and the next attempt looks first.
         Err(e) if e.uncertain() => {
             deps.pay.count(now(), job.kind(), Spent::Uncertain, 0.0);
-            (Err(failed(deps, &e).await), Settled::Unsure)
+            (
+                Err(failed(deps, &e).await.uncertain_since(started)),
+                Settled::Unsure,
+            )
         }
         Err(e) => {
             deps.pay.budget_give_back().await;

@@ -34,6 +34,8 @@ pub struct PayOnce {
     wait: Duration,
     /// The ledger's counts and the drain guard's successes, written in batches.
     tally: Arc<Tally>,
+    /// Lookup routes known to have answered with a profile (only ever grows).
+    proven: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What a job does before its paid call.
@@ -85,6 +87,7 @@ impl PayOnce {
             call,
             wait,
             tally,
+            proven: Default::default(),
         }
     }
 
@@ -217,6 +220,47 @@ impl PayOnce {
     /// `now`, Redis time); the tally writes it within a few milliseconds, with its metrics.
     pub fn count(&self, now: u64, kind: &str, what: Spent, credits: f64) {
         self.tally.count(now, kind, what, credits);
+    }
+
+    /// The lookup at `path` answered with a profile: from now on (for every worker of the
+    /// account) its 404 with Okra's error envelope means "no such identity".
+    pub async fn prove_lookup(&self, path: &str) {
+        if self.proven.lock().unwrap().contains(path) {
+            return;
+        }
+        let Some(account) = self.account() else {
+            return;
+        };
+        match account.prove_lookup(path).await {
+            Ok(()) => {
+                self.proven.lock().unwrap().insert(path.to_string());
+            }
+            Err(e) => {
+                warn!(error = %e, lookup = path, "could not record that the lookup route answers")
+            }
+        }
+    }
+
+    /// Whether the lookup at `path` has answered with a profile (any worker of the account);
+    /// false when it cannot be told (no account, Redis away): never a guess that pays.
+    pub async fn lookup_proven(&self, path: &str) -> bool {
+        if self.proven.lock().unwrap().contains(path) {
+            return true;
+        }
+        let Some(account) = self.account() else {
+            return false;
+        };
+        match account.lookup_proven(path).await {
+            Ok(true) => {
+                self.proven.lock().unwrap().insert(path.to_string());
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                warn!(error = %e, lookup = path, "could not read whether the lookup route answers; not taking its 404 as an answer");
+                false
+            }
+        }
     }
 
     /// A success: the drain guard's run of `not_found` ends.

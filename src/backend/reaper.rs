@@ -90,6 +90,8 @@ fn take_back(inner: &WorkerProcess, e: &ExpiredLease, now: u64) -> OutcomeEntry 
         ),
         // The holder may have been mid-call: whatever it did upstream is unknown.
         uncertain: true,
+        // It stopped calling by now at the latest.
+        uncertain_at: Some(now),
         ..Failure::default()
     };
     let attempt = Attempt::of(

@@ -5,6 +5,7 @@
 pub mod classify;
 pub mod client;
 pub mod jobs;
+pub mod lookup;
 pub mod mask;
 pub mod profile;
 pub mod result;

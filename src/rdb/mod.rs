@@ -21,6 +21,7 @@
 //! | `account.rs` | claims of an Okra account's queues | the account's shared limit and throttle |
 //! | `erase.rs` | `okra-admin erase`, the dashboard | a person's jobs in every state, and what their account keeps |
 //! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the reuse store, pay locks, the spend ledger, the daily budget |
+//! | `lookups.rs` | the Okra worker, `okra-admin check lookups` | the free lookup routes that have answered with a profile |
 //! | `conn.rs`, `reply.rs`, `scripts.rs` | everything here | connections, reply parsing, the loaded scripts |
 //!
 //! Each method is one script call or one pipeline, except the few that walk (a skip scan of
@@ -38,6 +39,7 @@ mod enqueue;
 mod erase;
 mod events;
 mod inspect;
+mod lookups;
 mod presence;
 mod registry;
 mod rekey;

@@ -1,6 +1,7 @@
 //! okra-admin: the operator's CLI for okra-queue (enqueue, stats, jobs, dead letters, queue).
 
 mod audit;
+mod check;
 mod dlq;
 mod enqueue;
 mod erase;
@@ -27,7 +28,7 @@ use output::Out;
     name = "okra-admin",
     version,
     about = "Operate okra-queue: enqueue jobs, watch stats and events, inspect and steer jobs, requeue or purge dead letters, serve the dashboard",
-    after_help = "Examples:\n  okra-admin stats --watch\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin dlq list --class server_error --since 1h\n  okra-admin dlq requeue --all --class okra_timeout --dry-run\n  okra-admin tail --follow\n  okra-admin web\n\nExit status: 0 on success, 1 on any failure (with a one-line reason), 2 on bad usage."
+    after_help = "Examples:\n  okra-admin stats --watch\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin dlq list --class server_error --since 1h\n  okra-admin dlq requeue --all --class okra_timeout --dry-run\n  okra-admin tail --follow\n  okra-admin check lookups\n  okra-admin web\n\nExit status: 0 on success, 1 on any failure (with a one-line reason), 2 on bad usage."
 )]
 struct Cli {
     /// Redis URL [default: redis.url from the config, else redis://127.0.0.1:6379]
@@ -116,6 +117,11 @@ enum Cmd {
     },
     /// The audit trail of operator changes (every queue), newest first.
     Audit(audit::AuditArgs),
+    /// Check what the fleet depends on: `lookups` calls each free lookup once.
+    Check {
+        #[command(subcommand)]
+        cmd: check::CheckCmd,
+    },
     /// Shell completions for okra-admin, generated from its command tree.
     #[command(
         after_help = "Examples:\n  okra-admin completions bash > /etc/bash_completion.d/okra-admin\n  okra-admin completions zsh > \"${fpath[1]}/_okra-admin\"\n  okra-admin completions fish > ~/.config/fish/completions/okra-admin.fish"
@@ -290,6 +296,7 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
             | Cmd::Erase(_)
             | Cmd::Keys { .. }
             | Cmd::Audit(_)
+            | Cmd::Check { .. }
     ) {
         queue.ensure_known().await?;
     }
@@ -308,6 +315,7 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         Cmd::Erase(args) => erase::run(&queue, args, out).await,
         Cmd::Keys { cmd } => keys::run(&queue, cmd, out).await,
         Cmd::Audit(args) => audit::run(&queue, args, out).await,
+        Cmd::Check { cmd } => check::run(&queue, &settings.okra, cmd, out).await,
         Cmd::Completions { .. } => unreachable!("answered before connecting"),
     }
 }
