@@ -18,6 +18,7 @@ mod liveness;
 mod options;
 mod outage;
 mod outcome;
+mod process;
 mod reaper;
 mod runtime;
 mod scheduler;
@@ -54,7 +55,7 @@ use crate::policy::record::{invalid_payload, unreadable_payload};
 use crate::rdb::ClaimReply;
 use crate::seal::{self, Column, Place, Sealer};
 use outage::{Backoff, OutageLog};
-use runtime::WorkerProcess;
+use process::WorkerProcess;
 
 /// A worker loop's source of jobs. Clone it once per worker loop; each clone has its own
 /// buffer and capacity, and all clones share their [`Runtime`].

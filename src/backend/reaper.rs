@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tracing::debug;
 
-use super::runtime::{WorkerProcess, every};
+use super::process::{WorkerProcess, every};
 use crate::error::Result;
 use crate::job::{Failure, JobMeta, split_record};
 use crate::policy::Outcome;
