@@ -411,6 +411,23 @@ pub struct Failure {
     /// deadline has passed since then, so an absence only counts after that.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uncertain_at: Option<u64>,
+    /// The attempt's lease was taken back (its holder stopped renewing it: crashed, killed,
+    /// cut off) at this moment (ms, Redis time). What the holder did meanwhile is unknown; a
+    /// handler decides what that means (the Okra handler: a charge that may have happened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_lost_at: Option<u64>,
+}
+
+impl Failure {
+    /// When the attempt may have had an effect upstream that nobody saw, the latest moment
+    /// that effect can have started (ms, Redis time): an uncertain call, or a lost lease
+    /// (`now` for a record written before these times were kept). `None` when the attempt
+    /// ended knowing what it did.
+    pub fn unseen_effect_since(&self, now: u64) -> Option<u64> {
+        self.uncertain_at
+            .or(self.lease_lost_at)
+            .or_else(|| self.uncertain.then_some(now))
+    }
 }
 
 /// Longest upstream body excerpt kept on a failure.
