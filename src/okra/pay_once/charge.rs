@@ -35,6 +35,8 @@ pub struct Charge {
     /// The slot for the next call (the claim's first).
     rate: Option<RateSlot>,
     budget: Option<BudgetSlot>,
+    /// A call was made: a charge dropped unsettled leaves the "no answer came" note.
+    called: bool,
     /// Redis time, from the claim.
     now: Clock,
 }
@@ -72,6 +74,7 @@ impl PayOnce {
             since,
             rate: Some(RateSlot::claimed(&self.queue, ctx.slot.clone())),
             budget: None,
+            called: false,
             now,
         }
     }
@@ -176,6 +179,7 @@ impl Charge {
             },
         };
         slot.spend();
+        self.called = true;
         Ok(())
     }
 
@@ -199,9 +203,28 @@ impl Charge {
     /// Ends the charge: a profile is stored for reuse, an answer that never came leaves the
     /// note that makes the person's next job look first, anything else releases the lock.
     /// Slots not spent go back.
-    pub async fn settle(self, settled: Settled) {
-        if let Some(lock) = &self.lock {
-            self.pay.end(lock, settled).await;
+    pub async fn settle(mut self, settled: Settled) {
+        if let Some(lock) = self.lock.take() {
+            self.pay.end(&lock, settled).await;
+        }
+    }
+}
+
+impl Drop for Charge {
+    /// A charge dropped without [`Charge::settle`] (an early return, a cancelled task) still
+    /// releases the person's pay lock: after a call, with the note that its answer never came.
+    fn drop(&mut self) {
+        let Some(lock) = self.lock.take() else {
+            return;
+        };
+        let settled = if self.called {
+            Settled::Unsure
+        } else {
+            Settled::Nothing
+        };
+        let pay = self.pay.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { pay.end(&lock, settled).await });
         }
     }
 }
