@@ -69,6 +69,7 @@ async fn bad_usage_and_unreachable_redis_exit_non_zero() {
         vec!["keys", "status"],
         vec!["keys", "rekey"],
         vec!["audit"],
+        vec!["check", "lookups"],
         vec!["completions"],
     ] {
         let mut a = cmd.clone();
