@@ -135,8 +135,7 @@ impl QueueConfig {
             ));
         }
         if let Some(a) = &self.account {
-            crate::keys::validate_queue_name(&a.name)
-                .map_err(|e| QueueError::Config(format!("account: {e}")))?;
+            crate::keys::validate_name("account", &a.name).map_err(QueueError::Config)?;
             if self.rate_limit.is_some() {
                 return Err(QueueError::Config(
                     "a queue limits its rate either by itself or by its account, not both".into(),
@@ -217,7 +216,7 @@ impl Queue {
     pub async fn connect(redis: &RedisSettings, cfg: QueueConfig) -> Result<Self> {
         cfg.validate()?;
         let conn = RedisConn::connect(redis).await?;
-        let mut queue = Self::with_conn(conn, cfg);
+        let mut queue = Self::with_conn(conn, cfg)?;
         queue.redis = Some(Arc::new(redis.clone()));
         queue.rdb.ping().await.map_err(|e| match e {
             QueueError::Redis(source) => QueueError::Connect {
@@ -234,11 +233,14 @@ impl Queue {
         Ok(queue)
     }
 
-    /// Wraps an existing connection. Workers made from it poll instead of blocking on the
-    /// wake-up key (they need a second connection for that; use [`Queue::connect`]).
-    pub fn with_conn(conn: RedisConn, cfg: QueueConfig) -> Self {
+    /// Wraps an existing connection, after checking the settings (the queue and account
+    /// names above all: they become key prefixes). Workers made from it poll instead of
+    /// blocking on the wake-up key (they need a second connection for that; use
+    /// [`Queue::connect`]).
+    pub fn with_conn(conn: RedisConn, cfg: QueueConfig) -> Result<Self> {
+        cfg.validate()?;
         let keys = Keys::new(&cfg.name);
-        Self {
+        Ok(Self {
             account: cfg
                 .account
                 .clone()
@@ -248,15 +250,14 @@ impl Queue {
             waiters: Default::default(),
             cfg: Arc::new(cfg),
             redis: None,
-        }
+        })
     }
 
     /// A handle on another queue over the same connection, with this handle's settings.
     pub fn sibling(&self, name: &str) -> Result<Self> {
         let mut cfg = (*self.cfg).clone();
         cfg.name = name.to_string();
-        cfg.validate()?;
-        let mut queue = Self::with_conn(self.rdb.conn(), cfg);
+        let mut queue = Self::with_conn(self.rdb.conn(), cfg)?;
         queue.redis = self.redis.clone();
         // Confirming is per connection, not per queue: the sibling's writes go the same way.
         queue.rdb = queue.rdb.with_durable(self.rdb.durable());
