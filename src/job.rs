@@ -120,6 +120,96 @@ impl std::fmt::Display for JobState {
     }
 }
 
+/// The longest a job may wait for its due time: 365 days. A delay or run-at time past it is
+/// refused where it enters (enqueue options, `dlq requeue`, okra-admin's flags and files);
+/// a retry's wait (backoff, an upstream's `Retry-After`) is capped at it. So every due time is
+/// an integer of ms far below 2^53, which Redis's Lua writes as digits, never as a float
+/// (`1.2e+14`) that no reader would parse. The scripts cap due times at the same value
+/// (`MAX_DELAY_MS` in `lua/lib.lua`).
+pub const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Checks a delay and a run-at time against [`MAX_DELAY`] (this machine's clock for the
+/// run-at time; a time in the past means now). The message names the rule, not the value.
+pub fn check_delay(delay: Option<Duration>, run_at: Option<SystemTime>) -> Result<(), String> {
+    let days = MAX_DELAY.as_secs() / 86_400;
+    if delay.is_some_and(|d| d > MAX_DELAY) {
+        return Err(format!("delay is longer than the maximum of {days} days"));
+    }
+    if let Some(at) = run_at
+        && at
+            .duration_since(SystemTime::now())
+            .is_ok_and(|ahead| ahead > MAX_DELAY)
+    {
+        return Err(format!(
+            "run-at time is more than the maximum of {days} days ahead"
+        ));
+    }
+    Ok(())
+}
+
+/// What a JSON decoding error says, without any value from the input (an identifier, maybe):
+/// serde quotes the value for an unknown variant or field, a wrong type and a bad value, so
+/// only the rule and the schema's own names are kept (a missing or duplicate field, the
+/// expected variants), with the line and column when the error has them. For logs, dead
+/// letters and `enqueue --file`'s per-line errors.
+pub fn json_error_rule(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let text = e.to_string();
+    // The schema's own part of a message: a field it names (` `field` `), or what it expected.
+    let ours = |prefix: &str| -> Option<String> {
+        let rest = text.strip_prefix(prefix)?;
+        let end = rest[1..].find('`')? + 2;
+        Some(format!("{prefix}{}", &rest[..end]))
+    };
+    // serde puts what it expected last (`…, expected one of `a`, `b``), after the value.
+    let expected = text
+        .rfind(", expected ")
+        .map(|i| text[i + 2..].split(" at line ").next().unwrap_or("").to_string());
+    let with_expected = |what: &str| match &expected {
+        Some(x) if !x.is_empty() => format!("{what} ({x})"),
+        _ => what.to_string(),
+    };
+    let what = match e.classify() {
+        Category::Data if text.starts_with("missing field `") => {
+            ours("missing field ").unwrap_or_else(|| "a required field is missing".into())
+        }
+        Category::Data if text.starts_with("duplicate field `") => {
+            ours("duplicate field ").unwrap_or_else(|| "a field appears twice".into())
+        }
+        Category::Data if text.starts_with("unknown variant") => with_expected("unknown variant"),
+        Category::Data if text.starts_with("unknown field") => with_expected("unknown field"),
+        Category::Data if text.starts_with("invalid type") => with_expected("a value of the wrong type"),
+        Category::Data => "a value of the wrong type or range".into(),
+        Category::Io => "read error".into(),
+        Category::Syntax => "not JSON".into(),
+        Category::Eof => "truncated JSON".into(),
+    };
+    if e.line() == 0 {
+        what
+    } else {
+        format!("{what} at line {} column {}", e.line(), e.column())
+    }
+}
+
+/// A job's kind as a log line shows it: control characters (a newline would start a forged
+/// line) escaped, at most 64 characters. A record written by another producer can hold any
+/// text there.
+pub fn kind_for_log(kind: &str) -> String {
+    const MAX: usize = 64;
+    let mut out = String::with_capacity(kind.len().min(MAX));
+    for c in kind.chars().take(MAX) {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if kind.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Per-job options at enqueue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnqueueOptions {
@@ -138,6 +228,11 @@ pub struct EnqueueOptions {
 }
 
 impl EnqueueOptions {
+    /// Checks the options: a delay or run-at time within [`MAX_DELAY`].
+    pub fn check(&self) -> Result<(), String> {
+        check_delay(self.delay, self.run_at)
+    }
+
     /// Options with a delay.
     pub fn delay(delay: Duration) -> Self {
         Self {
@@ -518,6 +613,58 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_in_logs_cannot_start_a_line() {
+        assert_eq!(kind_for_log("bvn_verify"), "bvn_verify");
+        let k = kind_for_log("x\n2026-01-01 INFO forged\r");
+        assert!(!k.contains('\n') && !k.contains('\r'), "{k}");
+        assert_eq!(k, "x\\n2026-01-01 INFO forged\\r");
+        assert_eq!(kind_for_log(&"k".repeat(100)).chars().count(), 65);
+    }
+
+    #[test]
+    fn json_errors_name_the_rule_never_the_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+        #[allow(dead_code)]
+        enum J {
+            BvnVerify { bvn: String },
+        }
+        let secret = "22234567890";
+        for (text, rule) in [
+            (r#"{"kind":"22234567890"}"#, "unknown variant (expected `bvn_verify`)"),
+            (r#"{"kind":"bvn_verify","bvn":22234567890}"#, "a value of the wrong type (expected a string)"),
+            (r#"{"kind":"bvn_verify","bvn":"1","22234567890":1}"#, "unknown field (expected `bvn`)"),
+            (r#"{"kind":"bvn_verify"}"#, "missing field `bvn`"),
+            (r#"{"kind":"bvn_verify","bvn":"22234567890""#, "truncated JSON"),
+        ] {
+            let e = serde_json::from_str::<J>(text).unwrap_err();
+            let w = json_error_rule(&e);
+            assert!(!w.contains(secret), "{w}");
+            assert!(w.starts_with(rule), "{w}");
+            let v: serde_json::Value = match serde_json::from_str(text) {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+            let w = json_error_rule(&serde_json::from_value::<J>(v).unwrap_err());
+            assert!(!w.contains(secret) && !w.contains(" at line "), "{w}");
+        }
+    }
+
+    #[test]
+    fn delays_are_bounded_here_and_in_the_scripts() {
+        assert!(check_delay(Some(MAX_DELAY), None).is_ok());
+        let e = check_delay(Some(MAX_DELAY + Duration::from_millis(1)), None).unwrap_err();
+        assert_eq!(e, "delay is longer than the maximum of 365 days");
+        assert!(check_delay(Some(Duration::from_millis(u64::MAX)), None).is_err());
+        let far = SystemTime::now() + MAX_DELAY + Duration::from_secs(3600);
+        assert!(check_delay(None, Some(far)).is_err());
+        assert!(check_delay(None, Some(UNIX_EPOCH)).is_ok(), "a past time means now");
+        let lib = include_str!("rdb/lua/lib.lua");
+        let line = format!("local MAX_DELAY_MS = {}\n", MAX_DELAY.as_millis());
+        assert!(lib.contains(&line), "lua/lib.lua must say {line}");
+    }
 
     #[test]
     fn a_ready_job_stores_one_time_and_reads_three() {

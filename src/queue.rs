@@ -199,6 +199,7 @@ impl RawJob {
     /// A typed job, validated and serialized, with its identity.
     pub fn of<J: Job>(job: &J, options: EnqueueOptions) -> std::result::Result<Self, String> {
         job.validate()?;
+        options.check()?;
         Ok(Self {
             kind: job.kind().to_string(),
             payload: serde_json::to_string(job).map_err(|e| e.to_string())?,
@@ -332,6 +333,12 @@ impl Queue {
         jobs: Vec<RawJob>,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Enqueued>> {
+        // Unvalidated payloads, but options are checked: a due time past MAX_DELAY is refused.
+        for (i, j) in jobs.iter().enumerate() {
+            j.options
+                .check()
+                .map_err(|e| QueueError::InvalidJob(format!("job #{}: {e}", i + 1)))?;
+        }
         let news: Vec<NewJob> = jobs.into_iter().map(|j| self.new_job(j)).collect();
         let ttl = self.cfg.idempotency_ttl;
         let failed = std::sync::atomic::AtomicBool::new(false);
