@@ -162,9 +162,13 @@ pub fn json_error_rule(e: &serde_json::Error) -> String {
         Some(format!("{prefix}{}", &rest[..end]))
     };
     // serde puts what it expected last (`…, expected one of `a`, `b``), after the value.
-    let expected = text
-        .rfind(", expected ")
-        .map(|i| text[i + 2..].split(" at line ").next().unwrap_or("").to_string());
+    let expected = text.rfind(", expected ").map(|i| {
+        text[i + 2..]
+            .split(" at line ")
+            .next()
+            .unwrap_or("")
+            .to_string()
+    });
     let with_expected = |what: &str| match &expected {
         Some(x) if !x.is_empty() => format!("{what} ({x})"),
         _ => what.to_string(),
@@ -178,7 +182,9 @@ pub fn json_error_rule(e: &serde_json::Error) -> String {
         }
         Category::Data if text.starts_with("unknown variant") => with_expected("unknown variant"),
         Category::Data if text.starts_with("unknown field") => with_expected("unknown field"),
-        Category::Data if text.starts_with("invalid type") => with_expected("a value of the wrong type"),
+        Category::Data if text.starts_with("invalid type") => {
+            with_expected("a value of the wrong type")
+        }
         Category::Data => "a value of the wrong type or range".into(),
         Category::Io => "read error".into(),
         Category::Syntax => "not JSON".into(),
@@ -633,11 +639,23 @@ mod tests {
         }
         let secret = "22234567890";
         for (text, rule) in [
-            (r#"{"kind":"22234567890"}"#, "unknown variant (expected `bvn_verify`)"),
-            (r#"{"kind":"bvn_verify","bvn":22234567890}"#, "a value of the wrong type (expected a string)"),
-            (r#"{"kind":"bvn_verify","bvn":"1","22234567890":1}"#, "unknown field (expected `bvn`)"),
+            (
+                r#"{"kind":"22234567890"}"#,
+                "unknown variant (expected `bvn_verify`)",
+            ),
+            (
+                r#"{"kind":"bvn_verify","bvn":22234567890}"#,
+                "a value of the wrong type (expected a string)",
+            ),
+            (
+                r#"{"kind":"bvn_verify","bvn":"1","22234567890":1}"#,
+                "unknown field (expected `bvn`)",
+            ),
             (r#"{"kind":"bvn_verify"}"#, "missing field `bvn`"),
-            (r#"{"kind":"bvn_verify","bvn":"22234567890""#, "truncated JSON"),
+            (
+                r#"{"kind":"bvn_verify","bvn":"22234567890""#,
+                "truncated JSON",
+            ),
         ] {
             let e = serde_json::from_str::<J>(text).unwrap_err();
             let w = json_error_rule(&e);
@@ -660,7 +678,10 @@ mod tests {
         assert!(check_delay(Some(Duration::from_millis(u64::MAX)), None).is_err());
         let far = SystemTime::now() + MAX_DELAY + Duration::from_secs(3600);
         assert!(check_delay(None, Some(far)).is_err());
-        assert!(check_delay(None, Some(UNIX_EPOCH)).is_ok(), "a past time means now");
+        assert!(
+            check_delay(None, Some(UNIX_EPOCH)).is_ok(),
+            "a past time means now"
+        );
         let lib = include_str!("rdb/lua/lib.lua");
         let line = format!("local MAX_DELAY_MS = {}\n", MAX_DELAY.as_millis());
         assert!(lib.contains(&line), "lua/lib.lua must say {line}");

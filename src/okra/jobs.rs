@@ -87,7 +87,10 @@ impl OkraJob {
         match kind {
             None => return Err("missing field `kind`".into()),
             Some(Value::String(k)) if !KINDS.contains(&k.as_str()) => {
-                return Err(format!("unknown kind (expected one of {})", KINDS.join(", ")));
+                return Err(format!(
+                    "unknown kind (expected one of {})",
+                    KINDS.join(", ")
+                ));
             }
             Some(Value::String(_)) => {}
             Some(_) => return Err("`kind` must be a string".into()),
@@ -252,7 +255,8 @@ mod tests {
             e(json!({"kind":"nuban_verify","nuban":"012345678","bank":"b"})).contains("10 digits")
         );
         assert!(
-            e(json!({"kind":"bvn_check","bvn":"22234567890"})).contains("unknown kind (expected one of bvn_verify")
+            e(json!({"kind":"bvn_check","bvn":"22234567890"}))
+                .contains("unknown kind (expected one of bvn_verify")
         );
         assert!(e(json!({"bvn":"22234567890"})).contains("missing field `kind`"));
         assert!(

@@ -297,8 +297,8 @@ async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<Ex
 /// One line of a file as a job. Every error names the rule it breaks (and the file line, which
 /// the caller adds), never a value: a line may hold a BVN anywhere.
 fn parse_line(line: &str) -> Result<RawJob, String> {
-    let mut value: Value = serde_json::from_str(line)
-        .map_err(|e| format!("not JSON (at column {})", e.column()))?;
+    let mut value: Value =
+        serde_json::from_str(line).map_err(|e| format!("not JSON (at column {})", e.column()))?;
     let Some(obj) = value.as_object_mut() else {
         return Err("not a JSON object".into());
     };
