@@ -568,7 +568,7 @@ impl Queue {
                 match seal::open(sealer, &Place::job(q, &id, Column::Result), &r) {
                     Ok(text) => serde_json::from_str(&text).map_err(|e| QueueError::Corrupt {
                         id: id.clone(),
-                        reason: format!("result: {e}"),
+                        reason: format!("result: {}", crate::job::json_error_rule(&e)),
                     })?,
                     Err(_) => serde_json::Value::String(seal::placeholder(&r)),
                 },
@@ -610,7 +610,11 @@ impl JobRecord {
             .transpose()
             .map_err(|e| QueueError::Corrupt {
                 id: self.id.clone(),
-                reason: format!("result is not a {}: {e}", std::any::type_name::<T>()),
+                reason: format!(
+                    "result is not a {}: {}",
+                    std::any::type_name::<T>(),
+                    crate::job::json_error_rule(&e)
+                ),
             })
     }
 }

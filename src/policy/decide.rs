@@ -232,6 +232,27 @@ mod tests {
     }
 
     #[test]
+    fn a_far_retry_after_is_capped_at_the_longest_delay() {
+        let p = RetryPolicy {
+            retry_window: Duration::from_secs(2 * 365 * 86_400),
+            ..RetryPolicy::default()
+        };
+        // An upstream's Retry-After of ~585 million years (u64::MAX ms).
+        let e = JobError::retryable("rate_limited", "429")
+            .with_delay(Duration::from_millis(u64::MAX))
+            .without_attempt();
+        match p.decide(Outcome::from_job_error(&e), budget(1, 10)) {
+            Decision::Retry { delay, .. } => assert_eq!(delay, crate::job::MAX_DELAY),
+            other => panic!("{other:?}"),
+        }
+        let too_long = RetryPolicy {
+            max_delay: crate::job::MAX_DELAY * 2,
+            ..RetryPolicy::default()
+        };
+        assert!(too_long.validate().unwrap_err().contains("365 days"));
+    }
+
+    #[test]
     fn the_window_bounds_every_retry() {
         let p = RetryPolicy {
             retry_window: Duration::from_secs(30),

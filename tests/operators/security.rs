@@ -300,6 +300,26 @@ async fn far_future_delays_are_refused_and_the_maximum_reads_back() {
         server.cli(&["HLEN", &format!("okq:{{{q}}}:job")]).trim(),
         "1"
     );
+
+    // Another producer that calls the script itself with a huge delay gets it capped: the
+    // record still reads back.
+    let forged = okra_queue::rdb::NewJob {
+        id: okra_queue::job::new_id(),
+        meta_tail: r#","kind":"bvn_verify"}"#.into(),
+        payload: r#"{"kind":"bvn_verify","bvn":"22234567894"}"#.into(),
+        delay_ms: u64::MAX / 2,
+        at_ms: 0,
+        idempotency_key: Some(lib.rdb().keys().idempotency("far")),
+        kind: "bvn_verify".into(),
+        ident: None,
+    };
+    lib.rdb()
+        .enqueue(std::slice::from_ref(&forged), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let rec = lib.job(&forged.id).await.unwrap().expect("readable");
+    let due = rec.due_at.expect("scheduled");
+    assert!(due <= okra_queue::job::now_ms() + 366 * 86_400_000, "{due}");
 }
 
 /// Item 13: a record's kind with a newline forged log lines, an `unknown variant` error logged
