@@ -176,7 +176,7 @@ async fn the_cli_never_misleads() {
     admin(
         &server,
         q,
-        &["dlq", "requeue", &id, "--at", "2099-01-01T00:00:00Z"],
+        &["dlq", "requeue", &id, "--delay", "300days"],
     )
     .ok();
     let r = admin(&server, q, &["job", "show", &id]).ok();
