@@ -64,13 +64,16 @@ async fn a_queue_cannot_take_an_accounts_keys() {
     );
     let r = admin(&server, "acct:default", &["queue", "delete", "--force"]);
     assert_eq!(r.code, 2, "{}", r.err);
-    let r = admin_with_env(
-        &server,
-        "identity",
-        &["stats"],
-        &[("OKQ_QUEUE", "acct:default")],
+    // OKQ_QUEUE is --queue by another name: refused the same way.
+    let r = run_with_input(
+        Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+            .args(["--redis-url", &server.url(), "stats"])
+            .env("OKQ_QUEUE", "acct:default")
+            .env_remove("OKQ_CONFIG"),
+        "",
     );
-    assert_eq!(r.code, 1, "--queue wins over OKQ_QUEUE: {}", r.err);
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(r.err.contains("queue name `acct:default`"), "{}", r.err);
 
     // The worker refuses the name before it writes anything (it used to publish its retry
     // budget over the account's budget counter).
