@@ -168,7 +168,7 @@ pub(crate) fn report(
                         .increment(1);
                 }
                 if e.transition == Transition::Dead {
-                    warn!(job = %e.lease.id, kind = %e.kind, class = e.class(), reason = e.reason.as_deref().unwrap_or(""), attempt = e.history.attempt, "job moved to dead letters");
+                    warn!(job = %e.lease.id, kind = %crate::job::kind_for_log(&e.kind), class = e.class(), reason = e.reason.as_deref().unwrap_or(""), attempt = e.history.attempt, "job moved to dead letters");
                 }
             }
             Applied::Late => late.push(&e.lease),

@@ -119,7 +119,9 @@ impl ConnectionLike for RedisConn {
 impl RedisConn {
     /// One `SCAN` step over the keys matching `pattern` on the node that holds `slot_key`'s
     /// slot (a cluster scans one node; every key of a hash tag lives there). Returns the next
-    /// cursor (0 when done) and the keys.
+    /// cursor (0 when done) and the keys. A pattern built from a name escapes it
+    /// ([`crate::keys::glob_escape`]; `Keys` and `AccountKeys` build theirs so), or it could
+    /// match other queues' keys.
     pub async fn scan_step(
         &self,
         slot_key: &str,
