@@ -122,33 +122,9 @@ async fn wrong_login(c: &reqwest::Client, url: &str, csrf: &str) -> (u16, Option
     (r.status().as_u16(), retry)
 }
 
-#[tokio::test]
-async fn failed_logins_are_limited_summarised_and_never_evict_an_operator() {
-    let server = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let queue = registered(&server, "lg", None).await;
-    let file = dir.path().join("tokens");
-    private_file(&file, "alice tok-alice-0123456789\n");
-    let web = Web::start(
-        dir.path(),
-        &server,
-        "lg",
-        &[
-            "--token-file",
-            file.to_str().unwrap(),
-            "--login-limit",
-            "5",
-            "--login-limit-total",
-            "15",
-            "--login-window",
-            "3s",
-        ],
-        &[],
-    );
-    let url = web.url.clone();
-    let started = Instant::now();
-
-    // An operator logs in and pauses: two entries in the trail.
+/// Logs `alice` in with the form and pauses the queue: two entries of the operators' trail.
+/// Returns the CSRF token and her session cookie.
+async fn operator_acts(url: &str, queue: &str) -> (String, String) {
     let (_, login) = get(&format!("{url}/login")).await;
     let csrf = csrf_of(&login);
     let ok = post(
@@ -159,63 +135,112 @@ async fn failed_logins_are_limited_summarised_and_never_evict_an_operator() {
     assert_eq!(ok.status(), 303);
     let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_string();
     let session = cookie.split(';').next().unwrap().to_string();
-    let r = post_as(&format!("{url}/q/lg/pause"), Some(&session), &[("csrf", &csrf)]).await;
+    let r = post_as(&format!("{url}/q/{queue}/pause"), Some(&session), &[("csrf", &csrf)]).await;
     assert_eq!(r.status(), 303);
+    (csrf, session)
+}
 
-    let (mut failed, mut refused) = (0u64, 0u64);
-    let mut tally = |(status, retry): (u16, Option<u64>)| {
-        match status {
-            401 => failed += 1,
-            429 => {
-                let secs = retry.expect("a 429 says when to retry");
-                assert!((1..=3).contains(&secs), "Retry-After {secs}");
-                refused += 1;
-            }
-            other => panic!("a wrong login answered {other}"),
-        }
-        status
-    };
-    // One client: past five tries in a window it is refused (12 tries span at most two).
-    let one = client_from("127.0.0.2");
-    let mut mine = 0;
-    for _ in 0..12 {
-        mine += u32::from(tally(wrong_login(&one, &url, &csrf).await) == 429);
-    }
-    assert!(mine >= 2, "one client's tries are limited");
-    // Everyone together: ten other clients, four tries each (under their own limit), are
-    // refused past the overall limit.
-    let mut others = 0;
-    for i in 1..=10 {
-        let c = client_from(&format!("127.0.1.{i}"));
-        for _ in 0..4 {
-            others += u32::from(tally(wrong_login(&c, &url, &csrf).await) == 429);
-        }
-    }
-    assert!(others >= 10, "the overall limit: {others} refused");
-
-    // A flood: 3,000 more from six clients at once.
-    let flood: Vec<_> = (0..6)
-        .map(|i| {
-            let (url, csrf) = (url.clone(), csrf.clone());
+/// `n` wrong logins from each of `clients` loopback addresses at once: how many got 401 and
+/// how many 429 (each with a `Retry-After` of at most `window_s`).
+async fn flood(url: &str, csrf: &str, clients: &[String], n: usize, window_s: u64) -> (u64, u64) {
+    let tasks: Vec<_> = clients
+        .iter()
+        .map(|ip| {
+            let (url, csrf, ip) = (url.to_string(), csrf.to_string(), ip.clone());
             tokio::spawn(async move {
-                let c = client_from(&format!("127.0.2.{}", i + 1));
+                let c = client_from(&ip);
                 let mut got = Vec::new();
-                for _ in 0..500 {
+                for _ in 0..n {
                     got.push(wrong_login(&c, &url, &csrf).await);
                 }
                 got
             })
         })
         .collect();
-    for task in flood {
-        for answer in task.await.unwrap() {
-            tally(answer);
+    let (mut failed, mut refused) = (0, 0);
+    for task in tasks {
+        for (status, retry) in task.await.unwrap() {
+            match status {
+                401 => failed += 1,
+                429 => {
+                    let secs = retry.expect("a 429 says when to retry");
+                    assert!((1..=window_s).contains(&secs), "Retry-After {secs}");
+                    refused += 1;
+                }
+                other => panic!("a wrong login answered {other}"),
+            }
         }
     }
-    assert_eq!(failed + refused, 12 + 40 + 3000);
-    assert!(refused > 2900, "{refused} refused");
+    (failed, refused)
+}
 
-    // Summaries, one per window, count every failed and refused try.
+fn token_file(dir: &std::path::Path) -> String {
+    let file = dir.join("tokens");
+    private_file(&file, "alice tok-alice-0123456789\n");
+    file.to_str().unwrap().to_string()
+}
+
+/// The operator's entries in the trail, newest first.
+async fn operators_entries(queue: &Queue) -> Vec<(String, String, String)> {
+    queue
+        .audit_log(std::time::UNIX_EPOCH, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.actor == "alice")
+        .map(|e| (e.action, e.result, e.queue))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_flood_of_failed_logins_is_refused_and_leaves_the_operators_trail_alone() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = registered(&server, "fl", None).await;
+    let tokens = token_file(dir.path());
+    let web = Web::start(dir.path(), &server, "fl", &["--token-file", &tokens], &[]);
+    let (csrf, _) = operator_acts(&web.url, "fl").await;
+    let before = operators_entries(&queue).await;
+    assert_eq!(before.len(), 2);
+
+    // 3,000 wrong logins from six clients at once, with the defaults (10 a minute per
+    // client, 100 a minute in all): nearly all refused.
+    let clients: Vec<String> = (1..=6).map(|i| format!("127.0.2.{i}")).collect();
+    let (failed, refused) = flood(&web.url, &csrf, &clients, 500, 60).await;
+    assert_eq!(failed + refused, 3000);
+    assert!(failed <= 100 && refused >= 2900, "{failed} failed, {refused} refused");
+    // Not one entry in the operators' stream: it still holds exactly the operator's two.
+    assert_eq!(server.cli(&["XLEN", "okq:audit"]).trim(), "2");
+    assert_eq!(operators_entries(&queue).await, before);
+}
+
+#[tokio::test]
+async fn logins_are_limited_per_client_and_overall_and_summarised_per_window() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = registered(&server, "lg", None).await;
+    let tokens = token_file(dir.path());
+    let limits = ["--login-limit", "5", "--login-limit-total", "15", "--login-window", "3s"];
+    let mut args = vec!["--token-file", tokens.as_str()];
+    args.extend(limits);
+    let web = Web::start(dir.path(), &server, "lg", &args, &[]);
+    let url = web.url.clone();
+    let started = Instant::now();
+    let (csrf, session) = operator_acts(&url, "lg").await;
+
+    // One client: past five tries in a window it is refused (12 quick tries span at most
+    // two windows, so at least two are refused).
+    let (f1, r1) = flood(&url, &csrf, &["127.0.0.2".into()], 12, 3).await;
+    assert!(r1 >= 2, "one client's tries are limited: {f1} failed, {r1} refused");
+    // Ten other clients, four tries each (under their own limit): refused past the overall
+    // limit (40 tries in at most two windows of 15).
+    let others: Vec<String> = (1..=10).map(|i| format!("127.0.1.{i}")).collect();
+    let (f2, r2) = flood(&url, &csrf, &others, 4, 3).await;
+    assert!(r2 >= 10, "the overall limit: {f2} failed, {r2} refused");
+    let (f3, r3) = flood(&url, &csrf, &others[..6], 100, 3).await;
+    let (failed, refused) = (f1 + f2 + f3, r1 + r2 + r3);
+
+    // One summary per window counts every failed and refused try.
     let summed = || async {
         let mut sums = (0, 0, 0);
         for e in queue.audit_log(std::time::UNIX_EPOCH, 1000).await.unwrap() {
@@ -237,27 +262,37 @@ async fn failed_logins_are_limited_summarised_and_never_evict_an_operator() {
     let windows = started.elapsed().as_secs() / 3 + 2;
     let summaries = summed().await.2;
     assert!(summaries <= windows, "{summaries} summaries in {windows} windows");
-
-    // The operators' stream holds the operator's two entries and nothing else.
     assert_eq!(server.cli(&["XLEN", "okq:audit"]).trim(), "2");
-    let ops: Vec<(String, String)> = queue
-        .audit_log(std::time::UNIX_EPOCH, 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.actor == "alice")
-        .map(|e| (e.action, e.result))
-        .collect();
-    let e = |a: &str| (a.to_string(), "ok".to_string());
-    assert_eq!(ops, [e("pause"), e("login")]);
-    // The audit page shows the counts since start.
+    assert_eq!(operators_entries(&queue).await.len(), 2);
+    // The audit page shows the summaries and the counts since start.
     let (status, page) = get_as(&format!("{url}/audit"), Some(&session)).await;
     assert_eq!(status, 200);
-    assert!(
-        page.contains(&format!(r#"data-failed-logins="{failed}""#)),
-        "{page}"
-    );
+    assert!(page.contains(&format!(r#"data-failed-logins="{failed}""#)), "{page}");
     assert!(page.contains("login-failed"), "{page}");
+}
+
+/// Runs a command that must refuse to start; one that serves instead is stopped (by its PID)
+/// after 10 s and fails the test.
+fn exits_at_once(cmd: &mut std::process::Command) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "it started instead of refusing: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
 
 #[tokio::test]
@@ -270,22 +305,22 @@ async fn sessions_are_random_expire_and_die_at_log_out_and_the_token_file_is_pri
 
     // A token file others can read is refused, with one line and no token.
     std::fs::write(&file, format!("alice {token}\n")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
-        .args(["--redis-url", &server.url(), "--queue", "ss", "web", "--token-file"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = exits_at_once(
+        std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+            .args(["--redis-url", &server.url(), "--queue", "ss", "web", "--token-file"])
+            .arg(&file),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("can be read by others (mode 0644)"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!err.contains(token), "{err}");
     // A public name needs a token.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
-        .args(["--redis-url", &server.url(), "--queue", "ss", "web"])
-        .args(["--public-host", "okq.example.com"])
-        .output()
-        .unwrap();
+    let out = exits_at_once(
+        std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
+            .args(["--redis-url", &server.url(), "--queue", "ss", "web"])
+            .args(["--public-host", "okq.example.com"]),
+    );
     assert_eq!(out.status.code(), Some(2));
 
     private_file(&file, &format!("alice {token}\n"));
