@@ -89,15 +89,18 @@ impl HostPolicy {
 
     /// Whether a request that changes something came from another site. `Sec-Fetch-Site`
     /// (sent by every current browser) must be `same-origin` or `none` (typed, bookmarked);
-    /// an `Origin` must be this server's. A request with neither (curl, scripts) is not a
-    /// browser's cross-site request and passes: the CSRF token and the login still apply.
+    /// then an `Origin` may be `null` (a page with `Referrer-Policy: no-referrer` sends that
+    /// for its own forms), or else must be this server's. Without `Sec-Fetch-Site` an `Origin`
+    /// must be this server's (`null` is refused: a sandboxed frame on any site sends it). A
+    /// request with neither (curl, scripts) is no browser's cross-site request and passes:
+    /// the CSRF token and the login still apply.
     pub fn cross_site(&self, host: &str, origin: Option<&str>, fetch_site: Option<&str>) -> bool {
-        if let Some(site) = fetch_site {
-            if !matches!(site.trim(), "same-origin" | "none") {
-                return true;
-            }
+        let foreign = |o: &str| !self.own_origin(o, host);
+        match fetch_site.map(str::trim) {
+            Some("same-origin" | "none") => origin.is_some_and(|o| o != "null" && foreign(o)),
+            Some(_) => true,
+            None => origin.is_some_and(foreign),
         }
-        origin.is_some_and(|o| !self.own_origin(o, host))
     }
 }
 
@@ -205,6 +208,8 @@ mod tests {
         assert!(p.cross_site(host, Some("http://evil.example:7400"), None));
         assert!(p.cross_site(host, Some("http://127.0.0.1:3000"), None), "another local app");
         assert!(p.cross_site(host, Some("null"), None));
+        assert!(!p.cross_site(host, Some("null"), Some("same-origin")), "no-referrer forms");
+        assert!(p.cross_site(host, Some("http://evil.example"), Some("same-origin")));
         assert!(p.cross_site(host, None, Some("cross-site")));
         assert!(p.cross_site(host, None, Some("same-site")));
         let p = policy("127.0.0.1:7400", &["okq.example.com"]);

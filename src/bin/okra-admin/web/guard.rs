@@ -1,7 +1,8 @@
 //! Who may see the dashboard and what every answer carries: the front door (the `Host` must
 //! name this server, a change must not come from another site: [`okra_queue::http_guard`]),
 //! the token check (bearer header or session cookie), the CSRF token every POST must carry,
-//! and the security headers (CSP without inline script, frame denial, no caching, no referrer).
+//! and the security headers (CSP without inline script, frame denial, no caching, referrers
+//! only to itself).
 
 use std::time::Instant;
 
@@ -221,7 +222,9 @@ pub async fn headers(req: Request, next: Next) -> Response {
     );
     set(h, "x-frame-options", "DENY");
     set(h, "x-content-type-options", "nosniff");
-    set(h, "referrer-policy", "no-referrer");
+    // `same-origin`, not `no-referrer`: the pages' own forms then carry their real `Origin`
+    // (the front door checks it), and no URL of this dashboard leaves it as a referrer.
+    set(h, "referrer-policy", "same-origin");
     set(h, "cache-control", "no-store");
     if let Ok(v) = HeaderValue::from_str(&format!(
         "app;dur={:.2}",
