@@ -184,10 +184,25 @@ mod tests {
     #[test]
     fn hosts_are_loopback_names_the_bound_ip_or_public_names() {
         let p = policy("127.0.0.1:7400", &[]);
-        for ok in ["127.0.0.1:7400", "localhost:7400", "LOCALHOST", "[::1]:7400", "127.0.0.2"] {
+        for ok in [
+            "127.0.0.1:7400",
+            "localhost:7400",
+            "LOCALHOST",
+            "[::1]:7400",
+            "127.0.0.2",
+        ] {
             assert!(p.allows(ok), "{ok}");
         }
-        for bad in ["evil.example:7400", "evil.example", "10.0.0.5:7400", "", ":7400", "[::1", "a:b:c", "localhost:x"] {
+        for bad in [
+            "evil.example:7400",
+            "evil.example",
+            "10.0.0.5:7400",
+            "",
+            ":7400",
+            "[::1",
+            "a:b:c",
+            "localhost:x",
+        ] {
             assert!(!p.allows(bad), "{bad}");
         }
         let p = policy("0.0.0.0:7400", &["Okq.Example.com."]);
@@ -206,14 +221,23 @@ mod tests {
         assert!(!p.cross_site(host, Some("http://127.0.0.1:7400"), Some("same-origin")));
         assert!(!p.cross_site(host, None, Some("none")));
         assert!(p.cross_site(host, Some("http://evil.example:7400"), None));
-        assert!(p.cross_site(host, Some("http://127.0.0.1:3000"), None), "another local app");
+        assert!(
+            p.cross_site(host, Some("http://127.0.0.1:3000"), None),
+            "another local app"
+        );
         assert!(p.cross_site(host, Some("null"), None));
-        assert!(!p.cross_site(host, Some("null"), Some("same-origin")), "no-referrer forms");
+        assert!(
+            !p.cross_site(host, Some("null"), Some("same-origin")),
+            "no-referrer forms"
+        );
         assert!(p.cross_site(host, Some("http://evil.example"), Some("same-origin")));
         assert!(p.cross_site(host, None, Some("cross-site")));
         assert!(p.cross_site(host, None, Some("same-site")));
         let p = policy("127.0.0.1:7400", &["okq.example.com"]);
-        assert!(!p.cross_site(host, Some("https://okq.example.com"), None), "behind a proxy");
+        assert!(
+            !p.cross_site(host, Some("https://okq.example.com"), None),
+            "behind a proxy"
+        );
         assert!(changes_state("POST") && !changes_state("GET"));
     }
 
@@ -221,13 +245,19 @@ mod tests {
     fn attempts_are_limited_per_client_and_overall() {
         let l = Limiter::new(2, 3, Duration::from_secs(60));
         let t = Instant::now();
-        let (a, b, c): (IpAddr, IpAddr, IpAddr) =
-            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap());
+        let (a, b, c): (IpAddr, IpAddr, IpAddr) = (
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            "10.0.0.3".parse().unwrap(),
+        );
         assert!(l.attempt(a, t).is_ok() && l.attempt(a, t).is_ok());
         let wait = l.attempt(a, t + Duration::from_millis(500)).unwrap_err();
         assert_eq!(retry_after_secs(wait), 60);
         assert!(l.attempt(b, t).is_ok());
         assert!(l.attempt(c, t).is_err(), "the overall limit");
-        assert!(l.attempt(a, t + Duration::from_secs(60)).is_ok(), "a new window");
+        assert!(
+            l.attempt(a, t + Duration::from_secs(60)).is_ok(),
+            "a new window"
+        );
     }
 }

@@ -283,7 +283,10 @@ async fn the_dashboard_in_a_real_browser() {
     assert_eq!(url.query(), None, "{url}");
     assert!(!c.source().await.unwrap().contains("22200000001"));
     let history: String = c
-        .execute("return String(window.history.length) + location.href", vec![])
+        .execute(
+            "return String(window.history.length) + location.href",
+            vec![],
+        )
         .await
         .unwrap()
         .as_str()

@@ -104,7 +104,9 @@ fn words(key: &str) -> Vec<String> {
 fn classify(key: &str) -> Key {
     let ws = words(key);
     let joined: String = ws.concat();
-    let has = |set: &[&str]| ws.iter().any(|w| set.contains(&w.as_str())) || set.contains(&joined.as_str());
+    let has = |set: &[&str]| {
+        ws.iter().any(|w| set.contains(&w.as_str())) || set.contains(&joined.as_str())
+    };
     if IDENTIFIER_KEYS.contains(&joined.as_str()) || has(&IDENTIFIER_WORDS) {
         Key::Identifier
     } else if has(&PERSONAL_WORDS) {
@@ -375,7 +377,14 @@ mod tests {
         assert_eq!(v["companyName"], "HOOLI LTD", "a company is not a person");
         assert_eq!(v["message"], "BVN *******7890 not found");
         let text = v.to_string();
-        for secret in ["GAVIN", "BELSON", "1979", "AKANNI", "hooli.xyz", "22234567890"] {
+        for secret in [
+            "GAVIN",
+            "BELSON",
+            "1979",
+            "AKANNI",
+            "hooli.xyz",
+            "22234567890",
+        ] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
     }
@@ -395,12 +404,18 @@ mod tests {
         });
         mask_json(&mut v);
         let text = v.to_string();
-        assert!(!text.contains("2223456") && !text.contains("708 879"), "{text}");
+        assert!(
+            !text.contains("2223456") && !text.contains("708 879"),
+            "{text}"
+        );
         assert_eq!(v["customer_bvn"], "*******7890");
         assert_eq!(v["accountNumber"], "******6789");
         assert_eq!(v["idempotency_key"], "***********7890");
         assert_eq!(v["data"]["contact"], "+*** *** *** 3567");
-        assert_eq!(v["created_ms"], 1733400000000u64, "a time is not an identifier");
+        assert_eq!(
+            v["created_ms"], 1733400000000u64,
+            "a time is not an identifier"
+        );
         assert_eq!(v["count"], 12345);
     }
 

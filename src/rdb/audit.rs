@@ -59,7 +59,7 @@ impl Rdb {
             self.read_stream(AUDIT_UNAUTHENTICATED, since_ms, limit)
                 .await?,
         );
-        rows.sort_by(|a, b| id_order(&b.0).cmp(&id_order(&a.0)));
+        rows.sort_by_key(|r| std::cmp::Reverse(id_order(&r.0)));
         rows.truncate(limit);
         Ok(rows)
     }

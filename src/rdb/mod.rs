@@ -50,7 +50,6 @@ mod worker;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
 pub use audit::{AUDIT_KEPT, AUDIT_UNAUTHENTICATED, AuditRow};
-pub use sessions::SESSION_PREFIX;
 pub use browse::{CancelReply, JobBrief, Listing};
 pub use charges::{Begin, End, SpendCount, SpendRow, Spent, utc_day};
 pub use conn::{Durability, RedisConn, RedisSettings};
@@ -65,6 +64,7 @@ pub use presence::{WORKER_TTL, WorkerInfo};
 pub use registry::queue_names;
 pub use rekey::{Reseal, Step};
 pub use sentinel::SentinelConn;
+pub use sessions::SESSION_PREFIX;
 pub use worker::{Applied, ClaimReply, ClaimedJob, ExpiredLease, OutcomeEntry, Transition, Wake};
 
 use crate::error::{QueueError, Result};

@@ -31,12 +31,24 @@ async fn profile(_job: OkraJob, _ctx: JobContext) -> Result<Value, BoxDynError> 
 
 /// Everything of the person that must not show unless revealed.
 const SECRETS: [&str; 10] = [
-    "GAVIN", "BELSON", "1979-09-27", "Male", "AKANNI", "hooli.xyz", "0803 123 4567",
-    "805-555", "22234567890", "22234567891",
+    "GAVIN",
+    "BELSON",
+    "1979-09-27",
+    "Male",
+    "AKANNI",
+    "hooli.xyz",
+    "0803 123 4567",
+    "805-555",
+    "22234567890",
+    "22234567891",
 ];
 
 fn leaks(text: &str) -> Vec<&'static str> {
-    SECRETS.iter().copied().filter(|s| text.contains(s)).collect()
+    SECRETS
+        .iter()
+        .copied()
+        .filter(|s| text.contains(s))
+        .collect()
 }
 
 #[tokio::test]
@@ -104,5 +116,8 @@ async fn profiles_are_masked_in_job_show_and_on_the_job_page_and_revealed_only_a
     let (status, page) = get(&format!("{}/q/prof/job/{id}", web.url)).await;
     assert_eq!(status, 200);
     assert_eq!(leaks(&page), Vec::<&str>::new(), "{page}");
-    assert!(page.contains("G*** B***") && page.contains("***********7890"), "{page}");
+    assert!(
+        page.contains("G*** B***") && page.contains("***********7890"),
+        "{page}"
+    );
 }

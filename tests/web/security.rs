@@ -47,7 +47,13 @@ async fn a_foreign_host_gets_nothing_and_a_cross_site_post_changes_nothing() {
     let evil = format!("evil.example:{port}");
 
     // A rebinding page reaches the server under its own name: no page, no CSRF token.
-    for path in ["/", "/login", "/q/door/find", "/q/door/jobs", "/static/app.js"] {
+    for path in [
+        "/",
+        "/login",
+        "/q/door/find",
+        "/q/door/jobs",
+        "/static/app.js",
+    ] {
         let r = raw(&web.url, "GET", path, &[("Host", &evil)], "");
         assert_eq!(r.status, 421, "{path}: {}", r.body);
         assert!(!r.body.contains("csrf"), "{path}: {}", r.body);
@@ -56,7 +62,11 @@ async fn a_foreign_host_gets_nothing_and_a_cross_site_post_changes_nothing() {
     assert_eq!(r.status, 421, "no Host at all");
     // Its own names are served.
     for host in [own.clone(), format!("localhost:{port}"), "LOCALHOST".into()] {
-        assert_eq!(raw(&web.url, "GET", "/", &[("Host", &host)], "").status, 200, "{host}");
+        assert_eq!(
+            raw(&web.url, "GET", "/", &[("Host", &host)], "").status,
+            200,
+            "{host}"
+        );
     }
     let csrf = csrf_of(&raw(&web.url, "GET", "/", &[("Host", &own)], "").body);
     let form = format!("csrf={csrf}");
@@ -72,7 +82,10 @@ async fn a_foreign_host_gets_nothing_and_a_cross_site_post_changes_nothing() {
     ] {
         let r = raw(&web.url, "POST", "/q/door/pause", &headers, &form);
         assert!(matches!(r.status, 403 | 421), "{headers:?}: {}", r.status);
-        assert!(!queue.stats().await.unwrap().paused, "{headers:?} paused it");
+        assert!(
+            !queue.stats().await.unwrap().paused,
+            "{headers:?} paused it"
+        );
     }
     // Another local app (same host, another port) is another origin.
     let r = raw(
@@ -91,7 +104,11 @@ async fn a_foreign_host_gets_nothing_and_a_cross_site_post_changes_nothing() {
         &web.url,
         "POST",
         "/q/door/pause",
-        &[("Host", &own), ("Origin", &same), ("Sec-Fetch-Site", "same-origin")],
+        &[
+            ("Host", &own),
+            ("Origin", &same),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
         &form,
     );
     assert_eq!(r.status, 303, "{}", r.body);
@@ -135,7 +152,12 @@ async fn operator_acts(url: &str, queue: &str) -> (String, String) {
     assert_eq!(ok.status(), 303);
     let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_string();
     let session = cookie.split(';').next().unwrap().to_string();
-    let r = post_as(&format!("{url}/q/{queue}/pause"), Some(&session), &[("csrf", &csrf)]).await;
+    let r = post_as(
+        &format!("{url}/q/{queue}/pause"),
+        Some(&session),
+        &[("csrf", &csrf)],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     (csrf, session)
 }
@@ -208,7 +230,10 @@ async fn a_flood_of_failed_logins_is_refused_and_leaves_the_operators_trail_alon
     let clients: Vec<String> = (1..=6).map(|i| format!("127.0.2.{i}")).collect();
     let (failed, refused) = flood(&web.url, &csrf, &clients, 500, 60).await;
     assert_eq!(failed + refused, 3000);
-    assert!(failed <= 100 && refused >= 2900, "{failed} failed, {refused} refused");
+    assert!(
+        failed <= 100 && refused >= 2900,
+        "{failed} failed, {refused} refused"
+    );
     // Not one entry in the operators' stream: it still holds exactly the operator's two.
     assert_eq!(server.cli(&["XLEN", "okq:audit"]).trim(), "2");
     assert_eq!(operators_entries(&queue).await, before);
@@ -220,7 +245,14 @@ async fn logins_are_limited_per_client_and_overall_and_summarised_per_window() {
     let dir = tempfile::tempdir().unwrap();
     let queue = registered(&server, "lg", None).await;
     let tokens = token_file(dir.path());
-    let limits = ["--login-limit", "5", "--login-limit-total", "15", "--login-window", "3s"];
+    let limits = [
+        "--login-limit",
+        "5",
+        "--login-limit-total",
+        "15",
+        "--login-window",
+        "3s",
+    ];
     let mut args = vec!["--token-file", tokens.as_str()];
     args.extend(limits);
     let web = Web::start(dir.path(), &server, "lg", &args, &[]);
@@ -231,7 +263,10 @@ async fn logins_are_limited_per_client_and_overall_and_summarised_per_window() {
     // One client: past five tries in a window it is refused (12 quick tries span at most
     // two windows, so at least two are refused).
     let (f1, r1) = flood(&url, &csrf, &["127.0.0.2".into()], 12, 3).await;
-    assert!(r1 >= 2, "one client's tries are limited: {f1} failed, {r1} refused");
+    assert!(
+        r1 >= 2,
+        "one client's tries are limited: {f1} failed, {r1} refused"
+    );
     // Ten other clients, four tries each (under their own limit): refused past the overall
     // limit (40 tries in at most two windows of 15).
     let others: Vec<String> = (1..=10).map(|i| format!("127.0.1.{i}")).collect();
@@ -261,13 +296,19 @@ async fn logins_are_limited_per_client_and_overall_and_summarised_per_window() {
     .await;
     let windows = started.elapsed().as_secs() / 3 + 2;
     let summaries = summed().await.2;
-    assert!(summaries <= windows, "{summaries} summaries in {windows} windows");
+    assert!(
+        summaries <= windows,
+        "{summaries} summaries in {windows} windows"
+    );
     assert_eq!(server.cli(&["XLEN", "okq:audit"]).trim(), "2");
     assert_eq!(operators_entries(&queue).await.len(), 2);
     // The audit page shows the summaries and the counts since start.
     let (status, page) = get_as(&format!("{url}/audit"), Some(&session)).await;
     assert_eq!(status, 200);
-    assert!(page.contains(&format!(r#"data-failed-logins="{failed}""#)), "{page}");
+    assert!(
+        page.contains(&format!(r#"data-failed-logins="{failed}""#)),
+        "{page}"
+    );
     assert!(page.contains("login-failed"), "{page}");
 }
 
@@ -307,7 +348,14 @@ async fn sessions_are_random_expire_and_die_at_log_out_and_the_token_file_is_pri
     std::fs::write(&file, format!("alice {token}\n")).unwrap();
     let out = exits_at_once(
         std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))
-            .args(["--redis-url", &server.url(), "--queue", "ss", "web", "--token-file"])
+            .args([
+                "--redis-url",
+                &server.url(),
+                "--queue",
+                "ss",
+                "web",
+                "--token-file",
+            ])
             .arg(&file),
     );
     let err = String::from_utf8_lossy(&out.stderr);
@@ -328,7 +376,12 @@ async fn sessions_are_random_expire_and_die_at_log_out_and_the_token_file_is_pri
         dir.path(),
         &server,
         "ss",
-        &["--token-file", file.to_str().unwrap(), "--session-ttl", "4s"],
+        &[
+            "--token-file",
+            file.to_str().unwrap(),
+            "--session-ttl",
+            "4s",
+        ],
         &[],
     );
     let u = |p: &str| format!("{}{p}", web.url);
@@ -356,7 +409,10 @@ async fn sessions_are_random_expire_and_die_at_log_out_and_the_token_file_is_pri
     let keys: Vec<&str> = keys.lines().collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
     for k in &keys {
-        assert!(!a.contains(&k["okq:web:session:".len()..]), "the key is no cookie");
+        assert!(
+            !a.contains(&k["okq:web:session:".len()..]),
+            "the key is no cookie"
+        );
         let ttl: i64 = server.cli(&["TTL", k]).trim().parse().unwrap();
         assert!((1..=4).contains(&ttl), "{ttl}");
     }
@@ -365,12 +421,21 @@ async fn sessions_are_random_expire_and_die_at_log_out_and_the_token_file_is_pri
     // Log-out kills the cookie, here and in any copy of it.
     let out = post_as(&u("/logout"), Some(&a), &[("csrf", &csrf)]).await;
     assert_eq!(out.status(), 303);
-    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     assert_eq!(get_as(&u("/"), Some(&a)).await.0, 303, "a dead cookie");
     let r = post_as(&u("/q/ss/pause"), Some(&a), &[("csrf", &csrf)]).await;
     assert_eq!(r.status(), 401);
     assert!(!queue.stats().await.unwrap().paused);
-    assert_eq!(get_as(&u("/"), Some(&b)).await.0, 200, "the other session lives");
+    assert_eq!(
+        get_as(&u("/"), Some(&b)).await.0,
+        200,
+        "the other session lives"
+    );
     // And a session ends with its lifetime.
     tokio::time::sleep(Duration::from_millis(4500)).await;
     assert_eq!(get_as(&u("/"), Some(&b)).await.0, 303, "an expired session");
@@ -381,10 +446,21 @@ async fn sessions_are_random_expire_and_die_at_log_out_and_the_token_file_is_pri
         dir.path(),
         &server,
         "ss",
-        &["--token-file", file.to_str().unwrap(), "--public-host", "okq.example.com"],
+        &[
+            "--token-file",
+            file.to_str().unwrap(),
+            "--public-host",
+            "okq.example.com",
+        ],
         &[],
     );
-    let r = raw(&web.url, "GET", "/login", &[("Host", "okq.example.com")], "");
+    let r = raw(
+        &web.url,
+        "GET",
+        "/login",
+        &[("Host", "okq.example.com")],
+        "",
+    );
     assert_eq!(r.status, 200);
     let csrf = csrf_of(&r.body);
     let r = raw(&web.url, "GET", "/login", &[("Host", "evil.example")], "");
@@ -393,7 +469,10 @@ async fn sessions_are_random_expire_and_die_at_log_out_and_the_token_file_is_pri
         &web.url,
         "POST",
         "/login",
-        &[("Host", "okq.example.com"), ("Origin", "https://okq.example.com")],
+        &[
+            ("Host", "okq.example.com"),
+            ("Origin", "https://okq.example.com"),
+        ],
         &format!("csrf={csrf}&token={token}"),
     );
     assert_eq!(r.status, 303, "{}", r.body);
@@ -408,7 +487,8 @@ async fn find_keeps_the_identifier_out_of_urls_answers_and_logs() {
     let key = "find-index-key-0123456789";
     let queue = registered(&server, "fi", Some(key)).await;
     let bvn = "22212340000";
-    let id = queue.find_by_identity(okra_queue::ident::IdType::Bvn, bvn, 10)
+    let id = queue
+        .find_by_identity(okra_queue::ident::IdType::Bvn, bvn, 10)
         .await
         .unwrap()
         .pop()
@@ -425,14 +505,21 @@ async fn find_keeps_the_identifier_out_of_urls_answers_and_logs() {
     // The form POSTs; a value in a URL is not looked up.
     let (status, form) = get(&u(&format!("/q/fi/find?by=bvn&value={bvn}"))).await;
     assert_eq!(status, 200);
-    assert!(form.contains(r#"method="post" action="/q/fi/find""#), "{form}");
+    assert!(
+        form.contains(r#"method="post" action="/q/fi/find""#),
+        "{form}"
+    );
     assert!(!form.contains(&id), "looked up from a URL:\n{form}");
     let csrf = csrf_of(&form);
     // Without the CSRF token: refused. With it: found on the answer itself, no redirect,
     // even on a read-only dashboard (finding changes nothing).
     let r = post(&u("/q/fi/find"), &[("by", "bvn"), ("value", bvn)]).await;
     assert_eq!(r.status(), 403);
-    let r = post(&u("/q/fi/find"), &[("csrf", &csrf), ("by", "bvn"), ("value", bvn)]).await;
+    let r = post(
+        &u("/q/fi/find"),
+        &[("csrf", &csrf), ("by", "bvn"), ("value", bvn)],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("location").is_none());
     let page = r.text().await.unwrap();

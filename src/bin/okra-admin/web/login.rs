@@ -107,7 +107,12 @@ pub async fn flush(app: &Shared) {
         "clients": clients,
         "window_s": app.logins.window().as_secs(),
     });
-    tracing::warn!(failed = t.failed, refused = t.refused, clients, "failed dashboard logins");
+    tracing::warn!(
+        failed = t.failed,
+        refused = t.refused,
+        clients,
+        "failed dashboard logins"
+    );
     if let Err(e) = app
         .base
         .audit_unauthenticated("login-failed", "dashboard", counts, &result)
@@ -178,9 +183,7 @@ pub async fn login(
         let secs = retry_after_secs(wait);
         let mut res = login_form(
             &app,
-            Some(&format!(
-                "Too many login attempts. Try again in {secs} s."
-            )),
+            Some(&format!("Too many login attempts. Try again in {secs} s.")),
             StatusCode::TOO_MANY_REQUESTS,
         );
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -269,4 +272,3 @@ pub async fn logout(
     set_cookie(&mut res, &session::clear_cookie(app.secure_cookie));
     res
 }
-

@@ -46,7 +46,12 @@ pub struct WebArgs {
     /// A name the dashboard is reached by besides loopback and its address (behind a TLS
     /// proxy: the name in the browser's address bar); repeat or separate with commas. Needs
     /// --token-file; makes the session cookie `Secure`.
-    #[arg(long, value_name = "NAME", env = "OKQ_WEB_PUBLIC_HOST", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "OKQ_WEB_PUBLIC_HOST",
+        value_delimiter = ','
+    )]
     public_host: Vec<String>,
     /// How long a login lasts (the session cookie's and its Redis key's lifetime).
     #[arg(long, value_name = "DURATION", default_value = "8h", value_parser = humantime::parse_duration)]

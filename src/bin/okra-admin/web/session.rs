@@ -71,7 +71,10 @@ mod tests {
         assert_eq!(h.len(), 64);
         assert_ne!(h, a);
         assert_eq!(id_hash("not-a-session"), None);
-        assert_eq!(from_cookies(["x=1; okq_session=abc", "y=2"].into_iter()), Some("abc"));
+        assert_eq!(
+            from_cookies(["x=1; okq_session=abc", "y=2"].into_iter()),
+            Some("abc")
+        );
         assert!(set_cookie(&a, Duration::from_secs(60), true).ends_with("Max-Age=60; Secure"));
     }
 }
