@@ -47,8 +47,8 @@ mod rekey;
 mod reply;
 mod scripts;
 mod sentinel;
-mod settings;
 mod sessions;
+mod settings;
 mod worker;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
@@ -67,8 +67,8 @@ pub use presence::{WORKER_TTL, WorkerInfo};
 pub use registry::queue_names;
 pub use rekey::{Reseal, Step};
 pub use sentinel::SentinelConn;
-pub use settings::{Durability, RedisSettings};
 pub use sessions::SESSION_PREFIX;
+pub use settings::{Durability, RedisSettings};
 pub use worker::{Applied, ClaimReply, ClaimedJob, ExpiredLease, OutcomeEntry, Transition, Wake};
 
 use crate::error::{QueueError, Result};
