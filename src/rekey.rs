@@ -348,6 +348,10 @@ fn reseal_text(
     if seal::key_of(text) == Some(sealer.sealing_id()) {
         return None;
     }
+    // A plaintext (from before sealing was on) is sealed as it is.
+    if !seal::is_sealed(text) {
+        return Some(sealer.seal(place, text));
+    }
     match sealer.open(place, text) {
         Ok(plain) => Some(sealer.seal(place, &plain)),
         Err(_) => {

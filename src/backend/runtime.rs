@@ -86,6 +86,8 @@ impl Queue {
     pub async fn runtime(&self, opts: WorkerOptions) -> Result<Runtime> {
         opts.validate().map_err(crate::error::QueueError::Config)?;
         self.check_server().await?;
+        // Sealing is the queue's: a worker with keys marks it, one without refuses a sealed one.
+        self.check_writable().await?;
         self.rdb.publish_budget(self.cfg.retry.max_attempts).await?;
         self.register().await?;
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
@@ -231,7 +233,8 @@ impl WorkerProcess {
             &self.node,
             Writer::Worker,
             (self.queue.name(), self.queue.sealer()),
-        );
+        )
+        .indexing(self.queue.cfg.index_key.as_ref());
         self.send(record::attempt(policy, a, outcome)).await;
     }
 

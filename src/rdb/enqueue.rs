@@ -1,8 +1,9 @@
-//! The producer's write: new jobs, ready or scheduled. Jobs ready now without an idempotency
-//! key (the common case) go in one transaction (`MULTI`/`EXEC`) of plain bulk commands: no
-//! script, so Redis does no per-job Lua work; their timestamps are Redis time from the
-//! handle's [`RedisClock`]. The others (delayed, timed, or keyed, whose key must be claimed
-//! atomically) go through `enqueue.lua`, one call per chunk.
+//! The producer's write: new jobs, ready or scheduled. Sealed jobs ready now without an
+//! idempotency key (the common case on a sealed queue) go in one transaction (`MULTI`/`EXEC`)
+//! of plain bulk commands: no script, so Redis does no per-job Lua work; their timestamps are
+//! Redis time from the handle's [`RedisClock`]. The others (delayed, timed, keyed, whose key
+//! must be claimed atomically, or not sealed, which a sealed queue must refuse atomically)
+//! go through `enqueue.lua`, one call per chunk.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,8 +26,11 @@ pub struct NewJob {
     pub delay_ms: u64,
     /// Absolute run time (0 = use the delay).
     pub at_ms: u64,
-    /// Idempotency key.
+    /// Idempotency key, as stored (hashed).
     pub idempotency_key: Option<String>,
+    /// The claim's name before idempotency keys were hashed, looked up (never written) so a
+    /// repeat of a key claimed before an upgrade is still a duplicate.
+    pub legacy_key: Option<String>,
     /// Job kind (for the `enqueued` event; a newline in it reads as a space there).
     pub kind: String,
     /// Keyed hash of the identifier the job verifies (hex), for the identity index; also in
@@ -35,14 +39,18 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// Ready now, without an idempotency key: written without a script.
+    /// Sealed, ready now, without an idempotency key: written without a script (a plaintext
+    /// goes through the script, which refuses it on a sealed queue).
     fn is_short(&self) -> bool {
-        self.delay_ms == 0 && self.at_ms == 0 && self.idempotency_key.is_none()
+        self.delay_ms == 0
+            && self.at_ms == 0
+            && self.idempotency_key.is_none()
+            && sealed_by(&self.payload).is_some()
     }
 
     /// `id, record tail, identity hash, delay ms, run-at ms, KEYS index of the idempotency
-    /// key`.
-    fn args(&self, inv: &mut redis::ScriptInvocation<'_>, idem_index: usize) {
+    /// claim, KEYS index of its name from before hashing`.
+    fn args(&self, inv: &mut redis::ScriptInvocation<'_>, idem_index: usize, legacy: usize) {
         let mut tail = String::with_capacity(self.meta_tail.len() + 1 + self.payload.len());
         tail.push_str(&self.meta_tail);
         tail.push('\n');
@@ -52,7 +60,26 @@ impl NewJob {
             .arg(self.ident.as_deref().unwrap_or(""))
             .arg(self.delay_ms)
             .arg(self.at_ms)
-            .arg(idem_index);
+            .arg(idem_index)
+            .arg(legacy);
+    }
+}
+
+/// The key id a sealed payload names (`sealed1:<id>:…`); `None` for a plaintext.
+fn sealed_by(payload: &str) -> Option<&str> {
+    payload.strip_prefix("sealed1:")?.split_once(':').map(|(id, _)| id)
+}
+
+/// A script's refusal to write plaintext on a sealed queue, as one configuration line.
+pub(super) fn refusal(e: crate::error::QueueError) -> crate::error::QueueError {
+    let text = e.to_string();
+    match text.find("the queue is sealed") {
+        Some(at) => crate::error::QueueError::Config(
+            text[at..]
+                .trim_end_matches(|c: char| c == '"' || c.is_whitespace())
+                .to_string(),
+        ),
+        None => e,
     }
 }
 
@@ -182,6 +209,10 @@ impl Rdb {
             .ignore();
         pipe.cmd("LPUSH").arg(k.wake()).arg("1").ignore();
         pipe.cmd("LTRIM").arg(k.wake()).arg(0).arg(0).ignore();
+        // Sealed payloads only come this way: the queue is marked sealed with them.
+        if let Some(id) = jobs.first().and_then(|(_, j)| sealed_by(&j.payload)) {
+            pipe.cmd("HSETNX").arg(k.sealed()).arg(id).arg(now).ignore();
+        }
         let () = pipe.query_async(&mut self.conn.clone()).await?;
         Ok(())
     }
@@ -201,33 +232,44 @@ impl Rdb {
             .key(k.wake())
             .key(k.sched())
             .key(k.events())
-            .key(k.ident());
+            .key(k.ident())
+            .key(k.sealed());
+        let sealer = long
+            .iter()
+            .find_map(|(_, j)| sealed_by(&j.payload))
+            .unwrap_or("");
         inv.arg(long.len())
             .arg(idempotency_ttl.as_millis().max(1) as u64)
-            .arg(self.events_max);
+            .arg(self.events_max)
+            .arg(sealer);
         let mut idem_keys: Vec<String> = Vec::new();
+        let mut index_of = |key: Option<&String>| match key {
+            Some(key) => {
+                let full = k.idempotency(key);
+                let pos = idem_keys
+                    .iter()
+                    .position(|x| *x == full)
+                    .unwrap_or_else(|| {
+                        idem_keys.push(full);
+                        idem_keys.len() - 1
+                    });
+                10 + pos
+            }
+            None => 0,
+        };
         for (_, job) in long {
-            let index = match &job.idempotency_key {
-                Some(key) => {
-                    let full = k.idempotency(key);
-                    let pos = idem_keys
-                        .iter()
-                        .position(|x| *x == full)
-                        .unwrap_or_else(|| {
-                            idem_keys.push(full);
-                            idem_keys.len() - 1
-                        });
-                    9 + pos
-                }
-                None => 0,
-            };
-            job.args(&mut inv, index);
+            let claim = index_of(job.idempotency_key.as_ref());
+            let legacy = index_of(job.legacy_key.as_ref());
+            job.args(&mut inv, claim, legacy);
         }
         for key in &idem_keys {
             inv.key(key);
         }
         // Only duplicates come back: (position among the jobs sent, the original's id).
-        let reply: Vec<redis::Value> = inv.invoke_async(&mut self.conn.clone()).await?;
+        let reply: Vec<redis::Value> = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| refusal(e.into()))?;
         let mut original = std::collections::HashMap::new();
         for pair in reply.chunks(2) {
             let at = super::reply::int(pair.first())? as usize;

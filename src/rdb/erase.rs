@@ -138,13 +138,22 @@ pub const TOMBSTONE: Duration = Duration::from_secs(3600);
 
 impl Account {
     /// Erases what the account keeps about the person `hash` for each of `kinds` (stored
-    /// profiles and pay locks) and leaves a tombstone for [`TOMBSTONE`], so an answer that
-    /// arrives later is not stored again. Returns how many stored profiles there were.
+    /// profiles and pay locks), and every stored profile of someone else that names them (the
+    /// `carries:<hash>` set charge_end.lua keeps), and leaves a tombstone for [`TOMBSTONE`], so
+    /// an answer that arrives later is not stored again. Returns how many stored profiles
+    /// there were.
     pub async fn erase_person(&self, hash: &str, kinds: &[&str], dry_run: bool) -> Result<u64> {
         let k = &self.keys;
+        let carrying: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(k.carries(hash))
+            .query_async(&mut self.conn.clone())
+            .await?;
         let mut pipe = redis::pipe();
         for kind in kinds {
             pipe.cmd("EXISTS").arg(k.reuse(kind, hash));
+        }
+        for other in &carrying {
+            pipe.cmd("EXISTS").arg(other);
         }
         if !dry_run {
             pipe.atomic();
@@ -154,6 +163,13 @@ impl Account {
                     .arg(k.paying(kind, hash))
                     .ignore();
             }
+            // Only the account's own reuse entries (a set member names a key of its slot).
+            let prefix = k.reuse_pattern();
+            let prefix = prefix.trim_end_matches('*');
+            for other in carrying.iter().filter(|o| o.starts_with(prefix)) {
+                pipe.cmd("DEL").arg(other).ignore();
+            }
+            pipe.cmd("DEL").arg(k.carries(hash)).ignore();
             pipe.cmd("SET")
                 .arg(k.erased(hash))
                 .arg(1)

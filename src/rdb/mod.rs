@@ -89,6 +89,9 @@ pub struct Rdb {
     clock: enqueue::RedisClock,
     /// Confirms acknowledged writes at `redis.durability` (`None`: Redis's answer is enough).
     durable: Option<std::sync::Arc<Durable>>,
+    /// This handle's process seals what it writes (`[seal] keys_file`): a sealed queue's
+    /// scripts refuse outcomes from one that does not.
+    sealing: bool,
 }
 
 /// Version and settings of the Redis server that matter to the queue.
@@ -109,7 +112,14 @@ impl Rdb {
             events_max: EVENTS_MAX,
             clock: enqueue::RedisClock::default(),
             durable: None,
+            sealing: false,
         }
+    }
+
+    /// Marks the handle as one whose process seals what it writes.
+    pub fn sealing(mut self, sealing: bool) -> Self {
+        self.sealing = sealing;
+        self
     }
 
     /// Confirms acknowledged writes with `durable` (see [`Durable`]).
