@@ -278,6 +278,12 @@ impl AccountKeys {
         format!("{}carries:{person}", self.prefix)
     }
 
+    /// The keyed hashes (space-separated) of the identifiers the profile stored under
+    /// `reuse(kind, person)` names, with the same TTL: erasing either side finds the other.
+    pub fn names(&self, kind: &str, person: &str) -> String {
+        format!("{}names:{kind}:{person}", self.prefix)
+    }
+
     /// Present (with a TTL) after a person was erased: no answer that arrives later may store
     /// their profile for reuse again.
     pub fn erased(&self, person: &str) -> String {

@@ -248,6 +248,8 @@ mod tests {
             node: "host:1:abc",
             writer,
             seal: ("q", None),
+            index: None,
+            ix: None,
         }
     }
 

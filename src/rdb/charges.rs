@@ -197,16 +197,20 @@ impl Account {
         let mut inv = SCRIPTS.charge_end.prepare_invoke();
         inv.key(self.keys.reuse(kind, person))
             .key(self.keys.paying(kind, person))
-            .key(self.keys.erased(person));
-        for h in carried.iter().filter(|h| h.as_str() != person) {
+            .key(self.keys.erased(person))
+            .key(self.keys.names(kind, person));
+        let others: Vec<&String> = carried.iter().filter(|h| h.as_str() != person).collect();
+        for h in &others {
             inv.key(self.keys.carries(h)).key(self.keys.erased(h));
         }
+        let names: Vec<&str> = others.iter().map(|h| h.as_str()).collect();
         let _: u64 = inv
             .arg(me)
             .arg(outcome)
             .arg(value)
             .arg(window.as_millis() as u64)
             .arg(unsure_for.as_millis().max(1) as u64)
+            .arg(names.join(" "))
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(())
