@@ -153,7 +153,6 @@ pub fn idem_hash(key: Option<&IndexKey>, idem: &str) -> String {
             format!("#{hex}")
         }
     }
-
 }
 
 impl std::fmt::Debug for IndexKey {
@@ -184,7 +183,8 @@ mod tests {
     #[test]
     fn answers_are_indexed_by_every_number_they_carry() {
         let k = IndexKey::new("0123456789abcdef").unwrap();
-        let answer = r#"{"customer":"c-1","bvn":"22234567890","account":"0123456789","at":1795996800123}"#;
+        let answer =
+            r#"{"customer":"c-1","bvn":"22234567890","account":"0123456789","at":1795996800123}"#;
         let c = k.carried(answer);
         assert_eq!(c.len(), 3, "{c:?}");
         assert!(c.contains(&k.hash(IdType::Bvn, "22234567890")));
@@ -197,7 +197,10 @@ mod tests {
     fn idempotency_keys_are_always_hashed() {
         let a = IndexKey::new("0123456789abcdef").unwrap();
         let keyed = idem_hash(Some(&a), "kyc-22234567890");
-        assert_eq!(keyed, format!("#{}", a.hash_labelled("idem", "kyc-22234567890")));
+        assert_eq!(
+            keyed,
+            format!("#{}", a.hash_labelled("idem", "kyc-22234567890"))
+        );
         let plain = idem_hash(None, "kyc-22234567890");
         assert!(plain.starts_with('#') && plain.len() == 33, "{plain}");
         assert_ne!(keyed, plain);

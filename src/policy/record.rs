@@ -162,7 +162,11 @@ pub(crate) fn attempt(policy: &RetryPolicy, a: Attempt<'_>, outcome: Outcome) ->
     };
     if let Some(mut f) = failure {
         f.attempt = a.attempt;
-        carried(&format!("{}\n{}", f.message, f.body.as_deref().unwrap_or("")));
+        carried(&format!(
+            "{}\n{}",
+            f.message,
+            f.body.as_deref().unwrap_or("")
+        ));
         entry.reason = f.reason.clone();
         let message = truncate(&f.message, MESSAGE_MAX);
         history.class = Some(f.class.clone());

@@ -67,7 +67,10 @@ impl NewJob {
 
 /// The key id a sealed payload names (`sealed1:<id>:…`); `None` for a plaintext.
 fn sealed_by(payload: &str) -> Option<&str> {
-    payload.strip_prefix("sealed1:")?.split_once(':').map(|(id, _)| id)
+    payload
+        .strip_prefix("sealed1:")?
+        .split_once(':')
+        .map(|(id, _)| id)
 }
 
 /// A script's refusal to write plaintext on a sealed queue, as one configuration line.

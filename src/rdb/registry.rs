@@ -51,7 +51,11 @@ impl Rdb {
     /// Marks the queue sealed by key `id` (kept: when that key first sealed here).
     pub async fn mark_sealed(&self, id: &str) -> Result<()> {
         let now = self.clock.now(&self.conn).await?;
-        let _: u64 = self.conn.clone().hset_nx(self.keys.sealed(), id, now).await?;
+        let _: u64 = self
+            .conn
+            .clone()
+            .hset_nx(self.keys.sealed(), id, now)
+            .await?;
         Ok(())
     }
 

@@ -16,7 +16,12 @@ use super::*;
 
 /// Runs `okra-worker` with `env` against `server` until it exits by itself (at most 20 s, then
 /// it is killed and the test fails); returns everything it printed.
-fn worker_refuses(server: &RedisServer, sandbox: &str, queue: &str, env: &[(&str, String)]) -> String {
+fn worker_refuses(
+    server: &RedisServer,
+    sandbox: &str,
+    queue: &str,
+    env: &[(&str, String)],
+) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_okra-worker"))
         .args(["--redis-url", &server.url(), "--queue", queue])
         .env("OKRA_SECRET_KEY", "sk_test_refused")
@@ -70,7 +75,10 @@ async fn a_sealed_queue_refuses_plaintext_writers_and_does_not_trust_plaintext()
         .query_async(&mut sealed.rdb().conn())
         .await
         .unwrap();
-    assert!(marker.contains_key("k1"), "the queue says it is sealed: {marker:?}");
+    assert!(
+        marker.contains_key("k1"),
+        "the queue says it is sealed: {marker:?}"
+    );
 
     // okra-admin without the keys: refused before anything is written, in one line.
     let run = admin_sealed(
@@ -89,7 +97,12 @@ async fn a_sealed_queue_refuses_plaintext_writers_and_does_not_trust_plaintext()
     assert_ne!(run.code, 0, "refused: {}{}", run.out, run.err);
     assert!(run.err.contains("sealed"), "{}", run.err);
     assert!(!run.err.contains("22290000002"), "{}", run.err);
-    assert_eq!(run.err.lines().filter(|l| !l.trim().is_empty()).count(), 1, "{}", run.err);
+    assert_eq!(
+        run.err.lines().filter(|l| !l.trim().is_empty()).count(),
+        1,
+        "{}",
+        run.err
+    );
     // The library without the keys: refused too, delayed or not, keyed or not.
     let keyless = sealed_queue(&server, "guarded", None).await;
     for options in [
@@ -104,7 +117,10 @@ async fn a_sealed_queue_refuses_plaintext_writers_and_does_not_trust_plaintext()
             .await
             .unwrap_err()
             .to_string();
-        assert!(err.contains("sealed") && err.contains("seal.keys_file"), "{err}");
+        assert!(
+            err.contains("sealed") && err.contains("seal.keys_file"),
+            "{err}"
+        );
         assert!(!err.contains("22290000003"), "{err}");
     }
     // A worker without the keys does not start (before its first write).
@@ -176,11 +192,17 @@ async fn idempotency_keys_are_hashed_on_every_queue_and_old_claims_still_count()
         .unwrap();
     assert!(again.duplicate && again.id == first.id, "{again:?}");
     assert_eq!(
-        plain.find_by_idempotency_key("kyc-22291000001").await.unwrap(),
+        plain
+            .find_by_idempotency_key("kyc-22291000001")
+            .await
+            .unwrap(),
         Some(first.id.clone())
     );
     let stored = everything_in_redis(&server).await;
-    assert!(!stored.contains("kyc-22291000001"), "the key is stored hashed");
+    assert!(
+        !stored.contains("kyc-22291000001"),
+        "the key is stored hashed"
+    );
     // A claim written before the upgrade, under the key as given: a repeat is still a
     // duplicate of its job, not a second paid call.
     let old = plain.rdb().keys().idempotency("order-77");
@@ -230,10 +252,20 @@ async fn a_wrong_key_under_a_known_id_stops_every_process() {
         let run = admin_sealed(&server, "checked", Some(&wrong_keys), args);
         assert_ne!(run.code, 0, "{args:?}: {}", run.out);
         check(&run.err);
-        assert_eq!(run.err.lines().filter(|l| !l.trim().is_empty()).count(), 1, "{}", run.err);
+        assert_eq!(
+            run.err.lines().filter(|l| !l.trim().is_empty()).count(),
+            1,
+            "{}",
+            run.err
+        );
     }
     // The worker: it stops before claiming, so the backlog is not dead-lettered unreadable.
-    let said = worker_refuses(&server, &sandbox.url, "checked", &sealed_env(Some(&wrong_keys)));
+    let said = worker_refuses(
+        &server,
+        &sandbox.url,
+        "checked",
+        &sealed_env(Some(&wrong_keys)),
+    );
     check(&said);
     assert_eq!(error_lines(&said).len(), 1, "{said}");
     assert_eq!(sealed.state(&id).await.unwrap(), Some(JobState::Ready));
@@ -245,7 +277,10 @@ async fn a_wrong_key_under_a_known_id_stops_every_process() {
         ..WorkerSpec::default()
     };
     let w = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
-    assert_eq!(finished(&sealed, &id, &w.log_text()).await.state, JobState::Completed);
+    assert_eq!(
+        finished(&sealed, &id, &w.log_text()).await.state,
+        JobState::Completed
+    );
 }
 
 #[tokio::test]
@@ -272,7 +307,10 @@ async fn erase_reaches_answers_of_other_jobs_and_the_reuse_store() {
     .await;
     let other = enqueue(&queue, bvn("22293000002")).await;
     for id in [&customer, &other] {
-        assert_eq!(finished(&queue, id, &w.log_text()).await.state, JobState::Completed);
+        assert_eq!(
+            finished(&queue, id, &w.log_text()).await.state,
+            JobState::Completed
+        );
     }
     w.terminate(Duration::from_secs(5));
     let result = queue.result(&customer).await.unwrap().unwrap();
@@ -300,7 +338,10 @@ async fn erase_reaches_answers_of_other_jobs_and_the_reuse_store() {
     .ok()
     .json();
     assert_eq!(done["reused"], 1, "{done}");
-    assert!(queue.job(&customer).await.unwrap().is_none(), "the answer is gone");
+    assert!(
+        queue.job(&customer).await.unwrap().is_none(),
+        "the answer is gone"
+    );
     let stored = everything_in_redis(&server).await;
     assert!(!stored.contains("22293000001"), "every copy is gone");
     let left: Vec<String> = redis::cmd("KEYS")
@@ -309,7 +350,10 @@ async fn erase_reaches_answers_of_other_jobs_and_the_reuse_store() {
         .await
         .unwrap();
     assert!(left.is_empty(), "the reuse entry is gone: {left:?}");
-    assert!(!stored.contains(account), "and nothing refers to it any more");
+    assert!(
+        !stored.contains(account),
+        "and nothing refers to it any more"
+    );
     // Nobody else's.
     let kept: Value = queue.result(&other).await.unwrap().unwrap();
     assert_eq!(kept["profile"]["bvn"], "22293000002");

@@ -63,7 +63,12 @@ pub(super) fn sealed_env<'a>(keys: Option<&Path>) -> Vec<(&'a str, String)> {
 }
 
 /// `okra-admin` on `queue` with the keys (or none) and the index key.
-pub(super) fn admin_sealed(server: &RedisServer, queue: &str, keys: Option<&Path>, args: &[&str]) -> Run {
+pub(super) fn admin_sealed(
+    server: &RedisServer,
+    queue: &str,
+    keys: Option<&Path>,
+    args: &[&str],
+) -> Run {
     let keys = keys.map(|k| k.display().to_string()).unwrap_or_default();
     admin_with_env(
         server,
