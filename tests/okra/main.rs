@@ -19,6 +19,7 @@ mod lookup_answers;
 mod pay_once;
 mod process;
 mod seal_guard;
+mod seal_kit;
 mod sealed;
 mod service;
 

@@ -9,9 +9,7 @@ use std::process::{Command, Stdio};
 use okra_queue::okra::OkraJob;
 use serde_json::Value;
 
-use super::sealed::{
-    INDEX_KEY, admin_sealed, everything_in_redis, key_file, key_line, sealed_env, sealed_queue,
-};
+use super::seal_kit::*;
 use super::*;
 
 /// Runs `okra-worker` with `env` against `server` until it exits by itself (at most 20 s, then
