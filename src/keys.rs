@@ -278,6 +278,12 @@ impl AccountKeys {
         format!("{}carries:{person}", self.prefix)
     }
 
+    /// Present once a sealed profile was stored (key id → first time, ms): the reuse store
+    /// then takes sealed profiles only.
+    pub fn sealed(&self) -> String {
+        format!("{}sealed", self.prefix)
+    }
+
     /// The keyed hashes (space-separated) of the identifiers the profile stored under
     /// `reuse(kind, person)` names, with the same TTL: erasing either side finds the other.
     pub fn names(&self, kind: &str, person: &str) -> String {

@@ -178,6 +178,7 @@ impl Account {
     /// [`Account::charge_end`] for a profile that names other people too: `carried` are the
     /// keyed hashes of the identifiers it holds (`IndexKey::carried`), so erasing any of them
     /// removes the stored profile, and it is not stored if one of them was erased meanwhile.
+    /// Once the account stored a sealed profile, a plaintext one is not stored.
     #[allow(clippy::too_many_arguments)]
     pub async fn charge_end_carrying(
         &self,
@@ -198,7 +199,8 @@ impl Account {
         inv.key(self.keys.reuse(kind, person))
             .key(self.keys.paying(kind, person))
             .key(self.keys.erased(person))
-            .key(self.keys.names(kind, person));
+            .key(self.keys.names(kind, person))
+            .key(self.keys.sealed());
         let others: Vec<&String> = carried.iter().filter(|h| h.as_str() != person).collect();
         for h in &others {
             inv.key(self.keys.carries(h)).key(self.keys.erased(h));

@@ -157,6 +157,31 @@ async fn a_sealed_queue_refuses_plaintext_writers_and_does_not_trust_plaintext()
     assert_eq!(done.state, JobState::Completed);
     w.terminate(Duration::from_secs(5));
 
+    // The account's reuse store is sealed too once a sealed profile is in it: a plaintext
+    // profile (from a worker of another queue on the account, without keys) is not stored.
+    let account = keyless.account().unwrap();
+    let person = "0123456789abcdef0123456789abcdef";
+    account
+        .charge_end(
+            "bvn_verify",
+            person,
+            "q|j|t",
+            okra_queue::rdb::End::Paid("{\"bvn\":\"22290000005\"}"),
+            Duration::from_secs(3600),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    let stored = everything_in_redis(&server).await;
+    assert!(
+        stored.contains("okq:{acct:default}:sealed"),
+        "the account is sealed"
+    );
+    assert!(
+        !stored.contains("22290000005"),
+        "a plaintext profile is not stored"
+    );
+
     // A plaintext result forged over a sealed one: not shown as genuine, with keys or without.
     let _: () = redis::cmd("HSET")
         .arg(k.result())
