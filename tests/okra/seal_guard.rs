@@ -190,8 +190,19 @@ async fn a_sealed_queue_refuses_plaintext_writers_and_does_not_trust_plaintext()
         .query_async(&mut conn)
         .await
         .unwrap();
+    // And a plaintext failure message forged over the dead letter's sealed one.
+    let _: () = redis::cmd("HSET")
+        .arg(k.error())
+        .arg(forged)
+        .arg(r#"{"class":"unreadable_payload","message":"MALLORY SAYS PAY AGAIN","attempt":1}"#)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     for reader in [Some(keys.as_path()), None] {
         let out = admin_sealed(&server, "guarded", reader, &["job", "show", &genuine]).ok();
+        assert!(!out.out.contains("MALLORY"), "{}", out.out);
+        assert!(out.out.contains("NOT SEALED"), "{}", out.out);
+        let out = admin_sealed(&server, "guarded", reader, &["--json", "dlq", "list"]).ok();
         assert!(!out.out.contains("MALLORY"), "{}", out.out);
         assert!(out.out.contains("NOT SEALED"), "{}", out.out);
     }
