@@ -62,7 +62,14 @@ fn error_lines(text: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_sealed_queue_refuses_plaintext_writers_and_does_not_trust_plaintext() {
-    let server = RedisServer::start();
+    let server = RedisServer::start_with(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--rdbcompression",
+        "no",
+    ]);
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(dir.path(), &[]);
     let keys = key_file(dir.path(), "keys", &[key_line("k1")]);
@@ -206,6 +213,28 @@ async fn a_sealed_queue_refuses_plaintext_writers_and_does_not_trust_plaintext()
         assert!(!out.out.contains("MALLORY"), "{}", out.out);
         assert!(out.out.contains("NOT SEALED"), "{}", out.out);
     }
+    // What was refused never reached Redis's files either: not the RDB, not the AOF.
+    redis_cli(server.port, &["SAVE"]);
+    let files = files_under(server.dir());
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.to_string_lossy().contains(".aof"))
+    );
+    for (path, text) in &files {
+        for clear in [
+            "22290000002",
+            "kyc-22290000002",
+            "22290000003",
+            "22290000005",
+        ] {
+            assert!(!text.contains(clear), "{clear} in {}", path.display());
+        }
+    }
+    assert!(
+        files.iter().any(|(_, t)| t.contains("MALLORY")),
+        "the search reads the files (the forgery is in them)"
+    );
 }
 
 #[tokio::test]
