@@ -87,6 +87,13 @@ impl IndexKey {
         self.hash_labelled(ty.as_str(), value)
     }
 
+    /// The key's check value (HMAC of a fixed label under it, 32 hex digits): what
+    /// `okq:keycheck` keeps under [`INDEX_CHECK_ID`], so a process with another index key is
+    /// refused before it hashes anything.
+    pub fn check_value(&self) -> String {
+        self.hash_labelled("okq-index-key-check-v1", "")
+    }
+
     /// Keyed hashes of every identifier `text` (an answer, a failure) carries, so erasing a
     /// person finds the jobs whose answers name them, not only the jobs that asked about them:
     /// each run of exactly 11 digits is hashed as a BVN and as a NIN, each run of exactly 10
@@ -135,6 +142,13 @@ impl IndexKey {
             .collect()
     }
 }
+
+/// The id the index key's check value is kept under in `okq:keycheck` (no seal key id can
+/// start with `#`).
+pub const INDEX_CHECK_ID: &str = "#index";
+
+/// The one line a process with another index key stops with (never the key).
+pub const INDEX_MISMATCH: &str = "queue.index_key is not the index key this Redis was written with (its check value in okq:keycheck differs): idempotency claims and the identity index are its hashes, so every producer, worker and operator must share it";
 
 /// An idempotency key as every queue stores it: `#` and 32 hex digits, the keyed hash of
 /// `idem:<key>` under `key` (what sealed queues always stored), or without an index key a

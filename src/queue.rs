@@ -238,13 +238,18 @@ impl Queue {
     /// With keys: each key's check value must be the one Redis knows under its id (recorded on
     /// the id's first use), so other bytes under a known id stop the process before it seals
     /// or opens anything. One line naming the id, never the key.
+    /// The index key is checked the same way (id `#index`): idempotency claims and the
+    /// identity index are its hashes, so a producer with another one would miss duplicates.
     pub async fn check_keys(&self) -> Result<()> {
-        let Some(s) = self.sealer() else {
-            return Ok(());
-        };
-        match self.rdb.check_keys(&s.check_values()).await? {
-            Some(id) => Err(QueueError::Config(seal::mismatch_message(&id))),
+        let index = self.cfg.index_key.as_ref().map(|k| k.check_value());
+        let mut checks = self.sealer().map(|s| s.check_values()).unwrap_or_default();
+        checks.extend(index.as_deref().map(|c| (crate::ident::INDEX_CHECK_ID, c)));
+        match self.rdb.check_keys(&checks).await? {
             None => Ok(()),
+            Some(id) if id == crate::ident::INDEX_CHECK_ID => {
+                Err(QueueError::Config(crate::ident::INDEX_MISMATCH.into()))
+            }
+            Some(id) => Err(QueueError::Config(seal::mismatch_message(&id))),
         }
     }
 

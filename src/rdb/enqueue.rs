@@ -1,9 +1,10 @@
-//! The producer's write: new jobs, ready or scheduled. Sealed jobs ready now without an
-//! idempotency key (the common case on a sealed queue) go in one transaction (`MULTI`/`EXEC`)
-//! of plain bulk commands: no script, so Redis does no per-job Lua work; their timestamps are
-//! Redis time from the handle's [`RedisClock`]. The others (delayed, timed, keyed, whose key
-//! must be claimed atomically, or not sealed, which a sealed queue must refuse atomically)
-//! go through `enqueue.lua`, one call per chunk.
+//! The producer's write: new jobs, ready or scheduled. Jobs ready now without an idempotency
+//! key (the common case) go as plain bulk commands with no per-job Lua work: sealed ones in one
+//! transaction (`MULTI`/`EXEC`), plaintext ones through `enqueue_ready.lua`, which runs the
+//! same commands behind the sealed queue's check (so the check and the write are one step);
+//! their timestamps are Redis time from the handle's [`RedisClock`]. The others (delayed,
+//! timed, or keyed, whose key must be claimed atomically) go through `enqueue.lua`, one call
+//! per chunk.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,13 +40,9 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// Sealed, ready now, without an idempotency key: written without a script (a plaintext
-    /// goes through the script, which refuses it on a sealed queue).
+    /// Ready now, without an idempotency key: written without `enqueue.lua`'s per-job work.
     fn is_short(&self) -> bool {
-        self.delay_ms == 0
-            && self.at_ms == 0
-            && self.idempotency_key.is_none()
-            && sealed_by(&self.payload).is_some()
+        self.delay_ms == 0 && self.at_ms == 0 && self.idempotency_key.is_none()
     }
 
     /// `id, record tail, identity hash, delay ms, run-at ms, KEYS index of the idempotency
@@ -150,55 +147,88 @@ impl Rdb {
         Ok(out.into_iter().flatten().collect())
     }
 
-    /// Jobs ready now without an idempotency key, in one `MULTI`/`EXEC`: their records, the
-    /// identity index, the ready list, one event entry, the counter and the wake-up token.
+    /// Jobs ready now without an idempotency key: their records, the identity index, the ready
+    /// list, one event entry, the counter and the wake-up token. Sealed ones in one
+    /// `MULTI`/`EXEC` (marking the queue sealed); plaintext ones in one `enqueue_ready.lua`
+    /// call, the same commands behind the sealed queue's check.
     async fn enqueue_ready(&self, jobs: &[(usize, &NewJob)]) -> Result<()> {
         let k = &self.keys;
         let now = self.clock.now(&self.conn).await?;
         let stamp = format!("{{\"created_at\":{now}");
+        let records: Vec<(&str, String)> = jobs
+            .iter()
+            .map(|(_, j)| {
+                let mut record =
+                    String::with_capacity(stamp.len() + j.meta_tail.len() + 1 + j.payload.len());
+                record.push_str(&stamp);
+                record.push_str(&j.meta_tail);
+                record.push('\n');
+                record.push_str(&j.payload);
+                (j.id.as_str(), record)
+            })
+            .collect();
+        let index: Vec<String> = jobs
+            .iter()
+            .filter_map(|(_, j)| Some(format!("{}|{}", j.ident.as_deref()?, j.id)))
+            .collect();
+        let ids: Vec<&str> = jobs.iter().map(|(_, j)| j.id.as_str()).collect();
+        let maxlen = match self.events_max {
+            0 => 0,
+            max => max.div_ceil(jobs.len() as u64).max(1),
+        };
+        let kinds = super::events::event_field(jobs.iter().map(|(_, j)| j.kind.as_str()));
+        let sealed: Option<&str> = jobs
+            .iter()
+            .map(|(_, j)| sealed_by(&j.payload))
+            .collect::<Option<Vec<_>>>()
+            .and_then(|ids| ids.first().copied());
+        let Some(key_id) = sealed else {
+            let mut inv = SCRIPTS.enqueue_ready.prepare_invoke();
+            inv.key(k.job())
+                .key(k.ident())
+                .key(k.ready())
+                .key(k.events())
+                .key(k.stats())
+                .key(k.wake())
+                .key(k.sealed());
+            inv.arg(jobs.len())
+                .arg(index.len())
+                .arg(maxlen)
+                .arg(ids.join(" "))
+                .arg(&kinds);
+            for (id, record) in &records {
+                inv.arg(*id).arg(record);
+            }
+            inv.arg(&ids).arg(&index);
+            let _: u64 = inv
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(|e| refusal(e.into()))?;
+            return Ok(());
+        };
         let mut pipe = redis::pipe();
         pipe.atomic();
-        let hset = pipe.cmd("HSET").arg(k.job());
-        for (_, j) in jobs {
-            let mut record =
-                String::with_capacity(stamp.len() + j.meta_tail.len() + 1 + j.payload.len());
-            record.push_str(&stamp);
-            record.push_str(&j.meta_tail);
-            record.push('\n');
-            record.push_str(&j.payload);
-            hset.arg(&j.id).arg(record);
-        }
-        hset.ignore();
-        let indexed: Vec<&(usize, &NewJob)> =
-            jobs.iter().filter(|(_, j)| j.ident.is_some()).collect();
-        if !indexed.is_empty() {
+        pipe.cmd("HSET").arg(k.job()).arg(&records).ignore();
+        if !index.is_empty() {
             let zadd = pipe.cmd("ZADD").arg(k.ident());
-            for (_, j) in indexed {
-                zadd.arg(0)
-                    .arg(format!("{}|{}", j.ident.as_deref().unwrap_or(""), j.id));
+            for m in &index {
+                zadd.arg(0).arg(m);
             }
             zadd.ignore();
         }
-        let lpush = pipe.cmd("LPUSH").arg(k.ready());
-        for (_, j) in jobs {
-            lpush.arg(&j.id);
-        }
-        lpush.ignore();
-        if self.events_max > 0 {
-            let ids: Vec<&str> = jobs.iter().map(|(_, j)| j.id.as_str()).collect();
+        pipe.cmd("LPUSH").arg(k.ready()).arg(&ids).ignore();
+        if maxlen > 0 {
             pipe.cmd("XADD")
                 .arg(k.events())
                 .arg("MAXLEN")
-                .arg(self.events_max.div_ceil(jobs.len() as u64).max(1))
+                .arg(maxlen)
                 .arg("*")
                 .arg("event")
                 .arg("enqueued")
                 .arg("jobs")
                 .arg(ids.join(" "))
                 .arg("kinds")
-                .arg(super::events::event_field(
-                    jobs.iter().map(|(_, j)| j.kind.as_str()),
-                ))
+                .arg(&kinds)
                 .arg("classes")
                 .arg("")
                 .arg("attempts")
@@ -212,10 +242,11 @@ impl Rdb {
             .ignore();
         pipe.cmd("LPUSH").arg(k.wake()).arg("1").ignore();
         pipe.cmd("LTRIM").arg(k.wake()).arg(0).arg(0).ignore();
-        // Sealed payloads only come this way: the queue is marked sealed with them.
-        if let Some(id) = jobs.first().and_then(|(_, j)| sealed_by(&j.payload)) {
-            pipe.cmd("HSETNX").arg(k.sealed()).arg(id).arg(now).ignore();
-        }
+        pipe.cmd("HSETNX")
+            .arg(k.sealed())
+            .arg(key_id)
+            .arg(now)
+            .ignore();
         let () = pipe.query_async(&mut self.conn.clone()).await?;
         Ok(())
     }

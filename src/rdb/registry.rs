@@ -34,6 +34,9 @@ impl Rdb {
     /// Records each key's check value on its id's first use (`HSETNX`), then compares: the
     /// first id whose recorded value differs from `checks` (`(id, check value)`), if any.
     pub async fn check_keys(&self, checks: &[(&str, &str)]) -> Result<Option<String>> {
+        if checks.is_empty() {
+            return Ok(None);
+        }
         let mut pipe = redis::pipe();
         for (id, check) in checks {
             pipe.hset_nx(KEYCHECK, *id, *check).ignore();

@@ -344,6 +344,12 @@ async fn a_wrong_key_under_a_known_id_stops_every_process() {
         finished(&sealed, &id, &w.log_text()).await.state,
         JobState::Completed
     );
+    // Another index key is refused the same way: its hashes would miss every duplicate.
+    let mut cfg = QueueConfig::new("checked");
+    cfg.index_key = Some(okra_queue::ident::IndexKey::new("another-index-key-0123").unwrap());
+    let err = Queue::connect(&server.settings(), cfg).await.unwrap_err();
+    assert!(err.to_string().contains("queue.index_key is not"), "{err}");
+    assert!(!err.to_string().contains("another-index-key"), "{err}");
 }
 
 #[tokio::test]
