@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use apalis::prelude::{BoxDynError, Data};
-use okra_queue::job::{Failure, Job};
+use okra_queue::job::Job;
 use okra_queue::okra::lookup::{self, Answer, Nothing, Verdict};
 use okra_queue::okra::{
     Action, Classifier, Delays, OkraClient, OkraError, OkraJob, OkraResult, OkraSettings,
@@ -21,7 +21,7 @@ use okra_queue::{JobContext, JobError, Queue};
 use serde_json::Value;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::pay_once::{Gate, PayOnce, Settled, receipt_credits};
+use okra_queue::okra::pay_once::{Begin, Charge, PayOnce, Settled, receipt_credits};
 
 /// What every job needs.
 pub struct Deps {
@@ -31,7 +31,7 @@ pub struct Deps {
     pub queue: Queue,
     /// `[okra]`: the lookups, the guard, what a kind without a lookup does.
     pub okra: OkraSettings,
-    pub pay: PayOnce,
+    pub pay: Arc<PayOnce>,
 }
 
 /// Runs one Okra job; its result is an [`OkraResult`] (`lookup: "free"` when the profile came
@@ -49,75 +49,40 @@ pub async fn run(
 }
 
 async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraResult, JobError> {
+    // The claim's rate-limit slot is the charge's: given back on every path that makes no call.
+    let charge = deps.pay.charge(ctx);
     // A record written by another producer is checked as enqueue checks it; Okra never sees
     // an invalid one. The message names the rule, never the value.
     if let Err(why) = job.validate() {
-        give_back_slot(deps, ctx).await;
         return Err(JobError::terminal(
             "invalid_payload",
             format!("the job fails validation: {why}"),
         ));
     }
-    // The last attempt may have been charged without its answer reaching us: since when (at
-    // the latest) that call may still be finishing at Okra.
-    let mut uncertain_since = ctx
-        .last_error
-        .as_ref()
-        .filter(|f| uncertain(deps, f))
-        .map(|f| f.uncertain_at.unwrap_or_else(|| ctx.redis_now_ms()));
-    let lock = deps.pay.lock(job, deps.queue.name(), ctx);
-    if let Some(lock) = &lock {
-        match deps.pay.begin(lock, ctx.meta.fresh).await {
-            Ok(Gate::Reused(result)) => {
-                give_back_slot(deps, ctx).await;
-                info!("profile paid for within okra.reuse_window; reused, no call");
-                deps.pay
-                    .count(ctx.redis_now_ms(), job.kind(), Spent::SavedReuse, 0.0);
-                return Ok(result.reused());
-            }
-            // Another job's paid call for this person got no answer (when: unknown, so now).
-            Ok(Gate::Go { look_first: true }) => {
-                uncertain_since.get_or_insert_with(|| ctx.redis_now_ms());
-            }
-            Ok(Gate::Go { look_first: false }) => {}
-            Ok(Gate::Busy) => {
-                give_back_slot(deps, ctx).await;
-                return Err(JobError::retryable(
-                    "coalesced",
-                    "another job is still paying for this person; waiting for its answer",
-                )
-                .without_attempt()
-                .with_delay(std::time::Duration::from_secs(1)));
-            }
-            Err(e) => {
-                give_back_slot(deps, ctx).await;
-                return Err(queue_unavailable(e));
-            }
-        }
-    }
-    let (result, settled) = attempt(job, ctx, deps, uncertain_since).await;
-    if let Some(lock) = &lock {
-        deps.pay.end(lock, settled).await;
-    }
+    let mut charge = match charge.begin(job, ctx).await? {
+        Begin::Reused(result) => return Ok(result),
+        Begin::Go(charge) => charge,
+    };
+    let (result, settled) = attempt(job, ctx, deps, &mut charge).await;
+    charge.settle(settled).await;
     result
 }
 
-/// One attempt past the pay lock: look first when a charge is uncertain (since `since`),
-/// then pay.
+/// One attempt past the pay lock: look first when the last charge is uncertain, then pay.
 async fn attempt(
     job: &OkraJob,
     ctx: &JobContext,
     deps: &Deps,
-    since: Option<u64>,
+    charge: &mut Charge,
 ) -> (Result<OkraResult, JobError>, Settled) {
-    if let Some(since) = since {
-        match look(job, ctx, deps, since).await {
+    if let Some(since) = charge.look_first() {
+        match look(job, ctx, deps, charge, since).await {
             Looked::Found(result) => return (Ok(result.clone()), Settled::Answer(result)),
             Looked::Failed(e) => return (Err(e), Settled::Unsure),
             Looked::Absent => {}
         }
     }
-    pay(job, ctx, deps, since).await
+    pay(job, ctx, deps, charge).await
 }
 
 /// What the free lookup before a repeat said.
@@ -132,27 +97,30 @@ enum Looked {
 
 /// The free lookup before paying again for a job whose last attempt may have been charged by
 /// a call that started at `since` at the latest (see [`okra_queue::okra::lookup`]).
-async fn look(job: &OkraJob, ctx: &JobContext, deps: &Deps, since: u64) -> Looked {
+async fn look(
+    job: &OkraJob,
+    ctx: &JobContext,
+    deps: &Deps,
+    charge: &mut Charge,
+    since: u64,
+) -> Looked {
     let Some(path) = deps.okra.lookup_for(job.kind()) else {
         return match deps.okra.without_lookup {
             WithoutLookup::Verify => Looked::Absent,
-            WithoutLookup::Hold => {
-                give_back_slot(deps, ctx).await;
-                Looked::Failed(
-                    JobError::terminal(
-                        "unresolved_charge",
-                        format!(
-                            "Okra may have charged for an answer that never arrived, and {} has no free lookup to check (okra.lookup); enqueue it again if a second charge is acceptable",
-                            job.kind()
-                        ),
-                    )
-                    .uncertain_since(since),
-                )
-            }
+            WithoutLookup::Hold => Looked::Failed(charge.keep(JobError::terminal(
+                "unresolved_charge",
+                format!(
+                    "Okra may have charged for an answer that never arrived, and {} has no free lookup to check (okra.lookup); enqueue it again if a second charge is acceptable",
+                    job.kind()
+                ),
+            ))),
         };
     };
     if let Some(e) = still_ours(ctx) {
-        return Looked::Failed(e.uncertain_since(since));
+        return Looked::Failed(charge.keep(e));
+    }
+    if let Err(e) = charge.calling().await {
+        return Looked::Failed(charge.keep(e));
     }
     let reply = call(deps, path, job.body()).await;
     if let Err(e) = &reply {
@@ -160,19 +128,19 @@ async fn look(job: &OkraJob, ctx: &JobContext, deps: &Deps, since: u64) -> Looke
         // A 429 (or an account failure) from the lookup stops this run like any other,
         // and the next attempt still looks first.
         if matches!(action, Action::RateLimited | Action::Pause) {
-            return Looked::Failed(failed(deps, e).await.uncertain_since(since));
+            return Looked::Failed(charge.keep(failed(deps, e).await));
         }
     }
+    let pay = charge.pay_once();
     let nothing = match lookup::read(job, &reply) {
         Answer::Profile(profile) => {
             info!(
                 lookup = path,
                 "profile found with the free lookup; no second paid verify"
             );
-            deps.pay.prove_lookup(path).await;
-            deps.pay.found();
-            deps.pay
-                .count(ctx.redis_now_ms(), job.kind(), Spent::SavedLookup, 0.0);
+            pay.prove_lookup(path).await;
+            pay.found();
+            pay.count(charge.now(), job.kind(), Spent::SavedLookup, 0.0);
             return Looked::Found(OkraResult {
                 lookup: Some("free".into()),
                 ..OkraResult::found(path, profile)
@@ -180,12 +148,12 @@ async fn look(job: &OkraJob, ctx: &JobContext, deps: &Deps, since: u64) -> Looke
         }
         Answer::Nothing(nothing) => nothing,
     };
-    let proven = matches!(nothing, Nothing::NotFound(_)) && deps.pay.lookup_proven(path).await;
+    let proven = matches!(nothing, Nothing::NotFound(_)) && pay.lookup_proven(path).await;
     match lookup::absence(
         nothing,
         proven,
         since,
-        ctx.redis_now_ms(),
+        charge.now(),
         deps.okra.answer_deadline,
     ) {
         Verdict::Absent => {
@@ -197,7 +165,7 @@ async fn look(job: &OkraJob, ctx: &JobContext, deps: &Deps, since: u64) -> Looke
         }
         Verdict::TooEarly { wait, what } => {
             info!(lookup = path, wait = %humantime::format_duration(wait), "no identity yet, but the uncertain call may still be finishing; looking again at okra.answer_deadline");
-            Looked::Failed(
+            Looked::Failed(charge.keep(
                 JobError::retryable(
                     "awaiting_answer",
                     format!(
@@ -206,100 +174,68 @@ async fn look(job: &OkraJob, ctx: &JobContext, deps: &Deps, since: u64) -> Looke
                     ),
                 )
                 .with_delay(wait)
-                .without_attempt()
-                .uncertain_since(since),
-            )
+                .without_attempt(),
+            ))
         }
         Verdict::Unresolved(why) => {
             warn!(
                 lookup = path,
                 "the free lookup gave no definite answer; not paying again"
             );
-            Looked::Failed(
-                JobError::retryable(
-                    "unresolved_charge",
-                    format!(
-                        "Okra may have charged for an answer that never arrived, and the free lookup {path} did not answer definitely: {why}"
-                    ),
-                )
-                .uncertain_since(since),
-            )
+            Looked::Failed(charge.keep(JobError::retryable(
+                "unresolved_charge",
+                format!(
+                    "Okra may have charged for an answer that never arrived, and the free lookup {path} did not answer definitely: {why}"
+                ),
+            )))
         }
     }
 }
 
-/// The paid call: a budget slot, a rate-limit slot, the verify, and the ledger.
+/// The paid call: a budget slot, a rate-limit slot, the verify, and the ledger. A slot not
+/// spent on a charged call goes back by itself.
 async fn pay(
     job: &OkraJob,
     ctx: &JobContext,
     deps: &Deps,
-    looked: Option<u64>,
+    charge: &mut Charge,
 ) -> (Result<OkraResult, JobError>, Settled) {
     // Still unresolved if this run cannot pay after all: the next attempt looks again.
-    let keep = |e: JobError| match looked {
-        Some(since) => e.uncertain_since(since),
-        None => e,
-    };
-    let unsettled = || {
-        if looked.is_some() {
+    let unsettled = |charge: &Charge| {
+        if charge.look_first().is_some() {
             Settled::Unsure
         } else {
             Settled::Nothing
         }
     };
-    match deps.pay.budget_take().await {
-        Ok(true) => {}
-        Ok(false) => {
-            give_back_slot(deps, ctx).await;
-            warn!(
-                "okra.daily_budget is spent: the account's queues are held until the next UTC day or `okra-admin queue resume`"
-            );
-            let e = JobError::retryable("budget", "okra.daily_budget is spent for today")
-                .without_attempt();
-            return (Err(keep(e)), unsettled());
-        }
-        Err(e) => {
-            give_back_slot(deps, ctx).await;
-            return (Err(keep(queue_unavailable(e))), unsettled());
-        }
+    let ready = match charge.take_budget().await {
+        Ok(()) => match still_ours(ctx) {
+            Some(e) => Err(e),
+            None => charge.calling().await,
+        },
+        Err(e) => Err(e),
+    };
+    if let Err(e) = ready {
+        return (Err(charge.keep(e)), unsettled(charge));
     }
-    if looked.is_some() {
-        // The claim paid for one call (the lookup); the verify is a second one.
-        match deps.queue.permit().await {
-            Ok(None) => {}
-            Ok(Some(wait)) => {
-                deps.pay.budget_give_back().await;
-                let e = JobError::retryable(
-                    "rate_limited",
-                    "waiting for a slot of okra.requests_per_minute",
-                )
-                .with_delay(wait)
-                .without_attempt();
-                return (Err(keep(e)), unsettled());
-            }
-            Err(e) => {
-                deps.pay.budget_give_back().await;
-                return (Err(keep(queue_unavailable(e))), unsettled());
-            }
-        }
-    }
-    if let Some(e) = still_ours(ctx) {
-        give_back_slot(deps, ctx).await;
-        deps.pay.budget_give_back().await;
-        return (Err(keep(e)), unsettled());
-    }
-    let now = || ctx.redis_now_ms();
-    let started = now();
-    match call(deps, job.path(), job.body()).await {
+    let started = charge.now();
+    let reply = call(deps, job.path(), job.body()).await;
+    match reply {
         Ok(Reply::Data(data)) => {
             // Okra charged for a success, whatever its profile turns out to be.
-            deps.pay
-                .count(now(), job.kind(), Spent::Paid, receipt_credits(&data));
+            charge.charged();
+            let pay = charge.pay_once();
+            pay.count(
+                charge.now(),
+                job.kind(),
+                Spent::Paid,
+                receipt_credits(&data),
+            );
             match checked_profile(job, &data) {
                 Ok(profile) => {
-                    deps.pay.found();
+                    pay.found();
                     let result = OkraResult {
-                        verified_at: Some(now()),
+                        verified_at: Some(charge.now()),
                         ..OkraResult::found(job.path(), profile)
                     };
                     (Ok(result.clone()), Settled::Answer(result))
@@ -313,7 +249,6 @@ async fn pay(
         }
         // A valid account with no BVN attached: Okra does not charge for it.
         Ok(Reply::NoContent) => {
-            deps.pay.budget_give_back().await;
             let result = OkraResult {
                 http_status: 204,
                 profile: None,
@@ -325,37 +260,16 @@ async fn pay(
         // No answer, or one that cannot be read (a 2xx Okra charged for): the budget slot
         // stays spent, and the next attempt looks first.
         Err(e) if e.uncertain() => {
-            deps.pay.count(now(), job.kind(), Spent::Uncertain, 0.0);
+            charge.charged();
+            charge
+                .pay_once()
+                .count(charge.now(), job.kind(), Spent::Uncertain, 0.0);
             (
                 Err(failed(deps, &e).await.uncertain_since(started)),
                 Settled::Unsure,
             )
         }
-        Err(e) => {
-            deps.pay.budget_give_back().await;
-            (Err(failed(deps, &e).await), Settled::Nothing)
-        }
-    }
-}
-
-/// Whether the attempt that ended with `f` may have been charged at Okra without its answer
-/// reaching us (see `OkraError::uncertain`; a lease lost or expired mid-call too). Records
-/// from before the flag existed are judged by their class.
-fn uncertain(deps: &Deps, f: &Failure) -> bool {
-    f.uncertain
-        || deps.classifier.is_okra_timeout_class(&f.class)
-        || matches!(
-            f.class.as_str(),
-            "lease_expired" | "lease_lost" | "unresolved_charge"
-        )
-}
-
-/// The claim took a rate-limit slot for this run's call; a run that makes none gives it back.
-async fn give_back_slot(deps: &Deps, ctx: &JobContext) {
-    if let Some(slot) = &ctx.slot
-        && let Err(e) = deps.queue.give_back(std::slice::from_ref(slot)).await
-    {
-        info!(error = %e, "could not give a rate-limit slot back");
+        Err(e) => (Err(failed(deps, &e).await), Settled::Nothing),
     }
 }
 
@@ -509,13 +423,6 @@ fn pause_reason(je: &JobError, e: &OkraError) -> String {
         None => "okra call failed".into(),
     };
     format!("{} ({}){hint}", what.trim_end(), je.class())
-}
-
-fn queue_unavailable(e: okra_queue::QueueError) -> JobError {
-    JobError::retryable(
-        "queue_unavailable",
-        format!("could not reach the queue's rate limiter: {e}"),
-    )
 }
 
 /// `503`, or `none` when Okra never answered.

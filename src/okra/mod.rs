@@ -7,6 +7,7 @@ pub mod client;
 pub mod jobs;
 pub mod lookup;
 pub mod mask;
+pub mod pay_once;
 pub mod profile;
 pub mod result;
 pub mod settings;

@@ -22,7 +22,7 @@
 //! | `erase.rs` | `okra-admin erase`, the dashboard | a person's jobs in every state, and what their account keeps |
 //! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the reuse store, pay locks, the spend ledger, the daily budget |
 //! | `lookups.rs` | the Okra worker, `okra-admin check lookups` | the free lookup routes that have answered with a profile |
-//! | `conn.rs`, `reply.rs`, `scripts.rs` | everything here | connections, reply parsing, the loaded scripts |
+//! | `settings.rs`, `conn.rs`, `sentinel.rs`, `reply.rs`, `scripts.rs` | everything here | how to reach Redis, connections (single server, Sentinel's primary, cluster), reply parsing, the loaded scripts |
 //!
 //! Each method is one script call or one pipeline, except the few that walk (a skip scan of
 //! the dead-letter index, a queue's idempotency claims), whose docs say so.
@@ -46,13 +46,14 @@ mod rekey;
 mod reply;
 mod scripts;
 mod sentinel;
+mod settings;
 mod worker;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
 pub use audit::{AUDIT_KEPT, AuditRow};
 pub use browse::{CancelReply, JobBrief, Listing};
 pub use charges::{Begin, End, SpendCount, SpendRow, Spent, utc_day};
-pub use conn::{Durability, RedisConn, RedisSettings};
+pub use conn::RedisConn;
 pub use control::{NotFound, OPERATOR_PAUSE, RateLimit};
 pub use dead::{DeadBrief, Dim, Requeued, index_members, member_id};
 pub use durable::Durable;
@@ -64,6 +65,7 @@ pub use presence::{WORKER_TTL, WorkerInfo};
 pub use registry::queue_names;
 pub use rekey::{Reseal, Step};
 pub use sentinel::SentinelConn;
+pub use settings::{Durability, RedisSettings};
 pub use worker::{Applied, ClaimReply, ClaimedJob, ExpiredLease, OutcomeEntry, Transition, Wake};
 
 use crate::error::{QueueError, Result};

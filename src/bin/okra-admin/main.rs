@@ -34,7 +34,8 @@ struct Cli {
     /// Redis URL [default: redis.url from the config, else redis://127.0.0.1:6379]
     #[arg(long, global = true, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
-    /// Queue name [default: queue.name from the config, else identity]
+    /// Queue name: 1-64 ASCII letters, digits, `-`, `_`, `.` [default: queue.name from the
+    /// config, else identity]
     #[arg(long, global = true, env = "OKQ_QUEUE")]
     queue: Option<String>,
     /// Machine-readable JSON output.
@@ -282,6 +283,10 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         eprintln!("{}", Cli::command().render_help());
         return Err(Usage("a command is needed (or --check-config)".into()).into());
     };
+    // A bad --queue / OKQ_QUEUE is bad usage (exit 2), refused before anything is read.
+    if let Some(q) = &cli.queue {
+        okra_queue::keys::validate_queue_name(q).map_err(Usage)?;
+    }
     let settings = load(&cli)?;
     let mut config = settings.queue_config();
     config.actor = cli.actor.clone().filter(|a| !a.trim().is_empty());
