@@ -7,7 +7,7 @@
 //!
 //! | file | caller | what |
 //! |---|---|---|
-//! | `enqueue.rs` | producers | new jobs, ready or scheduled |
+//! | `enqueue.rs` | producers | new jobs, ready or scheduled (plaintext refused on a sealed queue) |
 //! | `worker.rs` | a worker's hot path and loops | claim, record outcomes, extend and list leases, forward due jobs, wait for work, trim |
 //! | `control.rs` | workers and operators | pause, throttle, rate-limit permits, the fleet's attempt budget, the drain guard |
 //! | `presence.rs` | heartbeat, stats, the sampler | worker registrations, liveness, the sampler role |
@@ -16,7 +16,7 @@
 //! | `browse.rs` | `jobs list`, cancel, run now, find | listings in run order and one-job actions |
 //! | `events.rs` | `events`, `wait`, `tail` | the event stream and its reads |
 //! | `rekey.rs` | `okra-admin keys status`, `keys rekey` | walking sealed values, compare-and-set re-sealing, resumable progress |
-//! | `registry.rs` | `queues`, `queue delete` | queue names, deleting a queue |
+//! | `registry.rs` | `queues`, `queue delete`, connecting with keys | queue names, deleting a queue, the seal marker, the key check values |
 //! | `audit.rs` | operator changes, `okra-admin audit` | the audit trail (one stream for every queue) |
 //! | `account.rs` | claims of an Okra account's queues | the account's shared limit and throttle |
 //! | `erase.rs` | `okra-admin erase`, the dashboard | a person's jobs in every state, and what their account keeps |
