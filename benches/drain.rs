@@ -449,6 +449,7 @@ async fn scripts_alone(url: &str, jobs: usize) -> anyhow::Result<()> {
                 fence: false,
                 kind: "noop".into(),
                 reason: None,
+                carried: Vec::new(),
             })
             .collect();
         queue.rdb().apply(&entries, 25, false).await?;

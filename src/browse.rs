@@ -232,7 +232,13 @@ impl Queue {
 
     /// The job an idempotency key names, while the key lasts (`queue.idempotency_ttl`).
     pub async fn find_by_idempotency_key(&self, key: &str) -> Result<Option<String>> {
-        self.rdb.by_idempotency_key(&self.idem_key(key)).await
+        match self.rdb.by_idempotency_key(&self.idem_key(key)).await? {
+            Some(id) => Ok(Some(id)),
+            None => match self.legacy_idem_key(key) {
+                Some(old) => self.rdb.by_idempotency_key(&old).await,
+                None => Ok(None),
+            },
+        }
     }
 
     /// Jobs (kept ones: live, dead or finished within retention) that verify `value` of type

@@ -136,10 +136,13 @@ pub struct DeadLetter {
 impl DeadLetter {
     /// A listing row from what the index and the columns hold; on a sealed queue the message
     /// and the payload are opened with `queue`'s keys (or read `sealed (key k1)` without them).
-    fn from_brief(b: DeadBrief, fleet_max: u32, queue: &Queue) -> Self {
+    /// `sealed`: the queue is known to be sealed, so a plaintext is not trusted even without
+    /// keys.
+    fn from_brief(b: DeadBrief, (fleet_max, sealed): (u32, bool), queue: &Queue) -> Self {
         let shown = |column, text: &str| {
-            seal::shown(
+            seal::shown_on(
                 queue.sealer(),
+                sealed,
                 &Place::job(queue.name(), &b.id, column),
                 text,
             )
@@ -240,7 +243,7 @@ impl Queue {
         let (min, max) = filter.range();
         let skip = page.saturating_sub(1) * limit;
         let rdb = &self.rdb;
-        let fleet = self.fleet_max().await?;
+        let fleet = (self.fleet_max().await?, self.expects_seal().await?);
         if others.is_empty() {
             let ids = rdb.dead_ids_by(&driver, min, max, skip, limit).await?;
             let briefs = rdb.dead_briefs(&ids, false).await?;
@@ -354,9 +357,16 @@ impl Queue {
         Ok(out)
     }
 
+    /// Whether a reader of this queue expects sealed values: it has the keys, or the queue is
+    /// marked sealed (then a plaintext is not trusted, keys or not).
+    pub(crate) async fn expects_seal(&self) -> Result<bool> {
+        Ok(self.sealer().is_some() || self.rdb.is_sealed().await?)
+    }
+
     /// The attempt histories of dead letters, in the order of `ids` (opened on a sealed queue).
     pub async fn dead_histories(&self, ids: &[String]) -> Result<Vec<Vec<HistoryEntry>>> {
         let raw = self.rdb.histories(ids).await?;
+        let sealed = self.expects_seal().await?;
         Ok(ids
             .iter()
             .zip(raw)
@@ -367,7 +377,7 @@ impl Queue {
                 for e in &mut entries {
                     e.message = e.message.as_deref().map(|m| {
                         let place = Place::job(self.name(), id, Column::HistoryMessage);
-                        seal::shown(self.sealer(), &place, m).into_owned()
+                        seal::shown_on(self.sealer(), sealed, &place, m).into_owned()
                     });
                 }
                 entries
@@ -522,7 +532,10 @@ impl DeadScan<'_> {
             };
             self.cursor = Some(last.clone());
             let ids: Vec<String> = members.iter().map(|m| member_id(m).to_string()).collect();
-            let fleet = self.queue.fleet_max().await?;
+            let fleet = (
+                self.queue.fleet_max().await?,
+                self.queue.expects_seal().await?,
+            );
             let letters: Vec<DeadLetter> = rdb
                 .dead_briefs(&ids, self.with_payload)
                 .await?

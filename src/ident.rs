@@ -87,6 +87,47 @@ impl IndexKey {
         self.hash_labelled(ty.as_str(), value)
     }
 
+    /// The key's check value (HMAC of a fixed label under it, 32 hex digits): what
+    /// `okq:keycheck` keeps under [`INDEX_CHECK_ID`], so a process with another index key is
+    /// refused before it hashes anything.
+    pub fn check_value(&self) -> String {
+        self.hash_labelled("okq-index-key-check-v1", "")
+    }
+
+    /// Keyed hashes of every identifier `text` (an answer, a failure) carries, so erasing a
+    /// person finds the jobs whose answers name them, not only the jobs that asked about them:
+    /// each run of exactly 11 digits is hashed as a BVN and as a NIN, each run of exactly 10
+    /// as an account number. Found by shape, not by field name: a number under any key counts.
+    /// Distinct, in the order found.
+    pub fn carried(&self, text: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if !bytes[i].is_ascii_digit() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let run = &text[start..i];
+            let types: &[IdType] = match run.len() {
+                11 => &[IdType::Bvn, IdType::Nin],
+                10 => &[IdType::Nuban],
+                _ => &[],
+            };
+            for ty in types {
+                let h = self.hash(*ty, run);
+                if !out.contains(&h) {
+                    out.push(h);
+                }
+            }
+        }
+        out
+    }
+
     /// The keyed hash of `label:value`, for identifiers outside [`IdType`] (an Okra customer
     /// id, an RC or TIN number).
     pub fn hash_labelled(&self, label: &str, value: &str) -> String {
@@ -99,6 +140,32 @@ impl IndexKey {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+}
+
+/// The id the index key's check value is kept under in `okq:keycheck` (no seal key id can
+/// start with `#`).
+pub const INDEX_CHECK_ID: &str = "#index";
+
+/// The one line a process with another index key stops with (never the key).
+pub const INDEX_MISMATCH: &str = "queue.index_key is not the index key this Redis was written with (its check value in okq:keycheck differs): idempotency claims and the identity index are its hashes, so every producer, worker and operator must share it";
+
+/// An idempotency key as every queue stores it: `#` and 32 hex digits, the keyed hash of
+/// `idem:<key>` under `key` (what sealed queues always stored), or without an index key a
+/// plain SHA-256 of it (a key made of a BVN is then guessable by trying every BVN: set
+/// `queue.index_key`). An idempotency key is never stored as given.
+pub fn idem_hash(key: Option<&IndexKey>, idem: &str) -> String {
+    match key {
+        Some(k) => format!("#{}", k.hash_labelled("idem", idem)),
+        None => {
+            use sha2::Digest;
+            let digest = Sha256::new()
+                .chain_update(b"idem:")
+                .chain_update(idem.trim().as_bytes())
+                .finalize();
+            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            format!("#{hex}")
+        }
     }
 }
 
@@ -125,5 +192,32 @@ mod tests {
         assert!(!h.contains("22234567890"));
         assert!(IndexKey::new("short").is_err());
         assert_eq!(format!("{a:?}"), "IndexKey(***)");
+    }
+
+    #[test]
+    fn answers_are_indexed_by_every_number_they_carry() {
+        let k = IndexKey::new("0123456789abcdef").unwrap();
+        let answer =
+            r#"{"customer":"c-1","bvn":"22234567890","account":"0123456789","at":1795996800123}"#;
+        let c = k.carried(answer);
+        assert_eq!(c.len(), 3, "{c:?}");
+        assert!(c.contains(&k.hash(IdType::Bvn, "22234567890")));
+        assert!(c.contains(&k.hash(IdType::Nin, "22234567890")));
+        assert!(c.contains(&k.hash(IdType::Nuban, "0123456789")));
+        assert!(k.carried("no numbers, 123 and 222345678901").is_empty());
+    }
+
+    #[test]
+    fn idempotency_keys_are_always_hashed() {
+        let a = IndexKey::new("0123456789abcdef").unwrap();
+        let keyed = idem_hash(Some(&a), "kyc-22234567890");
+        assert_eq!(
+            keyed,
+            format!("#{}", a.hash_labelled("idem", "kyc-22234567890"))
+        );
+        let plain = idem_hash(None, "kyc-22234567890");
+        assert!(plain.starts_with('#') && plain.len() == 33, "{plain}");
+        assert_ne!(keyed, plain);
+        assert!(!plain.contains("22234567890"));
     }
 }

@@ -56,7 +56,8 @@
 //! | `erased` | hash | id → time: running jobs of an erased person, deleted when their outcome arrives |
 //! | `answers` | string | how far (died-at ms) Okra's answers were dropped from dead letters (`dead.answer_retention`) |
 //! | `rekey` | hash | `okra-admin keys rekey`'s progress: column → scan cursor (resumable) |
-//! | `idem:<key>` | string | idempotency claim → job id, with a TTL (on a sealed queue the key is a keyed hash) |
+//! | `sealed` | hash | present once the queue is sealed: key id → when it first sealed here (ms); writers refuse plaintext |
+//! | `idem:<key>` | string | idempotency claim → job id, with a TTL; `<key>` is `#` and a keyed hash, never the key as given |
 
 /// Keys of one queue. Cheap to clone; build once per queue.
 #[derive(Debug, Clone)]
@@ -119,6 +120,7 @@ keys!(
     answers,
     rekey,
     durable,
+    sealed,
 );
 
 impl Keys {
@@ -170,6 +172,11 @@ impl Keys {
 /// The registry of queue names (a set). It lives outside every queue's hash tag, so it is
 /// written with its own command, never inside a queue's script.
 pub const QUEUES: &str = "okq:queues";
+
+/// The key check values (a hash, outside every hash tag): seal key id → HMAC of a fixed
+/// label under the key, written on the key's first use; a process holding other bytes under a
+/// known id refuses to start.
+pub const KEYCHECK: &str = "okq:keycheck";
 
 /// The audit trail of operator changes in every queue (a capped stream, outside every hash
 /// tag like the registry).
@@ -274,6 +281,25 @@ impl AccountKeys {
     /// Profiles stored for reuse (a `SCAN` pattern; the name is escaped).
     pub fn reuse_pattern(&self) -> String {
         format!("{}reuse:*", glob_escape(&self.prefix))
+    }
+
+    /// The reuse-store entries whose profile carries `person` (a keyed hash of a BVN, NIN or
+    /// account number found in the answer), so erasing that person finds them (a set with the
+    /// reuse window's TTL).
+    pub fn carries(&self, person: &str) -> String {
+        format!("{}carries:{person}", self.prefix)
+    }
+
+    /// Present once a sealed profile was stored (key id → first time, ms): the reuse store
+    /// then takes sealed profiles only.
+    pub fn sealed(&self) -> String {
+        format!("{}sealed", self.prefix)
+    }
+
+    /// The keyed hashes (space-separated) of the identifiers the profile stored under
+    /// `reuse(kind, person)` names, with the same TTL: erasing either side finds the other.
+    pub fn names(&self, kind: &str, person: &str) -> String {
+        format!("{}names:{kind}:{person}", self.prefix)
     }
 
     /// Present (with a TTL) after a person was erased: no answer that arrives later may store

@@ -231,7 +231,26 @@ impl Queue {
             let durable = Durable::open(redis, queue.rdb.keys().durable(), &version).await?;
             queue.rdb = queue.rdb.with_durable(durable.map(Arc::new));
         }
+        queue.check_keys().await?;
         Ok(queue)
+    }
+
+    /// With keys: each key's check value must be the one Redis knows under its id (recorded on
+    /// the id's first use), so other bytes under a known id stop the process before it seals
+    /// or opens anything. One line naming the id, never the key.
+    /// The index key is checked the same way (id `#index`): idempotency claims and the
+    /// identity index are its hashes, so a producer with another one would miss duplicates.
+    pub async fn check_keys(&self) -> Result<()> {
+        let index = self.cfg.index_key.as_ref().map(|k| k.check_value());
+        let mut checks = self.sealer().map(|s| s.check_values()).unwrap_or_default();
+        checks.extend(index.as_deref().map(|c| (crate::ident::INDEX_CHECK_ID, c)));
+        match self.rdb.check_keys(&checks).await? {
+            None => Ok(()),
+            Some(id) if id == crate::ident::INDEX_CHECK_ID => {
+                Err(QueueError::Config(crate::ident::INDEX_MISMATCH.into()))
+            }
+            Some(id) => Err(QueueError::Config(seal::mismatch_message(&id))),
+        }
     }
 
     /// Wraps an existing connection, after checking the settings (the queue and account
@@ -246,7 +265,9 @@ impl Queue {
                 .account
                 .clone()
                 .map(|a| Arc::new(Account::new(conn.clone(), a))),
-            rdb: Rdb::new(conn, keys).with_events_max(cfg.events_max),
+            rdb: Rdb::new(conn, keys)
+                .with_events_max(cfg.events_max)
+                .sealing(cfg.seal.is_some()),
             registered: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             waiters: Default::default(),
             cfg: Arc::new(cfg),
@@ -412,6 +433,10 @@ impl Queue {
         };
         let id = new_id();
         let idempotency_key = o.idempotency_key.as_deref().map(|k| self.idem_key(k));
+        let legacy_key = o
+            .idempotency_key
+            .as_deref()
+            .and_then(|k| self.legacy_idem_key(k));
         let payload = match self.sealer() {
             Some(s) => s.seal(&Place::job(self.name(), &id, Column::Payload), &job.payload),
             None => job.payload,
@@ -434,6 +459,7 @@ impl Queue {
             delay_ms: o.delay.map_or(0, |d| d.as_millis() as u64),
             at_ms: o.run_at.map_or(0, epoch_ms),
             idempotency_key,
+            legacy_key,
             kind: meta.kind,
             ident,
         }
@@ -507,13 +533,19 @@ impl Queue {
         self.cfg.seal.as_deref()
     }
 
-    /// An idempotency key as the queue stores it: as given, or, on a sealed queue, its keyed
-    /// hash (`#` and 32 hex digits), so a key made of personal data never reaches Redis.
+    /// An idempotency key as the queue stores it, on every queue: `#` and its keyed hash (32
+    /// hex digits, under `queue.index_key`), so a key made of personal data never reaches
+    /// Redis. Without an index key the hash is unkeyed: it hides the key from a glance, not
+    /// from someone who tries every BVN.
     pub fn idem_key(&self, key: &str) -> String {
-        match (&self.cfg.seal, &self.cfg.index_key) {
-            (Some(_), Some(k)) => format!("#{}", k.hash_labelled("idem", key)),
-            _ => key.to_string(),
-        }
+        crate::ident::idem_hash(self.cfg.index_key.as_ref(), key)
+    }
+
+    /// The name a claim had before idempotency keys were hashed on unsealed queues (the key as
+    /// given), still looked up for one `queue.idempotency_ttl` after an upgrade so a repeat of
+    /// a key claimed before it is still a duplicate. `None` on a sealed queue (always hashed).
+    pub(crate) fn legacy_idem_key(&self, key: &str) -> Option<String> {
+        (self.sealer().is_none() && !key.starts_with('#')).then(|| key.to_string())
     }
 
     /// The upstream account's limiter, when the config names one.
@@ -535,21 +567,23 @@ impl Queue {
         let Some((mut rec, result)) = self.rdb.job(id).await? else {
             return Ok(None);
         };
+        let sealed = self.sealer().is_some() || self.rdb.is_sealed().await?;
         let fleet = match rec.meta.max_attempts {
             Some(_) => self.cfg.retry.max_attempts,
             None => self.fleet_max().await?,
         };
         rec.max_attempts = rec.meta.budget(fleet);
-        self.open_record(&mut rec, result)?;
+        self.open_record(&mut rec, result, sealed)?;
         Ok(Some(rec))
     }
 
     /// Opens what a record keeps sealed (for display: a value that does not open here reads
-    /// `sealed (key k1)`), and decodes its result.
-    fn open_record(&self, rec: &mut JobRecord, result: Option<String>) -> Result<()> {
+    /// `sealed (key k1)`, a plaintext on a `sealed` queue reads as not trusted), and decodes
+    /// its result.
+    fn open_record(&self, rec: &mut JobRecord, result: Option<String>, sealed: bool) -> Result<()> {
         let (q, id, sealer) = (self.name(), rec.id.clone(), self.sealer());
         let shown = |column, text: &str| {
-            seal::shown(sealer, &Place::job(q, &id, column), text).into_owned()
+            seal::shown_on(sealer, sealed, &Place::job(q, &id, column), text).into_owned()
         };
         rec.payload = shown(Column::Payload, &rec.payload);
         if let Some(f) = &mut rec.last_error {
@@ -565,7 +599,7 @@ impl Queue {
         rec.result = match result {
             None => None,
             Some(r) => Some(
-                match seal::open(sealer, &Place::job(q, &id, Column::Result), &r) {
+                match seal::open_on(sealer, sealed, &Place::job(q, &id, Column::Result), &r) {
                     Ok(text) => serde_json::from_str(&text).map_err(|e| QueueError::Corrupt {
                         id: id.clone(),
                         reason: format!("result: {}", crate::job::json_error_rule(&e)),

@@ -215,6 +215,8 @@ impl Queue {
         let target = sealer.sealing_id();
         let mut report = RekeyReport::default();
         for q in self.every_queue().await? {
+            // From now on the queue refuses plaintext from writers without the keys.
+            q.rdb.mark_sealed(target).await?;
             let mut done = q.rdb.rekey_progress().await?;
             if restart || done.get("target").map(String::as_str) != Some(target) {
                 q.rdb.rekey_start(target).await?;
@@ -348,6 +350,10 @@ fn reseal_text(
     if seal::key_of(text) == Some(sealer.sealing_id()) {
         return None;
     }
+    // A plaintext (from before sealing was on) is sealed as it is.
+    if !seal::is_sealed(text) {
+        return Some(sealer.seal(place, text));
+    }
     match sealer.open(place, text) {
         Ok(plain) => Some(sealer.seal(place, &plain)),
         Err(_) => {
@@ -365,6 +371,7 @@ async fn rekey_reuse(
     progress: &mut impl FnMut(RekeyReport),
 ) -> Result<()> {
     let target = sealer.sealing_id();
+    a.mark_sealed(target).await?;
     let mut done = a.rekey_progress().await?;
     if restart || done.get("target").map(String::as_str) != Some(target) {
         a.rekey_start(target).await?;

@@ -12,6 +12,12 @@
 //! another job or column fails to open. The key file holds one key per line, `ID BASE64` (32
 //! random bytes), `#` comments: the last line's key seals, every listed key opens, so keys
 //! rotate by appending one and re-sealing (`okra-admin keys rekey`).
+//!
+//! Sealing is the queue's property, not a process's: the first sealed writer marks the queue
+//! sealed in Redis (`okq:{Q}:sealed`), every writer refuses to put plaintext there, and a
+//! reader that expects a seal treats a plaintext as not trusted ([`SealError::NotSealed`]).
+//! Each key id has a key check value in Redis (`okq:keycheck`, [`Sealer::check_values`]): a
+//! process whose bytes under an id differ from the ones first used under it refuses to start.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -112,11 +118,21 @@ pub enum SealError {
         "sealed with key {0}, but it does not open here (altered, or moved from another job or column)"
     )]
     Broken(String),
+    /// A plaintext where a seal is expected (the queue is sealed): written by a process
+    /// without the keys, or forged; never trusted.
+    #[error("not sealed, on a sealed queue: written in clear without the keys, not trusted")]
+    NotSealed,
 }
+
+/// The label whose HMAC under a key is its check value.
+const CHECK_LABEL: &[u8] = b"okq-key-check-v1";
 
 /// The keys of a key file. Never prints a key (its `Debug` lists the ids).
 pub struct Sealer {
     keys: Vec<(String, LessSafeKey)>,
+    /// Per key, in the same order: HMAC-SHA256 of a fixed label under the key's bytes (32 hex
+    /// digits). It names the key without revealing it.
+    checks: Vec<String>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -161,6 +177,7 @@ impl Sealer {
     /// Parses a key file's text: `ID BASE64` per line (32 bytes), `#` comments.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut keys: Vec<(String, LessSafeKey)> = Vec::new();
+        let mut checks = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -198,11 +215,22 @@ impl Sealer {
             let cipher = UnboundKey::new(&AES_256_GCM_SIV, &bytes)
                 .map_err(|_| format!("line {n}: key {id} is not a key"))?;
             keys.push((id.to_string(), LessSafeKey::new(cipher)));
+            checks.push(check_value(&bytes));
         }
         if keys.is_empty() {
             return Err("no keys (one per line: `ID BASE64`, 32 random bytes)".into());
         }
-        Ok(Self { keys })
+        Ok(Self { keys, checks })
+    }
+
+    /// `(key id, check value)` of every key: what `okq:keycheck` keeps per id, so a process
+    /// holding other bytes under a known id is refused before it seals anything.
+    pub fn check_values(&self) -> Vec<(&str, &str)> {
+        self.keys
+            .iter()
+            .zip(&self.checks)
+            .map(|((id, _), c)| (id.as_str(), c.as_str()))
+            .collect()
     }
 
     /// The id of the key that seals (the file's last).
@@ -239,11 +267,13 @@ impl Sealer {
         out
     }
 
-    /// Opens a sealed value of `place` with any listed key; a plaintext (written before
-    /// sealing was on) is returned as it is.
+    /// Opens a sealed value of `place` with any listed key. A plaintext is refused
+    /// ([`SealError::NotSealed`]): where keys are configured a seal is expected, and a value
+    /// in clear was written by a process without them (`okra-admin keys rekey` seals what was
+    /// written before sealing was turned on).
     pub fn open<'t>(&self, place: &Place<'_>, text: &'t str) -> Result<Cow<'t, str>, SealError> {
         let Some((id, b64)) = split(text) else {
-            return Ok(Cow::Borrowed(text));
+            return Err(SealError::NotSealed);
         };
         let cipher = self
             .keys
@@ -266,6 +296,32 @@ impl Sealer {
         raw.drain(..NONCE_LEN);
         String::from_utf8(raw).map(Cow::Owned).map_err(|_| broken())
     }
+}
+
+/// A key's check value: HMAC-SHA256 of [`CHECK_LABEL`] under its bytes, 16 bytes in hex.
+fn check_value(key: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(CHECK_LABEL);
+    mac.finalize().into_bytes()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The one line a process with the wrong bytes under a known key id stops with (the id, never
+/// the key).
+pub fn mismatch_message(id: &str) -> String {
+    format!(
+        "seal key {id} in seal.keys_file is not the key {id} this Redis was sealed with (its check value in okq:keycheck differs): restore the right key file; a new key needs a new id"
+    )
+}
+
+/// The one line a writer without keys stops with on a sealed queue.
+pub fn refused_message(queue: &str) -> String {
+    format!(
+        "queue {queue} is sealed (okq:{{{queue}}}:sealed): refusing to write plaintext; set seal.keys_file (OKQ_SEAL__KEYS_FILE) to the queue's keys"
+    )
 }
 
 /// `(key id, base64)` of a sealed value; `None` for a plaintext.
@@ -291,27 +347,54 @@ pub fn seal<'t>(sealer: Option<&Sealer>, place: &Place<'_>, plaintext: &'t str) 
     }
 }
 
-/// Opens with `sealer` when there is one; a plaintext is returned as it is either way.
+/// Opens with `sealer` when there is one (a plaintext is then refused: see
+/// [`Sealer::open`]); without keys a plaintext is returned as it is.
 pub fn open<'t>(
     sealer: Option<&Sealer>,
     place: &Place<'_>,
     text: &'t str,
 ) -> Result<Cow<'t, str>, SealError> {
+    open_on(sealer, false, place, text)
+}
+
+/// [`open`] on a queue that is known to be sealed (`sealed`) or not: a reader without keys
+/// refuses a plaintext on a sealed queue too.
+pub fn open_on<'t>(
+    sealer: Option<&Sealer>,
+    sealed: bool,
+    place: &Place<'_>,
+    text: &'t str,
+) -> Result<Cow<'t, str>, SealError> {
     match (sealer, key_of(text)) {
-        (_, None) => Ok(Cow::Borrowed(text)),
-        (Some(s), Some(_)) => s.open(place, text),
+        (Some(s), _) => s.open(place, text),
+        (None, None) if sealed => Err(SealError::NotSealed),
+        (None, None) => Ok(Cow::Borrowed(text)),
         (None, Some(id)) => Err(SealError::NoKeys(id.to_string())),
     }
 }
 
-/// What a reader without the key sees in place of a sealed value: `sealed (key k1)`.
+/// What a reader sees in place of a value it cannot open: `sealed (key k1)`, or, for a
+/// plaintext on a sealed queue, that it is not sealed and not trusted.
 pub fn placeholder(text: &str) -> String {
-    format!("sealed (key {})", key_of(text).unwrap_or("?"))
+    match key_of(text) {
+        Some(id) => format!("sealed (key {id})"),
+        None => "NOT SEALED: written in clear on a sealed queue, not trusted (hidden)".into(),
+    }
 }
 
 /// Opens for display: the plaintext, or [`placeholder`] when it cannot be opened here.
 pub fn shown<'t>(sealer: Option<&Sealer>, place: &Place<'_>, text: &'t str) -> Cow<'t, str> {
-    open(sealer, place, text).unwrap_or_else(|_| Cow::Owned(placeholder(text)))
+    shown_on(sealer, false, place, text)
+}
+
+/// [`shown`] on a queue known to be sealed or not (see [`open_on`]).
+pub fn shown_on<'t>(
+    sealer: Option<&Sealer>,
+    sealed: bool,
+    place: &Place<'_>,
+    text: &'t str,
+) -> Cow<'t, str> {
+    open_on(sealer, sealed, place, text).unwrap_or_else(|_| Cow::Owned(placeholder(text)))
 }
 
 #[cfg(test)]
@@ -339,8 +422,12 @@ mod tests {
         }
         // Two seals of one value differ (a random nonce each).
         assert_ne!(s.seal(&here, "x"), s.seal(&here, "x"));
-        // A plaintext from before sealing reads as it is.
-        assert_eq!(s.open(&here, "{}").unwrap(), "{}");
+        // A plaintext where keys are configured is not trusted; without keys it reads as
+        // it is, unless the queue is known to be sealed.
+        assert_eq!(s.open(&here, "{}"), Err(SealError::NotSealed));
+        assert_eq!(open(None, &here, "{}").unwrap(), "{}");
+        assert_eq!(open_on(None, true, &here, "{}"), Err(SealError::NotSealed));
+        assert!(shown_on(None, true, &here, "{\"bvn\":1}").starts_with("NOT SEALED"));
     }
 
     #[test]
@@ -366,6 +453,20 @@ mod tests {
             format!("{both:?}"),
             r#"Sealer(keys ["k1", "k2"], sealing with k2)"#
         );
+    }
+
+    #[test]
+    fn check_values_tell_keys_apart_without_showing_them() {
+        let a = Sealer::parse(K1).unwrap();
+        let other = Sealer::parse("k1 HxwdGxoZGBcWFRQTEhEQDw4NDAsKCQgHBgUEAwIBAAA=").unwrap();
+        let (id, check) = a.check_values()[0];
+        assert_eq!(id, "k1");
+        assert_eq!(check.len(), 32);
+        assert_eq!(a.check_values(), Sealer::parse(K1).unwrap().check_values());
+        assert_ne!(a.check_values(), other.check_values());
+        assert!(!check.contains("AAECAw"));
+        let line = mismatch_message("k1");
+        assert!(line.contains("k1") && !line.contains('\n'));
     }
 
     #[test]

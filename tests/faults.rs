@@ -66,6 +66,7 @@ fn entry(lease: Lease, transition: Transition) -> OutcomeEntry {
         fence: false,
         kind: "task".into(),
         reason: None,
+        carried: Vec::new(),
     }
 }
 

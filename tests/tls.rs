@@ -208,7 +208,11 @@ async fn redis_cluster_over_tls() {
     assert_eq!(admin(&["tail", "--last", "3", "--json"]).lines().count(), 3);
     assert!(admin(&["job", "find", "--idempotency-key", "k"]).contains("ready"));
     admin(&["queue", "delete", "--force"]);
-    let left = queue.rdb().by_idempotency_key("k").await.unwrap();
+    let left = queue
+        .rdb()
+        .by_idempotency_key(&queue.idem_key("k"))
+        .await
+        .unwrap();
     assert_eq!(left, None, "the idempotency claim went with the queue");
     assert_eq!(queue.queues().await.unwrap(), Vec::<String>::new());
 }

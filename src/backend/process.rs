@@ -93,7 +93,8 @@ impl WorkerProcess {
             &self.node,
             Writer::Worker,
             (self.queue.name(), self.queue.sealer()),
-        );
+        )
+        .indexing(self.queue.cfg.index_key.as_ref());
         self.send(record::attempt(policy, a, outcome)).await;
     }
 

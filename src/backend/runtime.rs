@@ -55,11 +55,25 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Queue {
+    /// Before a worker's first write to the queue: with keys, marks the queue sealed; without,
+    /// refuses a queue that is (one line, before anything is written).
+    pub(crate) async fn check_writable(&self) -> Result<()> {
+        match self.sealer() {
+            Some(s) => self.rdb.mark_sealed(s.sealing_id()).await,
+            None if self.rdb.is_sealed().await? => Err(crate::error::QueueError::Config(
+                crate::seal::refused_message(self.name()),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Starts the per-process worker machinery (acker, lease keeper, reaper, waker,
     /// scheduler, janitor, heartbeat). Needs a Tokio runtime.
     pub async fn runtime(&self, opts: WorkerOptions) -> Result<Runtime> {
         opts.validate().map_err(crate::error::QueueError::Config)?;
         self.check_server().await?;
+        // Sealing is the queue's: a worker with keys marks it, one without refuses a sealed one.
+        self.check_writable().await?;
         self.rdb.publish_budget(self.cfg.retry.max_attempts).await?;
         self.register().await?;
         let (inner, rx) = WorkerProcess::new(self.clone(), opts);

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::{Budget, Decision, Outcome, RetryPolicy};
+use crate::ident::IndexKey;
 use crate::job::{Failure, HistoryEntry, HistoryKind, JobMeta, Lease, truncate};
 use crate::rdb::{OutcomeEntry, Transition, index_members};
 use crate::seal::{Column, Place, Sealer};
@@ -48,6 +49,11 @@ pub(crate) struct Attempt<'a> {
     /// The queue, and its keys when it seals: the result and every message are sealed for
     /// this job before they leave the process.
     pub seal: (&'a str, Option<&'a Sealer>),
+    /// The identity index's key: what the answer or failure carries is indexed under it (see
+    /// [`IndexKey::carried`]), so erasing a person reaches answers that name them.
+    pub index: Option<&'a IndexKey>,
+    /// The job's own identity-index entry (already indexed).
+    pub ix: Option<&'a str>,
 }
 
 impl<'a> Attempt<'a> {
@@ -77,7 +83,15 @@ impl<'a> Attempt<'a> {
             node,
             writer,
             seal: (queue, sealer),
+            index: None,
+            ix: meta.and_then(|m| m.ix.as_deref()),
         }
+    }
+
+    /// Indexes what the outcome carries under `key` (see [`Attempt::index`]).
+    pub(crate) fn indexing(mut self, key: Option<&'a IndexKey>) -> Self {
+        self.index = key;
+        self
     }
 }
 
@@ -110,6 +124,7 @@ pub(crate) fn attempt(policy: &RetryPolicy, a: Attempt<'_>, outcome: Outcome) ->
         fence: a.writer == Writer::Reaper,
         kind: a.kind.to_string(),
         reason: None,
+        carried: Vec::new(),
     };
     let failure = match decision {
         Decision::Complete(result) => {
@@ -141,8 +156,19 @@ pub(crate) fn attempt(policy: &RetryPolicy, a: Attempt<'_>, outcome: Outcome) ->
         Some(s) => s.seal(&Place::job(queue, &entry.lease.id, column), text),
         None => text.to_string(),
     };
+    let mut carried = |text: &str| {
+        if let Some(key) = a.index {
+            entry.carried = key.carried(text);
+            entry.carried.retain(|h| Some(h.as_str()) != a.ix);
+        }
+    };
     if let Some(mut f) = failure {
         f.attempt = a.attempt;
+        carried(&format!(
+            "{}\n{}",
+            f.message,
+            f.body.as_deref().unwrap_or("")
+        ));
         entry.reason = f.reason.clone();
         let message = truncate(&f.message, MESSAGE_MAX);
         history.class = Some(f.class.clone());
@@ -155,8 +181,13 @@ pub(crate) fn attempt(policy: &RetryPolicy, a: Attempt<'_>, outcome: Outcome) ->
         f.message = seal(Column::ErrorMessage, message);
         f.body = f.body.map(|b| seal(Column::ErrorBody, &b));
         entry.data = serde_json::to_string(&f).unwrap_or_else(|_| "{}".into());
-    } else if sealer.is_some() && entry.transition == Transition::Complete {
-        entry.data = seal(Column::Result, &entry.data);
+    } else if entry.transition == Transition::Complete {
+        let data = std::mem::take(&mut entry.data);
+        carried(&data);
+        entry.data = match sealer {
+            Some(_) => seal(Column::Result, &data),
+            None => data,
+        };
     }
     entry.history = history;
     entry
@@ -182,6 +213,7 @@ pub(crate) fn release(lease: Lease, node: &str) -> OutcomeEntry {
         fence: false,
         kind: String::new(),
         reason: None,
+        carried: Vec::new(),
     }
 }
 
@@ -222,6 +254,8 @@ mod tests {
             node: "host:1:abc",
             writer,
             seal: ("q", None),
+            index: None,
+            ix: None,
         }
     }
 

@@ -171,21 +171,48 @@ impl Account {
         window: Duration,
         unsure_for: Duration,
     ) -> Result<()> {
+        self.charge_end_carrying(kind, person, me, end, window, unsure_for, &[])
+            .await
+    }
+
+    /// [`Account::charge_end`] for a profile that names other people too: `carried` are the
+    /// keyed hashes of the identifiers it holds (`IndexKey::carried`), so erasing any of them
+    /// removes the stored profile, and it is not stored if one of them was erased meanwhile.
+    /// Once the account stored a sealed profile, a plaintext one is not stored.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn charge_end_carrying(
+        &self,
+        kind: &str,
+        person: &str,
+        me: &str,
+        end: End<'_>,
+        window: Duration,
+        unsure_for: Duration,
+        carried: &[String],
+    ) -> Result<()> {
         let (outcome, value) = match end {
             End::Paid(v) => ("paid", v),
             End::Unsure => ("unsure", ""),
             End::Nothing => ("none", ""),
         };
-        let _: u64 = SCRIPTS
-            .charge_end
-            .key(self.keys.reuse(kind, person))
+        let mut inv = SCRIPTS.charge_end.prepare_invoke();
+        inv.key(self.keys.reuse(kind, person))
             .key(self.keys.paying(kind, person))
             .key(self.keys.erased(person))
+            .key(self.keys.names(kind, person))
+            .key(self.keys.sealed());
+        let others: Vec<&String> = carried.iter().filter(|h| h.as_str() != person).collect();
+        for h in &others {
+            inv.key(self.keys.carries(h)).key(self.keys.erased(h));
+        }
+        let names: Vec<&str> = others.iter().map(|h| h.as_str()).collect();
+        let _: u64 = inv
             .arg(me)
             .arg(outcome)
             .arg(value)
             .arg(window.as_millis() as u64)
             .arg(unsure_for.as_millis().max(1) as u64)
+            .arg(names.join(" "))
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(())

@@ -1,8 +1,10 @@
 //! The producer's write: new jobs, ready or scheduled. Jobs ready now without an idempotency
-//! key (the common case) go in one transaction (`MULTI`/`EXEC`) of plain bulk commands: no
-//! script, so Redis does no per-job Lua work; their timestamps are Redis time from the
-//! handle's [`RedisClock`]. The others (delayed, timed, or keyed, whose key must be claimed
-//! atomically) go through `enqueue.lua`, one call per chunk.
+//! key (the common case) go as plain bulk commands with no per-job Lua work: sealed ones in one
+//! transaction (`MULTI`/`EXEC`), plaintext ones through `enqueue_ready.lua`, which runs the
+//! same commands behind the sealed queue's check (so the check and the write are one step);
+//! their timestamps are Redis time from the handle's [`RedisClock`]. The others (delayed,
+//! timed, or keyed, whose key must be claimed atomically) go through `enqueue.lua`, one call
+//! per chunk.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,8 +27,11 @@ pub struct NewJob {
     pub delay_ms: u64,
     /// Absolute run time (0 = use the delay).
     pub at_ms: u64,
-    /// Idempotency key.
+    /// Idempotency key, as stored (hashed).
     pub idempotency_key: Option<String>,
+    /// The claim's name before idempotency keys were hashed, looked up (never written) so a
+    /// repeat of a key claimed before an upgrade is still a duplicate.
+    pub legacy_key: Option<String>,
     /// Job kind (for the `enqueued` event; a newline in it reads as a space there).
     pub kind: String,
     /// Keyed hash of the identifier the job verifies (hex), for the identity index; also in
@@ -35,14 +40,14 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// Ready now, without an idempotency key: written without a script.
+    /// Ready now, without an idempotency key: written without `enqueue.lua`'s per-job work.
     fn is_short(&self) -> bool {
         self.delay_ms == 0 && self.at_ms == 0 && self.idempotency_key.is_none()
     }
 
     /// `id, record tail, identity hash, delay ms, run-at ms, KEYS index of the idempotency
-    /// key`.
-    fn args(&self, inv: &mut redis::ScriptInvocation<'_>, idem_index: usize) {
+    /// claim, KEYS index of its name from before hashing`.
+    fn args(&self, inv: &mut redis::ScriptInvocation<'_>, idem_index: usize, legacy: usize) {
         let mut tail = String::with_capacity(self.meta_tail.len() + 1 + self.payload.len());
         tail.push_str(&self.meta_tail);
         tail.push('\n');
@@ -52,7 +57,29 @@ impl NewJob {
             .arg(self.ident.as_deref().unwrap_or(""))
             .arg(self.delay_ms)
             .arg(self.at_ms)
-            .arg(idem_index);
+            .arg(idem_index)
+            .arg(legacy);
+    }
+}
+
+/// The key id a sealed payload names (`sealed1:<id>:…`); `None` for a plaintext.
+fn sealed_by(payload: &str) -> Option<&str> {
+    payload
+        .strip_prefix("sealed1:")?
+        .split_once(':')
+        .map(|(id, _)| id)
+}
+
+/// A script's refusal to write plaintext on a sealed queue, as one configuration line.
+pub(super) fn refusal(e: crate::error::QueueError) -> crate::error::QueueError {
+    let text = e.to_string();
+    match text.find("the queue is sealed") {
+        Some(at) => crate::error::QueueError::Config(
+            text[at..]
+                .trim_end_matches(|c: char| c == '"' || c.is_whitespace())
+                .to_string(),
+        ),
+        None => e,
     }
 }
 
@@ -120,55 +147,88 @@ impl Rdb {
         Ok(out.into_iter().flatten().collect())
     }
 
-    /// Jobs ready now without an idempotency key, in one `MULTI`/`EXEC`: their records, the
-    /// identity index, the ready list, one event entry, the counter and the wake-up token.
+    /// Jobs ready now without an idempotency key: their records, the identity index, the ready
+    /// list, one event entry, the counter and the wake-up token. Sealed ones in one
+    /// `MULTI`/`EXEC` (marking the queue sealed); plaintext ones in one `enqueue_ready.lua`
+    /// call, the same commands behind the sealed queue's check.
     async fn enqueue_ready(&self, jobs: &[(usize, &NewJob)]) -> Result<()> {
         let k = &self.keys;
         let now = self.clock.now(&self.conn).await?;
         let stamp = format!("{{\"created_at\":{now}");
+        let records: Vec<(&str, String)> = jobs
+            .iter()
+            .map(|(_, j)| {
+                let mut record =
+                    String::with_capacity(stamp.len() + j.meta_tail.len() + 1 + j.payload.len());
+                record.push_str(&stamp);
+                record.push_str(&j.meta_tail);
+                record.push('\n');
+                record.push_str(&j.payload);
+                (j.id.as_str(), record)
+            })
+            .collect();
+        let index: Vec<String> = jobs
+            .iter()
+            .filter_map(|(_, j)| Some(format!("{}|{}", j.ident.as_deref()?, j.id)))
+            .collect();
+        let ids: Vec<&str> = jobs.iter().map(|(_, j)| j.id.as_str()).collect();
+        let maxlen = match self.events_max {
+            0 => 0,
+            max => max.div_ceil(jobs.len() as u64).max(1),
+        };
+        let kinds = super::events::event_field(jobs.iter().map(|(_, j)| j.kind.as_str()));
+        let sealed: Option<&str> = jobs
+            .iter()
+            .map(|(_, j)| sealed_by(&j.payload))
+            .collect::<Option<Vec<_>>>()
+            .and_then(|ids| ids.first().copied());
+        let Some(key_id) = sealed else {
+            let mut inv = SCRIPTS.enqueue_ready.prepare_invoke();
+            inv.key(k.job())
+                .key(k.ident())
+                .key(k.ready())
+                .key(k.events())
+                .key(k.stats())
+                .key(k.wake())
+                .key(k.sealed());
+            inv.arg(jobs.len())
+                .arg(index.len())
+                .arg(maxlen)
+                .arg(ids.join(" "))
+                .arg(&kinds);
+            for (id, record) in &records {
+                inv.arg(*id).arg(record);
+            }
+            inv.arg(&ids).arg(&index);
+            let _: u64 = inv
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(|e| refusal(e.into()))?;
+            return Ok(());
+        };
         let mut pipe = redis::pipe();
         pipe.atomic();
-        let hset = pipe.cmd("HSET").arg(k.job());
-        for (_, j) in jobs {
-            let mut record =
-                String::with_capacity(stamp.len() + j.meta_tail.len() + 1 + j.payload.len());
-            record.push_str(&stamp);
-            record.push_str(&j.meta_tail);
-            record.push('\n');
-            record.push_str(&j.payload);
-            hset.arg(&j.id).arg(record);
-        }
-        hset.ignore();
-        let indexed: Vec<&(usize, &NewJob)> =
-            jobs.iter().filter(|(_, j)| j.ident.is_some()).collect();
-        if !indexed.is_empty() {
+        pipe.cmd("HSET").arg(k.job()).arg(&records).ignore();
+        if !index.is_empty() {
             let zadd = pipe.cmd("ZADD").arg(k.ident());
-            for (_, j) in indexed {
-                zadd.arg(0)
-                    .arg(format!("{}|{}", j.ident.as_deref().unwrap_or(""), j.id));
+            for m in &index {
+                zadd.arg(0).arg(m);
             }
             zadd.ignore();
         }
-        let lpush = pipe.cmd("LPUSH").arg(k.ready());
-        for (_, j) in jobs {
-            lpush.arg(&j.id);
-        }
-        lpush.ignore();
-        if self.events_max > 0 {
-            let ids: Vec<&str> = jobs.iter().map(|(_, j)| j.id.as_str()).collect();
+        pipe.cmd("LPUSH").arg(k.ready()).arg(&ids).ignore();
+        if maxlen > 0 {
             pipe.cmd("XADD")
                 .arg(k.events())
                 .arg("MAXLEN")
-                .arg(self.events_max.div_ceil(jobs.len() as u64).max(1))
+                .arg(maxlen)
                 .arg("*")
                 .arg("event")
                 .arg("enqueued")
                 .arg("jobs")
                 .arg(ids.join(" "))
                 .arg("kinds")
-                .arg(super::events::event_field(
-                    jobs.iter().map(|(_, j)| j.kind.as_str()),
-                ))
+                .arg(&kinds)
                 .arg("classes")
                 .arg("")
                 .arg("attempts")
@@ -182,6 +242,11 @@ impl Rdb {
             .ignore();
         pipe.cmd("LPUSH").arg(k.wake()).arg("1").ignore();
         pipe.cmd("LTRIM").arg(k.wake()).arg(0).arg(0).ignore();
+        pipe.cmd("HSETNX")
+            .arg(k.sealed())
+            .arg(key_id)
+            .arg(now)
+            .ignore();
         let () = pipe.query_async(&mut self.conn.clone()).await?;
         Ok(())
     }
@@ -201,33 +266,44 @@ impl Rdb {
             .key(k.wake())
             .key(k.sched())
             .key(k.events())
-            .key(k.ident());
+            .key(k.ident())
+            .key(k.sealed());
+        let sealer = long
+            .iter()
+            .find_map(|(_, j)| sealed_by(&j.payload))
+            .unwrap_or("");
         inv.arg(long.len())
             .arg(idempotency_ttl.as_millis().max(1) as u64)
-            .arg(self.events_max);
+            .arg(self.events_max)
+            .arg(sealer);
         let mut idem_keys: Vec<String> = Vec::new();
+        let mut index_of = |key: Option<&String>| match key {
+            Some(key) => {
+                let full = k.idempotency(key);
+                let pos = idem_keys
+                    .iter()
+                    .position(|x| *x == full)
+                    .unwrap_or_else(|| {
+                        idem_keys.push(full);
+                        idem_keys.len() - 1
+                    });
+                10 + pos
+            }
+            None => 0,
+        };
         for (_, job) in long {
-            let index = match &job.idempotency_key {
-                Some(key) => {
-                    let full = k.idempotency(key);
-                    let pos = idem_keys
-                        .iter()
-                        .position(|x| *x == full)
-                        .unwrap_or_else(|| {
-                            idem_keys.push(full);
-                            idem_keys.len() - 1
-                        });
-                    9 + pos
-                }
-                None => 0,
-            };
-            job.args(&mut inv, index);
+            let claim = index_of(job.idempotency_key.as_ref());
+            let legacy = index_of(job.legacy_key.as_ref());
+            job.args(&mut inv, claim, legacy);
         }
         for key in &idem_keys {
             inv.key(key);
         }
         // Only duplicates come back: (position among the jobs sent, the original's id).
-        let reply: Vec<redis::Value> = inv.invoke_async(&mut self.conn.clone()).await?;
+        let reply: Vec<redis::Value> = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| refusal(e.into()))?;
         let mut original = std::collections::HashMap::new();
         for pair in reply.chunks(2) {
             let at = super::reply::int(pair.first())? as usize;

@@ -138,30 +138,68 @@ pub const TOMBSTONE: Duration = Duration::from_secs(3600);
 
 impl Account {
     /// Erases what the account keeps about the person `hash` for each of `kinds` (stored
-    /// profiles and pay locks) and leaves a tombstone for [`TOMBSTONE`], so an answer that
-    /// arrives later is not stored again. Returns how many stored profiles there were.
+    /// profiles and pay locks), and every stored profile of someone else that names them (the
+    /// `carries:<hash>` set charge_end.lua keeps), each with its cross-references (`names:…`
+    /// and its place in the other `carries:` sets, so no reference to an erased entry stays),
+    /// and leaves a tombstone for [`TOMBSTONE`], so an answer that arrives later is not stored
+    /// again. Returns how many stored profiles there were. Three round trips: what names them,
+    /// the cross-references, then the erase in one transaction.
     pub async fn erase_person(&self, hash: &str, kinds: &[&str], dry_run: bool) -> Result<u64> {
         let k = &self.keys;
-        let mut pipe = redis::pipe();
-        for kind in kinds {
-            pipe.cmd("EXISTS").arg(k.reuse(kind, hash));
-        }
-        if !dry_run {
-            pipe.atomic();
-            for kind in kinds {
-                pipe.cmd("DEL")
-                    .arg(k.reuse(kind, hash))
-                    .arg(k.paying(kind, hash))
-                    .ignore();
+        let reuse_prefix = k.reuse_pattern();
+        let reuse_prefix = reuse_prefix.trim_end_matches('*');
+        let carrying: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(k.carries(hash))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        // Every reuse entry to go, with its `names` key: the person's own, and the others'.
+        let mut entries: Vec<(String, String)> = kinds
+            .iter()
+            .map(|kind| (k.reuse(kind, hash), k.names(kind, hash)))
+            .collect();
+        for other in carrying {
+            let Some(rest) = other.strip_prefix(reuse_prefix) else {
+                continue;
+            };
+            let Some((kind, person)) = rest.split_once(':') else {
+                continue;
+            };
+            let names = k.names(kind, person);
+            if !entries.iter().any(|(r, _)| *r == other) {
+                entries.push((other, names));
             }
-            pipe.cmd("SET")
-                .arg(k.erased(hash))
-                .arg(1)
-                .arg("PX")
-                .arg(TOMBSTONE.as_millis() as u64)
-                .ignore();
         }
-        let found: Vec<u64> = pipe.query_async(&mut self.conn.clone()).await?;
-        Ok(found.iter().sum())
+        let mut pipe = redis::pipe();
+        for (reuse, names) in &entries {
+            pipe.cmd("EXISTS").arg(reuse);
+            pipe.cmd("GET").arg(names);
+        }
+        let looked: Vec<redis::Value> = pipe.query_async(&mut self.conn.clone()).await?;
+        let mut found = 0;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for ((reuse, names), pair) in entries.iter().zip(looked.chunks(2)) {
+            found += super::reply::int(pair.first())?;
+            let named = super::reply::text(pair.get(1)).unwrap_or_default();
+            for h in named.split_whitespace() {
+                pipe.cmd("SREM").arg(k.carries(h)).arg(reuse).ignore();
+            }
+            pipe.cmd("DEL").arg(reuse).arg(names).ignore();
+        }
+        if dry_run {
+            return Ok(found);
+        }
+        for kind in kinds {
+            pipe.cmd("DEL").arg(k.paying(kind, hash)).ignore();
+        }
+        pipe.cmd("DEL").arg(k.carries(hash)).ignore();
+        pipe.cmd("SET")
+            .arg(k.erased(hash))
+            .arg(1)
+            .arg("PX")
+            .arg(TOMBSTONE.as_millis() as u64)
+            .ignore();
+        let () = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(found)
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! | file | caller | what |
 //! |---|---|---|
-//! | `enqueue.rs` | producers | new jobs, ready or scheduled |
+//! | `enqueue.rs` | producers | new jobs, ready or scheduled (plaintext refused on a sealed queue) |
 //! | `worker.rs` | a worker's hot path and loops | claim, record outcomes, extend and list leases, forward due jobs, wait for work, trim |
 //! | `control.rs` | workers and operators | pause, throttle, rate-limit permits, the fleet's attempt budget, the drain guard |
 //! | `presence.rs` | heartbeat, stats, the sampler | worker registrations, liveness, the sampler role |
@@ -16,7 +16,7 @@
 //! | `browse.rs` | `jobs list`, cancel, run now, find | listings in run order and one-job actions |
 //! | `events.rs` | `events`, `wait`, `tail` | the event stream and its reads |
 //! | `rekey.rs` | `okra-admin keys status`, `keys rekey` | walking sealed values, compare-and-set re-sealing, resumable progress |
-//! | `registry.rs` | `queues`, `queue delete` | queue names, deleting a queue |
+//! | `registry.rs` | `queues`, `queue delete`, connecting with keys | queue names, deleting a queue, the seal marker, the key check values |
 //! | `audit.rs` | operator changes, `okra-admin audit` | the audit trail (one stream for every queue; unauthenticated traffic's summaries in a second) |
 //! | `sessions.rs` | the dashboard | login sessions, with their lifetime as TTL |
 //! | `account.rs` | claims of an Okra account's queues | the account's shared limit and throttle |
@@ -94,6 +94,9 @@ pub struct Rdb {
     clock: enqueue::RedisClock,
     /// Confirms acknowledged writes at `redis.durability` (`None`: Redis's answer is enough).
     durable: Option<std::sync::Arc<Durable>>,
+    /// This handle's process seals what it writes (`[seal] keys_file`): a sealed queue's
+    /// scripts refuse outcomes from one that does not.
+    sealing: bool,
 }
 
 /// Version and settings of the Redis server that matter to the queue.
@@ -114,7 +117,14 @@ impl Rdb {
             events_max: EVENTS_MAX,
             clock: enqueue::RedisClock::default(),
             durable: None,
+            sealing: false,
         }
+    }
+
+    /// Marks the handle as one whose process seals what it writes.
+    pub fn sealing(mut self, sealing: bool) -> Self {
+        self.sealing = sealing;
+        self
     }
 
     /// Confirms acknowledged writes with `durable` (see [`Durable`]).

@@ -1,11 +1,12 @@
-//! The registry of queue names (`okq:queues`, outside every queue's hash tag), and deleting a
-//! whole queue.
+//! The registry of queue names (`okq:queues`, outside every queue's hash tag), deleting a
+//! whole queue, and what says a queue is sealed: its marker (`okq:{Q}:sealed`, which the
+//! writing scripts check) and the key check values (`okq:keycheck`).
 
 use redis::AsyncCommands;
 
 use super::{Rdb, RedisConn};
 use crate::error::{QueueError, Result};
-use crate::keys::{QUEUES, validate_queue_name};
+use crate::keys::{KEYCHECK, QUEUES, validate_queue_name};
 
 impl Rdb {
     /// Adds the queue to the registry (idempotent). A name outside the naming rules is never
@@ -30,6 +31,42 @@ impl Rdb {
             .exists(&[k.job(), k.stats(), k.dead(), k.workers()])
             .await?;
         Ok(data > 0)
+    }
+
+    /// Records each key's check value on its id's first use (`HSETNX`), then compares: the
+    /// first id whose recorded value differs from `checks` (`(id, check value)`), if any.
+    pub async fn check_keys(&self, checks: &[(&str, &str)]) -> Result<Option<String>> {
+        if checks.is_empty() {
+            return Ok(None);
+        }
+        let mut pipe = redis::pipe();
+        for (id, check) in checks {
+            pipe.hset_nx(KEYCHECK, *id, *check).ignore();
+        }
+        let ids: Vec<&str> = checks.iter().map(|(id, _)| *id).collect();
+        pipe.cmd("HMGET").arg(KEYCHECK).arg(&ids);
+        let (known,): (Vec<Option<String>>,) = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(checks
+            .iter()
+            .zip(known)
+            .find(|((_, check), known)| known.as_deref() != Some(*check))
+            .map(|((id, _), _)| id.to_string()))
+    }
+
+    /// Marks the queue sealed by key `id` (kept: when that key first sealed here).
+    pub async fn mark_sealed(&self, id: &str) -> Result<()> {
+        let now = self.clock.now(&self.conn).await?;
+        let _: u64 = self
+            .conn
+            .clone()
+            .hset_nx(self.keys.sealed(), id, now)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the queue is sealed (its marker exists).
+    pub async fn is_sealed(&self) -> Result<bool> {
+        Ok(self.conn.clone().exists(self.keys.sealed()).await?)
     }
 
     /// Deletes every key of the queue and takes it off the registry; returns the keys deleted.

@@ -88,6 +88,20 @@ impl Rdb {
 }
 
 impl Account {
+    /// Marks the account's reuse store sealed by key `id`: from now on a plaintext profile is
+    /// not stored (charge_end.lua).
+    pub async fn mark_sealed(&self, id: &str) -> Result<()> {
+        let (secs, _): (u64, u64) = redis::cmd("TIME")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let _: u64 = self
+            .conn
+            .clone()
+            .hset_nx(self.keys.sealed(), id, secs * 1000)
+            .await?;
+        Ok(())
+    }
+
     /// One `SCAN` step over the account's reuse store, with the values (entries that expire
     /// between the two reads are left out).
     pub async fn reuse_step(&self, cursor: u64, count: usize) -> Result<Step> {

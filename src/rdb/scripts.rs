@@ -19,6 +19,7 @@ macro_rules! script {
 
 pub(crate) struct Scripts {
     pub enqueue: Script,
+    pub enqueue_ready: Script,
     pub claim: Script,
     pub outcome: Script,
     pub extend: Script,
@@ -48,6 +49,7 @@ pub(crate) struct Scripts {
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     enqueue: script!("enqueue"),
+    enqueue_ready: script!("enqueue_ready"),
     claim: script!("claim"),
     outcome: script!("outcome"),
     extend: script!("extend"),

@@ -109,6 +109,9 @@ pub struct OutcomeEntry {
     pub kind: String,
     /// Why a dead letter died (for logs; it is inside `data` too).
     pub reason: Option<String>,
+    /// Keyed hashes of the identifiers `data` carries (beyond the job's own): added to the
+    /// identity index with the outcome, so erasing any of them erases this job.
+    pub carried: Vec<String>,
 }
 
 impl OutcomeEntry {
@@ -142,7 +145,8 @@ impl OutcomeEntry {
             .arg(flag(self.fence))
             .arg(&self.kind)
             .arg(self.class())
-            .arg(self.history.attempt);
+            .arg(self.history.attempt)
+            .arg(self.carried.join(" "));
     }
 
     /// The failure class it records (`""` for a success or a release).
@@ -276,6 +280,8 @@ impl Rdb {
     /// Applies up to [`MAX_BATCH`] outcomes atomically; one status per entry, in order.
     /// `maybe_applied`: an earlier try of this batch may have been applied (its reply was lost),
     /// so its rejections are not counted as late outcomes.
+    /// A handle that does not seal (see [`Rdb::sealing`]) is refused on a sealed queue,
+    /// atomically with the write.
     pub async fn apply(
         &self,
         entries: &[OutcomeEntry],
@@ -301,7 +307,10 @@ impl Rdb {
             .key(k.sched())
             .key(k.events())
             .key(k.minutes())
-            .key(k.erased());
+            .key(k.erased())
+            .key(k.sealed())
+            .key(k.job())
+            .key(k.ident());
         // A job named twice in one batch goes the long way, where the script rejects the
         // second outcome of a claim; the short way trusts its ids to be distinct.
         let mut named: std::collections::HashMap<&str, usize> = Default::default();
@@ -320,14 +329,21 @@ impl Rdb {
             .arg(self.events_max)
             .arg(super::events::event_field(
                 short.iter().map(|(_, e)| e.kind.as_str()),
-            ));
+            ))
+            .arg(if self.sealing { "1" } else { "0" });
         for (_, e) in &short {
-            inv.arg(&e.lease.id).arg(&e.lease.stored).arg(&e.data);
+            inv.arg(&e.lease.id)
+                .arg(&e.lease.stored)
+                .arg(&e.data)
+                .arg(e.carried.join(" "));
         }
         for (_, e) in &long {
             e.args(&mut inv);
         }
-        let reply: String = inv.invoke_async(&mut self.conn.clone()).await?;
+        let reply: String = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| super::enqueue::refusal(e.into()))?;
         if reply.len() != entries.len() {
             return Err(QueueError::Protocol(format!(
                 "outcome returned {} statuses for {} entries",

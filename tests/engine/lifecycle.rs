@@ -220,7 +220,10 @@ async fn idempotency_key_enqueues_once() {
     assert_eq!(bulk[0].id, bulk[1].id);
     let stats = queue.stats().await.unwrap();
     assert_eq!((stats.ready, stats.enqueued, stats.duplicates), (2, 2, 2));
-    let key_ttl = server.cli(&["pttl", "okq:{idem}:idem:order-42"]);
+    // The claim is named by the key's hash, never the key as given.
+    let claim = queue.rdb().keys().idempotency(&queue.idem_key("order-42"));
+    assert!(claim.starts_with("okq:{idem}:idem:#"), "{claim}");
+    let key_ttl = server.cli(&["pttl", &claim]);
     let ttl: i64 = key_ttl.trim().parse().unwrap();
     assert!(
         ttl > 23 * 3600 * 1000,

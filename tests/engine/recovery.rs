@@ -51,6 +51,7 @@ async fn late_outcome_is_rejected_and_counted() {
         fence: false,
         kind: "probe".into(),
         reason: None,
+        carried: Vec::new(),
     };
     let applied = rdb.apply(&[late], 25, false).await.unwrap();
     assert_eq!(applied, vec![Applied::Late]);

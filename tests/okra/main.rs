@@ -3,8 +3,9 @@
 //! `classes.rs` (every failure class, the sandbox's protocol), `limits.rs` (the account's rate
 //! limit and Okra's 429), `breaker.rs` (the circuit breaker and the drain guard), `pay_once.rs`
 //! (never paying twice for one answer), `lookup_answers.rs` (when a lookup's "no identity" is
-//! an answer), `sealed.rs` (sealing at rest, erasure, key rotation,
-//! the audit trail), `process.rs` (the worker process: signals,
+//! an answer), `sealed.rs` (sealing at rest, erasure, key rotation, the audit trail),
+//! `seal_guard.rs` (sealing as the queue's: plaintext refused, key check values, hashed
+//! idempotency keys, erasing what answers carry), `process.rs` (the worker process: signals,
 //! configuration, metrics, memory), `service.rs` (health and readiness, `--check-config`, the
 //! deploy recipes).
 
@@ -17,6 +18,8 @@ mod limits;
 mod lookup_answers;
 mod pay_once;
 mod process;
+mod seal_guard;
+mod seal_kit;
 mod sealed;
 mod service;
 

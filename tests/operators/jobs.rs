@@ -209,10 +209,12 @@ async fn jobs_by_state_cancel_run_now_and_find() {
     // running one.
     admin(&server, "identity", &["job", "cancel", &s2]).ok();
     assert_eq!(q.state(&s2).await.unwrap(), Some(JobState::Cancelled));
-    let found = admin(
+    // Idempotency keys are stored as hashes under the queue's index key: finding one needs it.
+    let found = admin_with_env(
         &server,
         "identity",
         &["job", "find", "--idempotency-key", "order-7", "--json"],
+        &[("OKQ_QUEUE__INDEX_KEY", INDEX_KEY)],
     )
     .ok();
     assert_eq!(found.json()[0]["id"], r2.as_str());

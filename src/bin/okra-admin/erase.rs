@@ -13,7 +13,7 @@ use crate::output::{Out, table};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  okra-admin erase --bvn 22234567890 --dry-run\n  okra-admin erase --bvn 22234567890\n  okra-admin --json erase --nuban 0123456789\n\nRemoves the person's job records in every state (results, history, errors, dead letters),\ntheir identity-index entries and idempotency claims in every queue, and the profiles the\nOkra account stored for reuse. A job running at that moment is erased when its outcome\narrives. Needs queue.index_key. Recorded in the audit trail by keyed hash."
+    after_help = "Examples:\n  okra-admin erase --bvn 22234567890 --dry-run\n  okra-admin erase --bvn 22234567890\n  okra-admin --json erase --nuban 0123456789\n\nRemoves the person's job records in every state (results, history, errors, dead letters),\nincluding other jobs whose answers name them, their identity-index entries and idempotency\nclaims in every queue, and the profiles the Okra account stored for reuse that name them. A job running at that moment is erased when its outcome\narrives. Needs queue.index_key. Recorded in the audit trail by keyed hash."
 )]
 pub struct EraseArgs {
     #[command(flatten)]

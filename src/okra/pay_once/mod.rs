@@ -199,6 +199,7 @@ impl PayOnce {
             return;
         };
         let stored;
+        let mut carried = Vec::new();
         let end = match &settled {
             Settled::Answer(result) => {
                 let plain = serde_json::to_string(&Stored {
@@ -206,6 +207,10 @@ impl PayOnce {
                     result: result.clone(),
                 })
                 .unwrap_or_default();
+                // Whoever else the profile names can be erased out of it (rdb/charges.rs).
+                if let Some(key) = &self.index_key {
+                    carried = key.carried(&plain);
+                }
                 stored = seal::seal(self.sealer.as_deref(), &self.place(account, lock), &plain)
                     .into_owned();
                 End::Paid(&stored)
@@ -216,13 +221,14 @@ impl PayOnce {
         // An uncertain charge stays noted for as long as its answer could still be reused.
         let unsure_for = self.window.max(self.call);
         if let Err(e) = account
-            .charge_end(
+            .charge_end_carrying(
                 lock.kind,
                 &lock.person,
                 &lock.me,
                 end,
                 self.window,
                 unsure_for,
+                &carried,
             )
             .await
         {

@@ -1,36 +1,56 @@
--- enqueue.lua: adds a batch of jobs that are delayed, timed, or carry an idempotency key (jobs
--- ready now without one are written by a plain transaction: src/rdb/enqueue.rs). The record's
+-- enqueue.lua: adds a batch of jobs that are delayed, timed, keyed, or not sealed (sealed jobs
+-- ready now without a key are written by a plain transaction: src/rdb/enqueue.rs). The record's
 -- `created_at` and `due_at` are Redis time, set here, so the fleet shares one clock (a
--- `due_at` or `window_start` equal to `created_at` is not written: readers take `created_at`). Every argument and idempotency key is checked before the first write.
+-- `due_at` or `window_start` equal to `created_at` is not written: readers take `created_at`).
+-- Every argument and idempotency key is checked before the first write.
+-- A sealed queue (KEYS[9] exists) takes sealed payloads only: a batch with a plaintext payload
+-- is refused whole, atomically with the check. A sealing writer marks the queue sealed.
 -- KEYS[1] ready   KEYS[2] scheduled   KEYS[3] job   KEYS[4] stats   KEYS[5] wake  KEYS[6] sched
--- KEYS[7] events  KEYS[8] ident       KEYS[9..] idempotency keys of this batch
+-- KEYS[7] events  KEYS[8] ident       KEYS[9] sealed (the marker)
+-- KEYS[10..] idempotency claims of this batch (and the names they had before they were hashed)
 -- ARGV[1] number of jobs  ARGV[2] idempotency TTL (ms)  ARGV[3] events kept (0 = no events)
--- then 6 values per job, in `NewJob::args` order (src/rdb/enqueue.rs): id, record tail (the
+-- ARGV[4] the id of the key the payloads are sealed with ('' = not sealed)
+-- then 7 values per job, in `NewJob::args` order (src/rdb/enqueue.rs): id, record tail (the
 --   metadata after the timestamps, `,"kind":…}`, a newline and the payload), identity-index
 --   hash (hex; '' = not indexed), delay ms, run-at ms (0 = use the delay), KEYS index of its
---   idempotency key (0 = none)
+--   idempotency claim (0 = none), KEYS index of the claim's name from before hashing (0 = none:
+--   only read, a claim found there is a duplicate)
 -- Returns the duplicates only (every other job was added under its own id): pairs of the
 -- job's 1-based position and the id of the original job its key names.
 
-local n, ttl, events = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local FIRST = 4
-if not (n and ttl and events) or #ARGV ~= FIRST - 1 + n * 6 then
+local n, ttl, events, sealer = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local FIRST, PER = 5, 7
+if not (n and ttl and events) or #ARGV ~= FIRST - 1 + n * PER then
   return redis.error_reply('enqueue: bad argument count')
 end
+local sealed = sealer ~= '' or redis.call('EXISTS', KEYS[9]) == 1
 for i = 0, n - 1 do
-  local b = FIRST + i * 6
+  local b = FIRST + i * PER
   local tail, ix = ARGV[b + 1], ARGV[b + 2]
-  local delay, at, ik = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5])
-  if string.sub(tail, 1, 1) ~= ',' or not string.find(ix, '^%x*$') or not (delay and at and ik)
-      or ik > #KEYS then
+  local delay, at, ik, lk = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]),
+    tonumber(ARGV[b + 6])
+  if string.sub(tail, 1, 1) ~= ',' or not string.find(ix, '^%x*$') or not (delay and at and ik and lk)
+      or ik > #KEYS or lk > #KEYS then
     return redis.error_reply('enqueue: bad job ' .. (i + 1))
   end
-  if ik > 0 then
-    local held = redis.pcall('GET', KEYS[ik])
-    if type(held) == 'table' and held.err then
-      return redis.error_reply('enqueue: idempotency key ' .. KEYS[ik] .. ' is not a string')
+  if sealed then
+    local nl = string.find(tail, '\n', 1, true)
+    if not nl or string.sub(tail, nl + 1, nl + 8) ~= 'sealed1:' then
+      return redis.error_reply('enqueue: the queue is sealed (' .. KEYS[9] ..
+        '): refusing to write plaintext; set seal.keys_file (OKQ_SEAL__KEYS_FILE) to its keys')
     end
   end
+  for _, k in ipairs({ik, lk}) do
+    if k > 0 then
+      local held = redis.pcall('GET', KEYS[k])
+      if type(held) == 'table' and held.err then
+        return redis.error_reply('enqueue: idempotency key ' .. KEYS[k] .. ' is not a string')
+      end
+    end
+  end
+end
+if sealer ~= '' and redis.call('HEXISTS', KEYS[9], sealer) == 0 then
+  redis.call('HSET', KEYS[9], sealer, now_ms())
 end
 
 local now = now_ms()
@@ -38,11 +58,13 @@ local stamp = '{"created_at":' .. now
 local out, records, ready, scheduled, index = {}, {}, {}, {}, {}
 local ids, kinds = {}, {}
 for i = 0, n - 1 do
-  local b = FIRST + i * 6
+  local b = FIRST + i * PER
   local id, tail, ix = ARGV[b], ARGV[b + 1], ARGV[b + 2]
-  local delay, at, ik = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5])
+  local delay, at, ik, lk = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]),
+    tonumber(ARGV[b + 6])
   local original = nil
-  if ik > 0 and not redis.call('SET', KEYS[ik], id, 'NX', 'PX', ttl) then
+  if lk > 0 then original = redis.call('GET', KEYS[lk]) end
+  if not original and ik > 0 and not redis.call('SET', KEYS[ik], id, 'NX', 'PX', ttl) then
     original = redis.call('GET', KEYS[ik])
   end
   if original then

@@ -65,6 +65,8 @@ for i = 3, #ARGV, 2 do
   end
 end
 if #gone > 0 then
+  -- Their other index entries (the identifiers their answers carried) go with them.
+  unindex(KEYS[1], KEYS[JOB], gone)
   delete_columns(9, gone)
   redis.call('HINCRBY', KEYS[8], 'erased', #gone)
 end

@@ -175,7 +175,8 @@ local function record_kind(record)
   return string.match(string.sub(record, 1, nl - 1), '"kind":"([^"]*)"') or ''
 end
 
--- Drops the identity-index entries (`ix` in the metadata line) of jobs about to be deleted.
+-- Drops the identity-index entries of jobs about to be deleted: `ix` in the metadata line
+-- (what the job asked about) and `ax` (what its answers carried, written by outcome.lua).
 local function unindex(ident, job, ids)
   if #ids == 0 or redis.call('EXISTS', ident) == 0 then return end
   local records = hmget_sliced(job, ids)
@@ -183,8 +184,12 @@ local function unindex(ident, job, ids)
   for i, r in ipairs(records) do
     if r then
       local nl = string.find(r, '\n', 1, true) or (#r + 1)
-      local ix = string.match(string.sub(r, 1, nl - 1), '"ix":"(%x+)"')
+      local meta = string.sub(r, 1, nl - 1)
+      local ix = string.match(meta, '"ix":"(%x+)"')
       if ix then members[#members + 1] = ix .. '|' .. ids[i] end
+      for h in string.gmatch(string.match(meta, '"ax":"([%x ]*)"') or '', '%x+') do
+        members[#members + 1] = h .. '|' .. ids[i]
+      end
     end
   end
   call_sliced('ZREM', ident, members, 1)

@@ -13,33 +13,43 @@
 -- KEYS[1] running (claims) KEYS[2] scheduled  KEYS[3] ready    KEYS[4] dead    KEYS[5] dead_index
 -- KEYS[6] completed (finish order; one entry per call: `ms|id id …`) KEYS[7] attempts  KEYS[8] lease    KEYS[9] history KEYS[10] result
 -- KEYS[11] error   KEYS[12] dindex    KEYS[13] stats   KEYS[14] wake    KEYS[15] sched
--- KEYS[16] events  KEYS[17] minutes   KEYS[18] erased
+-- KEYS[16] events  KEYS[17] minutes   KEYS[18] erased  KEYS[19] sealed (the marker)
+-- KEYS[20] job     KEYS[21] ident
 -- ARGV[1] short outcomes  ARGV[2] other outcomes  ARGV[3] history cap
 -- ARGV[4] 1 = this batch may already have been applied by a try whose reply was lost (its
 --         rejections are then not counted as late)
 -- ARGV[5] events kept (0 = no events)
 -- ARGV[6] the short outcomes' kinds, for their event (one value for all, or one per outcome
 --         joined by newlines; the ids are the event's other field)
--- then 3 values per short outcome: id, lease, result (their ids are distinct, and none of
---   them is among the others': the caller sends a job named twice the long way)
--- then 12 values per other outcome, in `OutcomeEntry::args` order (src/rdb/worker.rs):
+-- ARGV[7] 1 = the writer seals what it writes; a sealed queue refuses a batch from one that
+--         does not (atomically: nothing is written)
+-- then 4 values per short outcome: id, lease, result, carried (their ids are distinct, and
+--   none of them is among the others': the caller sends a job named twice the long way)
+-- then 13 values per other outcome, in `OutcomeEntry::args` order (src/rdb/worker.rs):
 --   id, lease, action (c = completed, r = retry, d = dead, x = release to the head of ready),
 --   delay ms (r), refund (1 = give the attempt back), history entry (JSON object minus its `{`),
 --   data (result JSON for c, failure JSON for r and d), dead-index dimensions (`c|class\nk|...`),
 --   fence (1 = a reaper's outcome: apply only if the claim's deadline has passed),
---   kind, failure class and attempt (for the event)
+--   kind, failure class and attempt (for the event), carried
+-- `carried`: keyed hashes (space-separated) of identifiers the result or failure names; each
+-- goes into the identity index (`hash|id`) and the record's metadata (`ax`, so deleting the
+-- job drops them: lib.lua `unindex`), so erasing any of those people erases this job.
 -- Returns a string with one letter per outcome, short ones first: a = applied, l = late,
 -- r = reaper race, e = the job was erased while it ran (`okra-admin erase`): nothing of it is
 -- written back.
 
 local short, long, cap, events = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
-local SHORT, PER = 7, 12
-local LONG = SHORT + (short or 0) * 3
+local SHORT, SPER, PER = 8, 4, 13
+local LONG = SHORT + (short or 0) * SPER
 if not (short and long and cap and events) or #ARGV ~= LONG - 1 + long * PER then
   return redis.error_reply('outcome: bad argument count')
 end
-local ids = {}
-for i = 0, short - 1 do ids[i + 1] = ARGV[SHORT + i * 3] end
+if ARGV[7] ~= '1' and short + long > 0 and redis.call('EXISTS', KEYS[19]) == 1 then
+  return redis.error_reply('outcome: the queue is sealed (' .. KEYS[19] ..
+    '): refusing to write plaintext; set seal.keys_file (OKQ_SEAL__KEYS_FILE) to its keys')
+end
+local ids, carried = {}, {}
+for i = 0, short - 1 do ids[i + 1] = ARGV[SHORT + i * SPER] end
 for i = 0, long - 1 do
   local b = LONG + i * PER
   local action = ARGV[b + 2]
@@ -74,11 +84,12 @@ end
 
 -- Short outcomes: first runs that succeeded.
 for i = 1, short do
-  local b = SHORT + (i - 1) * 3
+  local b = SHORT + (i - 1) * SPER
   local id = ARGV[b]
   if leases[i] == ARGV[b + 1] then
     status[i] = 'a'
     done[#done + 1] = id
+    if ARGV[b + 3] ~= '' then carried[id] = ARGV[b + 3] end
     results[#results + 1] = id; results[#results + 1] = stamp .. '|' .. ARGV[b + 2]
     completed[#completed + 1] = id
   else
@@ -101,7 +112,7 @@ end
 -- The others.
 local ev = {c = {{}, {}, {}, {}}, r = {{}, {}, {}, {}}, d = {{}, {}, {}, {}}}
 for i = short + 1, short + long do
-  local id, lease, action, delay, refund, entry, data, dims, fence, kind, class, attempt =
+  local id, lease, action, delay, refund, entry, data, dims, fence, kind, class, attempt, ax =
     unpack(ARGV, LONG + (i - short - 1) * PER, LONG - 1 + (i - short) * PER)
   -- `seen`: a second outcome for the same claim in one batch finds its lease gone.
   local ok = leases[i] == lease and lease ~= '' and not seen[id]
@@ -114,6 +125,7 @@ for i = short + 1, short + long do
     status[i] = 'a'
     done[#done + 1] = id
     seen[id] = true
+    if ax ~= '' then carried[id] = ax end
     if fence == '1' then reaped = reaped + 1 end
     hist[#hist + 1] = id
     hist[#hist + 1] = with_entry(histories[i - short], entry, now_s, cap)
@@ -190,6 +202,29 @@ if #done > 0 then
   if retried + died > 0 then redis.call('HINCRBY', KEYS[17], minute .. '|f', retried + died) end
   if #head > 0 then redis.call('HINCRBY', KEYS[13], 'released', #head) end
   if reaped > 0 then redis.call('HINCRBY', KEYS[13], 'lease_expired', reaped) end
+end
+-- What the answers carry: index entries, and the record's `ax` (merged with what it had).
+for id, list in pairs(carried) do
+  local record = redis.call('HGET', KEYS[20], id)
+  local nl = record and string.find(record, '\n', 1, true)
+  if nl and string.find(list, '^[%x ]+$') then
+    local meta = string.sub(record, 1, nl - 1)
+    local had = string.match(meta, '"ax":"([%x ]*)"')
+    local all, members = had or '', {}
+    for h in string.gmatch(list, '%x+') do
+      members[#members + 1] = 0; members[#members + 1] = h .. '|' .. id
+      if not string.find(' ' .. all .. ' ', ' ' .. h .. ' ', 1, true) then
+        all = (all == '' and h) or (all .. ' ' .. h)
+      end
+    end
+    call_sliced('ZADD', KEYS[21], members, 2)
+    if had then
+      meta = string.gsub(meta, '"ax":"[%x ]*"', '"ax":"' .. all .. '"', 1)
+    else
+      meta = string.sub(meta, 1, -2) .. ',"ax":"' .. all .. '"}'
+    end
+    redis.call('HSET', KEYS[20], id, meta .. string.sub(record, nl))
+  end
 end
 if late > 0 and ARGV[4] ~= '1' then redis.call('HINCRBY', KEYS[13], 'late_outcomes', late) end
 if races > 0 then redis.call('HINCRBY', KEYS[13], 'reap_races', races) end
