@@ -188,7 +188,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         let handle = metrics::install(&settings.queue.name)?;
         probes::serve(&settings.endpoints.metrics_addr, probes.clone(), handle).await?;
     }
-    let Some(queue) = connect(&settings, &mut stop).await else {
+    let Some(queue) = connect(&settings, &mut stop).await? else {
         return Ok(());
     };
     let opts = settings.worker.clone();
@@ -258,26 +258,25 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Connects, waiting (with backoff, logged) while Redis is unreachable; `None` if stopped first.
+/// Connects, waiting (with backoff, logged) while Redis is unreachable; `None` if stopped
+/// first. A configuration the server refuses (a wrong seal key under a known id, a keyless
+/// worker on a sealed queue) is an error: the process exits with status 1.
 async fn connect(
     settings: &Settings,
     stop: &mut (impl std::future::Future<Output = std::io::Result<()>> + Unpin),
-) -> Option<Queue> {
+) -> Result<Option<Queue>, QueueError> {
     let mut wait = Duration::from_millis(200);
     loop {
         match Queue::connect(&settings.redis, settings.queue_config()).await {
-            Ok(q) => return Some(q),
-            Err(e @ QueueError::Config(_)) => {
-                error!("{e}");
-                return None;
-            }
+            Ok(q) => return Ok(Some(q)),
+            Err(e @ QueueError::Config(_)) => return Err(e),
             Err(e) => {
                 warn!(error = %e, retry_in = %humantime::format_duration(wait), "waiting for Redis")
             }
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = &mut *stop => return None,
+            _ = &mut *stop => return Ok(None),
         }
         wait = (wait * 2).min(Duration::from_secs(5));
     }

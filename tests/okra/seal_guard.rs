@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::seal_kit::*;
 use super::*;
 
-/// Runs `okra-worker` with `env` against `server` until it exits by itself (at most 20 s, then
-/// it is killed and the test fails); returns everything it printed.
+/// Runs `okra-worker` with `env` against `server` until it exits by itself, with status 1 (at
+/// most 20 s, then it is killed and the test fails); returns everything it printed.
 fn worker_refuses(
     server: &RedisServer,
     sandbox: &str,
@@ -45,11 +45,13 @@ fn worker_refuses(
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
-    format!(
+    let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    )
+    );
+    assert_eq!(out.status.code(), Some(1), "a refusal is a failure: {said}");
+    said
 }
 
 /// The error lines a process printed (log lines at level error, or plain lines).
