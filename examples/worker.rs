@@ -14,7 +14,7 @@ use okra_queue::{
 
 /// Stands in for a real call: a BVN ending in 0 fails once (retried), then everything succeeds.
 async fn verify(job: OkraJob, ctx: JobContext) -> Result<OkraResult, BoxDynError> {
-    let OkraJob::BvnVerify { bvn } = &job else {
+    let OkraJob::BvnVerify { bvn, .. } = &job else {
         return Err(JobError::terminal("unsupported", "only bvn_verify here").into());
     };
     if bvn.ends_with('0') && ctx.attempt == 1 {
@@ -53,6 +53,7 @@ async fn main() -> Result<(), BoxDynError> {
     let mut events = Box::pin(queue.events(Since::Now).await?);
     let job = OkraJob::BvnVerify {
         bvn: "22234567890".into(),
+        matching: None,
     };
     let id = queue.enqueue(&job, EnqueueOptions::default()).await?.id;
     let done = queue.wait(&id, Duration::from_secs(30)).await?;

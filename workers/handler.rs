@@ -12,8 +12,8 @@ use std::time::Instant;
 use apalis::prelude::{BoxDynError, Data};
 use okra_queue::job::{Failure, Job};
 use okra_queue::okra::{
-    Action, Classifier, Delays, OkraClient, OkraError, OkraJob, OkraResult, OkraSettings,
-    ProfileError, Reply, WithoutLookup, checked_lookup, checked_profile,
+    Action, Classifier, Delays, MatchSettings, OkraClient, OkraError, OkraJob, OkraResult,
+    OkraSettings, ProfileError, Reply, WithoutLookup, checked_lookup, checked_profile,
 };
 use okra_queue::rdb::{NotFound, Spent};
 use okra_queue::{JobContext, JobError, Queue};
@@ -31,6 +31,8 @@ pub struct Deps {
     /// `[okra]`: the lookups, the guard, what a kind without a lookup does.
     pub okra: OkraSettings,
     pub pay: PayOnce,
+    /// `[match]`: the answer to a job's match request, and whether its profile is kept.
+    pub matching: MatchSettings,
 }
 
 /// Runs one Okra job; its result is an [`OkraResult`] (`lookup: "free"` when the profile came
@@ -67,7 +69,7 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraR
                 info!("profile paid for within okra.reuse_window; reused, no call");
                 deps.pay
                     .count(ctx.redis_now_ms(), job.kind(), Spent::SavedReuse, 0.0);
-                return Ok(result.reused());
+                return Ok(answer_match(job, deps, result.reused()));
             }
             Ok(Gate::Go { look_first: l }) => look_first |= l,
             Ok(Gate::Busy) => {
@@ -86,10 +88,26 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraR
         }
     }
     let (result, settled) = attempt(job, ctx, deps, look_first).await;
+    let settled = keep_for_reuse(job, deps, settled);
     if let Some(lock) = &lock {
         deps.pay.end(lock, settled).await;
     }
-    result
+    result.map(|r| answer_match(job, deps, r))
+}
+
+/// Issue 28: the answer to the job's match request, from the profile; under `[match]
+/// keep_profile = false` the result keeps the answer, not the profile.
+fn answer_match(job: &OkraJob, deps: &Deps, result: OkraResult) -> OkraResult {
+    result.answer_match(job.match_request(), &deps.matching)
+}
+
+/// Issue 28: under `[match] keep_profile = false`, a job with a match request does not leave
+/// its profile in the reuse store either (the lock is released as if nothing was paid for).
+fn keep_for_reuse(job: &OkraJob, deps: &Deps, settled: Settled) -> Settled {
+    match settled {
+        Settled::Answer(_) if !deps.matching.keeps_profile(job.match_request()) => Settled::Nothing,
+        other => other,
+    }
 }
 
 /// One attempt past the pay lock: look first when the charge is uncertain, then pay.

@@ -222,6 +222,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         queue: queue.clone(),
         okra: settings.okra.clone(),
         pay,
+        matching: settings.matching.clone(),
     });
     info!(
         queue = queue.name(),

@@ -1,11 +1,13 @@
 //! Okra identity jobs: the job types, the HTTP client, the failure classification, masking of
-//! personal identifiers, and their settings. Okra shut down in 2025; its documents are a
+//! personal identifiers, the match of a record against what the customer typed, and their
+//! settings. Okra shut down in 2025; its documents are a
 //! frozen spec, every base URL is configuration, and `okra-sandbox` stands in for the API.
 
 pub mod classify;
 pub mod client;
 pub mod jobs;
 pub mod mask;
+pub mod matching;
 pub mod profile;
 pub mod result;
 pub mod settings;
@@ -13,6 +15,7 @@ pub mod settings;
 pub use classify::{Action, Classifier, Rule};
 pub use client::{ErrorBody, OkraClient, OkraError, Reply, SecretKey, profile_of};
 pub use jobs::{KINDS, OkraJob};
+pub use matching::{Decision, MatchAnswer, MatchRequest, MatchSettings};
 pub use profile::{ProfileError, checked_lookup, checked_profile};
 pub use result::OkraResult;
 pub use settings::{

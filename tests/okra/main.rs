@@ -27,11 +27,20 @@ use okra_queue::okra::{OkraJob, OkraResult};
 use okra_queue::{EnqueueOptions, JobRecord, JobState, Queue, QueueConfig, RawJob};
 
 fn bvn(b: &str) -> OkraJob {
-    OkraJob::BvnVerify { bvn: b.into() }
+    OkraJob::BvnVerify {
+        bvn: b.into(),
+        matching: None,
+    }
 }
 
 fn bvn_opts(b: String) -> (OkraJob, EnqueueOptions) {
-    (OkraJob::BvnVerify { bvn: b }, EnqueueOptions::default())
+    (
+        OkraJob::BvnVerify {
+            bvn: b,
+            matching: None,
+        },
+        EnqueueOptions::default(),
+    )
 }
 
 async fn producer(server: &RedisServer, name: &str) -> Queue {
