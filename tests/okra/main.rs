@@ -3,7 +3,8 @@
 //! `classes.rs` (every failure class, the sandbox's protocol), `limits.rs` (the account's rate
 //! limit and Okra's 429), `breaker.rs` (the circuit breaker and the drain guard), `pay_once.rs`
 //! (never paying twice for one answer), `sealed.rs` (sealing at rest, erasure, key rotation,
-//! the audit trail), `process.rs` (the worker process: signals,
+//! the audit trail), `matching.rs` (match requests: the decision through the worker, nothing of
+//! the person at rest with `keep_profile = false`), `process.rs` (the worker process: signals,
 //! configuration, metrics, memory), `service.rs` (health and readiness, `--check-config`, the
 //! deploy recipes).
 
@@ -13,6 +14,7 @@ mod common;
 mod breaker;
 mod classes;
 mod limits;
+mod matching;
 mod pay_once;
 mod process;
 mod sealed;

@@ -16,10 +16,10 @@ use super::*;
 use crate::common::cli::{Run, admin, admin_with_env};
 
 /// The identity index key every process of these tests shares.
-const INDEX_KEY: &str = "sealed-tests-index-key-0123";
+pub(super) const INDEX_KEY: &str = "sealed-tests-index-key-0123";
 
 /// A key line: `ID` and 32 random bytes in base64.
-fn key_line(id: &str) -> String {
+pub(super) fn key_line(id: &str) -> String {
     let bytes: Vec<u8> = (0..32).map(|_| fastrand::u8(..)).collect();
     format!(
         "{id} {}",
@@ -28,7 +28,7 @@ fn key_line(id: &str) -> String {
 }
 
 /// Writes a key file readable by its owner only.
-fn key_file(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+pub(super) fn key_file(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
     std::fs::write(&path, format!("# test keys\n{}\n", lines.join("\n"))).unwrap();
@@ -37,7 +37,7 @@ fn key_file(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
 }
 
 /// A producer on `name` that seals with `keys` (or not, with `None`) and indexes identities.
-async fn sealed_queue(server: &RedisServer, name: &str, keys: Option<&Path>) -> Queue {
+pub(super) async fn sealed_queue(server: &RedisServer, name: &str, keys: Option<&Path>) -> Queue {
     let mut cfg = QueueConfig::new(name);
     cfg.retry.max_attempts = 3;
     cfg.index_key = Some(okra_queue::ident::IndexKey::new(INDEX_KEY).unwrap());
@@ -51,7 +51,7 @@ async fn sealed_queue(server: &RedisServer, name: &str, keys: Option<&Path>) -> 
 }
 
 /// A worker's environment: the keys (when any), the index key, reuse on.
-fn sealed_env<'a>(keys: Option<&Path>) -> Vec<(&'a str, String)> {
+pub(super) fn sealed_env<'a>(keys: Option<&Path>) -> Vec<(&'a str, String)> {
     let mut env = vec![
         ("OKQ_QUEUE__INDEX_KEY", INDEX_KEY.to_string()),
         ("OKQ_OKRA__REUSE_WINDOW", "1h".to_string()),
@@ -78,7 +78,7 @@ fn admin_sealed(server: &RedisServer, queue: &str, keys: Option<&Path>, args: &[
 
 /// Every key name and every value Redis holds, read by type (strings, hashes, lists, sets,
 /// sorted sets with scores, streams), as one text to search.
-async fn everything_in_redis(server: &RedisServer) -> String {
+pub(super) async fn everything_in_redis(server: &RedisServer) -> String {
     let mut conn = redis::Client::open(server.url())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -125,7 +125,7 @@ async fn everything_in_redis(server: &RedisServer) -> String {
 }
 
 /// Every file under `dir` (the RDB, the AOF directory), as lossy text.
-fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
+pub(super) fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
