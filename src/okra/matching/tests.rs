@@ -413,3 +413,25 @@ fn jobs_carry_the_request_in_their_wire_format() {
     assert!(e.contains("unknown field `match`"), "{e}");
     assert!(job.validate().is_ok());
 }
+
+#[test]
+fn the_readme_example_answers_as_the_readme_says() {
+    let r = request(&[
+        ("first_name", "Olúwaseun"),
+        ("last_name", "Adeboyo"),
+        ("middle_name", "F."),
+        ("date_of_birth", "27/09/1979"),
+        ("phone", "+234 803 123 4567"),
+        ("gender", "Female"),
+    ]);
+    let profile = json!({"firstname": "OLUWASEUN", "middlename": "FUNMILAYO",
+        "lastname": "ADEBAYO", "dob": "1979-09-27", "phone": ["2348031234567"], "gender": "F"});
+    let answer = serde_json::to_value(compare(&r, Some(&profile), &settings())).unwrap();
+    let one = json!({"status": "match", "score": 1.0});
+    assert_eq!(
+        answer,
+        json!({"decision": "review", "fields": {"first_name": one,
+            "last_name": {"status": "partial", "score": 0.86}, "middle_name": one,
+            "date_of_birth": one, "phone": one, "gender": one}})
+    );
+}
