@@ -34,9 +34,9 @@ pub struct OkraResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// `match`: for a job with a match request, the decision and each field's verdict (never
-    /// the values).
+    /// the values). Boxed: most results have none.
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-    pub matching: Option<MatchAnswer>,
+    pub matching: Option<Box<MatchAnswer>>,
 }
 
 impl OkraResult {
@@ -75,7 +75,7 @@ impl OkraResult {
                 ..self
             };
         };
-        let answer = matching::compare(request, self.profile.as_ref(), settings);
+        let answer = Box::new(matching::compare(request, self.profile.as_ref(), settings));
         if settings.keeps_profile(Some(request)) {
             return Self {
                 matching: Some(answer),

@@ -47,25 +47,6 @@ pub struct EnqueueArgs {
     /// Tax identification number.
     #[arg(long)]
     tin_number: Option<String>,
-    /// Ask whether the record matches the first name the customer typed (the result carries
-    /// `match`; flags show in `ps` and shell history: prefer --file for real customers).
-    #[arg(long, help_heading = "Match what the customer typed")]
-    match_first_name: Option<String>,
-    /// The last name (surname) the customer typed.
-    #[arg(long, help_heading = "Match what the customer typed")]
-    match_last_name: Option<String>,
-    /// The middle name the customer typed.
-    #[arg(long, help_heading = "Match what the customer typed")]
-    match_middle_name: Option<String>,
-    /// The date of birth the customer typed (1979-09-27, 27-Sep-1979, 27/09/1979).
-    #[arg(long, help_heading = "Match what the customer typed")]
-    match_dob: Option<String>,
-    /// The phone number the customer typed (0803..., +234803..., 234803...).
-    #[arg(long, help_heading = "Match what the customer typed")]
-    match_phone: Option<String>,
-    /// The gender the customer typed (M, F, Male, Female).
-    #[arg(long, help_heading = "Match what the customer typed")]
-    match_gender: Option<String>,
     /// Run no earlier than this from now (30s, 5m).
     #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "at")]
     delay: Option<Duration>,
@@ -85,6 +66,34 @@ pub struct EnqueueArgs {
     /// JSON Lines file, or - for stdin.
     #[arg(long, value_name = "PATH|-")]
     file: Option<PathBuf>,
+    /// What the customer typed, to ask whether the record matches it.
+    #[command(flatten)]
+    matching: Box<MatchFlags>,
+}
+
+/// `--match-*`: what the customer typed (boxed: most runs give none).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Match what the customer typed")]
+struct MatchFlags {
+    /// Ask whether the record matches the first name the customer typed (the result carries
+    /// `match`; flags show in `ps` and shell history: prefer --file for real customers).
+    #[arg(long, value_name = "NAME")]
+    match_first_name: Option<String>,
+    /// The last name (surname) the customer typed.
+    #[arg(long, value_name = "NAME")]
+    match_last_name: Option<String>,
+    /// The middle name the customer typed.
+    #[arg(long, value_name = "NAME")]
+    match_middle_name: Option<String>,
+    /// The date of birth the customer typed (1979-09-27, 27-Sep-1979, 27/09/1979).
+    #[arg(long, value_name = "DATE")]
+    match_dob: Option<String>,
+    /// The phone number the customer typed (0803..., +234803..., 234803...).
+    #[arg(long, value_name = "PHONE")]
+    match_phone: Option<String>,
+    /// The gender the customer typed (M, F, Male, Female).
+    #[arg(long, value_name = "M|F")]
+    match_gender: Option<String>,
 }
 
 pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<ExitCode> {
@@ -111,12 +120,12 @@ pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<E
         }
     }
     let typed: Map<String, Value> = [
-        ("first_name", &args.match_first_name),
-        ("last_name", &args.match_last_name),
-        ("middle_name", &args.match_middle_name),
-        ("date_of_birth", &args.match_dob),
-        ("phone", &args.match_phone),
-        ("gender", &args.match_gender),
+        ("first_name", &args.matching.match_first_name),
+        ("last_name", &args.matching.match_last_name),
+        ("middle_name", &args.matching.match_middle_name),
+        ("date_of_birth", &args.matching.match_dob),
+        ("phone", &args.matching.match_phone),
+        ("gender", &args.matching.match_gender),
     ]
     .into_iter()
     .filter_map(|(field, v)| Some((field.to_string(), Value::String(v.clone()?))))

@@ -117,7 +117,13 @@ static CANONICAL: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(
 /// A name as comparable words.
 pub(crate) fn words(name: &str) -> Vec<String> {
     let mut clean = String::with_capacity(name.len());
-    for c in name.nfkd() {
+    // Most names are ASCII already: nothing to decompose.
+    let chars: Box<dyn Iterator<Item = char>> = if name.is_ascii() {
+        Box::new(name.chars())
+    } else {
+        Box::new(name.nfkd())
+    };
+    for c in chars {
         match c {
             c if is_combining_mark(c) => {}
             '\'' | '’' | '‘' | 'ʼ' | '`' | '´' => {}
@@ -163,6 +169,15 @@ pub(crate) fn similarity(a: &str, b: &str) -> f64 {
     1.0 - strsim::osa_distance(a, b) as f64 / longer as f64
 }
 
+/// The best [`similarity`] two words of these lengths could have (initials aside).
+fn length_bound(a: &str, b: &str) -> f64 {
+    let (la, lb) = (a.chars().count(), b.chars().count());
+    if la.min(lb) <= 1 {
+        return 1.0;
+    }
+    1.0 - la.abs_diff(lb) as f64 / la.max(lb) as f64
+}
+
 /// The words of one field the customer typed.
 pub(crate) struct Typed<'a> {
     pub(crate) part: Part,
@@ -191,9 +206,14 @@ pub(crate) fn compare(
     let mut pairs = Vec::with_capacity(typed_words.len() * pool.len());
     for (i, (_, part, word)) in typed_words.iter().enumerate() {
         for (j, (rpart, rword)) in pool.iter().enumerate() {
+            let same = part == rpart;
+            // Words of lengths too far apart cannot reach `floor`: no need to measure.
+            if !same && length_bound(word, rword) < floor {
+                continue;
+            }
             let score = similarity(word, rword);
-            if part == rpart || score >= floor {
-                pairs.push((score, part == rpart, i, j));
+            if same || score >= floor {
+                pairs.push((score, same, i, j));
             }
         }
     }

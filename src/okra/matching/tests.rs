@@ -407,6 +407,10 @@ fn jobs_carry_the_request_in_their_wire_format() {
     .unwrap_err();
     assert!(e.contains("match.date_of_birth is not a date"), "{e}");
     assert!(!e.contains("1985"), "{e}");
+    let e = OkraJob::from_json(json!({"kind": "bvn_verify", "bvn": "22234567890",
+        "match": {"phone": 8031234567_u64}}))
+    .unwrap_err();
+    assert_eq!(e, "match.phone must be text");
     let e = OkraJob::from_json(json!({"kind": "rc_verify", "rc_number": "RC1",
         "company_name": "Acme", "match": {"last_name": "Belson"}}))
     .unwrap_err();
