@@ -20,7 +20,8 @@ pub struct AuditEntry {
     /// Who: `--actor` / `OKQ_ACTOR` (default `user@host`), or the dashboard token's name.
     pub actor: String,
     /// What: `requeue`, `purge`, `cancel`, `run-now`, `pause`, `resume`, `unthrottle`,
-    /// `rate-limit`, `queue-delete`, `erase`, `rekey`, `export-reveal`, `show-reveal`, `login`.
+    /// `rate-limit`, `queue-delete`, `erase`, `rekey`, `export-reveal`, `show-reveal`, `list-reveal`,
+    /// `login`.
     pub action: String,
     /// The queue it acted on (empty for changes outside one queue).
     pub queue: String,

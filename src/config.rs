@@ -281,8 +281,8 @@ impl Settings {
         self.redis.check()
     }
 
-    /// The effective settings, one `section.key = value` line each, secrets masked (the Redis
-    /// password, `queue.index_key`); what `--check-config` prints.
+    /// The effective settings, one `section.key = value` line each, secrets masked (see
+    /// [`masked`]); what `--check-config` prints.
     pub fn effective(&self) -> Vec<String> {
         let parts: [(&str, serde_json::Result<serde_json::Value>); 12] = [
             ("redis", serde_json::to_value(&self.redis)),
@@ -304,11 +304,7 @@ impl Settings {
                 continue;
             };
             for (key, v) in map {
-                let shown = match (section, key.as_str()) {
-                    ("redis", "url") => serde_json::json!(self.redis.display_url()),
-                    (_, "index_key") if !v.is_null() => serde_json::json!("(set, masked)"),
-                    _ => v,
-                };
+                let shown = masked(&key, v);
                 lines.push(format!("{section}.{key} = {shown}"));
             }
         }
@@ -327,6 +323,54 @@ impl Settings {
             ..self.queue.clone()
         }
     }
+}
+
+/// A setting as `--check-config` shows it: a key that names a secret (`index_key`, a
+/// password, a token, a secret) as `(set, masked)`, and in every string, list and table
+/// the password of any URL or address with credentials (`redis.url`, `redis.sentinels`, a
+/// cluster's seed list, a base URL): `user:***@host`. Paths (TLS files, the keys file) are
+/// shown: they are not secrets.
+fn masked(key: &str, v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let secret = ["index_key", "password", "secret", "token"]
+        .iter()
+        .any(|s| key.contains(s));
+    match v {
+        Value::Null => Value::Null,
+        _ if secret => Value::String("(set, masked)".into()),
+        Value::String(text) => Value::String(
+            text.split(',')
+                .map(without_password)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(|i| masked(key, i)).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k.clone(), masked(&k, v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// One URL or `[user:password@]host:port` with its password (or lone credential) masked;
+/// text without credentials unchanged.
+fn without_password(part: &str) -> String {
+    let start = part.find("://").map_or(0, |i| i + 3);
+    let Some(at) = part[start..].rfind('@') else {
+        return part.to_string();
+    };
+    let creds = &part[start..start + at];
+    // A path with an `@` in it is not a URL with credentials.
+    if creds.contains('/') {
+        return part.to_string();
+    }
+    let masked = match creds.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".into(),
+    };
+    format!("{}{masked}{}", &part[..start], &part[start + at..])
 }
 
 /// `--check-config` of a binary: every problem of a configuration (`loaded` is what
@@ -500,6 +544,34 @@ mod tests {
         let account = q.account.unwrap();
         assert_eq!((account.name.as_str(), account.limit), ("default", 60));
         assert!(q.rate_limit.is_none());
+    }
+
+    #[test]
+    fn check_config_masks_every_credential() {
+        let mut s = Settings::default();
+        s.redis.url = "redis://app:urlpass@10.0.0.5:6379/0".into();
+        s.redis.sentinels = vec![
+            "redis://:sentpass@10.0.0.6:26379".into(),
+            "rediss://ops:sentpass2@10.0.0.7:26379".into(),
+            "10.0.0.8:26379".into(),
+        ];
+        s.redis.tls_key = Some("/etc/okq/client@2026.key".into());
+        s.okra.base_url = "https://user:basepass@okra.internal/v2".into();
+        let text = s.effective().join("\n");
+        for secret in ["urlpass", "sentpass", "sentpass2", "basepass"] {
+            assert!(!text.contains(secret), "{secret} shown:\n{text}");
+        }
+        assert!(text.contains("redis://:***@10.0.0.6:26379"), "{text}");
+        assert!(text.contains("rediss://ops:***@10.0.0.7:26379"), "{text}");
+        assert!(text.contains("10.0.0.8:26379"), "{text}");
+        assert!(
+            text.contains("/etc/okq/client@2026.key"),
+            "paths are shown: {text}"
+        );
+        assert_eq!(
+            masked("url", "redis://:a@h1:1,redis://u:b@h2:2".into()),
+            "redis://:***@h1:1,redis://u:***@h2:2"
+        );
     }
 
     #[test]

@@ -77,19 +77,23 @@ impl Queue {
     }
 
     /// Takes one extra slot of the rate limit (the account's, when the queue has one) for a
-    /// second upstream call inside a job; `Some(wait)` when none is free.
-    pub async fn permit(&self) -> Result<Option<Duration>> {
+    /// second upstream call inside a job: [`Permit::Granted`] with the slot's id (to give it
+    /// back if the call is not made), or [`Permit::Wait`] when none is free.
+    pub async fn permit(&self) -> Result<Permit> {
         match &self.account {
             Some(a) => {
                 let t = a.take(1).await?;
                 Ok(match (t.granted, t.held) {
                     // Held by the daily budget: ask again later (the claims are held too).
-                    (0, Some(_)) => Some(Duration::from_secs(1)),
-                    (0, None) => Some(t.wait),
-                    _ => None,
+                    (0, Some(_)) => Permit::Wait(Duration::from_secs(1)),
+                    (0, None) => Permit::Wait(t.wait),
+                    _ => Permit::Granted(t.slots.into_iter().next()),
                 })
             }
-            None => self.rdb.permit(self.cfg.rate_limit).await,
+            None => Ok(match self.rdb.permit(self.cfg.rate_limit).await? {
+                Some(wait) => Permit::Wait(wait),
+                None => Permit::Granted(None),
+            }),
         }
     }
 
@@ -101,4 +105,13 @@ impl Queue {
             None => Ok(()),
         }
     }
+}
+
+/// What [`Queue::permit`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Permit {
+    /// A slot: its id when the account has a limit (none to give back otherwise).
+    Granted(Option<String>),
+    /// None is free for this long.
+    Wait(Duration),
 }

@@ -189,6 +189,16 @@ pub enum RequeueAt {
 }
 
 impl RequeueAt {
+    /// Checks the time against [`crate::job::MAX_DELAY`].
+    pub fn check(self) -> Result<()> {
+        let (delay, at) = match self {
+            Self::Now => (None, None),
+            Self::After(d) => (Some(d), None),
+            Self::At(t) => (None, Some(t)),
+        };
+        crate::job::check_delay(delay, at).map_err(|e| QueueError::Config(format!("requeue: {e}")))
+    }
+
     fn parts(self) -> (Duration, u64) {
         match self {
             Self::Now => (Duration::ZERO, 0),
@@ -324,6 +334,7 @@ impl Queue {
     }
 
     async fn requeue_ids(&self, ids: &[String], at: RequeueAt) -> Result<Vec<String>> {
+        at.check()?;
         let (delay, at_ms) = at.parts();
         let entry = HistoryEntry {
             outcome: HistoryKind::Requeued,
@@ -408,6 +419,7 @@ impl Queue {
         at: RequeueAt,
         mut progress: impl FnMut(BulkReport),
     ) -> Result<BulkReport> {
+        at.check()?;
         let mut scan = self.dead_scan(&snapshot(filter), false).await?;
         let mut report = BulkReport::default();
         while let Some(letters) = scan.next_chunk().await? {

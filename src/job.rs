@@ -1,9 +1,13 @@
 //! The vocabulary every layer shares: jobs as producers write them, their state, metadata,
 //! failures and attempt history, and the lease a worker holds. Types only; storage is `rdb`.
 
+mod shown;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+pub use shown::{json_error_rule, kind_for_log};
 
 /// Job ids are ULIDs: unique across machines and sortable by creation time.
 pub type JobId = String;
@@ -120,6 +124,33 @@ impl std::fmt::Display for JobState {
     }
 }
 
+/// The longest a job may wait for its due time: 365 days. A delay or run-at time past it is
+/// refused where it enters (enqueue options, `dlq requeue`, okra-admin's flags and files);
+/// a retry's wait (backoff, an upstream's `Retry-After`) is capped at it. So every due time is
+/// an integer of ms far below 2^53, which Redis's Lua writes as digits, never as a float
+/// (`1.2e+14`) that no reader would parse. The scripts cap due times at the same value
+/// (`MAX_DELAY_MS` in `lua/lib.lua`).
+pub const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Checks a delay and a run-at time against [`MAX_DELAY`] (this machine's clock for the
+/// run-at time; a time in the past means now). The message names the rule, not the value.
+pub fn check_delay(delay: Option<Duration>, run_at: Option<SystemTime>) -> Result<(), String> {
+    let days = MAX_DELAY.as_secs() / 86_400;
+    if delay.is_some_and(|d| d > MAX_DELAY) {
+        return Err(format!("delay is longer than the maximum of {days} days"));
+    }
+    if let Some(at) = run_at
+        && at
+            .duration_since(SystemTime::now())
+            .is_ok_and(|ahead| ahead > MAX_DELAY)
+    {
+        return Err(format!(
+            "run-at time is more than the maximum of {days} days ahead"
+        ));
+    }
+    Ok(())
+}
+
 /// Per-job options at enqueue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnqueueOptions {
@@ -138,6 +169,11 @@ pub struct EnqueueOptions {
 }
 
 impl EnqueueOptions {
+    /// Checks the options: a delay or run-at time within [`MAX_DELAY`].
+    pub fn check(&self) -> Result<(), String> {
+        check_delay(self.delay, self.run_at)
+    }
+
     /// Options with a delay.
     pub fn delay(delay: Duration) -> Self {
         Self {
@@ -406,6 +442,28 @@ pub struct Failure {
     /// reset, a lost lease): the next attempt looks before it acts again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub uncertain: bool,
+    /// With `uncertain`: the latest moment (ms, Redis time) the uncertain action can have
+    /// started. A provider still finishing it may say "no such record" until its answer
+    /// deadline has passed since then, so an absence only counts after that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertain_at: Option<u64>,
+    /// The attempt's lease was taken back (its holder stopped renewing it: crashed, killed,
+    /// cut off) at this moment (ms, Redis time). What the holder did meanwhile is unknown; a
+    /// handler decides what that means (the Okra handler: a charge that may have happened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_lost_at: Option<u64>,
+}
+
+impl Failure {
+    /// When the attempt may have had an effect upstream that nobody saw, the latest moment
+    /// that effect can have started (ms, Redis time): an uncertain call, or a lost lease
+    /// (`now` for a record written before these times were kept). `None` when the attempt
+    /// ended knowing what it did.
+    pub fn unseen_effect_since(&self, now: u64) -> Option<u64> {
+        self.uncertain_at
+            .or(self.lease_lost_at)
+            .or_else(|| self.uncertain.then_some(now))
+    }
 }
 
 /// Longest upstream body excerpt kept on a failure.
@@ -513,6 +571,23 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delays_are_bounded_here_and_in_the_scripts() {
+        assert!(check_delay(Some(MAX_DELAY), None).is_ok());
+        let e = check_delay(Some(MAX_DELAY + Duration::from_millis(1)), None).unwrap_err();
+        assert_eq!(e, "delay is longer than the maximum of 365 days");
+        assert!(check_delay(Some(Duration::from_millis(u64::MAX)), None).is_err());
+        let far = SystemTime::now() + MAX_DELAY + Duration::from_secs(3600);
+        assert!(check_delay(None, Some(far)).is_err());
+        assert!(
+            check_delay(None, Some(UNIX_EPOCH)).is_ok(),
+            "a past time means now"
+        );
+        let lib = include_str!("rdb/lua/lib.lua");
+        let line = format!("local MAX_DELAY_MS = {}\n", MAX_DELAY.as_millis());
+        assert!(lib.contains(&line), "lua/lib.lua must say {line}");
+    }
 
     #[test]
     fn a_ready_job_stores_one_time_and_reads_three() {

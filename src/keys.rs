@@ -16,6 +16,11 @@
 //! (its rate limit, throttle, reuse store, pay locks, spend ledger and daily budget) live under
 //! a hash tag of their own, `okq:{acct:NAME}:` (see [`AccountKeys`]).
 //!
+//! Queue and account names hold only ASCII letters, digits, `-`, `_` and `.`, 1 to 64 bytes
+//! ([`validate_name`]). So no queue's hash tag can be an account's (those hold a `:`), and no
+//! name holds a glob character: a name that enters a `SCAN` pattern is still escaped
+//! ([`glob_escape`]), so a name read back from Redis can never match another queue's keys.
+//!
 //! | key | type | holds |
 //! |---|---|---|
 //! | `ready` | list | ids ready to run; producers `LPUSH`, workers `RPOP` (FIFO) |
@@ -117,7 +122,8 @@ keys!(
 );
 
 impl Keys {
-    /// Key layout for queue `queue`. The name must not contain `{` or `}` (it becomes the hash tag).
+    /// Key layout for queue `queue`, a name [`validate_name`] accepts (the library's `Queue`
+    /// constructors check it): it becomes the hash tag.
     pub fn new(queue: &str) -> Self {
         Self {
             queue: queue.to_string(),
@@ -138,6 +144,11 @@ impl Keys {
     /// Idempotency claim for `key`.
     pub fn idempotency(&self, key: &str) -> String {
         format!("{}idem:{key}", self.prefix)
+    }
+
+    /// Every idempotency claim of the queue (a `SCAN` pattern; the name is escaped).
+    pub fn idempotency_pattern(&self) -> String {
+        format!("{}idem:*", glob_escape(&self.prefix))
     }
 
     /// Column hashes that hold per-job data: deleting a job means `HDEL` from each.
@@ -175,7 +186,8 @@ pub struct AccountKeys {
 }
 
 impl AccountKeys {
-    /// Keys of account `name` (checked like a queue name).
+    /// Keys of account `name`, a name [`validate_name`] accepts (checked with the queue's
+    /// settings): `okq:{acct:NAME}:`, which no queue name (no `:` in it) can produce.
     pub fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
@@ -226,6 +238,13 @@ impl AccountKeys {
         format!("{}paying:{kind}:{person}", self.prefix)
     }
 
+    /// The free lookup routes that have answered with a profile (hash: path → ms, Redis time,
+    /// of the first such answer): a 404 carrying the provider's error envelope from one of
+    /// them is a definite "no such identity", never a path that does not exist.
+    pub fn lookups(&self) -> String {
+        format!("{}lookups", self.prefix)
+    }
+
     /// The spend ledger of one UTC day (`YYYY-MM-DD`): `<kind>|<counter>` → count.
     pub fn spend(&self, day: &str) -> String {
         format!("{}spend:{day}", self.prefix)
@@ -252,9 +271,9 @@ impl AccountKeys {
         format!("{}rekey", self.prefix)
     }
 
-    /// Profiles stored for reuse (a `SCAN` pattern).
+    /// Profiles stored for reuse (a `SCAN` pattern; the name is escaped).
     pub fn reuse_pattern(&self) -> String {
-        format!("{}reuse:*", self.prefix)
+        format!("{}reuse:*", glob_escape(&self.prefix))
     }
 
     /// Present (with a TTL) after a person was erased: no answer that arrives later may store
@@ -264,21 +283,59 @@ impl AccountKeys {
     }
 }
 
-/// Checks a queue name: non-empty, no hash-tag braces, no whitespace, at most 64 bytes.
-pub fn validate_queue_name(name: &str) -> Result<(), String> {
+/// The characters a queue or account name may hold besides ASCII letters and digits.
+pub const NAME_PUNCTUATION: [char; 3] = ['-', '_', '.'];
+
+/// Longest queue or account name, in bytes.
+pub const NAME_MAX: usize = 64;
+
+/// Checks a queue or account name (`what`: "queue" or "account"): 1 to 64 bytes of ASCII
+/// letters, digits, `-`, `_` and `.`. Nothing else: not `:` (an account's hash tag is
+/// `acct:NAME`, which a queue name could otherwise spell), not `{` `}` (the hash tag), not the
+/// glob characters `* ? [ ] \` (names enter `SCAN` patterns), no spaces or control characters.
+/// The message is one line and shows the name escaped.
+pub fn validate_name(what: &str, name: &str) -> Result<(), String> {
+    let rule = format!("{what} names hold 1 to {NAME_MAX} ASCII letters, digits, `-`, `_` and `.`");
     if name.is_empty() {
-        return Err("queue name is empty".into());
+        return Err(format!("{what} name is empty ({rule})"));
     }
-    if name.len() > 64 {
-        return Err(format!("queue name `{name}` is longer than 64 bytes"));
+    let shown: String = name
+        .chars()
+        .take(NAME_MAX)
+        .flat_map(char::escape_debug)
+        .collect();
+    if name.len() > NAME_MAX {
+        return Err(format!(
+            "{what} name `{shown}…` is longer than {NAME_MAX} bytes ({rule})"
+        ));
     }
     if let Some(c) = name
         .chars()
-        .find(|c| matches!(c, '{' | '}') || c.is_whitespace() || c.is_control())
+        .find(|c| !(c.is_ascii_alphanumeric() || NAME_PUNCTUATION.contains(c)))
     {
-        return Err(format!("queue name `{name}` contains the character {c:?}"));
+        return Err(format!(
+            "{what} name `{shown}` holds {c:?}, which names may not ({rule})"
+        ));
     }
     Ok(())
+}
+
+/// Checks a queue name ([`validate_name`]).
+pub fn validate_queue_name(name: &str) -> Result<(), String> {
+    validate_name("queue", name)
+}
+
+/// `s` with Redis glob characters (`* ? [ ] \`) escaped, for a literal part of a `SCAN` /
+/// `KEYS` pattern: the pattern then matches that text only.
+pub fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -302,8 +359,47 @@ mod tests {
     #[test]
     fn queue_names_are_checked() {
         assert!(validate_queue_name("identity").is_ok());
-        assert!(validate_queue_name("").is_err());
-        assert!(validate_queue_name("a{b}").is_err());
-        assert!(validate_queue_name("a b").is_err());
+        assert!(validate_queue_name("kyc-slow_2.v1").is_ok());
+        for bad in [
+            "",
+            "a{b}",
+            "a b",
+            "*",
+            "a?",
+            "[a]",
+            "a\\b",
+            "acct:default",
+            "a\nb",
+            "é",
+            "a|b",
+        ] {
+            assert!(validate_queue_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_queue_name(&"a".repeat(64)).is_ok());
+        assert!(validate_queue_name(&"a".repeat(65)).is_err());
+        let e = validate_name("account", "x\ny*").unwrap_err();
+        assert!(
+            !e.contains('\n') && e.starts_with("account name `x\\ny*`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn no_queue_name_spells_an_account_prefix() {
+        // An account's hash tag holds a `:`, which no valid queue name does.
+        let account = AccountKeys::new("default");
+        assert!(validate_queue_name(account.scope()).is_err());
+        assert_eq!(account.budget(), "okq:{acct:default}:budget");
+    }
+
+    #[test]
+    fn scan_patterns_escape_the_name() {
+        assert_eq!(glob_escape(r"a*b?c[d]e\f"), r"a\*b\?c\[d\]e\\f");
+        assert_eq!(glob_escape("identity"), "identity");
+        assert_eq!(Keys::new("*").idempotency_pattern(), r"okq:{\*}:idem:*");
+        assert_eq!(
+            AccountKeys::new("a?").reuse_pattern(),
+            r"okq:{acct:a\?}:reuse:*"
+        );
     }
 }

@@ -135,8 +135,7 @@ impl QueueConfig {
             ));
         }
         if let Some(a) = &self.account {
-            crate::keys::validate_queue_name(&a.name)
-                .map_err(|e| QueueError::Config(format!("account: {e}")))?;
+            crate::keys::validate_name("account", &a.name).map_err(QueueError::Config)?;
             if self.rate_limit.is_some() {
                 return Err(QueueError::Config(
                     "a queue limits its rate either by itself or by its account, not both".into(),
@@ -200,6 +199,7 @@ impl RawJob {
     /// A typed job, validated and serialized, with its identity.
     pub fn of<J: Job>(job: &J, options: EnqueueOptions) -> std::result::Result<Self, String> {
         job.validate()?;
+        options.check()?;
         Ok(Self {
             kind: job.kind().to_string(),
             payload: serde_json::to_string(job).map_err(|e| e.to_string())?,
@@ -217,7 +217,7 @@ impl Queue {
     pub async fn connect(redis: &RedisSettings, cfg: QueueConfig) -> Result<Self> {
         cfg.validate()?;
         let conn = RedisConn::connect(redis).await?;
-        let mut queue = Self::with_conn(conn, cfg);
+        let mut queue = Self::with_conn(conn, cfg)?;
         queue.redis = Some(Arc::new(redis.clone()));
         queue.rdb.ping().await.map_err(|e| match e {
             QueueError::Redis(source) => QueueError::Connect {
@@ -234,11 +234,14 @@ impl Queue {
         Ok(queue)
     }
 
-    /// Wraps an existing connection. Workers made from it poll instead of blocking on the
-    /// wake-up key (they need a second connection for that; use [`Queue::connect`]).
-    pub fn with_conn(conn: RedisConn, cfg: QueueConfig) -> Self {
+    /// Wraps an existing connection, after checking the settings (the queue and account
+    /// names above all: they become key prefixes). Workers made from it poll instead of
+    /// blocking on the wake-up key (they need a second connection for that; use
+    /// [`Queue::connect`]).
+    pub fn with_conn(conn: RedisConn, cfg: QueueConfig) -> Result<Self> {
+        cfg.validate()?;
         let keys = Keys::new(&cfg.name);
-        Self {
+        Ok(Self {
             account: cfg
                 .account
                 .clone()
@@ -248,15 +251,14 @@ impl Queue {
             waiters: Default::default(),
             cfg: Arc::new(cfg),
             redis: None,
-        }
+        })
     }
 
     /// A handle on another queue over the same connection, with this handle's settings.
     pub fn sibling(&self, name: &str) -> Result<Self> {
         let mut cfg = (*self.cfg).clone();
         cfg.name = name.to_string();
-        cfg.validate()?;
-        let mut queue = Self::with_conn(self.rdb.conn(), cfg);
+        let mut queue = Self::with_conn(self.rdb.conn(), cfg)?;
         queue.redis = self.redis.clone();
         // Confirming is per connection, not per queue: the sibling's writes go the same way.
         queue.rdb = queue.rdb.with_durable(self.rdb.durable());
@@ -331,6 +333,12 @@ impl Queue {
         jobs: Vec<RawJob>,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Enqueued>> {
+        // Unvalidated payloads, but options are checked: a due time past MAX_DELAY is refused.
+        for (i, j) in jobs.iter().enumerate() {
+            j.options
+                .check()
+                .map_err(|e| QueueError::InvalidJob(format!("job #{}: {e}", i + 1)))?;
+        }
         let news: Vec<NewJob> = jobs.into_iter().map(|j| self.new_job(j)).collect();
         let ttl = self.cfg.idempotency_ttl;
         let failed = std::sync::atomic::AtomicBool::new(false);
@@ -560,7 +568,7 @@ impl Queue {
                 match seal::open(sealer, &Place::job(q, &id, Column::Result), &r) {
                     Ok(text) => serde_json::from_str(&text).map_err(|e| QueueError::Corrupt {
                         id: id.clone(),
-                        reason: format!("result: {e}"),
+                        reason: format!("result: {}", crate::job::json_error_rule(&e)),
                     })?,
                     Err(_) => serde_json::Value::String(seal::placeholder(&r)),
                 },
@@ -602,7 +610,11 @@ impl JobRecord {
             .transpose()
             .map_err(|e| QueueError::Corrupt {
                 id: self.id.clone(),
-                reason: format!("result is not a {}: {e}", std::any::type_name::<T>()),
+                reason: format!(
+                    "result is not a {}: {}",
+                    std::any::type_name::<T>(),
+                    crate::job::json_error_rule(&e)
+                ),
             })
     }
 }

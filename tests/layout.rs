@@ -1,5 +1,6 @@
 //! The source tree's shape, checked on every `make test` (and `make lint`): no import cycle
-//! between the library's top-level modules (a child importing its parent is fine), the
+//! between the library's top-level modules (a child importing its parent is fine), none
+//! between the files of one folder either (`super::` and `crate::` paths to a sibling), the
 //! storage layer at the bottom, and no source file over 700 lines. Read from the code's own
 //! `crate::` paths, comments left out.
 
@@ -147,6 +148,87 @@ fn cycle_from(g: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec
     walk(g, start, start, &mut path, &mut BTreeSet::new()).then_some(path)
 }
 
+/// The sibling files (or folders) a file's code names: `super::NAME` and `crate::<its
+/// folder>::NAME`, where NAME is another file or folder of the same folder.
+fn sibling_refs(code: &str, folder: &[String], siblings: &BTreeSet<String>) -> BTreeSet<String> {
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut prefixes = vec!["super::".to_string()];
+    if !folder.is_empty() {
+        prefixes.push(format!("crate::{}::", folder.join("::")));
+    }
+    let mut out = BTreeSet::new();
+    for prefix in &prefixes {
+        for (i, _) in code.match_indices(prefix.as_str()) {
+            let after = &code[i + prefix.len()..];
+            let names: Vec<String> = match after.strip_prefix('{') {
+                Some(group) => group
+                    .split('}')
+                    .next()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(|item| ident(item.trim()))
+                    .collect(),
+                None => vec![ident(after)],
+            };
+            out.extend(names.into_iter().filter(|n| siblings.contains(n)));
+        }
+    }
+    out
+}
+
+/// Per folder of `dir` (itself included): each file → the sibling files it names.
+fn folder_graphs(root: &Path, dir: &str) -> BTreeMap<PathBuf, BTreeMap<String, BTreeSet<String>>> {
+    let mut files = Vec::new();
+    rust_files(&root.join(dir), &mut files);
+    let mut by_folder: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    for f in files {
+        by_folder
+            .entry(f.parent().unwrap().to_path_buf())
+            .or_default()
+            .push(f);
+    }
+    let src = root.join("src");
+    let mut out = BTreeMap::new();
+    for (folder, files) in by_folder {
+        let name = |p: &Path| p.file_stem().unwrap().to_string_lossy().to_string();
+        let mut siblings: BTreeSet<String> = files.iter().map(|f| name(f)).collect();
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                siblings.insert(name(&path));
+            }
+        }
+        // A file's path in the crate: `crate::rdb::…` for src/rdb (none outside the library).
+        let module: Vec<String> = folder
+            .strip_prefix(&src)
+            .map(|rel| {
+                rel.components()
+                    .map(|c| c.as_os_str().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &files {
+            let me = name(f);
+            // The folder's own module file imports its children; a child naming it is fine.
+            if matches!(me.as_str(), "mod" | "main" | "lib") {
+                continue;
+            }
+            let code = code_only(&std::fs::read_to_string(f).unwrap());
+            let refs = sibling_refs(&code, &module, &siblings);
+            g.entry(me.clone())
+                .or_default()
+                .extend(refs.into_iter().filter(|r| *r != me && r != "mod"));
+        }
+        out.insert(folder, g);
+    }
+    out
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -163,6 +245,25 @@ fn no_import_cycle_between_top_level_modules() {
     assert!(
         cycles.is_empty(),
         "import cycles between top-level modules:\n{}",
+        cycles.join("\n")
+    );
+}
+
+#[test]
+fn no_import_cycle_inside_any_folder() {
+    let mut cycles = Vec::new();
+    for dir in ["src", "workers"] {
+        for (folder, g) in folder_graphs(&root(), dir) {
+            for m in g.keys() {
+                if let Some(c) = cycle_from(&g, m) {
+                    cycles.push(format!("{}: {}", folder.display(), c.join(" -> ")));
+                }
+            }
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "import cycles between files of one folder (give what both need a file below them):\n{}",
         cycles.join("\n")
     );
 }
@@ -204,4 +305,13 @@ fn the_checker_sees_imports_and_skips_comments() {
     g.insert("a".to_string(), BTreeSet::from(["b".to_string()]));
     g.insert("b".to_string(), BTreeSet::from(["a".to_string()]));
     assert_eq!(cycle_from(&g, "a").unwrap(), ["a", "b", "a"]);
+    // Inside a folder: `super::` and the folder's own `crate::` path name siblings.
+    let siblings = BTreeSet::from(["acker".to_string(), "process".to_string()]);
+    let code = code_only(
+        "use super::process::{WorkerProcess, every};\nuse super::{acker, Nope};\nuse crate::backend::acker::x; // super::gone",
+    );
+    let refs: Vec<String> = sibling_refs(&code, &["backend".to_string()], &siblings)
+        .into_iter()
+        .collect();
+    assert_eq!(refs, ["acker", "process"]);
 }

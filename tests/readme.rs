@@ -43,7 +43,9 @@ async fn the_readme_worker_example_runs() {
         [
             "event enqueued bvn_verify ",
             "event retry bvn_verify server_error",
-            "event completed bvn_verify "
+            "event completed bvn_verify ",
+            // Paid once with the library's pay-once unit: the second job reuses the answer.
+            "the same person again: reuse"
         ],
         "{stdout}"
     );

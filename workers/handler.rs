@@ -10,17 +10,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use apalis::prelude::{BoxDynError, Data};
-use okra_queue::job::{Failure, Job};
+use okra_queue::job::Job;
+use okra_queue::okra::lookup::{self, Answer, Nothing, Verdict};
 use okra_queue::okra::{
     Action, Classifier, Delays, MatchSettings, OkraClient, OkraError, OkraJob, OkraResult,
-    OkraSettings, ProfileError, Reply, WithoutLookup, checked_lookup, checked_profile,
+    OkraSettings, ProfileError, Reply, WithoutLookup, checked_profile,
 };
 use okra_queue::rdb::{NotFound, Spent};
 use okra_queue::{JobContext, JobError, Queue};
 use serde_json::Value;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::pay_once::{Gate, PayOnce, Settled, receipt_credits};
+use okra_queue::okra::pay_once::{Begin, Charge, PayOnce, Settled, receipt_credits};
 
 /// What every job needs.
 pub struct Deps {
@@ -30,7 +31,7 @@ pub struct Deps {
     pub queue: Queue,
     /// `[okra]`: the lookups, the guard, what a kind without a lookup does.
     pub okra: OkraSettings,
-    pub pay: PayOnce,
+    pub pay: Arc<PayOnce>,
     /// `[match]`: the answer to a job's match request, and whether its profile is kept.
     pub matching: MatchSettings,
 }
@@ -50,48 +51,22 @@ pub async fn run(
 }
 
 async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraResult, JobError> {
+    // The claim's rate-limit slot is the charge's: given back on every path that makes no call.
+    let charge = deps.pay.charge(ctx);
     // A record written by another producer is checked as enqueue checks it; Okra never sees
     // an invalid one. The message names the rule, never the value.
     if let Err(why) = job.validate() {
-        give_back_slot(deps, ctx).await;
         return Err(JobError::terminal(
             "invalid_payload",
             format!("the job fails validation: {why}"),
         ));
     }
-    // The last attempt may have been charged without its answer reaching us.
-    let mut look_first = ctx.last_error.as_ref().is_some_and(|f| uncertain(deps, f));
-    let lock = deps.pay.lock(job, deps.queue.name(), ctx);
-    if let Some(lock) = &lock {
-        match deps.pay.begin(lock, ctx.meta.fresh).await {
-            Ok(Gate::Reused(result)) => {
-                give_back_slot(deps, ctx).await;
-                info!("profile paid for within okra.reuse_window; reused, no call");
-                deps.pay
-                    .count(ctx.redis_now_ms(), job.kind(), Spent::SavedReuse, 0.0);
-                return Ok(answer_match(job, deps, result.reused()));
-            }
-            Ok(Gate::Go { look_first: l }) => look_first |= l,
-            Ok(Gate::Busy) => {
-                give_back_slot(deps, ctx).await;
-                return Err(JobError::retryable(
-                    "coalesced",
-                    "another job is still paying for this person; waiting for its answer",
-                )
-                .without_attempt()
-                .with_delay(std::time::Duration::from_secs(1)));
-            }
-            Err(e) => {
-                give_back_slot(deps, ctx).await;
-                return Err(queue_unavailable(e));
-            }
-        }
-    }
-    let (result, settled) = attempt(job, ctx, deps, look_first).await;
-    let settled = keep_for_reuse(job, deps, settled);
-    if let Some(lock) = &lock {
-        deps.pay.end(lock, settled).await;
-    }
+    let mut charge = match charge.begin(job, ctx).await? {
+        Begin::Reused(result) => return Ok(answer_match(job, deps, result)),
+        Begin::Go(charge) => charge,
+    };
+    let (result, settled) = attempt(job, ctx, deps, &mut charge).await;
+    charge.settle(keep_for_reuse(job, deps, settled)).await;
     result.map(|r| answer_match(job, deps, r))
 }
 
@@ -110,183 +85,187 @@ fn keep_for_reuse(job: &OkraJob, deps: &Deps, settled: Settled) -> Settled {
     }
 }
 
-/// One attempt past the pay lock: look first when the charge is uncertain, then pay.
+/// One attempt past the pay lock: look first when the last charge is uncertain, then pay.
 async fn attempt(
     job: &OkraJob,
     ctx: &JobContext,
     deps: &Deps,
-    look_first: bool,
+    charge: &mut Charge,
 ) -> (Result<OkraResult, JobError>, Settled) {
-    if look_first {
-        match look(job, ctx, deps).await {
+    if let Some(since) = charge.look_first() {
+        match look(job, ctx, deps, charge, since).await {
             Looked::Found(result) => return (Ok(result.clone()), Settled::Answer(result)),
             Looked::Failed(e) => return (Err(e), Settled::Unsure),
             Looked::Absent => {}
         }
     }
-    pay(job, ctx, deps, look_first).await
+    pay(job, ctx, deps, charge).await
 }
 
 /// What the free lookup before a repeat said.
 enum Looked {
     /// Okra has the profile: done, for free.
     Found(OkraResult),
-    /// Okra answered that it has no such identity: paying is safe.
+    /// Okra answered definitely that it has no such identity: paying is safe.
     Absent,
-    /// No definite answer: the attempt ends, and the next one looks again.
+    /// No definite answer yet: the attempt ends, and the next one looks again.
     Failed(JobError),
 }
 
-/// The free lookup before paying again for a job whose last attempt may have been charged.
-async fn look(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Looked {
+/// The free lookup before paying again for a job whose last attempt may have been charged by
+/// a call that started at `since` at the latest (see [`okra_queue::okra::lookup`]).
+async fn look(
+    job: &OkraJob,
+    ctx: &JobContext,
+    deps: &Deps,
+    charge: &mut Charge,
+    since: u64,
+) -> Looked {
     let Some(path) = deps.okra.lookup_for(job.kind()) else {
         return match deps.okra.without_lookup {
             WithoutLookup::Verify => Looked::Absent,
-            WithoutLookup::Hold => {
-                give_back_slot(deps, ctx).await;
-                Looked::Failed(
-                    JobError::terminal(
-                        "unresolved_charge",
-                        format!(
-                            "Okra may have charged for an answer that never arrived, and {} has no free lookup to check (okra.lookup); enqueue it again if a second charge is acceptable",
-                            job.kind()
-                        ),
-                    )
-                    .uncertain(),
-                )
-            }
+            WithoutLookup::Hold => Looked::Failed(charge.keep(JobError::terminal(
+                "unresolved_charge",
+                format!(
+                    "Okra may have charged for an answer that never arrived, and {} has no free lookup to check (okra.lookup); enqueue it again if a second charge is acceptable",
+                    job.kind()
+                ),
+            ))),
         };
     };
     if let Some(e) = still_ours(ctx) {
-        return Looked::Failed(e.uncertain());
+        return Looked::Failed(charge.keep(e));
     }
-    let unresolved = |why: String| {
-        Looked::Failed(
-            JobError::retryable(
+    if let Err(e) = charge.calling().await {
+        return Looked::Failed(charge.keep(e));
+    }
+    let reply = call(deps, path, job.body()).await;
+    if let Err(e) = &reply {
+        let (_, action) = deps.classifier.job_error(e, &deps.delays);
+        // A 429 (or an account failure) from the lookup stops this run like any other,
+        // and the next attempt still looks first.
+        if matches!(action, Action::RateLimited | Action::Pause) {
+            return Looked::Failed(charge.keep(failed(deps, e).await));
+        }
+    }
+    let pay = charge.pay_once();
+    let nothing = match lookup::read(job, &reply) {
+        Answer::Profile(profile) => {
+            info!(
+                lookup = path,
+                "profile found with the free lookup; no second paid verify"
+            );
+            pay.prove_lookup(path).await;
+            pay.found();
+            pay.count(charge.now(), job.kind(), Spent::SavedLookup, 0.0);
+            return Looked::Found(OkraResult {
+                lookup: Some("free".into()),
+                ..OkraResult::found(path, profile)
+            });
+        }
+        Answer::Nothing(nothing) => nothing,
+    };
+    let proven = matches!(nothing, Nothing::NotFound(_)) && pay.lookup_proven(path).await;
+    match lookup::absence(
+        nothing,
+        proven,
+        since,
+        charge.now(),
+        deps.okra.answer_deadline,
+    ) {
+        Verdict::Absent => {
+            info!(
+                lookup = path,
+                "the free lookup has no such identity; verifying again"
+            );
+            Looked::Absent
+        }
+        Verdict::TooEarly { wait, what } => {
+            info!(lookup = path, wait = %humantime::format_duration(wait), "no identity yet, but the uncertain call may still be finishing; looking again at okra.answer_deadline");
+            Looked::Failed(charge.keep(
+                JobError::retryable(
+                    "awaiting_answer",
+                    format!(
+                        "Okra may still be finishing a call whose answer never arrived: the free lookup {path} answered {what}, which counts as \"no such identity\" only once okra.answer_deadline ({}) has passed since that call; looking again then",
+                        humantime::format_duration(deps.okra.answer_deadline)
+                    ),
+                )
+                .with_delay(wait)
+                .without_attempt(),
+            ))
+        }
+        Verdict::Unresolved(why) => {
+            warn!(
+                lookup = path,
+                "the free lookup gave no definite answer; not paying again"
+            );
+            Looked::Failed(charge.keep(JobError::retryable(
                 "unresolved_charge",
                 format!(
-                    "Okra may have charged for an answer that never arrived, and the free lookup {path} did not answer: {why}"
+                    "Okra may have charged for an answer that never arrived, and the free lookup {path} did not answer definitely: {why}"
                 ),
-            )
-            .uncertain(),
-        )
-    };
-    match call(deps, path, job.body()).await {
-        Ok(Reply::Data(data)) => match checked_lookup(job, &data) {
-            Ok(Some(profile)) => {
-                info!(
-                    lookup = path,
-                    "profile found with the free lookup; no second paid verify"
-                );
-                deps.pay.found();
-                deps.pay
-                    .count(ctx.redis_now_ms(), job.kind(), Spent::SavedLookup, 0.0);
-                Looked::Found(OkraResult {
-                    lookup: Some("free".into()),
-                    ..OkraResult::found(path, profile)
-                })
-            }
-            Ok(None) => {
-                info!(
-                    lookup = path,
-                    "the free lookup has no profile; verifying again"
-                );
-                Looked::Absent
-            }
-            Err(e) => unresolved(e.to_string()),
-        },
-        Ok(Reply::NoContent) => Looked::Absent,
-        Err(e) => {
-            let (_, action) = deps.classifier.job_error(&e, &deps.delays);
-            // A 429 (or an account failure) from the lookup stops this run like any other,
-            // and the next attempt still looks first.
-            if matches!(action, Action::RateLimited | Action::Pause) {
-                return Looked::Failed(failed(deps, &e).await.uncertain());
-            }
-            warn!(lookup = path, status = %status_text(&e), "the free lookup did not answer; not paying again");
-            unresolved(e.to_string())
+            )))
         }
     }
 }
 
-/// The paid call: a budget slot, a rate-limit slot, the verify, and the ledger.
+/// The paid call: a budget slot, a rate-limit slot, the verify, and the ledger. A slot not
+/// spent on a charged call goes back by itself.
 async fn pay(
     job: &OkraJob,
     ctx: &JobContext,
     deps: &Deps,
-    looked: bool,
+    charge: &mut Charge,
 ) -> (Result<OkraResult, JobError>, Settled) {
     // Still unresolved if this run cannot pay after all: the next attempt looks again.
-    let keep = |e: JobError| if looked { e.uncertain() } else { e };
-    let unsettled = || {
-        if looked {
+    let unsettled = |charge: &Charge| {
+        if charge.look_first().is_some() {
             Settled::Unsure
         } else {
             Settled::Nothing
         }
     };
-    match deps.pay.budget_take().await {
-        Ok(true) => {}
-        Ok(false) => {
-            give_back_slot(deps, ctx).await;
-            warn!(
-                "okra.daily_budget is spent: the account's queues are held until the next UTC day or `okra-admin queue resume`"
-            );
-            let e = JobError::retryable("budget", "okra.daily_budget is spent for today")
-                .without_attempt();
-            return (Err(keep(e)), unsettled());
-        }
-        Err(e) => {
-            give_back_slot(deps, ctx).await;
-            return (Err(keep(queue_unavailable(e))), unsettled());
-        }
+    let ready = match charge.take_budget().await {
+        Ok(()) => match still_ours(ctx) {
+            Some(e) => Err(e),
+            None => charge.calling().await,
+        },
+        Err(e) => Err(e),
+    };
+    if let Err(e) = ready {
+        return (Err(charge.keep(e)), unsettled(charge));
     }
-    if looked {
-        // The claim paid for one call (the lookup); the verify is a second one.
-        match deps.queue.permit().await {
-            Ok(None) => {}
-            Ok(Some(wait)) => {
-                deps.pay.budget_give_back().await;
-                let e = JobError::retryable(
-                    "rate_limited",
-                    "waiting for a slot of okra.requests_per_minute",
-                )
-                .with_delay(wait)
-                .without_attempt();
-                return (Err(keep(e)), unsettled());
-            }
-            Err(e) => {
-                deps.pay.budget_give_back().await;
-                return (Err(keep(queue_unavailable(e))), unsettled());
-            }
-        }
-    }
-    if let Some(e) = still_ours(ctx) {
-        give_back_slot(deps, ctx).await;
-        deps.pay.budget_give_back().await;
-        return (Err(keep(e)), unsettled());
-    }
-    let now = || ctx.redis_now_ms();
-    match call(deps, job.path(), job.body()).await {
+    let started = charge.now();
+    let reply = call(deps, job.path(), job.body()).await;
+    match reply {
         Ok(Reply::Data(data)) => {
             // Okra charged for a success, whatever its profile turns out to be.
-            deps.pay
-                .count(now(), job.kind(), Spent::Paid, receipt_credits(&data));
+            charge.charged();
+            let pay = charge.pay_once();
+            pay.count(
+                charge.now(),
+                job.kind(),
+                Spent::Paid,
+                receipt_credits(&data),
+            );
             match checked_profile(job, &data) {
                 Ok(profile) => {
-                    deps.pay.found();
+                    pay.found();
                     let result = OkraResult {
-                        verified_at: Some(now()),
+                        verified_at: Some(charge.now()),
                         ..OkraResult::found(job.path(), profile)
                     };
                     (Ok(result.clone()), Settled::Answer(result))
+                }
+                // Paid for, but no usable profile: the free lookup may have one.
+                Err(e @ ProfileError::Malformed(_)) => {
+                    (Err(refused(e).uncertain_since(started)), Settled::Unsure)
                 }
                 Err(e) => (Err(refused(e)), Settled::Nothing),
             }
         }
         // A valid account with no BVN attached: Okra does not charge for it.
         Ok(Reply::NoContent) => {
-            deps.pay.budget_give_back().await;
             let result = OkraResult {
                 http_status: 204,
                 profile: None,
@@ -295,35 +274,19 @@ async fn pay(
             };
             (Ok(result), Settled::Nothing)
         }
+        // No answer, or one that cannot be read (a 2xx Okra charged for): the budget slot
+        // stays spent, and the next attempt looks first.
         Err(e) if e.uncertain() => {
-            deps.pay.count(now(), job.kind(), Spent::Uncertain, 0.0);
-            (Err(failed(deps, &e).await), Settled::Unsure)
+            charge.charged();
+            charge
+                .pay_once()
+                .count(charge.now(), job.kind(), Spent::Uncertain, 0.0);
+            (
+                Err(failed(deps, &e).await.uncertain_since(started)),
+                Settled::Unsure,
+            )
         }
-        Err(e) => {
-            deps.pay.budget_give_back().await;
-            (Err(failed(deps, &e).await), Settled::Nothing)
-        }
-    }
-}
-
-/// Whether the attempt that ended with `f` may have been charged at Okra without its answer
-/// reaching us (see `OkraError::uncertain`; a lease lost or expired mid-call too). Records
-/// from before the flag existed are judged by their class.
-fn uncertain(deps: &Deps, f: &Failure) -> bool {
-    f.uncertain
-        || deps.classifier.is_okra_timeout_class(&f.class)
-        || matches!(
-            f.class.as_str(),
-            "lease_expired" | "lease_lost" | "unresolved_charge"
-        )
-}
-
-/// The claim took a rate-limit slot for this run's call; a run that makes none gives it back.
-async fn give_back_slot(deps: &Deps, ctx: &JobContext) {
-    if let Some(slot) = &ctx.slot
-        && let Err(e) = deps.queue.give_back(std::slice::from_ref(slot)).await
-    {
-        info!(error = %e, "could not give a rate-limit slot back");
+        Err(e) => (Err(failed(deps, &e).await), Settled::Nothing),
     }
 }
 
@@ -477,13 +440,6 @@ fn pause_reason(je: &JobError, e: &OkraError) -> String {
         None => "okra call failed".into(),
     };
     format!("{} ({}){hint}", what.trim_end(), je.class())
-}
-
-fn queue_unavailable(e: okra_queue::QueueError) -> JobError {
-    JobError::retryable(
-        "queue_unavailable",
-        format!("could not reach the queue's rate limiter: {e}"),
-    )
 }
 
 /// `503`, or `none` when Okra never answered.

@@ -3,9 +3,7 @@
 
 mod handler;
 mod metrics;
-mod pay_once;
 mod probes;
-mod tally;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +14,7 @@ use anyhow::Context as _;
 use apalis::prelude::{Monitor, WorkerBuilder};
 use clap::Parser;
 use okra_queue::config::Settings;
+use okra_queue::okra::pay_once::PayOnce;
 use okra_queue::okra::{Classifier, OkraClient, OkraJob, SecretKey};
 use okra_queue::{Queue, QueueError};
 use tracing::{error, info, warn};
@@ -204,24 +203,15 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             runtime.node_id().to_string(),
         ));
     }
-    let tally = tally::Tally::new(&queue);
-    tokio::spawn(tally.clone().run());
-    let pay = pay_once::PayOnce::new(
-        &queue,
-        settings.okra.reuse_window,
-        settings.okra.daily_budget,
-        // A paid call lasts at most the client timeout; a job waits for another's for a lease.
-        settings.okra.timeout + Duration::from_secs(5),
-        settings.worker.lease,
-        tally.clone(),
-    );
+    // A job waits for another job's paid call for the same person at most a lease.
+    let pay = PayOnce::start(&queue, &settings.okra, settings.worker.lease);
     let deps = Arc::new(handler::Deps {
         client,
         classifier,
         delays: settings.delays,
         queue: queue.clone(),
         okra: settings.okra.clone(),
-        pay,
+        pay: pay.clone(),
         matching: settings.matching.clone(),
     });
     info!(
@@ -260,7 +250,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     info!(grace = %humantime::format_duration(grace), "stopping: recording outcomes and giving back unfinished jobs");
     let report = runtime.shutdown().await;
     // The last jobs' counts, before the process goes.
-    tally.flush().await;
+    pay.flush().await;
     info!(
         released = report.released,
         unrecorded = report.unrecorded,

@@ -4,21 +4,16 @@
 
 use std::sync::Arc;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::outage::Backoff;
-use super::runtime::WorkerProcess;
-
+use super::liveness::Loop;
+use super::outage::{Backoff, OutageLog};
+use super::process::{AckMsg, WorkerProcess};
 use crate::rdb::{Applied, MAX_BATCH, OutcomeEntry, Transition};
-
-pub(crate) enum AckMsg {
-    Outcome(Box<OutcomeEntry>),
-    Flush(oneshot::Sender<()>),
-}
 
 /// A batch this large is written without lingering.
 const LINGER_BELOW: usize = 64;
@@ -173,7 +168,7 @@ pub(crate) fn report(
                         .increment(1);
                 }
                 if e.transition == Transition::Dead {
-                    warn!(job = %e.lease.id, kind = %e.kind, class = e.class(), reason = e.reason.as_deref().unwrap_or(""), attempt = e.history.attempt, "job moved to dead letters");
+                    warn!(job = %e.lease.id, kind = %crate::job::kind_for_log(&e.kind), class = e.class(), reason = e.reason.as_deref().unwrap_or(""), attempt = e.history.attempt, "job moved to dead letters");
                 }
             }
             Applied::Late => late.push(&e.lease),
@@ -211,4 +206,108 @@ pub(crate) fn report(
         }
     }
     applied
+}
+
+/// Writing outcomes: apply a batch through Redis outages, confirm it at `redis.durability`,
+/// and count what was applied.
+impl WorkerProcess {
+    /// Applies a batch, retrying through Redis outages; `give_up` bounds the retrying.
+    /// Returns how many outcomes were applied, or `None` when it gave up. The outcomes count
+    /// as recorded once `redis.durability` confirms them (retried until then).
+    pub(crate) async fn apply_retrying(
+        &self,
+        entries: &[OutcomeEntry],
+        give_up: Option<Duration>,
+    ) -> Option<usize> {
+        let started = Instant::now();
+        let (statuses, maybe_applied) = self.apply_only(entries, started, give_up).await?;
+        // Recorded only once `redis.durability` holds: until then the leases stay held (and
+        // extended), and the confirmation is tried again.
+        if !self.confirm_retrying(started, give_up).await {
+            return None;
+        }
+        Some(self.acknowledged(entries, &statuses, maybe_applied))
+    }
+
+    /// Applies a batch, retrying through Redis outages (until `give_up` after `started`):
+    /// what the script decided for each entry, and whether an earlier try may have applied it.
+    pub(crate) async fn apply_only(
+        &self,
+        entries: &[OutcomeEntry],
+        started: Instant,
+        give_up: Option<Duration>,
+    ) -> Option<(Vec<Applied>, bool)> {
+        let mut backoff = Backoff::new();
+        let mut outage = OutageLog::new("recording outcomes", self.health.clone());
+        // After a failed try the script may have run with its reply lost: a rejection is then
+        // no proof the lease was lost.
+        let mut maybe_applied = false;
+        loop {
+            self.liveness.beat(Loop::Acker);
+            match self
+                .queue
+                .rdb
+                .apply(entries, self.queue.cfg.history_cap, maybe_applied)
+                .await
+            {
+                Ok(statuses) => {
+                    outage.ok();
+                    return Some((statuses, maybe_applied));
+                }
+                Err(e) => {
+                    maybe_applied = true;
+                    let wait = backoff.next();
+                    outage.fail(&e, wait);
+                    if give_up.is_some_and(|g| started.elapsed() >= g) {
+                        tracing::error!(count = entries.len(), error = %e, "gave up recording outcomes; those jobs run again after their lease expires");
+                        return None;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Applied (and confirmed): the leases end, and metrics and logs count what was applied.
+    pub(crate) fn acknowledged(
+        &self,
+        entries: &[OutcomeEntry],
+        statuses: &[Applied],
+        maybe_applied: bool,
+    ) -> usize {
+        self.leases.settle(entries.iter().map(|e| &e.lease));
+        super::acker::report(self, entries, statuses, maybe_applied)
+    }
+
+    /// Confirms the writes so far at `redis.durability`, retrying (the acker's liveness goes
+    /// round meanwhile); false when `give_up` ran out first.
+    pub(crate) async fn confirm_retrying(
+        &self,
+        started: Instant,
+        give_up: Option<Duration>,
+    ) -> bool {
+        let mut backoff = Backoff::new();
+        let mut outage = OutageLog::new(
+            "confirming outcomes (redis.durability)",
+            self.health.clone(),
+        );
+        loop {
+            self.liveness.beat(Loop::Acker);
+            match self.queue.rdb.confirm().await {
+                Ok(()) => {
+                    outage.ok();
+                    return true;
+                }
+                Err(e) => {
+                    let wait = backoff.next();
+                    outage.fail(&e, wait);
+                    if give_up.is_some_and(|g| started.elapsed() >= g) {
+                        tracing::error!(error = %e, "gave up confirming outcomes at redis.durability; those jobs may run again after a failover");
+                        return false;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tracing::info;
 
-use super::runtime::{WorkerProcess, every};
+use super::process::{WorkerProcess, every};
 use crate::error::Result;
 use crate::job::host_name;
 use crate::rdb::{WORKER_TTL, WorkerInfo};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::runtime::{WorkerProcess, every};
+use super::process::{WorkerProcess, every};
 use crate::error::Result;
 use crate::rdb::MAX_BATCH;
 

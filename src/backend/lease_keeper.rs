@@ -11,7 +11,7 @@ use std::time::Duration;
 use tracing::warn;
 
 use super::liveness::Loop;
-use super::runtime::{WorkerProcess, every};
+use super::process::{WorkerProcess, every};
 use crate::error::Result;
 use crate::rdb::MAX_BATCH;
 

@@ -18,6 +18,7 @@ mod liveness;
 mod options;
 mod outage;
 mod outcome;
+mod process;
 mod reaper;
 mod runtime;
 mod scheduler;
@@ -54,7 +55,7 @@ use crate::policy::record::{invalid_payload, unreadable_payload};
 use crate::rdb::ClaimReply;
 use crate::seal::{self, Column, Place, Sealer};
 use outage::{Backoff, OutageLog};
-use runtime::WorkerProcess;
+use process::WorkerProcess;
 
 /// A worker loop's source of jobs. Clone it once per worker loop; each clone has its own
 /// buffer and capacity, and all clones share their [`Runtime`].
@@ -254,11 +255,11 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
                         // serde's messages quote the offending value (an identifier, maybe):
                         // keep only where it failed.
                         let (meta, problem) = match (meta, args) {
-                            (Err(e), _) => (None, format!("job metadata does not decode ({})", serde_where(&e))),
-                            (Ok(m), Err(e)) => (Some(m), format!("payload does not decode as a known job ({})", serde_where(&e))),
+                            (Err(e), _) => (None, format!("job metadata does not decode ({})", crate::job::json_error_rule(&e))),
+                            (Ok(m), Err(e)) => (Some(m), format!("payload does not decode as a known job ({})", crate::job::json_error_rule(&e))),
                             (Ok(_), Ok(_)) => unreachable!("decoded jobs are tasks"),
                         };
-                        warn!(job = %job.lease.id, kind = meta.as_ref().map_or("", |m| m.kind.as_str()), error = %problem, "invalid payload; moving to dead letters");
+                        warn!(job = %job.lease.id, kind = %crate::job::kind_for_log(meta.as_ref().map_or("", |m| m.kind.as_str())), error = %problem, "invalid payload; moving to dead letters");
                         buried.push((job, meta, problem));
                     }
                 }
@@ -431,29 +432,6 @@ fn opened_failure(sealer: Option<&Sealer>, queue: &str, id: &str, text: &str) ->
     Some(f)
 }
 
-/// What a serde error says, without any value it quotes (an identifier, maybe): messages
-/// that only name a field or variant are kept, others become their category; both with the
-/// place it happened.
-fn serde_where(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let names_only = [
-        "missing field",
-        "unknown field",
-        "unknown variant",
-        "duplicate field",
-    ];
-    let what = match e.classify() {
-        serde_json::error::Category::Data if names_only.iter().any(|p| text.starts_with(p)) => {
-            text.split(" at line").next().unwrap_or("").to_string()
-        }
-        serde_json::error::Category::Io => "read error".into(),
-        serde_json::error::Category::Syntax => "not JSON".into(),
-        serde_json::error::Category::Data => "a value of the wrong type or range".into(),
-        serde_json::error::Category::Eof => "truncated".into(),
-    };
-    format!("{what} at line {} column {}", e.line(), e.column())
-}
-
 impl<Args: DeserializeOwned + Send + 'static> BackendConfig for RedisBackend<Args> {
     type Args = Args;
     type Id = String;
@@ -471,24 +449,5 @@ impl<Args: DeserializeOwned + Send + 'static> BackendConfig for RedisBackend<Arg
             OutcomeLayer::new(self.inner.clone(), self.held.clone()),
             ConcurrencyLimitLayer::new(self.inner.opts.concurrency),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::serde_where;
-
-    #[test]
-    fn serde_errors_lose_their_values() {
-        #[derive(Debug, serde::Deserialize)]
-        #[allow(dead_code)]
-        struct J {
-            bvn: u64,
-        }
-        let e = serde_json::from_str::<J>(r#"{"bvn":"22500000000"}"#).unwrap_err();
-        let w = serde_where(&e);
-        assert!(!w.contains("22500000000"), "{w}");
-        let e = serde_json::from_str::<J>("{}").unwrap_err();
-        assert!(serde_where(&e).contains("missing field `bvn`"));
     }
 }

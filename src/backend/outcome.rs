@@ -15,7 +15,7 @@ use serde::Serialize;
 use tower::{Layer, Service};
 
 use super::context::JobContext;
-use super::runtime::WorkerProcess;
+use super::process::WorkerProcess;
 use crate::job::Failure;
 use crate::policy::{Outcome, classify};
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tracing::debug;
 
-use super::runtime::{WorkerProcess, every};
+use super::process::{WorkerProcess, every};
 use crate::error::Result;
 use crate::job::{Failure, JobMeta, split_record};
 use crate::policy::Outcome;
@@ -88,8 +88,9 @@ fn take_back(inner: &WorkerProcess, e: &ExpiredLease, now: u64) -> OutcomeEntry 
             "lease expired: worker {} stopped renewing it (crashed, killed, hung or cut off from Redis)",
             e.worker
         ),
-        // The holder may have been mid-call: whatever it did upstream is unknown.
-        uncertain: true,
+        // The holder may have been mid-call: whatever it did upstream is unknown, and it did
+        // nothing after now. The handler decides what that means.
+        lease_lost_at: Some(now),
         ..Failure::default()
     };
     let attempt = Attempt::of(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::outage::Backoff;
-use super::runtime::WorkerProcess;
+use super::process::WorkerProcess;
 
 pub(crate) async fn run(inner: Arc<WorkerProcess>) {
     let mut stop = inner.stopping();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::outage::Backoff;
-use super::runtime::WorkerProcess;
+use super::process::WorkerProcess;
 use crate::rdb::{Rdb, Wake};
 
 pub(crate) async fn run(inner: Arc<WorkerProcess>, blocking: Option<Rdb>) {

@@ -135,7 +135,7 @@ pub const TABLE: &[Entry] = &[
     Entry {
         matched_by: "a 2xx body that cannot be parsed, or whose profile is not the documented shape",
         class: "`malformed_body`",
-        effect: "retry with backoff",
+        effect: "retry with backoff; Okra charged for the 2xx, so the charge counts as `uncertain` (the budget slot is kept) and the next attempt looks first",
         rules: &[(Match::BadBody, "malformed_body", Retry)],
     },
     Entry {
@@ -147,7 +147,7 @@ pub const TABLE: &[Entry] = &[
     Entry {
         matched_by: "a body larger than `okra.max_body` (1 MiB)",
         class: "`oversized_body`",
-        effect: "retry with backoff; reading stops and the connection is dropped",
+        effect: "retry with backoff; reading stops and the connection is dropped; a 2xx was charged: counted `uncertain`, and the next attempt looks first",
         rules: &[(Match::Oversized, "oversized_body", Retry)],
     },
     Entry {
@@ -226,9 +226,15 @@ pub const TABLE: &[Entry] = &[
         rules: &[],
     },
     Entry {
-        matched_by: "after an uncertain attempt, a free lookup that does not answer definitely (timeout, reset, 5xx, malformed), or a kind without a free lookup (`okra.without_lookup = \"hold\"`)",
+        matched_by: "after an uncertain attempt, a free lookup that finds no identity before `okra.answer_deadline` (2 min) has passed since the uncertain call started",
+        class: "`awaiting_answer`",
+        effect: "look again at the deadline, **no attempt spent**: Okra may still be finishing the call, and paying now could pay twice",
+        rules: &[],
+    },
+    Entry {
+        matched_by: "after an uncertain attempt, a free lookup that does not answer definitely (timeout, reset, 5xx, malformed, a 404 from a route that never answered with a profile or without the provider's error envelope), or a kind without a free lookup (`okra.without_lookup = \"hold\"`)",
         class: "`unresolved_charge`",
-        effect: "retry, looking first again (spends an attempt); dead when attempts are spent, and at once for a kind without a lookup: Okra may have charged for an answer that never arrived. A requeue starts with the lookup",
+        effect: "retry, looking first again (spends an attempt); dead when attempts are spent, and at once for a kind without a lookup: Okra may have charged for an answer that never arrived. `okra-admin dlq requeue --class unresolved_charge` starts again with the lookup",
         rules: &[],
     },
 ];

@@ -63,6 +63,10 @@ pub struct ErrorBody {
     pub code: Option<String>,
     /// `type`, upper-cased.
     pub error_type: Option<String>,
+    /// The body was the provider's JSON error envelope (`"status": "error"`, `"success":
+    /// false` or `"error": true`), not HTML, an empty body or some other shape: a 404 that
+    /// carries it comes from the API, not from a path that does not exist.
+    pub enveloped: bool,
 }
 
 /// A failed call.
@@ -122,12 +126,17 @@ pub enum OkraError {
 impl OkraError {
     /// Whether Okra may have done (and charged for) the work without its answer reaching us:
     /// no answer at all once the request could have left (a timeout or a reset, not a refused
-    /// connection), Okra's own 503 timeout, or a gateway's 502 or 504 in front of it.
+    /// connection), Okra's own 503 timeout, a gateway's 502 or 504 in front of it, or a 2xx
+    /// whose body cannot be read (oversized or not JSON): Okra charges for a 2xx, and the
+    /// profile it paid for may still be had from the free lookup.
     pub fn uncertain(&self) -> bool {
         match self {
             Self::Transport { connect, .. } => !connect,
             Self::Api { status, .. } => matches!(status, 502..=504),
-            Self::BadBody { .. } | Self::Redirect { .. } | Self::Oversized { .. } => false,
+            Self::BadBody { status, .. } | Self::Oversized { status, .. } => {
+                (200..300).contains(status)
+            }
+            Self::Redirect { .. } => false,
         }
     }
 
@@ -329,6 +338,7 @@ pub fn read_answer(
         method: text_of(map.get("method")).or_else(|| text_of(data.and_then(|d| d.get("method")))),
         code: text_of(map.get("code")),
         error_type: text_of(map.get("type")).map(|t| t.to_ascii_uppercase()),
+        enveloped: says_error,
     };
     Err(OkraError::Api {
         status,
@@ -433,6 +443,39 @@ mod tests {
             body.message.as_deref(),
             Some("Bad Gateway (body is not JSON)")
         );
+    }
+
+    #[test]
+    fn only_the_error_envelope_counts_as_one() {
+        let (_, body) = api(read_answer(
+            404,
+            br#"{"status":"error","message":"No identity found for this BVN","data":null}"#,
+            None,
+        ));
+        assert!(body.enveloped);
+        for bare in [
+            &b"<html>Not Found</html>"[..],
+            b"",
+            br#"{"detail":"Not Found"}"#,
+        ] {
+            let (_, body) = api(read_answer(404, bare, None));
+            assert!(!body.enveloped, "{}", String::from_utf8_lossy(bare));
+        }
+    }
+
+    #[test]
+    fn an_unreadable_2xx_may_have_been_charged() {
+        assert!(read_answer(200, b"<html>", None).unwrap_err().uncertain());
+        let big = OkraError::Oversized {
+            status: 200,
+            limit: 10,
+        };
+        assert!(big.uncertain());
+        let big_error = OkraError::Oversized {
+            status: 500,
+            limit: 10,
+        };
+        assert!(!big_error.uncertain());
     }
 
     #[test]

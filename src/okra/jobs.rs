@@ -103,21 +103,23 @@ fn present(field: &str, value: &str) -> Result<(), String> {
 }
 
 impl OkraJob {
-    /// Parses one job in the wire format, with a clear message when it is not one.
+    /// Parses one job in the wire format, with a clear message when it is not one. The
+    /// message names the rule, never a value (a file line may hold a BVN anywhere).
     pub fn from_json(value: Value) -> Result<Self, String> {
         let kind = value.get("kind").cloned();
         match kind {
             None => return Err("missing field `kind`".into()),
             Some(Value::String(k)) if !KINDS.contains(&k.as_str()) => {
                 return Err(format!(
-                    "unknown kind `{k}` (expected one of {})",
+                    "unknown kind (expected one of {})",
                     KINDS.join(", ")
                 ));
             }
             Some(Value::String(_)) => {}
-            Some(other) => return Err(format!("`kind` must be a string, got {other}")),
+            Some(_) => return Err("`kind` must be a string".into()),
         }
-        let job: Self = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let job: Self =
+            serde_json::from_value(value).map_err(|e| crate::job::json_error_rule(&e))?;
         job.validate()?;
         Ok(job)
     }
@@ -199,7 +201,7 @@ impl OkraJob {
             Self::NubanVerify { nuban, bank, .. } | Self::NubanNameVerify { nuban, bank, .. } => {
                 format!("nuban {} bank {bank}", m(nuban))
             }
-            Self::CustomerVerify { customer, .. } => format!("customer {customer}"),
+            Self::CustomerVerify { customer, .. } => format!("customer {}", m(customer)),
             Self::RcVerify { rc_number, .. } => format!("rc {rc_number}"),
             Self::TinVerify { tin_number, .. } => format!("tin {tin_number}"),
         }
@@ -293,7 +295,8 @@ mod tests {
             e(json!({"kind":"nuban_verify","nuban":"012345678","bank":"b"})).contains("10 digits")
         );
         assert!(
-            e(json!({"kind":"bvn_check","bvn":"22234567890"})).contains("unknown kind `bvn_check`")
+            e(json!({"kind":"bvn_check","bvn":"22234567890"}))
+                .contains("unknown kind (expected one of bvn_verify")
         );
         assert!(e(json!({"bvn":"22234567890"})).contains("missing field `kind`"));
         assert!(
@@ -313,5 +316,10 @@ mod tests {
         };
         assert_eq!(j.subject(false), "bvn *******7890");
         assert_eq!(j.subject(true), "bvn 22234567890");
+        let c = OkraJob::CustomerVerify {
+            customer: "cus-5f3e9a7712".into(),
+            matching: None,
+        };
+        assert_eq!(c.subject(false), "customer **********7712");
     }
 }

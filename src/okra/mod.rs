@@ -6,8 +6,10 @@
 pub mod classify;
 pub mod client;
 pub mod jobs;
+pub mod lookup;
 pub mod mask;
 pub mod matching;
+pub mod pay_once;
 pub mod profile;
 pub mod result;
 pub mod settings;

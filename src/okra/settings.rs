@@ -39,6 +39,12 @@ pub struct OkraSettings {
     /// `hold` (a dead letter of class `unresolved_charge`: an operator decides) or `verify`
     /// (pay again).
     pub without_lookup: WithoutLookup,
+    /// How long Okra may still be finishing a call whose answer never reached us (its
+    /// documents: a timed-out verify "eventually finishes successfully"). A free lookup that
+    /// finds no identity counts as a definite absence (so paying is safe) only once this long
+    /// has passed since the uncertain call started; until then the job waits for it.
+    #[serde(with = "humantime_serde")]
+    pub answer_deadline: Duration,
     /// A profile verified within this long is reused for a later job of the same kind and
     /// identifier, on any queue of the account, without calling Okra (`0s` = off; needs
     /// `queue.index_key`: the reuse store is keyed by the identity's keyed hash).
@@ -91,6 +97,7 @@ impl Default for OkraSettings {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             without_lookup: WithoutLookup::Hold,
+            answer_deadline: Duration::from_secs(120),
             reuse_window: Duration::ZERO,
             daily_budget: 0,
         }

@@ -85,6 +85,14 @@ impl JobError {
         self
     }
 
+    /// Says the attempt may have taken effect upstream, by an action started at `at` (ms,
+    /// Redis time) at the latest: see [`Failure::uncertain_at`].
+    pub fn uncertain_since(mut self, at: u64) -> Self {
+        self.failure.uncertain = true;
+        self.failure.uncertain_at = Some(at);
+        self
+    }
+
     /// Records the upstream HTTP status.
     pub fn http_status(mut self, status: u16) -> Self {
         self.failure.http_status = Some(status);

@@ -109,6 +109,12 @@ impl RetryPolicy {
         if self.max_delay < self.base_delay {
             return Err("retry.max_delay must not be shorter than retry.base_delay".into());
         }
+        if self.max_delay > crate::job::MAX_DELAY {
+            return Err(format!(
+                "retry.max_delay must be at most {} days (the longest delay a job may have)",
+                crate::job::MAX_DELAY.as_secs() / 86_400
+            ));
+        }
         if self.retry_window.is_zero() {
             return Err("retry.retry_window must be positive".into());
         }
@@ -141,14 +147,16 @@ impl RetryPolicy {
                 if spend_attempt && b.attempts >= b.max_attempts {
                     return Decision::Dead(dead(failure, DeadReason::AttemptsExhausted, b));
                 }
-                let floor = delay.unwrap_or_default();
+                // An explicit wait (an upstream's Retry-After) is capped like every delay:
+                // the retry window below then decides whether the job may wait that long.
+                let floor = delay.unwrap_or_default().min(crate::job::MAX_DELAY);
                 let wait = if spend_attempt {
                     floor.max(self.backoff(b.attempts))
                 } else {
                     floor
                 };
                 let window_end = b.window_start + self.retry_window.as_millis() as u64;
-                if b.now + wait.as_millis() as u64 > window_end {
+                if b.now.saturating_add(wait.as_millis() as u64) > window_end {
                     return Decision::Dead(dead(failure, DeadReason::RetryWindowExceeded, b));
                 }
                 Decision::Retry {
@@ -221,6 +229,27 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_far_retry_after_is_capped_at_the_longest_delay() {
+        let p = RetryPolicy {
+            retry_window: Duration::from_secs(2 * 365 * 86_400),
+            ..RetryPolicy::default()
+        };
+        // An upstream's Retry-After of ~585 million years (u64::MAX ms).
+        let e = JobError::retryable("rate_limited", "429")
+            .with_delay(Duration::from_millis(u64::MAX))
+            .without_attempt();
+        match p.decide(Outcome::from_job_error(&e), budget(1, 10)) {
+            Decision::Retry { delay, .. } => assert_eq!(delay, crate::job::MAX_DELAY),
+            other => panic!("{other:?}"),
+        }
+        let too_long = RetryPolicy {
+            max_delay: crate::job::MAX_DELAY * 2,
+            ..RetryPolicy::default()
+        };
+        assert!(too_long.validate().unwrap_err().contains("365 days"));
     }
 
     #[test]

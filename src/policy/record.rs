@@ -121,6 +121,8 @@ pub(crate) fn attempt(policy: &RetryPolicy, a: Attempt<'_>, outcome: Outcome) ->
             refund,
             failure,
         } => {
+            // Capped again where it is written: no due time past MAX_DELAY reaches Redis.
+            let delay = delay.min(crate::job::MAX_DELAY);
             history.retry_in_ms = Some(delay.as_millis() as u64);
             entry.transition = Transition::Retry;
             entry.delay_ms = delay.as_millis() as u64;

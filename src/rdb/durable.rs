@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 
-use super::conn::{Durability, RedisConn, RedisSettings};
+use super::conn::RedisConn;
+use super::settings::{Durability, RedisSettings};
 use crate::error::{QueueError, Result};
 
 /// The confirming side of one queue's connection.

@@ -196,8 +196,8 @@ impl Rdb {
             id: id.to_string(),
             reason,
         };
-        let meta: JobMeta =
-            serde_json::from_str(meta).map_err(|e| corrupt(format!("meta: {e}")))?;
+        let meta: JobMeta = serde_json::from_str(meta)
+            .map_err(|e| corrupt(format!("meta: {}", crate::job::json_error_rule(&e))))?;
         let state = Whereabouts {
             leased: lease.is_some(),
             dead: scores.1.is_some(),
@@ -207,7 +207,8 @@ impl Rdb {
         }
         .state();
         let mut history: Vec<HistoryEntry> = match history {
-            Some(h) => serde_json::from_str(&h).map_err(|e| corrupt(format!("history: {e}")))?,
+            Some(h) => serde_json::from_str(&h)
+                .map_err(|e| corrupt(format!("history: {}", crate::job::json_error_rule(&e))))?,
             None => Vec::new(),
         };
         let (stamp, result) = match &result {
@@ -218,7 +219,10 @@ impl Rdb {
             None => (None, None),
         };
         let last_error: Option<Failure> = match error {
-            Some(e) => Some(serde_json::from_str(&e).map_err(|e| corrupt(format!("error: {e}")))?),
+            Some(e) => Some(
+                serde_json::from_str(&e)
+                    .map_err(|e| corrupt(format!("error: {}", crate::job::json_error_rule(&e))))?,
+            ),
             None => None,
         };
         let ms = |s: Option<f64>| s.map(|v| v as u64);

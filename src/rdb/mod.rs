@@ -21,7 +21,8 @@
 //! | `account.rs` | claims of an Okra account's queues | the account's shared limit and throttle |
 //! | `erase.rs` | `okra-admin erase`, the dashboard | a person's jobs in every state, and what their account keeps |
 //! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the reuse store, pay locks, the spend ledger, the daily budget |
-//! | `conn.rs`, `reply.rs`, `scripts.rs` | everything here | connections, reply parsing, the loaded scripts |
+//! | `lookups.rs` | the Okra worker, `okra-admin check lookups` | the free lookup routes that have answered with a profile |
+//! | `settings.rs`, `conn.rs`, `sentinel.rs`, `reply.rs`, `scripts.rs` | everything here | how to reach Redis, connections (single server, Sentinel's primary, cluster), reply parsing, the loaded scripts |
 //!
 //! Each method is one script call or one pipeline, except the few that walk (a skip scan of
 //! the dead-letter index, a queue's idempotency claims), whose docs say so.
@@ -38,19 +39,21 @@ mod enqueue;
 mod erase;
 mod events;
 mod inspect;
+mod lookups;
 mod presence;
 mod registry;
 mod rekey;
 mod reply;
 mod scripts;
 mod sentinel;
+mod settings;
 mod worker;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
 pub use audit::{AUDIT_KEPT, AuditRow};
 pub use browse::{CancelReply, JobBrief, Listing};
 pub use charges::{Begin, End, SpendCount, SpendRow, Spent, utc_day};
-pub use conn::{Durability, RedisConn, RedisSettings};
+pub use conn::RedisConn;
 pub use control::{NotFound, OPERATOR_PAUSE, RateLimit};
 pub use dead::{DeadBrief, Dim, Requeued, index_members, member_id};
 pub use durable::Durable;
@@ -62,6 +65,7 @@ pub use presence::{WORKER_TTL, WorkerInfo};
 pub use registry::queue_names;
 pub use rekey::{Reseal, Step};
 pub use sentinel::SentinelConn;
+pub use settings::{Durability, RedisSettings};
 pub use worker::{Applied, ClaimReply, ClaimedJob, ExpiredLease, OutcomeEntry, Transition, Wake};
 
 use crate::error::{QueueError, Result};

@@ -4,12 +4,14 @@
 use redis::AsyncCommands;
 
 use super::{Rdb, RedisConn};
-use crate::error::Result;
-use crate::keys::QUEUES;
+use crate::error::{QueueError, Result};
+use crate::keys::{QUEUES, validate_queue_name};
 
 impl Rdb {
-    /// Adds the queue to the registry (idempotent).
+    /// Adds the queue to the registry (idempotent). A name outside the naming rules is never
+    /// registered.
     pub async fn register(&self) -> Result<()> {
+        validate_queue_name(self.keys.queue()).map_err(QueueError::Config)?;
         let _: u64 = self.conn.clone().sadd(QUEUES, self.keys.queue()).await?;
         Ok(())
     }
@@ -43,8 +45,9 @@ impl Rdb {
     }
 
     /// The queue's idempotency claims (`SCAN` on the node that holds the queue's slot; a walk).
+    /// The pattern escapes the name: it matches this queue's claims only.
     async fn idempotency_keys(&self) -> Result<Vec<String>> {
-        let pattern = format!("{}idem:*", self.keys.prefix());
+        let pattern = self.keys.idempotency_pattern();
         let (mut cursor, mut keys) = (0, Vec::new());
         loop {
             let (next, batch) = self
@@ -60,9 +63,17 @@ impl Rdb {
     }
 }
 
-/// Every registered queue name, sorted.
+/// Every registered queue name, sorted. A name outside the naming rules (registered before
+/// they were enforced) is left out, with a warning: no command may act on it.
 pub async fn queue_names(conn: &RedisConn) -> Result<Vec<String>> {
     let mut names: Vec<String> = conn.clone().smembers(QUEUES).await?;
+    names.retain(|name| match validate_queue_name(name) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "registry holds a queue name outside the naming rules; skipped");
+            false
+        }
+    });
     names.sort();
     Ok(names)
 }

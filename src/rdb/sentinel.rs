@@ -14,7 +14,7 @@ use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
 use tracing::{info, warn};
 
-use super::conn::RedisSettings;
+use super::settings::RedisSettings;
 use crate::error::{QueueError, Result, redact_url};
 
 /// A connection to whichever server the sentinels name as the primary.
@@ -277,7 +277,7 @@ async fn open(
     .map_err(fail)?;
     // No retries on this connection: after a failover the caller should try the new
     // primary, not this one.
-    super::conn::manager(client, settings.connect_timeout, response, 0)
+    super::settings::manager(client, settings.connect_timeout, response, 0)
         .await
         .map_err(fail)
 }

@@ -176,6 +176,9 @@ shutdown_grace = "{grace}"
 timeout = "{okra_timeout}"
 requests_per_minute = {rpm}
 drain_guard = {drain_guard}
+# The tests' answer deadline (the default is 2m): a lookup's "no identity" after an uncertain
+# call counts a second after it.
+answer_deadline = "1s"
 
 [log]
 level = "info"

@@ -2,7 +2,8 @@
 //! real `redis-server`, with jobs enqueued through the library. One file per feature:
 //! `classes.rs` (every failure class, the sandbox's protocol), `limits.rs` (the account's rate
 //! limit and Okra's 429), `breaker.rs` (the circuit breaker and the drain guard), `pay_once.rs`
-//! (never paying twice for one answer), `sealed.rs` (sealing at rest, erasure, key rotation,
+//! (never paying twice for one answer), `lookup_answers.rs` (when a lookup's "no identity" is
+//! an answer), `sealed.rs` (sealing at rest, erasure, key rotation,
 //! the audit trail), `matching.rs` (match requests: the decision through the worker, nothing of
 //! the person at rest with `keep_profile = false`), `process.rs` (the worker process: signals,
 //! configuration, metrics, memory), `service.rs` (health and readiness, `--check-config`, the
@@ -14,6 +15,7 @@ mod common;
 mod breaker;
 mod classes;
 mod limits;
+mod lookup_answers;
 mod matching;
 mod pay_once;
 mod process;

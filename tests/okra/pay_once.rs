@@ -375,7 +375,7 @@ async fn the_spend_ledger_counts_paid_calls_receipts_and_savings() {
 }
 
 /// `okra-admin spend --json` once its first row satisfies `done`: a worker writes its counts
-/// to the ledger within a few milliseconds of its jobs (workers/tally.rs), not with them.
+/// to the ledger within a few milliseconds of its jobs (src/okra/pay_once/tally.rs), not with them.
 async fn spend_when(
     server: &common::RedisServer,
     queue: &str,

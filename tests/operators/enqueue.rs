@@ -114,7 +114,8 @@ async fn enqueue_from_flags_and_from_json_lines() {
         r.err
     );
     assert!(
-        r.err.contains("line 7:") && r.err.contains("unknown kind `teleport`"),
+        r.err
+            .contains("line 7: unknown kind (expected one of bvn_verify"),
         "{}",
         r.err
     );

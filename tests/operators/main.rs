@@ -12,6 +12,7 @@ mod dead_letters;
 mod enqueue;
 mod events;
 mod jobs;
+mod security;
 mod stats;
 mod usage;
 

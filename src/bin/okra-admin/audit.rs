@@ -10,7 +10,7 @@ use crate::output::{Out, cell, table, when};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  okra-admin audit\n  okra-admin audit --since 7d --limit 500\n  okra-admin --json audit --since 2026-11-01T00:00:00Z\n\nEvery requeue, purge, cancel, run-now, pause, resume, unthrottle, rate-limit, queue delete,\nerase, rekey, export with --reveal and dashboard login, from every queue: when, who\n(--actor / OKQ_ACTOR, default user@host; the dashboard token's name), what, the filter, the\ncounts and the result. The stream keeps about the last 100000 entries."
+    after_help = "Examples:\n  okra-admin audit\n  okra-admin audit --since 7d --limit 500\n  okra-admin --json audit --since 2026-11-01T00:00:00Z\n\nEvery requeue, purge, cancel, run-now, pause, resume, unthrottle, rate-limit, queue delete,\nerase, rekey, list, show or export with --reveal and dashboard login, from every queue: when, who\n(--actor / OKQ_ACTOR, default user@host; the dashboard token's name), what, the filter, the\ncounts and the result. The stream keeps about the last 100000 entries."
 )]
 pub struct AuditArgs {
     /// Changes in the last DURATION (1h, 7d) or since an RFC 3339 time.

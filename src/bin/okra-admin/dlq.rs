@@ -117,7 +117,12 @@ pub async fn run(queue: &Queue, cmd: DlqCmd, out: Out) -> anyhow::Result<ExitCod
             filter,
             limit,
             page,
-        } => list(queue, &filter.filter(), limit, page, out).await,
+        } => {
+            let filter = filter.filter();
+            out.audit_reveal(queue, "list-reveal", &filter.to_string())
+                .await?;
+            list(queue, &filter, limit, page, out).await
+        }
         DlqCmd::Show { id } => {
             let rec = queue
                 .dead_get(&id)
@@ -129,6 +134,7 @@ pub async fn run(queue: &Queue, cmd: DlqCmd, out: Out) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         DlqCmd::Requeue { target, delay, at } => {
+            okra_queue::job::check_delay(delay, at).map_err(Usage)?;
             let when = match (delay, at) {
                 (Some(d), _) => RequeueAt::After(d),
                 (_, Some(t)) => RequeueAt::At(t),

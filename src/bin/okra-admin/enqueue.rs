@@ -135,6 +135,7 @@ pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<E
     }
     let job = OkraJob::from_json(Value::Object(job))
         .map_err(|e| crate::Usage(format!("invalid job: {e}")))?;
+    okra_queue::job::check_delay(args.delay, args.at).map_err(crate::Usage)?;
     let options = EnqueueOptions {
         delay: args.delay,
         run_at: args.at,
@@ -335,8 +336,11 @@ async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<Ex
     })
 }
 
+/// One line of a file as a job. Every error names the rule it breaks (and the file line, which
+/// the caller adds), never a value: a line may hold a BVN anywhere.
 fn parse_line(line: &str) -> Result<RawJob, String> {
-    let mut value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let mut value: Value =
+        serde_json::from_str(line).map_err(|e| format!("not JSON (at column {})", e.column()))?;
     let Some(obj) = value.as_object_mut() else {
         return Err("not a JSON object".into());
     };
@@ -359,11 +363,14 @@ fn parse_options(o: &Map<String, Value>) -> Result<EnqueueOptions, String> {
     for (k, v) in o {
         match (k.as_str(), v) {
             ("delay", Value::String(s)) => {
-                opts.delay =
-                    Some(humantime::parse_duration(s).map_err(|e| format!("options.delay: {e}"))?)
+                opts.delay = Some(humantime::parse_duration(s).map_err(|_| {
+                    "options.delay is not a duration (30s, 10m, 2h 30m)".to_string()
+                })?)
             }
             ("at", Value::String(s)) => {
-                opts.run_at = Some(parse_rfc3339(s).map_err(|e| format!("options.at: {e}"))?)
+                opts.run_at = Some(parse_rfc3339(s).map_err(|_| {
+                    "options.at is not an RFC 3339 time (2026-11-25T08:00:00Z)".to_string()
+                })?)
             }
             ("max_attempts", Value::Number(n)) => {
                 opts.max_attempts = Some(
@@ -381,15 +388,17 @@ fn parse_options(o: &Map<String, Value>) -> Result<EnqueueOptions, String> {
                 return Err(format!("options.{k} has the wrong type"));
             }
             _ => {
-                return Err(format!(
-                    "unknown option `{k}` (expected delay, at, max_attempts, idempotency_key, fresh)"
-                ));
+                return Err(
+                    "unknown option (expected delay, at, max_attempts, idempotency_key, fresh)"
+                        .into(),
+                );
             }
         }
     }
     if opts.delay.is_some() && opts.run_at.is_some() {
         return Err("options.delay and options.at exclude each other".into());
     }
+    opts.check().map_err(|e| format!("options: {e}"))?;
     Ok(opts)
 }
 

@@ -1,6 +1,7 @@
 //! okra-admin: the operator's CLI for okra-queue (enqueue, stats, jobs, dead letters, queue).
 
 mod audit;
+mod check;
 mod dlq;
 mod enqueue;
 mod erase;
@@ -27,13 +28,14 @@ use output::Out;
     name = "okra-admin",
     version,
     about = "Operate okra-queue: enqueue jobs, watch stats and events, inspect and steer jobs, requeue or purge dead letters, serve the dashboard",
-    after_help = "Examples:\n  okra-admin stats --watch\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin dlq list --class server_error --since 1h\n  okra-admin dlq requeue --all --class okra_timeout --dry-run\n  okra-admin tail --follow\n  okra-admin web\n\nExit status: 0 on success, 1 on any failure (with a one-line reason), 2 on bad usage."
+    after_help = "Examples:\n  okra-admin stats --watch\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin dlq list --class server_error --since 1h\n  okra-admin dlq requeue --all --class okra_timeout --dry-run\n  okra-admin tail --follow\n  okra-admin check lookups\n  okra-admin web\n\nExit status: 0 on success, 1 on any failure (with a one-line reason), 2 on bad usage."
 )]
 struct Cli {
     /// Redis URL [default: redis.url from the config, else redis://127.0.0.1:6379]
     #[arg(long, global = true, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
-    /// Queue name [default: queue.name from the config, else identity]
+    /// Queue name: 1-64 ASCII letters, digits, `-`, `_`, `.` [default: queue.name from the
+    /// config, else identity]
     #[arg(long, global = true, env = "OKQ_QUEUE")]
     queue: Option<String>,
     /// Machine-readable JSON output.
@@ -116,6 +118,11 @@ enum Cmd {
     },
     /// The audit trail of operator changes (every queue), newest first.
     Audit(audit::AuditArgs),
+    /// Check what the fleet depends on: `lookups` calls each free lookup once.
+    Check {
+        #[command(subcommand)]
+        cmd: check::CheckCmd,
+    },
     /// Shell completions for okra-admin, generated from its command tree.
     #[command(
         after_help = "Examples:\n  okra-admin completions bash > /etc/bash_completion.d/okra-admin\n  okra-admin completions zsh > \"${fpath[1]}/_okra-admin\"\n  okra-admin completions fish > ~/.config/fish/completions/okra-admin.fish"
@@ -276,6 +283,10 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         eprintln!("{}", Cli::command().render_help());
         return Err(Usage("a command is needed (or --check-config)".into()).into());
     };
+    // A bad --queue / OKQ_QUEUE is bad usage (exit 2), refused before anything is read.
+    if let Some(q) = &cli.queue {
+        okra_queue::keys::validate_queue_name(q).map_err(Usage)?;
+    }
     let settings = load(&cli)?;
     let mut config = settings.queue_config();
     config.actor = cli.actor.clone().filter(|a| !a.trim().is_empty());
@@ -290,6 +301,7 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
             | Cmd::Erase(_)
             | Cmd::Keys { .. }
             | Cmd::Audit(_)
+            | Cmd::Check { .. }
     ) {
         queue.ensure_known().await?;
     }
@@ -308,6 +320,7 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         Cmd::Erase(args) => erase::run(&queue, args, out).await,
         Cmd::Keys { cmd } => keys::run(&queue, cmd, out).await,
         Cmd::Audit(args) => audit::run(&queue, args, out).await,
+        Cmd::Check { cmd } => check::run(&queue, &settings.okra, cmd, out).await,
         Cmd::Completions { .. } => unreachable!("answered before connecting"),
     }
 }

@@ -43,7 +43,12 @@ use triggers::{Trigger, trigger_for};
         "  0803 503 once, then the first free lookup hangs for --slow\n",
         "  0804 503 once, and every free lookup answers 500     0900 a profile with a receipt\n",
         "  0302 a profile of somebody else   0413 a --big-body body   0701 identity of wrong types\n",
+        "  0505 503 once with nothing done at Okra (the lookups find nothing), then success\n",
+        "  0805 slower than the client timeout; Okra finishes it --finish-after the request\n",
         "  anything else: a profile\n\n",
+        "A 2xx verify (0700, 0413, 0701 too) is charged, and the lookups then have the profile.\n",
+        "--lookup-miss 404 answers a lookup for an unknown identity with HTTP 404 and Okra's error\n",
+        "envelope instead of an empty list; bare-404 with an empty 404.\n\n",
         "Body flags: \"success\": false forces a 400, \"success\": true forces a profile.\n",
         "GET /__sandbox/stats shows the calls received; POST /__sandbox/reset clears them."
     )
@@ -73,6 +78,27 @@ struct Args {
     /// Accept only this Bearer key (default: any non-empty key).
     #[arg(long, env = "OKRA_SANDBOX_SECRET", hide_env_values = true)]
     secret: Option<String>,
+    /// How a free lookup answers for an identity it does not have: `empty` (200 with an
+    /// empty list, as Okra's search documents), `404` (404 with Okra's error envelope, as a
+    /// stand-in for the live API did) or `bare-404` (404 with an empty body).
+    #[arg(long, value_enum, default_value_t = LookupMiss::Empty)]
+    lookup_miss: LookupMiss,
+    /// When the 0805 trigger's verify is finished (and charged) at Okra, after the request.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    finish_after: Duration,
+}
+
+/// How a lookup answers for an unknown identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LookupMiss {
+    /// 200 with an empty identity list.
+    Empty,
+    /// 404 with Okra's error envelope.
+    #[value(name = "404")]
+    NotFound,
+    /// 404 with an empty body.
+    #[value(name = "bare-404")]
+    Bare404,
 }
 
 #[derive(Default)]
@@ -295,7 +321,14 @@ async fn api(
     if complete
         && forced != Some(false)
         && !LOOKUPS.contains(&name)
-        && matches!(trigger, Trigger::Success | Trigger::Receipt)
+        && matches!(
+            trigger,
+            Trigger::Success
+                | Trigger::Receipt
+                | Trigger::Malformed
+                | Trigger::Oversized
+                | Trigger::WrongTypes
+        )
     {
         s.calls.lock().unwrap().known.insert(identifier.clone());
     }
@@ -324,7 +357,7 @@ async fn api(
 }
 
 async fn answer(
-    s: &Sandbox,
+    s: &Shared,
     name: &str,
     body: &Value,
     identifier: &str,
@@ -349,6 +382,21 @@ async fn answer(
             json!({"status": "error", "message": "Too many requests. You can try again in 60 seconds.", "type": "RATE_LIMIT"}),
         ),
         ServerErrorOnce if first => status_error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side."),
+        UnavailableOnce if first => status_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Our data source has returned a timeout response. Please retry the request. ",
+        ),
+        SlowFinish => {
+            // Okra finishes (and charges) later than it answers the caller's timeout.
+            let shared = s.clone();
+            let (id, after) = (identifier.to_string(), s.args.finish_after);
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                shared.calls.lock().unwrap().known.insert(id);
+            });
+            tokio::time::sleep(s.args.slow).await;
+            success(name, body, identifier, false)
+        }
         ServerError => status_error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side."),
         BadGateway => (
             StatusCode::BAD_GATEWAY,
@@ -538,6 +586,24 @@ async fn lookup(s: &Sandbox, name: &str, identifier: &str) -> Response {
     } else {
         vec![]
     };
+    if identity.is_empty() {
+        match s.args.lookup_miss {
+            LookupMiss::Empty => {}
+            LookupMiss::NotFound => {
+                let what = match name {
+                    "search" => "NIN",
+                    "getByNuban" => "NUBAN",
+                    "getByCustomer" => "customer",
+                    _ => "BVN",
+                };
+                return error(
+                    StatusCode::NOT_FOUND,
+                    json!({"status": "error", "message": format!("No identity found for this {what}"), "data": null}),
+                );
+            }
+            LookupMiss::Bare404 => return StatusCode::NOT_FOUND.into_response(),
+        }
+    }
     let total = identity.len();
     Json(json!({
         "status": "success",

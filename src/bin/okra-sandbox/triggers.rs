@@ -50,6 +50,13 @@ pub enum Trigger {
     TimeoutThenLookupFails,
     /// A profile in the revamped API's envelope (`success: true`), with a `receipt`.
     Receipt,
+    /// 503 on the first call for this identifier, and Okra did nothing with it: the lookups
+    /// have no profile, and the next verify succeeds.
+    UnavailableOnce,
+    /// Slower than the client timeout (answers after `--slow`); Okra finishes the verify and
+    /// charges for it only `--finish-after` after the request, so a lookup before then finds
+    /// nothing.
+    SlowFinish,
 }
 
 /// Every trigger with its suffix and what it shows, for `--help`, the README and the demo.
@@ -131,6 +138,16 @@ pub const TABLE: &[(&str, Trigger, &str)] = &[
         "0804",
         Trigger::TimeoutThenLookupFails,
         "503 timeout once, and every free lookup answers 500",
+    ),
+    (
+        "0505",
+        Trigger::UnavailableOnce,
+        "503 once, with nothing done at Okra (the lookups find nothing), then success",
+    ),
+    (
+        "0805",
+        Trigger::SlowFinish,
+        "answers after --slow; Okra finishes (and charges) only --finish-after the request, when the lookups first have the profile",
     ),
     (
         "0900",

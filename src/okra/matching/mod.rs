@@ -73,13 +73,15 @@ impl std::fmt::Debug for MatchRequest {
 }
 
 /// Read from any JSON value, so that a wrong one is refused with a message that names the
-/// field and the rule, never the value (serde's own messages quote it).
+/// field and the rule, never the value (serde's own messages quote it). The messages keep
+/// serde's shape (`invalid type: …, expected …`, `unknown field …`), which is what
+/// `job::json_error_rule` keeps of an error.
 impl TryFrom<Value> for MatchRequest {
     type Error = String;
 
     fn try_from(value: Value) -> Result<Self, String> {
         let Value::Object(map) = value else {
-            return Err("`match` must be an object".into());
+            return Err("invalid type: not an object, expected an object for `match`".into());
         };
         let mut request = MatchRequest::default();
         for (key, value) in map {
@@ -92,8 +94,8 @@ impl TryFrom<Value> for MatchRequest {
                 "gender" => &mut request.gender,
                 _ => {
                     return Err(format!(
-                        "match: unknown field `{key}` (expected one of {})",
-                        FIELDS.join(", ")
+                        "unknown field `{key}` in `match`, expected one of {}",
+                        FIELDS.map(|f| format!("`{f}`")).join(", ")
                     ));
                 }
             };
@@ -101,7 +103,11 @@ impl TryFrom<Value> for MatchRequest {
                 Value::Null => {}
                 Value::String(s) if s.trim().is_empty() => {}
                 Value::String(s) => *slot = Some(s),
-                _ => return Err(format!("match.{key} must be text")),
+                _ => {
+                    return Err(format!(
+                        "invalid type: not text, expected text for match.{key}"
+                    ));
+                }
             }
         }
         Ok(request)

@@ -49,9 +49,7 @@ for i = 0, n - 1 do
     out[#out + 1] = i + 1
     out[#out + 1] = original
   else
-    local due = now + delay
-    if at > 0 then due = at end
-    due = math.max(due, now)
+    local due = due_time(now, delay, at)
     records[#records + 1] = id
     if due > now then
       records[#records + 1] = stamp .. ',"due_at":' .. due .. tail

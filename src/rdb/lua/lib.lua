@@ -6,6 +6,19 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- The longest wait for a due time, in ms: src/job.rs MAX_DELAY (365 days; a test checks they
+-- agree). Rust refuses longer delays; this caps what another producer might send, so a due
+-- time stays an integer far below 2^53 that Lua writes as digits, never as `1.2e+14`.
+local MAX_DELAY_MS = 31536000000
+
+-- The due time `delay` ms from `now`, or `at` when it is set (> 0): never before now, never
+-- more than MAX_DELAY_MS after it.
+local function due_time(now, delay, at)
+  local due = now + delay
+  if at > 0 then due = at end
+  return math.min(math.max(due, now), now + MAX_DELAY_MS)
+end
+
 -- Runs a variadic command in slices, so `unpack` never sees more than 2,000 values
 -- (Lua's C stack limit is what breaks "too many results to unpack" in other queues).
 -- `per` is the number of values that form one item (2 for ZADD score/member pairs).

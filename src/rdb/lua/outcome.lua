@@ -135,7 +135,7 @@ for i = short + 1, short + long do
       retried = retried + 1
       errors[#errors + 1] = id; errors[#errors + 1] = data
       if tonumber(delay) > 0 then
-        scheduled[#scheduled + 1] = now + tonumber(delay); scheduled[#scheduled + 1] = id
+        scheduled[#scheduled + 1] = due_time(now, tonumber(delay), 0); scheduled[#scheduled + 1] = id
       else
         ready[#ready + 1] = id
       end

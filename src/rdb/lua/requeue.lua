@@ -13,8 +13,7 @@
 local delay, at, cap, events = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
 if not (delay and at and cap and events) then return redis.error_reply('requeue: non-numeric argument') end
 local now = now_ms()
-local due = now + delay
-if at > 0 then due = at end
+local due = due_time(now, delay, at)
 
 local todo, skipped = {}, {}
 for i = 6, #ARGV do

@@ -1,24 +1,36 @@
-//! Paying Okra once per answer: the reuse store and the per-person pay lock (concurrent jobs
-//! for one person make one paid call; a later one within `okra.reuse_window` reuses it), the
-//! daily budget, and the spend ledger with its metrics. Storage is the library's
-//! (`rdb/charges.rs`); this is the worker's side of it.
+//! Paying the provider once per answer, as one library unit any handler can use (the
+//! `okra-worker` handler and `examples/worker.rs` both do): the reuse store and the per-person
+//! pay lock (concurrent jobs for one person make one paid call; a later one within
+//! `okra.reuse_window` reuses it), look-first after an uncertain charge, the daily budget and
+//! the rate-limit slot as guards that give themselves back unless spent ([`slots`]), and the
+//! spend ledger with its metrics ([`tally`]). A handler walks one [`Charge`] through it
+//! ([`charge`]): begin (reuse, wait, or the lock), pay (budget and rate slots, then the call),
+//! settle (the lock, the reuse store). Storage is `rdb/charges.rs`.
+
+mod charge;
+mod slots;
+mod tally;
+
+pub use charge::{Begin, Charge};
+pub use slots::{BudgetSlot, RateSlot};
+pub use tally::Tally;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use okra_queue::ident::IndexKey;
-use okra_queue::okra::{OkraJob, OkraResult};
-use okra_queue::rdb::{Account, Begin, End, Spent};
-use okra_queue::seal::{self, Column, Place, Sealer};
-use okra_queue::{JobContext, Queue};
+use crate::JobContext;
+use crate::ident::IndexKey;
+use crate::okra::{OkraJob, OkraResult, OkraSettings};
+use crate::queue::Queue;
+use crate::rdb::{Account, Begin as Reply, End, Spent};
+use crate::seal::{self, Column, Place, Sealer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{debug, warn};
 
-use crate::tally::Tally;
-
 /// The account's pay-once machinery, shared by every job of a worker process.
 pub struct PayOnce {
+    queue: Queue,
     account: Option<Arc<Account>>,
     /// Seals the reuse store's profiles (bound to the account and the person).
     sealer: Option<Arc<Sealer>>,
@@ -34,6 +46,8 @@ pub struct PayOnce {
     wait: Duration,
     /// The ledger's counts and the drain guard's successes, written in batches.
     tally: Arc<Tally>,
+    /// Lookup routes known to have answered with a profile (only ever grows).
+    proven: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What a job does before its paid call.
@@ -77,6 +91,7 @@ impl PayOnce {
         tally: Arc<Tally>,
     ) -> Self {
         Self {
+            queue: queue.clone(),
             account: queue.account_handle(),
             sealer: queue.config().seal.clone(),
             index_key: queue.config().index_key.clone(),
@@ -85,7 +100,30 @@ impl PayOnce {
             call,
             wait,
             tally,
+            proven: Default::default(),
         }
+    }
+
+    /// The queue's pay-once unit from its `[okra]` settings, with its tally's writer running
+    /// on the current Tokio runtime: a paid call lasts at most `okra.timeout`, and a job
+    /// waits for another job's call for the same person at most `lease`. Call
+    /// [`PayOnce::flush`] before the process exits.
+    pub fn start(queue: &Queue, okra: &OkraSettings, lease: Duration) -> Arc<Self> {
+        let tally = Tally::new(queue);
+        tokio::spawn(tally.clone().run());
+        Arc::new(Self::new(
+            queue,
+            okra.reuse_window,
+            okra.daily_budget,
+            okra.timeout + Duration::from_secs(5),
+            lease,
+            tally,
+        ))
+    }
+
+    /// Writes the ledger's pending counts (at shutdown).
+    pub async fn flush(&self) {
+        self.tally.flush().await;
     }
 
     fn account(&self) -> Option<&Account> {
@@ -118,7 +156,7 @@ impl PayOnce {
 
     /// Before paying: an answer to reuse (unless `fresh`), or the person's pay lock, waiting
     /// (at most `wait`) while another job pays for the same person.
-    pub async fn begin(&self, lock: &Lock, fresh: bool) -> okra_queue::Result<Gate> {
+    pub async fn begin(&self, lock: &Lock, fresh: bool) -> crate::Result<Gate> {
         let Some(account) = self.account() else {
             return Ok(Gate::Go { look_first: false });
         };
@@ -129,7 +167,7 @@ impl PayOnce {
                 .charge_begin(lock.kind, &lock.person, &lock.me, self.call, !fresh)
                 .await?
             {
-                Begin::Reuse(text) => {
+                Reply::Reuse(text) => {
                     match seal::open(self.sealer.as_deref(), &self.place(account, lock), &text)
                         .ok()
                         .and_then(|t| serde_json::from_str::<Stored>(&t).ok())
@@ -141,8 +179,8 @@ impl PayOnce {
                         }
                     }
                 }
-                Begin::Go { look_first } => return Ok(Gate::Go { look_first }),
-                Begin::Wait(left) => {
+                Reply::Go { look_first } => return Ok(Gate::Go { look_first }),
+                Reply::Wait(left) => {
                     if started.elapsed() >= self.wait {
                         return Ok(Gate::Busy);
                     }
@@ -192,31 +230,51 @@ impl PayOnce {
         }
     }
 
-    /// Takes a slot of the daily budget before a paid call; false when it is spent (the
-    /// account's queues are then held).
-    pub async fn budget_take(&self) -> okra_queue::Result<bool> {
-        match self.account() {
-            Some(a) => a.budget_take(self.budget).await,
-            None => Ok(true),
-        }
-    }
-
-    /// Gives the slot back: the call was not charged.
-    pub async fn budget_give_back(&self) {
-        if self.budget == 0 {
-            return;
-        }
-        if let Some(a) = self.account()
-            && let Err(e) = a.budget_give_back().await
-        {
-            warn!(error = %e, "could not give a budget slot back");
-        }
-    }
-
     /// Counts a paid call, an uncertain one or a saving in the spend ledger (on the UTC day of
     /// `now`, Redis time); the tally writes it within a few milliseconds, with its metrics.
     pub fn count(&self, now: u64, kind: &str, what: Spent, credits: f64) {
         self.tally.count(now, kind, what, credits);
+    }
+
+    /// The lookup at `path` answered with a profile: from now on (for every worker of the
+    /// account) its 404 with Okra's error envelope means "no such identity".
+    pub async fn prove_lookup(&self, path: &str) {
+        if self.proven.lock().unwrap().contains(path) {
+            return;
+        }
+        let Some(account) = self.account() else {
+            return;
+        };
+        match account.prove_lookup(path).await {
+            Ok(()) => {
+                self.proven.lock().unwrap().insert(path.to_string());
+            }
+            Err(e) => {
+                warn!(error = %e, lookup = path, "could not record that the lookup route answers")
+            }
+        }
+    }
+
+    /// Whether the lookup at `path` has answered with a profile (any worker of the account);
+    /// false when it cannot be told (no account, Redis away): never a guess that pays.
+    pub async fn lookup_proven(&self, path: &str) -> bool {
+        if self.proven.lock().unwrap().contains(path) {
+            return true;
+        }
+        let Some(account) = self.account() else {
+            return false;
+        };
+        match account.lookup_proven(path).await {
+            Ok(true) => {
+                self.proven.lock().unwrap().insert(path.to_string());
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                warn!(error = %e, lookup = path, "could not read whether the lookup route answers; not taking its 404 as an answer");
+                false
+            }
+        }
     }
 
     /// A success: the drain guard's run of `not_found` ends.
@@ -237,10 +295,10 @@ pub enum Settled {
 
 /// The `&'static str` kind of a job (its `kind` tag).
 fn kind_of(job: &OkraJob) -> &'static str {
-    okra_queue::okra::KINDS
+    crate::okra::KINDS
         .iter()
         .copied()
-        .find(|k| *k == okra_queue::Job::kind(job))
+        .find(|k| *k == crate::Job::kind(job))
         .unwrap_or("unknown")
 }
 

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use okra_queue::Queue;
-use okra_queue::rdb::{Account, SpendCount, Spent, utc_day};
+use crate::queue::Queue;
+use crate::rdb::{Account, SpendCount, Spent, utc_day};
 use tokio::sync::Notify;
 use tracing::warn;
 
