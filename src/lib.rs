@@ -30,6 +30,7 @@ pub mod dlq;
 pub mod erase;
 pub mod error;
 pub mod events;
+pub mod http_guard;
 pub mod ident;
 pub mod job;
 pub mod keys;

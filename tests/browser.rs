@@ -2,8 +2,9 @@
 //! the real `okra-admin web`, `okra-worker` and `okra-sandbox` binaries and a real Redis: the
 //! overview's counts change as jobs run without a reload; dead letters are filtered by class
 //! and one is opened; pausing from the page stops the worker claiming; every letter of a filter
-//! is requeued through the confirmation and leaves the list; one person is erased from the find
-//! page through its confirmation; the audit trail lists it. Each step saves a screenshot under
+//! is requeued through the confirmation and leaves the list; one person is found (the form is
+//! POSTed: the number stays out of the URL) and erased through its confirmation; the audit
+//! trail lists it. Each step saves a screenshot under
 //! `target/web-screenshots/`.
 
 mod common;
@@ -276,6 +277,25 @@ async fn the_dashboard_in_a_real_browser() {
         .click()
         .await
         .unwrap();
+    // The form is POSTed: the number is in no URL (address bar, history, a proxy's log).
+    c.find(Locator::LinkText("Erase this person…"))
+        .await
+        .expect("the found person's erase link");
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/q/identity/find", "{url}");
+    assert_eq!(url.query(), None, "{url}");
+    assert!(!c.source().await.unwrap().contains("22200000001"));
+    let history: String = c
+        .execute(
+            "return String(window.history.length) + location.href",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!history.contains("22200000001"), "{history}");
     c.find(Locator::LinkText("Erase this person…"))
         .await
         .unwrap()

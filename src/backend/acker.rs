@@ -161,7 +161,7 @@ pub(crate) fn report(
             Applied::Applied => {
                 applied += 1;
                 let outcome = e.transition.history().as_str();
-                metrics::counter!("okq_jobs_total", "queue" => queue.clone(), "kind" => e.kind.clone(), "outcome" => outcome, "class" => e.class().to_string())
+                metrics::counter!("okq_jobs_total", "queue" => queue.clone(), "kind" => crate::job::kind_for_metrics(&e.kind).to_string(), "outcome" => outcome, "class" => e.class().to_string())
                     .increment(1);
                 if e.fence {
                     metrics::counter!("okq_leases_reaped_total", "queue" => queue.clone())

@@ -70,9 +70,32 @@ pub fn kind_for_log(kind: &str) -> String {
     out
 }
 
+/// A job's kind as a metric label: a kind name (lowercase letters, digits and `_`, at most 64
+/// characters, no run of six digits or more) as it is, anything else `invalid`. A forged
+/// record's kind could hold an identifier, and `/metrics` is no place for one.
+pub fn kind_for_metrics(kind: &str) -> &str {
+    let mut digits = 0;
+    let plain = !kind.is_empty()
+        && kind.len() <= 64
+        && kind.chars().all(|c| {
+            digits = if c.is_ascii_digit() { digits + 1 } else { 0 };
+            (c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') && digits < 6
+        });
+    if plain { kind } else { "invalid" }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_in_metrics_are_names_or_invalid() {
+        assert_eq!(kind_for_metrics("bvn_verify"), "bvn_verify");
+        assert_eq!(kind_for_metrics("probe2"), "probe2");
+        for forged in ["22212345678", "bvn_22212345678", "x\ny", "Kind", ""] {
+            assert_eq!(kind_for_metrics(forged), "invalid", "{forged}");
+        }
+    }
 
     #[test]
     fn kinds_in_logs_cannot_start_a_line() {

@@ -17,7 +17,8 @@
 //! | `events.rs` | `events`, `wait`, `tail` | the event stream and its reads |
 //! | `rekey.rs` | `okra-admin keys status`, `keys rekey` | walking sealed values, compare-and-set re-sealing, resumable progress |
 //! | `registry.rs` | `queues`, `queue delete` | queue names, deleting a queue |
-//! | `audit.rs` | operator changes, `okra-admin audit` | the audit trail (one stream for every queue) |
+//! | `audit.rs` | operator changes, `okra-admin audit` | the audit trail (one stream for every queue; unauthenticated traffic's summaries in a second) |
+//! | `sessions.rs` | the dashboard | login sessions, with their lifetime as TTL |
 //! | `account.rs` | claims of an Okra account's queues | the account's shared limit and throttle |
 //! | `erase.rs` | `okra-admin erase`, the dashboard | a person's jobs in every state, and what their account keeps |
 //! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the reuse store, pay locks, the spend ledger, the daily budget |
@@ -46,11 +47,12 @@ mod rekey;
 mod reply;
 mod scripts;
 mod sentinel;
+mod sessions;
 mod settings;
 mod worker;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
-pub use audit::{AUDIT_KEPT, AuditRow};
+pub use audit::{AUDIT_KEPT, AUDIT_UNAUTHENTICATED, AuditRow};
 pub use browse::{CancelReply, JobBrief, Listing};
 pub use charges::{Begin, End, SpendCount, SpendRow, Spent, utc_day};
 pub use conn::RedisConn;
@@ -65,6 +67,7 @@ pub use presence::{WORKER_TTL, WorkerInfo};
 pub use registry::queue_names;
 pub use rekey::{Reseal, Step};
 pub use sentinel::SentinelConn;
+pub use sessions::SESSION_PREFIX;
 pub use settings::{Durability, RedisSettings};
 pub use worker::{Applied, ClaimReply, ClaimedJob, ExpiredLease, OutcomeEntry, Transition, Wake};
 

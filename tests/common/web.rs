@@ -65,3 +65,63 @@ pub fn csrf_of(page: &str) -> String {
     let rest = &page[at + r#"name="csrf" value=""#.len()..];
     rest[..rest.find('"').unwrap()].to_string()
 }
+
+/// Writes a file only its owner can read (a token file the dashboard accepts).
+pub fn private_file(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// What a raw request got: status, the head's lines, the body.
+pub struct RawAnswer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl RawAnswer {
+    /// A header's value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// One HTTP/1.1 request written by hand to the dashboard at `url` (`http://127.0.0.1:PORT`,
+/// an IP literal: nothing is resolved), with exactly the `headers` given (`Host` included),
+/// so a test can send what a browser on another site would.
+pub fn raw(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> RawAnswer {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    req.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {out:?}"));
+    RawAnswer {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}

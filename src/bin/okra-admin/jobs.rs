@@ -254,7 +254,7 @@ pub fn show(rec: &JobRecord, out: Out) {
         println!("died      {} ({})", when(t), ago(t));
     }
     if let Some(k) = &m.idempotency_key {
-        println!("idem key  {k}");
+        println!("idem key  {}", idem_key(k, out));
     }
     println!("payload   {}", out.json_text(&rec.payload));
     if let Some(f) = &rec.last_error {
@@ -345,7 +345,18 @@ fn failure_json(f: &Failure, out: Out) -> Value {
     v
 }
 
-/// A record as JSON, masked unless `--reveal`.
+/// An idempotency key as shown: producers often build one from the identifier (`bvn-…`), so
+/// it keeps its last four characters unless `--reveal`.
+fn idem_key(k: &str, out: Out) -> String {
+    if out.reveal {
+        k.to_string()
+    } else {
+        okra_queue::okra::mask::mask_id(k)
+    }
+}
+
+/// A record as JSON, masked unless `--reveal` (the profile too: names to initials; birth
+/// date, gender, address and e-mail hidden).
 pub fn record_json(rec: &JobRecord, out: Out) -> Value {
     let payload = serde_json::from_str::<Value>(&rec.payload)
         .map(|v| out.value(v))
@@ -370,7 +381,7 @@ pub fn record_json(rec: &JobRecord, out: Out) -> Value {
         "max_attempts_from": if rec.meta.max_attempts.is_some() { "job" } else { "fleet" },
         "requeues": rec.meta.requeues,
         "created_at": rec.meta.created_at,
-        "idempotency_key": rec.meta.idempotency_key,
+        "idempotency_key": rec.meta.idempotency_key.as_deref().map(|k| idem_key(k, out)),
         "due_at": rec.due_at,
         "lease_until": rec.lease_until,
         "worker": rec.worker,

@@ -1,6 +1,8 @@
-//! Who may see the dashboard and what every answer carries: the token check (bearer header or
-//! session cookie), the login form, the CSRF token every POST must carry, and the security
-//! headers (CSP without inline script, frame denial, no caching, no referrer).
+//! Who may see the dashboard and what every answer carries: the front door (the `Host` must
+//! name this server, a change must not come from another site: [`okra_queue::http_guard`]),
+//! the token check (bearer header or session cookie), the CSRF token every POST must carry,
+//! and the security headers (CSP without inline script, frame denial, no caching, referrers
+//! only to itself).
 
 use std::time::Instant;
 
@@ -9,16 +11,14 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use hmac::{Hmac, Mac};
-use maud::html;
+use okra_queue::http_guard::changes_state;
 use sha2::Sha256;
 
 use super::Shared;
-use super::view;
+use super::{session, view};
 
-const COOKIE: &str = "okq_session";
-
-/// The access tokens (each with the name the audit trail records), what a session cookie holds
-/// (a keyed hash of a token, never the token itself), and the CSRF token forms carry.
+/// The access tokens (each with the name the audit trail records), and the CSRF token forms
+/// carry.
 pub struct Guard {
     tokens: Vec<Named>,
     /// Who acts when no token is configured (loopback): the CLI's actor.
@@ -30,48 +30,16 @@ pub struct Guard {
 pub struct Named {
     pub name: String,
     token: String,
-    session: String,
+    /// A keyed hash of the token, stored with each of its sessions: a changed token ends them.
+    pub fingerprint: String,
 }
 
 /// Who made a request: the name of the token it carried. Set by [`authenticate`].
 #[derive(Debug, Clone)]
 pub struct Actor(pub String);
 
-/// Reads a token file: one `NAME TOKEN` per line (`#` comments), or a lone token (named
-/// `token`). Tokens are at least 16 characters; names are unique. Errors are one line and
-/// never show a token.
-pub fn parse_tokens(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let (name, token) = match fields.as_slice() {
-            [token] => ("token", *token),
-            [name, token] => (*name, *token),
-            _ => return Err(format!("line {}: expected `NAME TOKEN`", n + 1)),
-        };
-        if token.len() < 16 {
-            return Err(format!(
-                "line {}: the token of {name} is shorter than 16 characters",
-                n + 1
-            ));
-        }
-        if out.iter().any(|(m, _)| m == name) {
-            return Err(format!("line {}: the name {name} is listed twice", n + 1));
-        }
-        out.push((name.to_string(), token.to_string()));
-    }
-    if out.is_empty() {
-        return Err("no token in it (one `NAME TOKEN` per line)".into());
-    }
-    Ok(out)
-}
-
-fn keyed(key: &str, what: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+fn keyed(key: &[u8], what: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
     mac.update(what.as_bytes());
     mac.finalize()
         .into_bytes()
@@ -93,18 +61,16 @@ impl Guard {
     /// `tokens`: `(name, token)` pairs; none = loopback only, everyone acts as `local`.
     pub fn new(tokens: Vec<(String, String)>, local: String) -> Self {
         // Without a token the CSRF key is random per process: a forged form cannot know it.
-        let secret: String = if tokens.is_empty() {
-            (0..4)
-                .map(|_| format!("{:016x}", fastrand::u64(..)))
-                .collect()
+        let secret: Vec<u8> = if tokens.is_empty() {
+            session::new_id().into_bytes()
         } else {
-            tokens.iter().map(|(_, t)| t.as_str()).collect()
+            tokens.iter().flat_map(|(_, t)| t.bytes()).collect()
         };
         Self {
             tokens: tokens
                 .into_iter()
                 .map(|(name, token)| Named {
-                    session: keyed(&token, "okq session"),
+                    fingerprint: keyed(token.as_bytes(), "okq session"),
                     name,
                     token,
                 })
@@ -119,7 +85,7 @@ impl Guard {
     }
 
     /// The token a login form typed, if it is one.
-    fn token_named(&self, typed: &str) -> Option<&Named> {
+    pub fn token_named(&self, typed: &str) -> Option<&Named> {
         self.tokens.iter().find(|n| same(typed, &n.token))
     }
 
@@ -140,45 +106,98 @@ impl Guard {
         }
     }
 
-    /// Who the request is from: the name of the token (bearer header or session cookie) it
-    /// carries, or the local actor when no token is configured; `None`: let it not in.
-    fn actor(&self, req: &Request) -> Option<String> {
-        if self.tokens.is_empty() {
-            return Some(self.local.clone());
-        }
-        let headers = req.headers();
-        let bearer = headers
+    /// The token a bearer header carries.
+    fn bearer(&self, req: &Request) -> Option<&Named> {
+        req.headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|t| self.token_named(t.trim()));
-        let cookie = || {
-            headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .filter_map(|c| c.trim().split_once('='))
-                .filter(|(k, _)| *k == COOKIE)
-                .find_map(|(_, v)| self.tokens.iter().find(|n| same(v, &n.session)))
-        };
-        bearer.or_else(cookie).map(|n| n.name.clone())
+            .and_then(|t| self.token_named(t.trim()))
+    }
+
+    /// The token a session's stored `NAME FINGERPRINT` is for, if it is still in the file.
+    fn holder(&self, stored: &str) -> Option<&Named> {
+        let (name, fingerprint) = stored.split_once(' ')?;
+        self.tokens
+            .iter()
+            .find(|n| n.name == name && same(fingerprint, &n.fingerprint))
     }
 }
 
-/// Lets a request through when no token is configured, or it carries the token or the session
-/// cookie; the login page and the static files are open. Pages send people to the login form;
-/// anything else gets 401.
+/// The `Host` a request names (the header, or HTTP/2's `:authority`).
+pub fn host_of(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+}
+
+/// The front door, before anything else: a `Host` that does not name this server gets 421
+/// (a DNS-rebinding page never sees a page or a CSRF token), and a change whose `Origin` or
+/// `Sec-Fetch-Site` says another site sent it gets 403. Plain text answers, no page.
+pub async fn front_door(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    let Some(host) = host_of(&req).filter(|h| app.hosts.allows(h)) else {
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            "okra-admin web answers only to its own names (loopback, its address, --public-host)\n",
+        )
+            .into_response();
+    };
+    if changes_state(req.method().as_str()) {
+        let h = req.headers();
+        let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+        if app
+            .hosts
+            .cross_site(host, get("origin"), get("sec-fetch-site"))
+        {
+            return (
+                StatusCode::FORBIDDEN,
+                "okra-admin web refuses changes sent from another site\n",
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Lets a request through when no token is configured, or it carries the token or a live
+/// session's cookie; the login page and the static files are open. Pages send people to the
+/// login form; anything else gets 401.
 pub async fn authenticate(State(app): State<Shared>, mut req: Request, next: Next) -> Response {
-    let open = matches!(
-        req.uri().path(),
-        "/login" | "/static/app.css" | "/static/app.js"
-    );
-    if let Some(name) = app.guard.actor(&req) {
+    let actor = if !app.guard.needs_login() {
+        Some(app.guard.local.clone())
+    } else if let Some(n) = app.guard.bearer(&req) {
+        Some(n.name.clone())
+    } else {
+        let cookies = req
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        match session::from_cookies(cookies).and_then(session::id_hash) {
+            None => None,
+            Some(hash) => match app.base.rdb().session_get(&hash).await {
+                Ok(stored) => stored
+                    .as_deref()
+                    .and_then(|s| app.guard.holder(s))
+                    .map(|n| n.name.clone()),
+                Err(e) => {
+                    return view::error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &format!("Cannot check the session in Redis: {e}"),
+                    );
+                }
+            },
+        }
+    };
+    if let Some(name) = actor {
         req.extensions_mut().insert(Actor(name));
         return next.run(req).await;
     }
-    if open {
+    if matches!(
+        req.uri().path(),
+        "/login" | "/static/app.css" | "/static/app.js"
+    ) {
         return next.run(req).await;
     }
     if req.method() == Method::GET {
@@ -203,7 +222,9 @@ pub async fn headers(req: Request, next: Next) -> Response {
     );
     set(h, "x-frame-options", "DENY");
     set(h, "x-content-type-options", "nosniff");
-    set(h, "referrer-policy", "no-referrer");
+    // `same-origin`, not `no-referrer`: the pages' own forms then carry their real `Origin`
+    // (the front door checks it), and no URL of this dashboard leaves it as a referrer.
+    set(h, "referrer-policy", "same-origin");
     set(h, "cache-control", "no-store");
     if let Ok(v) = HeaderValue::from_str(&format!(
         "app;dur={:.2}",
@@ -211,99 +232,6 @@ pub async fn headers(req: Request, next: Next) -> Response {
     )) {
         h.insert("server-timing", v);
     }
-    res
-}
-
-pub async fn login_page(State(app): State<Shared>) -> Response {
-    login_form(&app, None, StatusCode::OK)
-}
-
-fn login_form(app: &Shared, message: Option<&str>, status: StatusCode) -> Response {
-    let body = html! {
-        h1 { "Log in" }
-        @if let Some(m) = message { p.flash.bad { (m) } }
-        form.login method="post" action="/login" {
-            input type="hidden" name="csrf" value=(app.guard.csrf());
-            label { "Access token" input type="password" name="token" autocomplete="current-password" autofocus; }
-            button type="submit" { "Log in" }
-        }
-    };
-    (status, view::page("Log in", None, body)).into_response()
-}
-
-#[derive(serde::Deserialize)]
-pub struct LoginForm {
-    token: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn login(State(app): State<Shared>, axum::Form(f): axum::Form<LoginForm>) -> Response {
-    if let Err(r) = app.guard.check_csrf(&f.csrf) {
-        return r;
-    }
-    if !app.guard.needs_login() {
-        return Redirect::to("/").into_response();
-    }
-    let Some(named) = app.guard.token_named(f.token.trim()) else {
-        // Failed logins are recorded too (no name: the token typed matched none).
-        let _ = app
-            .base
-            .acting_as("unknown")
-            .audit(
-                "login",
-                "dashboard",
-                serde_json::json!({}),
-                "error: not a token",
-            )
-            .await;
-        return login_form(
-            &app,
-            Some("That is not the token."),
-            StatusCode::UNAUTHORIZED,
-        );
-    };
-    if let Err(e) = app
-        .base
-        .acting_as(&named.name)
-        .audit("login", "dashboard", serde_json::json!({}), "ok")
-        .await
-    {
-        // Accountability first: no session without its record.
-        return login_form(
-            &app,
-            Some(&format!(
-                "Logins are recorded in the audit trail, and recording failed: {e}"
-            )),
-            StatusCode::SERVICE_UNAVAILABLE,
-        );
-    }
-    let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        named.session
-    );
-    let mut res = Redirect::to("/").into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        res.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    res
-}
-
-#[derive(serde::Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
-}
-
-pub async fn logout(State(app): State<Shared>, axum::Form(f): axum::Form<CsrfForm>) -> Response {
-    if let Err(r) = app.guard.check_csrf(&f.csrf) {
-        return r;
-    }
-    let mut res = Redirect::to("/login").into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("okq_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-    );
     res
 }
 

@@ -1,6 +1,8 @@
 //! The pages' shared look: the layout, the error page, and the pieces several pages show (a
 //! job's record, a table of dead letters, a form that posts with the CSRF token). Everything
-//! shown is masked; the dashboard has no reveal.
+//! shown is masked (identifiers to their last four digits, names to initials, birth date,
+//! gender, address and e-mail hidden, idempotency keys too); the dashboard has no reveal
+//! (`okra-admin job show --reveal` is the audited way).
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -139,7 +141,7 @@ pub fn record(rec: &JobRecord) -> Markup {
             @if let Some(t) = rec.lease_until { dt { "running" } dd { "on " (rec.worker.clone().unwrap_or_default()) ", lease until " (when(t)) } }
             @if let Some(t) = rec.finished_at { dt { "finished" } dd { (when(t)) " (" (ago(t)) ")" } }
             @if let Some(t) = rec.died_at { dt { "died" } dd { (when(t)) " (" (ago(t)) ")" } }
-            @if let Some(k) = &m.idempotency_key { dt { "idempotency key" } dd.mono { (k) } }
+            @if let Some(k) = &m.idempotency_key { dt { "idempotency key" } dd.mono { (mask::mask_id(k)) } }
             dt { "payload" } dd { pre { (masked_json(&rec.payload)) } }
         }
         @if let Some(f) = &rec.last_error { h2 { "Last failure" } (failure(f)) }

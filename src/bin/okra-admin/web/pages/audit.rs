@@ -1,5 +1,6 @@
 //! The audit trail: operator changes in every queue, newest first.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use axum::extract::{Query, State};
@@ -44,7 +45,14 @@ pub async fn audit(
                 label { "since" input name="since" value=(since_text) placeholder="1d, 7d, or an RFC 3339 time"; }
                 button type="submit" { "Show" }
             }
-            p.muted { "Operator changes in every queue, newest first (the last 500 since " (when(since)) "). Identifiers never appear: a person is a keyed hash." }
+            p.muted { "Operator changes in every queue, newest first (the last 500 since " (when(since)) "). Identifiers never appear: a person is a keyed hash. Failed logins are summarised once per window (actor unauthenticated)." }
+            @if app.guard.needs_login() {
+                p.muted data-failed-logins=(app.logins.failed_total.load(Ordering::Relaxed)) {
+                    "Since this dashboard started: "
+                    b { (app.logins.failed_total.load(Ordering::Relaxed)) } " failed logins, "
+                    b { (app.logins.refused_total.load(Ordering::Relaxed)) } " refused by the login rate limit."
+                }
+            }
             @if entries.is_empty() { p.flash { "No operator changes in that time." } } @else {
                 div.scroll { table.audit {
                     thead { tr { th { "at" } th { "actor" } th { "action" } th { "queue" } th { "filter" } th { "counts" } th { "result" } } }

@@ -1,7 +1,8 @@
 //! Find jobs by id, idempotency key, or the identifier they verify (through the keyed-hash
-//! index; the number typed is never shown back).
+//! index; the number typed is never shown back). The form is POSTed with the CSRF token: what
+//! is typed travels in the body, never in a URL (browser history, proxy logs, `Referer`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use okra_queue::QueueError;
@@ -9,11 +10,11 @@ use okra_queue::ident::IdType;
 use serde::Deserialize;
 
 use super::jobs::job_table;
-use super::{failed, queue};
+use super::{Checked, failed, queue};
 use crate::web::Shared;
 use crate::web::view::{self, page};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct FindQuery {
     #[serde(default)]
     by: String,
@@ -21,10 +22,22 @@ pub struct FindQuery {
     value: String,
 }
 
+/// `GET /q/{queue}/find`: the empty form. A query string is ignored: nothing typed is ever
+/// looked up from a URL.
+pub async fn find_form(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<Response, Response> {
+    queue(&app, &name).await?;
+    render(&app, &name, &FindQuery::default(), None)
+}
+
+/// `POST /q/{queue}/find` (`by`, `value`, `csrf`): the matching jobs, on the answer itself (no
+/// redirect, so the value never reaches a `Location`).
 pub async fn find(
     State(app): State<Shared>,
     Path(name): Path<String>,
-    Query(f): Query<FindQuery>,
+    Checked(f, _): Checked<FindQuery>,
 ) -> Result<Response, Response> {
     let q = queue(&app, &name).await?;
     let value = f.value.trim();
@@ -50,7 +63,6 @@ pub async fn find(
         Some(Ok(ids)) => Some(Ok(q.job_briefs(ids).await.map_err(|e| failed(&e))?)),
         Some(Err(e)) => Some(Err(e)),
     };
-    let csrf = app.guard.csrf();
     // The erase button carries the person's keyed hash, never the number.
     let person = match (f.by.as_str(), q.config().index_key.as_ref()) {
         ("bvn", Some(k)) if !value.is_empty() => Some(("bvn", k.hash(IdType::Bvn, value))),
@@ -58,12 +70,26 @@ pub async fn find(
         ("nuban", Some(k)) if !value.is_empty() => Some(("nuban", k.hash(IdType::Nuban, value))),
         _ => None,
     };
+    render(&app, &name, &f, Some((briefs, person)))
+}
+
+type Briefs = Option<Result<Vec<okra_queue::rdb::JobBrief>, QueueError>>;
+
+fn render(
+    app: &Shared,
+    name: &str,
+    f: &FindQuery,
+    found: Option<(Briefs, Option<(&str, String)>)>,
+) -> Result<Response, Response> {
+    let csrf = app.guard.csrf();
+    let (briefs, person) = found.unwrap_or((None, None));
     Ok(page(
         "Find",
-        Some(&name),
+        Some(name),
         html! {
             h1 { "Find jobs" }
-            form.filters method="get" action={ "/q/" (name) "/find" } {
+            form.filters method="post" action={ "/q/" (name) "/find" } {
+                input type="hidden" name="csrf" value=(csrf);
                 label { "by"
                     select name="by" {
                         @for (v, label) in [("id", "job id"), ("key", "idempotency key"), ("bvn", "BVN"), ("nin", "NIN"), ("nuban", "account number")] {
@@ -81,7 +107,7 @@ pub async fn find(
                 Some(Err(e)) => { p.flash.bad { (view::masked(&e.to_string())) } },
                 Some(Ok(b)) if b.is_empty() => { p.flash { "No job found." } },
                 Some(Ok(b)) => {
-                    (job_table(&name, &b, csrf, app.read_only))
+                    (job_table(name, &b, csrf, app.read_only))
                 },
             }
             @if let (Some((by, hash)), false) = (&person, app.read_only) {

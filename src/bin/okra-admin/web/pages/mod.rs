@@ -13,7 +13,7 @@ mod overview;
 pub use audit::audit;
 pub use dead::{dead_bulk, dead_confirm, dead_list, dead_show, dead_summary};
 pub use erase::{erase, erase_confirm};
-pub use find::find;
+pub use find::{find, find_form};
 pub use jobs::{job_show, jobs_list, one_job};
 pub use overview::{control, overview, overview_fragment};
 
@@ -33,9 +33,13 @@ use super::view;
 /// Dead letters or jobs per page.
 pub(super) const PAGE: u64 = 50;
 
-/// A POSTed form, let through only with the right CSRF token and when the dashboard may act,
-/// with who sent it (the token's name, for the audit trail).
+/// A POSTed form that changes something: let through only with the right CSRF token and when
+/// the dashboard may act, with who sent it (the token's name, for the audit trail).
 pub struct Posted<T>(pub T, pub String);
+
+/// A POSTed form that only reads (find: what is typed stays out of URLs), let through with the
+/// right CSRF token, read-only or not.
+pub struct Checked<T>(pub T, pub String);
 
 #[derive(Deserialize)]
 struct WithCsrf<T> {
@@ -43,6 +47,22 @@ struct WithCsrf<T> {
     csrf: String,
     #[serde(flatten)]
     inner: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<Shared> for Checked<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Shared) -> Result<Self, Response> {
+        let actor = req
+            .extensions()
+            .get::<Actor>()
+            .map_or_else(|| app.base.actor(), |a| a.0.clone());
+        let axum::Form(form) = axum::Form::<WithCsrf<T>>::from_request(req, app)
+            .await
+            .map_err(|e| view::error(StatusCode::BAD_REQUEST, &view::masked(&e.body_text())))?;
+        app.guard.check_csrf(&form.csrf)?;
+        Ok(Self(form.inner, actor))
+    }
 }
 
 impl<T: DeserializeOwned + Send> FromRequest<Shared> for Posted<T> {
@@ -55,15 +75,8 @@ impl<T: DeserializeOwned + Send> FromRequest<Shared> for Posted<T> {
                 "This dashboard is read-only (--read-only): it changes nothing.",
             ));
         }
-        let actor = req
-            .extensions()
-            .get::<Actor>()
-            .map_or_else(|| app.base.actor(), |a| a.0.clone());
-        let axum::Form(form) = axum::Form::<WithCsrf<T>>::from_request(req, app)
-            .await
-            .map_err(|e| view::error(StatusCode::BAD_REQUEST, &e.body_text()))?;
-        app.guard.check_csrf(&form.csrf)?;
-        Ok(Self(form.inner, actor))
+        let Checked(form, actor) = Checked::<T>::from_request(req, app).await?;
+        Ok(Self(form, actor))
     }
 }
 
