@@ -15,11 +15,13 @@ test:
 
 ## Enqueue 100,000 no-op jobs, drain them; the same with apalis-redis 1.0. Then dead-letter page
 ## reads with 1,000,000 dead letters. Then Okra jobs end to end (okra-worker and okra-sandbox)
-## with the CPU per job of each part. Not part of `make test`.
+## with the CPU per job of each part, and what a match request's comparison costs per job.
+## Not part of `make test`.
 bench:
 	$(CARGO) bench --locked --bench drain
 	$(CARGO) bench --locked --bench dlq
 	$(CARGO) bench --locked --bench okra
+	$(CARGO) bench --locked --bench matching
 	$(CARGO) bench --locked --bench durability
 
 ## Fault injection on real redis-server, okra-worker and okra-sandbox processes (minutes):

@@ -76,6 +76,7 @@ async fn run(
             (
                 OkraJob::BvnVerify {
                     bvn: format!("2{n}{i:05}1234"),
+                    matching: None,
                 },
                 EnqueueOptions::default(),
             )
@@ -259,6 +260,7 @@ async fn memory(
             (
                 OkraJob::BvnVerify {
                     bvn: format!("23{i:05}1234"),
+                    matching: None,
                 },
                 EnqueueOptions::default(),
             )
@@ -273,6 +275,7 @@ async fn memory(
         (
             OkraJob::BvnVerify {
                 bvn: format!("24{i:05}0601"),
+                matching: None,
             },
             EnqueueOptions::default(),
         )

@@ -16,6 +16,7 @@ async fn main() -> Result<(), okra_queue::QueueError> {
     // One job, enqueued at most once per idempotency key.
     let job = OkraJob::BvnVerify {
         bvn: "22234567890".into(),
+        matching: None,
     };
     let first = queue
         .enqueue(&job, EnqueueOptions::default().idempotency_key("order-42"))
@@ -36,7 +37,13 @@ async fn main() -> Result<(), okra_queue::QueueError> {
     // Many at once: (job, options) pairs, written in chunks of 1,000.
     let jobs = (0..3).map(|i| {
         let bvn = format!("2223456{i:04}");
-        (OkraJob::BvnVerify { bvn }, EnqueueOptions::default())
+        (
+            OkraJob::BvnVerify {
+                bvn,
+                matching: None,
+            },
+            EnqueueOptions::default(),
+        )
     });
     let written = queue.enqueue_bulk(jobs).await?;
     println!("enqueued {} jobs; first {}", written.len() + 2, first.id);

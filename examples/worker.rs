@@ -24,7 +24,7 @@ async fn verify(
     ctx: JobContext,
     pay: Data<Arc<PayOnce>>,
 ) -> Result<OkraResult, BoxDynError> {
-    let OkraJob::BvnVerify { bvn } = &job else {
+    let OkraJob::BvnVerify { bvn, .. } = &job else {
         return Err(JobError::terminal("unsupported", "only bvn_verify here").into());
     };
     let mut charge = match pay.charge(&ctx).begin(&job, &ctx).await? {
@@ -87,6 +87,7 @@ async fn main() -> Result<(), BoxDynError> {
     let mut events = Box::pin(queue.events(Since::Now).await?);
     let job = OkraJob::BvnVerify {
         bvn: "22234567890".into(),
+        matching: None,
     };
     let id = queue.enqueue(&job, EnqueueOptions::default()).await?.id;
     let done = queue.wait(&id, Duration::from_secs(30)).await?;

@@ -5,7 +5,8 @@
 //! Each section of the file deserializes straight into the type it configures (`[redis]` into
 //! [`RedisSettings`], `[queue]` into [`QueueConfig`], `[retry]` into [`RetryPolicy`] and the
 //! Okra [`Delays`], `[dead]` into [`DeadLimits`], `[worker]` into [`WorkerOptions`] and the
-//! worker's [`WorkerEndpoints`], `[okra]` into [`OkraSettings`], ...): [`SECTIONS`] lists which
+//! worker's [`WorkerEndpoints`], `[okra]` into [`OkraSettings`], `[match]` into
+//! [`MatchSettings`], ...): [`SECTIONS`] lists which
 //! parts read which section, and is what unknown keys are checked against.
 //!
 //! Every key can be set from the environment as `OKQ_<SECTION>__<KEY>`, e.g.
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::WorkerOptions;
 use crate::error::QueueError;
-use crate::okra::{ClassificationSettings, Classifier, Delays, OkraSettings};
+use crate::okra::{ClassificationSettings, Classifier, Delays, MatchSettings, OkraSettings};
 use crate::policy::RetryPolicy;
 use crate::queue::{DeadLimits, QueueConfig};
 use crate::rdb::RedisSettings;
@@ -53,6 +54,8 @@ pub struct Settings {
     pub okra: OkraSettings,
     /// Overrides of the failure classification (`[classification]`).
     pub classification: ClassificationSettings,
+    /// Matching a record against what the customer typed (`[match]`).
+    pub matching: MatchSettings,
     /// Logging (`[log]`).
     pub log: LogSettings,
     /// Sealing at rest (`[seal]`).
@@ -126,6 +129,7 @@ pub static SECTIONS: std::sync::LazyLock<Vec<(&'static str, Vec<String>)>> =
             ),
             ("okra", keys_of::<OkraSettings>()),
             ("classification", keys_of::<ClassificationSettings>()),
+            ("match", keys_of::<MatchSettings>()),
             ("log", keys_of::<LogSettings>()),
             ("seal", keys_of::<SealSettings>()),
         ]
@@ -172,7 +176,7 @@ impl Settings {
                 _ => Some(fig.focus(section)),
             }
         };
-        let (redis, queue, retry, dead, worker, okra, classification, log, seal) = (
+        let (redis, queue, retry, dead, worker, okra, classification, matching, log, seal) = (
             part("redis"),
             part("queue"),
             part("retry"),
@@ -180,6 +184,7 @@ impl Settings {
             part("worker"),
             part("okra"),
             part("classification"),
+            part("match"),
             part("log"),
             part("seal"),
         );
@@ -196,6 +201,7 @@ impl Settings {
             endpoints: read.part(&worker, "worker"),
             okra: read.part(&okra, "okra"),
             classification: read.part(&classification, "classification"),
+            matching: read.part(&matching, "match"),
             log: read.part(&log, "log"),
             seal: read.part(&seal, "seal"),
             sealer: None,
@@ -249,6 +255,9 @@ impl Settings {
         if let Err(e) = self.okra.validate() {
             problems.push(e);
         }
+        if let Err(e) = self.matching.validate() {
+            problems.push(e);
+        }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             problems.push(format!(
                 "log.format must be `pretty` or `json`, got `{}`",
@@ -275,7 +284,7 @@ impl Settings {
     /// The effective settings, one `section.key = value` line each, secrets masked (see
     /// [`masked`]); what `--check-config` prints.
     pub fn effective(&self) -> Vec<String> {
-        let parts: [(&str, serde_json::Result<serde_json::Value>); 11] = [
+        let parts: [(&str, serde_json::Result<serde_json::Value>); 12] = [
             ("redis", serde_json::to_value(&self.redis)),
             ("queue", serde_json::to_value(&self.queue)),
             ("retry", serde_json::to_value(&self.retry)),
@@ -285,6 +294,7 @@ impl Settings {
             ("worker", serde_json::to_value(&self.endpoints)),
             ("okra", serde_json::to_value(&self.okra)),
             ("classification", serde_json::to_value(&self.classification)),
+            ("match", serde_json::to_value(&self.matching)),
             ("log", serde_json::to_value(&self.log)),
             ("seal", serde_json::to_value(&self.seal)),
         ];

@@ -100,7 +100,10 @@ async fn until_text(c: &Client, css: &str, want: &str) {
 const INDEX_KEY: &str = "browser-index-key-0123456789";
 
 fn bvn(b: &str) -> OkraJob {
-    OkraJob::BvnVerify { bvn: b.into() }
+    OkraJob::BvnVerify {
+        bvn: b.into(),
+        matching: None,
+    }
 }
 
 #[tokio::test]

@@ -115,6 +115,7 @@ fn worker_with(
 fn bvn(i: usize) -> OkraJob {
     OkraJob::BvnVerify {
         bvn: format!("22{i:05}1234"),
+        matching: None,
     }
 }
 

@@ -15,7 +15,10 @@ use okra_queue::okra::OkraJob;
 use okra_queue::{EnqueueOptions, Job, JobState, Queue, RedisSettings};
 
 fn bvn(b: &str) -> OkraJob {
-    OkraJob::BvnVerify { bvn: b.into() }
+    OkraJob::BvnVerify {
+        bvn: b.into(),
+        matching: None,
+    }
 }
 
 fn tls_settings(url: String, certs: &Certs) -> RedisSettings {

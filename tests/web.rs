@@ -222,6 +222,7 @@ async fn pages_filters_masking_bulk_requeue_jobs_find_and_controls() {
     let later = || EnqueueOptions::delay(Duration::from_secs(3600)).idempotency_key("order-9");
     let bvn = OkraJob::BvnVerify {
         bvn: "22299990000".into(),
+        matching: None,
     };
     let id = producer.enqueue(&bvn, later()).await.unwrap().id;
     let (_, jobs) = get(&u("/q/web/jobs?state=scheduled")).await;
@@ -464,7 +465,10 @@ async fn named_tokens_are_the_actors_of_an_audit_trail_and_erase_asks_first() {
     let person = "22290001234";
     let id = indexed
         .enqueue(
-            &OkraJob::BvnVerify { bvn: person.into() },
+            &OkraJob::BvnVerify {
+                bvn: person.into(),
+                matching: None,
+            },
             EnqueueOptions::default(),
         )
         .await

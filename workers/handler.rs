@@ -13,8 +13,8 @@ use apalis::prelude::{BoxDynError, Data};
 use okra_queue::job::Job;
 use okra_queue::okra::lookup::{self, Answer, Nothing, Verdict};
 use okra_queue::okra::{
-    Action, Classifier, Delays, OkraClient, OkraError, OkraJob, OkraResult, OkraSettings,
-    ProfileError, Reply, WithoutLookup, checked_profile,
+    Action, Classifier, Delays, MatchSettings, OkraClient, OkraError, OkraJob, OkraResult,
+    OkraSettings, ProfileError, Reply, WithoutLookup, checked_profile,
 };
 use okra_queue::rdb::{NotFound, Spent};
 use okra_queue::{JobContext, JobError, Queue};
@@ -32,6 +32,8 @@ pub struct Deps {
     /// `[okra]`: the lookups, the guard, what a kind without a lookup does.
     pub okra: OkraSettings,
     pub pay: Arc<PayOnce>,
+    /// `[match]`: the answer to a job's match request, and whether its profile is kept.
+    pub matching: MatchSettings,
 }
 
 /// Runs one Okra job; its result is an [`OkraResult`] (`lookup: "free"` when the profile came
@@ -60,12 +62,27 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraR
         ));
     }
     let mut charge = match charge.begin(job, ctx).await? {
-        Begin::Reused(result) => return Ok(result),
+        Begin::Reused(result) => return Ok(answer_match(job, deps, result)),
         Begin::Go(charge) => charge,
     };
     let (result, settled) = attempt(job, ctx, deps, &mut charge).await;
-    charge.settle(settled).await;
-    result
+    charge.settle(keep_for_reuse(job, deps, settled)).await;
+    result.map(|r| answer_match(job, deps, r))
+}
+
+/// Issue 28: the answer to the job's match request, from the profile; under `[match]
+/// keep_profile = false` the result keeps the answer, not the profile.
+fn answer_match(job: &OkraJob, deps: &Deps, result: OkraResult) -> OkraResult {
+    result.answer_match(job.match_request(), &deps.matching)
+}
+
+/// Issue 28: under `[match] keep_profile = false`, a job with a match request does not leave
+/// its profile in the reuse store either (the lock is released as if nothing was paid for).
+fn keep_for_reuse(job: &OkraJob, deps: &Deps, settled: Settled) -> Settled {
+    match settled {
+        Settled::Answer(_) if !deps.matching.keeps_profile(job.match_request()) => Settled::Nothing,
+        other => other,
+    }
 }
 
 /// One attempt past the pay lock: look first when the last charge is uncertain, then pay.

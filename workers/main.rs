@@ -212,6 +212,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         queue: queue.clone(),
         okra: settings.okra.clone(),
         pay: pay.clone(),
+        matching: settings.matching.clone(),
     });
     info!(
         queue = queue.name(),

@@ -1,6 +1,8 @@
 //! The Okra identity jobs, in their wire format: JSON with a `kind` tag, snake_case.
 //!
-//! `{"kind":"bvn_verify","bvn":"22234567890"}`
+//! `{"kind":"bvn_verify","bvn":"22234567890"}`; a job that verifies a person may also ask
+//! whether the record matches what the customer typed:
+//! `{"kind":"bvn_verify","bvn":"22234567890","match":{"last_name":"Belson","date_of_birth":"27/09/1979"}}`
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -8,6 +10,7 @@ use serde_json::{Value, json};
 use crate::ident::{IdType, digits};
 use crate::job::Job;
 use crate::okra::mask;
+use crate::okra::matching::MatchRequest;
 
 /// One identity-verification call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,11 +20,19 @@ pub enum OkraJob {
     BvnVerify {
         /// Bank Verification Number, 11 digits.
         bvn: String,
+        /// What the customer typed, to compare with the verified profile: the result then
+        /// carries `match` (see [`MatchRequest`]).
+        #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+        matching: Option<Box<MatchRequest>>,
     },
     /// `POST /products/kyc/nin-verify {nin}`
     NinVerify {
         /// National Identification Number, 11 digits.
         nin: String,
+        /// What the customer typed, to compare with the verified profile: the result then
+        /// carries `match` (see [`MatchRequest`]).
+        #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+        matching: Option<Box<MatchRequest>>,
     },
     /// `POST /products/kyc/nuban-verify {nuban, bank}`; 204 = valid account with no BVN.
     NubanVerify {
@@ -29,6 +40,10 @@ pub enum OkraJob {
         nuban: String,
         /// Okra bank id.
         bank: String,
+        /// What the customer typed, to compare with the verified profile: the result then
+        /// carries `match` (see [`MatchRequest`]).
+        #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+        matching: Option<Box<MatchRequest>>,
     },
     /// `POST /products/kyc/nuban-name-verify {nuban, bank}`
     NubanNameVerify {
@@ -36,11 +51,19 @@ pub enum OkraJob {
         nuban: String,
         /// Okra bank id.
         bank: String,
+        /// What the customer typed, to compare with the verified profile: the result then
+        /// carries `match` (see [`MatchRequest`]).
+        #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+        matching: Option<Box<MatchRequest>>,
     },
     /// `POST /products/kyc/customer-verify {customer}`
     CustomerVerify {
         /// Okra customer id.
         customer: String,
+        /// What the customer typed, to compare with the verified profile: the result then
+        /// carries `match` (see [`MatchRequest`]).
+        #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+        matching: Option<Box<MatchRequest>>,
     },
     /// `POST /products/kyc/rc-verify {rc_number, company_name}`
     RcVerify {
@@ -117,12 +140,12 @@ impl OkraJob {
     /// The request body.
     pub fn body(&self) -> Value {
         match self {
-            Self::BvnVerify { bvn } => json!({ "bvn": bvn }),
-            Self::NinVerify { nin } => json!({ "nin": nin }),
-            Self::NubanVerify { nuban, bank } | Self::NubanNameVerify { nuban, bank } => {
+            Self::BvnVerify { bvn, .. } => json!({ "bvn": bvn }),
+            Self::NinVerify { nin, .. } => json!({ "nin": nin }),
+            Self::NubanVerify { nuban, bank, .. } | Self::NubanNameVerify { nuban, bank, .. } => {
                 json!({ "nuban": nuban, "bank": bank })
             }
-            Self::CustomerVerify { customer } => json!({ "customer": customer }),
+            Self::CustomerVerify { customer, .. } => json!({ "customer": customer }),
             Self::RcVerify {
                 rc_number,
                 company_name,
@@ -139,14 +162,27 @@ impl OkraJob {
     /// number). Hash the identifier before it goes anywhere.
     pub fn person(&self) -> (&'static str, &str, &str) {
         match self {
-            Self::BvnVerify { bvn } => ("bvn", bvn, ""),
-            Self::NinVerify { nin } => ("nin", nin, ""),
-            Self::NubanVerify { nuban, bank } | Self::NubanNameVerify { nuban, bank } => {
+            Self::BvnVerify { bvn, .. } => ("bvn", bvn, ""),
+            Self::NinVerify { nin, .. } => ("nin", nin, ""),
+            Self::NubanVerify { nuban, bank, .. } | Self::NubanNameVerify { nuban, bank, .. } => {
                 ("nuban", nuban, bank)
             }
-            Self::CustomerVerify { customer } => ("customer", customer, ""),
+            Self::CustomerVerify { customer, .. } => ("customer", customer, ""),
             Self::RcVerify { rc_number, .. } => ("rc", rc_number, ""),
             Self::TinVerify { tin_number, .. } => ("tin", tin_number, ""),
+        }
+    }
+
+    /// What the customer typed, when the job asks whether the record matches it (only jobs
+    /// that verify a person can).
+    pub fn match_request(&self) -> Option<&MatchRequest> {
+        match self {
+            Self::BvnVerify { matching, .. }
+            | Self::NinVerify { matching, .. }
+            | Self::NubanVerify { matching, .. }
+            | Self::NubanNameVerify { matching, .. }
+            | Self::CustomerVerify { matching, .. } => matching.as_deref(),
+            Self::RcVerify { .. } | Self::TinVerify { .. } => None,
         }
     }
 
@@ -160,12 +196,12 @@ impl OkraJob {
             }
         };
         match self {
-            Self::BvnVerify { bvn } => format!("bvn {}", m(bvn)),
-            Self::NinVerify { nin } => format!("nin {}", m(nin)),
-            Self::NubanVerify { nuban, bank } | Self::NubanNameVerify { nuban, bank } => {
+            Self::BvnVerify { bvn, .. } => format!("bvn {}", m(bvn)),
+            Self::NinVerify { nin, .. } => format!("nin {}", m(nin)),
+            Self::NubanVerify { nuban, bank, .. } | Self::NubanNameVerify { nuban, bank, .. } => {
                 format!("nuban {} bank {bank}", m(nuban))
             }
-            Self::CustomerVerify { customer } => format!("customer {}", m(customer)),
+            Self::CustomerVerify { customer, .. } => format!("customer {}", m(customer)),
             Self::RcVerify { rc_number, .. } => format!("rc {rc_number}"),
             Self::TinVerify { tin_number, .. } => format!("tin {tin_number}"),
         }
@@ -175,8 +211,8 @@ impl OkraJob {
 impl Job for OkraJob {
     fn identity(&self) -> Option<(IdType, &str)> {
         match self {
-            Self::BvnVerify { bvn } => Some((IdType::Bvn, bvn)),
-            Self::NinVerify { nin } => Some((IdType::Nin, nin)),
+            Self::BvnVerify { bvn, .. } => Some((IdType::Bvn, bvn)),
+            Self::NinVerify { nin, .. } => Some((IdType::Nin, nin)),
             Self::NubanVerify { nuban, .. } | Self::NubanNameVerify { nuban, .. } => {
                 Some((IdType::Nuban, nuban))
             }
@@ -197,14 +233,17 @@ impl Job for OkraJob {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(m) = self.match_request() {
+            m.validate()?;
+        }
         match self {
-            Self::BvnVerify { bvn } => digits("bvn", bvn, 11),
-            Self::NinVerify { nin } => digits("nin", nin, 11),
-            Self::NubanVerify { nuban, bank } | Self::NubanNameVerify { nuban, bank } => {
+            Self::BvnVerify { bvn, .. } => digits("bvn", bvn, 11),
+            Self::NinVerify { nin, .. } => digits("nin", nin, 11),
+            Self::NubanVerify { nuban, bank, .. } | Self::NubanNameVerify { nuban, bank, .. } => {
                 digits("nuban", nuban, 10)?;
                 present("bank", bank)
             }
-            Self::CustomerVerify { customer } => present("customer", customer),
+            Self::CustomerVerify { customer, .. } => present("customer", customer),
             Self::RcVerify {
                 rc_number,
                 company_name,
@@ -233,7 +272,8 @@ mod tests {
         assert_eq!(
             j,
             OkraJob::BvnVerify {
-                bvn: "22234567890".into()
+                bvn: "22234567890".into(),
+                matching: None,
             }
         );
         assert_eq!(serde_json::to_value(&j).unwrap()["kind"], "bvn_verify");
@@ -272,11 +312,13 @@ mod tests {
     fn subjects_are_masked_unless_revealed() {
         let j = OkraJob::BvnVerify {
             bvn: "22234567890".into(),
+            matching: None,
         };
         assert_eq!(j.subject(false), "bvn *******7890");
         assert_eq!(j.subject(true), "bvn 22234567890");
         let c = OkraJob::CustomerVerify {
             customer: "cus-5f3e9a7712".into(),
+            matching: None,
         };
         assert_eq!(c.subject(false), "customer **********7712");
     }

@@ -115,6 +115,7 @@ mod tests {
     fn job() -> OkraJob {
         OkraJob::BvnVerify {
             bvn: "22212345678".into(),
+            matching: None,
         }
     }
 

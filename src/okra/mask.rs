@@ -147,6 +147,10 @@ pub fn mask_json(value: &mut Value) {
         Value::Object(map) => {
             let taken = std::mem::take(map);
             for (k, mut v) in taken {
+                if is_verdict(&v) {
+                    map.insert(mask_text(&k), v);
+                    continue;
+                }
                 match classify(&k) {
                     Key::Identifier => mask_as(&mut v, mask_id),
                     Key::Name => mask_as(&mut v, mask_name),
@@ -166,6 +170,21 @@ pub fn mask_json(value: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// A match verdict (`"last_name": {"status": "partial", "score": 0.83}`, the result's `match`)
+/// says how a field fared, never what it holds: a fixed word and a score from 0 to 1, shown
+/// as they are.
+fn is_verdict(v: &Value) -> bool {
+    let Value::Object(m) = v else {
+        return false;
+    };
+    matches!(
+        m.get("status").and_then(Value::as_str),
+        Some("match" | "partial" | "no_match" | "not_checked")
+    ) && m.keys().all(|k| k == "status" || k == "score")
+        && m.get("score")
+            .is_none_or(|s| s.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f)))
 }
 
 /// Masks every leaf under a sensitive key with `how`; nested keys that say more (a customer's
@@ -333,6 +352,34 @@ pub fn mask_json_text(text: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn match_verdicts_show_while_what_was_typed_is_masked() {
+        let mut v = json!({
+            "match": {"last_name": "Belson", "date_of_birth": "1979-09-27", "phone": "08031234567"},
+            "result": {"match": {"decision": "review", "fields": {
+                "last_name": {"status": "partial", "score": 0.83},
+                "date_of_birth": {"status": "match", "score": 1.0},
+                "phone": {"status": "not_checked"}}}},
+        });
+        mask_json(&mut v);
+        let fields = &v["result"]["match"]["fields"];
+        assert_eq!(
+            fields["last_name"],
+            json!({"status": "partial", "score": 0.83})
+        );
+        assert_eq!(fields["phone"], json!({"status": "not_checked"}));
+        assert_eq!(v["result"]["match"]["decision"], "review");
+        let typed = v["match"].to_string();
+        for secret in ["Belson", "1979", "08031234567"] {
+            assert!(!typed.contains(secret), "{typed}");
+        }
+        // Anything else under a personal key is masked as before.
+        let mut v = json!({"last_name": {"status": "Belson"}, "dob": {"status": "match", "x": 1}});
+        mask_json(&mut v);
+        assert!(!v.to_string().contains("Belson"), "{v}");
+        assert!(!v.to_string().contains("match"), "{v}");
+    }
 
     #[test]
     fn identifiers_keep_their_last_four_digits() {

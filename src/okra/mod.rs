@@ -1,5 +1,6 @@
 //! Okra identity jobs: the job types, the HTTP client, the failure classification, masking of
-//! personal identifiers, and their settings. Okra shut down in 2025; its documents are a
+//! personal identifiers, the match of a record against what the customer typed, and their
+//! settings. Okra shut down in 2025; its documents are a
 //! frozen spec, every base URL is configuration, and `okra-sandbox` stands in for the API.
 
 pub mod classify;
@@ -7,6 +8,7 @@ pub mod client;
 pub mod jobs;
 pub mod lookup;
 pub mod mask;
+pub mod matching;
 pub mod pay_once;
 pub mod profile;
 pub mod result;
@@ -15,6 +17,7 @@ pub mod settings;
 pub use classify::{Action, Classifier, Rule};
 pub use client::{ErrorBody, OkraClient, OkraError, Reply, SecretKey, profile_of};
 pub use jobs::{KINDS, OkraJob};
+pub use matching::{Decision, MatchAnswer, MatchRequest, MatchSettings};
 pub use profile::{ProfileError, checked_lookup, checked_profile};
 pub use result::OkraResult;
 pub use settings::{

@@ -64,15 +64,15 @@ pub fn checked_lookup(job: &OkraJob, data: &Value) -> Result<Option<Value>, Prof
 
 fn check_identity(job: &OkraJob, p: &serde_json::Map<String, Value>) -> Result<(), ProfileError> {
     match job {
-        OkraJob::BvnVerify { bvn } => same(p, &["bvn"], bvn, "bvn"),
-        OkraJob::NinVerify { nin } => same(p, &["nin"], nin, "nin"),
+        OkraJob::BvnVerify { bvn, .. } => same(p, &["bvn"], bvn, "bvn"),
+        OkraJob::NinVerify { nin, .. } => same(p, &["nin"], nin, "nin"),
         OkraJob::NubanVerify { nuban, .. } | OkraJob::NubanNameVerify { nuban, .. } => same(
             p,
             &["nuban", "account_number", "accountNumber"],
             nuban,
             "nuban",
         ),
-        OkraJob::CustomerVerify { customer } => match p.get("customer") {
+        OkraJob::CustomerVerify { customer, .. } => match p.get("customer") {
             Some(Value::Object(c)) => same(c, &["_id", "id"], customer, "customer"),
             _ => Ok(()),
         },
@@ -139,7 +139,10 @@ mod tests {
     use serde_json::json;
 
     fn bvn(b: &str) -> OkraJob {
-        OkraJob::BvnVerify { bvn: b.into() }
+        OkraJob::BvnVerify {
+            bvn: b.into(),
+            matching: None,
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::{RedisServer, eventually, start_fleet, test_options};
 /// (terminal 404), customers get a 500 (retryable; one attempt allowed).
 pub async fn okra_like(job: OkraJob, _ctx: JobContext) -> Result<Value, BoxDynError> {
     Err(match job {
-        OkraJob::BvnVerify { bvn } if bvn.ends_with("0601") => {
+        OkraJob::BvnVerify { bvn, .. } if bvn.ends_with("0601") => {
             JobError::terminal("flagged_user", format!("customer {bvn} is flagged"))
                 .http_status(200)
                 .upstream(Some("FLAGGED_USER".into()), Some("1000".into()), None)
@@ -39,16 +39,19 @@ pub async fn seed(server: &RedisServer, name: &str) -> Queue {
     for i in 0..30 {
         jobs.push(OkraJob::BvnVerify {
             bvn: format!("222{i:04}0601"),
+            matching: None,
         });
     }
     for i in 0..10 {
         jobs.push(OkraJob::NinVerify {
             nin: format!("333{i:04}0404"),
+            matching: None,
         });
     }
     for i in 0..5 {
         jobs.push(OkraJob::CustomerVerify {
             customer: format!("cus_{i}"),
+            matching: None,
         });
     }
     // One at a time, so that "newest first" has an order to check.

@@ -59,6 +59,7 @@ async fn a_redirect_is_never_followed_and_pauses_the_queue() {
         .enqueue(
             &OkraJob::BvnVerify {
                 bvn: "22500000301".into(),
+                matching: None,
             },
             EnqueueOptions::default(),
         )

@@ -21,6 +21,7 @@ async fn every_failure_class_end_to_end() {
             "nin_ok",
             OkraJob::NinVerify {
                 nin: "12345678901".into(),
+                matching: None,
             },
         ),
         (
@@ -28,6 +29,7 @@ async fn every_failure_class_end_to_end() {
             OkraJob::NubanVerify {
                 nuban: "0123450204".into(),
                 bank: "b1".into(),
+                matching: None,
             },
         ),
         (
@@ -56,6 +58,7 @@ async fn every_failure_class_end_to_end() {
             "customer_503",
             OkraJob::CustomerVerify {
                 customer: "cus_0503".into(),
+                matching: None,
             },
         ),
     ] {

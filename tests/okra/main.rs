@@ -5,7 +5,9 @@
 //! (never paying twice for one answer), `lookup_answers.rs` (when a lookup's "no identity" is
 //! an answer), `sealed.rs` (sealing at rest, erasure, key rotation, the audit trail),
 //! `seal_guard.rs` (sealing as the queue's: plaintext refused, key check values, hashed
-//! idempotency keys, erasing what answers carry), `process.rs` (the worker process: signals,
+//! idempotency keys, erasing what answers carry), `matching.rs` (match requests: the decision
+//! through the worker, nothing of the person at rest with `keep_profile = false`),
+//! `process.rs` (the worker process: signals,
 //! configuration, metrics, memory), `service.rs` (health and readiness, `--check-config`, the
 //! deploy recipes).
 
@@ -16,6 +18,7 @@ mod breaker;
 mod classes;
 mod limits;
 mod lookup_answers;
+mod matching;
 mod pay_once;
 mod process;
 mod seal_guard;
@@ -32,11 +35,20 @@ use okra_queue::okra::{OkraJob, OkraResult};
 use okra_queue::{EnqueueOptions, JobRecord, JobState, Queue, QueueConfig, RawJob};
 
 fn bvn(b: &str) -> OkraJob {
-    OkraJob::BvnVerify { bvn: b.into() }
+    OkraJob::BvnVerify {
+        bvn: b.into(),
+        matching: None,
+    }
 }
 
 fn bvn_opts(b: String) -> (OkraJob, EnqueueOptions) {
-    (OkraJob::BvnVerify { bvn: b }, EnqueueOptions::default())
+    (
+        OkraJob::BvnVerify {
+            bvn: b,
+            matching: None,
+        },
+        EnqueueOptions::default(),
+    )
 }
 
 async fn producer(server: &RedisServer, name: &str) -> Queue {

@@ -102,6 +102,7 @@ async fn an_uncertain_verify_is_looked_up_for_free_before_paying_again() {
         .enqueue(
             &OkraJob::BvnVerify {
                 bvn: "22500000800".into(),
+                matching: None,
             },
             EnqueueOptions::default(),
         )

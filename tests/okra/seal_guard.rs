@@ -373,6 +373,7 @@ async fn erase_reaches_answers_of_other_jobs_and_the_reuse_store() {
         &queue,
         OkraJob::CustomerVerify {
             customer: "cus22293000001x".into(),
+            matching: None,
         },
     )
     .await;

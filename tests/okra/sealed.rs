@@ -72,7 +72,13 @@ async fn with_sealing_on_nothing_personal_is_readable_in_redis_its_rdb_or_its_ao
         if i < 10 {
             o.idempotency_key = Some(format!("kyc-{bvn}"));
         }
-        jobs.push((OkraJob::BvnVerify { bvn }, o));
+        jobs.push((
+            OkraJob::BvnVerify {
+                bvn,
+                matching: None,
+            },
+            o,
+        ));
     }
     for i in 0..5 {
         jobs.push(bvn_opts(format!("2231000{i:04}")));
@@ -80,7 +86,13 @@ async fn with_sealing_on_nothing_personal_is_readable_in_redis_its_rdb_or_its_ao
     for i in 0..10 {
         let nin = format!("3331000{i:04}");
         secrets.insert(nin.clone());
-        jobs.push((OkraJob::NinVerify { nin }, EnqueueOptions::default()));
+        jobs.push((
+            OkraJob::NinVerify {
+                nin,
+                matching: None,
+            },
+            EnqueueOptions::default(),
+        ));
     }
     for i in 0..2 {
         let nuban = format!("01234{i:01}1234");
@@ -89,6 +101,7 @@ async fn with_sealing_on_nothing_personal_is_readable_in_redis_its_rdb_or_its_ao
             OkraJob::NubanVerify {
                 nuban,
                 bank: "5f0b7c2a".into(),
+                matching: None,
             },
             EnqueueOptions::default(),
         ));
@@ -101,14 +114,20 @@ async fn with_sealing_on_nothing_personal_is_readable_in_redis_its_rdb_or_its_ao
     for i in 0..5 {
         let nin = format!("33320{i:02}0404");
         secrets.insert(nin.clone());
-        jobs.push((OkraJob::NinVerify { nin }, EnqueueOptions::default()));
+        jobs.push((
+            OkraJob::NinVerify {
+                nin,
+                matching: None,
+            },
+            EnqueueOptions::default(),
+        ));
     }
     // One at a time, so each repeated BVN comes after the first has its answer stored.
     let mut ids = Vec::new();
     for (job, o) in jobs {
         let id = queue.enqueue(&job, o).await.unwrap().id;
         ids.push(id.clone());
-        if matches!(&job, OkraJob::BvnVerify { bvn } if bvn.starts_with("2231000000")) {
+        if matches!(&job, OkraJob::BvnVerify { bvn, .. } if bvn.starts_with("2231000000")) {
             finished(&queue, &id, &worker.log_text()).await;
         }
     }
@@ -248,7 +267,10 @@ async fn erase_removes_one_person_everywhere_even_mid_call_and_nobody_else() {
     let slow = Sandbox::start(&slow_dir, &["--latency", "3s"]);
     let (a, b) = ("22240001234", "22240005678");
     let kyc = sealed_queue(&server, "kyc", Some(&keys)).await;
-    let job = |bvn: &str| OkraJob::BvnVerify { bvn: bvn.into() };
+    let job = |bvn: &str| OkraJob::BvnVerify {
+        bvn: bvn.into(),
+        matching: None,
+    };
     let keyed = |k: &str| EnqueueOptions {
         idempotency_key: Some(k.into()),
         ..EnqueueOptions::default()
@@ -282,7 +304,7 @@ async fn erase_removes_one_person_everywhere_even_mid_call_and_nobody_else() {
         .unwrap()
         .id;
     let fleet = start_fleet(&graves, test_options(), 1, |j: OkraJob, _| async move {
-        let OkraJob::BvnVerify { bvn } = j else {
+        let OkraJob::BvnVerify { bvn, .. } = j else {
             unreachable!()
         };
         Err::<Value, _>(
@@ -339,6 +361,7 @@ async fn erase_removes_one_person_everywhere_even_mid_call_and_nobody_else() {
         .enqueue(
             &OkraJob::NinVerify {
                 nin: "33340001234".into(),
+                matching: None,
             },
             EnqueueOptions::default(),
         )

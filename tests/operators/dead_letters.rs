@@ -316,6 +316,7 @@ async fn bulk_requeue_of_a_hundred_thousand_letters() {
             (
                 OkraJob::BvnVerify {
                     bvn: format!("22{i:05}0601"),
+                    matching: None,
                 },
                 EnqueueOptions::default(),
             )

@@ -120,6 +120,7 @@ async fn jobs_by_state_cancel_run_now_and_find() {
         &q,
         OkraJob::NinVerify {
             nin: "12345678901".into(),
+            matching: None,
         },
         EnqueueOptions::default(),
     )

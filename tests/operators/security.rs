@@ -351,6 +351,7 @@ async fn the_worker_log_holds_no_raw_value() {
     // A customer id whose lookup fails (…0404): the failure is logged inside the job's span.
     let customer = OkraJob::CustomerVerify {
         customer: "cus-5f3e9a0404".into(),
+        matching: None,
     };
     lib.enqueue(&customer, EnqueueOptions::default())
         .await

@@ -62,6 +62,7 @@ async fn profiles_are_masked_in_job_show_and_on_the_job_page_and_revealed_only_a
         .enqueue(
             &OkraJob::BvnVerify {
                 bvn: "22234567890".into(),
+                matching: None,
             },
             EnqueueOptions::default().idempotency_key("bvn-22234567890"),
         )

@@ -24,6 +24,7 @@ async fn registered(server: &RedisServer, name: &str, index_key: Option<&str>) -
     q.enqueue(
         &OkraJob::BvnVerify {
             bvn: "22212340000".into(),
+            matching: None,
         },
         EnqueueOptions::delay(Duration::from_secs(3600)),
     )

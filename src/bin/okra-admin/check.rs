@@ -147,17 +147,23 @@ fn yes_no(b: bool) -> &'static str {
 fn nobody(kind: &str) -> OkraJob {
     let zeros = |n: usize| "0".repeat(n);
     match kind {
-        "nin_verify" => OkraJob::NinVerify { nin: zeros(11) },
+        "nin_verify" => OkraJob::NinVerify {
+            nin: zeros(11),
+            matching: None,
+        },
         "nuban_verify" => OkraJob::NubanVerify {
             nuban: zeros(10),
             bank: zeros(24),
+            matching: None,
         },
         "nuban_name_verify" => OkraJob::NubanNameVerify {
             nuban: zeros(10),
             bank: zeros(24),
+            matching: None,
         },
         "customer_verify" => OkraJob::CustomerVerify {
             customer: zeros(24),
+            matching: None,
         },
         "rc_verify" => OkraJob::RcVerify {
             rc_number: zeros(7),
@@ -167,6 +173,9 @@ fn nobody(kind: &str) -> OkraJob {
             tin_number: zeros(12),
             company_name: "none".into(),
         },
-        _ => OkraJob::BvnVerify { bvn: zeros(11) },
+        _ => OkraJob::BvnVerify {
+            bvn: zeros(11),
+            matching: None,
+        },
     }
 }

@@ -17,7 +17,7 @@ use crate::output::{Out, parse_rfc3339};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin enqueue nuban_verify --nuban 0123456789 --bank 5d6fe57a4099cc4b210bbeb0 --delay 30s\n  okra-admin enqueue rc_verify --rc-number RC123456 --company-name \"Acme Ltd\" --idempotency-key acme-rc\n  okra-admin enqueue --file jobs.jsonl\n\nA file has one job per line in the wire format, optionally with options (and \"fresh\": true):\n  {\"kind\":\"bvn_verify\",\"bvn\":\"22234567890\",\"options\":{\"delay\":\"30s\",\"max_attempts\":5,\"idempotency_key\":\"k\"}}\nInvalid lines are reported with their line numbers and skipped; the exit status is 1 if any was."
+    after_help = "Examples:\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin enqueue nuban_verify --nuban 0123456789 --bank 5d6fe57a4099cc4b210bbeb0 --delay 30s\n  okra-admin enqueue rc_verify --rc-number RC123456 --company-name \"Acme Ltd\" --idempotency-key acme-rc\n  okra-admin enqueue bvn_verify --bvn 22234567890 --match-last-name Belson --match-dob 27/09/1979\n  okra-admin enqueue --file jobs.jsonl\n\nA file has one job per line in the wire format, optionally with options (and \"fresh\": true):\n  {\"kind\":\"bvn_verify\",\"bvn\":\"22234567890\",\"options\":{\"delay\":\"30s\",\"max_attempts\":5,\"idempotency_key\":\"k\"}}\nInvalid lines are reported with their line numbers and skipped; the exit status is 1 if any was."
 )]
 pub struct EnqueueArgs {
     /// Job kind: bvn_verify, nin_verify, nuban_verify, nuban_name_verify, customer_verify, rc_verify, tin_verify.
@@ -66,6 +66,34 @@ pub struct EnqueueArgs {
     /// JSON Lines file, or - for stdin.
     #[arg(long, value_name = "PATH|-")]
     file: Option<PathBuf>,
+    /// What the customer typed, to ask whether the record matches it.
+    #[command(flatten)]
+    matching: Box<MatchFlags>,
+}
+
+/// `--match-*`: what the customer typed (boxed: most runs give none).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Match what the customer typed")]
+struct MatchFlags {
+    /// Ask whether the record matches the first name the customer typed (the result carries
+    /// `match`; flags show in `ps` and shell history: prefer --file for real customers).
+    #[arg(long, value_name = "NAME")]
+    match_first_name: Option<String>,
+    /// The last name (surname) the customer typed.
+    #[arg(long, value_name = "NAME")]
+    match_last_name: Option<String>,
+    /// The middle name the customer typed.
+    #[arg(long, value_name = "NAME")]
+    match_middle_name: Option<String>,
+    /// The date of birth the customer typed (1979-09-27, 27-Sep-1979, 27/09/1979).
+    #[arg(long, value_name = "DATE")]
+    match_dob: Option<String>,
+    /// The phone number the customer typed (0803..., +234803..., 234803...).
+    #[arg(long, value_name = "PHONE")]
+    match_phone: Option<String>,
+    /// The gender the customer typed (M, F, Male, Female).
+    #[arg(long, value_name = "M|F")]
+    match_gender: Option<String>,
 }
 
 pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<ExitCode> {
@@ -90,6 +118,20 @@ pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<E
         if let Some(v) = value {
             job.insert(field.into(), Value::String(v.clone()));
         }
+    }
+    let typed: Map<String, Value> = [
+        ("first_name", &args.matching.match_first_name),
+        ("last_name", &args.matching.match_last_name),
+        ("middle_name", &args.matching.match_middle_name),
+        ("date_of_birth", &args.matching.match_dob),
+        ("phone", &args.matching.match_phone),
+        ("gender", &args.matching.match_gender),
+    ]
+    .into_iter()
+    .filter_map(|(field, v)| Some((field.to_string(), Value::String(v.clone()?))))
+    .collect();
+    if !typed.is_empty() {
+        job.insert("match".into(), Value::Object(typed));
     }
     let job = OkraJob::from_json(Value::Object(job))
         .map_err(|e| crate::Usage(format!("invalid job: {e}")))?;
@@ -384,5 +426,13 @@ mod tests {
         let j = parse_line(r#"{"kind":"bvn_verify","bvn":"22234567890","fresh":true}"#).unwrap();
         assert!(j.options.fresh);
         assert!(!j.payload.contains("fresh"), "not part of the Okra request");
+        let j = parse_line(r#"{"kind":"bvn_verify","bvn":"22234567890","match":{"last_name":"Belson","date_of_birth":"27/09/1979"}}"#).unwrap();
+        assert!(j.payload.contains(r#""match":{"#), "{}", j.payload);
+        let e = parse_line(r#"{"kind":"bvn_verify","bvn":"22234567890","match":{"phone":"0803"}}"#)
+            .unwrap_err();
+        assert!(
+            e.contains("match.phone is not a Nigerian phone number"),
+            "{e}"
+        );
     }
 }
