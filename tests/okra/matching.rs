@@ -8,7 +8,8 @@ use okra_queue::okra::MatchRequest;
 use serde_json::{Value, json};
 
 use super::seal_kit::{
-    everything_in_redis, files_under, key_file, key_line, sealed_env, sealed_queue,
+    CANARY, everything_in_redis, files_under, key_file, key_line, persisting_redis, sealed_env,
+    sealed_queue,
 };
 use super::*;
 use crate::common::cli::{admin, admin_with_stdin};
@@ -277,19 +278,10 @@ async fn match_requests_complete_with_their_decision_through_the_worker_and_the_
 
 #[tokio::test]
 async fn with_keep_profile_off_nothing_of_the_person_is_at_rest_after_the_job() {
-    let server = RedisServer::start_with(&[
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--rdbcompression",
-        "no",
-    ]);
+    let server = persisting_redis();
     let dir = tempfile::tempdir().unwrap();
     let keys = key_file(dir.path(), "keys", &[key_line("k1")]);
     let sandbox = Sandbox::start(dir.path(), &[]);
-    const CANARY: &str = "CANARY PERSON 2349999999999";
-    redis_cli(server.port, &["SET", "canary", CANARY]);
     // Sealing on (what the customer typed is sealed with the payload), reuse on (a paid
     // profile would otherwise be stored for reuse), keep_profile off.
     let queue = sealed_queue(&server, "private", Some(&keys)).await;

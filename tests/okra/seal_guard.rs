@@ -64,14 +64,7 @@ fn error_lines(text: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_sealed_queue_refuses_plaintext_writers_and_does_not_trust_plaintext() {
-    let server = RedisServer::start_with(&[
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--rdbcompression",
-        "no",
-    ]);
+    let server = persisting_redis();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(dir.path(), &[]);
     let keys = key_file(dir.path(), "keys", &[key_line("k1")]);

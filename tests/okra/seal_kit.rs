@@ -138,3 +138,22 @@ pub(crate) fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
     }
     out
 }
+
+/// A plain value planted in Redis: each at-rest search proves it can see a plain value where
+/// it looks by finding this one.
+pub(crate) const CANARY: &str = "CANARY PERSON 2349999999999";
+
+/// A `redis-server` that writes everything where an at-rest search can read it (an AOF synced
+/// on every write, an uncompressed RDB), with [`CANARY`] planted in it.
+pub(crate) fn persisting_redis() -> RedisServer {
+    let server = RedisServer::start_with(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--rdbcompression",
+        "no",
+    ]);
+    redis_cli(server.port, &["SET", "canary", CANARY]);
+    server
+}

