@@ -140,12 +140,14 @@ async fn a_route_that_never_answered_with_a_profile_never_makes_anyone_pay_twice
         &sandbox.url,
         &spec("wrongpath", vec![wrong.clone()]),
     );
+    // 503 once with nothing done at Okra, and a verify that times out but finishes at Okra.
     let bvns: Vec<String> = (0..4).map(|i| format!("223{i:04}0505")).collect();
+    let late: Vec<String> = (0..2).map(|i| format!("224{i:04}0805")).collect();
     let mut ids = Vec::new();
-    for b in &bvns {
+    for b in bvns.iter().chain(&late) {
         ids.push(enqueue(&queue, bvn(b)).await);
     }
-    for (b, id) in bvns.iter().zip(&ids) {
+    for (b, id) in bvns.iter().chain(&late).zip(&ids) {
         let r = finished(&queue, id, &worker.log_text()).await;
         let (class, reason, _, _, attempts) = death(&r);
         assert_eq!(
@@ -208,7 +210,7 @@ async fn a_route_that_never_answered_with_a_profile_never_makes_anyone_pay_twice
     eventually(
         Duration::from_secs(20),
         "requeued jobs complete",
-        || async { queue.stats().await.unwrap().completed == 5 },
+        || async { queue.stats().await.unwrap().completed == 7 },
     )
     .await;
     for b in &bvns {
@@ -217,6 +219,10 @@ async fn a_route_that_never_answered_with_a_profile_never_makes_anyone_pay_twice
             2,
             "{b}: 503, then paid"
         );
+    }
+    for b in &late {
+        // Finished at Okra: the right lookup finds it, no second payment.
+        assert_eq!(sandbox.calls("bvn-verify", b).await, 1, "{b}: paid once");
     }
     drop(right);
 }
@@ -253,6 +259,16 @@ async fn a_404_without_the_envelope_is_never_an_answer_even_on_a_proven_route() 
         "{message}"
     );
     assert_eq!(sandbox.calls("bvn-verify", b).await, 1, "never paid twice");
+    // A verify that times out and finishes at Okra 2 s later: whatever the bare 404s before
+    // that, it is never bought again.
+    let late = "22400020805";
+    let id = enqueue(&queue, bvn(late)).await;
+    finished(&queue, &id, &worker.log_text()).await;
+    assert_eq!(
+        sandbox.calls("bvn-verify", late).await,
+        1,
+        "never paid twice"
+    );
     let (code, rows) = check_lookups(&server, "bare", &sandbox, &[]);
     assert_eq!(code, 1, "a bare 404 is a problem: {rows}");
     assert_eq!(row(&rows, "bvn_verify")["verdict"], "problem", "{rows}");

@@ -111,7 +111,10 @@ async fn profiles_are_masked_in_job_show_and_on_the_job_page_and_revealed_only_a
         revealed.contains("GAVIN BELSON") && revealed.contains("1979-09-27"),
         "{revealed}"
     );
-    assert!(!revealed.contains("bvn-22234567890"), "only its hash is kept: {revealed}");
+    assert!(
+        !revealed.contains("bvn-22234567890"),
+        "only its hash is kept: {revealed}"
+    );
     assert_eq!(actions().await, ["show-reveal"]);
 
     // The dashboard's job page: masked, and it has no reveal.
