@@ -3,7 +3,8 @@
 //! `classes.rs` (every failure class, the sandbox's protocol), `limits.rs` (the account's rate
 //! limit and Okra's 429), `breaker.rs` (the circuit breaker and the drain guard), `pay_once.rs`
 //! (never paying twice for one answer), `lookup_answers.rs` (when a lookup's "no identity" is
-//! an answer), `sealed.rs` (sealing at rest, erasure, key rotation, the audit trail),
+//! an answer), `sealed.rs` (sealing at rest, erasure, the audit trail), `keys.rs` (key
+//! rotation, rekey, missing or bad keys),
 //! `seal_guard.rs` (sealing as the queue's: plaintext refused, key check values, hashed
 //! idempotency keys, erasing what answers carry), `matching.rs` (match requests: the decision
 //! through the worker, nothing of the person at rest with `keep_profile = false`),
@@ -16,6 +17,7 @@ mod common;
 
 mod breaker;
 mod classes;
+mod keys;
 mod limits;
 mod lookup_answers;
 mod matching;
