@@ -427,15 +427,30 @@ impl Queue {
         &self,
         filter: &DeadFilter,
         at: RequeueAt,
-        mut progress: impl FnMut(BulkReport),
+        progress: impl FnMut(BulkReport),
     ) -> Result<BulkReport> {
         at.check()?;
+        self.each_matching(filter, progress, Bulk::Requeue(at))
+            .await
+    }
+
+    /// Walks every letter matching `filter` a chunk at a time (a snapshot: letters dying
+    /// meanwhile are left alone), doing `act` to each chunk.
+    async fn each_matching(
+        &self,
+        filter: &DeadFilter,
+        mut progress: impl FnMut(BulkReport),
+        act: Bulk,
+    ) -> Result<BulkReport> {
         let mut scan = self.dead_scan(&snapshot(filter), false).await?;
         let mut report = BulkReport::default();
         while let Some(letters) = scan.next_chunk().await? {
             let ids: Vec<String> = letters.into_iter().map(|l| l.id).collect();
             report.matched += ids.len() as u64;
-            report.changed += self.requeue_ids(&ids, at).await?.len() as u64;
+            report.changed += match act {
+                Bulk::Requeue(at) => self.requeue_ids(&ids, at).await?.len(),
+                Bulk::Purge => self.delete_ids(&ids).await?.len(),
+            } as u64;
             progress(report);
         }
         Ok(report)
@@ -461,17 +476,9 @@ impl Queue {
     async fn purge_matching(
         &self,
         filter: &DeadFilter,
-        mut progress: impl FnMut(BulkReport),
+        progress: impl FnMut(BulkReport),
     ) -> Result<BulkReport> {
-        let mut scan = self.dead_scan(&snapshot(filter), false).await?;
-        let mut report = BulkReport::default();
-        while let Some(letters) = scan.next_chunk().await? {
-            let ids: Vec<String> = letters.into_iter().map(|l| l.id).collect();
-            report.matched += ids.len() as u64;
-            report.changed += self.delete_ids(&ids).await?.len() as u64;
-            progress(report);
-        }
-        Ok(report)
+        self.each_matching(filter, progress, Bulk::Purge).await
     }
 
     /// A cursor over every matching letter, oldest first. It is an index member, so callers may
@@ -641,4 +648,11 @@ mod tests {
             .is_empty()
         );
     }
+}
+
+/// What a bulk operation does to each chunk of matching letters.
+#[derive(Clone, Copy)]
+enum Bulk {
+    Requeue(RequeueAt),
+    Purge,
 }
