@@ -70,13 +70,13 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraR
     result.map(|r| answer_match(job, deps, r))
 }
 
-/// Issue 28: the answer to the job's match request, from the profile; under `[match]
+/// The answer to the job's match request, from the profile; under `[match]
 /// keep_profile = false` the result keeps the answer, not the profile.
 fn answer_match(job: &OkraJob, deps: &Deps, result: OkraResult) -> OkraResult {
     result.answer_match(job.match_request(), &deps.matching)
 }
 
-/// Issue 28: under `[match] keep_profile = false`, a job with a match request does not leave
+/// Under `[match] keep_profile = false`, a job with a match request does not leave
 /// its profile in the reuse store either (the lock is released as if nothing was paid for).
 fn keep_for_reuse(job: &OkraJob, deps: &Deps, settled: Settled) -> Settled {
     match settled {
