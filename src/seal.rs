@@ -152,26 +152,31 @@ impl PartialEq for Sealer {
     }
 }
 
+/// Reads a file of secrets (`what` names it in errors: `seal.keys_file`, `token file`),
+/// refusing one that others can read. Errors are one line naming the file, never its content.
+pub fn read_private_file(path: &Path, what: &str) -> Result<String, String> {
+    let shown = path.display();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("{what} {shown}: cannot read it: {e}"))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{what} {shown} can be read by others (mode {mode:04o}): `chmod 600 {shown}`"
+            ));
+        }
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{what} {shown}: cannot read it: {e}"))
+}
+
 impl Sealer {
     /// Loads a key file, refusing one that others can read. Errors are one line naming the
     /// file and the line, never a key.
     pub fn from_file(path: &Path) -> Result<Self, String> {
-        let shown = path.display();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(path)
-                .map_err(|e| format!("seal.keys_file {shown}: cannot read it: {e}"))?;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(format!(
-                    "seal.keys_file {shown} can be read by others (mode {mode:04o}): `chmod 600 {shown}`"
-                ));
-            }
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("seal.keys_file {shown}: cannot read it: {e}"))?;
-        Self::parse(&text).map_err(|e| format!("seal.keys_file {shown}: {e}"))
+        let text = read_private_file(path, "seal.keys_file")?;
+        Self::parse(&text).map_err(|e| format!("seal.keys_file {}: {e}", path.display()))
     }
 
     /// Parses a key file's text: `ID BASE64` per line (32 bytes), `#` comments.

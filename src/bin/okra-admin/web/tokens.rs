@@ -6,20 +6,7 @@ use std::path::Path;
 /// Reads and checks a token file. Errors are one line naming the file, never a token.
 pub fn read_token_file(path: &Path) -> Result<Vec<(String, String)>, String> {
     let shown = path.display();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path)
-            .map_err(|e| format!("token file {shown}: cannot read it: {e}"))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "token file {shown} can be read by others (mode {mode:04o}): `chmod 600 {shown}`"
-            ));
-        }
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("token file {shown}: cannot read it: {e}"))?;
+    let text = okra_queue::seal::read_private_file(path, "token file")?;
     parse_tokens(&text).map_err(|e| format!("token file {shown}: {e}"))
 }
 
