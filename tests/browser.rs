@@ -278,7 +278,10 @@ async fn the_dashboard_in_a_real_browser() {
         .await
         .unwrap();
     // The form is POSTed: the number is in no URL (address bar, history, a proxy's log).
-    c.find(Locator::LinkText("Erase this person…"))
+    // (The click returns before the answer is loaded: wait for it.)
+    c.wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::LinkText("Erase this person…"))
         .await
         .expect("the found person's erase link");
     let url = c.current_url().await.unwrap();
