@@ -71,18 +71,9 @@ impl Queue {
         counts: Value,
         result: &str,
     ) -> Result<()> {
-        let counts = counts.to_string();
-        let actor = self.actor();
-        self.rdb
-            .audit_append(&[
-                ("actor", actor.as_str()),
-                ("action", action),
-                ("queue", self.name()),
-                ("filter", filter),
-                ("counts", counts.as_str()),
-                ("result", result),
-            ])
-            .await
+        let (actor, counts) = (self.actor(), counts.to_string());
+        let entry = entry(&actor, action, self.name(), filter, &counts, result);
+        self.rdb.audit_append(&entry).await
     }
 
     /// Records what unauthenticated requests caused (the dashboard's failed logins, one
@@ -96,16 +87,8 @@ impl Queue {
         result: &str,
     ) -> Result<()> {
         let counts = counts.to_string();
-        self.rdb
-            .audit_append_unauthenticated(&[
-                ("actor", UNAUTHENTICATED),
-                ("action", action),
-                ("queue", ""),
-                ("filter", filter),
-                ("counts", counts.as_str()),
-                ("result", result),
-            ])
-            .await
+        let entry = entry(UNAUTHENTICATED, action, "", filter, &counts, result);
+        self.rdb.audit_append_unauthenticated(&entry).await
     }
 
     /// Records `r`, the result of `action`, and hands it back. A change that happened is
@@ -160,4 +143,23 @@ impl Queue {
             })
             .collect())
     }
+}
+
+/// An audit entry's fields, in the order both streams store them.
+fn entry<'a>(
+    actor: &'a str,
+    action: &'a str,
+    queue: &'a str,
+    filter: &'a str,
+    counts: &'a str,
+    result: &'a str,
+) -> [(&'static str, &'a str); 6] {
+    [
+        ("actor", actor),
+        ("action", action),
+        ("queue", queue),
+        ("filter", filter),
+        ("counts", counts),
+        ("result", result),
+    ]
 }

@@ -162,25 +162,12 @@ impl Account {
     /// After the paid call (or the lookup before it) for `person`: stores a profile for reuse
     /// (for `window`; none when it is zero, or when the person was erased meanwhile), and
     /// releases the pay lock or leaves the note that the answer never came (for `unsure_for`).
-    pub async fn charge_end(
-        &self,
-        kind: &str,
-        person: &str,
-        me: &str,
-        end: End<'_>,
-        window: Duration,
-        unsure_for: Duration,
-    ) -> Result<()> {
-        self.charge_end_carrying(kind, person, me, end, window, unsure_for, &[])
-            .await
-    }
-
-    /// [`Account::charge_end`] for a profile that names other people too: `carried` are the
-    /// keyed hashes of the identifiers it holds (`IndexKey::carried`), so erasing any of them
-    /// removes the stored profile, and it is not stored if one of them was erased meanwhile.
-    /// Once the account stored a sealed profile, a plaintext one is not stored.
+    /// `carried` are the keyed hashes of other identifiers the profile holds
+    /// (`IndexKey::carried`), so erasing any of them removes the stored profile, and it is not
+    /// stored if one of them was erased meanwhile. Once the account stored a sealed profile, a
+    /// plaintext one is not stored.
     #[allow(clippy::too_many_arguments)]
-    pub async fn charge_end_carrying(
+    pub async fn charge_end(
         &self,
         kind: &str,
         person: &str,

@@ -171,6 +171,7 @@ async fn a_sealed_queue_refuses_plaintext_writers_and_does_not_trust_plaintext()
             okra_queue::rdb::End::Paid("{\"bvn\":\"22290000005\"}"),
             Duration::from_secs(3600),
             Duration::from_secs(1),
+            &[],
         )
         .await
         .unwrap();

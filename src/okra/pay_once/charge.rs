@@ -85,7 +85,7 @@ impl Charge {
     /// the person's pay lock. A job that finds another paying for the same person waits for
     /// its answer (at most a lease) and then goes back to `ready` without spending an attempt.
     pub async fn begin(mut self, job: &OkraJob, ctx: &JobContext) -> Result<Begin, JobError> {
-        let Some(lock) = self.pay.lock(job, self.pay.queue.name(), ctx) else {
+        let Some(lock) = self.pay.lock(job, ctx) else {
             return Ok(Begin::Go(self));
         };
         let gate = self

@@ -140,7 +140,7 @@ impl PayOnce {
     }
 
     /// The job's pay lock, when reuse is on (a window, an index key and an account).
-    pub fn lock(&self, job: &OkraJob, queue: &str, ctx: &JobContext) -> Option<Lock> {
+    pub fn lock(&self, job: &OkraJob, ctx: &JobContext) -> Option<Lock> {
         let key = self.index_key.as_ref()?;
         if self.window.is_zero() || self.account.is_none() {
             return None;
@@ -150,7 +150,7 @@ impl PayOnce {
             kind: kind_of(job),
             person: key.hash_labelled(label, id),
             matcher: matcher.to_string(),
-            me: format!("{queue}|{}|{}", ctx.lease.id, ctx.lease.token),
+            me: format!("{}|{}|{}", self.queue.name(), ctx.lease.id, ctx.lease.token),
         })
     }
 
@@ -221,7 +221,7 @@ impl PayOnce {
         // An uncertain charge stays noted for as long as its answer could still be reused.
         let unsure_for = self.window.max(self.call);
         if let Err(e) = account
-            .charge_end_carrying(
+            .charge_end(
                 lock.kind,
                 &lock.person,
                 &lock.me,
