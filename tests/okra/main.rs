@@ -37,18 +37,12 @@ use okra_queue::okra::{OkraJob, OkraResult};
 use okra_queue::{EnqueueOptions, JobRecord, JobState, Queue, QueueConfig, RawJob};
 
 fn bvn(b: &str) -> OkraJob {
-    OkraJob::BvnVerify {
-        bvn: b.into(),
-        matching: None,
-    }
+    OkraJob::new("bvn_verify", &[("bvn", b)]).unwrap()
 }
 
 fn bvn_opts(b: String) -> (OkraJob, EnqueueOptions) {
     (
-        OkraJob::BvnVerify {
-            bvn: b,
-            matching: None,
-        },
+        OkraJob::new("bvn_verify", &[("bvn", &b)]).unwrap(),
         EnqueueOptions::default(),
     )
 }

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
+use okra_queue::okra::KINDS;
 use serde_json::{Value, json};
 use triggers::{Trigger, trigger_for};
 
@@ -197,23 +198,37 @@ async fn reset(State(s): State<Shared>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-/// Which endpoint, and which body field is its identifier.
-fn endpoint(path: &str) -> Option<(&'static str, &'static [&'static str])> {
+/// A route of Okra's API, from the kind table: a kind's verify or its free lookup.
+struct Route {
+    /// The path's last segment (`bvn-verify`, `getByBvn`).
+    name: &'static str,
+    /// The body's fields, the identifier first.
+    fields: Vec<&'static str>,
+    /// A free lookup, not a paid verify.
+    lookup: bool,
+}
+
+/// Which route `path` is (with or without Okra's `/v2` and `/sandbox` prefixes).
+fn endpoint(path: &str) -> Option<Route> {
     let path = path.strip_prefix("/v2").unwrap_or(path);
     let path = path.strip_prefix("/sandbox").unwrap_or(path);
-    Some(match path {
-        "/products/kyc/bvn-verify" => ("bvn-verify", &["bvn"]),
-        "/products/kyc/nin-verify" => ("nin-verify", &["nin"]),
-        "/products/kyc/nuban-verify" => ("nuban-verify", &["nuban", "bank"]),
-        "/products/kyc/nuban-name-verify" => ("nuban-name-verify", &["nuban", "bank"]),
-        "/products/kyc/customer-verify" => ("customer-verify", &["customer"]),
-        "/products/kyc/rc-verify" => ("rc-verify", &["rc_number", "company_name"]),
-        "/products/kyc/tin-verify" => ("tin-verify", &["tin_number", "company_name"]),
-        "/identity/getByBvn" => ("getByBvn", &["bvn"]),
-        "/identity/getByNuban" => ("getByNuban", &["nuban"]),
-        "/identity/getByCustomer" => ("getByCustomer", &["customer"]),
-        "/identity/search" => ("search", &["nin"]),
-        _ => return None,
+    let last = |p: &'static str| p.rsplit('/').next().unwrap_or(p);
+    KINDS.iter().find_map(|k| {
+        if k.okra_path == path {
+            return Some(Route {
+                name: last(k.okra_path),
+                fields: k.fields.iter().map(|f| f.name).collect(),
+                lookup: false,
+            });
+        }
+        let (lookup, _) = k.lookup.filter(|(l, _)| *l == path)?;
+        Some(Route {
+            name: last(lookup),
+            fields: std::iter::once(k.subject.field)
+                .chain(k.subject.also)
+                .collect(),
+            lookup: true,
+        })
     })
 }
 
@@ -228,7 +243,12 @@ async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some((name, fields)) = endpoint(uri.path()) else {
+    let Some(Route {
+        name,
+        fields,
+        lookup: is_lookup,
+    }) = endpoint(uri.path())
+    else {
         return error(
             StatusCode::NOT_FOUND,
             json!({"status": "error", "message": format!("Route {} not found", uri.path())}),
@@ -320,7 +340,7 @@ async fn api(
     // waiting (it hangs up during the latency below): the free lookups know the profile.
     if complete
         && forced != Some(false)
-        && !LOOKUPS.contains(&name)
+        && !is_lookup
         && matches!(
             trigger,
             Trigger::Success
@@ -343,7 +363,7 @@ async fn api(
             );
         }
     }
-    if LOOKUPS.contains(&name) {
+    if is_lookup {
         return lookup(&s, name, &identifier).await;
     }
     if forced == Some(false) {
@@ -551,8 +571,6 @@ async fn elsewhere(State(s): State<Shared>, headers: HeaderMap) -> Response {
 
 /// The free lookups (`getByBvn`, `getByNuban`, `getByCustomer`, the revamped API's `search`
 /// by NIN): the profile when a verify for the identifier was accepted, else an empty list.
-const LOOKUPS: [&str; 4] = ["getByBvn", "getByNuban", "getByCustomer", "search"];
-
 async fn lookup(s: &Sandbox, name: &str, identifier: &str) -> Response {
     let (known, calls) = {
         let c = s.calls.lock().unwrap();
