@@ -173,6 +173,29 @@ impl OkraJob {
         }
     }
 
+    /// A field of the job by its wire name (`bvn`, `nuban`, `bank`, `rc_number`, ...), for the
+    /// providers' request builders.
+    // lead: kind table provides this
+    pub fn field(&self, name: &str) -> Option<&str> {
+        let v = match (self, name) {
+            (Self::BvnVerify { bvn, .. }, "bvn") => bvn,
+            (Self::NinVerify { nin, .. }, "nin") => nin,
+            (Self::NubanVerify { nuban, .. } | Self::NubanNameVerify { nuban, .. }, "nuban") => {
+                nuban
+            }
+            (Self::NubanVerify { bank, .. } | Self::NubanNameVerify { bank, .. }, "bank") => bank,
+            (Self::CustomerVerify { customer, .. }, "customer") => customer,
+            (Self::RcVerify { rc_number, .. }, "rc_number") => rc_number,
+            (Self::TinVerify { tin_number, .. }, "tin_number") => tin_number,
+            (
+                Self::RcVerify { company_name, .. } | Self::TinVerify { company_name, .. },
+                "company_name",
+            ) => company_name,
+            _ => return None,
+        };
+        Some(v)
+    }
+
     /// What the customer typed, when the job asks whether the record matches it (only jobs
     /// that verify a person can).
     pub fn match_request(&self) -> Option<&MatchRequest> {
