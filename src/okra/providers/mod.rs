@@ -245,14 +245,14 @@ pub fn docs_table(spec: &Spec) -> String {
             Matched::WatchListed => "a record with its watch-list flag `YES`".into(),
         };
         out.push_str(&format!(
-            "| {matched} ({}) | `{}` | {} | {} |\n",
+            "| {matched}: {} | `{}` | {} | {} |\n",
             r.says,
             r.class,
             action_name(r.action),
             if r.charged { "yes" } else { "no" }
         ));
     }
-    out.push_str("| anything else: 401, 403, 429, other 4xx and 5xx, bodies that are not JSON or not the documented shape, no answer | as Okra's table (README, \"Failure classification\") | | |\n");
+    out.push_str("| anything else: 401, 403, 429, other 4xx and 5xx, bodies that are not JSON or not the documented shape, no answer | as Okra's table (README, [Failure classification](../README.md#failure-classification)) | | |\n");
     out
 }
 

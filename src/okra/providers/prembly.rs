@@ -42,16 +42,16 @@ pub const SPEC: Spec = Spec {
 pub const TABLE: &[Row] = &[
     row(Matched::Code("01"), "record not found, or the ID is invalid", "not_found", Terminal, false),
     row(Matched::Code("02"), "the source is unavailable; retry later", "unavailable", Retry, false),
-    row(Matched::Code("03"), "the organisation has no wallet (older pages: insufficient balance)", "wallet_empty", Pause, false),
+    row(Matched::Code("03"), "the organisation has no wallet; older pages: insufficient balance", "wallet_empty", Pause, false),
     row(Matched::Code("04"), "wallet balance too low, HTTP 400", "wallet_empty", Pause, false),
     row(Matched::Code("05"), "the request is invalid, HTTP 400", "bad_request", Terminal, false),
-    row(Matched::Code("06"), "some checks failed (combined KYC only)", "provider_error", Terminal, false),
+    row(Matched::Code("06"), "some checks failed, combined KYC only", "provider_error", Terminal, false),
     row(Matched::Code("07"), "the BVN is blocked or watch-listed", "flagged_user", Terminal, false),
-    row(Matched::Code("08"), "already verified recently (duplicate prevention is on)", "already_verified", Terminal, false),
+    row(Matched::Code("08"), "already verified recently, duplicate prevention on", "already_verified", Terminal, false),
     row(Matched::Code("99"), "unexpected error at Prembly, HTTP 500", "server_error", Retry, false),
     row(Matched::WatchListed, "`00` with `watchListed: \"YES\"`", "flagged_user", Terminal, true),
-    row(Matched::Status(402), "balance too low (some endpoints), no code", "wallet_empty", Pause, false),
-    row(Matched::Status(404), "no such path (a record not found is `01`), no code", "wrong_path", Pause, false),
+    row(Matched::Status(402), "balance too low on some endpoints, no code", "wallet_empty", Pause, false),
+    row(Matched::Status(404), "no such path, no code (a record not found is `01`)", "wrong_path", Pause, false),
 ];
 
 const fn row(
