@@ -65,24 +65,126 @@ const EXPECT: &[Expect] = &[
     ("7890", "ok", None, false, "ok"),
     ("0503", "unavailable", Some(Action::Retry), false, "ok"),
     ("0505", "unavailable", Some(Action::Retry), false, "ok"),
-    ("0429", "rate_limited", Some(Action::RateLimited), false, "ok"),
+    (
+        "0429",
+        "rate_limited",
+        Some(Action::RateLimited),
+        false,
+        "ok",
+    ),
     ("0501", "server_error", Some(Action::Retry), false, "ok"),
-    ("0500", "server_error", Some(Action::Retry), false, "server_error"),
-    ("0502", "server_error", Some(Action::Retry), true, "server_error"),
-    ("0504", "server_error", Some(Action::Retry), true, "server_error"),
-    ("0400", "bad_request", Some(Action::Terminal), false, "bad_request"),
-    ("0401", "unauthorized", Some(Action::Pause), false, "unauthorized"),
-    ("0404", "not_found", Some(Action::Terminal), false, "not_found"),
-    ("0603", "not_found", Some(Action::Terminal), false, "not_found"),
-    ("0601", "flagged_user", Some(Action::Terminal), false, "flagged_user"),
-    ("0602", "flagged_user", Some(Action::Terminal), false, "flagged_user"),
-    ("0402", "wallet_empty", Some(Action::Pause), false, "wallet_empty"),
-    ("0700", "malformed_body", Some(Action::Retry), true, "malformed_body"),
-    ("0701", "malformed_body", Some(Action::Retry), true, "malformed_body"),
-    ("0800", "server_error", Some(Action::Retry), true, "server_error"),
-    ("0301", "unexpected_redirect", Some(Action::Pause), false, "unexpected_redirect"),
-    ("0302", "mismatched_profile", None, false, "mismatched_profile"),
-    ("0413", "oversized_body", Some(Action::Retry), true, "oversized_body"),
+    (
+        "0500",
+        "server_error",
+        Some(Action::Retry),
+        false,
+        "server_error",
+    ),
+    (
+        "0502",
+        "server_error",
+        Some(Action::Retry),
+        true,
+        "server_error",
+    ),
+    (
+        "0504",
+        "server_error",
+        Some(Action::Retry),
+        true,
+        "server_error",
+    ),
+    (
+        "0400",
+        "bad_request",
+        Some(Action::Terminal),
+        false,
+        "bad_request",
+    ),
+    (
+        "0401",
+        "unauthorized",
+        Some(Action::Pause),
+        false,
+        "unauthorized",
+    ),
+    (
+        "0404",
+        "not_found",
+        Some(Action::Terminal),
+        false,
+        "not_found",
+    ),
+    (
+        "0603",
+        "not_found",
+        Some(Action::Terminal),
+        false,
+        "not_found",
+    ),
+    (
+        "0601",
+        "flagged_user",
+        Some(Action::Terminal),
+        false,
+        "flagged_user",
+    ),
+    (
+        "0602",
+        "flagged_user",
+        Some(Action::Terminal),
+        false,
+        "flagged_user",
+    ),
+    (
+        "0402",
+        "wallet_empty",
+        Some(Action::Pause),
+        false,
+        "wallet_empty",
+    ),
+    (
+        "0700",
+        "malformed_body",
+        Some(Action::Retry),
+        true,
+        "malformed_body",
+    ),
+    (
+        "0701",
+        "malformed_body",
+        Some(Action::Retry),
+        true,
+        "malformed_body",
+    ),
+    (
+        "0800",
+        "server_error",
+        Some(Action::Retry),
+        true,
+        "server_error",
+    ),
+    (
+        "0301",
+        "unexpected_redirect",
+        Some(Action::Pause),
+        false,
+        "unexpected_redirect",
+    ),
+    (
+        "0302",
+        "mismatched_profile",
+        None,
+        false,
+        "mismatched_profile",
+    ),
+    (
+        "0413",
+        "oversized_body",
+        Some(Action::Retry),
+        true,
+        "oversized_body",
+    ),
     ("0900", "ok", None, false, "ok"),
 ];
 
@@ -105,7 +207,10 @@ async fn every_trigger(c: &Caller) {
 async fn every_trigger_in_each_providers_wire_format() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["--slow", "2s", "--big-body", "3000000"];
-    let p = Sandbox::start(dir.path(), &[&args[..], &["--provider", "prembly"]].concat());
+    let p = Sandbox::start(
+        dir.path(),
+        &[&args[..], &["--provider", "prembly"]].concat(),
+    );
     let d = Sandbox::start(dir.path(), &[&args[..], &["--provider", "dojah"]].concat());
     every_trigger(&prembly(&format!("{}/api/v1/verification/api", p.url))).await;
     every_trigger(&dojah(&d.url)).await;
@@ -141,7 +246,12 @@ async fn every_trigger_in_each_providers_wire_format() {
             nin: "70123450302".into(),
             matching: None,
         };
-        assert_eq!(outcome(&c, &nin).await.0, "mismatched_profile", "{}", c.name());
+        assert_eq!(
+            outcome(&c, &nin).await.0,
+            "mismatched_profile",
+            "{}",
+            c.name()
+        );
     }
 }
 
@@ -149,10 +259,19 @@ async fn every_trigger_in_each_providers_wire_format() {
 async fn each_sandbox_checks_its_providers_headers_and_paths() {
     let dir = tempfile::tempdir().unwrap();
     let secret = ["--secret", "test_sk_1"];
-    let p = Sandbox::start(dir.path(), &[&secret[..], &["--provider", "prembly"]].concat());
-    let d = Sandbox::start(dir.path(), &[&secret[..], &["--provider", "dojah"]].concat());
+    let p = Sandbox::start(
+        dir.path(),
+        &[&secret[..], &["--provider", "prembly"]].concat(),
+    );
+    let d = Sandbox::start(
+        dir.path(),
+        &[&secret[..], &["--provider", "dojah"]].concat(),
+    );
     let job = bvn("22212347890");
-    let wrong = caller(Prembly::new(Secret::new("live_sk_other"), None, false), &p.url);
+    let wrong = caller(
+        Prembly::new(Secret::new("live_sk_other"), None, false),
+        &p.url,
+    );
     assert_eq!(outcome(&wrong, &job).await.0, "unauthorized");
     // Dojah's key goes in alone: `Bearer <key>` is refused, as its documents warn.
     let bearer = caller(
@@ -163,7 +282,10 @@ async fn each_sandbox_checks_its_providers_headers_and_paths() {
     assert_eq!(p.stats().await["unauthorized"], 1);
     assert_eq!(d.stats().await["unauthorized"], 1);
     // A wrong base URL is the account's problem, not the job's: pause.
-    for c in [prembly(&format!("{}/nowhere", p.url)), dojah(&format!("{}/nowhere", d.url))] {
+    for c in [
+        prembly(&format!("{}/nowhere", p.url)),
+        dojah(&format!("{}/nowhere", d.url)),
+    ] {
         assert_eq!(
             outcome(&c, &job).await,
             ("wrong_path".into(), Some(Action::Pause), false),
@@ -193,8 +315,14 @@ async fn one_listener_speaks_all_three_by_path_prefix_and_goes_down_on_demand() 
     let http = reqwest::Client::new();
     let toggle = format!("{}/__sandbox/unavailable", s.url);
     http.post(&toggle).send().await.unwrap();
-    assert_eq!(outcome(&p, &job).await, ("unavailable".into(), Some(Action::Retry), false));
-    assert_eq!(outcome(&d, &job).await, ("unavailable".into(), Some(Action::Retry), false));
+    assert_eq!(
+        outcome(&p, &job).await,
+        ("unavailable".into(), Some(Action::Retry), false)
+    );
+    assert_eq!(
+        outcome(&d, &job).await,
+        ("unavailable".into(), Some(Action::Retry), false)
+    );
     http.delete(&toggle).send().await.unwrap();
     assert_eq!(outcome(&p, &job).await.0, "ok");
     // Okra's format still answers under /okra (and at the root, this listener's own).

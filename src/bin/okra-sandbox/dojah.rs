@@ -56,9 +56,16 @@ pub(crate) async fn handle(
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let refused = match (header_of("appid"), header_of(header::AUTHORIZATION.as_str())) {
-        (None, _) | (_, None) => Some("You are unauthorized for this request: AppId and Authorization are required"),
-        (_, Some(k)) if k.starts_with("Bearer ") => Some("Use <key> not Bearer <key> in Authorization"),
+    let refused = match (
+        header_of("appid"),
+        header_of(header::AUTHORIZATION.as_str()),
+    ) {
+        (None, _) | (_, None) => {
+            Some("You are unauthorized for this request: AppId and Authorization are required")
+        }
+        (_, Some(k)) if k.starts_with("Bearer ") => {
+            Some("Use <key> not Bearer <key> in Authorization")
+        }
         (_, Some(k)) if s.args.secret.as_deref().is_some_and(|want| want != k) => {
             Some("Invalid API key")
         }
@@ -69,7 +76,12 @@ pub(crate) async fn handle(
         return error(StatusCode::UNAUTHORIZED, why);
     }
     let query: HashMap<String, String> = Query::try_from_uri(uri).map(|q| q.0).unwrap_or_default();
-    let text = |f: &str| query.get(f).map(|v| v.trim().to_string()).unwrap_or_default();
+    let text = |f: &str| {
+        query
+            .get(f)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
     let identifier = text(field);
     let Some(first) = admit(s, name, &identifier) else {
         let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
@@ -108,8 +120,14 @@ async fn respond(s: &Sandbox, name: &str, id: &str, t: Trigger, first: bool) -> 
         BadGateway => shared::bad_gateway(),
         GatewayTimeout => error(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"),
         BadRequest => error(StatusCode::BAD_REQUEST, "Invalid BVN"),
-        Unprocessable => error(StatusCode::BAD_REQUEST, "Most likely an invalid syntax. Check all parameters."),
-        Unauthorized => error(StatusCode::UNAUTHORIZED, "You are unauthorized for this request"),
+        Unprocessable => error(
+            StatusCode::BAD_REQUEST,
+            "Most likely an invalid syntax. Check all parameters.",
+        ),
+        Unauthorized => error(
+            StatusCode::UNAUTHORIZED,
+            "You are unauthorized for this request",
+        ),
         NotFound => error(StatusCode::NOT_FOUND, "BVN not found"),
         ErrorType("NO_RECORD_ID") => error(StatusCode::BAD_REQUEST, "BVN not found"),
         ErrorType(_) => success(name, id, true),

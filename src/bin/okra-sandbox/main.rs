@@ -21,12 +21,12 @@ use anyhow::Context as _;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use shared::{admit, profile};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
+use shared::{admit, profile};
 use triggers::{Trigger, trigger_for};
 
 #[derive(Debug, Parser)]

@@ -21,7 +21,9 @@ use super::triggers::{Trigger, trigger_for};
 /// The product of a path, and its identifier's body field.
 fn product(path: &str) -> Option<(&'static str, &'static str)> {
     let path = path.trim_end_matches('/');
-    let path = path.strip_prefix("/api/v1/verification/api").unwrap_or(path);
+    let path = path
+        .strip_prefix("/api/v1/verification/api")
+        .unwrap_or(path);
     Some(match path {
         "/bvn" => ("prembly-bvn", "number"),
         "/nin_level_2" => ("prembly-nin", "number"),
@@ -38,7 +40,12 @@ fn answer(status: StatusCode, body: Value) -> Response {
 }
 
 /// The verification envelope with `code` (and `data` for `00`).
-fn envelope(status: StatusCode, code: &str, message: &str, data: Option<(&str, Value)>) -> Response {
+fn envelope(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    data: Option<(&str, Value)>,
+) -> Response {
     let found = code == "00";
     let mut body = json!({
         "status": found,
@@ -104,7 +111,13 @@ pub(crate) async fn handle(
     let Ok(body @ Value::Object(_)) = serde_json::from_slice::<Value>(body) else {
         return invalid("body");
     };
-    let text = |f: &str| body.get(f).and_then(Value::as_str).unwrap_or("").trim().to_string();
+    let text = |f: &str| {
+        body.get(f)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
     let identifier = text(field);
     let Some(first) = admit(s, name, &identifier) else {
         let mut r = answer(
@@ -140,7 +153,14 @@ fn unavailable() -> Response {
     )
 }
 
-async fn respond(s: &Sandbox, name: &str, body: &Value, id: &str, t: Trigger, first: bool) -> Response {
+async fn respond(
+    s: &Sandbox,
+    name: &str,
+    body: &Value,
+    id: &str,
+    t: Trigger,
+    first: bool,
+) -> Response {
     use Trigger::*;
     let code = |status, code, message| envelope(status, code, message, None);
     match t {
@@ -151,10 +171,15 @@ async fn respond(s: &Sandbox, name: &str, body: &Value, id: &str, t: Trigger, fi
             StatusCode::TOO_MANY_REQUESTS,
             json!({"detail": "Request was throttled."}),
         ),
-        ServerErrorOnce if first => code(StatusCode::INTERNAL_SERVER_ERROR, "99", "Unexpected error"),
+        ServerErrorOnce if first => {
+            code(StatusCode::INTERNAL_SERVER_ERROR, "99", "Unexpected error")
+        }
         ServerError => code(StatusCode::INTERNAL_SERVER_ERROR, "99", "Unexpected error"),
         BadGateway => shared::bad_gateway(),
-        GatewayTimeout => answer(StatusCode::GATEWAY_TIMEOUT, json!({"detail": "Gateway Timeout"})),
+        GatewayTimeout => answer(
+            StatusCode::GATEWAY_TIMEOUT,
+            json!({"detail": "Gateway Timeout"}),
+        ),
         BadRequest | Unprocessable => invalid("number"),
         Unauthorized => answer(
             StatusCode::UNAUTHORIZED,
@@ -167,7 +192,11 @@ async fn respond(s: &Sandbox, name: &str, body: &Value, id: &str, t: Trigger, fi
         ),
         ErrorType("FLAGGED_USER") => code(StatusCode::OK, "07", "BVN is blocked/watch-listed"),
         ErrorType(_) => success(name, body, id, true),
-        WalletEmpty => code(StatusCode::BAD_REQUEST, "04", "Wallet balance too low for this call"),
+        WalletEmpty => code(
+            StatusCode::BAD_REQUEST,
+            "04",
+            "Wallet balance too low for this call",
+        ),
         Malformed => shared::malformed("{\"status\":true,\"response_code\":\"00\",\"data\":"),
         Slow | SlowFinish => {
             tokio::time::sleep(s.args.slow).await;
@@ -191,35 +220,58 @@ fn success(name: &str, body: &Value, id: &str, watch_listed: bool) -> Response {
     let p = profile(id, "sandbox");
     let gender = if p["gender"] == "M" { "Male" } else { "Female" };
     let (key, data) = match name {
-        "prembly-nin" => ("data", json!({
-            "nin": id, "firstname": p["firstname"], "middlename": "", "surname": p["lastname"],
-            "birthdate": p["dob"], "gender": if p["gender"] == "M" { "m" } else { "f" },
-            "telephoneno": p["phone"][0], "photo": "BASE64 IMAGE STRING",
-        })),
-        "prembly-bank-advance" => ("account_data", json!({
-            "account_number": id, "account_name": p["fullname"], "first_name": p["firstname"],
-            "last_name": p["lastname"], "other_names": "", "dob": p["dob"], "gender": gender,
-            "phone": p["phone"][0], "address_1": p["address"][0], "identity_type": "BVN",
-            "identity_number": "2*****26256",
-        })),
-        "prembly-bank" => ("account_data", json!({
-            "account_number": id, "account_name": p["fullname"], "bank_id": 9,
-        })),
-        "prembly-cac" => ("data", json!({
-            "rc_number": id, "company_name": body.get("company_name").and_then(Value::as_str).unwrap_or("TEST COMPANY"),
-            "company_address": "4 AKANNI BASHORUN, LEKKI LAGOS", "company_status": "Active",
-            "registrationDate": "1986-06-04T00:00:00Z", "company_type": "RC",
-        })),
-        "prembly-tin" => ("data", json!({
-            "tin": id, "taxpayer_name": "TEST COMPANY LIMITED", "company_name": "TEST COMPANY LIMITED",
-            "address": "4 AKANNI BASHORUN, LEKKI LAGOS",
-        })),
-        _ => ("data", json!({
-            "bvn": id, "firstName": p["firstname"], "middleName": "", "lastName": p["lastname"],
-            "dateOfBirth": p["dob"], "phoneNumber1": p["phone"][0], "phoneNumber2": "",
-            "gender": gender, "residentialAddress": p["address"][0],
-            "watchListed": if watch_listed { "YES" } else { "NO" }, "base64Image": "/9j/4AAQSkZJRg==",
-        })),
+        "prembly-nin" => (
+            "data",
+            json!({
+                "nin": id, "firstname": p["firstname"], "middlename": "", "surname": p["lastname"],
+                "birthdate": p["dob"], "gender": if p["gender"] == "M" { "m" } else { "f" },
+                "telephoneno": p["phone"][0], "photo": "BASE64 IMAGE STRING",
+            }),
+        ),
+        "prembly-bank-advance" => (
+            "account_data",
+            json!({
+                "account_number": id, "account_name": p["fullname"], "first_name": p["firstname"],
+                "last_name": p["lastname"], "other_names": "", "dob": p["dob"], "gender": gender,
+                "phone": p["phone"][0], "address_1": p["address"][0], "identity_type": "BVN",
+                "identity_number": "2*****26256",
+            }),
+        ),
+        "prembly-bank" => (
+            "account_data",
+            json!({
+                "account_number": id, "account_name": p["fullname"], "bank_id": 9,
+            }),
+        ),
+        "prembly-cac" => (
+            "data",
+            json!({
+                "rc_number": id, "company_name": body.get("company_name").and_then(Value::as_str).unwrap_or("TEST COMPANY"),
+                "company_address": "4 AKANNI BASHORUN, LEKKI LAGOS", "company_status": "Active",
+                "registrationDate": "1986-06-04T00:00:00Z", "company_type": "RC",
+            }),
+        ),
+        "prembly-tin" => (
+            "data",
+            json!({
+                "tin": id, "taxpayer_name": "TEST COMPANY LIMITED", "company_name": "TEST COMPANY LIMITED",
+                "address": "4 AKANNI BASHORUN, LEKKI LAGOS",
+            }),
+        ),
+        _ => (
+            "data",
+            json!({
+                "bvn": id, "firstName": p["firstname"], "middleName": "", "lastName": p["lastname"],
+                "dateOfBirth": p["dob"], "phoneNumber1": p["phone"][0], "phoneNumber2": "",
+                "gender": gender, "residentialAddress": p["address"][0],
+                "watchListed": if watch_listed { "YES" } else { "NO" }, "base64Image": "/9j/4AAQSkZJRg==",
+            }),
+        ),
     };
-    envelope(StatusCode::OK, "00", "Verification successful", Some((key, data)))
+    envelope(
+        StatusCode::OK,
+        "00",
+        "Verification successful",
+        Some((key, data)),
+    )
 }

@@ -67,7 +67,10 @@ pub(crate) fn bad_gateway() -> Response {
 pub(crate) fn redirect(from: &str) -> Response {
     (
         StatusCode::MOVED_PERMANENTLY,
-        [(header::LOCATION, format!("/__sandbox/elsewhere?from={from}"))],
+        [(
+            header::LOCATION,
+            format!("/__sandbox/elsewhere?from={from}"),
+        )],
     )
         .into_response()
 }

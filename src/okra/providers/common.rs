@@ -111,7 +111,12 @@ fn gender(g: &str) -> String {
 
 /// A person's record as the common profile, inside `{"identity": ...}`. `echo`: the
 /// identifier the answer names (the record's own, or the request the answer repeats).
-pub fn person(job: &OkraJob, record: &Map<String, Value>, echo: Option<&Value>, photo: bool) -> Shape {
+pub fn person(
+    job: &OkraJob,
+    record: &Map<String, Value>,
+    echo: Option<&Value>,
+    photo: bool,
+) -> Shape {
     let first = text(record, FIRST)?;
     let middle = text(record, MIDDLE)?;
     let last = text(record, LAST)?;
@@ -131,7 +136,10 @@ pub fn person(job: &OkraJob, record: &Map<String, Value>, echo: Option<&Value>, 
     p.insert("middlename".into(), json!(middle.unwrap_or_default()));
     p.insert("lastname".into(), json!(last));
     p.insert("dob".into(), json!(text(record, DOB)?));
-    p.insert("gender".into(), json!(text(record, GENDER)?.map(|g| gender(&g))));
+    p.insert(
+        "gender".into(),
+        json!(text(record, GENDER)?.map(|g| gender(&g))),
+    );
     p.insert("phone".into(), json!(texts(record, PHONES)?));
     p.insert("email".into(), json!(texts(record, EMAIL)?));
     p.insert("address".into(), json!(texts(record, ADDRESS)?));
@@ -140,7 +148,9 @@ pub fn person(job: &OkraJob, record: &Map<String, Value>, echo: Option<&Value>, 
     }
     let (label, _, _) = job.person();
     // An empty echo names nobody (Dojah sends `"nin": ""` on a BVN record).
-    if let Some(v) = echo.filter(|v| !v.is_null() && v.as_str().is_none_or(|s| !s.trim().is_empty())) {
+    if let Some(v) =
+        echo.filter(|v| !v.is_null() && v.as_str().is_none_or(|s| !s.trim().is_empty()))
+    {
         p.insert(label.into(), v.clone());
     }
     if fullname.is_none() {
@@ -174,14 +184,23 @@ pub fn company(job: &OkraJob, record: &Map<String, Value>) -> Shape {
         "address".into(),
         json!(text(
             record,
-            &["company_address", "address", "Head_Office_Address", "branchAddress"]
+            &[
+                "company_address",
+                "address",
+                "Head_Office_Address",
+                "branchAddress"
+            ]
         )?),
     );
     c.insert(
         "dateReg".into(),
         json!(text(
             record,
-            &["registrationDate", "date_of_registration", "Date_of_Registration"]
+            &[
+                "registrationDate",
+                "date_of_registration",
+                "Date_of_Registration"
+            ]
         )?),
     );
     c.insert(
@@ -190,7 +209,10 @@ pub fn company(job: &OkraJob, record: &Map<String, Value>) -> Shape {
     );
     c.insert(
         "type".into(),
-        json!(text(record, &["company_type", "type_of_company", "entity_type"])?),
+        json!(text(
+            record,
+            &["company_type", "type_of_company", "entity_type"]
+        )?),
     );
     if name.is_none() {
         return Err("the record names no company".into());
@@ -245,7 +267,11 @@ pub fn api_error(
 }
 
 /// The named class of a table row.
-pub fn named(provider: &'static str, row: &super::Row, charged: Option<bool>) -> crate::okra::client::Named {
+pub fn named(
+    provider: &'static str,
+    row: &super::Row,
+    charged: Option<bool>,
+) -> crate::okra::client::Named {
     crate::okra::client::Named {
         provider,
         rule: crate::okra::rule::Rule {

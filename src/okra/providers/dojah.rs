@@ -39,13 +39,55 @@ pub const SPEC: Spec = Spec {
 
 /// Dojah's answers that are not a record, and what they mean here.
 pub const TABLE: &[Row] = &[
-    row(Matched::Text(400, "not found"), "`{\"error\": \"BVN not found\"}`", "not_found", Terminal, false),
-    row(Matched::Text(404, "not found"), "records not found", "not_found", Terminal, false),
-    row(Matched::WatchListed, "200 with `watch_listed: \"YES\"`", "flagged_user", Terminal, true),
-    row(Matched::Status(402), "balance low, top up", "wallet_empty", Pause, false),
-    row(Matched::Status(424), "third-party (NIMC, NIBSS) failure", "unavailable", Retry, false),
-    row(Matched::Status(404), "URL not recognised, other text", "wrong_path", Pause, false),
-    row(Matched::Status(405), "method disabled", "wrong_path", Pause, false),
+    row(
+        Matched::Text(400, "not found"),
+        "`{\"error\": \"BVN not found\"}`",
+        "not_found",
+        Terminal,
+        false,
+    ),
+    row(
+        Matched::Text(404, "not found"),
+        "records not found",
+        "not_found",
+        Terminal,
+        false,
+    ),
+    row(
+        Matched::WatchListed,
+        "200 with `watch_listed: \"YES\"`",
+        "flagged_user",
+        Terminal,
+        true,
+    ),
+    row(
+        Matched::Status(402),
+        "balance low, top up",
+        "wallet_empty",
+        Pause,
+        false,
+    ),
+    row(
+        Matched::Status(424),
+        "third-party (NIMC, NIBSS) failure",
+        "unavailable",
+        Retry,
+        false,
+    ),
+    row(
+        Matched::Status(404),
+        "URL not recognised, other text",
+        "wrong_path",
+        Pause,
+        false,
+    ),
+    row(
+        Matched::Status(405),
+        "method disabled",
+        "wrong_path",
+        Pause,
+        false,
+    ),
 ];
 
 const fn row(
@@ -79,7 +121,11 @@ fn build(conf: &ProviderConf, secrets: &Secrets) -> Arc<dyn Provider> {
             .cloned()
             .unwrap_or_else(|| super::Secret::new(""))
     };
-    Arc::new(Dojah::new(get("DOJAH_APP_ID"), get("DOJAH_SECRET_KEY"), conf.photo))
+    Arc::new(Dojah::new(
+        get("DOJAH_APP_ID"),
+        get("DOJAH_SECRET_KEY"),
+        conf.photo,
+    ))
 }
 
 impl Dojah {
@@ -101,7 +147,10 @@ fn lookup_of(job: &OkraJob) -> Option<(&'static str, Vec<(&'static str, String)>
         ),
         OkraJob::RcVerify { .. } => (
             "/api/v1/kyc/cac/basic",
-            vec![("rc_number", f("rc_number")), ("company_type", "COMPANY".into())],
+            vec![
+                ("rc_number", f("rc_number")),
+                ("company_type", "COMPANY".into()),
+            ],
         ),
         OkraJob::TinVerify { .. } => ("/api/v1/kyc/tin", vec![("tin", f("tin_number"))]),
         OkraJob::CustomerVerify { .. } => return None,
@@ -122,7 +171,10 @@ impl Provider for Dojah {
             path: path.into(),
             query,
             body: None,
-            headers: vec![("AppId", self.app_id.clone()), ("Authorization", self.key.clone())],
+            headers: vec![
+                ("AppId", self.app_id.clone()),
+                ("Authorization", self.key.clone()),
+            ],
         })
     }
 

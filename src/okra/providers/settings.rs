@@ -184,7 +184,11 @@ impl ProviderSettings {
     /// a missing secret, a price for a kind the provider does not sell, and a kind of
     /// `kinds` (what this worker serves) that no provider of the order sells.
     pub fn validate(&self, kinds: &[&str], env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
-        let known = PROVIDERS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ");
+        let known = PROVIDERS
+            .iter()
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut problems = Vec::new();
         for (i, name) in self.order.iter().enumerate() {
             if spec(name).is_none() {
@@ -203,7 +207,7 @@ impl ProviderSettings {
                 continue;
             };
             let url = conf.base_url.trim();
-            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
                 problems.push(format!(
                     "provider.{name}.base_url must start with http:// or https://"
                 ));
@@ -221,8 +225,7 @@ impl ProviderSettings {
                 }
             }
         }
-        let order: Vec<&'static super::Spec> =
-            self.order().into_iter().filter_map(spec).collect();
+        let order: Vec<&'static super::Spec> = self.order().into_iter().filter_map(spec).collect();
         for s in &order {
             if let Err(missing) = Secrets::read(s.secrets, env) {
                 for var in missing {

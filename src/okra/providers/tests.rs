@@ -55,7 +55,10 @@ fn every_prembly_code_reaches_its_class() {
                     "99" => 500,
                     _ => 200,
                 };
-                raw(status, &json!({"status": false, "response_code": c, "message": r.says}))
+                raw(
+                    status,
+                    &json!({"status": false, "response_code": c, "message": r.says}),
+                )
             }
             Matched::Status(s) => raw(s, &json!({"status": false, "message": "x"})),
             Matched::WatchListed => raw(
@@ -69,19 +72,41 @@ fn every_prembly_code_reaches_its_class() {
         assert!(!uncertain, "{r:?}: a definite answer");
     }
     // The ones the issue names, spelled out.
-    let code = |c: &str, status| {
-        class_of(p.read(&bvn(BVN), &raw(status, &json!({"response_code": c}))))
-    };
-    assert_eq!(code("01", 200), ("not_found".into(), Action::Terminal, false));
-    assert_eq!(code("02", 200), ("unavailable".into(), Action::Retry, false));
+    let code =
+        |c: &str, status| class_of(p.read(&bvn(BVN), &raw(status, &json!({"response_code": c}))));
+    assert_eq!(
+        code("01", 200),
+        ("not_found".into(), Action::Terminal, false)
+    );
+    assert_eq!(
+        code("02", 200),
+        ("unavailable".into(), Action::Retry, false)
+    );
     assert_eq!(code("03", 200).1, Action::Pause);
-    assert_eq!(code("04", 400), ("wallet_empty".into(), Action::Pause, false));
-    assert_eq!(code("05", 400), ("bad_request".into(), Action::Terminal, false));
-    assert_eq!(code("07", 200), ("flagged_user".into(), Action::Terminal, false));
+    assert_eq!(
+        code("04", 400),
+        ("wallet_empty".into(), Action::Pause, false)
+    );
+    assert_eq!(
+        code("05", 400),
+        ("bad_request".into(), Action::Terminal, false)
+    );
+    assert_eq!(
+        code("07", 200),
+        ("flagged_user".into(), Action::Terminal, false)
+    );
     // A code nobody documented: Okra's table by status (an error with a 2xx: terminal).
-    assert_eq!(code("42", 200), ("okra_error".into(), Action::Terminal, false));
+    assert_eq!(
+        code("42", 200),
+        ("okra_error".into(), Action::Terminal, false)
+    );
     // No code: the status decides, as for Okra.
-    let status = |s| class_of(p.read(&bvn(BVN), &raw(s, &json!({"status": false, "message": "no"}))));
+    let status = |s| {
+        class_of(p.read(
+            &bvn(BVN),
+            &raw(s, &json!({"status": false, "message": "no"})),
+        ))
+    };
     assert_eq!(status(401).0, "unauthorized");
     assert_eq!(status(403).1, Action::Pause);
     assert_eq!(status(402), ("wallet_empty".into(), Action::Pause, false));
@@ -109,8 +134,14 @@ fn every_dojah_answer_reaches_its_class() {
     assert_eq!(err(400, json!({"error": "BVN not found"})).0, "not_found");
     assert_eq!(err(404, json!({"error": "vnin not found"})).0, "not_found");
     assert_eq!(err(400, json!({"error": "Invalid BVN"})).0, "bad_request");
-    assert_eq!(err(402, json!({"error": "Your balance is low"})).1, Action::Pause);
-    assert_eq!(err(424, json!({"error": "NIBSS down"})), ("unavailable".into(), Action::Retry, false));
+    assert_eq!(
+        err(402, json!({"error": "Your balance is low"})).1,
+        Action::Pause
+    );
+    assert_eq!(
+        err(424, json!({"error": "NIBSS down"})),
+        ("unavailable".into(), Action::Retry, false)
+    );
     assert_eq!(err(401, json!({"error": "unauthorized"})).0, "unauthorized");
     assert_eq!(err(500, json!({"error": "oops"})).0, "server_error");
     // A 504 may have been done and charged: uncertain, as Okra's.
@@ -163,7 +194,9 @@ fn somebody_elses_identifier_is_refused_for_each_provider() {
         prembly(false).read(&bvn(BVN), &raw(200, &p)),
         dojah().read(&bvn(BVN), &raw(200, &d)),
     ] {
-        let Ok(Reply::Data(data)) = reply else { panic!() };
+        let Ok(Reply::Data(data)) = reply else {
+            panic!()
+        };
         assert_eq!(
             checked_profile(&bvn(BVN), &data),
             Err(ProfileError::Mismatched("bvn"))
@@ -175,7 +208,9 @@ fn somebody_elses_identifier_is_refused_for_each_provider() {
         matching: None,
     };
     let d = json!({"entity": {"account_number": "0123450000", "account_name": "JOHN DOE"}});
-    let Ok(Reply::Data(data)) = dojah().read(&nuban, &raw(200, &d)) else { panic!() };
+    let Ok(Reply::Data(data)) = dojah().read(&nuban, &raw(200, &d)) else {
+        panic!()
+    };
     assert_eq!(
         checked_profile(&nuban, &data),
         Err(ProfileError::Mismatched("nuban"))
@@ -188,10 +223,17 @@ fn somebody_elses_identifier_is_refused_for_each_provider() {
     let list = json!({"response_code": "00", "data": [
         {"rc_number": "7001", "company_name": "OTHER"},
         {"rc_number": "7000", "company_name": "DYNO CLUB"}]});
-    let Ok(Reply::Data(data)) = prembly(false).read(&rc, &raw(200, &list)) else { panic!() };
-    assert_eq!(checked_profile(&rc, &data).unwrap()["companyName"], "DYNO CLUB");
+    let Ok(Reply::Data(data)) = prembly(false).read(&rc, &raw(200, &list)) else {
+        panic!()
+    };
+    assert_eq!(
+        checked_profile(&rc, &data).unwrap()["companyName"],
+        "DYNO CLUB"
+    );
     let stranger = json!({"response_code": "00", "data": {"rc_number": "9", "company_name": "X"}});
-    let Ok(Reply::Data(data)) = prembly(false).read(&rc, &raw(200, &stranger)) else { panic!() };
+    let Ok(Reply::Data(data)) = prembly(false).read(&rc, &raw(200, &stranger)) else {
+        panic!()
+    };
     assert_eq!(
         checked_profile(&rc, &data),
         Err(ProfileError::Mismatched("rc_number"))
@@ -204,7 +246,9 @@ fn a_dojah_record_becomes_the_common_profile() {
         "middle_name": "AHMED", "gender": "Male", "date_of_birth": "1997-05-16",
         "phone_number1": "08012345678", "image": "BASE 64", "phone_number2": "08012345678",
         "nin": "", "watch_listed": "NO"}});
-    let Ok(Reply::Data(data)) = dojah().read(&bvn(BVN), &raw(200, &answer)) else { panic!() };
+    let Ok(Reply::Data(data)) = dojah().read(&bvn(BVN), &raw(200, &answer)) else {
+        panic!()
+    };
     let p = checked_profile(&bvn(BVN), &data).unwrap();
     assert_eq!(p["fullname"], "JOHN AHMED DOE");
     assert_eq!(p["gender"], "M");
@@ -215,7 +259,9 @@ fn a_dojah_record_becomes_the_common_profile() {
         nin: "70123456789".into(),
         matching: None,
     };
-    let Ok(Reply::Data(data)) = dojah().read(&nin, &raw(200, &answer)) else { panic!() };
+    let Ok(Reply::Data(data)) = dojah().read(&nin, &raw(200, &answer)) else {
+        panic!()
+    };
     assert!(checked_profile(&nin, &data).is_ok());
 }
 
@@ -227,8 +273,14 @@ fn hostile_answers_are_classified_never_a_panic() {
         (200, b"".to_vec()),
         (200, b"[1,2,3]".to_vec()),
         (200, br#"{"response_code":"00"}"#.to_vec()),
-        (200, br#"{"response_code":"00","data":{"firstName":["A"]}}"#.to_vec()),
-        (200, br#"{"response_code":"00","data":{"phoneNumber":{}}}"#.to_vec()),
+        (
+            200,
+            br#"{"response_code":"00","data":{"firstName":["A"]}}"#.to_vec(),
+        ),
+        (
+            200,
+            br#"{"response_code":"00","data":{"phoneNumber":{}}}"#.to_vec(),
+        ),
         (200, br#"{"response_code":{"x":1}}"#.to_vec()),
         (200, br#"{"entity":"text"}"#.to_vec()),
         (200, br#"{"entity":{"first_name":7,"bvn":[1]}}"#.to_vec()),
@@ -265,7 +317,10 @@ fn hostile_answers_are_classified_never_a_panic() {
     // Wrong types in a record are a changed shape: unreadable, as Okra's.
     let bad = prembly(false).read(
         &job,
-        &raw(200, &json!({"response_code": "00", "data": {"firstName": ["A"]}})),
+        &raw(
+            200,
+            &json!({"response_code": "00", "data": {"firstName": ["A"]}}),
+        ),
     );
     assert_eq!(class_of(bad).0, "malformed_body");
 }
@@ -294,34 +349,60 @@ fn requests_carry_their_headers_and_show_no_value() {
     assert_eq!(r.body.as_ref().unwrap()["number"], BVN);
     assert_eq!(r.headers[0].0, "X-API-Key");
     let r = dojah().request(&bvn(BVN)).unwrap();
-    assert_eq!((r.method, r.path.as_str()), (Method::Get, "/api/v1/kyc/bvn/full"));
+    assert_eq!(
+        (r.method, r.path.as_str()),
+        (Method::Get, "/api/v1/kyc/bvn/full")
+    );
     assert_eq!(r.query, vec![("bvn", BVN.to_string())]);
     let names: Vec<&str> = r.headers.iter().map(|(k, _)| *k).collect();
     assert_eq!(names, ["AppId", "Authorization"]);
     let shown = format!("{r:?} {:?}", prembly(false).request(&bvn(BVN)).unwrap());
-    assert!(!shown.contains(BVN) && !shown.contains("sk") && !shown.contains("app\""), "{shown}");
+    assert!(
+        !shown.contains(BVN) && !shown.contains("sk") && !shown.contains("app\""),
+        "{shown}"
+    );
     let customer = OkraJob::CustomerVerify {
         customer: "c1".into(),
         matching: None,
     };
-    assert!(prembly(false).request(&customer).unwrap_err().contains("does not sell customer_verify"));
+    assert!(
+        prembly(false)
+            .request(&customer)
+            .unwrap_err()
+            .contains("does not sell customer_verify")
+    );
     assert!(dojah().request(&customer).is_err());
 }
 
 #[test]
 fn billing_rules_say_what_was_paid() {
     let p = prembly(false);
-    let found = p.read(&bvn(BVN), &raw(200, &json!({"response_code": "00", "data": {"bvn": BVN, "firstName": "A"}})));
+    let found = p.read(
+        &bvn(BVN),
+        &raw(
+            200,
+            &json!({"response_code": "00", "data": {"bvn": BVN, "firstName": "A"}}),
+        ),
+    );
     assert_eq!(charged(Billing::SuccessOnly, &found), Charged::Yes);
     let missing = p.read(&bvn(BVN), &raw(200, &json!({"response_code": "01"})));
     assert_eq!(charged(Billing::SuccessOnly, &missing), Charged::No);
     // The answer's own word decides over the table.
     let billed = p.read(
         &bvn(BVN),
-        &raw(200, &json!({"response_code": "01", "billing_info": {"was_charged": true}})),
+        &raw(
+            200,
+            &json!({"response_code": "01", "billing_info": {"was_charged": true}}),
+        ),
     );
     assert_eq!(charged(Billing::SuccessOnly, &billed), Charged::Yes);
-    let flagged = dojah().read(&bvn(BVN), &raw(200, &json!({"entity": {"bvn": BVN, "first_name": "A", "watch_listed": "YES"}})));
+    let flagged = dojah().read(
+        &bvn(BVN),
+        &raw(
+            200,
+            &json!({"entity": {"bvn": BVN, "first_name": "A", "watch_listed": "YES"}}),
+        ),
+    );
     assert_eq!(charged(Billing::SuccessOnly, &flagged), Charged::Yes);
     let refused = dojah().read(&bvn(BVN), &raw(400, &json!({"error": "Invalid"})));
     assert_eq!(charged(Billing::SuccessOnly, &refused), Charged::No);
@@ -373,15 +454,23 @@ fn settings_read_the_issues_shape_and_say_each_problem_once() {
     assert_eq!(s.conf("prembly").uncertain, Uncertain::Retry);
     assert_eq!(s.conf("dojah").uncertain, Uncertain::Hold);
     assert_eq!(s.conf("prembly").price["bvn_verify"], 100.0);
-    assert_eq!(s.base_url("prembly"), "http://127.0.0.1:9/api/v1/verification/api");
+    assert_eq!(
+        s.base_url("prembly"),
+        "http://127.0.0.1:9/api/v1/verification/api"
+    );
     let all = |k: &str| {
         ["PREMBLY_API_KEY", "DOJAH_APP_ID", "DOJAH_SECRET_KEY"]
             .contains(&k)
             .then(|| "secret-value".to_string())
     };
     assert_eq!(s.validate(&["bvn_verify"], &all), Vec::<String>::new());
-    let callers = s.build(&all, std::time::Duration::from_secs(5), 1 << 20).unwrap();
-    assert_eq!(callers.iter().map(Caller::name).collect::<Vec<_>>(), ["prembly", "dojah"]);
+    let callers = s
+        .build(&all, std::time::Duration::from_secs(5), 1 << 20)
+        .unwrap();
+    assert_eq!(
+        callers.iter().map(Caller::name).collect::<Vec<_>>(),
+        ["prembly", "dojah"]
+    );
     assert!(!format!("{callers:?}").contains("secret-value"));
     let none = |_: &str| None;
     let problems = s.validate(&["bvn_verify", "customer_verify"], &none);
