@@ -44,6 +44,9 @@ async fn outcome(c: &Caller, job: &OkraJob) -> (String, Option<Action>, bool) {
         },
         Ok(Reply::NoContent) => ("no_content".into(), None, false),
         Err(e) => {
+            // Dojah takes the identifier in the query: no message may carry it.
+            let (_, id, _) = job.person();
+            assert!(!e.to_string().contains(id), "{e}");
             let (je, action) = Classifier::default().job_error(&e, &Delays::default());
             (je.class().to_string(), Some(action), e.uncertain())
         }
