@@ -223,6 +223,25 @@ pub fn charged(billing: Billing, result: &Result<Reply, OkraError>) -> Charged {
     }
 }
 
+/// Whether a call's failure says the provider is *certainly* unavailable and did nothing
+/// (so the job's next attempt may go to the next provider without any risk of paying twice):
+/// its own "try later" (class `unavailable`: Prembly `02`, Dojah 424) or a connection that was
+/// never made. Never an uncertain failure (a timeout, a gateway's 502/503/504): that attempt
+/// stays with the provider that may have charged for it.
+pub fn certainly_unavailable(result: &Result<Reply, OkraError>) -> bool {
+    match result {
+        Err(OkraError::Transport { connect, .. }) => *connect,
+        Err(e @ OkraError::Api { body, .. }) => {
+            !e.uncertain()
+                && body
+                    .named
+                    .as_ref()
+                    .is_some_and(|n| n.rule.class == "unavailable" && !n.charged)
+        }
+        _ => false,
+    }
+}
+
 /// An action as `[classification]` writes it.
 pub fn action_name(a: Action) -> &'static str {
     match a {

@@ -516,3 +516,42 @@ fn settings_read_the_issues_shape_and_say_each_problem_once() {
     let broken = |k: &str| (k == "OKRA_SECRET_KEY").then(|| "a\nb".to_string());
     assert_eq!(ProviderSettings::default().validate(&[], &broken).len(), 1);
 }
+
+#[test]
+fn only_a_certain_try_later_lets_the_next_provider_take_over() {
+    let job = bvn(BVN);
+    let p = prembly(false);
+    let read = |status, body: Value| p.read(&job, &raw(status, &body));
+    assert!(certainly_unavailable(&read(
+        200,
+        json!({"response_code": "02"})
+    )));
+    assert!(certainly_unavailable(
+        &dojah().read(&job, &raw(424, &json!({"error": "NIBSS down"})))
+    ));
+    let refused = Err(OkraError::Transport {
+        timeout: false,
+        connect: true,
+        message: "connection refused".into(),
+    });
+    assert!(certainly_unavailable(&refused));
+    // May have been done and charged: stays with this provider.
+    let cut = Err(OkraError::Transport {
+        timeout: true,
+        connect: false,
+        message: "timed out".into(),
+    });
+    assert!(!certainly_unavailable(&cut));
+    assert!(!certainly_unavailable(&read(
+        503,
+        json!({"detail": "unavailable"})
+    )));
+    assert!(!certainly_unavailable(&read(
+        200,
+        json!({"response_code": "01"})
+    )));
+    assert!(!certainly_unavailable(&read(
+        500,
+        json!({"response_code": "99"})
+    )));
+}
