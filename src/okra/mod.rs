@@ -12,7 +12,9 @@ pub mod mask;
 pub mod matching;
 pub mod pay_once;
 pub mod profile;
+pub mod providers;
 pub mod result;
+pub mod rule;
 pub mod settings;
 
 pub use classify::{Action, Classifier, Rule};

@@ -8,7 +8,8 @@
 //! `seal_guard.rs` (sealing as the queue's: plaintext refused, key check values, hashed
 //! idempotency keys, erasing what answers carry), `matching.rs` (match requests: the decision
 //! through the worker, nothing of the person at rest with `keep_profile = false`),
-//! `process.rs` (the worker process: signals,
+//! `providers.rs` (Prembly's and Dojah's wire formats
+//! through the provider layer), `process.rs` (the worker process: signals,
 //! configuration, metrics, memory), `service.rs` (health and readiness, `--check-config`, the
 //! deploy recipes).
 
@@ -23,6 +24,7 @@ mod lookup_answers;
 mod matching;
 mod pay_once;
 mod process;
+mod providers;
 mod seal_guard;
 mod seal_kit;
 mod sealed;
