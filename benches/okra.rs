@@ -5,8 +5,9 @@
 //!
 //! - `reuse off`: the default;
 //! - `reuse on, misses`: `okra.reuse_window` on and every job a new person, so every job pays
-//!   the reuse check (one script call before its paid call, one after) and gains nothing: the
-//!   cost of the reuse check on the hot path;
+//!   the reuse check (its begin before the paid call and its settle after, each batched with
+//!   the other jobs' into one script call) and gains nothing: the cost of the reuse check on
+//!   the hot path, printed as ratios to `reuse off` (Redis and worker CPU per job);
 //! - each again with `[seal] keys_file` (producer and worker): the cost of sealing at rest,
 //!   each pair run A B B A so a drift of the machine weighs on both sides.
 //!
@@ -219,8 +220,26 @@ async fn main() -> anyhow::Result<()> {
         mean(reuse_on.name, |f| f.worker_us) - mean(off.name, |f| f.worker_us),
         mean(reuse_on.name, |f| f.redis_us) - mean(off.name, |f| f.redis_us)
     );
+    let redis_ratio = mean(reuse_on.name, |f| f.redis_us) / mean(off.name, |f| f.redis_us);
+    let worker_ratio = mean(reuse_on.name, |f| f.worker_us) / mean(off.name, |f| f.worker_us);
+    println!(
+        "reuse on / reuse off in this run (two runs each): Redis {redis_ratio:.2}× (target ≤ 1.5×), worker CPU {worker_ratio:.2}× (target ≤ 1.10×)"
+    );
     for (name, f) in rows.iter().take(1).chain(rows.iter().skip(4).take(1)) {
         if !f.commands.is_empty() {
+            let calls = |only: Option<&str>| -> f64 {
+                f.commands
+                    .iter()
+                    .filter(|(c, ..)| only.is_none_or(|o| o == c))
+                    .map(|(_, n, _)| n)
+                    .sum::<f64>()
+                    / jobs as f64
+            };
+            println!(
+                "Redis commands per job, {name}: {:.2} ({:.2} script calls; every command a script runs counts)",
+                calls(None) - calls(Some("evalsha")) - calls(Some("eval")),
+                calls(Some("evalsha")) + calls(Some("eval")),
+            );
             println!(
                 "Redis per command, {name}, µs/job (evalsha includes the commands its scripts run): {}",
                 per_job(&f.commands, jobs, 10)
