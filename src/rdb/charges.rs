@@ -97,8 +97,15 @@ impl Account {
     /// when it is spent, and then every queue of the account is held until the next UTC day
     /// (or `okra-admin queue resume`).
     pub async fn budget_take(&self, limit: u32) -> Result<bool> {
-        if limit == 0 {
-            return Ok(true);
+        Ok(self.budget_take_many(limit, 1).await? == 1)
+    }
+
+    /// Takes up to `want` slots of today's budget in one round trip (a batch of paid calls
+    /// about to be made); returns how many were granted (the batch's first asks get them).
+    /// When fewer than `want` are left, the account is held as by [`Account::budget_take`].
+    pub async fn budget_take_many(&self, limit: u32, want: usize) -> Result<usize> {
+        if limit == 0 || want == 0 {
+            return Ok(want);
         }
         let reason = format!("budget: {limit} paid calls today (okra.daily_budget)");
         let (granted, _count): (u64, u64) = SCRIPTS
@@ -108,9 +115,10 @@ impl Account {
             .key(self.keys.lifted())
             .arg(limit)
             .arg(reason)
+            .arg(want)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(granted == 1)
+        Ok((granted as usize).min(want))
     }
 
     /// Gives a slot back to today's budget: the call turned out not to be charged.

@@ -52,8 +52,39 @@ pub struct PayOnce {
     tally: Arc<Tally>,
     /// Lookup routes known to have answered with a profile (only ever grows).
     proven: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// Begins and settles, batched (with an account).
-    batches: Option<(Batcher<Begins>, Batcher<Settles>)>,
+    /// Begins, budget slots and settles, batched (with an account).
+    batches: Option<Batches>,
+}
+
+/// The round trips a job makes for paying once, each shared with the jobs that make it at the
+/// same time ([`batch`]).
+struct Batches {
+    begins: Batcher<Begins>,
+    budget: Batcher<Budget>,
+    settles: Batcher<Settles>,
+}
+
+impl Batches {
+    fn new(account: &Arc<Account>) -> Self {
+        Self {
+            begins: Batcher::new(account.clone()),
+            budget: Batcher::new(account.clone()),
+            settles: Batcher::new(account.clone()),
+        }
+    }
+}
+
+/// Budget slots: `budget_take.lua` for a batch (each ask is the daily limit).
+struct Budget;
+
+impl Call for Budget {
+    type Ask = u32;
+    type Reply = bool;
+    async fn call(account: &Account, asks: &[u32]) -> crate::Result<Vec<bool>> {
+        let limit = asks.iter().copied().max().unwrap_or(0);
+        let granted = account.budget_take_many(limit, asks.len()).await?;
+        Ok((0..asks.len()).map(|i| i < granted).collect())
+    }
 }
 
 /// The begin direction: `charge_begin.lua` over a batch.
@@ -157,9 +188,7 @@ impl PayOnce {
         let account = queue.account_handle();
         Self {
             queue: queue.clone(),
-            batches: account
-                .clone()
-                .map(|a| (Batcher::new(a.clone()), Batcher::new(a))),
+            batches: account.as_ref().map(Batches::new),
             account,
             sealer: queue.config().seal.clone(),
             index_key: queue.config().index_key.clone(),
@@ -225,7 +254,7 @@ impl PayOnce {
     /// Before paying: an answer to reuse (unless `fresh`), or the person's pay lock, waiting
     /// (at most `wait`) while another job pays for the same person.
     pub async fn begin(&self, lock: &Lock, fresh: bool) -> crate::Result<Gate> {
-        let (Some(account), Some((begins, _))) = (self.account(), &self.batches) else {
+        let (Some(account), Some(Batches { begins, .. })) = (self.account(), &self.batches) else {
             return Ok(Gate::Go { look_first: false });
         };
         let started = Instant::now();
@@ -267,7 +296,7 @@ impl PayOnce {
     /// After the call: store the answer for reuse (`Some`), or leave the note that the charge
     /// is uncertain, or just release the lock.
     pub async fn end(&self, lock: &Lock, settled: Settled) {
-        let (Some(account), Some((_, settles))) = (self.account(), &self.batches) else {
+        let (Some(account), Some(Batches { settles, .. })) = (self.account(), &self.batches) else {
             return;
         };
         let mut carried = Vec::new();
@@ -302,6 +331,19 @@ impl PayOnce {
         };
         if let Err(e) = settles.ask(settle).await {
             warn!(error = %e, "could not settle the pay lock (it expires by itself)");
+        }
+    }
+
+    /// A slot of the daily budget for one paid call, taken together with those of the other
+    /// jobs about to pay (one round trip per batch); `None` when today's budget is spent.
+    pub async fn take_budget(&self) -> crate::Result<Option<BudgetSlot>> {
+        match (&self.account, &self.batches) {
+            (Some(account), Some(b)) if self.budget > 0 => Ok(b
+                .budget
+                .ask(self.budget)
+                .await?
+                .then(|| BudgetSlot::taken(account))),
+            _ => BudgetSlot::take(self.account.as_ref(), self.budget).await,
         }
     }
 
