@@ -79,7 +79,7 @@ async fn run(
         .map(|i| {
             (
                 OkraJob::BvnVerify {
-                    bvn: format!("2{n}{i:05}1234"),
+                    bvn: format!("2{}{i:05}1234", n % 10),
                     matching: None,
                 },
                 EnqueueOptions::default(),
