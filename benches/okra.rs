@@ -78,10 +78,7 @@ async fn run(
     let batch: Vec<_> = (0..jobs)
         .map(|i| {
             (
-                OkraJob::BvnVerify {
-                    bvn: format!("2{}{i:05}1234", n % 10),
-                    matching: None,
-                },
+                OkraJob::new("bvn_verify", &[("bvn", &format!("2{}{i:05}1234", n % 10))]).unwrap(),
                 EnqueueOptions::default(),
             )
         })
@@ -292,10 +289,7 @@ async fn memory(
     waiting
         .enqueue_bulk((0..jobs).map(|i| {
             (
-                OkraJob::BvnVerify {
-                    bvn: format!("23{i:05}1234"),
-                    matching: None,
-                },
+                OkraJob::new("bvn_verify", &[("bvn", &format!("23{i:05}1234"))]).unwrap(),
                 EnqueueOptions::default(),
             )
         }))
@@ -307,10 +301,7 @@ async fn memory(
     let dead = Queue::connect(&RedisSettings::new(url), QueueConfig::new(name)).await?;
     dead.enqueue_bulk((0..jobs).map(|i| {
         (
-            OkraJob::BvnVerify {
-                bvn: format!("24{i:05}0601"),
-                matching: None,
-            },
+            OkraJob::new("bvn_verify", &[("bvn", &format!("24{i:05}0601"))]).unwrap(),
             EnqueueOptions::default(),
         )
     }))

@@ -100,10 +100,7 @@ async fn an_uncertain_verify_is_looked_up_for_free_before_paying_again() {
     let queue = producer(&server, "lookup").await;
     let id = queue
         .enqueue(
-            &OkraJob::BvnVerify {
-                bvn: "22500000800".into(),
-                matching: None,
-            },
+            &OkraJob::new("bvn_verify", &[("bvn", "22500000800")]).unwrap(),
             EnqueueOptions::default(),
         )
         .await
@@ -207,10 +204,11 @@ async fn a_kind_without_a_free_lookup_holds_instead_of_paying_again() {
     let queue = producer(&server, "nolookup").await;
     let id = enqueue(
         &queue,
-        OkraJob::RcVerify {
-            rc_number: "RC0503".into(),
-            company_name: "Acme".into(),
-        },
+        OkraJob::new(
+            "rc_verify",
+            &[("rc_number", "RC0503"), ("company_name", "Acme")],
+        )
+        .unwrap(),
     )
     .await;
     let spec = WorkerSpec {
@@ -334,7 +332,9 @@ async fn the_spend_ledger_counts_paid_calls_receipts_and_savings() {
             "credits",
             "day",
             "kind",
+            "naira",
             "paid",
+            "provider",
             "saved_lookup",
             "saved_reuse",
             "uncertain"
@@ -342,6 +342,7 @@ async fn the_spend_ledger_counts_paid_calls_receipts_and_savings() {
         "exactly these fields"
     );
     assert_eq!(row["kind"], "bvn_verify");
+    assert_eq!(row["provider"], "okra");
     assert_eq!(
         (row["paid"].as_u64(), row["uncertain"].as_u64()),
         (Some(3), Some(1))
