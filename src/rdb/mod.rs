@@ -21,7 +21,8 @@
 //! | `sessions.rs` | the dashboard | login sessions, with their lifetime as TTL |
 //! | `account.rs` | claims of an Okra account's queues | the account's shared limit and throttle |
 //! | `erase.rs` | `okra-admin erase`, the dashboard | a person's jobs in every state, and what their account keeps |
-//! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the reuse store, pay locks, the spend ledger, the daily budget |
+//! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the spend ledger, the daily budget |
+//! | `pay_locks.rs` | the Okra worker | the reuse store and the pay locks, a batch of jobs per round trip |
 //! | `lookups.rs` | the Okra worker, `okra-admin check lookups` | the free lookup routes that have answered with a profile |
 //! | `settings.rs`, `conn.rs`, `sentinel.rs`, `reply.rs`, `scripts.rs` | everything here | how to reach Redis, connections (single server, Sentinel's primary, cluster), reply parsing, the loaded scripts |
 //!
@@ -41,6 +42,7 @@ mod erase;
 mod events;
 mod inspect;
 mod lookups;
+mod pay_locks;
 mod presence;
 mod registry;
 mod rekey;
@@ -54,7 +56,7 @@ mod worker;
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
 pub use audit::{AUDIT_KEPT, AUDIT_UNAUTHENTICATED, AuditRow};
 pub use browse::{CancelReply, JobBrief, Listing};
-pub use charges::{Begin, End, SpendCount, SpendRow, Spent, utc_day};
+pub use charges::{SpendCount, SpendRow, Spent, utc_day};
 pub use conn::RedisConn;
 pub use control::{NotFound, OPERATOR_PAUSE, RateLimit};
 pub use dead::{DeadBrief, Dim, Requeued, index_members, member_id};
@@ -63,6 +65,7 @@ pub use enqueue::NewJob;
 pub use erase::{ErasedJobs, TOMBSTONE};
 pub use events::{Event, EventKind};
 pub use inspect::{Minute, RawStats, Whereabouts};
+pub use pay_locks::{Begin, BeginAsk, End, EndAsk};
 pub use presence::{WORKER_TTL, WorkerInfo};
 pub use registry::queue_names;
 pub use rekey::{Reseal, Step};
