@@ -437,9 +437,13 @@ impl Queue {
             .idempotency_key
             .as_deref()
             .and_then(|k| self.legacy_idem_key(k));
-        let payload = match self.sealer() {
-            Some(s) => s.seal(&Place::job(self.name(), &id, Column::Payload), &job.payload),
-            None => job.payload,
+        let (payload, metadata) = match self.sealer() {
+            Some(s) => (
+                s.seal(&Place::job(self.name(), &id, Column::Payload), &job.payload),
+                o.metadata
+                    .map(|m| s.seal(&Place::job(self.name(), &id, Column::Metadata), &m)),
+            ),
+            None => (job.payload, o.metadata),
         };
         let meta = JobMeta {
             kind: job.kind,
@@ -451,6 +455,7 @@ impl Queue {
             due_at: 0,
             ix: ident.clone(),
             fresh: o.fresh,
+            metadata,
         };
         NewJob {
             id,
@@ -586,6 +591,7 @@ impl Queue {
             seal::shown_on(sealer, sealed, &Place::job(q, &id, column), text).into_owned()
         };
         rec.payload = shown(Column::Payload, &rec.payload);
+        rec.meta.metadata = rec.meta.metadata.as_deref().map(|m| shown(Column::Metadata, m));
         if let Some(f) = &mut rec.last_error {
             f.message = shown(Column::ErrorMessage, &f.message);
             f.body = f.body.as_deref().map(|b| shown(Column::ErrorBody, b));
