@@ -121,9 +121,12 @@ impl Queue {
             ))),
             Err(e) => Err(e),
         };
-        self.audited("api-key-create", name, r, |(k, _)| {
-            json!({ "scopes": k.scopes, "rate": k.rate })
-        })
+        self.audited(
+            "api-key-create",
+            name,
+            r,
+            |(k, _)| json!({ "scopes": k.scopes, "rate": k.rate }),
+        )
         .await
     }
 

@@ -39,7 +39,9 @@ impl GatewaySettings {
             return Err(format!("gateway.addr `{}` is not host:port", self.addr));
         }
         if self.max_wait.is_zero() || self.max_body < 1024 {
-            return Err("gateway.max_wait must be positive and gateway.max_body at least 1024".into());
+            return Err(
+                "gateway.max_wait must be positive and gateway.max_body at least 1024".into(),
+            );
         }
         Ok(())
     }

@@ -5,9 +5,9 @@
 //! and Redis down (`gateway/refusals.rs`); the OpenAPI document under a standard validator
 //! and the example clients in Python, Node and curl (`gateway/clients.rs`).
 
-mod common;
 #[path = "gateway/clients.rs"]
 mod clients;
+mod common;
 #[path = "gateway/harness.rs"]
 mod harness;
 #[path = "gateway/refusals.rs"]
@@ -31,8 +31,11 @@ pub struct Answer {
 
 pub async fn answer(r: reqwest::Response) -> Answer {
     let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
-    let (status, content_type, retry_after) =
-        (r.status(), h("content-type").unwrap_or_default(), h("retry-after"));
+    let (status, content_type, retry_after) = (
+        r.status(),
+        h("content-type").unwrap_or_default(),
+        h("retry-after"),
+    );
     let text = r.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     Answer {
@@ -145,7 +148,8 @@ async fn enqueue_replay_batch_wait_and_cancel() {
         rb.send()
     };
     let route = "/v1/queues/{queue}/jobs";
-    let body = json!({"job": {"kind": "bvn_verify", "bvn": "22212341234"}, "metadata": {"order": "A-1"}});
+    let body =
+        json!({"job": {"kind": "bvn_verify", "bvn": "22212341234"}, "metadata": {"order": "A-1"}});
 
     // New, then a repeat with the same key and body, then the key with another body.
     let first = answer(post(body.clone(), Some("order-A-1")).await.unwrap()).await;
@@ -158,7 +162,10 @@ async fn enqueue_replay_batch_wait_and_cancel() {
     let again = answer(post(body.clone(), Some("order-A-1")).await.unwrap()).await;
     documented(&doc, "post", route, &again);
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
-    assert_eq!((again.body["id"].as_str(), &again.body["duplicate"]), (Some(id.as_str()), &json!(true)));
+    assert_eq!(
+        (again.body["id"].as_str(), &again.body["duplicate"]),
+        (Some(id.as_str()), &json!(true))
+    );
     let other = json!({"job": {"kind": "bvn_verify", "bvn": "22212349999"}});
     let changed = answer(post(other, Some("order-A-1")).await.unwrap()).await;
     documented(&doc, "post", route, &changed);
@@ -184,13 +191,24 @@ async fn enqueue_replay_batch_wait_and_cancel() {
     assert!(reads.contains("shop") && reads.contains(&id), "{reads}");
     assert!(!reads.contains("22212341234"), "{reads}");
     let audit = s.server.cli(&["XRANGE", "okq:audit", "-", "+"]);
-    assert!(audit.contains("api-key-create") && !audit.contains(&id), "{audit}");
+    assert!(
+        audit.contains("api-key-create") && !audit.contains(&id),
+        "{audit}"
+    );
     // The token is not in Redis, only its hash.
     let keys = s.server.cli(&["HGETALL", "okq:apikeys"]);
     assert!(keys.contains("shop") && !keys.contains("okq_"), "{keys}");
 
     // A dead letter: its failure class.
-    let dead = answer(post(json!({"job": {"kind": "bvn_verify", "bvn": "22212340601"}}), None).await.unwrap()).await;
+    let dead = answer(
+        post(
+            json!({"job": {"kind": "bvn_verify", "bvn": "22212340601"}}),
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
     let dead_id = dead.body["id"].as_str().unwrap().to_string();
     let r = http
         .get(format!("{jobs}/{dead_id}?wait=15s"))
@@ -201,7 +219,11 @@ async fn enqueue_replay_batch_wait_and_cancel() {
     let died = answer(r).await;
     documented(&doc, "get", show, &died);
     assert_eq!(died.body["state"], "dead", "{}", died.body);
-    assert_eq!(died.body["failure"]["class"], "flagged_user", "{}", died.body);
+    assert_eq!(
+        died.body["failure"]["class"], "flagged_user",
+        "{}",
+        died.body
+    );
     assert!(died.body.get("result").is_none());
 
     // A batch: one result per job in order; the invalid one written nowhere.
@@ -224,10 +246,17 @@ async fn enqueue_replay_batch_wait_and_cancel() {
     let results = batch.body["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
     assert_eq!(results[0]["state"], "ready");
-    assert_eq!(results[1]["error"]["type"], "/problems/invalid-job", "{}", batch.body);
+    assert_eq!(
+        results[1]["error"]["type"], "/problems/invalid-job",
+        "{}",
+        batch.body
+    );
     assert!(!batch.body.to_string().contains("2221234111X"));
     assert_eq!(results[2]["state"], "scheduled");
-    assert_eq!((results[3]["id"].as_str(), &results[3]["duplicate"]), (Some(id.as_str()), &json!(true)));
+    assert_eq!(
+        (results[3]["id"].as_str(), &results[3]["duplicate"]),
+        (Some(id.as_str()), &json!(true))
+    );
     let after = s.server.cli(&["HLEN", "okq:{identity}:job"]);
     assert_eq!(
         after.trim().parse::<u64>().unwrap(),
@@ -253,5 +282,8 @@ async fn enqueue_replay_batch_wait_and_cancel() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     // The gateway never logged the identifier or the metadata.
     let log = s.gw.proc.log_text();
-    assert!(!log.contains("22212341234") && !log.contains("A-1"), "{log}");
+    assert!(
+        !log.contains("22212341234") && !log.contains("A-1"),
+        "{log}"
+    );
 }

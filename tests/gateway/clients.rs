@@ -26,7 +26,9 @@ fn validator() -> PathBuf {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     PathBuf::from(found.unwrap_or_else(|| {
-        panic!("openapi-spec-validator is not installed: run `bash scripts/ensure-gateway-tools.sh`")
+        panic!(
+            "openapi-spec-validator is not installed: run `bash scripts/ensure-gateway-tools.sh`"
+        )
     }))
 }
 
@@ -49,7 +51,11 @@ async fn the_openapi_document_passes_a_standard_validator() {
         String::from_utf8_lossy(&out.stderr)
     );
     for id in ["enqueue", "batch", "show", "cancel"] {
-        assert!(doc.to_string().contains(&format!("\"operationId\":\"{id}\"")), "{id}");
+        assert!(
+            doc.to_string()
+                .contains(&format!("\"operationId\":\"{id}\"")),
+            "{id}"
+        );
     }
 }
 
@@ -69,7 +75,10 @@ fn signed_sample() -> Vec<(&'static str, String)> {
         ("OKQ_WEBHOOK_TIMESTAMP", ts.to_string()),
         ("OKQ_WEBHOOK_BODY", body.to_string()),
         // A rotation's two signatures: an old one first, then the current one.
-        ("OKQ_WEBHOOK_SIGNATURE", format!("v1,b2xkIHNpZ25hdHVyZQ== v1,{sig}")),
+        (
+            "OKQ_WEBHOOK_SIGNATURE",
+            format!("v1,b2xkIHNpZ25hdHVyZQ== v1,{sig}"),
+        ),
     ]
 }
 
@@ -104,6 +113,9 @@ async fn the_example_clients_enqueue_wait_and_verify_webhooks() {
     ] {
         let text = client(s.dir.path(), program, script, &s.gw.url, &token);
         assert!(text.contains("is completed"), "{script}:\n{text}");
-        assert!(text.contains("webhook signature verified"), "{script}:\n{text}");
+        assert!(
+            text.contains("webhook signature verified"),
+            "{script}:\n{text}"
+        );
     }
 }

@@ -30,7 +30,9 @@ pub enum ApiKeyCmd {
         rate: u32,
     },
     /// Every key: name, queue, scopes, rate, when made (never a token).
-    #[command(after_help = "Examples:\n  okra-admin api-key list\n  okra-admin --json api-key list")]
+    #[command(
+        after_help = "Examples:\n  okra-admin api-key list\n  okra-admin --json api-key list"
+    )]
     List,
     /// Revoke a key: every gateway refuses its token within a second.
     #[command(after_help = "Example:\n  okra-admin api-key revoke shop-backend")]

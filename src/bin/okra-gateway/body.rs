@@ -171,7 +171,12 @@ pub fn parse_job(v: Value, header_key: Option<&str>) -> Result<Parsed, ApiError>
     let body_key = match m.remove("idempotency_key") {
         None | Some(Value::Null) => None,
         Some(Value::String(k)) => Some(k),
-        Some(_) => return Err(invalid("idempotency_key", "idempotency_key must be a string")),
+        Some(_) => {
+            return Err(invalid(
+                "idempotency_key",
+                "idempotency_key must be a string",
+            ));
+        }
     };
     if let Some(k) = &body_key {
         check_idempotency_key(k, "idempotency_key")?;
@@ -203,7 +208,10 @@ pub fn parse_job(v: Value, header_key: Option<&str>) -> Result<Parsed, ApiError>
         None | Some(Value::Null) => {}
         Some(Value::String(d)) => {
             let d: Duration = humantime::parse_duration(d.trim()).map_err(|_| {
-                invalid("delay", "delay must be a duration such as \"30s\" or \"5m\"")
+                invalid(
+                    "delay",
+                    "delay must be a duration such as \"30s\" or \"5m\"",
+                )
             })?;
             options.delay = (!d.is_zero()).then_some(d);
         }
@@ -231,9 +239,16 @@ pub fn parse_job(v: Value, header_key: Option<&str>) -> Result<Parsed, ApiError>
         Some(v @ Value::Object(_)) => options.metadata = Some(v.to_string()),
         Some(_) => return Err(invalid("metadata", "metadata must be a JSON object")),
     }
-    options
-        .check()
-        .map_err(|e| invalid(if e.contains("metadata") { "metadata" } else { "delay" }, e))?;
+    options.check().map_err(|e| {
+        invalid(
+            if e.contains("metadata") {
+                "metadata"
+            } else {
+                "delay"
+            },
+            e,
+        )
+    })?;
     Ok(Parsed {
         job,
         options,
@@ -262,7 +277,8 @@ mod tests {
 
     #[test]
     fn fingerprints_ignore_key_order_and_the_key() {
-        let a = serde_json::json!({"job": {"kind": "bvn_verify", "bvn": "22212345678"}, "delay": "1s"});
+        let a =
+            serde_json::json!({"job": {"kind": "bvn_verify", "bvn": "22212345678"}, "delay": "1s"});
         let b = serde_json::json!({"delay": "1s", "idempotency_key": "k", "job": {"bvn": "22212345678", "kind": "bvn_verify"}});
         let (a, b) = (parse_job(a, None).unwrap(), parse_job(b, None).unwrap());
         assert_eq!(a.fingerprint, b.fingerprint);

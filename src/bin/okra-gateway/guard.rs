@@ -160,7 +160,10 @@ pub async fn authenticate(State(app): State<Shared>, mut req: Request, next: Nex
     if let Err(wait) = app.keys.take(&key, now) {
         return ApiError::new(
             Kind::RateLimited,
-            format!("this key may make {} requests a second on each gateway", key.rate),
+            format!(
+                "this key may make {} requests a second on each gateway",
+                key.rate
+            ),
         )
         .retry_after(wait)
         .into_response();

@@ -2,11 +2,11 @@
 //! woken by the queue's events), cancel one.
 
 use axum::Extension;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use okra_queue::api_keys::{ApiKey, Scope};
 use okra_queue::{Enqueued, JobRecord, JobState, Queue, QueueError};
 use serde::{Deserialize, Serialize};
@@ -129,7 +129,12 @@ pub struct WaitQuery {
 }
 
 /// A queue's handle for a key allowed `scope` on it.
-async fn queue_for(app: &Shared, key: &ApiKey, queue: &str, scope: Scope) -> Result<Queue, ApiError> {
+async fn queue_for(
+    app: &Shared,
+    key: &ApiKey,
+    queue: &str,
+    scope: Scope,
+) -> Result<Queue, ApiError> {
     permit(key, queue, scope)?;
     app.hub.queue(queue).await
 }
@@ -139,7 +144,10 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     if id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(())
     } else {
-        Err(ApiError::new(Kind::NotFound, "no job with this id in this queue"))
+        Err(ApiError::new(
+            Kind::NotFound,
+            "no job with this id in this queue",
+        ))
     }
 }
 
@@ -200,8 +208,11 @@ pub async fn enqueue(
         None => None,
         Some(v) => {
             let k = v.to_str().map_err(|_| {
-                ApiError::new(Kind::InvalidRequest, "Idempotency-Key must be visible ASCII")
-                    .field("Idempotency-Key")
+                ApiError::new(
+                    Kind::InvalidRequest,
+                    "Idempotency-Key must be visible ASCII",
+                )
+                .field("Idempotency-Key")
             })?;
             body::check_idempotency_key(k, "Idempotency-Key")?;
             Some(k)
@@ -361,8 +372,11 @@ pub async fn show(
         None => None,
         Some(w) => {
             let d = humantime::parse_duration(w.trim()).map_err(|_| {
-                ApiError::new(Kind::InvalidRequest, "wait must be a duration such as \"30s\"")
-                    .field("wait")
+                ApiError::new(
+                    Kind::InvalidRequest,
+                    "wait must be a duration such as \"30s\"",
+                )
+                .field("wait")
             })?;
             if d > app.max_wait {
                 return Err(ApiError::new(

@@ -70,11 +70,19 @@ impl Hub {
     /// The handle of `name`, a registered queue: 404 for a queue not in the registry, 503
     /// when Redis does not answer.
     pub async fn queue(&self, name: &str) -> Result<Queue, ApiError> {
-        if let Some(q) = self.queues.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+        if let Some(q) = self
+            .queues
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
             return Ok(q.clone());
         }
         if okra_queue::keys::validate_queue_name(name).is_err() {
-            return Err(ApiError::new(Kind::UnknownQueue, "the queue is not in the registry"));
+            return Err(ApiError::new(
+                Kind::UnknownQueue,
+                "the queue is not in the registry",
+            ));
         }
         let mut cfg = self.settings.queue_config();
         cfg.name = name.to_string();
@@ -84,7 +92,10 @@ impl Hub {
             .map_err(|e| match e {
                 QueueError::Config(m) => {
                     tracing::error!(error = %m, "cannot open the queue");
-                    ApiError::new(Kind::Internal, "the gateway cannot open this queue; see its log")
+                    ApiError::new(
+                        Kind::Internal,
+                        "the gateway cannot open this queue; see its log",
+                    )
                 }
                 _ => ApiError::unavailable(),
             })?;
@@ -117,7 +128,10 @@ pub type Shared = Arc<App>;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("okra-gateway: cannot start the async runtime: {e}");
@@ -127,7 +141,11 @@ fn main() -> ExitCode {
     if args.check_config {
         okra_queue::telemetry::quiet_on_closed_pipe(true);
         let loaded = load(&args);
-        return if rt.block_on(okra_queue::config::run_check(loaded, |_| Vec::new(), args.connect)) {
+        return if rt.block_on(okra_queue::config::run_check(
+            loaded,
+            |_| Vec::new(),
+            args.connect,
+        )) {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -222,7 +240,10 @@ fn router(app: Shared) -> Router {
         .route("/readyz", get(api::readyz))
         .fallback(|| async { ApiError::new(Kind::NoRoute, "no such route; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(Kind::MethodNotAllowed, "this route does not take that method; see /openapi.json")
+            ApiError::new(
+                Kind::MethodNotAllowed,
+                "this route does not take that method; see /openapi.json",
+            )
         })
         .layer(DefaultBodyLimit::max(app.max_body))
         .layer(axum::middleware::from_fn_with_state(
