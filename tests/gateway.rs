@@ -287,3 +287,68 @@ async fn enqueue_replay_batch_wait_and_cancel() {
         "{log}"
     );
 }
+
+/// On a sealed queue the metadata is sealed at rest like the payload (Redis never holds it in
+/// the clear), and the gateway, holding the keys, echoes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_is_sealed_at_rest_on_a_sealed_queue() {
+    use base64::Engine as _;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start();
+    let keys = dir.path().join("seal.keys");
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    std::fs::write(&keys, format!("k1 {key}\n")).unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let extra = format!("\n[seal]\nkeys_file = \"{}\"\n", keys.display());
+    let config = harness::config(dir.path(), "sealedq", &extra);
+    let index = "gateway-tests-index-key-01";
+    let env = [("OKQ_QUEUE__INDEX_KEY", index)];
+    // The queue is known (a producer registered it) before the gateway takes jobs for it.
+    let mut cfg = okra_queue::QueueConfig::new("sealedq");
+    cfg.index_key = Some(okra_queue::ident::IndexKey::new(index).unwrap());
+    cfg.seal = Some(std::sync::Arc::new(
+        okra_queue::seal::Sealer::from_file(&keys).unwrap(),
+    ));
+    okra_queue::Queue::connect(&server.settings(), cfg)
+        .await
+        .unwrap()
+        .register()
+        .await
+        .unwrap();
+    let gw = Gateway::start(dir.path(), &server.url(), &config, &env);
+    let token = api_key(&server, "sealedq", "sealer", &[]);
+    let http = reqwest::Client::new();
+    let a = answer(
+        http.post(gw.jobs("sealedq"))
+            .header("authorization", bearer(&token))
+            .json(&json!({"job": {"kind": "bvn_verify", "bvn": "22212341234"}, "metadata": {"order": "secret-order-77"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let id = a.body["id"].as_str().unwrap();
+    let record = server.cli(&["HGET", "okq:{sealedq}:job", id]);
+    assert!(record.contains("\"metadata\":\"sealed1:k1:"), "{record}");
+    assert!(
+        !record.contains("secret-order-77") && !record.contains("22212341234"),
+        "{record}"
+    );
+    let shown = answer(
+        http.get(format!("{}/{id}", gw.jobs("sealedq")))
+            .header("authorization", bearer(&token))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        shown.body["metadata"],
+        json!({"order": "secret-order-77"}),
+        "{}",
+        shown.body
+    );
+    assert_eq!(shown.body["state"], "ready");
+}
