@@ -338,7 +338,7 @@ fn failed(e: ApiError) -> BatchItem {
         id: None,
         state: None,
         duplicate: None,
-        error: Some(e.1),
+        error: Some(*e.1),
     }
 }
 

@@ -130,20 +130,20 @@ pub struct Problem {
 /// A problem as an answer: the body plus, on 429/503, `Retry-After` and on 401
 /// `WWW-Authenticate`.
 #[derive(Debug)]
-pub struct ApiError(pub Kind, pub Problem);
+pub struct ApiError(pub Kind, pub Box<Problem>);
 
 impl ApiError {
     pub fn new(kind: Kind, detail: impl Into<String>) -> Self {
         Self(
             kind,
-            Problem {
+            Box::new(Problem {
                 kind: format!("/problems/{}", kind.slug()),
                 title: kind.title().into(),
                 status: kind.status().as_u16(),
                 detail: detail.into(),
                 field: None,
                 retry_after: None,
-            },
+            }),
         )
     }
 
@@ -201,7 +201,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (kind, problem) = (self.0, self.1);
         let retry = problem.retry_after;
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let body = serde_json::to_vec(&*problem).unwrap_or_default();
         let mut r = (kind.status(), body).into_response();
         let h = r.headers_mut();
         h.insert(
