@@ -4,6 +4,7 @@
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -201,8 +202,9 @@ pub async fn enqueue(
     Extension(key): Extension<ApiKey>,
     Path(queue): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = read(body)?;
     let q = queue_for(&app, &key, &queue, Scope::Enqueue).await?;
     let header_key = match headers.get("idempotency-key") {
         None => None,
@@ -244,6 +246,17 @@ pub async fn enqueue(
         .into_response())
 }
 
+/// The body, or 413 when it outgrew `gateway.max_body` while being read (a chunked body
+/// declares no length for the front door to check).
+fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|_| {
+        ApiError::new(
+            Kind::TooLarge,
+            "the body exceeds gateway.max_body, or could not be read",
+        )
+    })
+}
+
 fn conflict() -> ApiError {
     ApiError::new(
         Kind::IdempotencyConflict,
@@ -277,8 +290,9 @@ pub async fn batch(
     Extension(key): Extension<ApiKey>,
     Path(queue): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchResponse>, ApiError> {
+    let body = read(body)?;
     let q = queue_for(&app, &key, &queue, Scope::Enqueue).await?;
     let items = body::parse_batch(body::json_body(&headers, &body)?)?;
     // Idempotency keys first (concurrently): a key used with another body refuses its item.
