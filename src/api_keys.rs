@@ -160,12 +160,15 @@ impl Queue {
 
     /// For a request with idempotency key `key` and body fingerprint `fingerprint`: `true`
     /// when the key is new or was first used with the same body; `false` when another body
-    /// used it (within `queue.idempotency_ttl`).
+    /// used it (within `queue.idempotency_ttl`). Redis keeps the fingerprint as a keyed hash
+    /// (under `queue.index_key`, as idempotency keys): a body holds an identifier, and a bare
+    /// hash of it could be matched by trying every BVN.
     pub async fn same_request(&self, key: &str, fingerprint: &str) -> Result<bool> {
         let ttl: Duration = self.cfg.idempotency_ttl;
+        let fingerprint = self.idem_key(fingerprint);
         let held = self
             .rdb
-            .request_fingerprint(&self.idem_key(key), fingerprint, ttl)
+            .request_fingerprint(&self.idem_key(key), &fingerprint, ttl)
             .await?;
         Ok(held == fingerprint)
     }

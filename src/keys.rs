@@ -58,7 +58,7 @@
 //! | `rekey` | hash | `okra-admin keys rekey`'s progress: column → scan cursor (resumable) |
 //! | `sealed` | hash | present once the queue is sealed: key id → when it first sealed here (ms); writers refuse plaintext |
 //! | `idem:<key>` | string | idempotency claim → job id, with a TTL; `<key>` is `#` and a keyed hash, never the key as given |
-//! | `reqfp:<key>` | string | `okra-gateway`: SHA-256 of the request that first used idempotency key `<key>` (as in `idem:`), same TTL; another body under the key is refused (422) |
+//! | `reqfp:<key>` | string | `okra-gateway`: keyed hash (as `idem:`) of the SHA-256 of the body that first used idempotency key `<key>`, same TTL; another body under the key is refused (422) |
 //!
 //! The gateway's API keys live outside every queue: `okq:apikeys` (hash: name → the key's
 //! record, with the SHA-256 of its token, never the token), `okq:apikey:<sha256>` (string: the

@@ -322,6 +322,7 @@ async fn metadata_is_sealed_at_rest_on_a_sealed_queue() {
     let a = answer(
         http.post(gw.jobs("sealedq"))
             .header("authorization", bearer(&token))
+            .header("idempotency-key", "order-77")
             .json(&json!({"job": {"kind": "bvn_verify", "bvn": "22212341234"}, "metadata": {"order": "secret-order-77"}}))
             .send()
             .await
@@ -335,6 +336,13 @@ async fn metadata_is_sealed_at_rest_on_a_sealed_queue() {
     assert!(
         !record.contains("secret-order-77") && !record.contains("22212341234"),
         "{record}"
+    );
+    // The body's fingerprint is kept as a keyed hash (`#` and hex), as the key itself is.
+    let fp = server.cli(&["KEYS", "okq:{sealedq}:reqfp:*"]);
+    let held = server.cli(&["GET", fp.trim()]);
+    assert!(
+        fp.contains(":reqfp:#") && held.trim().starts_with('#'),
+        "{fp} {held}"
     );
     let shown = answer(
         http.get(format!("{}/{id}", gw.jobs("sealedq")))
