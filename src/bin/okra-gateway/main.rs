@@ -8,7 +8,7 @@ mod guard;
 mod jobs;
 mod problem;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,29 +60,53 @@ struct Args {
     connect: bool,
 }
 
-/// Queue handles by name, connected on first use and kept once the queue is known.
+/// Queue handles by name, connected on first use; and the queues found in the registry.
 pub struct Hub {
     settings: Settings,
-    queues: RwLock<HashMap<String, Queue>>,
+    handles: RwLock<HashMap<String, Queue>>,
+    known: RwLock<HashSet<String>>,
 }
 
 impl Hub {
     /// The handle of `name`, a registered queue: 404 for a queue not in the registry, 503
     /// when Redis does not answer.
     pub async fn queue(&self, name: &str) -> Result<Queue, ApiError> {
-        if let Some(q) = self
-            .queues
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-        {
-            return Ok(q.clone());
-        }
         if okra_queue::keys::validate_queue_name(name).is_err() {
             return Err(ApiError::new(
                 Kind::UnknownQueue,
                 "the queue is not in the registry",
             ));
+        }
+        let q = self.handle(name).await?;
+        if !self
+            .known
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(name)
+        {
+            q.ensure_known().await?;
+            self.known
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name.to_string());
+        }
+        Ok(q)
+    }
+
+    /// The configured queue's handle, registered or not: API keys are read through it.
+    pub async fn base(&self) -> Result<Queue, ApiError> {
+        self.handle(&self.settings.queue.name.clone()).await
+    }
+
+    /// A connected handle of `name` (kept once connected).
+    async fn handle(&self, name: &str) -> Result<Queue, ApiError> {
+        if let Some(q) = self
+            .handles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(q.clone());
         }
         let mut cfg = self.settings.queue_config();
         cfg.name = name.to_string();
@@ -99,19 +123,11 @@ impl Hub {
                 }
                 _ => ApiError::unavailable(),
             })?;
-        if name != self.settings.queue.name {
-            q.ensure_known().await?;
-        }
-        self.queues
+        self.handles
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.to_string(), q.clone());
         Ok(q)
-    }
-
-    /// The configured queue's handle: API keys are read through it.
-    pub async fn base(&self) -> Result<Queue, ApiError> {
-        self.queue(&self.settings.queue.name.clone()).await
     }
 }
 
@@ -197,7 +213,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         max_body: settings.gateway.max_body,
         hub: Hub {
             settings,
-            queues: RwLock::new(HashMap::new()),
+            handles: RwLock::new(HashMap::new()),
+            known: RwLock::new(HashSet::new()),
         },
     });
     // Connect now when Redis answers; a gateway started while it is down answers 503 until it
