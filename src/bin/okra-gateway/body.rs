@@ -60,7 +60,7 @@ pub struct BatchRequest {
 pub struct Parsed {
     pub job: OkraJob,
     pub options: EnqueueOptions,
-    /// SHA-256 of the item's canonical JSON (without its idempotency key).
+    /// SHA-256 of the item's canonical JSON (without its idempotency key), when it has a key.
     pub fingerprint: String,
 }
 
@@ -191,9 +191,13 @@ pub fn parse_job(v: Value, header_key: Option<&str>) -> Result<Parsed, ApiError>
         (Some(h), _) => Some(h.to_string()),
         (None, b) => b,
     };
-    let fingerprint = {
-        let digest = Sha256::digest(canonical(&Value::Object(m.clone())).as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+    // Only a keyed request needs its body's fingerprint (most jobs carry no key).
+    let fingerprint = match &key {
+        Some(_) => {
+            let digest = Sha256::digest(canonical(&Value::Object(m.clone())).as_bytes());
+            digest.iter().map(|b| format!("{b:02x}")).collect()
+        }
+        None => String::new(),
     };
     let job = m
         .remove("job")
@@ -280,8 +284,10 @@ mod tests {
         let a =
             serde_json::json!({"job": {"kind": "bvn_verify", "bvn": "22212345678"}, "delay": "1s"});
         let b = serde_json::json!({"delay": "1s", "idempotency_key": "k", "job": {"bvn": "22212345678", "kind": "bvn_verify"}});
-        let (a, b) = (parse_job(a, None).unwrap(), parse_job(b, None).unwrap());
+        // The same body, keyed by the header or by its field: one fingerprint.
+        let (a, b) = (parse_job(a, Some("k")).unwrap(), parse_job(b, None).unwrap());
         assert_eq!(a.fingerprint, b.fingerprint);
+        assert_eq!(a.fingerprint.len(), 64);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! answering (503: a key that cannot be checked is not a wrong key).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -31,19 +31,19 @@ const CACHE_MAX: usize = 10_000;
 /// Keys as recently read from Redis (by token hash), and each key's requests this second.
 #[derive(Default)]
 pub struct Keys {
-    seen: Mutex<HashMap<String, (Instant, Option<ApiKey>)>>,
+    seen: Mutex<HashMap<String, (Instant, Option<Arc<ApiKey>>)>>,
     rates: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 impl Keys {
-    fn remembered(&self, hash: &str, now: Instant) -> Option<Option<ApiKey>> {
+    fn remembered(&self, hash: &str, now: Instant) -> Option<Option<Arc<ApiKey>>> {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         seen.get(hash)
             .filter(|(at, _)| now.saturating_duration_since(*at) < KEY_CACHE)
             .map(|(_, k)| k.clone())
     }
 
-    fn remember(&self, hash: String, key: Option<ApiKey>, now: Instant) {
+    fn remember(&self, hash: String, key: Option<Arc<ApiKey>>, now: Instant) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() >= CACHE_MAX {
             seen.retain(|_, (at, _)| now.saturating_duration_since(*at) < KEY_CACHE);
@@ -57,7 +57,10 @@ impl Keys {
     /// Counts one request of `key`; over its rate this second: the time left in the second.
     fn take(&self, key: &ApiKey, now: Instant) -> Result<(), Duration> {
         let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
-        let (start, n) = rates.entry(key.name.clone()).or_insert((now, 0));
+        if !rates.contains_key(&key.name) {
+            rates.insert(key.name.clone(), (now, 0));
+        }
+        let (start, n) = rates.get_mut(&key.name).expect("inserted above");
         if now.saturating_duration_since(*start) >= Duration::from_secs(1) {
             (*start, *n) = (now, 0);
         }
@@ -146,6 +149,7 @@ pub async fn authenticate(State(app): State<Shared>, mut req: Request, next: Nex
             };
             match base.api_key_for(token).await {
                 Ok(k) => {
+                    let k = k.map(Arc::new);
                     app.keys.remember(hash, k.clone(), now);
                     k
                 }

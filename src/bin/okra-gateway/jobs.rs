@@ -1,6 +1,8 @@
 //! The job routes: enqueue one, enqueue a batch, read one (optionally waiting for its end,
 //! woken by the queue's events), cancel one.
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
@@ -199,7 +201,7 @@ const PROBLEM: &str = "application/problem+json";
 )]
 pub async fn enqueue(
     State(app): State<Shared>,
-    Extension(key): Extension<ApiKey>,
+    Extension(key): Extension<Arc<ApiKey>>,
     Path(queue): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -287,7 +289,7 @@ fn conflict() -> ApiError {
 )]
 pub async fn batch(
     State(app): State<Shared>,
-    Extension(key): Extension<ApiKey>,
+    Extension(key): Extension<Arc<ApiKey>>,
     Path(queue): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -378,7 +380,7 @@ fn failed(e: ApiError) -> BatchItem {
 )]
 pub async fn show(
     State(app): State<Shared>,
-    Extension(key): Extension<ApiKey>,
+    Extension(key): Extension<Arc<ApiKey>>,
     Path((queue, id)): Path<(String, String)>,
     Query(query): Query<WaitQuery>,
 ) -> Result<Json<JobView>, ApiError> {
@@ -444,7 +446,7 @@ pub async fn show(
 )]
 pub async fn cancel(
     State(app): State<Shared>,
-    Extension(key): Extension<ApiKey>,
+    Extension(key): Extension<Arc<ApiKey>>,
     Path((queue, id)): Path<(String, String)>,
 ) -> Result<Json<JobView>, ApiError> {
     let q = queue_for(&app, &key, &queue, Scope::Cancel).await?;
