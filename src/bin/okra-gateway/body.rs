@@ -285,7 +285,10 @@ mod tests {
             serde_json::json!({"job": {"kind": "bvn_verify", "bvn": "22212345678"}, "delay": "1s"});
         let b = serde_json::json!({"delay": "1s", "idempotency_key": "k", "job": {"bvn": "22212345678", "kind": "bvn_verify"}});
         // The same body, keyed by the header or by its field: one fingerprint.
-        let (a, b) = (parse_job(a, Some("k")).unwrap(), parse_job(b, None).unwrap());
+        let (a, b) = (
+            parse_job(a, Some("k")).unwrap(),
+            parse_job(b, None).unwrap(),
+        );
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_eq!(a.fingerprint.len(), 64);
     }

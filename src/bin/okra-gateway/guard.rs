@@ -28,10 +28,13 @@ const KEY_CACHE: Duration = Duration::from_millis(900);
 /// Most tokens remembered at once (the memory a flood of wrong tokens can take).
 const CACHE_MAX: usize = 10_000;
 
+/// When a token was looked up, and its key (`None`: no such key).
+type Seen = (Instant, Option<Arc<ApiKey>>);
+
 /// Keys as recently read from Redis (by token hash), and each key's requests this second.
 #[derive(Default)]
 pub struct Keys {
-    seen: Mutex<HashMap<String, (Instant, Option<Arc<ApiKey>>)>>,
+    seen: Mutex<HashMap<String, Seen>>,
     rates: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
