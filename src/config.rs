@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::WorkerOptions;
 use crate::error::QueueError;
+use crate::gateway::GatewaySettings;
 use crate::okra::providers::{PROVIDERS, ProviderSettings};
 use crate::okra::{ClassificationSettings, Classifier, Delays, MatchSettings, OkraSettings};
 use crate::policy::RetryPolicy;
@@ -63,6 +64,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Sealing at rest (`[seal]`).
     pub seal: SealSettings,
+    /// The HTTP gateway (`[gateway]`).
+    pub gateway: GatewaySettings,
     /// The keys of `seal.keys_file`, read and checked by [`Settings::load`].
     pub sealer: Option<std::sync::Arc<Sealer>>,
 }
@@ -142,6 +145,7 @@ pub static SECTIONS: std::sync::LazyLock<Vec<(&'static str, Vec<String>)>> =
             ("match", keys_of::<MatchSettings>()),
             ("log", keys_of::<LogSettings>()),
             ("seal", keys_of::<SealSettings>()),
+            ("gateway", keys_of::<GatewaySettings>()),
         ]
     });
 
@@ -211,6 +215,7 @@ impl Settings {
             part("log"),
             part("seal"),
         );
+        let gateway = part("gateway");
         let mut read = Reader {
             problems: &mut problems,
         };
@@ -228,6 +233,7 @@ impl Settings {
             matching: read.part(&matching, "match"),
             log: read.part(&log, "log"),
             seal: read.part(&seal, "seal"),
+            gateway: read.part(&gateway, "gateway"),
             sealer: None,
         };
         // An empty value (`OKQ_SEAL__KEYS_FILE=`) turns sealing off, like an unset one.
@@ -284,6 +290,7 @@ impl Settings {
         }
         // Names, URLs and prices here; secrets where a binary needs them (`okra-worker`).
         problems.extend(self.provider.validate(&[], &|_| Some("set".into())));
+        problems.extend(self.gateway.validate().err());
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             problems.push(format!(
                 "log.format must be `pretty` or `json`, got `{}`",
@@ -310,7 +317,7 @@ impl Settings {
     /// The effective settings, one `section.key = value` line each, secrets masked (see
     /// [`masked`]); what `--check-config` prints.
     pub fn effective(&self) -> Vec<String> {
-        let parts: [(&str, serde_json::Result<serde_json::Value>); 13] = [
+        let parts: [(&str, serde_json::Result<serde_json::Value>); 14] = [
             ("redis", serde_json::to_value(&self.redis)),
             ("queue", serde_json::to_value(&self.queue)),
             ("retry", serde_json::to_value(&self.retry)),
@@ -324,6 +331,7 @@ impl Settings {
             ("match", serde_json::to_value(&self.matching)),
             ("log", serde_json::to_value(&self.log)),
             ("seal", serde_json::to_value(&self.seal)),
+            ("gateway", serde_json::to_value(&self.gateway)),
         ];
         let mut lines = Vec::new();
         for (section, value) in parts {

@@ -166,12 +166,36 @@ pub struct EnqueueOptions {
     /// Ask for a fresh answer: never hand this job an answer stored for reuse (`okra-worker`
     /// then makes the paid call even within `okra.reuse_window`).
     pub fresh: bool,
+    /// The app's own reference (a JSON object's text, at most [`METADATA_MAX`] bytes), stored
+    /// with the job (sealed like the payload on a sealed queue), echoed where the job is read
+    /// back ([`JobRecord::metadata`]), never logged. Keep identifiers out of it.
+    pub metadata: Option<String>,
+}
+
+/// Longest `metadata` an enqueue takes, in bytes of JSON text.
+pub const METADATA_MAX: usize = 1024;
+
+/// Checks `metadata`: a JSON object of at most [`METADATA_MAX`] bytes. Names the rule, never
+/// the value.
+pub fn check_metadata(text: &str) -> Result<(), String> {
+    if text.len() > METADATA_MAX {
+        return Err(format!(
+            "metadata is longer than the maximum of {METADATA_MAX} bytes"
+        ));
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(_) => Err("metadata must be a JSON object".into()),
+        Err(e) => Err(format!("metadata is not JSON: {}", json_error_rule(&e))),
+    }
 }
 
 impl EnqueueOptions {
-    /// Checks the options: a delay or run-at time within [`MAX_DELAY`].
+    /// Checks the options: a delay or run-at time within [`MAX_DELAY`], metadata as
+    /// [`check_metadata`] wants it.
     pub fn check(&self) -> Result<(), String> {
-        check_delay(self.delay, self.run_at)
+        check_delay(self.delay, self.run_at)?;
+        self.metadata.as_deref().map_or(Ok(()), check_metadata)
     }
 
     /// Options with a delay.
@@ -203,6 +227,12 @@ impl EnqueueOptions {
     /// Asks for a fresh answer (no reuse of a stored one).
     pub fn fresh(mut self) -> Self {
         self.fresh = true;
+        self
+    }
+
+    /// Sets the app's metadata (a JSON object; see [`EnqueueOptions::metadata`]).
+    pub fn metadata(mut self, value: &serde_json::Value) -> Self {
+        self.metadata = Some(value.to_string());
         self
     }
 }
@@ -249,6 +279,10 @@ pub struct JobMeta {
     /// The job asked for a fresh answer: no answer stored for reuse is handed to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fresh: bool,
+    /// The app's metadata as JSON text ([`EnqueueOptions::metadata`]); sealed at rest on a
+    /// sealed queue, opened by [`crate::Queue::job`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
 }
 
 /// [`JobMeta`] as stored: the times a ready job shares with `created_at` may be absent.
@@ -271,6 +305,8 @@ struct StoredMeta {
     ix: Option<String>,
     #[serde(default)]
     fresh: bool,
+    #[serde(default)]
+    metadata: Option<String>,
 }
 
 impl From<StoredMeta> for JobMeta {
@@ -285,6 +321,7 @@ impl From<StoredMeta> for JobMeta {
             due_at: m.due_at.unwrap_or(m.created_at),
             ix: m.ix,
             fresh: m.fresh,
+            metadata: m.metadata,
         }
     }
 }
@@ -309,6 +346,9 @@ impl JobMeta {
             ix: Option<&'a str>,
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             fresh: bool,
+            // Last: the scripts read `kind` and `ix` as the first match in the line.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            metadata: Option<&'a str>,
         }
         let mut text = serde_json::to_string(&Head {
             kind: &self.kind,
@@ -316,6 +356,7 @@ impl JobMeta {
             idempotency_key: self.idempotency_key.as_deref(),
             ix: self.ix.as_deref(),
             fresh: self.fresh,
+            metadata: self.metadata.as_deref(),
         })
         .expect("metadata serializes");
         // `{"kind":…}` → `,"kind":…}`
@@ -521,6 +562,18 @@ pub struct JobRecord {
     pub last_error: Option<Failure>,
     /// The last attempts, oldest first.
     pub history: Vec<HistoryEntry>,
+}
+
+impl JobRecord {
+    /// The app's metadata given at enqueue (`None` without any; a JSON string
+    /// `sealed (key k1)` when it does not open with this handle's keys).
+    pub fn metadata(&self) -> Option<serde_json::Value> {
+        let text = self.meta.metadata.as_deref()?;
+        Some(
+            serde_json::from_str(text)
+                .unwrap_or_else(|_| serde_json::Value::String(text.to_string())),
+        )
+    }
 }
 
 /// Splits a stored record into (metadata JSON, payload JSON): JSON text never holds a raw

@@ -21,6 +21,7 @@
 //! - [`config`]: the binaries' settings, composed from the types above;
 //! - [`telemetry`]: the binaries' logs.
 
+pub mod api_keys;
 pub mod audit;
 pub mod backend;
 pub mod browse;
@@ -30,6 +31,7 @@ pub mod dlq;
 pub mod erase;
 pub mod error;
 pub mod events;
+pub mod gateway;
 pub mod http_guard;
 pub mod ident;
 pub mod job;

@@ -58,8 +58,7 @@ pub struct QueueConfig {
     /// way back (a settings file's `[seal] keys_file`; needs `index_key`).
     #[serde(skip)]
     pub seal: Option<Arc<Sealer>>,
-    /// Who makes the operator changes this handle records in the audit trail (default
-    /// `user@host`).
+    /// Who makes the operator changes this handle records in the audit trail (`user@host`).
     #[serde(skip)]
     pub actor: Option<String>,
 }
@@ -407,8 +406,7 @@ impl Queue {
         Err(QueueError::PartialEnqueue(Box::new(partial)))
     }
 
-    /// The enqueued ids once `redis.durability` confirms them; [`QueueError::Unconfirmed`]
-    /// with the ids otherwise.
+    /// The enqueued ids once `redis.durability` confirms them; else `Unconfirmed` with the ids.
     async fn confirmed(&self, out: &[Enqueued]) -> Result<()> {
         self.rdb
             .confirm()
@@ -437,10 +435,12 @@ impl Queue {
             .idempotency_key
             .as_deref()
             .and_then(|k| self.legacy_idem_key(k));
-        let payload = match self.sealer() {
-            Some(s) => s.seal(&Place::job(self.name(), &id, Column::Payload), &job.payload),
-            None => job.payload,
+        let seal = |column, text: String| match self.sealer() {
+            Some(s) => s.seal(&Place::job(self.name(), &id, column), &text),
+            None => text,
         };
+        let payload = seal(Column::Payload, job.payload);
+        let metadata = o.metadata.map(|m| seal(Column::Metadata, m));
         let meta = JobMeta {
             kind: job.kind,
             max_attempts: o.max_attempts,
@@ -451,6 +451,7 @@ impl Queue {
             due_at: 0,
             ix: ident.clone(),
             fresh: o.fresh,
+            metadata,
         };
         NewJob {
             id,
@@ -558,11 +559,10 @@ impl Queue {
         self.account.clone()
     }
 
-    /// Everything stored about a job, `None` if unknown (or past its retention).
-    /// A job without a budget of its own shows the one its workers apply (as they published
-    /// it), else this handle's `retry.max_attempts`.
-    /// On a sealed queue its payload, result and messages are opened with this handle's keys;
-    /// without the key each reads `sealed (key k1)`.
+    /// Everything stored about a job, `None` if unknown (or past its retention). A job without
+    /// a budget of its own shows the one its workers apply (as they published it), else this
+    /// handle's `retry.max_attempts`. On a sealed queue its payload, metadata, result and
+    /// messages are opened with this handle's keys; without the key each reads `sealed (key k1)`.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
         let Some((mut rec, result)) = self.rdb.job(id).await? else {
             return Ok(None);
@@ -586,6 +586,8 @@ impl Queue {
             seal::shown_on(sealer, sealed, &Place::job(q, &id, column), text).into_owned()
         };
         rec.payload = shown(Column::Payload, &rec.payload);
+        let metadata = rec.meta.metadata.take();
+        rec.meta.metadata = metadata.map(|m| shown(Column::Metadata, &m));
         if let Some(f) = &mut rec.last_error {
             f.message = shown(Column::ErrorMessage, &f.message);
             f.body = f.body.as_deref().map(|b| shown(Column::ErrorBody, b));

@@ -19,6 +19,7 @@
 //! | `registry.rs` | `queues`, `queue delete`, connecting with keys | queue names, deleting a queue, the seal marker, the key check values |
 //! | `audit.rs` | operator changes, `okra-admin audit` | the audit trail (one stream for every queue; unauthenticated traffic's summaries in a second) |
 //! | `sessions.rs` | the dashboard | login sessions, with their lifetime as TTL |
+//! | `api_keys.rs` | `okra-gateway`, `okra-admin api-key` | API keys (a hash of each token), result reads per key, request fingerprints of idempotency keys |
 //! | `account.rs` | claims of an Okra account's queues | the account's shared limit and throttle |
 //! | `erase.rs` | `okra-admin erase`, the dashboard | a person's jobs in every state, and what their account keeps |
 //! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the spend ledger, the daily budget |
@@ -30,6 +31,7 @@
 //! the dead-letter index, a queue's idempotency claims), whose docs say so.
 
 mod account;
+mod api_keys;
 mod audit;
 mod browse;
 mod charges;
@@ -54,6 +56,7 @@ mod settings;
 mod worker;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
+pub use api_keys::{API_KEY_READS_KEPT, ApiKeyRecord};
 pub use audit::{AUDIT_KEPT, AUDIT_UNAUTHENTICATED, AuditRow};
 pub use browse::{CancelReply, JobBrief, Listing};
 pub use charges::{SpendCount, SpendRow, Spent, utc_day};

@@ -69,6 +69,9 @@ async fn bad_usage_and_unreachable_redis_exit_non_zero() {
         vec!["keys", "status"],
         vec!["keys", "rekey"],
         vec!["audit"],
+        vec!["api-key", "create"],
+        vec!["api-key", "list"],
+        vec!["api-key", "revoke"],
         vec!["check", "lookups"],
         vec!["completions"],
     ] {

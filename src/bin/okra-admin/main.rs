@@ -1,5 +1,6 @@
 //! okra-admin: the operator's CLI for okra-queue (enqueue, stats, jobs, dead letters, queue).
 
+mod api_key;
 mod audit;
 mod check;
 mod dlq;
@@ -118,6 +119,11 @@ enum Cmd {
     },
     /// The audit trail of operator changes (every queue), newest first.
     Audit(audit::AuditArgs),
+    /// API keys for okra-gateway: create (token shown once), list, revoke.
+    ApiKey {
+        #[command(subcommand)]
+        cmd: api_key::ApiKeyCmd,
+    },
     /// Check what the fleet depends on: `lookups` calls each free lookup once.
     Check {
         #[command(subcommand)]
@@ -273,6 +279,7 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
             | Cmd::Keys { .. }
             | Cmd::Audit(_)
             | Cmd::Check { .. }
+            | Cmd::ApiKey { .. }
     ) {
         queue.ensure_known().await?;
     }
@@ -291,6 +298,7 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         Cmd::Erase(args) => erase::run(&queue, args, out).await,
         Cmd::Keys { cmd } => keys::run(&queue, cmd, out).await,
         Cmd::Audit(args) => audit::run(&queue, args, out).await,
+        Cmd::ApiKey { cmd } => api_key::run(&queue, cmd, out).await,
         Cmd::Check { cmd } => check::run(&queue, &settings.okra, cmd, out).await,
         Cmd::Completions { .. } => unreachable!("answered before connecting"),
     }
