@@ -60,6 +60,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Sealing at rest (`[seal]`).
     pub seal: SealSettings,
+    /// Webhook deliveries (`[webhooks]`).
+    pub webhooks: crate::webhooks::WebhookSettings,
     /// The keys of `seal.keys_file`, read and checked by [`Settings::load`].
     pub sealer: Option<std::sync::Arc<Sealer>>,
 }
@@ -132,6 +134,7 @@ pub static SECTIONS: std::sync::LazyLock<Vec<(&'static str, Vec<String>)>> =
             ("match", keys_of::<MatchSettings>()),
             ("log", keys_of::<LogSettings>()),
             ("seal", keys_of::<SealSettings>()),
+            ("webhooks", keys_of::<crate::webhooks::WebhookSettings>()),
         ]
     });
 
@@ -176,6 +179,7 @@ impl Settings {
                 _ => Some(fig.focus(section)),
             }
         };
+        let hooks = part("webhooks");
         let (redis, queue, retry, dead, worker, okra, classification, matching, log, seal) = (
             part("redis"),
             part("queue"),
@@ -204,6 +208,7 @@ impl Settings {
             matching: read.part(&matching, "match"),
             log: read.part(&log, "log"),
             seal: read.part(&seal, "seal"),
+            webhooks: read.part(&hooks, "webhooks"),
             sealer: None,
         };
         // An empty value (`OKQ_SEAL__KEYS_FILE=`) turns sealing off, like an unset one.
@@ -258,6 +263,7 @@ impl Settings {
         if let Err(e) = self.matching.validate() {
             problems.push(e);
         }
+        problems.extend(self.webhooks.validate().err());
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             problems.push(format!(
                 "log.format must be `pretty` or `json`, got `{}`",
@@ -284,7 +290,7 @@ impl Settings {
     /// The effective settings, one `section.key = value` line each, secrets masked (see
     /// [`masked`]); what `--check-config` prints.
     pub fn effective(&self) -> Vec<String> {
-        let parts: [(&str, serde_json::Result<serde_json::Value>); 12] = [
+        let parts: [(&str, serde_json::Result<serde_json::Value>); 13] = [
             ("redis", serde_json::to_value(&self.redis)),
             ("queue", serde_json::to_value(&self.queue)),
             ("retry", serde_json::to_value(&self.retry)),
@@ -297,6 +303,7 @@ impl Settings {
             ("match", serde_json::to_value(&self.matching)),
             ("log", serde_json::to_value(&self.log)),
             ("seal", serde_json::to_value(&self.seal)),
+            ("webhooks", serde_json::to_value(&self.webhooks)),
         ];
         let mut lines = Vec::new();
         for (section, value) in parts {

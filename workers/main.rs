@@ -4,6 +4,7 @@
 mod handler;
 mod metrics;
 mod probes;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -197,6 +198,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .runtime(opts)
         .await
         .context("starting the worker runtime")?;
+    let hooks = webhooks::start(&settings, &queue)
+        .await
+        .context("starting webhook deliveries")?;
     if metrics {
         tokio::spawn(metrics::sample(
             queue.clone(),
@@ -224,14 +228,22 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     probes.started(runtime.clone());
     // Not ready from the moment the signal arrives, while running jobs finish.
-    let stopping = runtime.clone();
+    let stopping = (runtime.clone(), hooks.runtime.clone());
     let stop = async move {
         let r = stop.await;
-        stopping.begin_shutdown();
+        stopping.0.begin_shutdown();
+        stopping.1.begin_shutdown();
         r
     };
     let backend = runtime.backend::<OkraJob>();
+    let (hook_backend, hook_deps) = (hooks.runtime.backend(), hooks.deliverer.clone());
     let monitor = Monitor::new()
+        .register(move |restarts| {
+            WorkerBuilder::new(format!("webhooks-{restarts}"))
+                .backend(hook_backend.clone())
+                .data(hook_deps.clone())
+                .build(webhooks::run)
+        })
         .register(move |restarts| {
             WorkerBuilder::new(format!("okra-{restarts}"))
                 .backend(backend.clone())
@@ -249,6 +261,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     info!(grace = %humantime::format_duration(grace), "stopping: recording outcomes and giving back unfinished jobs");
     let report = runtime.shutdown().await;
+    hooks.shutdown().await;
     // The last jobs' counts, before the process goes.
     pay.flush().await;
     info!(

@@ -1,0 +1,59 @@
+//! An event's body, built at send time from the job as stored (its sealed result opened with
+//! the worker's keys): `{"type", "timestamp", "data": {"queue", "job_id", "kind", "metadata",
+//! "provider", "result" | "failure"}}`. Thin events (the default) carry no result and no
+//! failure message: nothing of a person leaves unless the endpoint asked for full events.
+
+use serde_json::{Value, json};
+
+use super::{EventType, Reference};
+use crate::job::JobRecord;
+
+/// The body of event `r` about job `rec` of `queue`.
+pub fn body(r: &Reference, queue: &str, rec: &JobRecord, full: bool) -> Value {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(r.at_ms);
+    let mut data = json!({
+        "queue": queue,
+        "job_id": rec.id,
+        "kind": rec.meta.kind,
+        // GATEWAY-METADATA: the app's reference stored with the job (`metadata` of the
+        // gateway's enqueue) goes here, opened like the payload, once the gateway lands.
+        "metadata": Value::Null,
+        "provider": provider(&rec.meta.kind),
+    });
+    let fields = data.as_object_mut().expect("an object");
+    match r.event {
+        EventType::Completed if full => {
+            fields.insert("result".into(), rec.result.clone().unwrap_or(Value::Null));
+        }
+        EventType::Completed => {}
+        EventType::Dead | EventType::Retrying => {
+            let f = rec.last_error.clone().unwrap_or_default();
+            let mut failure = json!({
+                "class": f.class,
+                "attempt": f.attempt,
+                "http_status": f.http_status,
+                "error_type": f.error_type,
+                "reason": f.reason,
+            });
+            if full {
+                failure["message"] = Value::String(f.message);
+            }
+            fields.insert("failure".into(), failure);
+        }
+    }
+    json!({
+        "type": r.event.as_str(),
+        "timestamp": humantime::format_rfc3339_millis(at).to_string(),
+        "data": data,
+    })
+}
+
+/// The upstream that answers jobs of `kind`, when known.
+fn provider(kind: &str) -> Value {
+    // PROVIDERS: read from the kind table once it names each kind's provider.
+    if crate::okra::KINDS.contains(&kind) {
+        Value::String("okra".into())
+    } else {
+        Value::Null
+    }
+}
