@@ -12,6 +12,7 @@ mod queue;
 mod spend;
 mod tail;
 mod web;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -122,6 +123,11 @@ enum Cmd {
     Check {
         #[command(subcommand)]
         cmd: check::CheckCmd,
+    },
+    /// Webhook endpoints (Standard Webhooks): add, list, remove, rotate-secret.
+    Webhook {
+        #[command(subcommand)]
+        cmd: webhook::WebhookCmd,
     },
     /// Shell completions for okra-admin, generated from its command tree.
     #[command(
@@ -321,6 +327,7 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         Cmd::Keys { cmd } => keys::run(&queue, cmd, out).await,
         Cmd::Audit(args) => audit::run(&queue, args, out).await,
         Cmd::Check { cmd } => check::run(&queue, &settings.okra, cmd, out).await,
+        Cmd::Webhook { cmd } => webhook::run(&queue, &settings, cmd, out).await,
         Cmd::Completions { .. } => unreachable!("answered before connecting"),
     }
 }
