@@ -190,7 +190,9 @@ impl RetryPolicy {
         };
         let wait = wait.mul_f64(0.9 + fastrand::f64() * 0.2);
         Decision::Retry {
-            delay: wait.max(delay.unwrap_or_default()).min(crate::job::MAX_DELAY),
+            delay: wait
+                .max(delay.unwrap_or_default())
+                .min(crate::job::MAX_DELAY),
             refund: false,
             failure: Failure {
                 attempt: b.attempts,
@@ -322,14 +324,23 @@ mod tests {
             // Attempt 1 failed: the first wait, jittered at most 10 %, whatever the budget.
             match p.decide(out.clone(), budget(1, 1)) {
                 Decision::Retry { delay, .. } => {
-                    assert!(delay >= Duration::from_millis(4500) && delay <= Duration::from_millis(5500))
+                    assert!(
+                        delay >= Duration::from_millis(4500)
+                            && delay <= Duration::from_millis(5500)
+                    )
                 }
                 other => panic!("{other:?}"),
             }
         }
         // Far past the 24 h window is fine on a schedule; its end is not.
-        let late = Budget { now: 10_000_000_000, ..budget(2, 1) };
-        assert!(matches!(p.decide(out.clone(), late), Decision::Retry { .. }));
+        let late = Budget {
+            now: 10_000_000_000,
+            ..budget(2, 1)
+        };
+        assert!(matches!(
+            p.decide(out.clone(), late),
+            Decision::Retry { .. }
+        ));
         match p.decide(out, budget(3, 100)) {
             Decision::Dead(f) => assert_eq!(f.reason.as_deref(), Some("attempts_exhausted")),
             other => panic!("{other:?}"),

@@ -12,8 +12,7 @@ use crate::error::Result;
 use crate::keys::WEBHOOKS;
 
 static SET: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/webhook_set.lua")));
-static TAKE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/outbox_take.lua")));
+static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/outbox_take.lua")));
 
 /// How [`Rdb::hook_write`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

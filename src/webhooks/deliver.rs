@@ -86,7 +86,9 @@ impl Deliverer {
     /// Sends delivery `d`.
     pub async fn deliver(&self, d: &Delivery) -> Result<Delivered, JobError> {
         let Some(r) = Reference::parse(&d.event) else {
-            return Err(failed("the delivery's event reference does not read".into()));
+            return Err(failed(
+                "the delivery's event reference does not read".into(),
+            ));
         };
         let q = &self.queue;
         let store = |e: crate::QueueError| JobError::retryable("redis", e.to_string());
@@ -140,7 +142,10 @@ impl Deliverer {
                 let e = e.without_url();
                 return Err(JobError::retryable(
                     FAILED_CLASS,
-                    format!("cannot reach the receiver: {}", crate::policy::chain_message(&e)),
+                    format!(
+                        "cannot reach the receiver: {}",
+                        crate::policy::chain_message(&e)
+                    ),
                 ));
             }
         };
@@ -171,8 +176,9 @@ impl Deliverer {
                 Err(failed(format!("{why}: endpoint disabled")).http_status(status))
             }
             408 | 429 | 500..=599 => {
-                let e = JobError::retryable(FAILED_CLASS, format!("the receiver answered {status}"))
-                    .http_status(status);
+                let e =
+                    JobError::retryable(FAILED_CLASS, format!("the receiver answered {status}"))
+                        .http_status(status);
                 Err(match retry_after {
                     Some(d) => e.with_delay(d),
                     None => e,
@@ -198,7 +204,9 @@ impl Deliverer {
             .user_agent(concat!("okra-queue-webhooks/", env!("CARGO_PKG_VERSION")))
             .resolve(&t.host, t.addr)
             .build()
-            .map_err(|e| JobError::retryable(FAILED_CLASS, format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| {
+                JobError::retryable(FAILED_CLASS, format!("cannot build the HTTP client: {e}"))
+            })?;
         if clients.len() >= CLIENTS_KEPT {
             clients.clear();
         }

@@ -118,9 +118,12 @@ impl Queue {
             .hook_write(&e.id, &json_of(&e), HookWrite::Add)
             .await
             .map(|_| e);
-        self.audited("webhook-add", &self.hook_filter(&r), r, |e| {
-            json!({"events": e.events, "full": e.full})
-        })
+        self.audited(
+            "webhook-add",
+            &self.hook_filter(&r),
+            r,
+            |e| json!({"events": e.events, "full": e.full}),
+        )
         .await
     }
 

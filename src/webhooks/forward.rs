@@ -82,8 +82,7 @@ impl Forwarder {
             .await?
             .into_iter()
             .filter(|r| {
-                Reference::parse(r)
-                    .is_none_or(|p| p.at_ms + (HELD_GRACE.as_millis() as u64) < now)
+                Reference::parse(r).is_none_or(|p| p.at_ms + (HELD_GRACE.as_millis() as u64) < now)
             })
             .collect();
         self.forward(&stale).await

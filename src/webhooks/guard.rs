@@ -87,7 +87,11 @@ pub fn parse(url: &str, allow: &[String]) -> Result<(Url, bool), String> {
                 "refusing the webhook URL: http is not allowed (use https; only hosts in webhooks.allow_insecure_hosts may use http, and {host} is not one)"
             ));
         }
-        other => return Err(format!("refusing the webhook URL: scheme `{other}:` (only https)")),
+        other => {
+            return Err(format!(
+                "refusing the webhook URL: scheme `{other}:` (only https)"
+            ));
+        }
     }
     if host.is_empty() {
         return Err("refusing the webhook URL: it has no host".into());

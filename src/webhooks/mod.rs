@@ -95,7 +95,9 @@ impl EventType {
     }
 
     fn from_letter(c: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| c.len() == 1 && c.starts_with(e.letter()))
+        Self::ALL
+            .into_iter()
+            .find(|e| c.len() == 1 && c.starts_with(e.letter()))
     }
 }
 
@@ -169,9 +171,19 @@ impl Default for WebhookSettings {
         let m = 60;
         let h = 3600;
         Self {
-            retry_schedule: [5, 5 * m, 30 * m, 2 * h, 5 * h, 10 * h, 14 * h, 20 * h, 24 * h]
-                .map(Duration::from_secs)
-                .to_vec(),
+            retry_schedule: [
+                5,
+                5 * m,
+                30 * m,
+                2 * h,
+                5 * h,
+                10 * h,
+                14 * h,
+                20 * h,
+                24 * h,
+            ]
+            .map(Duration::from_secs)
+            .to_vec(),
             allow_insecure_hosts: Vec::new(),
         }
     }
@@ -183,7 +195,11 @@ impl WebhookSettings {
         if self.retry_schedule.is_empty() || self.retry_schedule.len() > 50 {
             return Err("webhooks.retry_schedule needs 1 to 50 waits".into());
         }
-        if self.retry_schedule.iter().any(|d| *d > crate::job::MAX_DELAY) {
+        if self
+            .retry_schedule
+            .iter()
+            .any(|d| *d > crate::job::MAX_DELAY)
+        {
             return Err("webhooks.retry_schedule: a wait is longer than 365 days".into());
         }
         Ok(())

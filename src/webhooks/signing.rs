@@ -40,7 +40,9 @@ fn mac(key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> Hmac<Sha256> {
 pub fn sign(secrets: &[&str], id: &str, timestamp: u64, body: &[u8]) -> Result<String, String> {
     let mut out = Vec::with_capacity(secrets.len());
     for s in secrets {
-        let tag = mac(&key_of(s)?, id, timestamp, body).finalize().into_bytes();
+        let tag = mac(&key_of(s)?, id, timestamp, body)
+            .finalize()
+            .into_bytes();
         out.push(format!("v1,{}", STANDARD.encode(tag)));
     }
     Ok(out.join(" "))
@@ -74,8 +76,20 @@ mod tests {
         let body = br#"{"test": 2432232314}"#;
         let sig = sign(&[secret], "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        assert!(verify(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, &sig));
-        assert!(!verify(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, body, &sig));
+        assert!(verify(
+            secret,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            body,
+            &sig
+        ));
+        assert!(!verify(
+            secret,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265331,
+            body,
+            &sig
+        ));
     }
 
     #[test]

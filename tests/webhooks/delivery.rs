@@ -44,7 +44,10 @@ async fn every_completed_and_dead_job_gets_a_verified_webhook_thin_unless_full()
         assert_eq!(ids_of(&got, 200), all);
         for g in &got {
             assert!(verifies(secret, g), "signature verifies: {g:?}");
-            assert!(!verifies(&thin_secret_other(secret, &thin_secret, &full_secret), g));
+            assert!(!verifies(
+                &thin_secret_other(secret, &thin_secret, &full_secret),
+                g
+            ));
             assert!(g.timestamp.abs_diff(now) < 300, "timestamp is now: {g:?}");
             assert!(g.id.starts_with("evt_"), "{g:?}");
             let v = g.json();
@@ -59,9 +62,15 @@ async fn every_completed_and_dead_job_gets_a_verified_webhook_thin_unless_full()
                 assert_eq!(v["type"], "job.completed");
                 assert!(data.get("failure").is_none());
                 if is_full {
-                    assert!(data["result"].is_object(), "full events carry the result: {v}");
+                    assert!(
+                        data["result"].is_object(),
+                        "full events carry the result: {v}"
+                    );
                 } else {
-                    assert!(data.get("result").is_none(), "thin events carry no result: {v}");
+                    assert!(
+                        data.get("result").is_none(),
+                        "thin events carry no result: {v}"
+                    );
                     // Nothing of the person leaves in a thin event.
                     assert!(!g.body.contains("\"bvn\""), "{}", g.body);
                 }
@@ -77,7 +86,10 @@ async fn every_completed_and_dead_job_gets_a_verified_webhook_thin_unless_full()
     let s = deliveries.stats().await.unwrap();
     assert_eq!(s.succeeded, 2 * all.len() as u64, "{s:?}");
     assert_eq!(s.dead, 0);
-    assert!(!stack.logs().contains(&thin_secret), "secrets are never logged");
+    assert!(
+        !stack.logs().contains(&thin_secret),
+        "secrets are never logged"
+    );
 }
 
 /// The other endpoint's secret (a signature must not verify under it).
@@ -92,21 +104,42 @@ async fn a_delivery_is_retried_after_three_500s_under_one_webhook_id() {
     let r = Receiver::start().await;
     r.answer(&[500, 500, 500], 200);
     let (_, secret) = stack.add("identity", &r.url(), &[]);
-    stack.worker("identity", "[\"100ms\", \"200ms\", \"300ms\", \"400ms\"]", ALLOW);
+    stack.worker(
+        "identity",
+        "[\"100ms\", \"200ms\", \"300ms\", \"400ms\"]",
+        ALLOW,
+    );
     let ids = enqueue(&q, 1, 1, "1234").await;
-    until(&r, Duration::from_secs(20), "the fourth try", |g| g.len() >= 4).await;
+    until(&r, Duration::from_secs(20), "the fourth try", |g| {
+        g.len() >= 4
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let got = r.got();
     assert_eq!(
         got.iter().map(|g| g.status).collect::<Vec<_>>(),
         [500, 500, 500, 200]
     );
-    assert!(got.iter().all(|g| g.id == got[0].id && verifies(&secret, g)));
-    assert!(got.iter().all(|g| g.json()["data"]["job_id"] == ids[0].as_str()));
+    assert!(
+        got.iter()
+            .all(|g| g.id == got[0].id && verifies(&secret, g))
+    );
+    assert!(
+        got.iter()
+            .all(|g| g.json()["data"]["job_id"] == ids[0].as_str())
+    );
     // The waits follow the schedule (100, 200, 300 ms, at most 10 % jitter, plus claiming).
-    let waits: Vec<u128> = got.windows(2).map(|w| (w[1].at - w[0].at).as_millis()).collect();
+    let waits: Vec<u128> = got
+        .windows(2)
+        .map(|w| (w[1].at - w[0].at).as_millis())
+        .collect();
     assert!(waits[0] >= 90 && waits[2] >= 270, "{waits:?}");
-    let s = q.sibling("identity.webhooks").unwrap().stats().await.unwrap();
+    let s = q
+        .sibling("identity.webhooks")
+        .unwrap()
+        .stats()
+        .await
+        .unwrap();
     assert_eq!((s.retried, s.succeeded, s.dead), (3, 1, 0), "{s:?}");
 }
 
@@ -117,7 +150,11 @@ async fn nothing_is_lost_while_the_receiver_is_down() {
     let mut r = Receiver::start().await;
     let (_, secret) = stack.add("identity", &r.url(), &[]);
     r.down();
-    stack.worker("identity", "[\"500ms\", \"1s\", \"2s\", \"2s\", \"2s\", \"2s\", \"2s\"]", ALLOW);
+    stack.worker(
+        "identity",
+        "[\"500ms\", \"1s\", \"2s\", \"2s\", \"2s\", \"2s\", \"2s\"]",
+        ALLOW,
+    );
     let ids: BTreeSet<String> = enqueue(&q, 30, 1, "1234").await.into_iter().collect();
     eventually(Duration::from_secs(20), "the jobs completed", || async {
         q.stats().await.unwrap().succeeded == 30
@@ -126,8 +163,16 @@ async fn nothing_is_lost_while_the_receiver_is_down() {
     // Down through several retries of every delivery (the minute, scaled down).
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(r.got().is_empty());
-    let s = q.sibling("identity.webhooks").unwrap().stats().await.unwrap();
-    assert!(s.retried >= 30, "every delivery failed and was retried: {s:?}");
+    let s = q
+        .sibling("identity.webhooks")
+        .unwrap()
+        .stats()
+        .await
+        .unwrap();
+    assert!(
+        s.retried >= 30,
+        "every delivery failed and was retried: {s:?}"
+    );
     r.up().await;
     until(&r, Duration::from_secs(20), "every event delivered", |g| {
         ids_of(g, 200).len() == ids.len()
@@ -136,7 +181,12 @@ async fn nothing_is_lost_while_the_receiver_is_down() {
     let got = r.got();
     assert_eq!(ids_of(&got, 200), ids);
     assert!(got.iter().all(|g| verifies(&secret, g)));
-    let s = q.sibling("identity.webhooks").unwrap().stats().await.unwrap();
+    let s = q
+        .sibling("identity.webhooks")
+        .unwrap()
+        .stats()
+        .await
+        .unwrap();
     assert_eq!((s.succeeded, s.dead), (30, 0), "{s:?}");
 }
 
@@ -148,7 +198,10 @@ async fn a_rotated_secret_and_the_old_one_both_verify() {
     let (id, old) = stack.add("identity", &r.url(), &[]);
     stack.worker("identity", "[\"200ms\"]", ALLOW);
     enqueue(&q, 1, 1, "1234").await;
-    until(&r, Duration::from_secs(20), "the first event", |g| g.len() == 1).await;
+    until(&r, Duration::from_secs(20), "the first event", |g| {
+        g.len() == 1
+    })
+    .await;
     let v = stack
         .admin("identity", &["--json", "webhook", "rotate-secret", &id])
         .ok()
@@ -156,14 +209,20 @@ async fn a_rotated_secret_and_the_old_one_both_verify() {
     let new = v["secret"].as_str().unwrap().to_string();
     assert_ne!(new, old);
     enqueue(&q, 1, 2, "1234").await;
-    until(&r, Duration::from_secs(20), "the second event", |g| g.len() == 2).await;
+    until(&r, Duration::from_secs(20), "the second event", |g| {
+        g.len() == 2
+    })
+    .await;
     let got = r.got();
     assert!(verifies(&old, &got[0]) && !verifies(&new, &got[0]));
     assert_eq!(got[1].signature.split(' ').count(), 2, "{:?}", got[1]);
     assert!(verifies(&old, &got[1]) && verifies(&new, &got[1]));
     // The trail names the endpoint, never a secret.
     let audit = stack.admin("identity", &["--json", "audit"]).ok().out;
-    assert!(audit.contains("webhook-rotate") && audit.contains("webhook-add"), "{audit}");
+    assert!(
+        audit.contains("webhook-rotate") && audit.contains("webhook-add"),
+        "{audit}"
+    );
     assert!(!audit.contains(&new) && !audit.contains(&old));
 }
 
@@ -186,14 +245,23 @@ async fn gone_disables_and_another_4xx_is_a_dead_letter_that_requeues() {
     .await;
     assert_eq!(gone.got().len(), 1, "410 is not retried");
     assert_eq!(picky.got().len(), 1, "400 is not retried");
-    let list = stack.admin("identity", &["--json", "webhook", "list"]).ok().json();
+    let list = stack
+        .admin("identity", &["--json", "webhook", "list"])
+        .ok()
+        .json();
     let by_id: HashMap<&str, &Value> = list
         .as_array()
         .unwrap()
         .iter()
         .map(|e| (e["id"].as_str().unwrap(), e))
         .collect();
-    assert!(by_id[gone_id.as_str()]["disabled"].as_str().unwrap().contains("410"), "{list}");
+    assert!(
+        by_id[gone_id.as_str()]["disabled"]
+            .as_str()
+            .unwrap()
+            .contains("410"),
+        "{list}"
+    );
     let dlq = stack
         .admin("identity.webhooks", &["--json", "dlq", "list"])
         .ok()
@@ -202,11 +270,17 @@ async fn gone_disables_and_another_4xx_is_a_dead_letter_that_requeues() {
     // Requeued like any other dead letter: the picky receiver now takes it; the disabled
     // endpoint's delivery dies again without a request.
     stack
-        .admin("identity.webhooks", &["dlq", "requeue", "--all", "--class", "webhook_failed"])
+        .admin(
+            "identity.webhooks",
+            &["dlq", "requeue", "--all", "--class", "webhook_failed"],
+        )
         .ok();
-    until(&picky, Duration::from_secs(20), "the requeued delivery", |g| {
-        g.iter().any(|g| g.status == 200)
-    })
+    until(
+        &picky,
+        Duration::from_secs(20),
+        "the requeued delivery",
+        |g| g.iter().any(|g| g.status == 200),
+    )
     .await;
     let got = picky.got();
     assert_eq!(got[0].id, got[1].id);
@@ -214,10 +288,15 @@ async fn gone_disables_and_another_4xx_is_a_dead_letter_that_requeues() {
     assert_eq!(got[1].json()["data"]["job_id"], first[0].as_str());
     // Later jobs reach only the enabled endpoint.
     enqueue(&q, 1, 2, "1234").await;
-    until(&picky, Duration::from_secs(20), "the next event", |g| g.len() == 3).await;
-    eventually(Duration::from_secs(10), "the disabled delivery dead again", || async {
-        deliveries.stats().await.unwrap().dead == 1
+    until(&picky, Duration::from_secs(20), "the next event", |g| {
+        g.len() == 3
     })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "the disabled delivery dead again",
+        || async { deliveries.stats().await.unwrap().dead == 1 },
+    )
     .await;
     assert_eq!(gone.got().len(), 1, "a disabled endpoint gets nothing");
 }

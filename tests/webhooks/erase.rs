@@ -15,8 +15,13 @@ async fn erasing_a_person_erases_their_pending_deliveries() {
     // The first retry waits long enough to erase before it.
     stack.worker("identity", "[\"3s\", \"3s\"]", "[\"127.0.0.1\"]");
     let (erased, kept) = ("22000011234".to_string(), "22000021234".to_string());
-    q.enqueue_bulk([bvn(erased.clone()), bvn(kept.clone())]).await.unwrap();
-    until(&r, Duration::from_secs(20), "both first tries", |g| g.len() == 2).await;
+    q.enqueue_bulk([bvn(erased.clone()), bvn(kept.clone())])
+        .await
+        .unwrap();
+    until(&r, Duration::from_secs(20), "both first tries", |g| {
+        g.len() == 2
+    })
+    .await;
     let deliveries = q.sibling("identity.webhooks").unwrap();
     assert_eq!(deliveries.stats().await.unwrap().scheduled, 2);
     let out = stack
@@ -26,7 +31,10 @@ async fn erasing_a_person_erases_their_pending_deliveries() {
     let queues = out["queues"].to_string();
     assert!(queues.contains("identity.webhooks"), "{out}");
     let s = deliveries.stats().await.unwrap();
-    assert_eq!(s.scheduled, 1, "only the other person's delivery is pending: {s:?}");
+    assert_eq!(
+        s.scheduled, 1,
+        "only the other person's delivery is pending: {s:?}"
+    );
     // The next round of retries reaches the receiver for the other person only.
     r.answer(&[], 200);
     until(&r, Duration::from_secs(20), "the kept retry", |g| {

@@ -8,7 +8,9 @@ use super::*;
 #[tokio::test]
 async fn urls_that_are_not_https_to_a_public_address_are_refused_when_added() {
     let server = RedisServer::start();
-    let q = Queue::connect(&server.settings(), QueueConfig::new("identity")).await.unwrap();
+    let q = Queue::connect(&server.settings(), QueueConfig::new("identity"))
+        .await
+        .unwrap();
     q.register().await.unwrap();
     for (url, says) in [
         ("https://127.0.0.2/hook", "loopback"),
@@ -29,11 +31,24 @@ async fn urls_that_are_not_https_to_a_public_address_are_refused_when_added() {
     }
     // The allow list lets a local receiver in, and only the hosts it names.
     let allow = [("OKQ_WEBHOOKS__ALLOW_INSECURE_HOSTS", "[\"127.0.0.1\"]")];
-    let run = cli::admin_with_env(&server, "identity", &["webhook", "add", "https://127.0.0.2/x"], &allow);
+    let run = cli::admin_with_env(
+        &server,
+        "identity",
+        &["webhook", "add", "https://127.0.0.2/x"],
+        &allow,
+    );
     assert_eq!(run.code, 1, "{}", run.err);
-    let list = cli::admin(&server, "identity", &["--json", "webhook", "list"]).ok().json();
+    let list = cli::admin(&server, "identity", &["--json", "webhook", "list"])
+        .ok()
+        .json();
     assert_eq!(list, serde_json::json!([]), "nothing written");
-    cli::admin_with_env(&server, "identity", &["webhook", "add", "http://127.0.0.1:9/x"], &allow).ok();
+    cli::admin_with_env(
+        &server,
+        "identity",
+        &["webhook", "add", "http://127.0.0.1:9/x"],
+        &allow,
+    )
+    .ok();
     assert_eq!(q.webhooks().await.unwrap().len(), 1);
 }
 
@@ -52,6 +67,12 @@ async fn the_address_is_checked_again_when_sending() {
     })
     .await;
     assert!(r.got().is_empty(), "nothing was sent");
-    let dlq = stack.admin("identity.webhooks", &["--json", "dlq", "list"]).ok().out;
-    assert!(dlq.contains("webhook_failed") && dlq.contains("http is not allowed"), "{dlq}");
+    let dlq = stack
+        .admin("identity.webhooks", &["--json", "dlq", "list"])
+        .ok()
+        .out;
+    assert!(
+        dlq.contains("webhook_failed") && dlq.contains("http is not allowed"),
+        "{dlq}"
+    );
 }

@@ -30,7 +30,9 @@ pub enum WebhookCmd {
         full: bool,
     },
     /// The queue's endpoints (never their secrets).
-    #[command(after_help = "Examples:\n  okra-admin webhook list --queue identity\n  okra-admin --json webhook list")]
+    #[command(
+        after_help = "Examples:\n  okra-admin webhook list --queue identity\n  okra-admin --json webhook list"
+    )]
     List,
     /// Remove an endpoint (of any queue); its pending deliveries send nothing.
     #[command(after_help = "Example:\n  okra-admin webhook remove ep_01jf3v9q2k8m7x4c5n6b7a8d9e")]
@@ -39,7 +41,9 @@ pub enum WebhookCmd {
         id: String,
     },
     /// A new secret for an endpoint (of any queue), printed once; both sign for 24 h.
-    #[command(after_help = "Example:\n  okra-admin webhook rotate-secret ep_01jf3v9q2k8m7x4c5n6b7a8d9e")]
+    #[command(
+        after_help = "Example:\n  okra-admin webhook rotate-secret ep_01jf3v9q2k8m7x4c5n6b7a8d9e"
+    )]
     RotateSecret {
         /// The endpoint's id.
         id: String,
@@ -68,7 +72,9 @@ pub async fn run(
             } else {
                 println!("id:     {}", e.id);
                 println!("secret: {}", e.secret);
-                println!("(the secret is shown only now: keep it where the receiver verifies signatures)");
+                println!(
+                    "(the secret is shown only now: keep it where the receiver verifies signatures)"
+                );
             }
         }
         WebhookCmd::List => {
