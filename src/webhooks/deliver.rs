@@ -119,7 +119,9 @@ impl Deliverer {
             body.as_bytes(),
         )
         .map_err(failed)?;
-        let client = self.client(&target)?;
+        let client = self
+            .client(&target)
+            .map_err(|m| JobError::retryable(FAILED_CLASS, m))?;
         let started = Instant::now();
         let sent = client
             .post(target.url.clone())
@@ -190,7 +192,7 @@ impl Deliverer {
 
     /// A client pinned to the checked address (so the name cannot be re-resolved elsewhere),
     /// ignoring proxies, following no redirect.
-    fn client(&self, t: &guard::Target) -> Result<reqwest::Client, JobError> {
+    fn client(&self, t: &guard::Target) -> Result<reqwest::Client, String> {
         let key = (t.host.clone(), t.addr);
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = clients.get(&key) {
@@ -204,9 +206,7 @@ impl Deliverer {
             .user_agent(concat!("okra-queue-webhooks/", env!("CARGO_PKG_VERSION")))
             .resolve(&t.host, t.addr)
             .build()
-            .map_err(|e| {
-                JobError::retryable(FAILED_CLASS, format!("cannot build the HTTP client: {e}"))
-            })?;
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         if clients.len() >= CLIENTS_KEPT {
             clients.clear();
         }
