@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod dashboard;
 mod delivery;
 mod erase;
 mod guard;
