@@ -228,22 +228,15 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     probes.started(runtime.clone());
     // Not ready from the moment the signal arrives, while running jobs finish.
-    let stopping = (runtime.clone(), hooks.runtime.clone());
+    let stopping = (runtime.clone(), hooks.as_ref().map(|h| h.runtime.clone()));
     let stop = async move {
         let r = stop.await;
         stopping.0.begin_shutdown();
-        stopping.1.begin_shutdown();
+        stopping.1.inspect(|h| h.begin_shutdown());
         r
     };
     let backend = runtime.backend::<OkraJob>();
-    let (hook_backend, hook_deps) = (hooks.runtime.backend(), hooks.deliverer.clone());
-    let monitor = Monitor::new()
-        .register(move |restarts| {
-            WorkerBuilder::new(format!("webhooks-{restarts}"))
-                .backend(hook_backend.clone())
-                .data(hook_deps.clone())
-                .build(webhooks::run)
-        })
+    let monitor = webhooks::register(Monitor::new(), hooks.as_ref())
         .register(move |restarts| {
             WorkerBuilder::new(format!("okra-{restarts}"))
                 .backend(backend.clone())
@@ -261,7 +254,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     info!(grace = %humantime::format_duration(grace), "stopping: recording outcomes and giving back unfinished jobs");
     let report = runtime.shutdown().await;
-    hooks.shutdown().await;
+    if let Some(h) = hooks {
+        h.shutdown().await;
+    }
     // The last jobs' counts, before the process goes.
     pay.flush().await;
     info!(

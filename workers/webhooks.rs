@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use apalis::prelude::{BoxDynError, Data};
+use apalis::prelude::{BoxDynError, Data, Monitor, WorkerBuilder};
 use okra_queue::config::Settings;
 use okra_queue::webhooks::{Delivered, Deliverer, Delivery, Forwarder, companion};
 use okra_queue::{JobContext, Queue, Runtime};
@@ -18,10 +18,15 @@ pub struct Webhooks {
     forwarder: tokio::task::JoinHandle<()>,
 }
 
-/// Starts deliveries for `queue`.
-pub async fn start(settings: &Settings, queue: &Queue) -> anyhow::Result<Webhooks> {
+/// Starts deliveries for `queue`; `None` (with a warning) when its name is too long for a
+/// companion queue (`webhook add` refuses such a queue too).
+pub async fn start(settings: &Settings, queue: &Queue) -> anyhow::Result<Option<Webhooks>> {
     let mut cfg = settings.queue_config();
     cfg.name = companion(queue.name());
+    if let Err(why) = okra_queue::keys::validate_queue_name(&cfg.name) {
+        tracing::warn!(why, "no webhook deliveries for this queue");
+        return Ok(None);
+    }
     cfg.retry = settings.webhooks.policy();
     cfg.account = None;
     cfg.rate_limit = None;
@@ -29,10 +34,24 @@ pub async fn start(settings: &Settings, queue: &Queue) -> anyhow::Result<Webhook
     let runtime = deliveries.runtime(settings.worker.clone()).await?;
     let forwarder = tokio::spawn(Forwarder::new(queue.clone(), deliveries).run());
     let allow = settings.webhooks.allow_insecure_hosts.clone();
-    Ok(Webhooks {
+    Ok(Some(Webhooks {
         runtime,
         deliverer: Arc::new(Deliverer::new(queue.clone(), allow)),
         forwarder,
+    }))
+}
+
+/// Adds the delivery worker loop to `monitor` (when deliveries started).
+pub fn register(monitor: Monitor, hooks: Option<&Webhooks>) -> Monitor {
+    let Some(h) = hooks else {
+        return monitor;
+    };
+    let (backend, deps) = (h.runtime.backend(), h.deliverer.clone());
+    monitor.register(move |restarts| {
+        WorkerBuilder::new(format!("webhooks-{restarts}"))
+            .backend(backend.clone())
+            .data(deps.clone())
+            .build(run)
     })
 }
 

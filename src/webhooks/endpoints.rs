@@ -92,6 +92,13 @@ impl Queue {
     /// Adds an endpoint after checking its URL (`allow`: `[webhooks] allow_insecure_hosts`);
     /// the answer holds its secret, which nothing shows again.
     pub async fn webhook_add(&self, new: NewEndpoint, allow: &[String]) -> Result<Endpoint> {
+        let deliveries = super::companion(self.name());
+        crate::keys::validate_queue_name(&deliveries).map_err(|_| {
+            QueueError::Config(format!(
+                "queue {} has too long a name for webhooks: its deliveries' queue {deliveries} must be at most 64 bytes",
+                self.name()
+            ))
+        })?;
         guard::resolve(&new.url, allow)
             .await
             .map_err(QueueError::Config)?;
