@@ -9,6 +9,9 @@ use super::*;
 
 const ALLOW: &str = "[\"127.0.0.1\"]";
 
+/// The receiver-down test's schedule: about 11 s of retries.
+const SCHEDULE: &str = "[\"500ms\", \"1s\", \"2s\", \"2s\", \"2s\", \"2s\", \"2s\"]";
+
 fn ids_of(got: &[Got], status: u16) -> BTreeSet<String> {
     got.iter()
         .filter(|g| g.status == status)
@@ -150,11 +153,7 @@ async fn nothing_is_lost_while_the_receiver_is_down() {
     let mut r = Receiver::start().await;
     let (_, secret) = stack.add("identity", &r.url(), &[]);
     r.down();
-    stack.worker(
-        "identity",
-        "[\"500ms\", \"1s\", \"2s\", \"2s\", \"2s\", \"2s\", \"2s\"]",
-        ALLOW,
-    );
+    stack.worker("identity", SCHEDULE, ALLOW);
     let ids: BTreeSet<String> = enqueue(&q, 30, 1, "1234").await.into_iter().collect();
     eventually(Duration::from_secs(20), "the jobs completed", || async {
         q.stats().await.unwrap().succeeded == 30
@@ -173,6 +172,9 @@ async fn nothing_is_lost_while_the_receiver_is_down() {
         s.retried >= 30,
         "every delivery failed and was retried: {s:?}"
     );
+    // The worker dies (SIGKILL) with the deliveries pending; another takes over.
+    stack.workers[0].kill();
+    stack.worker("identity", SCHEDULE, ALLOW);
     r.up().await;
     until(&r, Duration::from_secs(20), "every event delivered", |g| {
         ids_of(g, 200).len() == ids.len()

@@ -12,6 +12,7 @@ mod common;
 mod dashboard;
 mod delivery;
 mod erase;
+mod forward;
 mod guard;
 mod receiver;
 
