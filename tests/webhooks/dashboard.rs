@@ -73,7 +73,7 @@ async fn the_webhooks_page_shows_endpoints_deliveries_and_failures() {
         .into_iter()
         .map(|e| e.id)
         .collect();
-    assert_eq!(left, [ok_id.clone()]);
+    assert_eq!(left, std::slice::from_ref(&ok_id));
     let audit = stack.admin("identity", &["--json", "audit"]).ok().out;
     assert!(audit.contains("webhook-remove"), "{audit}");
 

@@ -45,7 +45,11 @@ async fn held_references_are_swept_and_repeats_make_no_second_delivery() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(left, [fresh.clone()], "only the old one is taken back");
+    assert_eq!(
+        left,
+        std::slice::from_ref(&fresh),
+        "only the old one is taken back"
+    );
     let s = deliveries.stats().await.unwrap();
     assert_eq!(
         (s.enqueued, s.ready),
