@@ -167,7 +167,8 @@ impl Queue {
         match self.rdb.hook_queue(id).await? {
             Some(q) if q == self.name() => Ok(Some(self.clone())),
             Some(q) => Ok(Some(self.sibling(&q)?)),
-            None => Ok(None),
+            // The index is written after the endpoint: one it missed is still this queue's.
+            None => Ok(self.rdb.hook(id).await?.map(|_| self.clone())),
         }
     }
 
