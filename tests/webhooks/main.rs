@@ -15,6 +15,7 @@ mod erase;
 mod forward;
 mod guard;
 mod receiver;
+mod sealed;
 
 pub use receiver::{Got, Receiver, verifies};
 
@@ -51,13 +52,26 @@ impl Stack {
 
     /// Starts an `okra-worker` on `queue` with this webhook schedule and allow list.
     pub fn worker(&mut self, queue: &str, schedule: &str, allow: &str) {
+        self.worker_with(queue, schedule, allow, Vec::new());
+    }
+
+    /// [`Stack::worker`] with more environment.
+    pub fn worker_with(
+        &mut self,
+        queue: &str,
+        schedule: &str,
+        allow: &str,
+        more: Vec<(&str, String)>,
+    ) {
+        let mut env = vec![
+            ("OKQ_WEBHOOKS__RETRY_SCHEDULE", schedule.to_string()),
+            ("OKQ_WEBHOOKS__ALLOW_INSECURE_HOSTS", allow.to_string()),
+            ("OKQ_QUEUE__INDEX_KEY", INDEX_KEY.to_string()),
+        ];
+        env.extend(more);
         let spec = WorkerSpec {
             queue,
-            env: vec![
-                ("OKQ_WEBHOOKS__RETRY_SCHEDULE", schedule.to_string()),
-                ("OKQ_WEBHOOKS__ALLOW_INSECURE_HOSTS", allow.to_string()),
-                ("OKQ_QUEUE__INDEX_KEY", INDEX_KEY.to_string()),
-            ],
+            env,
             ..WorkerSpec::default()
         };
         let n = self.workers.len();
