@@ -74,10 +74,7 @@ async fn run(
     let batch: Vec<_> = (0..jobs)
         .map(|i| {
             (
-                OkraJob::BvnVerify {
-                    bvn: format!("2{n}{i:05}1234"),
-                    matching: None,
-                },
+                OkraJob::new("bvn_verify", &[("bvn", &format!("2{n}{i:05}1234"))]).unwrap(),
                 EnqueueOptions::default(),
             )
         })
@@ -258,10 +255,7 @@ async fn memory(
     waiting
         .enqueue_bulk((0..jobs).map(|i| {
             (
-                OkraJob::BvnVerify {
-                    bvn: format!("23{i:05}1234"),
-                    matching: None,
-                },
+                OkraJob::new("bvn_verify", &[("bvn", &format!("23{i:05}1234"))]).unwrap(),
                 EnqueueOptions::default(),
             )
         }))
@@ -273,10 +267,7 @@ async fn memory(
     let dead = Queue::connect(&RedisSettings::new(url), QueueConfig::new(name)).await?;
     dead.enqueue_bulk((0..jobs).map(|i| {
         (
-            OkraJob::BvnVerify {
-                bvn: format!("24{i:05}0601"),
-                matching: None,
-            },
+            OkraJob::new("bvn_verify", &[("bvn", &format!("24{i:05}0601"))]).unwrap(),
             EnqueueOptions::default(),
         )
     }))

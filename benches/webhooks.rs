@@ -26,10 +26,7 @@ use receiver::{Got, Receiver};
 
 fn job(tag: usize, i: usize) -> (OkraJob, EnqueueOptions) {
     (
-        OkraJob::BvnVerify {
-            bvn: format!("2{tag}{i:06}123"),
-            matching: None,
-        },
+        OkraJob::new("bvn_verify", &[("bvn", &format!("2{tag}{i:06}123"))]).unwrap(),
         EnqueueOptions::default(),
     )
 }

@@ -6,18 +6,16 @@
 use std::time::Duration;
 
 use okra_queue::okra::OkraJob;
-use okra_queue::{EnqueueOptions, Queue, QueueConfig, RedisSettings};
+use okra_queue::{EnqueueOptions, Queue, QueueConfig, QueueError, RedisSettings};
 
 #[tokio::main]
-async fn main() -> Result<(), okra_queue::QueueError> {
+async fn main() -> Result<(), QueueError> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let queue = Queue::connect(&RedisSettings::new(url), QueueConfig::new("identity")).await?;
 
     // One job, enqueued at most once per idempotency key.
-    let job = OkraJob::BvnVerify {
-        bvn: "22234567890".into(),
-        matching: None,
-    };
+    let job =
+        OkraJob::new("bvn_verify", &[("bvn", "22234567890")]).map_err(QueueError::InvalidJob)?;
     let first = queue
         .enqueue(&job, EnqueueOptions::default().idempotency_key("order-42"))
         .await?;
@@ -35,17 +33,13 @@ async fn main() -> Result<(), okra_queue::QueueError> {
         .await?;
 
     // Many at once: (job, options) pairs, written in chunks of 1,000.
-    let jobs = (0..3).map(|i| {
-        let bvn = format!("2223456{i:04}");
-        (
-            OkraJob::BvnVerify {
-                bvn,
-                matching: None,
-            },
-            EnqueueOptions::default(),
-        )
-    });
-    let written = queue.enqueue_bulk(jobs).await?;
+    let jobs = (0..3)
+        .map(|i| OkraJob::new("bvn_verify", &[("bvn", &format!("2223456{i:04}"))]))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(QueueError::InvalidJob)?;
+    let written = queue
+        .enqueue_bulk(jobs.into_iter().map(|j| (j, EnqueueOptions::default())))
+        .await?;
     println!("enqueued {} jobs; first {}", written.len() + 2, first.id);
 
     // Wait for the outcome when a worker runs (here: give up after `WAIT_SECS`, default 0).

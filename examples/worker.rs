@@ -24,7 +24,7 @@ async fn verify(
     ctx: JobContext,
     pay: Data<Arc<PayOnce>>,
 ) -> Result<OkraResult, BoxDynError> {
-    let OkraJob::BvnVerify { bvn, .. } = &job else {
+    let Some(bvn) = job.field("bvn") else {
         return Err(JobError::terminal("unsupported", "only bvn_verify here").into());
     };
     let mut charge = match pay.charge(&ctx).begin(&job, &ctx).await? {
@@ -85,10 +85,7 @@ async fn main() -> Result<(), BoxDynError> {
 
     // The app side: enqueue, follow the events, wait for the result (woken by its event).
     let mut events = Box::pin(queue.events(Since::Now).await?);
-    let job = OkraJob::BvnVerify {
-        bvn: "22234567890".into(),
-        matching: None,
-    };
+    let job = OkraJob::new("bvn_verify", &[("bvn", "22234567890")])?;
     let id = queue.enqueue(&job, EnqueueOptions::default()).await?.id;
     let done = queue.wait(&id, Duration::from_secs(30)).await?;
     let result: OkraResult = done.result_as()?.expect("a completed job has a result");

@@ -95,7 +95,13 @@ impl Queue {
         // nothing for reuse.
         if let Some(a) = self.account() {
             out.account = Some(a.name().to_string());
-            out.reused = a.erase_person(person, &crate::okra::KINDS, dry_run).await?;
+            out.reused = a
+                .erase_person(
+                    person,
+                    &crate::okra::kinds::names().collect::<Vec<_>>(),
+                    dry_run,
+                )
+                .await?;
         }
         for q in self.every_queue().await? {
             let counts = q.rdb.erase_jobs(person, dry_run).await?;

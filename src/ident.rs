@@ -34,13 +34,34 @@ pub fn digits(field: &str, value: &str, len: usize) -> Result<(), String> {
 }
 
 impl IdType {
+    /// Every identifier the index knows, in the order flags and forms show them.
+    pub const ALL: [IdType; 3] = [Self::Bvn, Self::Nin, Self::Nuban];
+
+    /// The type named `name` (`bvn`, `nin`, `nuban`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// How people call it (`BVN`, `account number`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Bvn => "BVN",
+            Self::Nin => "NIN",
+            Self::Nuban => "account number",
+        }
+    }
+
     /// Checks the number's shape: a BVN or NIN is 11 digits, an account number 10.
     pub fn check(self, value: &str) -> Result<(), String> {
-        let len = match self {
+        digits(self.as_str(), value.trim(), self.digits())
+    }
+
+    /// How many digits the number has.
+    pub fn digits(self) -> usize {
+        match self {
             Self::Bvn | Self::Nin => 11,
             Self::Nuban => 10,
-        };
-        digits(self.as_str(), value.trim(), len)
+        }
     }
 
     /// The name used in flags and messages.

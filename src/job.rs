@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-pub use shown::{json_error_rule, kind_for_log, kind_for_metrics};
+pub use shown::{RULE_PREFIX, json_error_rule, kind_for_log, kind_for_metrics};
 
 /// Job ids are ULIDs: unique across machines and sortable by creation time.
 pub type JobId = String;

@@ -100,10 +100,7 @@ async fn until_text(c: &Client, css: &str, want: &str) {
 const INDEX_KEY: &str = "browser-index-key-0123456789";
 
 fn bvn(b: &str) -> OkraJob {
-    OkraJob::BvnVerify {
-        bvn: b.into(),
-        matching: None,
-    }
+    OkraJob::new("bvn_verify", &[("bvn", b)]).unwrap()
 }
 
 #[tokio::test]

@@ -113,10 +113,7 @@ fn worker_with(
 
 /// A BVN that the sandbox answers with a profile, unique per `i`.
 fn bvn(i: usize) -> OkraJob {
-    OkraJob::BvnVerify {
-        bvn: format!("22{i:05}1234"),
-        matching: None,
-    }
+    OkraJob::new("bvn_verify", &[("bvn", &format!("22{i:05}1234"))]).unwrap()
 }
 
 async fn producer(redis: &RedisServer) -> Queue {

@@ -88,6 +88,26 @@ fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
 }
 
+/// The kinds are written once, in the kind table; the README shows their tables (the wire
+/// format, and the free lookups indented as the list item they sit in).
+#[test]
+fn the_readme_kind_tables_are_the_kind_table() {
+    use okra_queue::okra::kinds;
+    let wire = kinds::readme_table();
+    assert!(
+        readme().contains(&wire),
+        "the README's wire-format table differs from okra::kinds::KINDS; it should read:\n{wire}"
+    );
+    let lookups: String = kinds::lookups_table()
+        .lines()
+        .map(|l| format!("  {l}\n"))
+        .collect();
+    assert!(
+        readme().contains(&lookups),
+        "the README's free-lookup table differs from okra::kinds::KINDS; it should read:\n{lookups}"
+    );
+}
+
 /// The failure classification is written once, in code; the README shows that table.
 #[test]
 fn the_readme_classification_table_is_the_codes() {

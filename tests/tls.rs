@@ -15,10 +15,7 @@ use okra_queue::okra::OkraJob;
 use okra_queue::{EnqueueOptions, Job, JobState, Queue, RedisSettings};
 
 fn bvn(b: &str) -> OkraJob {
-    OkraJob::BvnVerify {
-        bvn: b.into(),
-        matching: None,
-    }
+    OkraJob::new("bvn_verify", &[("bvn", b)]).unwrap()
 }
 
 fn tls_settings(url: String, certs: &Certs) -> RedisSettings {

@@ -220,10 +220,7 @@ async fn pages_filters_masking_bulk_requeue_jobs_find_and_controls() {
     cfg.index_key = Some(IndexKey::new(INDEX_KEY).unwrap());
     let producer = Queue::connect(&server.settings(), cfg).await.unwrap();
     let later = || EnqueueOptions::delay(Duration::from_secs(3600)).idempotency_key("order-9");
-    let bvn = OkraJob::BvnVerify {
-        bvn: "22299990000".into(),
-        matching: None,
-    };
+    let bvn = OkraJob::new("bvn_verify", &[("bvn", "22299990000")]).unwrap();
     let id = producer.enqueue(&bvn, later()).await.unwrap().id;
     let (_, jobs) = get(&u("/q/web/jobs?state=scheduled")).await;
     assert!(
@@ -465,10 +462,7 @@ async fn named_tokens_are_the_actors_of_an_audit_trail_and_erase_asks_first() {
     let person = "22290001234";
     let id = indexed
         .enqueue(
-            &OkraJob::BvnVerify {
-                bvn: person.into(),
-                matching: None,
-            },
+            &OkraJob::new("bvn_verify", &[("bvn", person)]).unwrap(),
             EnqueueOptions::default(),
         )
         .await

@@ -56,7 +56,7 @@ fn zero(queue: &str) {
     ] {
         metrics::counter!(name, "queue" => queue.to_string()).increment(0);
     }
-    for kind in okra_queue::okra::KINDS {
+    for kind in okra_queue::okra::kinds::names() {
         for t in okra_queue::rdb::Transition::ALL {
             metrics::counter!("okq_jobs_total", "queue" => queue.to_string(), "kind" => kind, "outcome" => t.history().as_str(), "class" => "")
                 .increment(0);

@@ -1,6 +1,10 @@
 //! What of a job record may reach a log line or an error message: a record written by another
 //! producer can hold any text in any field, an identifier included.
 
+/// The start of a decoding error written by this crate's own `Deserialize` (a job checked
+/// against the kind table): it names rules and fields, never a value, so it is kept whole.
+pub const RULE_PREFIX: &str = "invalid job: ";
+
 /// What a JSON decoding error says, without any value from the input (an identifier, maybe):
 /// serde quotes the value for an unknown variant or field, a wrong type and a bad value, so
 /// only the rule and the schema's own names are kept (a missing or duplicate field, the
@@ -9,6 +13,10 @@
 pub fn json_error_rule(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     let text = e.to_string();
+    if let Some(rule) = text.strip_prefix(RULE_PREFIX) {
+        // A message of our own decoders, value-free by construction: kept whole.
+        return rule.to_string();
+    }
     // The schema's own part of a message: a field it names (` `field` `), or what it expected.
     let ours = |prefix: &str| -> Option<String> {
         let rest = text.strip_prefix(prefix)?;

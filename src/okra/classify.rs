@@ -8,58 +8,11 @@
 
 use std::collections::HashMap;
 
+pub use super::rule::{Action, Rule};
 use super::settings::{ClassificationSettings, Delays, RuleSettings};
 use crate::error::QueueError;
 use crate::okra::client::OkraError;
 use crate::policy::JobError;
-
-/// What a class of failure does to the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Retry with exponential backoff.
-    Retry,
-    /// Dead letter now.
-    Terminal,
-    /// Retry after the rate-limit wait without spending an attempt; the fleet stops calling.
-    RateLimited,
-    /// Retry after Okra's "short delay"; a paid verify looks for the profile first.
-    OkraTimeout,
-    /// The circuit breaker: the failure is the account's, not the job's (every job would fail
-    /// the same way). The queue pauses with a reason; the job goes back without spending an
-    /// attempt.
-    Pause,
-}
-
-impl Action {
-    /// Every action, as `[classification]` overrides name them.
-    pub const NAMES: [&'static str; 5] =
-        ["retry", "terminal", "rate_limited", "okra_timeout", "pause"];
-
-    fn parse(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "retry" => Self::Retry,
-            "terminal" => Self::Terminal,
-            "rate_limited" => Self::RateLimited,
-            "okra_timeout" => Self::OkraTimeout,
-            "pause" => Self::Pause,
-            other => {
-                return Err(format!(
-                    "unknown action `{other}` (expected {})",
-                    Self::NAMES.join(", ")
-                ));
-            }
-        })
-    }
-}
-
-/// One row of the table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
-    /// Class recorded with the attempt.
-    pub class: String,
-    /// What happens.
-    pub action: Action,
-}
 
 /// What a rule of the default table matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,14 +329,17 @@ impl Classifier {
         &self.transport.class
     }
 
-    /// The row that matches a failure.
-    pub fn rule(&self, e: &OkraError) -> &Rule {
+    /// The row that matches a failure. A class another provider's table named decides first.
+    pub fn rule<'a>(&'a self, e: &'a OkraError) -> &'a Rule {
         match e {
             OkraError::Transport { .. } => &self.transport,
             OkraError::BadBody { .. } => &self.bad_body,
             OkraError::Redirect { .. } => &self.redirect,
             OkraError::Oversized { .. } => &self.oversized,
             OkraError::Api { status, body, .. } => {
+                if let Some(named) = &body.named {
+                    return &named.rule;
+                }
                 if let Some(r) = body.error_type.as_ref().and_then(|t| self.by_type.get(t)) {
                     return r;
                 }

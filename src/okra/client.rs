@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::rule::Rule;
 use super::settings::OkraSettings;
 use crate::job::{BODY_EXCERPT_MAX, truncate};
 
@@ -67,13 +68,39 @@ pub struct ErrorBody {
     /// false` or `"error": true`), not HTML, an empty body or some other shape: a 404 that
     /// carries it comes from the API, not from a path that does not exist.
     pub enveloped: bool,
+    /// The class another provider's own table gave this answer (its `response_code`, its
+    /// error text): it decides over the HTTP status. `None` for Okra's answers.
+    pub named: Option<Named>,
+}
+
+/// What a provider's table says about one of its error answers (see `okra::providers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    /// The provider (`prembly`, `dojah`).
+    pub provider: &'static str,
+    /// The class and what it does.
+    pub rule: Rule,
+    /// Whether the provider charges for this answer (its billing rule, or the answer's own
+    /// word where it gives one).
+    pub charged: bool,
+}
+
+/// An answer as it came: status, `Retry-After`, and the body (read up to the limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raw {
+    /// HTTP status.
+    pub status: u16,
+    /// `Retry-After`, if sent.
+    pub retry_after: Option<Duration>,
+    /// The body.
+    pub body: Vec<u8>,
 }
 
 /// A failed call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OkraError {
     /// Okra answered with an error (any status, including an error body sent with 200).
-    #[error("Okra answered HTTP {status}{}: {}", .body.error_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default(), .body.message.as_deref().unwrap_or("no message"))]
+    #[error("{} answered HTTP {status}{}: {}", .body.named.as_ref().map_or("Okra", |n| n.provider), .body.error_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default(), .body.message.as_deref().unwrap_or("no message"))]
     Api {
         /// HTTP status.
         status: u16,
@@ -165,16 +192,8 @@ pub struct OkraClient {
 impl OkraClient {
     /// A pooled client with the configured timeout.
     pub fn new(settings: &OkraSettings, secret: SecretKey) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(256)
-            .user_agent(concat!("okra-queue/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Self {
-            http,
+            http: http_client(settings.timeout)?,
             base: settings.base_url.trim_end_matches('/').to_string(),
             secret,
             testing: settings.testing,
@@ -194,54 +213,93 @@ impl OkraClient {
         {
             map.insert("testing".into(), Value::Bool(true));
         }
-        let mut response = self
+        let request = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&*self.secret.0)
             .header(reqwest::header::ACCEPT, "application/json; charset=utf-8")
-            .json(&body)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        if (300..400).contains(&status) {
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(strip_query);
-            return Err(OkraError::Redirect { status, location });
-        }
-        if status == 204 {
+            .json(&body);
+        let raw = exchange(request, self.max_body).await?;
+        if raw.status == 204 {
             return Ok(Reply::NoContent);
         }
-        if response
-            .content_length()
-            .is_some_and(|n| n > self.max_body as u64)
-        {
+        read_answer(raw.status, &raw.body, raw.retry_after)
+    }
+
+    /// The pooled HTTP client (redirects never followed), for the other providers' requests.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// `okra.max_body`.
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+}
+
+/// A pooled client with this timeout that never follows a redirect (it would send the key
+/// and the identifier elsewhere).
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .pool_max_idle_per_host(256)
+        .user_agent(concat!("okra-queue/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// Sends a request and reads its answer up to `max_body` bytes, the same for every provider:
+/// a redirect is an error (never followed), a larger body is dropped unread.
+pub async fn exchange(request: reqwest::RequestBuilder, max_body: usize) -> Result<Raw, OkraError> {
+    let mut response = request.send().await.map_err(transport)?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    if (300..400).contains(&status) {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(strip_query);
+        return Err(OkraError::Redirect { status, location });
+    }
+    if status == 204 {
+        return Ok(Raw {
+            status,
+            retry_after,
+            body: Vec::new(),
+        });
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > max_body as u64)
+    {
+        return Err(OkraError::Oversized {
+            status,
+            limit: max_body,
+        });
+    }
+    // Read chunk by chunk up to the limit; dropping the response drops the connection.
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if bytes.len() + chunk.len() > max_body {
             return Err(OkraError::Oversized {
                 status,
-                limit: self.max_body,
+                limit: max_body,
             });
         }
-        // Read chunk by chunk up to the limit; dropping the response drops the connection.
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if bytes.len() + chunk.len() > self.max_body {
-                return Err(OkraError::Oversized {
-                    status,
-                    limit: self.max_body,
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        read_answer(status, &bytes, retry_after)
+        bytes.extend_from_slice(&chunk);
     }
+    Ok(Raw {
+        status,
+        retry_after,
+        body: bytes,
+    })
 }
 
 /// A redirect target without its query (which could carry anything).
@@ -249,7 +307,11 @@ fn strip_query(url: &str) -> String {
     url.split(['?', '#']).next().unwrap_or("").to_string()
 }
 
-fn transport(e: reqwest::Error) -> OkraError {
+fn transport(mut e: reqwest::Error) -> OkraError {
+    // A provider that takes the identifier in the query (Dojah) must not see it in a message.
+    if let Some(url) = e.url_mut() {
+        url.set_query(None);
+    }
     // reqwest's own text is vague ("error sending request"); the cause is in its sources.
     OkraError::Transport {
         timeout: e.is_timeout(),
@@ -339,6 +401,7 @@ pub fn read_answer(
         code: text_of(map.get("code")),
         error_type: text_of(map.get("type")).map(|t| t.to_ascii_uppercase()),
         enveloped: says_error,
+        named: None,
     };
     Err(OkraError::Api {
         status,

@@ -3,278 +3,256 @@
 //! `{"kind":"bvn_verify","bvn":"22234567890"}`; a job that verifies a person may also ask
 //! whether the record matches what the customer typed:
 //! `{"kind":"bvn_verify","bvn":"22234567890","match":{"last_name":"Belson","date_of_birth":"27/09/1979"}}`
+//!
+//! What each kind holds and how it is checked is the kind table's ([`crate::okra::kinds`]): a
+//! job is its kind's entry and the values of its fields, so no code here names a kind.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::de::Error as _;
+use serde::ser::SerializeMap as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
 
-use crate::ident::{IdType, digits};
-use crate::job::Job;
+use crate::ident::IdType;
+use crate::job::{Job, RULE_PREFIX};
+use crate::okra::kinds::{self, Kind};
 use crate::okra::mask;
 use crate::okra::matching::MatchRequest;
 
-/// One identity-verification call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum OkraJob {
-    /// `POST /products/kyc/bvn-verify {bvn}`
-    BvnVerify {
-        /// Bank Verification Number, 11 digits.
-        bvn: String,
-        /// What the customer typed, to compare with the verified profile: the result then
-        /// carries `match` (see [`MatchRequest`]).
-        #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-        matching: Option<Box<MatchRequest>>,
-    },
-    /// `POST /products/kyc/nin-verify {nin}`
-    NinVerify {
-        /// National Identification Number, 11 digits.
-        nin: String,
-        /// What the customer typed, to compare with the verified profile: the result then
-        /// carries `match` (see [`MatchRequest`]).
-        #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-        matching: Option<Box<MatchRequest>>,
-    },
-    /// `POST /products/kyc/nuban-verify {nuban, bank}`; 204 = valid account with no BVN.
-    NubanVerify {
-        /// Account number, 10 digits.
-        nuban: String,
-        /// Okra bank id.
-        bank: String,
-        /// What the customer typed, to compare with the verified profile: the result then
-        /// carries `match` (see [`MatchRequest`]).
-        #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-        matching: Option<Box<MatchRequest>>,
-    },
-    /// `POST /products/kyc/nuban-name-verify {nuban, bank}`
-    NubanNameVerify {
-        /// Account number, 10 digits.
-        nuban: String,
-        /// Okra bank id.
-        bank: String,
-        /// What the customer typed, to compare with the verified profile: the result then
-        /// carries `match` (see [`MatchRequest`]).
-        #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-        matching: Option<Box<MatchRequest>>,
-    },
-    /// `POST /products/kyc/customer-verify {customer}`
-    CustomerVerify {
-        /// Okra customer id.
-        customer: String,
-        /// What the customer typed, to compare with the verified profile: the result then
-        /// carries `match` (see [`MatchRequest`]).
-        #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-        matching: Option<Box<MatchRequest>>,
-    },
-    /// `POST /products/kyc/rc-verify {rc_number, company_name}`
-    RcVerify {
-        /// CAC registration number.
-        rc_number: String,
-        /// Registered company name.
-        company_name: String,
-    },
-    /// `POST /products/kyc/tin-verify {tin_number, company_name}`
-    TinVerify {
-        /// Tax identification number.
-        tin_number: String,
-        /// Registered company name.
-        company_name: String,
-    },
+/// One identity-verification call: a kind and its fields' values, checked against the kind
+/// table when made, so a job that exists is valid.
+#[derive(Clone)]
+pub struct OkraJob {
+    kind: &'static Kind,
+    /// One value per field of the kind, in the table's order.
+    values: Box<[String]>,
+    /// What the customer typed (kinds that verify a person only).
+    matching: Option<Box<MatchRequest>>,
 }
 
-/// Every kind, as written in the `kind` field.
-pub const KINDS: [&str; 7] = [
-    "bvn_verify",
-    "nin_verify",
-    "nuban_verify",
-    "nuban_name_verify",
-    "customer_verify",
-    "rc_verify",
-    "tin_verify",
-];
-
-fn present(field: &str, value: &str) -> Result<(), String> {
-    if value.trim().is_empty() {
-        Err(format!("{field} is required"))
-    } else if value.len() > 256 {
-        Err(format!("{field} is longer than 256 characters"))
-    } else {
-        Ok(())
-    }
+/// Whether a JSON key may be quoted in a message: a schema-like name, never a number that
+/// could be an identifier.
+fn nameable(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 32 && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
 impl OkraJob {
     /// Parses one job in the wire format, with a clear message when it is not one. The
     /// message names the rule, never a value (a file line may hold a BVN anywhere).
     pub fn from_json(value: Value) -> Result<Self, String> {
-        let kind = value.get("kind").cloned();
-        match kind {
+        let Value::Object(mut map) = value else {
+            return Err("a job is a JSON object".into());
+        };
+        let kind = match map.remove("kind") {
             None => return Err("missing field `kind`".into()),
-            Some(Value::String(k)) if !KINDS.contains(&k.as_str()) => {
-                return Err(format!(
+            Some(Value::String(k)) => kinds::find(&k).ok_or_else(|| {
+                format!(
                     "unknown kind (expected one of {})",
-                    KINDS.join(", ")
+                    kinds::names().collect::<Vec<_>>().join(", ")
+                )
+            })?,
+            Some(_) => return Err("`kind` must be a string".into()),
+        };
+        let matching = match map.remove("match") {
+            None | Some(Value::Null) => None,
+            Some(_) if !kind.matching => {
+                return Err(format!(
+                    "unknown field `match` ({} does not verify a person)",
+                    kind.name
                 ));
             }
-            Some(Value::String(_)) => {}
-            Some(_) => return Err("`kind` must be a string".into()),
+            Some(m) => {
+                let m: MatchRequest =
+                    serde_json::from_value(m).map_err(|e| crate::job::json_error_rule(&e))?;
+                m.validate()?;
+                Some(Box::new(m))
+            }
+        };
+        let mut values = Vec::with_capacity(kind.fields.len());
+        for f in kind.fields {
+            match map.remove(f.name) {
+                None => return Err(format!("missing field `{}`", f.name)),
+                Some(Value::String(v)) => {
+                    f.check(&v)?;
+                    values.push(v);
+                }
+                Some(_) => return Err(format!("`{}` must be a string", f.name)),
+            }
         }
-        let job: Self =
-            serde_json::from_value(value).map_err(|e| crate::job::json_error_rule(&e))?;
-        job.validate()?;
-        Ok(job)
+        if let Some(extra) = map.keys().next() {
+            let expected: Vec<&str> = std::iter::once("kind")
+                .chain(kind.fields.iter().map(|f| f.name))
+                .chain(kind.matching.then_some("match"))
+                .collect();
+            let named = if nameable(extra) {
+                format!(" `{extra}`")
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "unknown field{named} (expected {})",
+                expected.join(", ")
+            ));
+        }
+        Ok(Self {
+            kind,
+            values: values.into(),
+            matching,
+        })
+    }
+
+    /// A job of `kind` with these field values, checked as a parsed one is.
+    pub fn new(kind: &str, fields: &[(&str, &str)]) -> Result<Self, String> {
+        let mut map = Map::new();
+        map.insert("kind".into(), kind.into());
+        for (name, value) in fields {
+            map.insert((*name).into(), (*value).into());
+        }
+        Self::from_json(Value::Object(map))
+    }
+
+    /// The job, asking whether the verified record matches what the customer typed.
+    pub fn with_match(mut self, request: MatchRequest) -> Result<Self, String> {
+        if !self.kind.matching {
+            return Err(format!("{} does not verify a person", self.kind.name));
+        }
+        request.validate()?;
+        self.matching = Some(Box::new(request));
+        Ok(self)
+    }
+
+    /// The kind's entry in the kind table.
+    pub fn spec(&self) -> &'static Kind {
+        self.kind
+    }
+
+    /// A field's value by its wire name (`bvn`, `bank`, `rc_number`).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        let i = self.kind.fields.iter().position(|f| f.name == name)?;
+        Some(&self.values[i])
+    }
+
+    fn value(&self, name: &str) -> &str {
+        // The table's own names: the field exists (the kind table's tests check it).
+        self.field(name).unwrap_or("")
     }
 
     /// The Okra endpoint, relative to the base URL.
     pub fn path(&self) -> &'static str {
-        match self {
-            Self::BvnVerify { .. } => "/products/kyc/bvn-verify",
-            Self::NinVerify { .. } => "/products/kyc/nin-verify",
-            Self::NubanVerify { .. } => "/products/kyc/nuban-verify",
-            Self::NubanNameVerify { .. } => "/products/kyc/nuban-name-verify",
-            Self::CustomerVerify { .. } => "/products/kyc/customer-verify",
-            Self::RcVerify { .. } => "/products/kyc/rc-verify",
-            Self::TinVerify { .. } => "/products/kyc/tin-verify",
-        }
+        self.kind.okra_path
     }
 
-    /// The request body.
+    /// The request body: the fields, without `match` (what the customer typed stays here).
     pub fn body(&self) -> Value {
-        match self {
-            Self::BvnVerify { bvn, .. } => json!({ "bvn": bvn }),
-            Self::NinVerify { nin, .. } => json!({ "nin": nin }),
-            Self::NubanVerify { nuban, bank, .. } | Self::NubanNameVerify { nuban, bank, .. } => {
-                json!({ "nuban": nuban, "bank": bank })
-            }
-            Self::CustomerVerify { customer, .. } => json!({ "customer": customer }),
-            Self::RcVerify {
-                rc_number,
-                company_name,
-            } => json!({ "rc_number": rc_number, "company_name": company_name }),
-            Self::TinVerify {
-                tin_number,
-                company_name,
-            } => json!({ "tin_number": tin_number, "company_name": company_name }),
+        let mut map = Map::new();
+        for (f, v) in self.kind.fields.iter().zip(self.values.iter()) {
+            map.insert(f.name.into(), v.as_str().into());
         }
+        Value::Object(map)
     }
 
     /// Who the job is about, for the reuse store and the pay lock: a label, the identifier,
     /// and what else must match for a stored answer to be this job's (the bank of an account
     /// number). Hash the identifier before it goes anywhere.
     pub fn person(&self) -> (&'static str, &str, &str) {
-        match self {
-            Self::BvnVerify { bvn, .. } => ("bvn", bvn, ""),
-            Self::NinVerify { nin, .. } => ("nin", nin, ""),
-            Self::NubanVerify { nuban, bank, .. } | Self::NubanNameVerify { nuban, bank, .. } => {
-                ("nuban", nuban, bank)
-            }
-            Self::CustomerVerify { customer, .. } => ("customer", customer, ""),
-            Self::RcVerify { rc_number, .. } => ("rc", rc_number, ""),
-            Self::TinVerify { tin_number, .. } => ("tin", tin_number, ""),
-        }
+        let s = &self.kind.subject;
+        (
+            s.label,
+            self.value(s.field),
+            s.also.map_or("", |f| self.value(f)),
+        )
     }
 
     /// What the customer typed, when the job asks whether the record matches it (only jobs
     /// that verify a person can).
     pub fn match_request(&self) -> Option<&MatchRequest> {
-        match self {
-            Self::BvnVerify { matching, .. }
-            | Self::NinVerify { matching, .. }
-            | Self::NubanVerify { matching, .. }
-            | Self::NubanNameVerify { matching, .. }
-            | Self::CustomerVerify { matching, .. } => matching.as_deref(),
-            Self::RcVerify { .. } | Self::TinVerify { .. } => None,
-        }
+        self.matching.as_deref()
     }
 
     /// The identifier for logs, masked where it is personal (BVN, NIN, account number).
     pub fn subject(&self, reveal: bool) -> String {
-        let m = |v: &str| {
-            if reveal {
-                v.to_string()
-            } else {
+        let s = &self.kind.subject;
+        let shown = |name: &str| {
+            let v = self.value(name);
+            let personal = self.kind.field(name).is_some_and(|f| f.personal);
+            if personal && !reveal {
                 mask::mask_id(v)
+            } else {
+                v.to_string()
             }
         };
-        match self {
-            Self::BvnVerify { bvn, .. } => format!("bvn {}", m(bvn)),
-            Self::NinVerify { nin, .. } => format!("nin {}", m(nin)),
-            Self::NubanVerify { nuban, bank, .. } | Self::NubanNameVerify { nuban, bank, .. } => {
-                format!("nuban {} bank {bank}", m(nuban))
-            }
-            Self::CustomerVerify { customer, .. } => format!("customer {}", m(customer)),
-            Self::RcVerify { rc_number, .. } => format!("rc {rc_number}"),
-            Self::TinVerify { tin_number, .. } => format!("tin {tin_number}"),
+        match s.also {
+            Some(also) => format!("{} {} {also} {}", s.label, shown(s.field), shown(also)),
+            None => format!("{} {}", s.label, shown(s.field)),
         }
+    }
+}
+
+impl PartialEq for OkraJob {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind.name == other.kind.name
+            && self.values == other.values
+            && self.matching == other.matching
+    }
+}
+
+impl Eq for OkraJob {}
+
+/// Masked: a job in a panic message or a `{:?}` is not a way out for an identifier.
+impl std::fmt::Debug for OkraJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OkraJob")
+            .field("kind", &self.kind.name)
+            .field("subject", &self.subject(false))
+            .field("match", &self.matching.is_some())
+            .finish()
+    }
+}
+
+impl Serialize for OkraJob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let extra = usize::from(self.matching.is_some());
+        let mut map = s.serialize_map(Some(1 + self.values.len() + extra))?;
+        map.serialize_entry("kind", self.kind.name)?;
+        for (f, v) in self.kind.fields.iter().zip(self.values.iter()) {
+            map.serialize_entry(f.name, v)?;
+        }
+        if let Some(m) = &self.matching {
+            map.serialize_entry("match", m)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for OkraJob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = Map::<String, Value>::deserialize(d)?;
+        Self::from_json(Value::Object(map))
+            .map_err(|e| D::Error::custom(format!("{RULE_PREFIX}{e}")))
     }
 }
 
 impl Job for OkraJob {
     fn identity(&self) -> Option<(IdType, &str)> {
-        match self {
-            Self::BvnVerify { bvn, .. } => Some((IdType::Bvn, bvn)),
-            Self::NinVerify { nin, .. } => Some((IdType::Nin, nin)),
-            Self::NubanVerify { nuban, .. } | Self::NubanNameVerify { nuban, .. } => {
-                Some((IdType::Nuban, nuban))
-            }
-            _ => None,
-        }
+        let s = &self.kind.subject;
+        s.index.map(|ty| (ty, self.value(s.field)))
     }
 
     fn kind(&self) -> &str {
-        match self {
-            Self::BvnVerify { .. } => "bvn_verify",
-            Self::NinVerify { .. } => "nin_verify",
-            Self::NubanVerify { .. } => "nuban_verify",
-            Self::NubanNameVerify { .. } => "nuban_name_verify",
-            Self::CustomerVerify { .. } => "customer_verify",
-            Self::RcVerify { .. } => "rc_verify",
-            Self::TinVerify { .. } => "tin_verify",
-        }
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        if let Some(m) = self.match_request() {
-            m.validate()?;
-        }
-        match self {
-            Self::BvnVerify { bvn, .. } => digits("bvn", bvn, 11),
-            Self::NinVerify { nin, .. } => digits("nin", nin, 11),
-            Self::NubanVerify { nuban, bank, .. } | Self::NubanNameVerify { nuban, bank, .. } => {
-                digits("nuban", nuban, 10)?;
-                present("bank", bank)
-            }
-            Self::CustomerVerify { customer, .. } => present("customer", customer),
-            Self::RcVerify {
-                rc_number,
-                company_name,
-            } => {
-                present("rc_number", rc_number)?;
-                present("company_name", company_name)
-            }
-            Self::TinVerify {
-                tin_number,
-                company_name,
-            } => {
-                present("tin_number", tin_number)?;
-                present("company_name", company_name)
-            }
-        }
+        self.kind.name
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn wire_format_round_trips() {
         let j = OkraJob::from_json(json!({"kind":"bvn_verify","bvn":"22234567890"})).unwrap();
         assert_eq!(
             j,
-            OkraJob::BvnVerify {
-                bvn: "22234567890".into(),
-                matching: None,
-            }
+            OkraJob::new("bvn_verify", &[("bvn", "22234567890")]).unwrap()
         );
         assert_eq!(serde_json::to_value(&j).unwrap()["kind"], "bvn_verify");
         assert_eq!(j.path(), "/products/kyc/bvn-verify");
@@ -283,6 +261,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(j.body()["rc_number"], "RC123");
+    }
+
+    #[test]
+    fn decoding_errors_keep_the_rule_and_drop_the_value() {
+        let e = serde_json::from_str::<OkraJob>(r#"{"kind":"bvn_verify","bvn":"22234567x90"}"#)
+            .unwrap_err();
+        let shown = crate::job::json_error_rule(&e);
+        assert!(
+            shown.starts_with("bvn must be exactly 11 digits"),
+            "{shown}"
+        );
+        assert!(!shown.contains("22234567"), "{shown}");
+        let e = serde_json::from_str::<OkraJob>(
+            r#"{"kind":"bvn_verify","bvn":"22234567890","22234567891":1}"#,
+        )
+        .unwrap_err();
+        let shown = crate::job::json_error_rule(&e);
+        assert!(
+            shown.starts_with("unknown field (expected kind, bvn, match)"),
+            "{shown}"
+        );
+        let e = OkraJob::from_json(
+            json!({"kind":"rc_verify","rc_number":"RC1","company_name":"A","match":{}}),
+        )
+        .unwrap_err();
+        assert!(e.contains("does not verify a person"), "{e}");
     }
 
     #[test]
@@ -310,16 +314,15 @@ mod tests {
 
     #[test]
     fn subjects_are_masked_unless_revealed() {
-        let j = OkraJob::BvnVerify {
-            bvn: "22234567890".into(),
-            matching: None,
-        };
+        let j = OkraJob::new("bvn_verify", &[("bvn", "22234567890")]).unwrap();
         assert_eq!(j.subject(false), "bvn *******7890");
         assert_eq!(j.subject(true), "bvn 22234567890");
-        let c = OkraJob::CustomerVerify {
-            customer: "cus-5f3e9a7712".into(),
-            matching: None,
-        };
+        let c = OkraJob::new("customer_verify", &[("customer", "cus-5f3e9a7712")]).unwrap();
         assert_eq!(c.subject(false), "customer **********7712");
+        let n = OkraJob::new("nuban_verify", &[("nuban", "0123456789"), ("bank", "b1")]).unwrap();
+        assert_eq!(n.subject(false), "nuban ******6789 bank b1");
+        assert_eq!(n.person(), ("nuban", "0123456789", "b1"));
+        // Debug is masked too: a job in a panic message is not a way out.
+        assert!(!format!("{j:?}").contains("22234567890"));
     }
 }

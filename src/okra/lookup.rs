@@ -113,10 +113,7 @@ mod tests {
     const DEADLINE: Duration = Duration::from_secs(120);
 
     fn job() -> OkraJob {
-        OkraJob::BvnVerify {
-            bvn: "22212345678".into(),
-            matching: None,
-        }
+        OkraJob::new("bvn_verify", &[("bvn", "22212345678")]).unwrap()
     }
 
     fn answer(status: u16, body: &str) -> Answer {

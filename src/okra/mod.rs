@@ -6,20 +6,22 @@
 pub mod classify;
 pub mod client;
 pub mod jobs;
+pub mod kinds;
 pub mod lookup;
 pub mod mask;
 pub mod matching;
 pub mod pay_once;
 pub mod profile;
+pub mod providers;
 pub mod result;
+pub mod rule;
 pub mod settings;
 
 pub use classify::{Action, Classifier, Rule};
 pub use client::{ErrorBody, OkraClient, OkraError, Reply, SecretKey, profile_of};
-pub use jobs::{KINDS, OkraJob};
+pub use jobs::OkraJob;
+pub use kinds::{KINDS, Kind};
 pub use matching::{Decision, MatchAnswer, MatchRequest, MatchSettings};
 pub use profile::{ProfileError, checked_lookup, checked_profile};
 pub use result::OkraResult;
-pub use settings::{
-    ClassificationSettings, DEFAULT_LOOKUPS, Delays, OkraSettings, RuleSettings, WithoutLookup,
-};
+pub use settings::{ClassificationSettings, Delays, OkraSettings, RuleSettings, WithoutLookup};

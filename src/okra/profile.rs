@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use crate::okra::OkraJob;
+use crate::okra::kinds::Answer;
 
 /// Why an answer was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,18 +31,14 @@ impl std::fmt::Display for ProfileError {
 
 /// The profile of a verify answer's `data`, checked against the job.
 pub fn checked_profile(job: &OkraJob, data: &Value) -> Result<Value, ProfileError> {
-    match job {
-        OkraJob::RcVerify { rc_number, .. } => {
+    let asked = job.person().1;
+    match job.spec().answer {
+        Answer::Company { same: fields } => {
             let company = object(data, "data")?;
-            same(company, &["rcNo", "rc_number"], rc_number, "rc_number")?;
+            same(company, fields, asked, job.spec().subject.field)?;
             Ok(company.clone().into())
         }
-        OkraJob::TinVerify { tin_number, .. } => {
-            let company = object(data, "data")?;
-            same(company, &["tin", "tin_number"], tin_number, "tin_number")?;
-            Ok(company.clone().into())
-        }
-        _ => {
+        Answer::Person { .. } => {
             let profile = identity(data)?
                 .ok_or_else(|| ProfileError::Malformed("`identity` is empty".into()))?;
             check_identity(job, profile)?;
@@ -63,20 +60,21 @@ pub fn checked_lookup(job: &OkraJob, data: &Value) -> Result<Option<Value>, Prof
 }
 
 fn check_identity(job: &OkraJob, p: &serde_json::Map<String, Value>) -> Result<(), ProfileError> {
-    match job {
-        OkraJob::BvnVerify { bvn, .. } => same(p, &["bvn"], bvn, "bvn"),
-        OkraJob::NinVerify { nin, .. } => same(p, &["nin"], nin, "nin"),
-        OkraJob::NubanVerify { nuban, .. } | OkraJob::NubanNameVerify { nuban, .. } => same(
-            p,
-            &["nuban", "account_number", "accountNumber"],
-            nuban,
-            "nuban",
-        ),
-        OkraJob::CustomerVerify { customer, .. } => match p.get("customer") {
-            Some(Value::Object(c)) => same(c, &["_id", "id"], customer, "customer"),
+    let asked = job.person().1;
+    let name = job.spec().subject.field;
+    match job.spec().answer {
+        Answer::Person {
+            under: None,
+            same: fields,
+        } => same(p, fields, asked, name),
+        Answer::Person {
+            under: Some(inner),
+            same: fields,
+        } => match p.get(inner) {
+            Some(Value::Object(c)) => same(c, fields, asked, name),
             _ => Ok(()),
         },
-        OkraJob::RcVerify { .. } | OkraJob::TinVerify { .. } => Ok(()),
+        Answer::Company { .. } => Ok(()),
     }
 }
 
@@ -139,10 +137,7 @@ mod tests {
     use serde_json::json;
 
     fn bvn(b: &str) -> OkraJob {
-        OkraJob::BvnVerify {
-            bvn: b.into(),
-            matching: None,
-        }
+        OkraJob::new("bvn_verify", &[("bvn", b)]).unwrap()
     }
 
     #[test]
@@ -187,10 +182,11 @@ mod tests {
 
     #[test]
     fn companies_are_checked_by_their_number() {
-        let job = OkraJob::RcVerify {
-            rc_number: "RC123".into(),
-            company_name: "Acme".into(),
-        };
+        let job = OkraJob::new(
+            "rc_verify",
+            &[("rc_number", "RC123"), ("company_name", "Acme")],
+        )
+        .unwrap();
         assert!(checked_profile(&job, &json!({"rcNo": "rc123"})).is_ok());
         assert_eq!(
             checked_profile(&job, &json!({"rcNo": "RC999"})),

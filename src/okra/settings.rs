@@ -33,7 +33,7 @@ pub struct OkraSettings {
     /// no success between them (a wrong base URL or path); 0 = off.
     pub drain_guard: u32,
     /// The free lookup that precedes a repeat of each paid kind (`[okra.lookup]`, kind →
-    /// path, or `none`); a kind not listed keeps its built-in lookup ([`DEFAULT_LOOKUPS`]).
+    /// path, or `none`); a kind not listed keeps its built-in lookup (its [`super::Kind::lookup`]).
     pub lookup: BTreeMap<String, String>,
     /// What a kind without a free lookup does after an attempt whose charge is uncertain:
     /// `hold` (a dead letter of class `unresolved_charge`: an operator decides) or `verify`
@@ -67,21 +67,6 @@ pub enum WithoutLookup {
     Verify,
 }
 
-/// The free lookup before a repeat of each paid kind, from Okra's documents: `getByBvn` (documented),
-/// `getByNuban` ("Get identity by NUBAN" is documented; its path was not captured),
-/// the revamped API's `search` by NIN (path not captured), `getByCustomer` (documented,
-/// deprecated). `nuban_name_verify` answers with names only, and company lookups have no free
-/// lookup: `none`.
-pub const DEFAULT_LOOKUPS: [(&str, &str); 7] = [
-    ("bvn_verify", "/identity/getByBvn"),
-    ("nin_verify", "/identity/search"),
-    ("nuban_verify", "/identity/getByNuban"),
-    ("nuban_name_verify", "none"),
-    ("customer_verify", "/identity/getByCustomer"),
-    ("rc_verify", "none"),
-    ("tin_verify", "none"),
-];
-
 impl Default for OkraSettings {
     fn default() -> Self {
         Self {
@@ -92,9 +77,14 @@ impl Default for OkraSettings {
             max_body: 1024 * 1024,
             account: "default".into(),
             drain_guard: 20,
-            lookup: DEFAULT_LOOKUPS
+            lookup: super::KINDS
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|k| {
+                    (
+                        k.name.to_string(),
+                        k.lookup.map_or("none", |l| l.0).to_string(),
+                    )
+                })
                 .collect(),
             without_lookup: WithoutLookup::Hold,
             answer_deadline: Duration::from_secs(120),
@@ -153,10 +143,10 @@ impl OkraSettings {
             return Err("okra.timeout must be positive".into());
         }
         for (kind, path) in &self.lookup {
-            if !super::KINDS.contains(&kind.as_str()) {
+            if super::kinds::find(kind).is_none() {
                 return Err(format!(
                     "okra.lookup.{kind}: unknown kind (expected one of {})",
-                    super::KINDS.join(", ")
+                    super::kinds::names().collect::<Vec<_>>().join(", ")
                 ));
             }
             if path != "none" && !path.starts_with('/') {
@@ -170,12 +160,10 @@ impl OkraSettings {
 
     /// The free lookup before a repeat of `kind`, if it has one.
     pub fn lookup_for(&self, kind: &str) -> Option<&str> {
-        let path = self.lookup.get(kind).map(String::as_str).or_else(|| {
-            DEFAULT_LOOKUPS
-                .iter()
-                .find(|(k, _)| *k == kind)
-                .map(|(_, p)| *p)
-        })?;
+        let path = match self.lookup.get(kind) {
+            Some(p) => p.as_str(),
+            None => super::kinds::find(kind)?.lookup?.0,
+        };
         (path != "none").then_some(path)
     }
 }

@@ -18,7 +18,7 @@ pub fn body(r: &Reference, queue: &str, rec: &JobRecord, full: bool) -> Value {
         // GATEWAY-METADATA: the app's reference stored with the job (`metadata` of the
         // gateway's enqueue) goes here, opened like the payload, once the gateway lands.
         "metadata": Value::Null,
-        "provider": provider(&rec.meta.kind),
+        "provider": provider(&rec.meta.kind, rec.result.as_ref()),
     });
     let fields = data.as_object_mut().expect("an object");
     match r.event {
@@ -48,12 +48,18 @@ pub fn body(r: &Reference, queue: &str, rec: &JobRecord, full: bool) -> Value {
     })
 }
 
-/// The upstream that answers jobs of `kind`, when known.
-fn provider(kind: &str) -> Value {
-    // PROVIDERS: read from the kind table once it names each kind's provider.
-    if crate::okra::KINDS.contains(&kind) {
-        Value::String("okra".into())
-    } else {
-        Value::Null
+/// The upstream that answered: the result's own `provider` when it names one, else Okra for
+/// the kind table's kinds.
+fn provider(kind: &str, result: Option<&Value>) -> Value {
+    // PROVIDERS: once every result names its provider (failover), that is the one answer.
+    if let Some(p) = result
+        .and_then(|r| r.get("provider"))
+        .filter(|p| p.is_string())
+    {
+        return p.clone();
+    }
+    match crate::okra::kinds::find(kind) {
+        Some(_) => Value::String("okra".into()),
+        None => Value::Null,
     }
 }

@@ -12,8 +12,9 @@ use super::{RedisServer, eventually, start_fleet, test_options};
 /// Fails like Okra: BVNs ending 0601 are flagged (terminal), NINs ending 0404 are unknown
 /// (terminal 404), customers get a 500 (retryable; one attempt allowed).
 pub async fn okra_like(job: OkraJob, _ctx: JobContext) -> Result<Value, BoxDynError> {
-    Err(match job {
-        OkraJob::BvnVerify { bvn, .. } if bvn.ends_with("0601") => {
+    let bvn = job.field("bvn").unwrap_or_default();
+    Err(match job.spec().name {
+        "bvn_verify" if bvn.ends_with("0601") => {
             JobError::terminal("flagged_user", format!("customer {bvn} is flagged"))
                 .http_status(200)
                 .upstream(Some("FLAGGED_USER".into()), Some("1000".into()), None)
@@ -21,8 +22,8 @@ pub async fn okra_like(job: OkraJob, _ctx: JobContext) -> Result<Value, BoxDynEr
                     r#"{{"status":"error","type":"FLAGGED_USER","bvn":"{bvn}"}}"#
                 ))
         }
-        OkraJob::NinVerify { .. } => JobError::terminal("not_found", "no record").http_status(404),
-        OkraJob::CustomerVerify { .. } => {
+        "nin_verify" => JobError::terminal("not_found", "no record").http_status(404),
+        "customer_verify" => {
             JobError::retryable("server_error", "Something went wrong").http_status(500)
         }
         _ => return Ok(serde_json::json!({"ok": true})),
@@ -37,22 +38,13 @@ pub async fn seed(server: &RedisServer, name: &str) -> Queue {
     let queue = Queue::connect(&server.settings(), cfg).await.unwrap();
     let mut jobs = Vec::new();
     for i in 0..30 {
-        jobs.push(OkraJob::BvnVerify {
-            bvn: format!("222{i:04}0601"),
-            matching: None,
-        });
+        jobs.push(OkraJob::new("bvn_verify", &[("bvn", &format!("222{i:04}0601"))]).unwrap());
     }
     for i in 0..10 {
-        jobs.push(OkraJob::NinVerify {
-            nin: format!("333{i:04}0404"),
-            matching: None,
-        });
+        jobs.push(OkraJob::new("nin_verify", &[("nin", &format!("333{i:04}0404"))]).unwrap());
     }
     for i in 0..5 {
-        jobs.push(OkraJob::CustomerVerify {
-            customer: format!("cus_{i}"),
-            matching: None,
-        });
+        jobs.push(OkraJob::new("customer_verify", &[("customer", &format!("cus_{i}"))]).unwrap());
     }
     // One at a time, so that "newest first" has an order to check.
     for j in jobs {

@@ -57,10 +57,7 @@ async fn a_redirect_is_never_followed_and_pauses_the_queue() {
     let queue = producer(&server, "redirect").await;
     let id = queue
         .enqueue(
-            &OkraJob::BvnVerify {
-                bvn: "22500000301".into(),
-                matching: None,
-            },
+            &OkraJob::new("bvn_verify", &[("bvn", "22500000301")]).unwrap(),
             EnqueueOptions::default(),
         )
         .await

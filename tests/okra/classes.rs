@@ -19,25 +19,19 @@ async fn every_failure_class_end_to_end() {
         ("ok", bvn("22234567890")),
         (
             "nin_ok",
-            OkraJob::NinVerify {
-                nin: "12345678901".into(),
-                matching: None,
-            },
+            OkraJob::new("nin_verify", &[("nin", "12345678901")]).unwrap(),
         ),
         (
             "no_content",
-            OkraJob::NubanVerify {
-                nuban: "0123450204".into(),
-                bank: "b1".into(),
-                matching: None,
-            },
+            OkraJob::new("nuban_verify", &[("nuban", "0123450204"), ("bank", "b1")]).unwrap(),
         ),
         (
             "company",
-            OkraJob::RcVerify {
-                rc_number: "RC1234".into(),
-                company_name: "Acme".into(),
-            },
+            OkraJob::new(
+                "rc_verify",
+                &[("rc_number", "RC1234"), ("company_name", "Acme")],
+            )
+            .unwrap(),
         ),
         ("500_once", bvn("22200000501")),
         ("500", bvn("22200000500")),
@@ -56,10 +50,7 @@ async fn every_failure_class_end_to_end() {
         ("oversized", bvn("22200000413")),
         (
             "customer_503",
-            OkraJob::CustomerVerify {
-                customer: "cus_0503".into(),
-                matching: None,
-            },
+            OkraJob::new("customer_verify", &[("customer", "cus_0503")]).unwrap(),
         ),
     ] {
         ids.insert(name, enqueue(&queue, job).await);

@@ -8,7 +8,8 @@
 //! `seal_guard.rs` (sealing as the queue's: plaintext refused, key check values, hashed
 //! idempotency keys, erasing what answers carry), `matching.rs` (match requests: the decision
 //! through the worker, nothing of the person at rest with `keep_profile = false`),
-//! `process.rs` (the worker process: signals,
+//! `providers.rs` (Prembly's and Dojah's wire formats
+//! through the provider layer), `process.rs` (the worker process: signals,
 //! configuration, metrics, memory), `service.rs` (health and readiness, `--check-config`, the
 //! deploy recipes).
 
@@ -23,6 +24,7 @@ mod lookup_answers;
 mod matching;
 mod pay_once;
 mod process;
+mod providers;
 mod seal_guard;
 mod seal_kit;
 mod sealed;
@@ -37,18 +39,12 @@ use okra_queue::okra::{OkraJob, OkraResult};
 use okra_queue::{EnqueueOptions, JobRecord, JobState, Queue, QueueConfig, RawJob};
 
 fn bvn(b: &str) -> OkraJob {
-    OkraJob::BvnVerify {
-        bvn: b.into(),
-        matching: None,
-    }
+    OkraJob::new("bvn_verify", &[("bvn", b)]).unwrap()
 }
 
 fn bvn_opts(b: String) -> (OkraJob, EnqueueOptions) {
     (
-        OkraJob::BvnVerify {
-            bvn: b,
-            matching: None,
-        },
+        OkraJob::new("bvn_verify", &[("bvn", &b)]).unwrap(),
         EnqueueOptions::default(),
     )
 }

@@ -118,10 +118,9 @@ fn one_typo(surname: &str) -> String {
 }
 
 fn job_with(bvn: &str, request: MatchRequest) -> OkraJob {
-    OkraJob::BvnVerify {
-        bvn: bvn.into(),
-        matching: Some(Box::new(request)),
-    }
+    OkraJob::new("bvn_verify", &[("bvn", bvn)])
+        .and_then(|j| j.with_match(request))
+        .unwrap()
 }
 
 fn match_of(r: &JobRecord) -> Value {
@@ -189,13 +188,14 @@ async fn match_requests_complete_with_their_decision_through_the_worker_and_the_
     let nin = "33270001234";
     let by_nin = enqueue(
         &queue,
-        OkraJob::NinVerify {
-            nin: nin.into(),
-            matching: Some(Box::new(MatchRequest {
-                last_name: Some(Person::typed(sandbox_person(nin).last)),
-                ..MatchRequest::default()
-            })),
-        },
+        OkraJob::new("nin_verify", &[("nin", nin)])
+            .and_then(|j| {
+                j.with_match(MatchRequest {
+                    last_name: Some(Person::typed(sandbox_person(nin).last)),
+                    ..MatchRequest::default()
+                })
+            })
+            .unwrap(),
     )
     .await;
     let log = || worker.log_text();

@@ -100,10 +100,7 @@ async fn an_uncertain_verify_is_looked_up_for_free_before_paying_again() {
     let queue = producer(&server, "lookup").await;
     let id = queue
         .enqueue(
-            &OkraJob::BvnVerify {
-                bvn: "22500000800".into(),
-                matching: None,
-            },
+            &OkraJob::new("bvn_verify", &[("bvn", "22500000800")]).unwrap(),
             EnqueueOptions::default(),
         )
         .await
@@ -207,10 +204,11 @@ async fn a_kind_without_a_free_lookup_holds_instead_of_paying_again() {
     let queue = producer(&server, "nolookup").await;
     let id = enqueue(
         &queue,
-        OkraJob::RcVerify {
-            rc_number: "RC0503".into(),
-            company_name: "Acme".into(),
-        },
+        OkraJob::new(
+            "rc_verify",
+            &[("rc_number", "RC0503"), ("company_name", "Acme")],
+        )
+        .unwrap(),
     )
     .await;
     let spec = WorkerSpec {

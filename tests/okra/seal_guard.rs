@@ -365,10 +365,7 @@ async fn erase_reaches_answers_of_other_jobs_and_the_reuse_store() {
     // digits: the customer job's answer carries the BVN it never asked about.
     let customer = enqueue(
         &queue,
-        OkraJob::CustomerVerify {
-            customer: "cus22293000001x".into(),
-            matching: None,
-        },
+        OkraJob::new("customer_verify", &[("customer", "cus22293000001x")]).unwrap(),
     )
     .await;
     let other = enqueue(&queue, bvn("22293000002")).await;

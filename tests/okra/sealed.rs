@@ -60,13 +60,7 @@ async fn with_sealing_on_nothing_personal_is_readable_in_redis_its_rdb_or_its_ao
         if i < 10 {
             o.idempotency_key = Some(format!("kyc-{bvn}"));
         }
-        jobs.push((
-            OkraJob::BvnVerify {
-                bvn,
-                matching: None,
-            },
-            o,
-        ));
+        jobs.push((OkraJob::new("bvn_verify", &[("bvn", &bvn)]).unwrap(), o));
     }
     for i in 0..5 {
         jobs.push(bvn_opts(format!("2231000{i:04}")));
@@ -75,10 +69,7 @@ async fn with_sealing_on_nothing_personal_is_readable_in_redis_its_rdb_or_its_ao
         let nin = format!("3331000{i:04}");
         secrets.insert(nin.clone());
         jobs.push((
-            OkraJob::NinVerify {
-                nin,
-                matching: None,
-            },
+            OkraJob::new("nin_verify", &[("nin", &nin)]).unwrap(),
             EnqueueOptions::default(),
         ));
     }
@@ -86,11 +77,7 @@ async fn with_sealing_on_nothing_personal_is_readable_in_redis_its_rdb_or_its_ao
         let nuban = format!("01234{i:01}1234");
         secrets.insert(nuban.clone());
         jobs.push((
-            OkraJob::NubanVerify {
-                nuban,
-                bank: "5f0b7c2a".into(),
-                matching: None,
-            },
+            OkraJob::new("nuban_verify", &[("nuban", &nuban), ("bank", "5f0b7c2a")]).unwrap(),
             EnqueueOptions::default(),
         ));
     }
@@ -103,10 +90,7 @@ async fn with_sealing_on_nothing_personal_is_readable_in_redis_its_rdb_or_its_ao
         let nin = format!("33320{i:02}0404");
         secrets.insert(nin.clone());
         jobs.push((
-            OkraJob::NinVerify {
-                nin,
-                matching: None,
-            },
+            OkraJob::new("nin_verify", &[("nin", &nin)]).unwrap(),
             EnqueueOptions::default(),
         ));
     }
@@ -115,7 +99,10 @@ async fn with_sealing_on_nothing_personal_is_readable_in_redis_its_rdb_or_its_ao
     for (job, o) in jobs {
         let id = queue.enqueue(&job, o).await.unwrap().id;
         ids.push(id.clone());
-        if matches!(&job, OkraJob::BvnVerify { bvn, .. } if bvn.starts_with("2231000000")) {
+        if job
+            .field("bvn")
+            .is_some_and(|bvn| bvn.starts_with("2231000000"))
+        {
             finished(&queue, &id, &worker.log_text()).await;
         }
     }
@@ -255,10 +242,7 @@ async fn erase_removes_one_person_everywhere_even_mid_call_and_nobody_else() {
     let slow = Sandbox::start(&slow_dir, &["--latency", "3s"]);
     let (a, b) = ("22240001234", "22240005678");
     let kyc = sealed_queue(&server, "kyc", Some(&keys)).await;
-    let job = |bvn: &str| OkraJob::BvnVerify {
-        bvn: bvn.into(),
-        matching: None,
-    };
+    let job = |bvn: &str| OkraJob::new("bvn_verify", &[("bvn", bvn)]).unwrap();
     let keyed = |k: &str| EnqueueOptions {
         idempotency_key: Some(k.into()),
         ..EnqueueOptions::default()
@@ -292,9 +276,7 @@ async fn erase_removes_one_person_everywhere_even_mid_call_and_nobody_else() {
         .unwrap()
         .id;
     let fleet = start_fleet(&graves, test_options(), 1, |j: OkraJob, _| async move {
-        let OkraJob::BvnVerify { bvn, .. } = j else {
-            unreachable!()
-        };
+        let bvn = j.field("bvn").unwrap().to_string();
         Err::<Value, _>(
             JobError::terminal("flagged_user", format!("customer {bvn} is flagged"))
                 .body(&format!(r#"{{"bvn":"{bvn}"}}"#))
@@ -347,10 +329,7 @@ async fn erase_removes_one_person_everywhere_even_mid_call_and_nobody_else() {
     let w2 = start_worker(&slow_dir, 2, &server.url(), &slow.url, &slow_spec);
     let other_running = slow_q
         .enqueue(
-            &OkraJob::NinVerify {
-                nin: "33340001234".into(),
-                matching: None,
-            },
+            &OkraJob::new("nin_verify", &[("nin", "33340001234")]).unwrap(),
             EnqueueOptions::default(),
         )
         .await

@@ -314,10 +314,7 @@ async fn bulk_requeue_of_a_hundred_thousand_letters() {
     let jobs: Vec<_> = (0..100_000u64)
         .map(|i| {
             (
-                OkraJob::BvnVerify {
-                    bvn: format!("22{i:05}0601"),
-                    matching: None,
-                },
+                OkraJob::new("bvn_verify", &[("bvn", &format!("22{i:05}0601"))]).unwrap(),
                 EnqueueOptions::default(),
             )
         })

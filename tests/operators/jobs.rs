@@ -118,10 +118,7 @@ async fn jobs_by_state_cancel_run_now_and_find() {
     .await;
     let r3 = put(
         &q,
-        OkraJob::NinVerify {
-            nin: "12345678901".into(),
-            matching: None,
-        },
+        OkraJob::new("nin_verify", &[("nin", "12345678901")]).unwrap(),
         EnqueueOptions::default(),
     )
     .await;

@@ -34,10 +34,7 @@ use serde_json::{Value, json};
 const INDEX_KEY: &str = "test-index-key-0123456789";
 
 fn bvn(b: &str) -> OkraJob {
-    OkraJob::BvnVerify {
-        bvn: b.into(),
-        matching: None,
-    }
+    OkraJob::new("bvn_verify", &[("bvn", b)]).unwrap()
 }
 
 async fn producer(server: &RedisServer, name: &str) -> Queue {
@@ -75,7 +72,7 @@ fn admin_on_terminal(server: &RedisServer, queue: &str, args: &str, input: &str)
 
 /// Fails the first attempt of every job, then completes it; `*0601` BVNs die at once.
 async fn flaky(job: OkraJob, ctx: JobContext) -> Result<OkraResult, BoxDynError> {
-    let OkraJob::BvnVerify { bvn, .. } = &job else {
+    let Some(bvn) = job.field("bvn") else {
         unreachable!()
     };
     if bvn.ends_with("0601") {

@@ -349,10 +349,7 @@ async fn the_worker_log_holds_no_raw_value() {
     );
     lib.enqueue_raw_bulk(vec![forged], |_| {}).await.unwrap();
     // A customer id whose lookup fails (…0404): the failure is logged inside the job's span.
-    let customer = OkraJob::CustomerVerify {
-        customer: "cus-5f3e9a0404".into(),
-        matching: None,
-    };
+    let customer = OkraJob::new("customer_verify", &[("customer", "cus-5f3e9a0404")]).unwrap();
     lib.enqueue(&customer, EnqueueOptions::default())
         .await
         .unwrap();
@@ -369,7 +366,7 @@ async fn the_worker_log_holds_no_raw_value() {
     worker.terminate(Duration::from_secs(10));
     let log = worker.log_text();
     assert!(log.contains("invalid payload"), "{log}");
-    assert!(log.contains("unknown variant"), "{log}");
+    assert!(log.contains("unknown kind"), "{log}");
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));

@@ -60,10 +60,7 @@ async fn profiles_are_masked_in_job_show_and_on_the_job_page_and_revealed_only_a
         .unwrap();
     let id = queue
         .enqueue(
-            &OkraJob::BvnVerify {
-                bvn: "22234567890".into(),
-                matching: None,
-            },
+            &OkraJob::new("bvn_verify", &[("bvn", "22234567890")]).unwrap(),
             EnqueueOptions::default().idempotency_key("bvn-22234567890"),
         )
         .await

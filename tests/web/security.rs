@@ -22,10 +22,7 @@ async fn registered(server: &RedisServer, name: &str, index_key: Option<&str>) -
     cfg.index_key = index_key.map(|k| IndexKey::new(k).unwrap());
     let q = Queue::connect(&server.settings(), cfg).await.unwrap();
     q.enqueue(
-        &OkraJob::BvnVerify {
-            bvn: "22212340000".into(),
-            matching: None,
-        },
+        &OkraJob::new("bvn_verify", &[("bvn", "22212340000")]).unwrap(),
         EnqueueOptions::delay(Duration::from_secs(3600)),
     )
     .await

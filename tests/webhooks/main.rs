@@ -132,10 +132,7 @@ impl Drop for Stack {
 
 pub fn bvn(b: String) -> (OkraJob, EnqueueOptions) {
     (
-        OkraJob::BvnVerify {
-            bvn: b,
-            matching: None,
-        },
+        OkraJob::new("bvn_verify", &[("bvn", &b)]).unwrap(),
         EnqueueOptions::default(),
     )
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use okra_queue::Queue;
+use okra_queue::okra::kinds::{Kind, Shape};
 use okra_queue::okra::lookup::{self, Answer, Nothing};
 use okra_queue::okra::{KINDS, OkraClient, OkraJob, OkraSettings, SecretKey};
 use serde::Serialize;
@@ -48,7 +49,8 @@ pub async fn run(
     let client = OkraClient::new(okra, secret).map_err(anyhow::Error::msg)?;
     let account = queue.account();
     let mut rows = Vec::new();
-    for kind in KINDS {
+    for spec in KINDS {
+        let kind = spec.name;
         let Some(path) = okra.lookup_for(kind) else {
             rows.push(Row {
                 kind,
@@ -64,7 +66,7 @@ pub async fn run(
             });
             continue;
         };
-        let job = nobody(kind);
+        let job = nobody(spec).map_err(anyhow::Error::msg)?;
         let reply = client.post(path, job.body()).await;
         let proven = match account {
             Some(a) => a.lookup_proven(path).await?,
@@ -144,38 +146,18 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 /// A job of `kind` about an identity that cannot exist (all zeros).
-fn nobody(kind: &str) -> OkraJob {
-    let zeros = |n: usize| "0".repeat(n);
-    match kind {
-        "nin_verify" => OkraJob::NinVerify {
-            nin: zeros(11),
-            matching: None,
-        },
-        "nuban_verify" => OkraJob::NubanVerify {
-            nuban: zeros(10),
-            bank: zeros(24),
-            matching: None,
-        },
-        "nuban_name_verify" => OkraJob::NubanNameVerify {
-            nuban: zeros(10),
-            bank: zeros(24),
-            matching: None,
-        },
-        "customer_verify" => OkraJob::CustomerVerify {
-            customer: zeros(24),
-            matching: None,
-        },
-        "rc_verify" => OkraJob::RcVerify {
-            rc_number: zeros(7),
-            company_name: "none".into(),
-        },
-        "tin_verify" => OkraJob::TinVerify {
-            tin_number: zeros(12),
-            company_name: "none".into(),
-        },
-        _ => OkraJob::BvnVerify {
-            bvn: zeros(11),
-            matching: None,
-        },
-    }
+fn nobody(kind: &'static Kind) -> Result<OkraJob, String> {
+    let zeros: Vec<(&str, String)> = kind
+        .fields
+        .iter()
+        .map(|f| {
+            let n = match f.shape {
+                Shape::Digits(n) => n,
+                Shape::Text => 24,
+            };
+            (f.name, "0".repeat(n))
+        })
+        .collect();
+    let fields: Vec<(&str, &str)> = zeros.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    OkraJob::new(kind.name, &fields)
 }

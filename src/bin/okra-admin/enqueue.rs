@@ -13,6 +13,7 @@ use okra_queue::{EnqueueOptions, Queue, QueueError, RawJob};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::flags::KindFields;
 use crate::output::{Out, parse_rfc3339};
 
 #[derive(Debug, Args)]
@@ -20,33 +21,11 @@ use crate::output::{Out, parse_rfc3339};
     after_help = "Examples:\n  okra-admin enqueue bvn_verify --bvn 22234567890\n  okra-admin enqueue nuban_verify --nuban 0123456789 --bank 5d6fe57a4099cc4b210bbeb0 --delay 30s\n  okra-admin enqueue rc_verify --rc-number RC123456 --company-name \"Acme Ltd\" --idempotency-key acme-rc\n  okra-admin enqueue bvn_verify --bvn 22234567890 --match-last-name Belson --match-dob 27/09/1979\n  okra-admin enqueue --file jobs.jsonl\n\nA file has one job per line in the wire format, optionally with options (and \"fresh\": true):\n  {\"kind\":\"bvn_verify\",\"bvn\":\"22234567890\",\"options\":{\"delay\":\"30s\",\"max_attempts\":5,\"idempotency_key\":\"k\"}}\nInvalid lines are reported with their line numbers and skipped; the exit status is 1 if any was."
 )]
 pub struct EnqueueArgs {
-    /// Job kind: bvn_verify, nin_verify, nuban_verify, nuban_name_verify, customer_verify, rc_verify, tin_verify.
-    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    #[arg(required_unless_present = "file", conflicts_with = "file", help = kind_help())]
     kind: Option<String>,
-    /// BVN (11 digits).
-    #[arg(long)]
-    bvn: Option<String>,
-    /// NIN (11 digits).
-    #[arg(long)]
-    nin: Option<String>,
-    /// Account number (10 digits).
-    #[arg(long)]
-    nuban: Option<String>,
-    /// Okra bank id.
-    #[arg(long)]
-    bank: Option<String>,
-    /// Okra customer id.
-    #[arg(long)]
-    customer: Option<String>,
-    /// CAC registration number.
-    #[arg(long)]
-    rc_number: Option<String>,
-    /// Registered company name.
-    #[arg(long)]
-    company_name: Option<String>,
-    /// Tax identification number.
-    #[arg(long)]
-    tin_number: Option<String>,
+    /// The job's fields, from the kind table.
+    #[command(flatten)]
+    fields: KindFields,
     /// Run no earlier than this from now (30s, 5m).
     #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "at")]
     delay: Option<Duration>,
@@ -96,6 +75,11 @@ struct MatchFlags {
     match_gender: Option<String>,
 }
 
+fn kind_help() -> String {
+    let names: Vec<&str> = okra_queue::okra::kinds::names().collect();
+    format!("Job kind: {}.", names.join(", "))
+}
+
 pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<ExitCode> {
     if let Some(path) = args.file.clone() {
         return from_file(queue, &path, out).await;
@@ -105,19 +89,8 @@ pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<E
         "kind".into(),
         Value::String(args.kind.clone().unwrap_or_default()),
     );
-    for (field, value) in [
-        ("bvn", &args.bvn),
-        ("nin", &args.nin),
-        ("nuban", &args.nuban),
-        ("bank", &args.bank),
-        ("customer", &args.customer),
-        ("rc_number", &args.rc_number),
-        ("company_name", &args.company_name),
-        ("tin_number", &args.tin_number),
-    ] {
-        if let Some(v) = value {
-            job.insert(field.into(), Value::String(v.clone()));
-        }
+    for (field, value) in &args.fields.0 {
+        job.insert((*field).into(), Value::String(value.clone()));
     }
     let typed: Map<String, Value> = [
         ("first_name", &args.matching.match_first_name),

@@ -5,6 +5,7 @@ mod check;
 mod dlq;
 mod enqueue;
 mod erase;
+mod flags;
 mod jobs;
 mod keys;
 mod output;
@@ -20,7 +21,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use okra_queue::config::Settings;
-use okra_queue::ident::IdType;
 use okra_queue::{DeadFilter, Queue};
 use output::Out;
 
@@ -175,36 +175,7 @@ impl FilterArgs {
     }
 }
 
-/// A person by identifier: at most one of `--bvn`, `--nin`, `--nuban` (`job find`, `erase`).
-#[derive(Debug, Clone, Default, Args)]
-#[group(id = "person", multiple = false)]
-pub struct PersonArgs {
-    /// A BVN (11 digits).
-    #[arg(long)]
-    bvn: Option<String>,
-    /// A NIN (11 digits).
-    #[arg(long)]
-    nin: Option<String>,
-    /// An account number (10 digits).
-    #[arg(long)]
-    nuban: Option<String>,
-}
-
-impl PersonArgs {
-    /// The identifier given, checked (a usage error that does not echo it: clap's would).
-    pub fn person(&self) -> Result<Option<(IdType, &str)>, Usage> {
-        let given = match (&self.bvn, &self.nin, &self.nuban) {
-            (Some(v), ..) => Some((IdType::Bvn, v.as_str())),
-            (_, Some(v), _) => Some((IdType::Nin, v.as_str())),
-            (.., Some(v)) => Some((IdType::Nuban, v.as_str())),
-            _ => None,
-        };
-        if let Some((ty, v)) = given {
-            ty.check(v).map_err(Usage)?;
-        }
-        Ok(given)
-    }
-}
+pub use flags::PersonArgs;
 
 /// A bad flag or combination of flags found after parsing: exit status 2, like clap's own.
 #[derive(Debug)]

@@ -6,12 +6,16 @@
 //! `success` body flags, and picks deterministic outcomes from the identifier's last four
 //! characters (see `--help` or the README). `GET /__sandbox/stats` reports what it was asked.
 
+mod dojah;
+mod prembly;
+mod shared;
 mod triggers;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::body::Bytes;
@@ -21,7 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
+use okra_queue::okra::KINDS;
 use serde_json::{Value, json};
+use shared::{admit, profile};
 use triggers::{Trigger, trigger_for};
 
 #[derive(Debug, Parser)]
@@ -45,12 +51,17 @@ use triggers::{Trigger, trigger_for};
         "  0302 a profile of somebody else   0413 a --big-body body   0701 identity of wrong types\n",
         "  0505 503 once with nothing done at Okra (the lookups find nothing), then success\n",
         "  0805 slower than the client timeout; Okra finishes it --finish-after the request\n",
+        "  0402 wallet empty (Okra: type PLAN)\n",
         "  anything else: a profile\n\n",
         "A 2xx verify (0700, 0413, 0701 too) is charged, and the lookups then have the profile.\n",
         "--lookup-miss 404 answers a lookup for an unknown identity with HTTP 404 and Okra's error\n",
         "envelope instead of an empty list; bare-404 with an empty 404.\n\n",
         "Body flags: \"success\": false forces a 400, \"success\": true forces a profile.\n",
-        "GET /__sandbox/stats shows the calls received; POST /__sandbox/reset clears them."
+        "GET /__sandbox/stats shows the calls received; POST /__sandbox/reset clears them.\n\n",
+        "--provider prembly|dojah answers in that provider's wire format (docs/providers.md has\n",
+        "how each trigger maps onto its codes); on any listener the path prefixes /okra, /prembly\n",
+        "and /dojah pick one. POST /__sandbox/unavailable makes Prembly and Dojah answer \"try\n",
+        "later\" to everything; DELETE /__sandbox/unavailable ends it."
     )
 )]
 struct Args {
@@ -86,6 +97,21 @@ struct Args {
     /// When the 0805 trigger's verify is finished (and charged) at Okra, after the request.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     finish_after: Duration,
+    /// The wire format this listener speaks (the path prefixes /okra, /prembly, /dojah pick
+    /// one per request).
+    #[arg(long, value_enum, default_value_t = Wire::Okra)]
+    provider: Wire,
+}
+
+/// A provider's wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Wire {
+    /// Okra's (the default).
+    Okra,
+    /// Prembly's (IdentityPass).
+    Prembly,
+    /// Dojah's.
+    Dojah,
 }
 
 /// How a lookup answers for an unknown identity.
@@ -121,6 +147,8 @@ struct Calls {
 struct Sandbox {
     args: Args,
     calls: Mutex<Calls>,
+    /// Prembly and Dojah answer "try later" to everything (`/__sandbox/unavailable`).
+    unavailable: AtomicBool,
 }
 
 type Shared = Arc<Sandbox>;
@@ -137,12 +165,24 @@ async fn main() -> anyhow::Result<()> {
     let state = Arc::new(Sandbox {
         args,
         calls: Mutex::new(Calls::default()),
+        unavailable: AtomicBool::new(false),
     });
     let app = Router::new()
         .route("/__sandbox/stats", get(stats))
         .route("/__sandbox/reset", post(reset))
         .route("/__sandbox/elsewhere", get(elsewhere).post(elsewhere))
-        .fallback(api)
+        .route(
+            "/__sandbox/unavailable",
+            post(|State(s): State<Shared>| async move {
+                s.unavailable.store(true, Ordering::SeqCst);
+                StatusCode::NO_CONTENT
+            })
+            .delete(|State(s): State<Shared>| async move {
+                s.unavailable.store(false, Ordering::SeqCst);
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .fallback(dispatch)
         .with_state(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
@@ -153,12 +193,6 @@ async fn main() -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn stats(State(s): State<Shared>) -> Json<Value> {
@@ -197,23 +231,37 @@ async fn reset(State(s): State<Shared>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-/// Which endpoint, and which body field is its identifier.
-fn endpoint(path: &str) -> Option<(&'static str, &'static [&'static str])> {
+/// A route of Okra's API, from the kind table: a kind's verify or its free lookup.
+struct Route {
+    /// The path's last segment (`bvn-verify`, `getByBvn`).
+    name: &'static str,
+    /// The body's fields, the identifier first.
+    fields: Vec<&'static str>,
+    /// A free lookup, not a paid verify.
+    lookup: bool,
+}
+
+/// Which route `path` is (with or without Okra's `/v2` and `/sandbox` prefixes).
+fn endpoint(path: &str) -> Option<Route> {
     let path = path.strip_prefix("/v2").unwrap_or(path);
     let path = path.strip_prefix("/sandbox").unwrap_or(path);
-    Some(match path {
-        "/products/kyc/bvn-verify" => ("bvn-verify", &["bvn"]),
-        "/products/kyc/nin-verify" => ("nin-verify", &["nin"]),
-        "/products/kyc/nuban-verify" => ("nuban-verify", &["nuban", "bank"]),
-        "/products/kyc/nuban-name-verify" => ("nuban-name-verify", &["nuban", "bank"]),
-        "/products/kyc/customer-verify" => ("customer-verify", &["customer"]),
-        "/products/kyc/rc-verify" => ("rc-verify", &["rc_number", "company_name"]),
-        "/products/kyc/tin-verify" => ("tin-verify", &["tin_number", "company_name"]),
-        "/identity/getByBvn" => ("getByBvn", &["bvn"]),
-        "/identity/getByNuban" => ("getByNuban", &["nuban"]),
-        "/identity/getByCustomer" => ("getByCustomer", &["customer"]),
-        "/identity/search" => ("search", &["nin"]),
-        _ => return None,
+    let last = |p: &'static str| p.rsplit('/').next().unwrap_or(p);
+    KINDS.iter().find_map(|k| {
+        if k.okra_path == path {
+            return Some(Route {
+                name: last(k.okra_path),
+                fields: k.fields.iter().map(|f| f.name).collect(),
+                lookup: false,
+            });
+        }
+        let (lookup, _) = k.lookup.filter(|(l, _)| *l == path)?;
+        Some(Route {
+            name: last(lookup),
+            fields: std::iter::once(k.subject.field)
+                .chain(k.subject.also)
+                .collect(),
+            lookup: true,
+        })
     })
 }
 
@@ -221,17 +269,40 @@ fn error(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn api(
+/// The wire format of a request: its path prefix, else the listener's `--provider`.
+async fn dispatch(
     State(s): State<Shared>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some((name, fields)) = endpoint(uri.path()) else {
+    let path = uri.path();
+    let (wire, rest) = [
+        ("/okra", Wire::Okra),
+        ("/prembly", Wire::Prembly),
+        ("/dojah", Wire::Dojah),
+    ]
+    .into_iter()
+    .find_map(|(p, w)| Some((w, path.strip_prefix(p).filter(|r| r.starts_with('/'))?)))
+    .unwrap_or((s.args.provider, path));
+    match wire {
+        Wire::Okra => api(s.clone(), method, rest, headers, body).await,
+        Wire::Prembly => prembly::handle(&s, &method, rest, &headers, &body).await,
+        Wire::Dojah => dojah::handle(&s, &method, rest, &uri, &headers).await,
+    }
+}
+
+async fn api(s: Shared, method: Method, path: &str, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(Route {
+        name,
+        fields,
+        lookup: is_lookup,
+    }) = endpoint(path)
+    else {
         return error(
             StatusCode::NOT_FOUND,
-            json!({"status": "error", "message": format!("Route {} not found", uri.path())}),
+            json!({"status": "error", "message": format!("Route {path} not found")}),
         );
     };
     if method != Method::POST {
@@ -253,7 +324,7 @@ async fn api(
         (None, Some(_)) => true,
     };
     if !authorized {
-        s.calls.lock().unwrap().unauthorized += 1;
+        shared::unauthorized(&s);
         return error(
             StatusCode::UNAUTHORIZED,
             json!({"name": "APIError", "status": "error", "message": "Unauthorized - You don't have access to this resource"}),
@@ -276,38 +347,15 @@ async fn api(
     };
     let identifier = text(fields[0]);
     // The sandbox's own rate limit.
-    {
-        let mut calls = s.calls.lock().unwrap();
-        if s.args.rpm > 0 {
-            let now = Instant::now();
-            while calls
-                .window
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= s.args.window)
-            {
-                calls.window.pop_front();
-            }
-            if calls.window.len() >= s.args.rpm as usize {
-                calls.rate_limited += 1;
-                drop(calls);
-                let mut r = error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    json!({"status": "error", "message": "Too many requests. You can try again in 60 seconds.", "type": "RATE_LIMIT"}),
-                );
-                if let Some(secs) = s.args.retry_after {
-                    r.headers_mut().insert(header::RETRY_AFTER, secs.into());
-                }
-                return r;
-            }
-            calls.window.push_back(now);
+    if admit(&s, name, &identifier).is_none() {
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"status": "error", "message": "Too many requests. You can try again in 60 seconds.", "type": "RATE_LIMIT"}),
+        );
+        if let Some(secs) = s.args.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, secs.into());
         }
-        calls
-            .log
-            .push((now_ms(), name.to_string(), identifier.clone()));
-        *calls
-            .per_call
-            .entry(format!("{name} {identifier}"))
-            .or_default() += 1;
+        return r;
     }
     let forced = body.get("success").and_then(Value::as_bool);
     let trigger = if forced == Some(true) {
@@ -320,7 +368,7 @@ async fn api(
     // waiting (it hangs up during the latency below): the free lookups know the profile.
     if complete
         && forced != Some(false)
-        && !LOOKUPS.contains(&name)
+        && !is_lookup
         && matches!(
             trigger,
             Trigger::Success
@@ -343,7 +391,7 @@ async fn api(
             );
         }
     }
-    if LOOKUPS.contains(&name) {
+    if is_lookup {
         return lookup(&s, name, &identifier).await;
     }
     if forced == Some(false) {
@@ -426,6 +474,10 @@ async fn answer(
                 "method": name.to_uppercase().replace('-', "_"),
                 "data": {},
             }),
+        ),
+        WalletEmpty => error(
+            StatusCode::OK,
+            json!({"status": "error", "message": "Your plan does not cover this call", "type": "PLAN", "data": {}}),
         ),
         Malformed => (
             StatusCode::OK,
@@ -551,8 +603,6 @@ async fn elsewhere(State(s): State<Shared>, headers: HeaderMap) -> Response {
 
 /// The free lookups (`getByBvn`, `getByNuban`, `getByCustomer`, the revamped API's `search`
 /// by NIN): the profile when a verify for the identifier was accepted, else an empty list.
-const LOOKUPS: [&str; 4] = ["getByBvn", "getByNuban", "getByCustomer", "search"];
-
 async fn lookup(s: &Sandbox, name: &str, identifier: &str) -> Response {
     let (known, calls) = {
         let c = s.calls.lock().unwrap();
@@ -615,35 +665,4 @@ async fn lookup(s: &Sandbox, name: &str, identifier: &str) -> Response {
         },
     }))
     .into_response()
-}
-
-/// A made-up profile, the same every time for the same identifier.
-fn profile(identifier: &str, env: &str) -> Value {
-    const FIRST: [&str; 8] = [
-        "GAVIN", "ADAEZE", "TUNDE", "NGOZI", "EMEKA", "FUNMI", "BAYO", "CHIOMA",
-    ];
-    const LAST: [&str; 8] = [
-        "BELSON", "OKAFOR", "ADEYEMI", "EZE", "BALOGUN", "NWOSU", "BELLO", "ADEBAYO",
-    ];
-    let seed: usize = identifier.bytes().map(usize::from).sum();
-    let (first, last) = (FIRST[seed % 8], LAST[(seed / 8) % 8]);
-    let digits: String = identifier.chars().filter(char::is_ascii_digit).collect();
-    json!({
-        "id": format!("5da6{:020}", seed),
-        "fullname": format!("{first} {last}"),
-        "firstname": first,
-        "middlename": "",
-        "lastname": last,
-        "bvn": if digits.len() == 11 { Value::String(digits.clone()) } else { Value::Null },
-        "dob": format!("19{:02}-0{}-1{}", 60 + seed % 40, 1 + seed % 9, seed % 10),
-        "gender": if seed % 2 == 0 { "M" } else { "F" },
-        "phone": [format!("23470{:08}", seed * 7919 % 100_000_000)],
-        "email": [],
-        "address": ["4 AKANNI BASHORUN, LEKKI LAGOS"],
-        "verified": true,
-        "aliases": [],
-        "env": env,
-        "created_at": "2019-12-14T13:46:53.415Z",
-        "last_updated": "2021-01-26T10:14:56.300Z",
-    })
 }

@@ -53,6 +53,8 @@ pub enum Trigger {
     /// 503 on the first call for this identifier, and Okra did nothing with it: the lookups
     /// have no profile, and the next verify succeeds.
     UnavailableOnce,
+    /// The account's wallet is empty (Okra: type `PLAN`; Prembly `04`; Dojah 402).
+    WalletEmpty,
     /// Slower than the client timeout (answers after `--slow`); Okra finishes the verify and
     /// charges for it only `--finish-after` after the request, so a lookup before then finds
     /// nothing.
@@ -148,6 +150,11 @@ pub const TABLE: &[(&str, Trigger, &str)] = &[
         "0805",
         Trigger::SlowFinish,
         "answers after --slow; Okra finishes (and charges) only --finish-after the request, when the lookups first have the profile",
+    ),
+    (
+        "0402",
+        Trigger::WalletEmpty,
+        "the account's wallet is empty (Okra: 200 with type PLAN; Prembly 04; Dojah 402)",
     ),
     (
         "0900",

@@ -147,7 +147,7 @@ impl PayOnce {
         }
         let (label, id, matcher) = job.person();
         Some(Lock {
-            kind: kind_of(job),
+            kind: job.spec().name,
             person: key.hash_labelled(label, id),
             matcher: matcher.to_string(),
             me: format!("{}|{}|{}", self.queue.name(), ctx.lease.id, ctx.lease.token),
@@ -297,15 +297,6 @@ pub enum Settled {
     Unsure,
     /// Nothing was paid for.
     Nothing,
-}
-
-/// The `&'static str` kind of a job (its `kind` tag).
-fn kind_of(job: &OkraJob) -> &'static str {
-    crate::okra::KINDS
-        .iter()
-        .copied()
-        .find(|k| *k == crate::Job::kind(job))
-        .unwrap_or("unknown")
 }
 
 /// The credits a paid answer's `receipt` says it cost (the revamped API's answers carry one:

@@ -23,15 +23,12 @@ pub struct Person {
 
 impl Person {
     fn id_type(&self) -> Result<IdType, Response> {
-        match self.by.as_str() {
-            "bvn" => Ok(IdType::Bvn),
-            "nin" => Ok(IdType::Nin),
-            "nuban" => Ok(IdType::Nuban),
-            _ => Err(view::error(
+        IdType::from_name(&self.by).ok_or_else(|| {
+            view::error(
                 StatusCode::BAD_REQUEST,
                 "erase a person by bvn, nin or nuban",
-            )),
-        }
+            )
+        })
     }
 }
 

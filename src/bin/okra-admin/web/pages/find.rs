@@ -49,13 +49,13 @@ pub async fn find(
                 .find_by_idempotency_key(value)
                 .await
                 .map(|o| o.into_iter().collect()),
-            "bvn" => q.find_by_identity(IdType::Bvn, value, 200).await,
-            "nin" => q.find_by_identity(IdType::Nin, value, 200).await,
-            "nuban" => q.find_by_identity(IdType::Nuban, value, 200).await,
-            _ => q
-                .state(value)
-                .await
-                .map(|s| s.map(|_| value.to_string()).into_iter().collect()),
+            by => match IdType::from_name(by) {
+                Some(ty) => q.find_by_identity(ty, value, 200).await,
+                None => q
+                    .state(value)
+                    .await
+                    .map(|s| s.map(|_| value.to_string()).into_iter().collect()),
+            },
         })
     };
     let briefs = match found {
@@ -64,10 +64,8 @@ pub async fn find(
         Some(Err(e)) => Some(Err(e)),
     };
     // The erase button carries the person's keyed hash, never the number.
-    let person = match (f.by.as_str(), q.config().index_key.as_ref()) {
-        ("bvn", Some(k)) if !value.is_empty() => Some(("bvn", k.hash(IdType::Bvn, value))),
-        ("nin", Some(k)) if !value.is_empty() => Some(("nin", k.hash(IdType::Nin, value))),
-        ("nuban", Some(k)) if !value.is_empty() => Some(("nuban", k.hash(IdType::Nuban, value))),
+    let person = match (IdType::from_name(&f.by), q.config().index_key.as_ref()) {
+        (Some(ty), Some(k)) if !value.is_empty() => Some((ty.as_str(), k.hash(ty, value))),
         _ => None,
     };
     render(&app, &name, &f, Some((briefs, person)))
@@ -92,7 +90,7 @@ fn render(
                 input type="hidden" name="csrf" value=(csrf);
                 label { "by"
                     select name="by" {
-                        @for (v, label) in [("id", "job id"), ("key", "idempotency key"), ("bvn", "BVN"), ("nin", "NIN"), ("nuban", "account number")] {
+                        @for (v, label) in [("id", "job id"), ("key", "idempotency key")].into_iter().chain(IdType::ALL.map(|t| (t.as_str(), t.label()))) {
                             option value=(v) selected[f.by == v] { (label) }
                         }
                     }
