@@ -452,6 +452,14 @@ pub struct Failure {
     /// handler decides what that means (the Okra handler: a charge that may have happened).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_lost_at: Option<u64>,
+    /// The upstream service the attempt called (`prembly`), so an uncertain attempt's next
+    /// one goes back to the service that may have done the work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The upstream service certainly did not take the call (its own "try later", a refused
+    /// connection): the next attempt may go to another one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unavailable: bool,
 }
 
 impl Failure {

@@ -12,9 +12,10 @@ use std::time::Instant;
 use apalis::prelude::{BoxDynError, Data};
 use okra_queue::job::Job;
 use okra_queue::okra::lookup::{self, Answer, Nothing, Verdict};
+use okra_queue::okra::providers::{self, Charged, Picked, Route, Uncertain};
 use okra_queue::okra::{
-    Action, Classifier, Delays, MatchSettings, OkraClient, OkraError, OkraJob, OkraResult,
-    OkraSettings, ProfileError, Reply, WithoutLookup, checked_profile,
+    Action, Classifier, Delays, MatchSettings, OkraError, OkraJob, OkraResult, OkraSettings,
+    ProfileError, Reply, WithoutLookup, checked_profile,
 };
 use okra_queue::rdb::{NotFound, Spent};
 use okra_queue::{JobContext, JobError, Queue};
@@ -25,7 +26,8 @@ use okra_queue::okra::pay_once::{Begin, Charge, PayOnce, Settled, receipt_credit
 
 /// What every job needs.
 pub struct Deps {
-    pub client: OkraClient,
+    /// The providers, in `[provider] order` (Okra alone without one), and their health.
+    pub route: Route,
     pub classifier: Classifier,
     pub delays: Delays,
     pub queue: Queue,
@@ -92,14 +94,48 @@ async fn attempt(
     deps: &Deps,
     charge: &mut Charge,
 ) -> (Result<OkraResult, JobError>, Settled) {
+    let last = ctx.last_error.as_ref();
     if let Some(since) = charge.look_first() {
-        match look(job, ctx, deps, charge, since).await {
+        // The charge is uncertain at one provider: this attempt stays with it.
+        let Some(picked) = paid_at(deps, last.and_then(|f| f.provider.as_deref())) else {
+            let e = JobError::terminal(
+                "unresolved_charge",
+                "a lost lease left a charge uncertain, and with several providers in the order the one it may have been paid at is unknown; enqueue it again if a second charge is acceptable",
+            );
+            return (Err(charge.keep(e)), Settled::Unsure);
+        };
+        match look(job, ctx, deps, charge, since, picked).await {
             Looked::Found(result) => return (Ok(result.clone()), Settled::Answer(result)),
             Looked::Failed(e) => return (Err(e), Settled::Unsure),
             Looked::Absent => {}
         }
+        return pay(job, ctx, deps, charge, picked).await;
     }
-    pay(job, ctx, deps, charge).await
+    // A provider that certainly did not take this job's last call is skipped once.
+    let avoid = last
+        .filter(|f| f.unavailable)
+        .and_then(|f| f.provider.as_deref());
+    let Some(picked) = deps.route.pick(job.kind(), avoid) else {
+        let e = JobError::terminal(
+            "not_sold",
+            format!(
+                "no provider of provider.order sells {}; it was never sent",
+                job.kind()
+            ),
+        );
+        return (Err(e), Settled::Nothing);
+    };
+    pay(job, ctx, deps, charge, picked).await
+}
+
+/// The provider an uncertain charge may have been paid at: the one the failed attempt named,
+/// or the only one there is.
+fn paid_at<'a>(deps: &'a Deps, named: Option<&str>) -> Option<Picked<'a>> {
+    match named {
+        Some(name) => deps.route.named(name),
+        None if deps.route.callers().len() == 1 => deps.route.named(deps.route.callers()[0].name()),
+        None => None,
+    }
 }
 
 /// What the free lookup before a repeat said.
@@ -120,18 +156,39 @@ async fn look(
     deps: &Deps,
     charge: &mut Charge,
     since: u64,
+    picked: Picked<'_>,
 ) -> Looked {
-    let Some(path) = deps.okra.lookup_for(job.kind()) else {
-        return match deps.okra.without_lookup {
-            WithoutLookup::Verify => Looked::Absent,
-            WithoutLookup::Hold => Looked::Failed(charge.keep(JobError::terminal(
+    let provider = picked.caller.name();
+    let is_okra = provider == providers::okra::SPEC.name;
+    let path = if is_okra {
+        deps.okra.lookup_for(job.kind())
+    } else {
+        None
+    };
+    let Some(path) = path else {
+        let pay_again = if is_okra {
+            deps.okra.without_lookup == WithoutLookup::Verify
+        } else {
+            picked.caller.conf().uncertain == Uncertain::Retry
+        };
+        if pay_again {
+            return Looked::Absent;
+        }
+        let setting = if is_okra {
+            "okra.lookup, okra.without_lookup".to_string()
+        } else {
+            format!("provider.{provider}.uncertain = \"hold\"")
+        };
+        return Looked::Failed(charge.keep(
+            JobError::terminal(
                 "unresolved_charge",
                 format!(
-                    "Okra may have charged for an answer that never arrived, and {} has no free lookup to check (okra.lookup); enqueue it again if a second charge is acceptable",
+                    "{provider} may have charged for an answer that never arrived, and {} has no free lookup there to check ({setting}); enqueue it again if a second charge is acceptable",
                     job.kind()
                 ),
-            ))),
-        };
+            )
+            .provider(provider),
+        ));
     };
     if let Some(e) = still_ours(ctx) {
         return Looked::Failed(charge.keep(e));
@@ -139,13 +196,13 @@ async fn look(
     if let Err(e) = charge.calling().await {
         return Looked::Failed(charge.keep(e));
     }
-    let reply = call(deps, path, job.body()).await;
+    let reply = call(deps, picked, job, Some(path)).await;
     if let Err(e) = &reply {
         let (_, action) = deps.classifier.job_error(e, &deps.delays);
         // A 429 (or an account failure) from the lookup stops this run like any other,
         // and the next attempt still looks first.
         if matches!(action, Action::RateLimited | Action::Pause) {
-            return Looked::Failed(charge.keep(failed(deps, e).await));
+            return Looked::Failed(charge.keep(failed(deps, picked, e).await.provider(provider)));
         }
     }
     let pay = charge.pay_once();
@@ -160,6 +217,7 @@ async fn look(
             pay.count(charge.now(), job.kind(), Spent::SavedLookup, 0.0);
             return Looked::Found(OkraResult {
                 lookup: Some("free".into()),
+                provider: Some(provider.into()),
                 ..OkraResult::found(path, profile)
             });
         }
@@ -191,7 +249,8 @@ async fn look(
                     ),
                 )
                 .with_delay(wait)
-                .without_attempt(),
+                .without_attempt()
+                .provider(provider),
             ))
         }
         Verdict::Unresolved(why) => {
@@ -199,12 +258,15 @@ async fn look(
                 lookup = path,
                 "the free lookup gave no definite answer; not paying again"
             );
-            Looked::Failed(charge.keep(JobError::retryable(
-                "unresolved_charge",
-                format!(
-                    "Okra may have charged for an answer that never arrived, and the free lookup {path} did not answer definitely: {why}"
-                ),
-            )))
+            Looked::Failed(charge.keep(
+                JobError::retryable(
+                    "unresolved_charge",
+                    format!(
+                        "Okra may have charged for an answer that never arrived, and the free lookup {path} did not answer definitely: {why}"
+                    ),
+                )
+                .provider(provider),
+            ))
         }
     }
 }
@@ -216,6 +278,35 @@ async fn pay(
     ctx: &JobContext,
     deps: &Deps,
     charge: &mut Charge,
+    picked: Picked<'_>,
+) -> (Result<OkraResult, JobError>, Settled) {
+    let (result, settled) = pay_at(job, ctx, deps, charge, picked).await;
+    let provider = picked.caller.name();
+    let result = match result {
+        Ok(r) => Ok(OkraResult {
+            provider: Some(provider.into()),
+            ..r
+        }),
+        Err(e) if e.failure.provider.is_none() => Err(e.provider(provider)),
+        Err(e) => Err(e),
+    };
+    let settled = match settled {
+        Settled::Answer(r) => Settled::Answer(OkraResult {
+            provider: Some(provider.into()),
+            ..r
+        }),
+        other => other,
+    };
+    (result, settled)
+}
+
+/// The paid call at `picked`.
+async fn pay_at(
+    job: &OkraJob,
+    ctx: &JobContext,
+    deps: &Deps,
+    charge: &mut Charge,
+    picked: Picked<'_>,
 ) -> (Result<OkraResult, JobError>, Settled) {
     // Still unresolved if this run cannot pay after all: the next attempt looks again.
     let unsettled = |charge: &Charge| {
@@ -236,24 +327,22 @@ async fn pay(
         return (Err(charge.keep(e)), unsettled(charge));
     }
     let started = charge.now();
-    let reply = call(deps, job.path(), job.body()).await;
+    let reply = call(deps, picked, job, None).await;
+    deps.route.report(picked, &reply);
+    let ledger = ledger_kind(picked, job);
+    let source = source_of(picked, job);
     match reply {
         Ok(Reply::Data(data)) => {
             // Okra charged for a success, whatever its profile turns out to be.
             charge.charged();
             let pay = charge.pay_once();
-            pay.count(
-                charge.now(),
-                job.kind(),
-                Spent::Paid,
-                receipt_credits(&data),
-            );
+            pay.count(charge.now(), &ledger, Spent::Paid, receipt_credits(&data));
             match checked_profile(job, &data) {
                 Ok(profile) => {
                     pay.found();
                     let result = OkraResult {
                         verified_at: Some(charge.now()),
-                        ..OkraResult::found(job.path(), profile)
+                        ..OkraResult::found(&source, profile)
                     };
                     (Ok(result.clone()), Settled::Answer(result))
                 }
@@ -270,7 +359,7 @@ async fn pay(
                 http_status: 204,
                 profile: None,
                 note: Some("valid account with no BVN attached".into()),
-                ..OkraResult::found(job.path(), Value::Null)
+                ..OkraResult::found(&source, Value::Null)
             };
             (Ok(result), Settled::Nothing)
         }
@@ -280,13 +369,45 @@ async fn pay(
             charge.charged();
             charge
                 .pay_once()
-                .count(charge.now(), job.kind(), Spent::Uncertain, 0.0);
+                .count(charge.now(), &ledger, Spent::Uncertain, 0.0);
             (
-                Err(failed(deps, &e).await.uncertain_since(started)),
+                Err(failed(deps, picked, &e).await.uncertain_since(started)),
                 Settled::Unsure,
             )
         }
-        Err(e) => (Err(failed(deps, &e).await), Settled::Nothing),
+        Err(e) => {
+            let billing = picked.caller.provider().spec().billing;
+            if providers::charged(billing, &Err(e.clone())) == Charged::Yes {
+                // A provider that bills this answer (its own word, or its rule): paid for.
+                charge.charged();
+                charge
+                    .pay_once()
+                    .count(charge.now(), &ledger, Spent::Paid, 0.0);
+            }
+            let je = failed(deps, picked, &e).await;
+            let je = if providers::certainly_unavailable(&Err(e)) {
+                je.unavailable()
+            } else {
+                je
+            };
+            (Err(je), Settled::Nothing)
+        }
+    }
+}
+
+/// The ledger's kind: `bvn_verify` at Okra, `prembly/bvn_verify` at another provider.
+fn ledger_kind(picked: Picked<'_>, job: &OkraJob) -> String {
+    match picked.caller.name() {
+        "okra" => job.kind().to_string(),
+        other => format!("{other}/{}", job.kind()),
+    }
+}
+
+/// What answered: Okra's endpoint, or `provider:kind`.
+fn source_of(picked: Picked<'_>, job: &OkraJob) -> String {
+    match picked.caller.name() {
+        "okra" => job.path().to_string(),
+        other => format!("{other}:{}", job.kind()),
     }
 }
 
@@ -316,10 +437,26 @@ fn still_ours(ctx: &JobContext) -> Option<JobError> {
     })
 }
 
-/// One Okra call, with its metrics.
-async fn call(deps: &Deps, path: &str, body: Value) -> Result<Reply, OkraError> {
+/// One call to a provider (its paid verify, or Okra's free lookup at `lookup`), with its
+/// metrics.
+async fn call(
+    deps: &Deps,
+    picked: Picked<'_>,
+    job: &OkraJob,
+    lookup: Option<&str>,
+) -> Result<Reply, OkraError> {
     let started = Instant::now();
-    let result = deps.client.post(path, body).await;
+    let (result, endpoint) = match lookup {
+        Some(path) => (
+            picked
+                .caller
+                .lookup(job)
+                .await
+                .unwrap_or_else(|| Ok(Reply::Data(Value::Null))),
+            path.to_string(),
+        ),
+        None => (picked.caller.call(job).await, source_of(picked, job)),
+    };
     let status = match &result {
         Ok(Reply::Data(_)) => "200".to_string(),
         Ok(Reply::NoContent) => "204".to_string(),
@@ -327,16 +464,17 @@ async fn call(deps: &Deps, path: &str, body: Value) -> Result<Reply, OkraError> 
             .status()
             .map_or_else(|| "transport".to_string(), |s| s.to_string()),
     };
-    metrics::counter!("okra_http_requests_total", "queue" => deps.queue.name().to_string(), "endpoint" => path.to_string(), "status" => status)
+    let provider = picked.caller.name();
+    metrics::counter!("okra_http_requests_total", "queue" => deps.queue.name().to_string(), "provider" => provider, "endpoint" => endpoint.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("okra_request_duration_seconds", "queue" => deps.queue.name().to_string(), "endpoint" => path.to_string())
+    metrics::histogram!("okra_request_duration_seconds", "queue" => deps.queue.name().to_string(), "provider" => provider, "endpoint" => endpoint)
         .record(started.elapsed().as_secs_f64());
     result
 }
 
 /// Classifies a failed call; after a 429 the whole fleet stops calling Okra until the wait
 /// ends, an account failure pauses the queue, and a `not_found` counts towards the drain guard.
-async fn failed(deps: &Deps, e: &OkraError) -> JobError {
+async fn failed(deps: &Deps, picked: Picked<'_>, e: &OkraError) -> JobError {
     let (je, action) = deps.classifier.job_error(e, &deps.delays);
     if action == Action::RateLimited {
         let wait = match &je.action {
@@ -354,7 +492,7 @@ async fn failed(deps: &Deps, e: &OkraError) -> JobError {
         }
     } else if action == Action::Pause {
         // Every job would fail the same way: stop the queue, not the backlog.
-        let reason = pause_reason(&je, e);
+        let reason = pause_reason(&je, e, picked.caller.name());
         match deps.queue.pause_because(&reason).await {
             Ok(true) => error!(
                 reason,
@@ -366,7 +504,7 @@ async fn failed(deps: &Deps, e: &OkraError) -> JobError {
             }
         }
     } else if je.class() == "not_found" {
-        return drain_guard(deps, je).await;
+        return drain_guard(deps, picked, je).await;
     } else if je.is_terminal() {
         info!(class = je.class(), status = %status_text(e), "terminal failure");
     } else {
@@ -380,11 +518,15 @@ async fn failed(deps: &Deps, e: &OkraError) -> JobError {
 /// or path rather than many unknown identifiers. Counting and pausing are one step in Redis,
 /// and an answer that arrives once the breaker or the guard has paused the queue gives its job
 /// back instead of burying it.
-async fn drain_guard(deps: &Deps, je: JobError) -> JobError {
+async fn drain_guard(deps: &Deps, picked: Picked<'_>, je: JobError) -> JobError {
+    let setting = match picked.caller.name() {
+        "okra" => "okra.base_url".to_string(),
+        other => format!("provider.{other}.base_url"),
+    };
     let reason = format!(
-        "drain guard: {} consecutive not_found (404) answers with no success between: check okra.base_url ({})",
+        "drain guard: {} consecutive not_found answers with no success between: check {setting} ({})",
         deps.okra.drain_guard,
-        deps.client.base_url()
+        picked.caller.base_url()
     );
     match deps
         .queue
@@ -421,23 +563,30 @@ async fn drain_guard(deps: &Deps, je: JobError) -> JobError {
 }
 
 /// What the operator reads in `stats` when the breaker paused the queue.
-fn pause_reason(je: &JobError, e: &OkraError) -> String {
+fn pause_reason(je: &JobError, e: &OkraError, provider: &str) -> String {
     let hint = match je.class() {
-        "unauthorized" | "forbidden" => ": check OKRA_SECRET_KEY",
-        "plan" | "expired" => ": check the Okra plan and billing",
-        "env" => ": the key is for another environment (sandbox or live)",
-        "unexpected_redirect" => ": check okra.base_url",
-        _ => "",
+        "unauthorized" | "forbidden" => {
+            let vars: Vec<&str> = providers::spec(provider)
+                .map(|s| s.secrets.iter().map(|(name, _)| *name).collect())
+                .unwrap_or_default();
+            format!(": check {}", vars.join(", "))
+        }
+        "plan" | "expired" if provider == "okra" => ": check the Okra plan and billing".into(),
+        "plan" | "expired" => format!(": check the {provider} plan and billing"),
+        "wallet_empty" => format!(": top up the {provider} wallet, then `okra-admin queue resume`"),
+        "wrong_path" | "unexpected_redirect" => format!(": check the base URL of {provider}"),
+        "env" => ": the key is for another environment (sandbox or live)".into(),
+        _ => String::new(),
     };
     let what = match e.status() {
         Some(status) => format!(
-            "okra answered {status} {}",
+            "{provider} answered {status} {}",
             reqwest::StatusCode::from_u16(status)
                 .ok()
                 .and_then(|s| s.canonical_reason())
                 .unwrap_or("")
         ),
-        None => "okra call failed".into(),
+        None => format!("{provider} call failed"),
     };
     format!("{} ({}){hint}", what.trim_end(), je.class())
 }

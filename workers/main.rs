@@ -16,7 +16,7 @@ use apalis::prelude::{Monitor, WorkerBuilder};
 use clap::Parser;
 use okra_queue::config::Settings;
 use okra_queue::okra::pay_once::PayOnce;
-use okra_queue::okra::{Classifier, OkraClient, OkraJob, SecretKey};
+use okra_queue::okra::{Classifier, OkraJob};
 use okra_queue::{Queue, QueueError};
 use tracing::{error, info, warn};
 
@@ -99,7 +99,8 @@ fn main() -> ExitCode {
 
 async fn start(settings: Settings) -> ExitCode {
     okra_queue::telemetry::init(&settings.log.format, &settings.log.level);
-    if settings.okra.base_url == okra_queue::okra::OkraSettings::default().base_url
+    if settings.provider.order().contains(&"okra")
+        && settings.okra.base_url == okra_queue::okra::OkraSettings::default().base_url
         && std::env::var_os("OKQ_OKRA__BASE_URL").is_none()
     {
         warn!(
@@ -122,14 +123,10 @@ fn check_config(args: &Args) -> ExitCode {
     let loaded = load(args);
     let more = |s: Option<&Settings>| {
         let mut problems = Vec::new();
-        match (SecretKey::from_env(), s) {
-            (Ok(secret), Some(s)) => {
-                if let Err(e) = OkraClient::new(&s.okra, secret) {
-                    problems.push(format!("okra: {e}"));
-                }
-            }
-            (Ok(_), None) => {}
-            (Err(e), _) => problems.push(e),
+        // Without settings (they have problems of their own), the default order's secrets.
+        let fallback = Settings::default();
+        if let Err(e) = build_route(s.unwrap_or(&fallback)) {
+            problems.push(e);
         }
         let addr = s.map_or_else(
             || args.metrics_addr.clone().unwrap_or_default(),
@@ -151,6 +148,38 @@ fn check_config(args: &Args) -> ExitCode {
         Err(e) => {
             eprintln!("okra-worker: cannot start the async runtime: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The providers of `[provider] order` with their secrets from the environment, refusing a
+/// kind the fleet serves that none of them sells: one line per problem.
+fn build_route(s: &Settings) -> Result<okra_queue::okra::providers::Route, String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let kinds: Vec<&str> = okra_queue::okra::kinds::names().collect();
+    let mut problems = s.provider.validate(&[], &env);
+    // A kind no provider sells is refused at enqueue and never sent; said here once.
+    let unsold: Vec<&str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| {
+            !s.provider
+                .order()
+                .iter()
+                .filter_map(|n| okra_queue::okra::providers::spec(n))
+                .any(|p| p.sells(k))
+        })
+        .collect();
+    if !unsold.is_empty() && problems.is_empty() {
+        tracing::warn!(kinds = %unsold.join(", "), "no provider of provider.order sells these kinds: their jobs end as dead letters of class not_sold, never sent");
+    }
+    match s.provider.build(&s.okra, &env) {
+        Ok(route) if problems.is_empty() => Ok(route),
+        Ok(_) => Err(problems.join("; ")),
+        Err(more) => {
+            problems.extend(more);
+            problems.dedup();
+            Err(problems.join("; "))
         }
     }
 }
@@ -177,8 +206,7 @@ fn load(args: &Args) -> Result<Settings, QueueError> {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    let secret = SecretKey::from_env().map_err(anyhow::Error::msg)?;
-    let client = OkraClient::new(&settings.okra, secret).map_err(anyhow::Error::msg)?;
+    let route = build_route(&settings).map_err(anyhow::Error::msg)?;
     let classifier = Classifier::from_settings(&settings.classification)?;
     let mut stop = Box::pin(shutdown_signal().context("installing the signal handlers")?);
     // Metrics and probes listen before Redis is reached: a worker waiting for it is alive and
@@ -209,8 +237,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     // A job waits for another job's paid call for the same person at most a lease.
     let pay = PayOnce::start(&queue, &settings.okra, settings.worker.lease);
+    let primary = route
+        .primary()
+        .map(|c| (c.name(), c.base_url().to_string()));
     let deps = Arc::new(handler::Deps {
-        client,
+        route,
         classifier,
         delays: settings.delays,
         queue: queue.clone(),
@@ -222,7 +253,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         queue = queue.name(),
         worker = runtime.node_id(),
         concurrency = settings.worker.concurrency,
-        okra = settings.okra.base_url,
+        provider = primary.as_ref().map_or("", |p| p.0),
+        base_url = primary.as_ref().map_or("", |p| p.1.as_str()),
+        order = %settings.provider.order().join(", "),
         requests_per_minute = settings.okra.requests_per_minute,
         "okra-worker started"
     );

@@ -37,6 +37,10 @@ pub struct OkraResult {
     /// the values). Boxed: most results have none.
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
     pub matching: Option<Box<MatchAnswer>>,
+    /// The provider that answered (`okra`, `prembly`, `dojah`); for a reused profile, the one
+    /// that answered first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 impl OkraResult {
@@ -51,6 +55,7 @@ impl OkraResult {
             verified_at: None,
             reused_from: None,
             matching: None,
+            provider: None,
         }
     }
 

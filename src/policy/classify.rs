@@ -93,6 +93,19 @@ impl JobError {
         self
     }
 
+    /// Records the upstream service the attempt called.
+    pub fn provider(mut self, name: &str) -> Self {
+        self.failure.provider = Some(name.to_string());
+        self
+    }
+
+    /// Says the upstream service certainly did not take the call: the next attempt may go to
+    /// another one.
+    pub fn unavailable(mut self) -> Self {
+        self.failure.unavailable = true;
+        self
+    }
+
     /// Records the upstream HTTP status.
     pub fn http_status(mut self, status: u16) -> Self {
         self.failure.http_status = Some(status);

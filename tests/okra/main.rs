@@ -18,6 +18,7 @@ mod common;
 
 mod breaker;
 mod classes;
+mod failover;
 mod keys;
 mod limits;
 mod lookup_answers;

@@ -332,7 +332,9 @@ async fn the_spend_ledger_counts_paid_calls_receipts_and_savings() {
             "credits",
             "day",
             "kind",
+            "naira",
             "paid",
+            "provider",
             "saved_lookup",
             "saved_reuse",
             "uncertain"
@@ -340,6 +342,7 @@ async fn the_spend_ledger_counts_paid_calls_receipts_and_savings() {
         "exactly these fields"
     );
     assert_eq!(row["kind"], "bvn_verify");
+    assert_eq!(row["provider"], "okra");
     assert_eq!(
         (row["paid"].as_u64(), row["uncertain"].as_u64()),
         (Some(3), Some(1))

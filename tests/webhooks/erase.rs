@@ -23,7 +23,13 @@ async fn erasing_a_person_erases_their_pending_deliveries() {
     })
     .await;
     let deliveries = q.sibling("identity.webhooks").unwrap();
-    assert_eq!(deliveries.stats().await.unwrap().scheduled, 2);
+    // Both retries recorded (the outcome follows the answer by a moment).
+    eventually(
+        Duration::from_secs(10),
+        "both deliveries waiting to retry",
+        || async { deliveries.stats().await.unwrap().scheduled == 2 },
+    )
+    .await;
     let out = stack
         .admin("identity", &["--json", "erase", "--bvn", &erased])
         .ok()

@@ -293,7 +293,7 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         Cmd::Dlq { cmd } => dlq::run(&queue, cmd, out).await,
         Cmd::Queue { cmd } => queue::run(&queue, cmd, out).await,
         Cmd::Workers => queue::workers(&queue, out).await,
-        Cmd::Spend(args) => spend::run(&queue, args, out).await,
+        Cmd::Spend(args) => spend::run(&queue, &settings.provider, args, out).await,
         Cmd::Erase(args) => erase::run(&queue, args, out).await,
         Cmd::Keys { cmd } => keys::run(&queue, cmd, out).await,
         Cmd::Audit(args) => audit::run(&queue, args, out).await,

@@ -1,18 +1,21 @@
-//! `okra-admin spend`: what the Okra account paid for, per UTC day and kind, and what the
-//! fleet saved (free lookups, reuse), from the ledger the workers keep in Redis.
+//! `okra-admin spend`: what the identity providers were paid for, per UTC day, provider and
+//! kind, in calls and in naira (`[provider.NAME] price`), and what the fleet saved (free
+//! lookups, reuse), from the ledger the workers keep in Redis.
 
 use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::Args;
 use okra_queue::Queue;
+use okra_queue::okra::providers::ProviderSettings;
 use okra_queue::rdb::SpendRow;
+use serde::Serialize;
 
 use crate::output::{Out, table};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  okra-admin spend\n  okra-admin spend --days 30\n  okra-admin --json spend --days 7\n\npaid: verifies Okra answered with success (charged). uncertain: verifies whose answer never\ncame (maybe charged; the next attempt looks first). saved: paid verifies avoided by a free\nlookup or by reusing a profile paid for within okra.reuse_window. credits: the receipts' sum."
+    after_help = "Examples:\n  okra-admin spend\n  okra-admin spend --days 30\n  okra-admin --json spend --days 7\n\npaid: verifies the provider answered and charged for. uncertain: verifies whose answer never\ncame (maybe charged; the next attempt looks first or holds). saved: paid verifies avoided by a\nfree lookup or by reusing a profile paid for within okra.reuse_window. naira: paid times\n[provider.NAME] price for the kind (0 without a price). credits: Okra's receipts' sum."
 )]
 pub struct SpendArgs {
     /// How many UTC days back, today included (1-400).
@@ -20,17 +23,83 @@ pub struct SpendArgs {
     days: u32,
 }
 
-pub async fn run(queue: &Queue, args: SpendArgs, out: Out) -> anyhow::Result<ExitCode> {
+/// One row: a day, a provider and a kind.
+#[derive(Debug, Clone, Default, Serialize)]
+struct Row {
+    day: String,
+    provider: String,
+    kind: String,
+    paid: u64,
+    uncertain: u64,
+    saved_lookup: u64,
+    saved_reuse: u64,
+    credits: f64,
+    naira: f64,
+}
+
+/// The ledger keeps `provider/kind` for every provider but Okra (whose rows predate
+/// providers): split, and priced.
+fn row(r: SpendRow, prices: &ProviderSettings) -> Row {
+    let (provider, kind) = match r.kind.split_once('/') {
+        Some((p, k)) => (p.to_string(), k.to_string()),
+        None => ("okra".to_string(), r.kind.clone()),
+    };
+    let price = prices
+        .conf(&provider)
+        .price
+        .get(&kind)
+        .copied()
+        .unwrap_or(0.0);
+    Row {
+        naira: price * r.paid as f64,
+        day: r.day,
+        provider,
+        kind,
+        paid: r.paid,
+        uncertain: r.uncertain,
+        saved_lookup: r.saved_lookup,
+        saved_reuse: r.saved_reuse,
+        credits: r.credits,
+    }
+}
+
+pub async fn run(
+    queue: &Queue,
+    prices: &ProviderSettings,
+    args: SpendArgs,
+    out: Out,
+) -> anyhow::Result<ExitCode> {
     let account = queue
         .account()
         .ok_or_else(|| anyhow!("queue {} has no Okra account configured", queue.name()))?;
-    let rows = account.spend(args.days).await?;
+    let rows: Vec<Row> = account
+        .spend(args.days)
+        .await?
+        .into_iter()
+        .map(|r| row(r, prices))
+        .collect();
+    let total = rows.iter().fold(
+        Row {
+            day: "total".into(),
+            ..Row::default()
+        },
+        |mut t, r| {
+            t.paid += r.paid;
+            t.uncertain += r.uncertain;
+            t.saved_lookup += r.saved_lookup;
+            t.saved_reuse += r.saved_reuse;
+            t.credits += r.credits;
+            t.naira += r.naira;
+            t
+        },
+    );
     if out.json {
+        // An array of rows, as before providers: a script sums what it needs.
         out.json(&rows);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "okra account {}: the last {}",
+        "account {}: the last {}",
         account.name(),
         crate::output::count(args.days as usize, "day", "days")
     );
@@ -40,40 +109,28 @@ pub async fn run(queue: &Queue, args: SpendArgs, out: Out) -> anyhow::Result<Exi
     }
     let mut t = table(&[
         "day",
+        "provider",
         "kind",
         "paid",
         "uncertain",
         "saved (lookup)",
         "saved (reuse)",
         "credits",
+        "naira",
     ]);
-    for r in &rows {
-        t.add_row(row(r));
+    for r in rows.iter().chain(std::iter::once(&total)) {
+        t.add_row(vec![
+            r.day.clone(),
+            r.provider.clone(),
+            r.kind.clone(),
+            r.paid.to_string(),
+            r.uncertain.to_string(),
+            r.saved_lookup.to_string(),
+            r.saved_reuse.to_string(),
+            format!("{:.2}", r.credits),
+            format!("{:.2}", r.naira),
+        ]);
     }
-    let total = rows.iter().fold(SpendRow::default(), |mut t, r| {
-        t.paid += r.paid;
-        t.uncertain += r.uncertain;
-        t.saved_lookup += r.saved_lookup;
-        t.saved_reuse += r.saved_reuse;
-        t.credits += r.credits;
-        t
-    });
-    t.add_row(row(&SpendRow {
-        day: "total".into(),
-        ..total
-    }));
     println!("{t}");
     Ok(ExitCode::SUCCESS)
-}
-
-fn row(r: &SpendRow) -> Vec<String> {
-    vec![
-        r.day.clone(),
-        r.kind.clone(),
-        r.paid.to_string(),
-        r.uncertain.to_string(),
-        r.saved_lookup.to_string(),
-        r.saved_reuse.to_string(),
-        format!("{:.2}", r.credits),
-    ]
 }

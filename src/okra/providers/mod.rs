@@ -15,6 +15,7 @@ pub mod common;
 pub mod dojah;
 pub mod okra;
 pub mod prembly;
+pub mod route;
 pub mod settings;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use super::client::{OkraError, Raw, Reply};
 use super::jobs::OkraJob;
 use super::rule::Action;
 pub use call::Caller;
+pub use route::{Picked, Route};
 pub use settings::{ProviderConf, ProviderSettings, Secret, Secrets, Uncertain};
 
 /// Every provider, by name: the first is the default (no `[provider]` section).

@@ -46,10 +46,14 @@ pub struct ProviderConf {
 }
 
 /// `[provider]`: the order, and each provider's settings.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderSettings {
     /// Provider names, primary first; empty: Okra alone (today's behaviour).
     pub order: Vec<String>,
+    /// Certain "try later" answers in a row after which a provider is skipped (default 3).
+    pub failover_after: u32,
+    /// How long a skipped provider is skipped before one attempt probes it (default 30 s).
+    pub probe_after: std::time::Duration,
     /// `[provider.NAME]` sections.
     pub providers: BTreeMap<String, ProviderConf>,
 }
@@ -67,6 +71,13 @@ impl<'de> Deserialize<'de> for ProviderSettings {
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "order" {
                         out.order = map.next_value()?;
+                    } else if key == "failover_after" {
+                        out.failover_after = map.next_value()?;
+                    } else if key == "probe_after" {
+                        let text: String = map.next_value()?;
+                        out.probe_after = humantime::parse_duration(&text).map_err(|e| {
+                            serde::de::Error::custom(format!("provider.probe_after: {e}"))
+                        })?;
                     } else {
                         // Unknown names are reported by `validate`, with the others.
                         let conf: ProviderConf = map.next_value()?;
@@ -82,8 +93,13 @@ impl<'de> Deserialize<'de> for ProviderSettings {
 
 impl Serialize for ProviderSettings {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(1 + self.providers.len()))?;
+        let mut m = s.serialize_map(Some(3 + self.providers.len()))?;
         m.serialize_entry("order", &self.order)?;
+        m.serialize_entry("failover_after", &self.failover_after)?;
+        m.serialize_entry(
+            "probe_after",
+            &humantime::format_duration(self.probe_after).to_string(),
+        )?;
         for (name, conf) in &self.providers {
             m.serialize_entry(name, conf)?;
         }
@@ -147,6 +163,17 @@ impl Secrets {
     /// One secret.
     pub fn get(&self, name: &str) -> Option<&Secret> {
         self.0.get(name)
+    }
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        Self {
+            order: Vec::new(),
+            failover_after: 3,
+            probe_after: std::time::Duration::from_secs(30),
+            providers: BTreeMap::new(),
+        }
     }
 }
 
@@ -248,27 +275,45 @@ impl ProviderSettings {
     }
 
     /// The providers of the order, built with their secrets and ready to call (primary
-    /// first, with the client timeout and body limit of `[okra]`); `validate()`'s lines
-    /// when they cannot be.
+    /// first, with the client timeout and body limit of `[okra]`; Okra with its `[okra]`
+    /// settings: `okra.base_url` unless `[provider.okra] base_url` is set, its free lookups,
+    /// `testing`), as a [`super::Route`]; `validate()`'s lines when they cannot be.
     pub fn build(
         &self,
+        okra: &crate::okra::OkraSettings,
         env: &dyn Fn(&str) -> Option<String>,
-        timeout: std::time::Duration,
-        max_body: usize,
-    ) -> Result<Vec<super::Caller>, Vec<String>> {
+    ) -> Result<super::Route, Vec<String>> {
         let problems = self.validate(&[], env);
         if !problems.is_empty() {
             return Err(problems);
         }
         let mut out = Vec::new();
         for name in self.order() {
-            let s = spec(name).expect("validated");
+            let s = spec(name).ok_or_else(|| vec![format!("unknown provider `{name}`")])?;
             let secrets = Secrets::read(s.secrets, env).map_err(|_| vec![name.to_string()])?;
             let mut conf = self.conf(name);
-            conf.base_url = self.base_url(name);
-            let provider = (s.build)(&conf, &secrets);
-            out.push(super::Caller::new(provider, conf, timeout, max_body).map_err(|e| vec![e])?);
+            let provider: Arc<dyn super::Provider> = if s.name == super::okra::SPEC.name {
+                if conf.base_url.trim().is_empty() {
+                    conf.base_url = okra.base_url.clone();
+                }
+                let key = secrets
+                    .get("OKRA_SECRET_KEY")
+                    .cloned()
+                    .unwrap_or_else(|| Secret::new(""));
+                Arc::new(super::okra::Okra::new(key, okra.clone()))
+            } else {
+                conf.base_url = self.base_url(name);
+                (s.build)(&conf, &secrets)
+            };
+            out.push(
+                super::Caller::new(provider, conf, okra.timeout, okra.max_body)
+                    .map_err(|e| vec![e])?,
+            );
         }
-        Ok(out)
+        Ok(super::Route::new(
+            out,
+            self.failover_after,
+            self.probe_after,
+        ))
     }
 }

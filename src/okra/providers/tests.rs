@@ -452,9 +452,10 @@ fn settings_read_the_issues_shape_and_say_each_problem_once() {
             .then(|| "secret-value".to_string())
     };
     assert_eq!(s.validate(&["bvn_verify"], &all), Vec::<String>::new());
-    let callers = s
-        .build(&all, std::time::Duration::from_secs(5), 1 << 20)
+    let route = s
+        .build(&crate::okra::OkraSettings::default(), &all)
         .unwrap();
+    let callers = route.callers();
     assert_eq!(
         callers.iter().map(Caller::name).collect::<Vec<_>>(),
         ["prembly", "dojah"]
