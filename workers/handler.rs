@@ -452,7 +452,7 @@ async fn call(
                 .caller
                 .lookup(job)
                 .await
-                .unwrap_or_else(|| Ok(Reply::Data(Value::Null))),
+                .unwrap_or(Ok(Reply::Data(Value::Null))),
             path.to_string(),
         ),
         None => (picked.caller.call(job).await, source_of(picked, job)),

@@ -126,7 +126,7 @@ impl Route {
                 }
                 h.open_until = Some(Instant::now() + self.probe_after);
             }
-        } else if matches!(result, Ok(_)) || result.as_ref().is_err_and(|e| !e.uncertain()) {
+        } else if result.is_ok() || result.as_ref().is_err_and(|e| !e.uncertain()) {
             if h.open_until.is_some() {
                 tracing::info!(
                     provider = picked.caller.name(),

@@ -21,7 +21,7 @@ fn dojah() -> Dojah {
 }
 
 fn bvn(b: &str) -> OkraJob {
-    OkraJob::new("bvn_verify", &[("bvn", &b)]).unwrap()
+    OkraJob::new("bvn_verify", &[("bvn", b)]).unwrap()
 }
 
 fn raw(status: u16, body: &Value) -> Raw {
