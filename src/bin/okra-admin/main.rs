@@ -283,7 +283,7 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         queue.ensure_known().await?;
     }
     match cmd {
-        Cmd::Enqueue(args) => enqueue::run(&queue, args, out).await,
+        Cmd::Enqueue(args) => enqueue::run(&queue, &settings.provider, args, out).await,
         Cmd::Stats { watch } => queue::stats(&queue, watch, out).await,
         Cmd::Job { cmd } => jobs::run(&queue, cmd, out).await,
         Cmd::Jobs { cmd } => jobs::list(&queue, cmd, out).await,
