@@ -22,7 +22,8 @@ pub struct AuditEntry {
     /// What: `requeue`, `purge`, `cancel`, `run-now`, `pause`, `resume`, `unthrottle`,
     /// `rate-limit`, `queue-delete`, `erase`, `rekey`, `export-reveal`, `show-reveal`,
     /// `list-reveal`, `api-key-create`, `api-key-revoke`, `login`, `login-failed` (a window's
-    /// failed dashboard logins, by the actor `unauthenticated`).
+    /// failed dashboard logins, by the actor `unauthenticated`), `webhook-add`,
+    /// `webhook-remove`, `webhook-rotate`, `webhook-disable` (a 410 Gone).
     pub action: String,
     /// The queue it acted on (empty for changes outside one queue).
     pub queue: String,

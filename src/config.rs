@@ -66,6 +66,8 @@ pub struct Settings {
     pub seal: SealSettings,
     /// The HTTP gateway (`[gateway]`).
     pub gateway: GatewaySettings,
+    /// Webhook deliveries (`[webhooks]`).
+    pub webhooks: crate::webhooks::WebhookSettings,
     /// The keys of `seal.keys_file`, read and checked by [`Settings::load`].
     pub sealer: Option<std::sync::Arc<Sealer>>,
 }
@@ -146,6 +148,7 @@ pub static SECTIONS: std::sync::LazyLock<Vec<(&'static str, Vec<String>)>> =
             ("log", keys_of::<LogSettings>()),
             ("seal", keys_of::<SealSettings>()),
             ("gateway", keys_of::<GatewaySettings>()),
+            ("webhooks", keys_of::<crate::webhooks::WebhookSettings>()),
         ]
     });
 
@@ -190,6 +193,7 @@ impl Settings {
                 _ => Some(fig.focus(section)),
             }
         };
+        let hooks = part("webhooks");
         let (
             redis,
             queue,
@@ -234,6 +238,7 @@ impl Settings {
             log: read.part(&log, "log"),
             seal: read.part(&seal, "seal"),
             gateway: read.part(&gateway, "gateway"),
+            webhooks: read.part(&hooks, "webhooks"),
             sealer: None,
         };
         // An empty value (`OKQ_SEAL__KEYS_FILE=`) turns sealing off, like an unset one.
@@ -288,6 +293,7 @@ impl Settings {
         if let Err(e) = self.matching.validate() {
             problems.push(e);
         }
+        problems.extend(self.webhooks.validate().err());
         // Names, URLs and prices here; secrets where a binary needs them (`okra-worker`).
         problems.extend(self.provider.validate(&[], &|_| Some("set".into())));
         problems.extend(self.gateway.validate().err());
@@ -317,7 +323,7 @@ impl Settings {
     /// The effective settings, one `section.key = value` line each, secrets masked (see
     /// [`masked`]); what `--check-config` prints.
     pub fn effective(&self) -> Vec<String> {
-        let parts: [(&str, serde_json::Result<serde_json::Value>); 14] = [
+        let parts: [(&str, serde_json::Result<serde_json::Value>); 15] = [
             ("redis", serde_json::to_value(&self.redis)),
             ("queue", serde_json::to_value(&self.queue)),
             ("retry", serde_json::to_value(&self.retry)),
@@ -332,6 +338,7 @@ impl Settings {
             ("log", serde_json::to_value(&self.log)),
             ("seal", serde_json::to_value(&self.seal)),
             ("gateway", serde_json::to_value(&self.gateway)),
+            ("webhooks", serde_json::to_value(&self.webhooks)),
         ];
         let mut lines = Vec::new();
         for (section, value) in parts {

@@ -57,6 +57,10 @@
 //! | `answers` | string | how far (died-at ms) Okra's answers were dropped from dead letters (`dead.answer_retention`) |
 //! | `rekey` | hash | `okra-admin keys rekey`'s progress: column → scan cursor (resumable) |
 //! | `sealed` | hash | present once the queue is sealed: key id → when it first sealed here (ms); writers refuse plaintext |
+//! | `hooks` | hash | webhook endpoint id → its JSON (URL, events, secrets; src/webhooks/) |
+//! | `hooks_on` | string | the events some enabled endpoint takes (`c`, `d`, `r`); absent = none |
+//! | `outbox` | list | `c|id|ms` references of outcomes to deliver, written by `outcome.lua` |
+//! | `outbox_held` | list | references a worker's forwarder is turning into delivery jobs |
 //! | `idem:<key>` | string | idempotency claim → job id, with a TTL; `<key>` is `#` and a keyed hash, never the key as given |
 //! | `reqfp:<key>` | string | `okra-gateway`: keyed hash (as `idem:`) of the SHA-256 of the body that first used idempotency key `<key>`, same TTL; another body under the key is refused (422) |
 //!
@@ -127,6 +131,10 @@ keys!(
     rekey,
     durable,
     sealed,
+    hooks,
+    hooks_on,
+    outbox,
+    outbox_held,
 );
 
 impl Keys {
@@ -188,6 +196,10 @@ pub const QUEUES: &str = "okq:queues";
 /// label under the key, written on the key's first use; a process holding other bytes under a
 /// known id refuses to start.
 pub const KEYCHECK: &str = "okq:keycheck";
+
+/// Webhook endpoint id → its queue (a hash, outside every hash tag): `webhook remove ID`
+/// finds the endpoint's queue here.
+pub const WEBHOOKS: &str = "okq:webhooks";
 
 /// The audit trail of operator changes in every queue (a capped stream, outside every hash
 /// tag like the registry).

@@ -18,6 +18,7 @@
 //!   and [`browse`] (jobs by state, cancel, run now, find, the queue registry);
 //! - [`backend`]: the apalis backend and its background loops, one per file;
 //! - [`okra`]: Okra jobs, HTTP client, classification, masking and their settings;
+//! - [`webhooks`]: signed webhooks for outcomes (endpoints, the SSRF guard, delivery jobs);
 //! - [`config`]: the binaries' settings, composed from the types above;
 //! - [`telemetry`]: the binaries' logs.
 
@@ -46,6 +47,7 @@ pub mod stats;
 #[cfg(feature = "cli")]
 pub mod telemetry;
 mod waiters;
+pub mod webhooks;
 
 pub use audit::AuditEntry;
 pub use backend::{JobContext, RedisBackend, Runtime, ShutdownReport, WorkerOptions};

@@ -25,6 +25,7 @@
 //! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the spend ledger, the daily budget |
 //! | `pay_locks.rs` | the Okra worker | the reuse store and the pay locks, a batch of jobs per round trip |
 //! | `lookups.rs` | the Okra worker, `okra-admin check lookups` | the free lookup routes that have answered with a profile |
+//! | `webhooks.rs` | `okra-admin webhook`, the workers' forwarder | webhook endpoints, the outbox of outcomes to deliver |
 //! | `settings.rs`, `conn.rs`, `sentinel.rs`, `reply.rs`, `scripts.rs` | everything here | how to reach Redis, connections (single server, Sentinel's primary, cluster), reply parsing, the loaded scripts |
 //!
 //! Each method is one script call or one pipeline, except the few that walk (a skip scan of
@@ -53,6 +54,7 @@ mod scripts;
 mod sentinel;
 mod sessions;
 mod settings;
+mod webhooks;
 mod worker;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
@@ -75,6 +77,7 @@ pub use rekey::{Reseal, Step};
 pub use sentinel::SentinelConn;
 pub use sessions::SESSION_PREFIX;
 pub use settings::{Durability, RedisSettings};
+pub use webhooks::HookWrite;
 pub use worker::{Applied, ClaimReply, ClaimedJob, ExpiredLease, OutcomeEntry, Transition, Wake};
 
 use crate::error::{QueueError, Result};

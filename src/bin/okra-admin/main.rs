@@ -14,6 +14,7 @@ mod queue;
 mod spend;
 mod tail;
 mod web;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -128,6 +129,11 @@ enum Cmd {
     Check {
         #[command(subcommand)]
         cmd: check::CheckCmd,
+    },
+    /// Webhook endpoints (Standard Webhooks): add, list, remove, rotate-secret.
+    Webhook {
+        #[command(subcommand)]
+        cmd: webhook::WebhookCmd,
     },
     /// Shell completions for okra-admin, generated from its command tree.
     #[command(
@@ -300,6 +306,7 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         Cmd::Audit(args) => audit::run(&queue, args, out).await,
         Cmd::ApiKey { cmd } => api_key::run(&queue, cmd, out).await,
         Cmd::Check { cmd } => check::run(&queue, &settings.okra, cmd, out).await,
+        Cmd::Webhook { cmd } => webhook::run(&queue, &settings, cmd, out).await,
         Cmd::Completions { .. } => unreachable!("answered before connecting"),
     }
 }
