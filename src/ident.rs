@@ -121,6 +121,14 @@ impl IndexKey {
     /// as an account number. Found by shape, not by field name: a number under any key counts.
     /// Distinct, in the order found.
     pub fn carried(&self, text: &str) -> Vec<String> {
+        self.carried_besides(text, None)
+    }
+
+    /// [`Self::carried`], leaving out the number whose hash (under any of its readings) is
+    /// `own`: the job's own identifier, indexed already under its type. Read as another type
+    /// (a BVN's digits as a NIN) it names nobody this job is about, and indexing it would cost
+    /// every answer a cross-reference for nothing.
+    pub fn carried_besides(&self, text: &str, own: Option<&str>) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let bytes = text.as_bytes();
         let mut i = 0;
@@ -139,8 +147,11 @@ impl IndexKey {
                 10 => &[IdType::Nuban],
                 _ => &[],
             };
-            for ty in types {
-                let h = self.hash(*ty, run);
+            let readings: Vec<String> = types.iter().map(|ty| self.hash(*ty, run)).collect();
+            if own.is_some_and(|own| readings.iter().any(|h| h == own)) {
+                continue;
+            }
+            for h in readings {
                 if !out.contains(&h) {
                     out.push(h);
                 }
@@ -226,6 +237,12 @@ mod tests {
         assert!(c.contains(&k.hash(IdType::Nin, "22234567890")));
         assert!(c.contains(&k.hash(IdType::Nuban, "0123456789")));
         assert!(k.carried("no numbers, 123 and 222345678901").is_empty());
+        // The job's own number is left out under every reading; others stay.
+        let own = k.hash(IdType::Bvn, "22234567890");
+        let besides = k.carried_besides(answer, Some(&own));
+        assert!(!besides.contains(&k.hash(IdType::Nin, "22234567890")));
+        assert!(!besides.contains(&own));
+        assert_eq!(besides.len(), c.len() - 2, "{besides:?}");
     }
 
     #[test]

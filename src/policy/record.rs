@@ -158,8 +158,7 @@ pub(crate) fn attempt(policy: &RetryPolicy, a: Attempt<'_>, outcome: Outcome) ->
     };
     let mut carried = |text: &str| {
         if let Some(key) = a.index {
-            entry.carried = key.carried(text);
-            entry.carried.retain(|h| Some(h.as_str()) != a.ix);
+            entry.carried = key.carried_besides(text, a.ix);
         }
     };
     if let Some(mut f) = failure {

@@ -309,7 +309,7 @@ impl PayOnce {
                 .unwrap_or_default();
                 // Whoever else the profile names can be erased out of it (rdb/pay_locks.rs).
                 if let Some(key) = &self.index_key {
-                    carried = key.carried(&plain);
+                    carried = key.carried_besides(&plain, Some(&lock.person));
                 }
                 Some(
                     seal::seal(self.sealer.as_deref(), &self.place(account, lock), &plain)
