@@ -64,7 +64,11 @@ async fn webhooks_are_added_listed_rotated_and_removed_with_an_admin_key() {
     assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
     let id = added.body["id"].as_str().unwrap().to_string();
     let first = added.body["secret"].as_str().unwrap().to_string();
-    assert!(id.starts_with("ep_") && first.starts_with("whsec_"), "{}", added.body);
+    assert!(
+        id.starts_with("ep_") && first.starts_with("whsec_"),
+        "{}",
+        added.body
+    );
 
     // List: the endpoint, never a secret.
     let listed = list().await;
@@ -74,7 +78,11 @@ async fn webhooks_are_added_listed_rotated_and_removed_with_an_admin_key() {
     assert_eq!(listed.body[0]["url"], receiver.url().as_str());
     assert_eq!(listed.body[0]["events"], json!(["job.completed"]));
     assert_eq!(listed.body[0]["full"], false);
-    assert!(!listed.body.to_string().contains("whsec_"), "{}", listed.body);
+    assert!(
+        !listed.body.to_string().contains("whsec_"),
+        "{}",
+        listed.body
+    );
 
     // Rotate: a new secret, both signing for a day.
     let rotated = send(http.post(format!("{hooks}/{id}/rotate-secret")), &admin).await;
@@ -84,8 +92,16 @@ async fn webhooks_are_added_listed_rotated_and_removed_with_an_admin_key() {
     let secret = rotated.body["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with("whsec_") && secret != first);
     let listed = list().await;
-    assert!(listed.body[0]["previous_secret_until"].is_u64(), "{}", listed.body);
-    assert!(!listed.body.to_string().contains("whsec_"), "{}", listed.body);
+    assert!(
+        listed.body[0]["previous_secret_until"].is_u64(),
+        "{}",
+        listed.body
+    );
+    assert!(
+        !listed.body.to_string().contains("whsec_"),
+        "{}",
+        listed.body
+    );
 
     // One delivery, signed with the secret the gateway returned.
     let job = json!({"job": {"kind": "bvn_verify", "bvn": "22212341234"}});
@@ -99,13 +115,24 @@ async fn webhooks_are_added_listed_rotated_and_removed_with_an_admin_key() {
     let got = receiver.got().remove(0);
     assert!(got.body.contains(&job_id), "{}", got.body);
     assert!(verifies(&secret, &got), "signed with the rotated secret");
-    assert!(verifies(&first, &got), "and with the old one during the overlap");
+    assert!(
+        verifies(&first, &got),
+        "and with the old one during the overlap"
+    );
 
     // A key without `admin`: 403, for every route.
     let refused = [
         ("get", list_route, send(http.get(&hooks), &app).await),
-        ("post", list_route, send(http.post(&hooks).json(&body), &app).await),
-        ("delete", one_route, send(http.delete(format!("{hooks}/{id}")), &app).await),
+        (
+            "post",
+            list_route,
+            send(http.post(&hooks).json(&body), &app).await,
+        ),
+        (
+            "delete",
+            one_route,
+            send(http.delete(format!("{hooks}/{id}")), &app).await,
+        ),
         (
             "post",
             rotate_route,
@@ -114,37 +141,62 @@ async fn webhooks_are_added_listed_rotated_and_removed_with_an_admin_key() {
     ];
     for (method, route, a) in &refused {
         documented(&doc, method, route, a);
-        assert_eq!(a.status, StatusCode::FORBIDDEN, "{method} {route}: {}", a.body);
-        assert!(a.body["detail"].as_str().unwrap().contains("`admin`"), "{}", a.body);
+        assert_eq!(
+            a.status,
+            StatusCode::FORBIDDEN,
+            "{method} {route}: {}",
+            a.body
+        );
+        assert!(
+            a.body["detail"].as_str().unwrap().contains("`admin`"),
+            "{}",
+            a.body
+        );
     }
 
     // The SSRF guard's refusals: 422 naming the rule (IP literals only).
     let refused = |url: &str| send(http.post(&hooks).json(&json!({"url": url})), &admin);
     let plain: Answer = refused("http://127.0.0.2/").await;
     documented(&doc, "post", list_route, &plain);
-    assert_eq!(plain.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", plain.body);
+    assert_eq!(
+        plain.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        plain.body
+    );
     assert_eq!(plain.body["type"], "/problems/invalid-request");
     assert_eq!(plain.body["field"], "url");
     assert!(
-        plain.body["detail"].as_str().unwrap().contains("http is not allowed"),
+        plain.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("http is not allowed"),
         "{}",
         plain.body
     );
     let loopback = refused("https://127.0.0.2/").await;
     assert_eq!(loopback.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        loopback.body["detail"].as_str().unwrap().contains("a loopback address"),
+        loopback.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a loopback address"),
         "{}",
         loopback.body
     );
     let events = send(
-        http.post(&hooks).json(&json!({"url": receiver.url(), "events": ["job.nope"]})),
+        http.post(&hooks)
+            .json(&json!({"url": receiver.url(), "events": ["job.nope"]})),
         &admin,
     )
     .await;
     assert_eq!(events.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(events.body["field"], "events");
-    assert_eq!(list().await.body.as_array().unwrap().len(), 1, "nothing refused was added");
+    assert_eq!(
+        list().await.body.as_array().unwrap().len(),
+        1,
+        "nothing refused was added"
+    );
 
     // Remove: 204, then 404.
     let gone = send(http.delete(format!("{hooks}/{id}")), &admin).await;
@@ -162,7 +214,12 @@ async fn webhooks_are_added_listed_rotated_and_removed_with_an_admin_key() {
 
     // The audit trail: each change, by the key, never a secret.
     let audit = server.cli(&["XRANGE", "okq:audit", "-", "+"]);
-    for want in ["webhook-add", "webhook-rotate", "webhook-remove", "api-key:hooks-admin"] {
+    for want in [
+        "webhook-add",
+        "webhook-rotate",
+        "webhook-remove",
+        "api-key:hooks-admin",
+    ] {
         assert!(audit.contains(want), "{want} in {audit}");
     }
     assert!(!audit.contains("whsec_"), "{audit}");

@@ -18,7 +18,13 @@ fn make(server: &RedisServer, queue: &str, name: &str, args: &[&str]) -> String 
 }
 
 async fn names(q: &Queue) -> Vec<String> {
-    let mut n: Vec<String> = q.api_keys().await.unwrap().into_iter().map(|k| k.name).collect();
+    let mut n: Vec<String> = q
+        .api_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
     n.sort();
     n
 }
@@ -32,16 +38,36 @@ async fn the_api_keys_page_lists_keys_without_tokens_and_revokes_with_csrf() {
         .unwrap();
     q.register().await.unwrap();
     let shop = make(&server, "keys", "shopfront", &[]);
-    let ops = make(&server, "keys", "backoffice", &["--scope", "admin", "--rate", "7"]);
+    let ops = make(
+        &server,
+        "keys",
+        "backoffice",
+        &["--scope", "admin", "--rate", "7"],
+    );
     let other = make(&server, "elsewhere", "otherapp", &[]);
-    let hashes: Vec<String> = q.api_keys().await.unwrap().into_iter().map(|k| k.hash).collect();
+    let hashes: Vec<String> = q
+        .api_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.hash)
+        .collect();
     assert_eq!(hashes.len(), 3);
 
     let web = Web::start(dir.path(), &server, "keys", &[], &[]);
     let http = client();
     let url = format!("{}/q/keys/api-keys", web.url);
     let page = http.get(&url).send().await.unwrap().text().await.unwrap();
-    for want in [">shopfront<", ">backoffice<", ">enqueue<", ">read<", ">cancel<", ">admin<", "7 / s", "Revoke"] {
+    for want in [
+        ">shopfront<",
+        ">backoffice<",
+        ">enqueue<",
+        ">read<",
+        ">cancel<",
+        ">admin<",
+        "7 / s",
+        "Revoke",
+    ] {
         assert!(page.contains(want), "{want} on the page:\n{page}");
     }
     assert!(!page.contains("otherapp"), "another queue's key:\n{page}");
@@ -81,7 +107,10 @@ async fn the_api_keys_page_lists_keys_without_tokens_and_revokes_with_csrf() {
     assert_eq!(r.status(), 303, "{:?}", r.text().await);
     assert_eq!(names(&q).await, ["backoffice", "otherapp"]);
     let audit = admin(&server, "keys", &["--json", "audit"]).ok().out;
-    assert!(audit.contains("api-key-revoke") && audit.contains("shopfront"), "{audit}");
+    assert!(
+        audit.contains("api-key-revoke") && audit.contains("shopfront"),
+        "{audit}"
+    );
 
     // Read-only: no button, and the action is refused.
     drop(web);
@@ -94,7 +123,10 @@ async fn the_api_keys_page_lists_keys_without_tokens_and_revokes_with_csrf() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains(">backoffice<") && !page.contains("/revoke"), "{page}");
+    assert!(
+        page.contains(">backoffice<") && !page.contains("/revoke"),
+        "{page}"
+    );
     let r = http
         .post(format!("{}/q/keys/api-keys/backoffice/revoke", web.url))
         .form(&[("csrf", "x")])

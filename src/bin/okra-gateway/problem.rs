@@ -69,7 +69,7 @@ impl Kind {
             Self::Forbidden | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::NotFound | Self::WebhookNotFound | Self::UnknownQueue | Self::NoRoute => {
                 StatusCode::NOT_FOUND
-            },
+            }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::WrongState => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
