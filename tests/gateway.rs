@@ -3,15 +3,21 @@
 //! body under a used key, batch, wait, cancel, metadata echoed, reads recorded per key and
 //! keys in the audit trail (here); refusals (401/403/404/413/415/422/429/431, revoked keys)
 //! and Redis down (`gateway/refusals.rs`); the OpenAPI document under a standard validator
-//! and the example clients in Python, Node and curl (`gateway/clients.rs`).
+//! and the example clients in Python, Node and curl (`gateway/clients.rs`); the webhook
+//! routes, with a delivery verified by the receiver of `webhooks/receiver.rs`
+//! (`gateway/webhooks.rs`).
 
 #[path = "gateway/clients.rs"]
 mod clients;
 mod common;
 #[path = "gateway/harness.rs"]
 mod harness;
+#[path = "webhooks/receiver.rs"]
+mod receiver;
 #[path = "gateway/refusals.rs"]
 mod refusals;
+#[path = "gateway/webhooks.rs"]
+mod webhooks;
 
 use std::time::Duration;
 

@@ -5,8 +5,10 @@
 //! person through its confirmation, the audit page. `web/security.rs`: the front door (Host,
 //! Origin), login limits and the audit trail, sessions, the token file, find by POST;
 //! `web/masking.rs`: profiles masked on the job page and in `job show`, revealed only with an
-//! audit entry.
+//! audit entry; `web/api_keys.rs`: the API keys page and revoking a key.
 
+#[path = "web/api_keys.rs"]
+mod api_keys;
 mod common;
 #[path = "web/masking.rs"]
 mod masking;

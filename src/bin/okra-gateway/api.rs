@@ -13,6 +13,7 @@ use crate::Shared;
 use crate::body::{BatchRequest, EnqueueRequest};
 use crate::jobs::{Accepted, BatchItem, BatchResponse, FailureView, JobView};
 use crate::problem::Problem;
+use crate::webhooks::{WebhookRequest, WebhookSecret, WebhookView};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +26,10 @@ use crate::problem::Problem;
         crate::jobs::batch,
         crate::jobs::show,
         crate::jobs::cancel,
+        crate::webhooks::list,
+        crate::webhooks::add,
+        crate::webhooks::remove,
+        crate::webhooks::rotate,
         healthz,
         readyz
     ),
@@ -36,11 +41,14 @@ use crate::problem::Problem;
         BatchResponse,
         JobView,
         FailureView,
+        WebhookRequest,
+        WebhookSecret,
+        WebhookView,
         Problem,
         Health
     )),
     modifiers(&Bearer),
-    tags((name = "jobs", description = "Jobs of the API key's queue"), (name = "probes", description = "Liveness and readiness"))
+    tags((name = "jobs", description = "Jobs of the API key's queue"), (name = "webhooks", description = "Webhook endpoints of the API key's queue (scope `admin`)"), (name = "probes", description = "Liveness and readiness"))
 )]
 pub struct Doc;
 

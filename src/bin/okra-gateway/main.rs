@@ -1,5 +1,5 @@
 //! okra-gateway: enqueue jobs and read their results over HTTP/JSON, for apps in any language.
-//! The routes are in `jobs.rs` (documented by `api.rs`'s OpenAPI document), the front door
+//! The routes are in `jobs.rs` and `webhooks.rs` (documented by `api.rs`'s OpenAPI document), the front door
 //! and API keys in `guard.rs`, request bodies in `body.rs`, errors in `problem.rs`.
 
 mod api;
@@ -7,6 +7,7 @@ mod body;
 mod guard;
 mod jobs;
 mod problem;
+mod webhooks;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -244,8 +245,19 @@ fn router(app: Shared) -> Router {
             "/v1/queues/{queue}/jobs/{id}",
             get(jobs::show).delete(jobs::cancel),
         )
-        // Webhook endpoints (`/v1/webhooks`, scope `admin`: `guard::permit(key, queue,
-        // Scope::Admin)`) are routed here, behind the same key check.
+        // Webhook endpoints (scope `admin`), behind the same key check.
+        .route(
+            "/v1/queues/{queue}/webhooks",
+            get(webhooks::list).post(webhooks::add),
+        )
+        .route(
+            "/v1/queues/{queue}/webhooks/{id}",
+            axum::routing::delete(webhooks::remove),
+        )
+        .route(
+            "/v1/queues/{queue}/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate),
+        )
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             guard::authenticate,

@@ -19,6 +19,7 @@ pub enum Kind {
     Forbidden,
     CrossSite,
     NotFound,
+    WebhookNotFound,
     UnknownQueue,
     NoRoute,
     MethodNotAllowed,
@@ -43,6 +44,7 @@ impl Kind {
             Self::Forbidden => "forbidden",
             Self::CrossSite => "cross-site",
             Self::NotFound => "job-not-found",
+            Self::WebhookNotFound => "webhook-not-found",
             Self::UnknownQueue => "unknown-queue",
             Self::NoRoute => "no-route",
             Self::MethodNotAllowed => "method-not-allowed",
@@ -65,7 +67,9 @@ impl Kind {
             Self::MalformedJson => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::CrossSite => StatusCode::FORBIDDEN,
-            Self::NotFound | Self::UnknownQueue | Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::WebhookNotFound | Self::UnknownQueue | Self::NoRoute => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::WrongState => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -88,6 +92,7 @@ impl Kind {
             Self::Forbidden => "The API key may not do this",
             Self::CrossSite => "Refused: the request came from another site",
             Self::NotFound => "No such job",
+            Self::WebhookNotFound => "No such webhook endpoint",
             Self::UnknownQueue => "No such queue",
             Self::NoRoute => "No such route",
             Self::MethodNotAllowed => "Method not allowed on this route",

@@ -174,6 +174,11 @@ fn router(app: Shared) -> Router {
             "/q/{queue}/webhooks/{id}/remove",
             post(pages::webhook_remove),
         )
+        .route("/q/{queue}/api-keys", get(pages::api_keys))
+        .route(
+            "/q/{queue}/api-keys/{key}/revoke",
+            post(pages::api_key_revoke),
+        )
         .route("/q/{queue}/{control}", post(pages::control))
         .route("/login", get(login::login_page).post(login::login))
         .route("/logout", post(login::logout))

@@ -39,6 +39,7 @@ pub fn page(title: &str, queue: Option<&str>, body: Markup) -> Html<String> {
                                 a href={ "/q/" (q) "/jobs?state=ready" } { "Jobs" }
                                 a href={ "/q/" (q) "/find" } { "Find" }
                                 a href={ "/q/" (q) "/webhooks" } { "Webhooks" }
+                                a href={ "/q/" (q) "/api-keys" } { "API keys" }
                                 span.queue { "queue " b { (q) } }
                             }
                             @if let Some(csrf) = LOGOUT.get() {

@@ -1,8 +1,9 @@
 //! The dashboard's pages and actions, one file per page: the overview with its controls, the
-//! dead letters, the jobs, find, erasing a person, the audit trail, webhooks. Reads go through the same library calls as the CLI (the
+//! dead letters, the jobs, find, erasing a person, the audit trail, webhooks, API keys. Reads go through the same library calls as the CLI (the
 //! dead-letter index for filters, pages and counts); every action arrives as a [`Posted`] form,
 //! which cannot reach a handler without the CSRF token or on a read-only dashboard.
 
+mod api_keys;
 mod audit;
 mod dead;
 mod erase;
@@ -11,6 +12,7 @@ mod jobs;
 mod overview;
 mod webhooks;
 
+pub use api_keys::{api_key_revoke, api_keys};
 pub use audit::audit;
 pub use dead::{dead_bulk, dead_confirm, dead_list, dead_show, dead_summary};
 pub use erase::{erase, erase_confirm};
