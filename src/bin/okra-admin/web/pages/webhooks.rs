@@ -3,6 +3,7 @@
 //! companion queue's dead letters, which its own dead-letter pages requeue).
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use okra_queue::webhooks::{Delivered, Delivery, Reference, companion};
@@ -153,6 +154,17 @@ pub async fn webhook_remove(
     Posted(_, actor): Posted<Nothing>,
 ) -> Result<Response, Response> {
     let q = acting(&app, &name, &actor).await?;
+    // Only this queue's endpoint: the library's remove finds an id on any queue.
+    match q.webhook(&id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(view::error(
+                StatusCode::NOT_FOUND,
+                "no such endpoint on this queue",
+            ));
+        }
+        Err(e) => return Err(failed(&e)),
+    }
     match q.webhook_remove(&id).await {
         Ok(_) => Ok(Redirect::to(&format!("/q/{name}/webhooks")).into_response()),
         Err(e) => Err(failed(&e)),
