@@ -1,6 +1,7 @@
-//! The README against the code: its examples (`examples/producer.rs` and `examples/worker.rs`,
-//! built without default features by `make test`) run against a real Redis and are shown
-//! verbatim; its classification table is the code's own; its source map names the files that
+//! The docs (README.md and docs/, wherever a block now lives: `common::docs`) against the
+//! code: the examples (`examples/producer.rs` and `examples/worker.rs`, built without default
+//! features by `make test`) run against a real Redis and are shown verbatim; the
+//! classification and kind tables are the code's own; the source map names the files that
 //! exist.
 
 mod common;
@@ -64,11 +65,10 @@ async fn the_readme_producer_example_runs() {
     assert_eq!((s.ready, s.scheduled, s.duplicates), (4, 1, 1), "{s:?}");
 }
 
-/// The README shows the examples exactly as they are compiled and run here.
+/// The docs show the examples exactly as they are compiled and run here.
 #[test]
-fn the_readme_shows_the_examples_verbatim() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+fn the_docs_show_the_examples_verbatim() {
+    let docs = docs::all();
     for name in ["producer", "worker"] {
         let path = format!("{}/examples/{name}.rs", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap();
@@ -78,54 +78,47 @@ fn the_readme_shows_the_examples_verbatim() {
             .collect::<Vec<_>>()
             .join("\n");
         assert!(
-            readme.contains(&format!("```rust\n{}\n```", code.trim())),
-            "README does not show examples/{name}.rs as it is"
+            docs.contains(&format!("```rust\n{}\n```", code.trim())),
+            "no page of the docs shows examples/{name}.rs as it is"
         );
     }
 }
 
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
-}
-
-/// The kinds are written once, in the kind table; the README shows their tables (the wire
-/// format, and the free lookups indented as the list item they sit in).
+/// The kinds are written once, in the kind table; the docs show their tables (the wire
+/// format, and the free lookups indented as the list item they sit in), link targets aside.
 #[test]
-fn the_readme_kind_tables_are_the_kind_table() {
+fn the_docs_kind_tables_are_the_kind_table() {
     use okra_queue::okra::kinds;
     let wire = kinds::readme_table();
     assert!(
-        readme().contains(&wire),
-        "the README's wire-format table differs from okra::kinds::KINDS; it should read:\n{wire}"
+        docs::without_link_targets(&docs::all()).contains(&docs::without_link_targets(&wire)),
+        "the docs' wire-format table differs from okra::kinds::KINDS; it should read:\n{wire}"
     );
     let lookups: String = kinds::lookups_table()
         .lines()
         .map(|l| format!("  {l}\n"))
         .collect();
     assert!(
-        readme().contains(&lookups),
-        "the README's free-lookup table differs from okra::kinds::KINDS; it should read:\n{lookups}"
+        docs::without_link_targets(&docs::all()).contains(&docs::without_link_targets(&lookups)),
+        "the docs' free-lookup table differs from okra::kinds::KINDS; it should read:\n{lookups}"
     );
 }
 
-/// The failure classification is written once, in code; the README shows that table.
+/// The failure classification is written once, in code; the docs show that table (its links
+/// aim where the page it is on needs: tests/docs.rs checks them, so targets are left out here).
 #[test]
-fn the_readme_classification_table_is_the_codes() {
+fn the_docs_classification_table_is_the_codes() {
     let table = okra_queue::okra::classify::readme_table();
     assert!(
-        readme().contains(&table),
-        "the README's classification table differs from okra::classify::TABLE; it should read:\n{table}"
+        docs::without_link_targets(&docs::all()).contains(&docs::without_link_targets(&table)),
+        "the docs' classification table differs from okra::classify::TABLE; it should read:\n{table}"
     );
 }
 
-/// Every path the README's source map names exists.
+/// Every path the source map (the "Source layout" section, wherever it is) names exists.
 #[test]
-fn the_readme_source_map_matches_the_tree() {
-    let readme = readme();
-    let start = readme
-        .find("## Source layout")
-        .expect("a source layout section");
-    let section = &readme[start..];
+fn the_docs_source_map_matches_the_tree() {
+    let section = docs::section("Source layout");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut named = 0;
     for line in section.lines().filter(|l| l.starts_with("| `")) {
@@ -134,7 +127,7 @@ fn the_readme_source_map_matches_the_tree() {
             named += 1;
             assert!(
                 root.join(path).exists(),
-                "README's source map names {path}, which does not exist"
+                "the source map names {path}, which does not exist"
             );
         }
     }

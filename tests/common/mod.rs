@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod cpu;
+pub mod docs;
 pub mod procs;
 pub mod proxy;
 pub mod seed;
