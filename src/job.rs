@@ -2,12 +2,14 @@
 //! failures and attempt history, and the lease a worker holds. Types only; storage is `rdb`.
 
 mod shown;
+mod trace;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 pub use shown::{RULE_PREFIX, json_error_rule, kind_for_log, kind_for_metrics};
+pub use trace::TraceContext;
 
 /// Job ids are ULIDs: unique across machines and sortable by creation time.
 pub type JobId = String;
@@ -166,12 +168,30 @@ pub struct EnqueueOptions {
     /// Ask for a fresh answer: never hand this job an answer stored for reuse (`okra-worker`
     /// then makes the paid call even within `okra.reuse_window`).
     pub fresh: bool,
+    /// The W3C trace context to store with the job (e.g. an HTTP request's `traceparent`);
+    /// unset, enqueue stores the current span's, if there is one.
+    pub trace: Option<TraceContext>,
 }
 
 impl EnqueueOptions {
-    /// Checks the options: a delay or run-at time within [`MAX_DELAY`].
+    /// Checks the options: a delay or run-at time within [`MAX_DELAY`], a W3C trace context.
     pub fn check(&self) -> Result<(), String> {
+        if let Some(t) = &self.trace {
+            TraceContext::parse(&t.traceparent, None)?;
+        }
         check_delay(self.delay, self.run_at)
+    }
+
+    /// Sets the trace context from `traceparent` and `tracestate` headers. An invalid
+    /// `traceparent` is refused at enqueue (see [`TraceContext::parse`] to check it first).
+    pub fn traceparent(mut self, traceparent: &str, tracestate: Option<&str>) -> Self {
+        self.trace = Some(
+            TraceContext::parse(traceparent, tracestate).unwrap_or(TraceContext {
+                traceparent: traceparent.to_string(),
+                tracestate: None,
+            }),
+        );
+        self
     }
 
     /// Options with a delay.
@@ -249,6 +269,9 @@ pub struct JobMeta {
     /// The job asked for a fresh answer: no answer stored for reuse is handed to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fresh: bool,
+    /// The W3C trace context of the span that enqueued it (plain, never sealed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// [`JobMeta`] as stored: the times a ready job shares with `created_at` may be absent.
@@ -271,6 +294,8 @@ struct StoredMeta {
     ix: Option<String>,
     #[serde(default)]
     fresh: bool,
+    #[serde(default)]
+    trace: Option<TraceContext>,
 }
 
 impl From<StoredMeta> for JobMeta {
@@ -285,6 +310,7 @@ impl From<StoredMeta> for JobMeta {
             due_at: m.due_at.unwrap_or(m.created_at),
             ix: m.ix,
             fresh: m.fresh,
+            trace: m.trace,
         }
     }
 }
@@ -309,6 +335,8 @@ impl JobMeta {
             ix: Option<&'a str>,
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             fresh: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            trace: Option<&'a TraceContext>,
         }
         let mut text = serde_json::to_string(&Head {
             kind: &self.kind,
@@ -316,6 +344,7 @@ impl JobMeta {
             idempotency_key: self.idempotency_key.as_deref(),
             ix: self.ix.as_deref(),
             fresh: self.fresh,
+            trace: self.trace.as_ref(),
         })
         .expect("metadata serializes");
         // `{"kind":…}` → `,"kind":…}`

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{PartialEnqueue, QueueError, Result};
 use crate::ident::{IdType, IndexKey};
-use crate::job::{EnqueueOptions, Enqueued, Job, JobMeta, JobRecord, JobState, epoch_ms, new_id};
+use crate::job::{
+    EnqueueOptions, Enqueued, Job, JobMeta, JobRecord, JobState, TraceContext, epoch_ms, new_id,
+};
 use crate::keys::{Keys, validate_queue_name};
 use crate::policy::RetryPolicy;
 use crate::rdb::{
@@ -451,6 +453,7 @@ impl Queue {
             due_at: 0,
             ix: ident.clone(),
             fresh: o.fresh,
+            trace: o.trace.or_else(TraceContext::current),
         };
         NewJob {
             id,

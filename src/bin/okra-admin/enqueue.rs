@@ -115,6 +115,7 @@ pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<E
         max_attempts: args.max_attempts,
         idempotency_key: args.idempotency_key,
         fresh: args.fresh,
+        trace: None,
     };
     let e = queue.enqueue(&job, options).await?;
     if out.json {
