@@ -29,6 +29,7 @@ use crate::policy::RetryPolicy;
 use crate::queue::{DeadLimits, QueueConfig};
 use crate::rdb::RedisSettings;
 use crate::seal::{SealSettings, Sealer};
+use crate::telemetry::TelemetrySettings;
 
 /// Where the settings file is looked for when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
@@ -63,6 +64,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Sealing at rest (`[seal]`).
     pub seal: SealSettings,
+    /// Traces and their export (`[telemetry]`).
+    pub telemetry: TelemetrySettings,
     /// The keys of `seal.keys_file`, read and checked by [`Settings::load`].
     pub sealer: Option<std::sync::Arc<Sealer>>,
 }
@@ -142,6 +145,7 @@ pub static SECTIONS: std::sync::LazyLock<Vec<(&'static str, Vec<String>)>> =
             ("match", keys_of::<MatchSettings>()),
             ("log", keys_of::<LogSettings>()),
             ("seal", keys_of::<SealSettings>()),
+            ("telemetry", keys_of::<TelemetrySettings>()),
         ]
     });
 
@@ -198,6 +202,7 @@ impl Settings {
             matching,
             log,
             seal,
+            telemetry,
         ) = (
             part("redis"),
             part("queue"),
@@ -210,6 +215,7 @@ impl Settings {
             part("match"),
             part("log"),
             part("seal"),
+            part("telemetry"),
         );
         let mut read = Reader {
             problems: &mut problems,
@@ -228,6 +234,7 @@ impl Settings {
             matching: read.part(&matching, "match"),
             log: read.part(&log, "log"),
             seal: read.part(&seal, "seal"),
+            telemetry: read.part(&telemetry, "telemetry"),
             sealer: None,
         };
         // An empty value (`OKQ_SEAL__KEYS_FILE=`) turns sealing off, like an unset one.
@@ -279,6 +286,7 @@ impl Settings {
         if let Err(e) = self.okra.validate() {
             problems.push(e);
         }
+        problems.extend(self.telemetry.problems());
         if let Err(e) = self.matching.validate() {
             problems.push(e);
         }

@@ -19,7 +19,7 @@
 //! - [`backend`]: the apalis backend and its background loops, one per file;
 //! - [`okra`]: Okra jobs, HTTP client, classification, masking and their settings;
 //! - [`config`]: the binaries' settings, composed from the types above;
-//! - [`telemetry`]: the binaries' logs.
+//! - [`telemetry`]: the binaries' logs, and traces of a job's life (OpenTelemetry).
 
 pub mod audit;
 pub mod backend;
@@ -41,7 +41,6 @@ pub mod rdb;
 pub mod rekey;
 pub mod seal;
 pub mod stats;
-#[cfg(feature = "cli")]
 pub mod telemetry;
 mod waiters;
 

@@ -12,9 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{PartialEnqueue, QueueError, Result};
 use crate::ident::{IdType, IndexKey};
-use crate::job::{
-    EnqueueOptions, Enqueued, Job, JobMeta, JobRecord, JobState, TraceContext, epoch_ms, new_id,
-};
+use crate::job::{EnqueueOptions, Enqueued, Job, JobMeta, JobRecord, JobState, epoch_ms, new_id};
 use crate::keys::{Keys, validate_queue_name};
 use crate::policy::RetryPolicy;
 use crate::rdb::{
@@ -317,7 +315,8 @@ impl Queue {
 
     /// Enqueues one job after validating it.
     pub async fn enqueue<J: Job>(&self, job: &J, options: EnqueueOptions) -> Result<Enqueued> {
-        let raw = RawJob::of(job, options).map_err(QueueError::InvalidJob)?;
+        let mut raw = RawJob::of(job, options).map_err(QueueError::InvalidJob)?;
+        let _span = crate::telemetry::send_span(self.name(), std::slice::from_mut(&mut raw));
         let mut out = self
             .rdb
             .enqueue(&[self.new_job(raw)], self.cfg.idempotency_ttl)
@@ -353,15 +352,14 @@ impl Queue {
     /// were not, and which could not be checked, so running the rest again duplicates nothing.
     pub async fn enqueue_raw_bulk(
         &self,
-        jobs: Vec<RawJob>,
+        mut jobs: Vec<RawJob>,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Enqueued>> {
         // Unvalidated payloads, but options are checked: a due time past MAX_DELAY is refused.
-        for (i, j) in jobs.iter().enumerate() {
-            j.options
-                .check()
-                .map_err(|e| QueueError::InvalidJob(format!("job #{}: {e}", i + 1)))?;
-        }
+        let invalid = |i: usize, e| QueueError::InvalidJob(format!("job #{}: {e}", i + 1));
+        (jobs.iter().enumerate())
+            .try_for_each(|(i, j)| j.options.check().map_err(|e| invalid(i, e)))?;
+        let _span = crate::telemetry::send_span(self.name(), &mut jobs);
         let news: Vec<NewJob> = jobs.into_iter().map(|j| self.new_job(j)).collect();
         let ttl = self.cfg.idempotency_ttl;
         let failed = std::sync::atomic::AtomicBool::new(false);
@@ -453,7 +451,7 @@ impl Queue {
             due_at: 0,
             ix: ident.clone(),
             fresh: o.fresh,
-            trace: o.trace.or_else(TraceContext::current),
+            trace: o.trace,
         };
         NewJob {
             id,

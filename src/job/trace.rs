@@ -53,11 +53,20 @@ impl TraceContext {
         let cx = opentelemetry::Context::current();
         let span = cx.span();
         let sc = span.span_context();
-        if !sc.is_valid() {
-            return None;
-        }
+        sc.is_valid().then(|| Self::of(sc))
+    }
+
+    /// Without the `otel` feature no span carries an OpenTelemetry context.
+    #[cfg(not(feature = "otel"))]
+    pub fn current() -> Option<Self> {
+        None
+    }
+
+    /// The context of an OpenTelemetry span.
+    #[cfg(feature = "otel")]
+    pub fn of(sc: &opentelemetry::trace::SpanContext) -> Self {
         let state = sc.trace_state().header();
-        Some(Self {
+        Self {
             traceparent: format!(
                 "00-{}-{}-{:02x}",
                 sc.trace_id(),
@@ -65,13 +74,7 @@ impl TraceContext {
                 sc.trace_flags().to_u8() & 1
             ),
             tracestate: (!state.is_empty() && tracestate_ok(&state)).then_some(state),
-        })
-    }
-
-    /// Without the `otel` feature no span carries an OpenTelemetry context.
-    #[cfg(not(feature = "otel"))]
-    pub fn current() -> Option<Self> {
-        None
+        }
     }
 }
 
