@@ -41,6 +41,13 @@ impl Tracing {
     pub fn exporting(&self) -> bool {
         self.provider.is_some()
     }
+
+    /// Sends the spans ended so far (waits up to 5 s).
+    pub fn flush(&self) {
+        if let Some(p) = &self.provider {
+            let _ = p.force_flush();
+        }
+    }
 }
 
 impl Drop for Tracing {
@@ -78,6 +85,7 @@ pub fn init_traced(format: &str, level: &str, t: &TelemetrySettings, service: &s
             .with_tracer(p.tracer("okra-queue"))
             .with_location(false)
             .with_threads(false)
+            .with_tracked_inactivity(false)
             .with_target(false)
             .with_filter(filter_fn(|m| m.is_span() && m.target() == TARGET))
     });
@@ -144,6 +152,7 @@ fn dropped(n: usize) {
 /// What the export thread is asked to do.
 enum Msg {
     Span(Box<SpanData>),
+    Resource(Box<Resource>),
     Flush(SyncSender<()>),
 }
 
@@ -184,10 +193,10 @@ impl Bounded {
 }
 
 /// The export thread: batches of up to [`BATCH`] spans, sent at least every [`EVERY`].
-fn run<E: SpanExporter>(exporter: E, rx: Receiver<Msg>) {
+fn run<E: SpanExporter>(mut exporter: E, rx: Receiver<Msg>) {
     let mut batch: Vec<SpanData> = Vec::with_capacity(BATCH);
     let mut since = Instant::now();
-    let export = |batch: &mut Vec<SpanData>| {
+    let export = |exporter: &E, batch: &mut Vec<SpanData>| {
         if batch.is_empty() {
             return;
         }
@@ -204,18 +213,22 @@ fn run<E: SpanExporter>(exporter: E, rx: Receiver<Msg>) {
                     continue;
                 }
             }
+            Ok(Msg::Resource(r)) => {
+                exporter.set_resource(&r);
+                continue;
+            }
             Ok(Msg::Flush(done)) => {
-                export(&mut batch);
+                export(&exporter, &mut batch);
                 let _ = done.send(());
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                export(&mut batch);
+                export(&exporter, &mut batch);
                 let _ = exporter.shutdown();
                 return;
             }
         }
-        export(&mut batch);
+        export(&exporter, &mut batch);
         since = Instant::now();
     }
 }
@@ -227,6 +240,11 @@ impl SpanProcessor for Bounded {
         if span.span_context.is_sampled() {
             self.send(Msg::Span(Box::new(span)));
         }
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        // Sent before any span: the provider sets it as it is built.
+        self.send(Msg::Resource(Box::new(resource.clone())));
     }
 
     fn force_flush(&self) -> OTelSdkResult {
