@@ -316,7 +316,7 @@ impl Queue {
     /// Enqueues one job after validating it.
     pub async fn enqueue<J: Job>(&self, job: &J, options: EnqueueOptions) -> Result<Enqueued> {
         let mut raw = RawJob::of(job, options).map_err(QueueError::InvalidJob)?;
-        let _span = crate::telemetry::send_span(self.name(), std::slice::from_mut(&mut raw));
+        let _span = crate::telemetry::send_span(self.name(), [&mut raw.options]);
         let mut out = self
             .rdb
             .enqueue(&[self.new_job(raw)], self.cfg.idempotency_ttl)
@@ -359,7 +359,8 @@ impl Queue {
         let invalid = |i: usize, e| QueueError::InvalidJob(format!("job #{}: {e}", i + 1));
         (jobs.iter().enumerate())
             .try_for_each(|(i, j)| j.options.check().map_err(|e| invalid(i, e)))?;
-        let _span = crate::telemetry::send_span(self.name(), &mut jobs);
+        let _span =
+            crate::telemetry::send_span(self.name(), jobs.iter_mut().map(|j| &mut j.options));
         let news: Vec<NewJob> = jobs.into_iter().map(|j| self.new_job(j)).collect();
         let ttl = self.cfg.idempotency_ttl;
         let failed = std::sync::atomic::AtomicBool::new(false);

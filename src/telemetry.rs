@@ -18,7 +18,10 @@ pub use spans::send as send_span;
 
 /// Without the `otel` feature there is no producer span (see `spans::send`).
 #[cfg(not(feature = "otel"))]
-pub fn send_span(_queue: &str, _jobs: &mut [crate::queue::RawJob]) -> tracing::Span {
+pub fn send_span<'a>(
+    _queue: &str,
+    _jobs: impl IntoIterator<Item = &'a mut crate::job::EnqueueOptions>,
+) -> tracing::Span {
     tracing::Span::none()
 }
 

@@ -11,8 +11,7 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::Propagation;
-use crate::job::TraceContext;
-use crate::queue::RawJob;
+use crate::job::{EnqueueOptions, TraceContext};
 
 /// The target of every span meant for export.
 pub const TARGET: &str = "okra_queue::otel";
@@ -25,13 +24,13 @@ const SYSTEM: &str = "okra_queue";
 /// stores this span's context, so every attempt points at the enqueue. In a bulk enqueue a
 /// job keeps a context of its own; one without gets the span's (or, with no exporter, the
 /// context current in the task, if any).
-pub fn send(queue: &str, jobs: &mut [RawJob]) -> Span {
+pub fn send<'a>(queue: &str, jobs: impl IntoIterator<Item = &'a mut EnqueueOptions>) -> Span {
     let span = tracing::info_span!(target: TARGET, "send",
         otel.name = format!("send {queue}"), otel.kind = "producer",
         messaging.system = SYSTEM, messaging.operation.type = "send",
         messaging.operation.name = "send", messaging.destination.name = queue,
         messaging.batch.message_count = Empty);
-    let mut traces: Vec<_> = jobs.iter_mut().map(|j| &mut j.options.trace).collect();
+    let mut traces: Vec<_> = jobs.into_iter().map(|o| &mut o.trace).collect();
     let own = if span.is_disabled() {
         None
     } else {
