@@ -82,9 +82,8 @@ impl TelemetrySettings {
         if self.queue_size == 0 {
             out.push("telemetry.queue_size must be at least 1".to_string());
         }
-        if !self.endpoint.is_empty()
-            && !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://"))
-        {
+        let e = self.endpoint.trim();
+        if !(e.is_empty() || e.starts_with("http://") || e.starts_with("https://")) {
             out.push("telemetry.endpoint must be an http:// or https:// URL".to_string());
         }
         out

@@ -146,20 +146,6 @@ fn host_of(url: &str) -> String {
     host.split(':').next().unwrap_or("").to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn server_address_is_the_host_alone() {
-        for (url, host) in [
-            ("https://api.okra.ng/v2", "api.okra.ng"),
-            ("http://127.0.0.1:8080/v2?x=1", "127.0.0.1"),
-            ("http://user:pw@[::1]:9/p", "::1"),
-        ] {
-            assert_eq!(super::host_of(url), host);
-        }
-    }
-}
-
 /// The OpenTelemetry span context of a stored trace context (remote, as it came from
 /// another process).
 fn span_context(t: &TraceContext) -> Option<SpanContext> {
@@ -188,4 +174,18 @@ fn of_context(cx: &opentelemetry::Context) -> Option<TraceContext> {
     let span = cx.span();
     let sc = span.span_context();
     sc.is_valid().then(|| TraceContext::of(sc))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_address_is_the_host_alone() {
+        for (url, host) in [
+            ("https://api.okra.ng/v2", "api.okra.ng"),
+            ("http://127.0.0.1:8080/v2?x=1", "127.0.0.1"),
+            ("http://user:pw@[::1]:9/p", "::1"),
+        ] {
+            assert_eq!(super::host_of(url), host);
+        }
+    }
 }
