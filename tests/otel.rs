@@ -399,3 +399,59 @@ async fn with_the_collector_gone_jobs_still_complete() {
     assert!(dropped > 0.0, "dropped spans are counted");
     worker.terminate(Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn with_propagation_child_each_attempt_is_in_the_producer_trace() {
+    let receiver = Receiver::start();
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &[]);
+    let queue = producer(&server, "okra_otel_child").await;
+    let mut env = otel_env(&receiver.url);
+    env.push(("OKQ_TELEMETRY__PROPAGATION", "child".into()));
+    let spec = WorkerSpec {
+        queue: "okra_otel_child",
+        env,
+        ..WorkerSpec::default()
+    };
+    let mut worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    let job = OkraJob::new("bvn_verify", &[("bvn", "22234567890")]).unwrap();
+    let traceparent = format!("00-{TRACE_ID}-{PARENT}-01");
+    let id = queue
+        .enqueue(
+            &job,
+            EnqueueOptions::default().traceparent(&traceparent, None),
+        )
+        .await
+        .unwrap()
+        .id;
+    let done = queue.wait(&id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(done.state, JobState::Completed, "{}", worker.log_text());
+    // The stored context: the one given, or the send span's when this process exports too.
+    let stored = done.meta.trace.unwrap().traceparent;
+    let until = Instant::now() + Duration::from_secs(15);
+    let process = loop {
+        let found: Vec<Span> = receiver
+            .spans()
+            .into_iter()
+            .filter(|s| s.name == "process okra_otel_child")
+            .collect();
+        if !found.is_empty() || Instant::now() > until {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    worker.terminate(Duration::from_secs(10));
+    assert_eq!(process.len(), 1);
+    assert_eq!(
+        hex(&process[0].trace_id),
+        TRACE_ID,
+        "in the producer's trace"
+    );
+    assert_eq!(
+        format!("00-{TRACE_ID}-{}-01", hex(&process[0].parent_span_id)),
+        stored,
+        "a child of the stored context"
+    );
+    assert!(process[0].links.is_empty());
+}

@@ -89,3 +89,34 @@ impl TelemetrySettings {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_setting_is_a_base_url_and_must_be_http() {
+        let t = TelemetrySettings {
+            endpoint: "http://collector:4318/".into(),
+            ..TelemetrySettings::default()
+        };
+        assert_eq!(
+            t.traces_url().as_deref(),
+            Some("http://collector:4318/v1/traces")
+        );
+        assert!(t.problems().is_empty());
+        let bad = TelemetrySettings {
+            endpoint: "collector:4318".into(),
+            queue_size: 0,
+            ..TelemetrySettings::default()
+        };
+        assert_eq!(bad.problems().len(), 2);
+        assert!(
+            !bad.problems()[1].contains("collector"),
+            "never echoes the value"
+        );
+        let child: TelemetrySettings = serde_json::from_str(r#"{"propagation":"child"}"#).unwrap();
+        assert_eq!(child.propagation, Propagation::Child);
+        assert!(serde_json::from_str::<TelemetrySettings>(r#"{"propagation":"x"}"#).is_err());
+    }
+}
