@@ -16,6 +16,9 @@ test:
 ## Enqueue 100,000 no-op jobs, drain them; the same with apalis-redis 1.0. Then dead-letter page
 ## reads with 1,000,000 dead letters. Then Okra jobs end to end (okra-worker and okra-sandbox)
 ## with the CPU per job of each part, and what a match request's comparison costs per job.
+## Then okra-gateway against the library: single and batch enqueues over HTTP, its CPU per
+## enqueue, and latency at 1,000 requests/s.
+## Then webhooks: job completion → a local receiver's 2xx (p50/p99), deliveries/s.
 ## Not part of `make test`.
 bench:
 	$(CARGO) bench --locked --bench drain
@@ -23,6 +26,8 @@ bench:
 	$(CARGO) bench --locked --bench okra
 	$(CARGO) bench --locked --bench matching
 	$(CARGO) bench --locked --bench durability
+	$(CARGO) bench --locked --bench gateway
+	$(CARGO) bench --locked --bench webhooks
 
 ## Fault injection on real redis-server, okra-worker and okra-sandbox processes (minutes):
 ## Redis SIGKILL + AOF restart, Redis down 30 s, a worker SIGKILLed every 2 s, a partitioned

@@ -5,8 +5,12 @@
 //!
 //! - `reuse off`: the default;
 //! - `reuse on, misses`: `okra.reuse_window` on and every job a new person, so every job pays
-//!   the reuse check (one script call before its paid call, one after) and gains nothing: the
-//!   cost of the reuse check on the hot path;
+//!   the reuse check (its begin before the paid call and its settle after, each batched with
+//!   the other jobs' into one script call) and gains nothing: the cost of the reuse check on
+//!   the hot path, printed as ratios to `reuse off` (Redis and worker CPU per job);
+//! - `reuse off, index key`: the worker with `queue.index_key` (which reuse needs) but no
+//!   window: it indexes the identifiers each answer carries, so `reuse on` compared with it is
+//!   the reuse check alone;
 //! - each again with `[seal] keys_file` (producer and worker): the cost of sealing at rest,
 //!   each pair run A B B A so a drift of the machine weighs on both sides;
 //! - `traced`: the default with OpenTelemetry export on and every trace sampled
@@ -167,6 +171,13 @@ async fn main() -> anyhow::Result<()> {
         env: vec![],
         seal: None,
     };
+    // What reuse needs besides its window: the index key. Alone, it makes the worker index
+    // the identifiers each answer carries (outcome.lua), a cost of its own.
+    let indexed = Mode {
+        name: "reuse off, index key",
+        env: vec![("OKQ_QUEUE__INDEX_KEY", INDEX_KEY.into())],
+        seal: None,
+    };
     let sealed = Mode {
         name: "sealed",
         env: vec![],
@@ -198,20 +209,22 @@ async fn main() -> anyhow::Result<()> {
         &sealed,
         &traced,
         &off,
+        &indexed,
         &reuse_on,
         &reuse_sealed,
         &reuse_sealed,
         &reuse_on,
+        &indexed,
     ];
     println!(
-        "{:<18} {:>10} {:>16} {:>16} {:>14}",
+        "{:<20} {:>10} {:>16} {:>16} {:>14}",
         "mode", "jobs/s", "worker µs/job", "sandbox µs/job", "Redis µs/job"
     );
     let mut rows: Vec<(&str, Figures)> = Vec::new();
     for (n, mode) in order.iter().enumerate() {
         let f = run(dir.path(), n + 1, &url, &sandbox, mode, jobs, concurrency).await?;
         println!(
-            "{:<18} {:>10.0} {:>16.1} {:>16.1} {:>14.1}",
+            "{:<20} {:>10.0} {:>16.1} {:>16.1} {:>14.1}",
             mode.name, f.jobs_per_s, f.worker_us, f.sandbox_us, f.redis_us
         );
         rows.push((mode.name, f));
@@ -234,8 +247,29 @@ async fn main() -> anyhow::Result<()> {
         mean(traced.name, |f| f.worker_us) - mean(off.name, |f| f.worker_us),
         (mean(traced.name, |f| f.jobs_per_s) / mean(off.name, |f| f.jobs_per_s) - 1.0) * 100.0
     );
-    for (name, f) in rows.iter().take(1).chain(rows.iter().skip(6).take(1)) {
+    for base in [&off, &indexed] {
+        let redis = mean(reuse_on.name, |f| f.redis_us) / mean(base.name, |f| f.redis_us);
+        let worker = mean(reuse_on.name, |f| f.worker_us) / mean(base.name, |f| f.worker_us);
+        println!(
+            "reuse on / {} in this run (two runs each): Redis {redis:.2}× (target ≤ 1.5×), worker CPU {worker:.2}× (target ≤ 1.10×)",
+            base.name
+        );
+    }
+    for (name, f) in rows.iter().take(1).chain(rows.iter().skip(6).take(2)) {
         if !f.commands.is_empty() {
+            let calls = |only: Option<&str>| -> f64 {
+                f.commands
+                    .iter()
+                    .filter(|(c, ..)| only.is_none_or(|o| o == c))
+                    .map(|(_, n, _)| n)
+                    .sum::<f64>()
+                    / jobs as f64
+            };
+            println!(
+                "Redis commands per job, {name}: {:.2} ({:.2} script calls; every command a script runs counts)",
+                calls(None) - calls(Some("evalsha")) - calls(Some("eval")),
+                calls(Some("evalsha")) + calls(Some("eval")),
+            );
             println!(
                 "Redis per command, {name}, µs/job (evalsha includes the commands its scripts run): {}",
                 per_job(&f.commands, jobs, 10)

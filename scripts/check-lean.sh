@@ -3,7 +3,7 @@
 # binaries' dependencies. Run by `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-heavy='^(axum|clap|indicatif|comfy-table|metrics-exporter-prometheus|mimalloc|tracing-subscriber|anyhow)$'
+heavy='^(axum|clap|indicatif|comfy-table|metrics-exporter-prometheus|mimalloc|tracing-subscriber|anyhow|utoipa)$'
 deps=$(cargo tree --locked --no-default-features -e normal --prefix none | sed 's/ v[0-9].*//' | sort -u)
 found=$(echo "$deps" | grep -E "$heavy" || true)
 if [ -n "$found" ]; then

@@ -21,8 +21,9 @@ pub struct AuditEntry {
     pub actor: String,
     /// What: `requeue`, `purge`, `cancel`, `run-now`, `pause`, `resume`, `unthrottle`,
     /// `rate-limit`, `queue-delete`, `erase`, `rekey`, `export-reveal`, `show-reveal`,
-    /// `list-reveal`, `login`, `login-failed` (a window's failed dashboard logins, by the actor
-    /// `unauthenticated`).
+    /// `list-reveal`, `api-key-create`, `api-key-revoke`, `login`, `login-failed` (a window's
+    /// failed dashboard logins, by the actor `unauthenticated`), `webhook-add`,
+    /// `webhook-remove`, `webhook-rotate`, `webhook-disable` (a 410 Gone).
     pub action: String,
     /// The queue it acted on (empty for changes outside one queue).
     pub queue: String,

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::WorkerOptions;
 use crate::error::QueueError;
+use crate::gateway::GatewaySettings;
 use crate::okra::providers::{PROVIDERS, ProviderSettings};
 use crate::okra::{ClassificationSettings, Classifier, Delays, MatchSettings, OkraSettings};
 use crate::policy::RetryPolicy;
@@ -66,6 +67,10 @@ pub struct Settings {
     pub seal: SealSettings,
     /// Traces and their export (`[telemetry]`).
     pub telemetry: TelemetrySettings,
+    /// The HTTP gateway (`[gateway]`).
+    pub gateway: GatewaySettings,
+    /// Webhook deliveries (`[webhooks]`).
+    pub webhooks: crate::webhooks::WebhookSettings,
     /// The keys of `seal.keys_file`, read and checked by [`Settings::load`].
     pub sealer: Option<std::sync::Arc<Sealer>>,
 }
@@ -146,6 +151,8 @@ pub static SECTIONS: std::sync::LazyLock<Vec<(&'static str, Vec<String>)>> =
             ("log", keys_of::<LogSettings>()),
             ("seal", keys_of::<SealSettings>()),
             ("telemetry", keys_of::<TelemetrySettings>()),
+            ("gateway", keys_of::<GatewaySettings>()),
+            ("webhooks", keys_of::<crate::webhooks::WebhookSettings>()),
         ]
     });
 
@@ -190,6 +197,7 @@ impl Settings {
                 _ => Some(fig.focus(section)),
             }
         };
+        let hooks = part("webhooks");
         let (
             redis,
             queue,
@@ -217,6 +225,7 @@ impl Settings {
             part("seal"),
             part("telemetry"),
         );
+        let gateway = part("gateway");
         let mut read = Reader {
             problems: &mut problems,
         };
@@ -235,6 +244,8 @@ impl Settings {
             log: read.part(&log, "log"),
             seal: read.part(&seal, "seal"),
             telemetry: read.part(&telemetry, "telemetry"),
+            gateway: read.part(&gateway, "gateway"),
+            webhooks: read.part(&hooks, "webhooks"),
             sealer: None,
         };
         // An empty value (`OKQ_SEAL__KEYS_FILE=`) turns sealing off, like an unset one.
@@ -290,8 +301,10 @@ impl Settings {
         if let Err(e) = self.matching.validate() {
             problems.push(e);
         }
+        problems.extend(self.webhooks.validate().err());
         // Names, URLs and prices here; secrets where a binary needs them (`okra-worker`).
         problems.extend(self.provider.validate(&[], &|_| Some("set".into())));
+        problems.extend(self.gateway.validate().err());
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             problems.push(format!(
                 "log.format must be `pretty` or `json`, got `{}`",
@@ -318,7 +331,7 @@ impl Settings {
     /// The effective settings, one `section.key = value` line each, secrets masked (see
     /// [`masked`]); what `--check-config` prints.
     pub fn effective(&self) -> Vec<String> {
-        let parts: [(&str, serde_json::Result<serde_json::Value>); 13] = [
+        let parts: [(&str, serde_json::Result<serde_json::Value>); 16] = [
             ("redis", serde_json::to_value(&self.redis)),
             ("queue", serde_json::to_value(&self.queue)),
             ("retry", serde_json::to_value(&self.retry)),
@@ -332,6 +345,9 @@ impl Settings {
             ("match", serde_json::to_value(&self.matching)),
             ("log", serde_json::to_value(&self.log)),
             ("seal", serde_json::to_value(&self.seal)),
+            ("telemetry", serde_json::to_value(&self.telemetry)),
+            ("gateway", serde_json::to_value(&self.gateway)),
+            ("webhooks", serde_json::to_value(&self.webhooks)),
         ];
         let mut lines = Vec::new();
         for (section, value) in parts {

@@ -1,6 +1,7 @@
 //! The vocabulary every layer shares: jobs as producers write them, their state, metadata,
 //! failures and attempt history, and the lease a worker holds. Types only; storage is `rdb`.
 
+mod options;
 mod shown;
 mod trace;
 
@@ -8,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+pub use options::{EnqueueOptions, METADATA_MAX, check_metadata};
 pub use shown::{RULE_PREFIX, json_error_rule, kind_for_log, kind_for_metrics};
 pub use trace::TraceContext;
 
@@ -153,80 +155,6 @@ pub fn check_delay(delay: Option<Duration>, run_at: Option<SystemTime>) -> Resul
     Ok(())
 }
 
-/// Per-job options at enqueue.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EnqueueOptions {
-    /// Run no earlier than this long from now.
-    pub delay: Option<Duration>,
-    /// Run no earlier than this time (wins over `delay`).
-    pub run_at: Option<SystemTime>,
-    /// Attempt budget. Unset: the fleet's `retry.max_attempts` at the time of each decision.
-    pub max_attempts: Option<u32>,
-    /// A second enqueue with the same key (within the idempotency TTL) enqueues nothing and
-    /// returns the first job's id.
-    pub idempotency_key: Option<String>,
-    /// Ask for a fresh answer: never hand this job an answer stored for reuse (`okra-worker`
-    /// then makes the paid call even within `okra.reuse_window`).
-    pub fresh: bool,
-    /// The W3C trace context to store with the job (e.g. an HTTP request's `traceparent`);
-    /// unset, enqueue stores the current span's, if there is one.
-    pub trace: Option<TraceContext>,
-}
-
-impl EnqueueOptions {
-    /// Checks the options: a delay or run-at time within [`MAX_DELAY`], a W3C trace context.
-    pub fn check(&self) -> Result<(), String> {
-        if let Some(t) = &self.trace {
-            TraceContext::parse(&t.traceparent, None)?;
-        }
-        check_delay(self.delay, self.run_at)
-    }
-
-    /// Sets the trace context from `traceparent` and `tracestate` headers. An invalid
-    /// `traceparent` is refused at enqueue (see [`TraceContext::parse`] to check it first).
-    pub fn traceparent(mut self, traceparent: &str, tracestate: Option<&str>) -> Self {
-        self.trace = Some(
-            TraceContext::parse(traceparent, tracestate).unwrap_or(TraceContext {
-                traceparent: traceparent.to_string(),
-                tracestate: None,
-            }),
-        );
-        self
-    }
-
-    /// Options with a delay.
-    pub fn delay(delay: Duration) -> Self {
-        Self {
-            delay: Some(delay),
-            ..Self::default()
-        }
-    }
-
-    /// Sets the idempotency key.
-    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.idempotency_key = Some(key.into());
-        self
-    }
-
-    /// Sets the attempt budget.
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = Some(n);
-        self
-    }
-
-    /// Sets an absolute run time.
-    pub fn run_at(mut self, at: SystemTime) -> Self {
-        self.run_at = Some(at);
-        self
-    }
-
-    /// Asks for a fresh answer (no reuse of a stored one).
-    pub fn fresh(mut self) -> Self {
-        self.fresh = true;
-        self
-    }
-}
-
 /// What an enqueue did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Enqueued {
@@ -272,6 +200,10 @@ pub struct JobMeta {
     /// The W3C trace context of the span that enqueued it (plain, never sealed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceContext>,
+    /// The app's metadata as JSON text ([`EnqueueOptions::metadata`]); sealed at rest on a
+    /// sealed queue, opened by [`crate::Queue::job`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
 }
 
 /// [`JobMeta`] as stored: the times a ready job shares with `created_at` may be absent.
@@ -296,6 +228,7 @@ struct StoredMeta {
     fresh: bool,
     #[serde(default)]
     trace: Option<TraceContext>,
+    metadata: Option<String>,
 }
 
 impl From<StoredMeta> for JobMeta {
@@ -311,6 +244,7 @@ impl From<StoredMeta> for JobMeta {
             ix: m.ix,
             fresh: m.fresh,
             trace: m.trace,
+            metadata: m.metadata,
         }
     }
 }
@@ -337,6 +271,9 @@ impl JobMeta {
             fresh: bool,
             #[serde(skip_serializing_if = "Option::is_none")]
             trace: Option<&'a TraceContext>,
+            // Last: the scripts read `kind` and `ix` as the first match in the line.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            metadata: Option<&'a str>,
         }
         let mut text = serde_json::to_string(&Head {
             kind: &self.kind,
@@ -345,6 +282,7 @@ impl JobMeta {
             ix: self.ix.as_deref(),
             fresh: self.fresh,
             trace: self.trace.as_ref(),
+            metadata: self.metadata.as_deref(),
         })
         .expect("metadata serializes");
         // `{"kind":…}` → `,"kind":…}`
@@ -550,6 +488,18 @@ pub struct JobRecord {
     pub last_error: Option<Failure>,
     /// The last attempts, oldest first.
     pub history: Vec<HistoryEntry>,
+}
+
+impl JobRecord {
+    /// The app's metadata given at enqueue (`None` without any; a JSON string
+    /// `sealed (key k1)` when it does not open with this handle's keys).
+    pub fn metadata(&self) -> Option<serde_json::Value> {
+        let text = self.meta.metadata.as_deref()?;
+        Some(
+            serde_json::from_str(text)
+                .unwrap_or_else(|_| serde_json::Value::String(text.to_string())),
+        )
+    }
 }
 
 /// Splits a stored record into (metadata JSON, payload JSON): JSON text never holds a raw

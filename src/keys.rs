@@ -57,7 +57,17 @@
 //! | `answers` | string | how far (died-at ms) Okra's answers were dropped from dead letters (`dead.answer_retention`) |
 //! | `rekey` | hash | `okra-admin keys rekey`'s progress: column → scan cursor (resumable) |
 //! | `sealed` | hash | present once the queue is sealed: key id → when it first sealed here (ms); writers refuse plaintext |
+//! | `hooks` | hash | webhook endpoint id → its JSON (URL, events, secrets; src/webhooks/) |
+//! | `hooks_on` | string | the events some enabled endpoint takes (`c`, `d`, `r`); absent = none |
+//! | `outbox` | list | `c|id|ms` references of outcomes to deliver, written by `outcome.lua` |
+//! | `outbox_held` | list | references a worker's forwarder is turning into delivery jobs |
 //! | `idem:<key>` | string | idempotency claim → job id, with a TTL; `<key>` is `#` and a keyed hash, never the key as given |
+//! | `reqfp:<key>` | string | `okra-gateway`: keyed hash (as `idem:`) of the SHA-256 of the body that first used idempotency key `<key>`, same TTL; another body under the key is refused (422) |
+//!
+//! The gateway's API keys live outside every queue: `okq:apikeys` (hash: name → the key's
+//! record, with the SHA-256 of its token, never the token), `okq:apikey:<sha256>` (string: the
+//! record again, what a request looks up) and `okq:apikey-reads` (capped stream: key name,
+//! queue and job id of each result read through the gateway).
 
 /// Keys of one queue. Cheap to clone; build once per queue.
 #[derive(Debug, Clone)]
@@ -121,6 +131,10 @@ keys!(
     rekey,
     durable,
     sealed,
+    hooks,
+    hooks_on,
+    outbox,
+    outbox_held,
 );
 
 impl Keys {
@@ -146,6 +160,11 @@ impl Keys {
     /// Idempotency claim for `key`.
     pub fn idempotency(&self, key: &str) -> String {
         format!("{}idem:{key}", self.prefix)
+    }
+
+    /// The gateway's fingerprint of the first request that used idempotency key `key`.
+    pub fn request_fingerprint(&self, key: &str) -> String {
+        format!("{}reqfp:{key}", self.prefix)
     }
 
     /// Every idempotency claim of the queue (a `SCAN` pattern; the name is escaped).
@@ -178,9 +197,22 @@ pub const QUEUES: &str = "okq:queues";
 /// known id refuses to start.
 pub const KEYCHECK: &str = "okq:keycheck";
 
+/// Webhook endpoint id → its queue (a hash, outside every hash tag): `webhook remove ID`
+/// finds the endpoint's queue here.
+pub const WEBHOOKS: &str = "okq:webhooks";
+
 /// The audit trail of operator changes in every queue (a capped stream, outside every hash
 /// tag like the registry).
 pub const AUDIT: &str = "okq:audit";
+
+/// The gateway's API keys by name (a hash of records; outside every hash tag).
+pub const API_KEYS: &str = "okq:apikeys";
+
+/// Prefix of the key that finds an API key's record by the SHA-256 of its token.
+pub const API_KEY_PREFIX: &str = "okq:apikey:";
+
+/// Result reads through the gateway, per API key (a capped stream of its own).
+pub const API_KEY_READS: &str = "okq:apikey-reads";
 
 /// Keys of one upstream account's rate limit and throttle: `okq:{acct:NAME}:…`, a hash tag of
 /// their own, so every queue that calls the upstream with that account shares them, and no

@@ -18,9 +18,11 @@
 //!   and [`browse`] (jobs by state, cancel, run now, find, the queue registry);
 //! - [`backend`]: the apalis backend and its background loops, one per file;
 //! - [`okra`]: Okra jobs, HTTP client, classification, masking and their settings;
+//! - [`webhooks`]: signed webhooks for outcomes (endpoints, the SSRF guard, delivery jobs);
 //! - [`config`]: the binaries' settings, composed from the types above;
 //! - [`telemetry`]: the binaries' logs, and traces of a job's life (OpenTelemetry).
 
+pub mod api_keys;
 pub mod audit;
 pub mod backend;
 pub mod browse;
@@ -30,6 +32,7 @@ pub mod dlq;
 pub mod erase;
 pub mod error;
 pub mod events;
+pub mod gateway;
 pub mod http_guard;
 pub mod ident;
 pub mod job;
@@ -43,6 +46,7 @@ pub mod seal;
 pub mod stats;
 pub mod telemetry;
 mod waiters;
+pub mod webhooks;
 
 pub use audit::AuditEntry;
 pub use backend::{JobContext, RedisBackend, Runtime, ShutdownReport, WorkerOptions};

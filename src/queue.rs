@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PartialEnqueue, QueueError, Result};
-use crate::ident::{IdType, IndexKey};
+use crate::ident::IndexKey;
 use crate::job::{EnqueueOptions, Enqueued, Job, JobMeta, JobRecord, JobState, epoch_ms, new_id};
 use crate::keys::{Keys, validate_queue_name};
 use crate::policy::RetryPolicy;
@@ -19,6 +19,9 @@ use crate::rdb::{
     Account, AccountLimit, Durable, MAX_BATCH, NewJob, RateLimit, Rdb, RedisConn, RedisSettings,
 };
 use crate::seal::{self, Column, Place, Sealer};
+
+mod raw;
+pub use raw::RawJob;
 
 /// Queue-wide settings that producers, workers and operators share. The fields of a
 /// settings file's `[queue]` section deserialize into it directly; the rest come from their
@@ -58,8 +61,7 @@ pub struct QueueConfig {
     /// way back (a settings file's `[seal] keys_file`; needs `index_key`).
     #[serde(skip)]
     pub seal: Option<Arc<Sealer>>,
-    /// Who makes the operator changes this handle records in the audit trail (default
-    /// `user@host`).
+    /// Who makes the operator changes this handle records in the audit trail (`user@host`).
     #[serde(skip)]
     pub actor: Option<String>,
 }
@@ -166,47 +168,6 @@ pub struct Queue {
     pub(crate) registered: Arc<std::sync::atomic::AtomicBool>,
     /// The shared event reader that wakes `wait`, started on first use.
     pub(crate) waiters: crate::waiters::WaitersCell,
-}
-
-/// One job of a bulk enqueue whose payload is already JSON (from a file, another producer).
-#[derive(Debug, Clone)]
-pub struct RawJob {
-    /// Job kind.
-    pub kind: String,
-    /// Payload JSON text.
-    pub payload: String,
-    /// Options.
-    pub options: EnqueueOptions,
-    /// The identifier it verifies, for the identity index (see [`Job::identity`]).
-    pub identity: Option<(IdType, String)>,
-}
-
-impl RawJob {
-    /// A job from its kind and payload JSON, not indexed by identity.
-    pub fn new(
-        kind: impl Into<String>,
-        payload: impl Into<String>,
-        options: EnqueueOptions,
-    ) -> Self {
-        Self {
-            kind: kind.into(),
-            payload: payload.into(),
-            options,
-            identity: None,
-        }
-    }
-
-    /// A typed job, validated and serialized, with its identity.
-    pub fn of<J: Job>(job: &J, options: EnqueueOptions) -> std::result::Result<Self, String> {
-        job.validate()?;
-        options.check()?;
-        Ok(Self {
-            kind: job.kind().to_string(),
-            payload: serde_json::to_string(job).map_err(|e| e.to_string())?,
-            options,
-            identity: job.identity().map(|(t, v)| (t, v.to_string())),
-        })
-    }
 }
 
 /// Most chunk writes of one bulk enqueue in flight at once.
@@ -356,9 +317,11 @@ impl Queue {
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Enqueued>> {
         // Unvalidated payloads, but options are checked: a due time past MAX_DELAY is refused.
-        let invalid = |i: usize, e| QueueError::InvalidJob(format!("job #{}: {e}", i + 1));
-        (jobs.iter().enumerate())
-            .try_for_each(|(i, j)| j.options.check().map_err(|e| invalid(i, e)))?;
+        for (i, j) in jobs.iter().enumerate() {
+            j.options
+                .check()
+                .map_err(|e| QueueError::InvalidJob(format!("job #{}: {e}", i + 1)))?;
+        }
         let _span =
             crate::telemetry::send_span(self.name(), jobs.iter_mut().map(|j| &mut j.options));
         let news: Vec<NewJob> = jobs.into_iter().map(|j| self.new_job(j)).collect();
@@ -408,8 +371,7 @@ impl Queue {
         Err(QueueError::PartialEnqueue(Box::new(partial)))
     }
 
-    /// The enqueued ids once `redis.durability` confirms them; [`QueueError::Unconfirmed`]
-    /// with the ids otherwise.
+    /// The enqueued ids once `redis.durability` confirms them; else `Unconfirmed` with the ids.
     async fn confirmed(&self, out: &[Enqueued]) -> Result<()> {
         self.rdb
             .confirm()
@@ -438,10 +400,12 @@ impl Queue {
             .idempotency_key
             .as_deref()
             .and_then(|k| self.legacy_idem_key(k));
-        let payload = match self.sealer() {
-            Some(s) => s.seal(&Place::job(self.name(), &id, Column::Payload), &job.payload),
-            None => job.payload,
+        let seal = |column, text: String| match self.sealer() {
+            Some(s) => s.seal(&Place::job(self.name(), &id, column), &text),
+            None => text,
         };
+        let payload = seal(Column::Payload, job.payload);
+        let metadata = o.metadata.map(|m| seal(Column::Metadata, m));
         let meta = JobMeta {
             kind: job.kind,
             max_attempts: o.max_attempts,
@@ -453,6 +417,7 @@ impl Queue {
             ix: ident.clone(),
             fresh: o.fresh,
             trace: o.trace,
+            metadata,
         };
         NewJob {
             id,
@@ -560,11 +525,10 @@ impl Queue {
         self.account.clone()
     }
 
-    /// Everything stored about a job, `None` if unknown (or past its retention).
-    /// A job without a budget of its own shows the one its workers apply (as they published
-    /// it), else this handle's `retry.max_attempts`.
-    /// On a sealed queue its payload, result and messages are opened with this handle's keys;
-    /// without the key each reads `sealed (key k1)`.
+    /// Everything stored about a job, `None` if unknown (or past its retention). A job without
+    /// a budget of its own shows the one its workers apply (as they published it), else this
+    /// handle's `retry.max_attempts`. On a sealed queue its payload, metadata, result and
+    /// messages are opened with this handle's keys; without the key each reads `sealed (key k1)`.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>> {
         let Some((mut rec, result)) = self.rdb.job(id).await? else {
             return Ok(None);
@@ -588,6 +552,8 @@ impl Queue {
             seal::shown_on(sealer, sealed, &Place::job(q, &id, column), text).into_owned()
         };
         rec.payload = shown(Column::Payload, &rec.payload);
+        let metadata = rec.meta.metadata.take();
+        rec.meta.metadata = metadata.map(|m| shown(Column::Metadata, &m));
         if let Some(f) = &mut rec.last_error {
             f.message = shown(Column::ErrorMessage, &f.message);
             f.body = f.body.as_deref().map(|b| shown(Column::ErrorBody, b));

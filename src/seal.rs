@@ -55,6 +55,8 @@ pub enum Column {
     HistoryMessage,
     /// A profile in an Okra account's reuse store.
     Reuse,
+    /// The app's metadata of a job (in its record's metadata line).
+    Metadata,
 }
 
 impl Column {
@@ -67,6 +69,7 @@ impl Column {
             Self::ErrorBody => "error.body",
             Self::HistoryMessage => "history.message",
             Self::Reuse => "reuse",
+            Self::Metadata => "metadata",
         }
     }
 }

@@ -4,6 +4,7 @@
 mod handler;
 mod metrics;
 mod probes;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -226,6 +227,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .runtime(opts)
         .await
         .context("starting the worker runtime")?;
+    let hooks = webhooks::start(&settings, &queue)
+        .await
+        .context("starting webhook deliveries")?;
     if metrics {
         tokio::spawn(metrics::sample(
             queue.clone(),
@@ -259,14 +263,15 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     probes.started(runtime.clone());
     // Not ready from the moment the signal arrives, while running jobs finish.
-    let stopping = runtime.clone();
+    let stopping = (runtime.clone(), hooks.as_ref().map(|h| h.runtime.clone()));
     let stop = async move {
         let r = stop.await;
-        stopping.begin_shutdown();
+        stopping.0.begin_shutdown();
+        stopping.1.inspect(|h| h.begin_shutdown());
         r
     };
     let backend = runtime.backend::<OkraJob>();
-    let monitor = Monitor::new()
+    let monitor = webhooks::register(Monitor::new(), hooks.as_ref())
         .register(move |restarts| {
             WorkerBuilder::new(format!("okra-{restarts}"))
                 .backend(backend.clone())
@@ -284,6 +289,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     info!(grace = %humantime::format_duration(grace), "stopping: recording outcomes and giving back unfinished jobs");
     let report = runtime.shutdown().await;
+    if let Some(h) = hooks {
+        h.shutdown().await;
+    }
     // The last jobs' counts, before the process goes.
     pay.flush().await;
     info!(

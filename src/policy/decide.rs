@@ -83,6 +83,11 @@ pub struct RetryPolicy {
     /// dies instead. Also bounds retries that spend no attempt.
     #[serde(with = "humantime_serde")]
     pub retry_window: Duration,
+    /// A fixed schedule instead of the budget, backoff and window (webhook deliveries,
+    /// `[webhooks] retry_schedule`): the waits before each retry after the first try, with
+    /// at most 10 % jitter; the job dies when it is spent. Empty = the budget applies.
+    #[serde(skip)]
+    pub schedule: Vec<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -93,6 +98,7 @@ impl Default for RetryPolicy {
             factor: 2.0,
             max_delay: Duration::from_secs(3600),
             retry_window: Duration::from_secs(24 * 3600),
+            schedule: Vec::new(),
         }
     }
 }
@@ -144,6 +150,9 @@ impl RetryPolicy {
                 delay,
                 spend_attempt,
             } => {
+                if !self.schedule.is_empty() {
+                    return self.by_schedule(failure, delay, b);
+                }
                 if spend_attempt && b.attempts >= b.max_attempts {
                     return Decision::Dead(dead(failure, DeadReason::AttemptsExhausted, b));
                 }
@@ -168,6 +177,27 @@ impl RetryPolicy {
                     },
                 }
             }
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A retry on the fixed schedule: its wait for this attempt (jittered up to 10 %, an
+    /// explicit delay as a floor), or dead once the schedule is spent.
+    fn by_schedule(&self, failure: Failure, delay: Option<Duration>, b: Budget) -> Decision {
+        let Some(wait) = self.schedule.get(b.attempts.saturating_sub(1) as usize) else {
+            return Decision::Dead(dead(failure, DeadReason::AttemptsExhausted, b));
+        };
+        let wait = wait.mul_f64(0.9 + fastrand::f64() * 0.2);
+        Decision::Retry {
+            delay: wait
+                .max(delay.unwrap_or_default())
+                .min(crate::job::MAX_DELAY),
+            refund: false,
+            failure: Failure {
+                attempt: b.attempts,
+                ..failure
+            },
         }
     }
 }
@@ -280,6 +310,40 @@ mod tests {
         assert_eq!(p.backoff_ceiling(20), Duration::from_secs(10));
         for _ in 0..100 {
             assert!(p.backoff(3) <= Duration::from_secs(4));
+        }
+    }
+
+    #[test]
+    fn a_schedule_bounds_retries_instead_of_the_budget() {
+        let p = RetryPolicy {
+            schedule: vec![Duration::from_secs(5), Duration::from_secs(300)],
+            ..RetryPolicy::default()
+        };
+        let out = Outcome::from_job_error(&JobError::retryable("webhook_failed", "500"));
+        for _ in 0..50 {
+            // Attempt 1 failed: the first wait, jittered at most 10 %, whatever the budget.
+            match p.decide(out.clone(), budget(1, 1)) {
+                Decision::Retry { delay, .. } => {
+                    assert!(
+                        delay >= Duration::from_millis(4500)
+                            && delay <= Duration::from_millis(5500)
+                    )
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Far past the 24 h window is fine on a schedule; its end is not.
+        let late = Budget {
+            now: 10_000_000_000,
+            ..budget(2, 1)
+        };
+        assert!(matches!(
+            p.decide(out.clone(), late),
+            Decision::Retry { .. }
+        ));
+        match p.decide(out, budget(3, 100)) {
+            Decision::Dead(f) => assert_eq!(f.reason.as_deref(), Some("attempts_exhausted")),
+            other => panic!("{other:?}"),
         }
     }
 

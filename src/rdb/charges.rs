@@ -1,45 +1,13 @@
-//! What an Okra account pays for, kept under the account's hash tag: the reuse store (a profile
-//! paid for once, handed to later jobs for the same person within `okra.reuse_window`), the
-//! per-person pay lock that makes concurrent jobs for one person one paid call, the spend
-//! ledger (per UTC day and kind) and the daily budget. A person is always a keyed hash of
-//! the identifier, never the identifier.
+//! What an Okra account pays for, kept under the account's hash tag: the spend ledger (per UTC
+//! day and kind) and the daily budget. The reuse store and the pay locks are `pay_locks.rs`.
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use redis::Value;
 use serde::Serialize;
 
 use super::account::Account;
-use super::reply::{int, text};
 use super::scripts::SCRIPTS;
-use crate::error::{QueueError, Result};
-
-/// What [`Account::charge_begin`] says to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Begin {
-    /// A profile the account paid for within the reuse window: use it, call nothing.
-    Reuse(String),
-    /// Another job is paying for this person right now: wait (at most this long) for its
-    /// answer.
-    Wait(Duration),
-    /// The caller holds the person's pay lock; `look_first`: the last paid call for the person
-    /// got no answer, so a free lookup comes before paying.
-    Go {
-        /// Look before paying.
-        look_first: bool,
-    },
-}
-
-/// How a paid call (or the lookup before it) for one person ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum End<'a> {
-    /// A profile (paid for, or found by the free lookup): stored for reuse within the window.
-    Paid(&'a str),
-    /// The answer never came: the next job for the person looks first.
-    Unsure,
-    /// Nothing was paid for (a definite error): the lock is released.
-    Nothing,
-}
+use crate::error::Result;
 
 /// What the spend ledger counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,92 +93,19 @@ pub fn utc_day(ms: u64) -> String {
 }
 
 impl Account {
-    /// Before a paid call for `person` (a keyed hash) of `kind`: reuse, wait, or go (see
-    /// [`Begin`]). `me` names the caller (`queue|job|token`); `lock` is the longest its call
-    /// can take; `reuse` is false for a job that asked for a fresh answer.
-    pub async fn charge_begin(
-        &self,
-        kind: &str,
-        person: &str,
-        me: &str,
-        lock: Duration,
-        reuse: bool,
-    ) -> Result<Begin> {
-        let reply: Vec<Value> = SCRIPTS
-            .charge_begin
-            .key(self.keys.reuse(kind, person))
-            .key(self.keys.paying(kind, person))
-            .arg(me)
-            .arg(lock.as_millis().max(1) as u64)
-            .arg(if reuse { "1" } else { "0" })
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(match text(reply.first())?.as_str() {
-            "reuse" => Begin::Reuse(text(reply.get(1))?),
-            "wait" => Begin::Wait(Duration::from_millis(int(reply.get(1))?)),
-            "go" => Begin::Go {
-                look_first: int(reply.get(1))? == 1,
-            },
-            other => {
-                return Err(QueueError::Protocol(format!(
-                    "charge_begin replied {other}"
-                )));
-            }
-        })
-    }
-
-    /// After the paid call (or the lookup before it) for `person`: stores a profile for reuse
-    /// (for `window`; none when it is zero, or when the person was erased meanwhile), and
-    /// releases the pay lock or leaves the note that the answer never came (for `unsure_for`).
-    /// `carried` are the keyed hashes of other identifiers the profile holds
-    /// (`IndexKey::carried`), so erasing any of them removes the stored profile, and it is not
-    /// stored if one of them was erased meanwhile. Once the account stored a sealed profile, a
-    /// plaintext one is not stored.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn charge_end(
-        &self,
-        kind: &str,
-        person: &str,
-        me: &str,
-        end: End<'_>,
-        window: Duration,
-        unsure_for: Duration,
-        carried: &[String],
-    ) -> Result<()> {
-        let (outcome, value) = match end {
-            End::Paid(v) => ("paid", v),
-            End::Unsure => ("unsure", ""),
-            End::Nothing => ("none", ""),
-        };
-        let mut inv = SCRIPTS.charge_end.prepare_invoke();
-        inv.key(self.keys.reuse(kind, person))
-            .key(self.keys.paying(kind, person))
-            .key(self.keys.erased(person))
-            .key(self.keys.names(kind, person))
-            .key(self.keys.sealed());
-        let others: Vec<&String> = carried.iter().filter(|h| h.as_str() != person).collect();
-        for h in &others {
-            inv.key(self.keys.carries(h)).key(self.keys.erased(h));
-        }
-        let names: Vec<&str> = others.iter().map(|h| h.as_str()).collect();
-        let _: u64 = inv
-            .arg(me)
-            .arg(outcome)
-            .arg(value)
-            .arg(window.as_millis() as u64)
-            .arg(unsure_for.as_millis().max(1) as u64)
-            .arg(names.join(" "))
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(())
-    }
-
     /// Takes one paid-call slot of today's budget (`limit` per UTC day; 0 = none); `false`
     /// when it is spent, and then every queue of the account is held until the next UTC day
     /// (or `okra-admin queue resume`).
     pub async fn budget_take(&self, limit: u32) -> Result<bool> {
-        if limit == 0 {
-            return Ok(true);
+        Ok(self.budget_take_many(limit, 1).await? == 1)
+    }
+
+    /// Takes up to `want` slots of today's budget in one round trip (a batch of paid calls
+    /// about to be made); returns how many were granted (the batch's first asks get them).
+    /// When fewer than `want` are left, the account is held as by [`Account::budget_take`].
+    pub async fn budget_take_many(&self, limit: u32, want: usize) -> Result<usize> {
+        if limit == 0 || want == 0 {
+            return Ok(want);
         }
         let reason = format!("budget: {limit} paid calls today (okra.daily_budget)");
         let (granted, _count): (u64, u64) = SCRIPTS
@@ -220,9 +115,10 @@ impl Account {
             .key(self.keys.lifted())
             .arg(limit)
             .arg(reason)
+            .arg(want)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(granted == 1)
+        Ok((granted as usize).min(want))
     }
 
     /// Gives a slot back to today's budget: the call turned out not to be charged.

@@ -19,16 +19,20 @@
 //! | `registry.rs` | `queues`, `queue delete`, connecting with keys | queue names, deleting a queue, the seal marker, the key check values |
 //! | `audit.rs` | operator changes, `okra-admin audit` | the audit trail (one stream for every queue; unauthenticated traffic's summaries in a second) |
 //! | `sessions.rs` | the dashboard | login sessions, with their lifetime as TTL |
+//! | `api_keys.rs` | `okra-gateway`, `okra-admin api-key` | API keys (a hash of each token), result reads per key, request fingerprints of idempotency keys |
 //! | `account.rs` | claims of an Okra account's queues | the account's shared limit and throttle |
 //! | `erase.rs` | `okra-admin erase`, the dashboard | a person's jobs in every state, and what their account keeps |
-//! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the reuse store, pay locks, the spend ledger, the daily budget |
+//! | `charges.rs` | the Okra worker, `okra-admin spend` | what the account pays for: the spend ledger, the daily budget |
+//! | `pay_locks.rs` | the Okra worker | the reuse store and the pay locks, a batch of jobs per round trip |
 //! | `lookups.rs` | the Okra worker, `okra-admin check lookups` | the free lookup routes that have answered with a profile |
+//! | `webhooks.rs` | `okra-admin webhook`, the workers' forwarder | webhook endpoints, the outbox of outcomes to deliver |
 //! | `settings.rs`, `conn.rs`, `sentinel.rs`, `reply.rs`, `scripts.rs` | everything here | how to reach Redis, connections (single server, Sentinel's primary, cluster), reply parsing, the loaded scripts |
 //!
 //! Each method is one script call or one pipeline, except the few that walk (a skip scan of
 //! the dead-letter index, a queue's idempotency claims), whose docs say so.
 
 mod account;
+mod api_keys;
 mod audit;
 mod browse;
 mod charges;
@@ -41,6 +45,7 @@ mod erase;
 mod events;
 mod inspect;
 mod lookups;
+mod pay_locks;
 mod presence;
 mod registry;
 mod rekey;
@@ -49,12 +54,14 @@ mod scripts;
 mod sentinel;
 mod sessions;
 mod settings;
+mod webhooks;
 mod worker;
 
 pub use account::{Account, AccountLimit, AccountUsage, Taken};
+pub use api_keys::{API_KEY_READS_KEPT, ApiKeyRecord};
 pub use audit::{AUDIT_KEPT, AUDIT_UNAUTHENTICATED, AuditRow};
 pub use browse::{CancelReply, JobBrief, Listing};
-pub use charges::{Begin, End, SpendCount, SpendRow, Spent, utc_day};
+pub use charges::{SpendCount, SpendRow, Spent, utc_day};
 pub use conn::RedisConn;
 pub use control::{NotFound, OPERATOR_PAUSE, RateLimit};
 pub use dead::{DeadBrief, Dim, Requeued, index_members, member_id};
@@ -63,12 +70,14 @@ pub use enqueue::NewJob;
 pub use erase::{ErasedJobs, TOMBSTONE};
 pub use events::{Event, EventKind};
 pub use inspect::{Minute, RawStats, Whereabouts};
+pub use pay_locks::{Begin, BeginAsk, End, EndAsk};
 pub use presence::{WORKER_TTL, WorkerInfo};
 pub use registry::queue_names;
 pub use rekey::{Reseal, Step};
 pub use sentinel::SentinelConn;
 pub use sessions::SESSION_PREFIX;
 pub use settings::{Durability, RedisSettings};
+pub use webhooks::HookWrite;
 pub use worker::{Applied, ClaimReply, ClaimedJob, ExpiredLease, OutcomeEntry, Transition, Wake};
 
 use crate::error::{QueueError, Result};

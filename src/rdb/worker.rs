@@ -310,7 +310,9 @@ impl Rdb {
             .key(k.erased())
             .key(k.sealed())
             .key(k.job())
-            .key(k.ident());
+            .key(k.ident())
+            .key(k.hooks_on())
+            .key(k.outbox());
         // A job named twice in one batch goes the long way, where the script rejects the
         // second outcome of a claim; the short way trusts its ids to be distinct.
         let mut named: std::collections::HashMap<&str, usize> = Default::default();

@@ -394,3 +394,67 @@ async fn spend_when(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The reuse check's cost: jobs that begin (or settle) together share one script call, so a
+/// busy worker makes far fewer than two reuse-store round trips per job (it made exactly two
+/// before the batches: `okra::pay_once::batch`). Counted with `MONITOR`.
+#[tokio::test]
+async fn concurrent_jobs_share_their_reuse_round_trips() {
+    use futures::StreamExt;
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(dir.path(), &["--latency", "50ms"]);
+    let mut cfg = QueueConfig::new("batched");
+    cfg.index_key = Some(okra_queue::ident::IndexKey::new(INDEX_KEY).unwrap());
+    let queue = Queue::connect(&server.settings(), cfg).await.unwrap();
+    let jobs = 200;
+    let ids = queue
+        .enqueue_bulk((0..jobs).map(|i| bvn_opts(bvn_n(i, "1234"))))
+        .await
+        .unwrap();
+    let monitor = redis::Client::open(server.url())
+        .unwrap()
+        .get_async_monitor()
+        .await
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counting = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            let mut lines = monitor.into_on_message::<String>();
+            while let Some(line) = lines.next().await {
+                // A client's script call on the pay locks (not the commands scripts run).
+                if line.contains("\"EVALSHA\"") && line.contains(":paying:") {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let spec = WorkerSpec {
+        queue: "batched",
+        concurrency: 100,
+        okra_timeout: "5s",
+        env: vec![
+            ("OKQ_OKRA__REUSE_WINDOW", "1h".into()),
+            ("OKQ_QUEUE__INDEX_KEY", INDEX_KEY.into()),
+        ],
+        ..WorkerSpec::default()
+    };
+    let mut worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    for e in &ids {
+        let r = finished(&queue, &e.id, &worker.log_text()).await;
+        assert_eq!(r.state, JobState::Completed, "{r:#?}");
+    }
+    worker.terminate(Duration::from_secs(5));
+    counting.abort();
+    let calls = seen.load(std::sync::atomic::Ordering::Relaxed);
+    println!("{jobs} jobs, reuse on: {calls} reuse-store script calls (begins and settles)");
+    assert!(calls > 0, "the monitor saw the reuse check");
+    assert!(
+        calls < jobs,
+        "{calls} script calls for {jobs} jobs: begins and settles are not batched"
+    );
+    // Every job paid once, each its own person, and each profile is stored for reuse.
+    let keys = server.cli(&["--scan", "--pattern", "okq:{acct:default}:reuse:*"]);
+    assert_eq!(keys.lines().count(), jobs, "one stored profile per person");
+}

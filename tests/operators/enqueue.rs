@@ -174,3 +174,44 @@ async fn enqueue_file_that_fails_part_way_names_the_lines_written_and_not() {
     let s = admin(&server, q, &["--json", "stats"]).ok().json();
     assert_eq!(s["ready"], 2_000, "exactly the lines it says it wrote");
 }
+
+/// A kind no provider of `[provider] order` sells is refused where it is enqueued (exit 2, one
+/// line), from flags and from a file, and nothing is written: it would never be sent.
+#[tokio::test]
+async fn a_kind_no_provider_sells_is_refused_at_enqueue() {
+    let server = RedisServer::start();
+    let q = "unsold";
+    let prembly = [("OKQ_PROVIDER__ORDER", r#"["prembly", "dojah"]"#)];
+    let r = common::cli::admin_with_env(
+        &server,
+        q,
+        &["enqueue", "customer_verify", "--customer", "cus-5f3e9a7712"],
+        &prembly,
+    );
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert_eq!(
+        r.err.trim(),
+        "okra-admin: no provider of provider.order (prembly, dojah) sells customer_verify"
+    );
+    let line = r#"{"kind":"customer_verify","customer":"cus-5f3e9a7712"}"#;
+    let r = common::cli::run_with_input(
+        common::cli::command(&server, q, &["enqueue", "--file", "-"]).envs(prembly),
+        &format!("{line}\n"),
+    );
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(
+        r.err.contains("line 1: no provider of provider.order"),
+        "{}",
+        r.err
+    );
+    // What they sell is taken.
+    common::cli::admin_with_env(
+        &server,
+        q,
+        &["enqueue", "bvn_verify", "--bvn", "22234567890"],
+        &prembly,
+    )
+    .ok();
+    let stats = admin(&server, q, &["--json", "stats"]).ok().json();
+    assert_eq!(stats["ready"], 1, "{stats}");
+}

@@ -69,7 +69,14 @@ async fn bad_usage_and_unreachable_redis_exit_non_zero() {
         vec!["keys", "status"],
         vec!["keys", "rekey"],
         vec!["audit"],
+        vec!["api-key", "create"],
+        vec!["api-key", "list"],
+        vec!["api-key", "revoke"],
         vec!["check", "lookups"],
+        vec!["webhook", "add"],
+        vec!["webhook", "list"],
+        vec!["webhook", "remove"],
+        vec!["webhook", "rotate-secret"],
         vec!["completions"],
     ] {
         let mut a = cmd.clone();

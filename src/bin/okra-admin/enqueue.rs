@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::Args;
 use okra_queue::PartialEnqueue;
 use okra_queue::okra::OkraJob;
+use okra_queue::okra::providers::ProviderSettings;
 use okra_queue::{EnqueueOptions, Queue, QueueError, RawJob};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -80,9 +81,14 @@ fn kind_help() -> String {
     format!("Job kind: {}.", names.join(", "))
 }
 
-pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    queue: &Queue,
+    providers: &ProviderSettings,
+    args: EnqueueArgs,
+    out: Out,
+) -> anyhow::Result<ExitCode> {
     if let Some(path) = args.file.clone() {
-        return from_file(queue, &path, out).await;
+        return from_file(queue, providers, &path, out).await;
     }
     let mut job = Map::new();
     job.insert(
@@ -108,6 +114,7 @@ pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<E
     }
     let job = OkraJob::from_json(Value::Object(job))
         .map_err(|e| crate::Usage(format!("invalid job: {e}")))?;
+    providers.sold(job.spec().name).map_err(crate::Usage)?;
     okra_queue::job::check_delay(args.delay, args.at).map_err(crate::Usage)?;
     let options = EnqueueOptions {
         delay: args.delay,
@@ -116,6 +123,7 @@ pub async fn run(queue: &Queue, args: EnqueueArgs, out: Out) -> anyhow::Result<E
         idempotency_key: args.idempotency_key,
         fresh: args.fresh,
         trace: None,
+        metadata: None,
     };
     let e = queue.enqueue(&job, options).await?;
     if out.json {
@@ -219,7 +227,12 @@ fn show_ranges(ranges: &[(usize, usize)]) -> String {
         .join(", ")
 }
 
-async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<ExitCode> {
+async fn from_file(
+    queue: &Queue,
+    providers: &ProviderSettings,
+    path: &PathBuf,
+    out: Out,
+) -> anyhow::Result<ExitCode> {
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(BufReader::new(std::io::stdin()))
     } else {
@@ -249,7 +262,7 @@ async fn from_file(queue: &Queue, path: &PathBuf, out: Out) -> anyhow::Result<Ex
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        match parse_line(trimmed) {
+        match parse_line(trimmed).and_then(|j| providers.sold(&j.kind).map(|()| j)) {
             Ok(job) => {
                 jobs.push(job);
                 lines.push(i + 1);

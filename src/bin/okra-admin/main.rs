@@ -1,5 +1,6 @@
 //! okra-admin: the operator's CLI for okra-queue (enqueue, stats, jobs, dead letters, queue).
 
+mod api_key;
 mod audit;
 mod check;
 mod dlq;
@@ -13,6 +14,7 @@ mod queue;
 mod spend;
 mod tail;
 mod web;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,10 +120,20 @@ enum Cmd {
     },
     /// The audit trail of operator changes (every queue), newest first.
     Audit(audit::AuditArgs),
+    /// API keys for okra-gateway: create (token shown once), list, revoke.
+    ApiKey {
+        #[command(subcommand)]
+        cmd: api_key::ApiKeyCmd,
+    },
     /// Check what the fleet depends on: `lookups` calls each free lookup once.
     Check {
         #[command(subcommand)]
         cmd: check::CheckCmd,
+    },
+    /// Webhook endpoints (Standard Webhooks): add, list, remove, rotate-secret.
+    Webhook {
+        #[command(subcommand)]
+        cmd: webhook::WebhookCmd,
     },
     /// Shell completions for okra-admin, generated from its command tree.
     #[command(
@@ -273,11 +285,12 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
             | Cmd::Keys { .. }
             | Cmd::Audit(_)
             | Cmd::Check { .. }
+            | Cmd::ApiKey { .. }
     ) {
         queue.ensure_known().await?;
     }
     match cmd {
-        Cmd::Enqueue(args) => enqueue::run(&queue, args, out).await,
+        Cmd::Enqueue(args) => enqueue::run(&queue, &settings.provider, args, out).await,
         Cmd::Stats { watch } => queue::stats(&queue, watch, out).await,
         Cmd::Job { cmd } => jobs::run(&queue, cmd, out).await,
         Cmd::Jobs { cmd } => jobs::list(&queue, cmd, out).await,
@@ -291,7 +304,9 @@ async fn run(mut cli: Cli, out: Out) -> anyhow::Result<ExitCode> {
         Cmd::Erase(args) => erase::run(&queue, args, out).await,
         Cmd::Keys { cmd } => keys::run(&queue, cmd, out).await,
         Cmd::Audit(args) => audit::run(&queue, args, out).await,
+        Cmd::ApiKey { cmd } => api_key::run(&queue, cmd, out).await,
         Cmd::Check { cmd } => check::run(&queue, &settings.okra, cmd, out).await,
+        Cmd::Webhook { cmd } => webhook::run(&queue, &settings, cmd, out).await,
         Cmd::Completions { .. } => unreachable!("answered before connecting"),
     }
 }

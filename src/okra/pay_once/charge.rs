@@ -137,9 +137,7 @@ impl Charge {
     /// when it is spent, the account's queues are held and the job goes back to `ready`
     /// without spending an attempt.
     pub async fn take_budget(&mut self) -> Result<(), JobError> {
-        let slot = BudgetSlot::take(self.pay.account.as_ref(), self.pay.budget)
-            .await
-            .map_err(unavailable)?;
+        let slot = self.pay.take_budget().await.map_err(unavailable)?;
         match slot {
             Some(slot) => {
                 self.budget = Some(slot);

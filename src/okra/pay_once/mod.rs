@@ -5,8 +5,11 @@
 //! the rate-limit slot as guards that give themselves back unless spent ([`slots`]), and the
 //! spend ledger with its metrics ([`tally`]). A handler walks one [`Charge`] through it
 //! ([`charge`]): begin (reuse, wait, or the lock), pay (budget and rate slots, then the call),
-//! settle (the lock, the reuse store). Storage is `rdb/charges.rs`.
+//! settle (the lock, the reuse store). Begins and settles go to Redis in batches ([`batch`]):
+//! one script call carries every job that began (or settled) while the last one was in
+//! flight. Storage is `rdb/pay_locks.rs` and `rdb/charges.rs`.
 
+mod batch;
 mod charge;
 mod slots;
 mod tally;
@@ -22,8 +25,9 @@ use crate::JobContext;
 use crate::ident::IndexKey;
 use crate::okra::{OkraJob, OkraResult, OkraSettings};
 use crate::queue::Queue;
-use crate::rdb::{Account, Begin as Reply, End, Spent};
+use crate::rdb::{Account, Begin as Reply, BeginAsk, End, EndAsk, Spent};
 use crate::seal::{self, Column, Place, Sealer};
+use batch::{Batcher, Call};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{debug, warn};
@@ -48,6 +52,90 @@ pub struct PayOnce {
     tally: Arc<Tally>,
     /// Lookup routes known to have answered with a profile (only ever grows).
     proven: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Begins, budget slots and settles, batched (with an account).
+    batches: Option<Batches>,
+}
+
+/// The round trips a job makes for paying once, each shared with the jobs that make it at the
+/// same time ([`batch`]).
+struct Batches {
+    begins: Batcher<Begins>,
+    budget: Batcher<Budget>,
+    settles: Batcher<Settles>,
+}
+
+impl Batches {
+    fn new(account: &Arc<Account>) -> Self {
+        Self {
+            begins: Batcher::new(account.clone()),
+            budget: Batcher::new(account.clone()),
+            settles: Batcher::new(account.clone()),
+        }
+    }
+}
+
+/// Budget slots: `budget_take.lua` for a batch (each ask is the daily limit).
+struct Budget;
+
+impl Call for Budget {
+    type Ask = u32;
+    type Reply = bool;
+    async fn call(account: &Account, asks: &[u32]) -> crate::Result<Vec<bool>> {
+        let limit = asks.iter().copied().max().unwrap_or(0);
+        let granted = account.budget_take_many(limit, asks.len()).await?;
+        Ok((0..asks.len()).map(|i| i < granted).collect())
+    }
+}
+
+/// The begin direction: `charge_begin.lua` over a batch.
+struct Begins;
+
+impl Call for Begins {
+    type Ask = BeginAsk;
+    type Reply = Reply;
+    async fn call(account: &Account, asks: &[BeginAsk]) -> crate::Result<Vec<Reply>> {
+        account.charge_begin_many(asks).await
+    }
+}
+
+/// One settle, owned while it waits for its batch.
+struct Settle {
+    kind: &'static str,
+    person: String,
+    me: String,
+    /// The value to store (paid), already sealed.
+    stored: Option<String>,
+    unsure: bool,
+    window: Duration,
+    unsure_for: Duration,
+    carried: Vec<String>,
+}
+
+/// The settle direction: `charge_end.lua` over a batch.
+struct Settles;
+
+impl Call for Settles {
+    type Ask = Settle;
+    type Reply = bool;
+    async fn call(account: &Account, asks: &[Settle]) -> crate::Result<Vec<bool>> {
+        let asks: Vec<EndAsk<'_>> = asks
+            .iter()
+            .map(|s| EndAsk {
+                kind: s.kind,
+                person: &s.person,
+                me: &s.me,
+                end: match (&s.stored, s.unsure) {
+                    (Some(v), _) => End::Paid(v),
+                    (None, true) => End::Unsure,
+                    (None, false) => End::Nothing,
+                },
+                window: s.window,
+                unsure_for: s.unsure_for,
+                carried: &s.carried,
+            })
+            .collect();
+        account.charge_end_many(&asks).await
+    }
 }
 
 /// What a job does before its paid call.
@@ -74,11 +162,18 @@ pub struct Lock {
 }
 
 /// What the reuse store keeps: the answer, and what it must match.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Stored {
     #[serde(default)]
     matcher: String,
     result: OkraResult,
+}
+
+/// [`Stored`] as it is written (borrowed: no copy of the profile).
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    matcher: &'a str,
+    result: &'a OkraResult,
 }
 
 impl PayOnce {
@@ -90,9 +185,11 @@ impl PayOnce {
         wait: Duration,
         tally: Arc<Tally>,
     ) -> Self {
+        let account = queue.account_handle();
         Self {
             queue: queue.clone(),
-            account: queue.account_handle(),
+            batches: account.as_ref().map(Batches::new),
+            account,
             sealer: queue.config().seal.clone(),
             index_key: queue.config().index_key.clone(),
             window,
@@ -157,16 +254,20 @@ impl PayOnce {
     /// Before paying: an answer to reuse (unless `fresh`), or the person's pay lock, waiting
     /// (at most `wait`) while another job pays for the same person.
     pub async fn begin(&self, lock: &Lock, fresh: bool) -> crate::Result<Gate> {
-        let Some(account) = self.account() else {
+        let (Some(account), Some(Batches { begins, .. })) = (self.account(), &self.batches) else {
             return Ok(Gate::Go { look_first: false });
         };
         let started = Instant::now();
         let mut nap = Duration::from_millis(20);
         loop {
-            match account
-                .charge_begin(lock.kind, &lock.person, &lock.me, self.call, !fresh)
-                .await?
-            {
+            let ask = BeginAsk {
+                kind: lock.kind,
+                person: lock.person.clone(),
+                me: lock.me.clone(),
+                lock: self.call,
+                reuse: !fresh,
+            };
+            match begins.ask(ask).await? {
                 Reply::Reuse(text) => {
                     match seal::open(self.sealer.as_deref(), &self.place(account, lock), &text)
                         .ok()
@@ -195,44 +296,54 @@ impl PayOnce {
     /// After the call: store the answer for reuse (`Some`), or leave the note that the charge
     /// is uncertain, or just release the lock.
     pub async fn end(&self, lock: &Lock, settled: Settled) {
-        let Some(account) = self.account() else {
+        let (Some(account), Some(Batches { settles, .. })) = (self.account(), &self.batches) else {
             return;
         };
-        let stored;
         let mut carried = Vec::new();
-        let end = match &settled {
+        let stored = match &settled {
             Settled::Answer(result) => {
-                let plain = serde_json::to_string(&Stored {
-                    matcher: lock.matcher.clone(),
-                    result: result.clone(),
+                let plain = serde_json::to_string(&StoredRef {
+                    matcher: &lock.matcher,
+                    result,
                 })
                 .unwrap_or_default();
-                // Whoever else the profile names can be erased out of it (rdb/charges.rs).
+                // Whoever else the profile names can be erased out of it (rdb/pay_locks.rs).
                 if let Some(key) = &self.index_key {
                     carried = key.carried(&plain);
                 }
-                stored = seal::seal(self.sealer.as_deref(), &self.place(account, lock), &plain)
-                    .into_owned();
-                End::Paid(&stored)
+                Some(
+                    seal::seal(self.sealer.as_deref(), &self.place(account, lock), &plain)
+                        .into_owned(),
+                )
             }
-            Settled::Unsure => End::Unsure,
-            Settled::Nothing => End::Nothing,
+            Settled::Unsure | Settled::Nothing => None,
         };
-        // An uncertain charge stays noted for as long as its answer could still be reused.
-        let unsure_for = self.window.max(self.call);
-        if let Err(e) = account
-            .charge_end(
-                lock.kind,
-                &lock.person,
-                &lock.me,
-                end,
-                self.window,
-                unsure_for,
-                &carried,
-            )
-            .await
-        {
+        let settle = Settle {
+            kind: lock.kind,
+            person: lock.person.clone(),
+            me: lock.me.clone(),
+            stored,
+            unsure: matches!(settled, Settled::Unsure),
+            window: self.window,
+            // An uncertain charge stays noted for as long as its answer could still be reused.
+            unsure_for: self.window.max(self.call),
+            carried,
+        };
+        if let Err(e) = settles.ask(settle).await {
             warn!(error = %e, "could not settle the pay lock (it expires by itself)");
+        }
+    }
+
+    /// A slot of the daily budget for one paid call, taken together with those of the other
+    /// jobs about to pay (one round trip per batch); `None` when today's budget is spent.
+    pub async fn take_budget(&self) -> crate::Result<Option<BudgetSlot>> {
+        match (&self.account, &self.batches) {
+            (Some(account), Some(b)) if self.budget > 0 => Ok(b
+                .budget
+                .ask(self.budget)
+                .await?
+                .then(|| BudgetSlot::taken(account))),
+            _ => BudgetSlot::take(self.account.as_ref(), self.budget).await,
         }
     }
 

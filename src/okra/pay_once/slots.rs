@@ -88,6 +88,13 @@ impl BudgetSlot {
         }))
     }
 
+    /// A slot `account` granted (given back on drop unless spent).
+    pub(super) fn taken(account: &Arc<Account>) -> Self {
+        Self {
+            account: Some(account.clone()),
+        }
+    }
+
     /// The call was (or may have been) charged: the slot stays taken.
     pub fn spend(&mut self) {
         self.account = None;

@@ -187,6 +187,24 @@ impl ProviderSettings {
         }
     }
 
+    /// Whether a provider of the order sells `kind`: a job no provider sells is refused where
+    /// it is enqueued with this configuration, never sent.
+    pub fn sold(&self, kind: &str) -> Result<(), String> {
+        if self
+            .order()
+            .into_iter()
+            .filter_map(spec)
+            .any(|s| s.sells(kind))
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "no provider of provider.order ({}) sells {kind}",
+                self.order().join(", ")
+            ))
+        }
+    }
+
     /// One provider's settings (its defaults when it has no section).
     pub fn conf(&self, name: &str) -> ProviderConf {
         self.providers.get(name).cloned().unwrap_or_default()

@@ -15,6 +15,7 @@
 -- KEYS[11] error   KEYS[12] dindex    KEYS[13] stats   KEYS[14] wake    KEYS[15] sched
 -- KEYS[16] events  KEYS[17] minutes   KEYS[18] erased  KEYS[19] sealed (the marker)
 -- KEYS[20] job     KEYS[21] ident
+-- KEYS[22] hooks_on (the events webhook endpoints take)  KEYS[23] outbox (see the end)
 -- ARGV[1] short outcomes  ARGV[2] other outcomes  ARGV[3] history cap
 -- ARGV[4] 1 = this batch may already have been applied by a try whose reply was lost (its
 --         rejections are then not counted as late)
@@ -225,6 +226,19 @@ for id, list in pairs(carried) do
     end
     redis.call('HSET', KEYS[20], id, meta .. string.sub(record, nl))
   end
+end
+-- Webhooks (src/webhooks/): a reference `c|id|ms` (c completed, d dead, r retrying) for each
+-- outcome whose event an enabled endpoint takes, written with the outcome so none is missed;
+-- the workers' forwarder turns them into delivery jobs. One GET when no endpoint exists.
+local hooks_on = redis.call('GET', KEYS[22])
+if hooks_on then
+  local refs = {}
+  for _, pair in ipairs({{'c', completed}, {'d', ev.d[1]}, {'r', ev.r[1]}}) do
+    if string.find(hooks_on, pair[1], 1, true) then
+      for _, id in ipairs(pair[2]) do refs[#refs + 1] = pair[1] .. '|' .. id .. '|' .. now_s end
+    end
+  end
+  call_sliced('LPUSH', KEYS[23], refs, 1)
 end
 if late > 0 and ARGV[4] ~= '1' then redis.call('HINCRBY', KEYS[13], 'late_outcomes', late) end
 if races > 0 then redis.call('HINCRBY', KEYS[13], 'reap_races', races) end

@@ -169,6 +169,11 @@ fn router(app: Shared) -> Router {
             get(pages::erase_confirm).post(pages::erase),
         )
         .route("/audit", get(pages::audit))
+        .route("/q/{queue}/webhooks", get(pages::webhooks))
+        .route(
+            "/q/{queue}/webhooks/{id}/remove",
+            post(pages::webhook_remove),
+        )
         .route("/q/{queue}/{control}", post(pages::control))
         .route("/login", get(login::login_page).post(login::login))
         .route("/logout", post(login::logout))

@@ -38,6 +38,7 @@ pub fn page(title: &str, queue: Option<&str>, body: Markup) -> Html<String> {
                                 a href={ "/q/" (q) "/dead" } { "Dead letters" }
                                 a href={ "/q/" (q) "/jobs?state=ready" } { "Jobs" }
                                 a href={ "/q/" (q) "/find" } { "Find" }
+                                a href={ "/q/" (q) "/webhooks" } { "Webhooks" }
                                 span.queue { "queue " b { (q) } }
                             }
                             @if let Some(csrf) = LOGOUT.get() {

@@ -1,5 +1,5 @@
 //! The dashboard's pages and actions, one file per page: the overview with its controls, the
-//! dead letters, the jobs, find, erasing a person, the audit trail. Reads go through the same library calls as the CLI (the
+//! dead letters, the jobs, find, erasing a person, the audit trail, webhooks. Reads go through the same library calls as the CLI (the
 //! dead-letter index for filters, pages and counts); every action arrives as a [`Posted`] form,
 //! which cannot reach a handler without the CSRF token or on a read-only dashboard.
 
@@ -9,6 +9,7 @@ mod erase;
 mod find;
 mod jobs;
 mod overview;
+mod webhooks;
 
 pub use audit::audit;
 pub use dead::{dead_bulk, dead_confirm, dead_list, dead_show, dead_summary};
@@ -16,6 +17,7 @@ pub use erase::{erase, erase_confirm};
 pub use find::{find, find_form};
 pub use jobs::{job_show, jobs_list, one_job};
 pub use overview::{control, overview, overview_fragment};
+pub use webhooks::{webhook_remove, webhooks};
 
 use std::fmt::Write as _;
 

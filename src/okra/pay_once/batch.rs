@@ -1,0 +1,105 @@
+//! Group commit for the pay-once unit's two round trips (begin, settle): a job's ask is sent at
+//! once when no call is in flight; asks that come while one is wait for it and go together in
+//! the next call. A busy worker then makes one Redis call per batch instead of one per job
+//! (the fixed cost of a call is most of what the reuse check cost Redis), and an idle one adds
+//! no wait. One call in flight per direction; a failed call fails every ask in it (each job
+//! then retries as it would have alone).
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{QueueError, Result};
+use crate::rdb::Account;
+
+/// Most asks one call carries (each a few keys: the script's work stays small).
+pub const MAX: usize = 64;
+
+/// One direction's script call over a batch, in order: one reply per ask.
+pub trait Call: Send + Sync + 'static {
+    type Ask: Send + 'static;
+    type Reply: Send + 'static;
+    fn call(
+        account: &Account,
+        asks: &[Self::Ask],
+    ) -> impl Future<Output = Result<Vec<Self::Reply>>> + Send;
+}
+
+type Waiter<C> = (
+    <C as Call>::Ask,
+    oneshot::Sender<Result<<C as Call>::Reply>>,
+);
+
+/// The batcher of one direction: its task starts with the first ask (on the runtime that
+/// makes it) and ends when the batcher is dropped.
+pub struct Batcher<C: Call> {
+    account: Arc<Account>,
+    tx: OnceLock<mpsc::UnboundedSender<Waiter<C>>>,
+}
+
+impl<C: Call> Batcher<C> {
+    pub fn new(account: Arc<Account>) -> Self {
+        Self {
+            account,
+            tx: OnceLock::new(),
+        }
+    }
+
+    /// Sends `ask` with whatever else is waiting, and returns its reply.
+    pub async fn ask(&self, ask: C::Ask) -> Result<C::Reply> {
+        let tx = self.tx.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(run::<C>(self.account.clone(), rx));
+            tx
+        });
+        let (reply, wait) = oneshot::channel();
+        tx.send((ask, reply))
+            .map_err(|_| QueueError::Protocol("the pay-once batcher has stopped".into()))?;
+        wait.await
+            .map_err(|_| QueueError::Protocol("the pay-once batcher has stopped".into()))?
+    }
+}
+
+async fn run<C: Call>(account: Arc<Account>, mut rx: mpsc::UnboundedReceiver<Waiter<C>>) {
+    let mut asks = Vec::with_capacity(MAX);
+    let mut waiters = Vec::with_capacity(MAX);
+    while let Some((ask, waiter)) = rx.recv().await {
+        asks.push(ask);
+        waiters.push(waiter);
+        while asks.len() < MAX {
+            let Ok((ask, waiter)) = rx.try_recv() else {
+                break;
+            };
+            asks.push(ask);
+            waiters.push(waiter);
+        }
+        match C::call(&account, &asks).await {
+            Ok(replies) if replies.len() == waiters.len() => {
+                for (waiter, reply) in waiters.drain(..).zip(replies) {
+                    let _ = waiter.send(Ok(reply));
+                }
+            }
+            Ok(replies) => {
+                let why = format!("{} replies for {} asks", replies.len(), waiters.len());
+                for waiter in waiters.drain(..) {
+                    let _ = waiter.send(Err(QueueError::Protocol(why.clone())));
+                }
+            }
+            Err(e) => {
+                for waiter in waiters.drain(..) {
+                    let _ = waiter.send(Err(share(&e)));
+                }
+            }
+        }
+        asks.clear();
+    }
+}
+
+/// The same error for each ask of a failed call.
+fn share(e: &QueueError) -> QueueError {
+    match e {
+        QueueError::Redis(r) => QueueError::Redis(r.clone()),
+        other => QueueError::Protocol(other.to_string()),
+    }
+}

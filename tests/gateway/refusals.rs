@@ -1,0 +1,314 @@
+//! What the gateway refuses, each with a problem+json answer that its OpenAPI document lists,
+//! nothing written and the gateway still serving; and Redis down: 503 with `Retry-After`
+//! for every request, and no acknowledged job lost.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::common::web::raw;
+use super::harness::api_key;
+use super::{Stack, answer, bearer, documented, openapi};
+
+const ROUTE: &str = "/v1/queues/{queue}/jobs";
+
+fn job() -> Value {
+    json!({"job": {"kind": "bvn_verify", "bvn": "22212341234"}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_problems_and_write_nothing() {
+    let s = Stack::start(&[]).await;
+    let doc = openapi(&s.gw).await;
+    let http = reqwest::Client::new();
+    let jobs = s.gw.jobs("identity");
+    let token = api_key(&s.server, "identity", "app", &[]);
+    let reader = api_key(&s.server, "identity", "reader", &["--scope", "read"]);
+    let other = api_key(&s.server, "other", "elsewhere", &[]);
+    let ghost = api_key(&s.server, "ghost", "ghostly", &[]);
+    let slow = api_key(&s.server, "identity", "slow", &["--rate", "2"]);
+    let before = s.server.cli(&["HLEN", "okq:{identity}:job"]);
+    let send = |rb: reqwest::RequestBuilder| async move { answer(rb.send().await.unwrap()).await };
+    let check = |a: &super::Answer, status: u16, kind: &str| {
+        documented(&doc, "post", ROUTE, a);
+        assert_eq!(a.status.as_u16(), status, "{}", a.body);
+        assert_eq!(a.body["type"], format!("/problems/{kind}"), "{}", a.body);
+    };
+
+    // 401: no key, an unknown key.
+    let a = send(http.post(&jobs).json(&job())).await;
+    check(&a, 401, "unauthorized");
+    let a = send(
+        http.post(&jobs)
+            .header("authorization", "Bearer okq_nope")
+            .json(&job()),
+    )
+    .await;
+    check(&a, 401, "unauthorized");
+    // 403: another queue's key, a key without the scope.
+    let a = send(
+        http.post(&jobs)
+            .header("authorization", bearer(&other))
+            .json(&job()),
+    )
+    .await;
+    check(&a, 403, "forbidden");
+    let a = send(
+        http.post(&jobs)
+            .header("authorization", bearer(&reader))
+            .json(&job()),
+    )
+    .await;
+    check(&a, 403, "forbidden");
+    // 404: a queue not in the registry (its key exists); nothing is made for it.
+    let a = send(
+        http.post(s.gw.jobs("ghost"))
+            .header("authorization", bearer(&ghost))
+            .json(&job()),
+    )
+    .await;
+    check(&a, 404, "unknown-queue");
+    assert_eq!(s.server.cli(&["EXISTS", "okq:{ghost}:job"]).trim(), "0");
+    assert_eq!(
+        s.server.cli(&["SISMEMBER", "okq:queues", "ghost"]).trim(),
+        "0"
+    );
+    let auth = bearer(&token);
+    let post = || http.post(&jobs).header("authorization", &auth);
+    // 413: a 10 MB body.
+    let r = declared_body(&s.gw.url, &token, 10 << 20);
+    assert_eq!(r.0, 413, "{}", r.1);
+    assert!(r.1.contains("/problems/body-too-large"), "{}", r.1);
+    // 415: not JSON's content type; 400: not JSON.
+    let a = send(
+        post()
+            .header("content-type", "text/plain")
+            .body(job().to_string()),
+    )
+    .await;
+    check(&a, 415, "unsupported-media-type");
+    let a = send(
+        post()
+            .header("content-type", "application/json")
+            .body("{\"job\": "),
+    )
+    .await;
+    check(&a, 400, "malformed-json");
+    // 422: an unknown field (named), a bad job (the field and rule, never the value), bad options.
+    let mut extra = job();
+    extra["colour"] = json!("blue");
+    let a = send(post().json(&extra)).await;
+    check(&a, 422, "invalid-request");
+    assert!(
+        a.body["detail"].as_str().unwrap().contains("`colour`"),
+        "{}",
+        a.body
+    );
+    let a = send(post().json(&json!({"job": {"kind": "bvn_verify", "bvn": "2221234123X"}}))).await;
+    check(&a, 422, "invalid-job");
+    assert_eq!(a.body["field"], "job");
+    assert!(
+        a.body["detail"].as_str().unwrap().contains("bvn"),
+        "{}",
+        a.body
+    );
+    assert!(!a.body.to_string().contains("2221234123X"), "{}", a.body);
+    for (bad, field) in [
+        (json!({"delay": "soon"}), "delay"),
+        (json!({"max_attempts": 0}), "max_attempts"),
+        (json!({"metadata": {"note": "x".repeat(2000)}}), "metadata"),
+        (json!({"metadata": [1]}), "metadata"),
+    ] {
+        let mut body = job();
+        body.as_object_mut()
+            .unwrap()
+            .extend(bad.as_object().unwrap().clone());
+        let a = send(post().json(&body)).await;
+        check(&a, 422, "invalid-request");
+        assert_eq!(a.body["field"], field, "{}", a.body);
+    }
+    let a = send(post().json(&json!({"jobs": []}))).await;
+    check(&a, 422, "invalid-request");
+    let many: Vec<Value> = (0..1001).map(|_| job()).collect();
+    let a = send(
+        http.post(format!("{jobs}/batch"))
+            .header("authorization", &auth)
+            .json(&json!({"jobs": many})),
+    )
+    .await;
+    documented(&doc, "post", "/v1/queues/{queue}/jobs/batch", &a);
+    assert_eq!(
+        (a.status.as_u16(), a.body["field"].as_str()),
+        (422, Some("jobs")),
+        "{}",
+        a.body
+    );
+    // `wait` over the maximum (gateway.max_wait = 30s in the test config).
+    let show = "/v1/queues/{queue}/jobs/{id}";
+    let a = send(
+        http.get(format!("{jobs}/01ARZ3NDEKTSV4RRFFQ69G5FAV?wait=1h"))
+            .header("authorization", &auth),
+    )
+    .await;
+    documented(&doc, "get", show, &a);
+    assert_eq!(
+        (a.status.as_u16(), a.body["field"].as_str()),
+        (422, Some("wait")),
+        "{}",
+        a.body
+    );
+    // 431: a huge header, answered by the gateway (raw request: nothing resolved).
+    let host = s.gw.url.trim_start_matches("http://").to_string();
+    let huge = "a".repeat(20_000);
+    let r = raw(
+        &s.gw.url,
+        "GET",
+        "/healthz",
+        &[("Host", &host), ("X-Big", &huge)],
+        "",
+    );
+    assert_eq!(r.status, 431, "{}", r.body);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/problem+json")
+    );
+    // 421: a Host that names another server (DNS rebinding).
+    let r = raw(
+        &s.gw.url,
+        "GET",
+        "/healthz",
+        &[("Host", "evil.example")],
+        "",
+    );
+    assert_eq!(r.status, 421, "{}", r.body);
+    // 429 with Retry-After: a key allowed 2 requests a second.
+    let mut statuses = Vec::new();
+    let mut retry = None;
+    for _ in 0..4 {
+        let a = send(
+            http.get(format!("{jobs}/01ARZ3NDEKTSV4RRFFQ69G5FAV"))
+                .header("authorization", bearer(&slow)),
+        )
+        .await;
+        documented(&doc, "get", show, &a);
+        statuses.push(a.status.as_u16());
+        retry = retry.or(a.retry_after);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(retry.is_some_and(|r| r.parse::<u64>().unwrap() >= 1));
+    // Nothing was written by any of it.
+    assert_eq!(s.server.cli(&["HLEN", "okq:{identity}:job"]), before);
+    // A revoked key is refused within a second, on this gateway that had just used it.
+    let a = send(post().json(&job())).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    super::common::cli::admin(&s.server, "identity", &["api-key", "revoke", "app"]).ok();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let a = send(post().json(&job())).await;
+    check(&a, 401, "unauthorized");
+    let audit = s.server.cli(&["XRANGE", "okq:audit", "-", "+"]);
+    assert!(audit.contains("api-key-revoke"), "{audit}");
+    // Still serving.
+    let a = send(http.get(format!("{}/healthz", s.gw.url))).await;
+    assert_eq!(a.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_answers_503_and_loses_no_acknowledged_job() {
+    let mut s = Stack::start(&["--appendonly", "yes", "--appendfsync", "always"]).await;
+    let http = reqwest::Client::new();
+    let jobs = s.gw.jobs("identity");
+    let token = api_key(&s.server, "identity", "app", &[]);
+    let delayed = json!({"job": {"kind": "bvn_verify", "bvn": "22212341234"}, "delay": "1h"});
+    let mut acknowledged = Vec::new();
+    for _ in 0..20 {
+        let a = answer(
+            http.post(&jobs)
+                .header("authorization", bearer(&token))
+                .json(&delayed)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+        acknowledged.push(a.body["id"].as_str().unwrap().to_string());
+    }
+    s.server.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (what, rb) in [
+        (
+            "enqueue",
+            http.post(&jobs)
+                .header("authorization", bearer(&token))
+                .json(&delayed),
+        ),
+        (
+            "read",
+            http.get(format!("{jobs}/{}", acknowledged[0]))
+                .header("authorization", bearer(&token)),
+        ),
+        (
+            "unknown key",
+            http.post(&jobs)
+                .header("authorization", "Bearer okq_unchecked")
+                .json(&delayed),
+        ),
+    ] {
+        let a = answer(rb.timeout(Duration::from_secs(30)).send().await.unwrap()).await;
+        assert_eq!(
+            a.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{what}: {}",
+            a.body
+        );
+        assert_eq!(a.body["type"], "/problems/unavailable", "{what}");
+        assert!(a.retry_after.is_some(), "{what}: Retry-After");
+        assert!(a.content_type.starts_with("application/problem+json"));
+    }
+    let ready = http
+        .get(format!("{}/readyz", s.gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    s.server.start_again();
+    // Every job answered 201 is there after the restart, and the gateway serves again.
+    for id in &acknowledged {
+        assert_eq!(
+            s.server.cli(&["HEXISTS", "okq:{identity}:job", id]).trim(),
+            "1",
+            "{id} lost"
+        );
+    }
+    super::common::eventually(Duration::from_secs(15), "the gateway serves again", || {
+        let rb = http
+            .get(format!("{jobs}/{}", acknowledged[0]))
+            .header("authorization", bearer(&token));
+        async move { rb.send().await.is_ok_and(|r| r.status() == StatusCode::OK) }
+    })
+    .await;
+}
+
+/// Status and body of a POST that declares a `len`-byte body and sends none of it (the
+/// gateway answers from the headers, before reading any).
+fn declared_body(url: &str, token: &str, len: usize) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "POST /v1/queues/identity/jobs HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}

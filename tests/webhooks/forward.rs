@@ -1,0 +1,64 @@
+//! The forwarder alone (a real Redis, no worker): references a dead forwarder left held are
+//! taken back by the sweep, and forwarding one reference twice makes one delivery job.
+
+use okra_queue::webhooks::{Forwarder, NewEndpoint};
+
+use super::*;
+
+#[tokio::test]
+async fn held_references_are_swept_and_repeats_make_no_second_delivery() {
+    let server = RedisServer::start();
+    let q = Queue::connect(&server.settings(), QueueConfig::new("identity"))
+        .await
+        .unwrap();
+    q.register().await.unwrap();
+    let allow = vec!["127.0.0.1".to_string()];
+    let new = NewEndpoint {
+        url: "http://127.0.0.1:9/hook".into(),
+        ..NewEndpoint::default()
+    };
+    q.webhook_add(new.clone(), &allow).await.unwrap();
+    q.webhook_add(new, &allow).await.unwrap();
+    let deliveries = q.sibling("identity.webhooks").unwrap();
+    let f = Forwarder::new(q.clone(), deliveries.clone());
+    let mut conn = q.rdb().conn();
+    let held = q.rdb().keys().outbox_held();
+    // A forwarder died holding two references: one old, one just taken.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let old = format!("c|01OLD|{}", now - 120_000);
+    let fresh = format!("d|01NEW|{now}");
+    let _: () = redis::cmd("LPUSH")
+        .arg(&held)
+        .arg(&old)
+        .arg(&fresh)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    f.sweep().await.unwrap();
+    let left: Vec<String> = redis::cmd("LRANGE")
+        .arg(&held)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        std::slice::from_ref(&fresh),
+        "only the old one is taken back"
+    );
+    let s = deliveries.stats().await.unwrap();
+    assert_eq!(
+        (s.enqueued, s.ready),
+        (2, 2),
+        "one delivery per endpoint: {s:?}"
+    );
+    // The same reference again (a sweep racing the forwarder that held it): no new job.
+    f.forward(std::slice::from_ref(&old)).await.unwrap();
+    let s = deliveries.stats().await.unwrap();
+    assert_eq!(s.ready, 2, "{s:?}");
+    assert_eq!(s.duplicates, 2, "{s:?}");
+}
