@@ -12,7 +12,10 @@
 //!   window: it indexes the identifiers each answer carries, so `reuse on` compared with it is
 //!   the reuse check alone;
 //! - each again with `[seal] keys_file` (producer and worker): the cost of sealing at rest,
-//!   each pair run A B B A so a drift of the machine weighs on both sides.
+//!   each pair run A B B A so a drift of the machine weighs on both sides;
+//! - `traced`: the default with OpenTelemetry export on and every trace sampled
+//!   (`OTEL_EXPORTER_OTLP_ENDPOINT` at a local OTLP/HTTP sink, `OTEL_TRACES_SAMPLER=always_on`),
+//!   run twice around the sealed pair, against `reuse off` (tracing off).
 //!
 //! Then the sealing work alone, measured in this process on an Okra-shaped job (what a worker
 //! does per job with sealing on: open the payload, seal the result, and with reuse on seal the
@@ -180,6 +183,14 @@ async fn main() -> anyhow::Result<()> {
         env: vec![],
         seal: Some(keys.clone()),
     };
+    let traced = Mode {
+        name: "traced",
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_sink().await?),
+            ("OTEL_TRACES_SAMPLER", "always_on".into()),
+        ],
+        seal: None,
+    };
     let reuse_on = Mode {
         name: "reuse on, misses",
         env: reuse(),
@@ -193,8 +204,10 @@ async fn main() -> anyhow::Result<()> {
     // A B B A: a drift of the machine during the run weighs on both sides alike.
     let order = [
         &off,
+        &traced,
         &sealed,
         &sealed,
+        &traced,
         &off,
         &indexed,
         &reuse_on,
@@ -229,6 +242,11 @@ async fn main() -> anyhow::Result<()> {
         mean(reuse_on.name, |f| f.worker_us) - mean(off.name, |f| f.worker_us),
         mean(reuse_on.name, |f| f.redis_us) - mean(off.name, |f| f.redis_us)
     );
+    println!(
+        "tracing on, every trace sampled (two runs each): {:+.1} µs of worker CPU per job, drain {:+.1} % (tracing off is the `reuse off` row)",
+        mean(traced.name, |f| f.worker_us) - mean(off.name, |f| f.worker_us),
+        (mean(traced.name, |f| f.jobs_per_s) / mean(off.name, |f| f.jobs_per_s) - 1.0) * 100.0
+    );
     for base in [&off, &indexed] {
         let redis = mean(reuse_on.name, |f| f.redis_us) / mean(base.name, |f| f.redis_us);
         let worker = mean(reuse_on.name, |f| f.worker_us) / mean(base.name, |f| f.worker_us);
@@ -237,7 +255,7 @@ async fn main() -> anyhow::Result<()> {
             base.name
         );
     }
-    for (name, f) in rows.iter().take(1).chain(rows.iter().skip(4).take(2)) {
+    for (name, f) in rows.iter().take(1).chain(rows.iter().skip(6).take(2)) {
         if !f.commands.is_empty() {
             let calls = |only: Option<&str>| -> f64 {
                 f.commands
@@ -274,6 +292,21 @@ async fn main() -> anyhow::Result<()> {
         "sealing work alone per job: {open_seal:.2} µs (open the payload, seal the result), {with_reuse:.2} µs with reuse on (and seal the stored profile)"
     );
     memory(dir.path(), &url, &sandbox, jobs, concurrency).await
+}
+
+/// An OTLP/HTTP receiver that takes every export and keeps nothing (the bench's own runtime;
+/// its CPU is not the worker's).
+async fn otlp_sink() -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(|_body: axum::body::Bytes| async { "" }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
 }
 
 /// Redis memory per waiting job and per dead letter (default settings, no sealing), by key.

@@ -30,6 +30,7 @@ use crate::policy::RetryPolicy;
 use crate::queue::{DeadLimits, QueueConfig};
 use crate::rdb::RedisSettings;
 use crate::seal::{SealSettings, Sealer};
+use crate::telemetry::TelemetrySettings;
 
 /// Where the settings file is looked for when no `--config` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
@@ -64,6 +65,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Sealing at rest (`[seal]`).
     pub seal: SealSettings,
+    /// Traces and their export (`[telemetry]`).
+    pub telemetry: TelemetrySettings,
     /// The HTTP gateway (`[gateway]`).
     pub gateway: GatewaySettings,
     /// Webhook deliveries (`[webhooks]`).
@@ -147,6 +150,7 @@ pub static SECTIONS: std::sync::LazyLock<Vec<(&'static str, Vec<String>)>> =
             ("match", keys_of::<MatchSettings>()),
             ("log", keys_of::<LogSettings>()),
             ("seal", keys_of::<SealSettings>()),
+            ("telemetry", keys_of::<TelemetrySettings>()),
             ("gateway", keys_of::<GatewaySettings>()),
             ("webhooks", keys_of::<crate::webhooks::WebhookSettings>()),
         ]
@@ -206,6 +210,7 @@ impl Settings {
             matching,
             log,
             seal,
+            telemetry,
         ) = (
             part("redis"),
             part("queue"),
@@ -218,6 +223,7 @@ impl Settings {
             part("match"),
             part("log"),
             part("seal"),
+            part("telemetry"),
         );
         let gateway = part("gateway");
         let mut read = Reader {
@@ -237,6 +243,7 @@ impl Settings {
             matching: read.part(&matching, "match"),
             log: read.part(&log, "log"),
             seal: read.part(&seal, "seal"),
+            telemetry: read.part(&telemetry, "telemetry"),
             gateway: read.part(&gateway, "gateway"),
             webhooks: read.part(&hooks, "webhooks"),
             sealer: None,
@@ -290,6 +297,7 @@ impl Settings {
         if let Err(e) = self.okra.validate() {
             problems.push(e);
         }
+        problems.extend(self.telemetry.problems());
         if let Err(e) = self.matching.validate() {
             problems.push(e);
         }
@@ -323,7 +331,7 @@ impl Settings {
     /// The effective settings, one `section.key = value` line each, secrets masked (see
     /// [`masked`]); what `--check-config` prints.
     pub fn effective(&self) -> Vec<String> {
-        let parts: [(&str, serde_json::Result<serde_json::Value>); 15] = [
+        let parts: [(&str, serde_json::Result<serde_json::Value>); 16] = [
             ("redis", serde_json::to_value(&self.redis)),
             ("queue", serde_json::to_value(&self.queue)),
             ("retry", serde_json::to_value(&self.retry)),
@@ -337,6 +345,7 @@ impl Settings {
             ("match", serde_json::to_value(&self.matching)),
             ("log", serde_json::to_value(&self.log)),
             ("seal", serde_json::to_value(&self.seal)),
+            ("telemetry", serde_json::to_value(&self.telemetry)),
             ("gateway", serde_json::to_value(&self.gateway)),
             ("webhooks", serde_json::to_value(&self.webhooks)),
         ];

@@ -1,13 +1,17 @@
 //! The vocabulary every layer shares: jobs as producers write them, their state, metadata,
 //! failures and attempt history, and the lease a worker holds. Types only; storage is `rdb`.
 
+mod options;
 mod shown;
+mod trace;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+pub use options::{EnqueueOptions, METADATA_MAX, check_metadata};
 pub use shown::{RULE_PREFIX, json_error_rule, kind_for_log, kind_for_metrics};
+pub use trace::TraceContext;
 
 /// Job ids are ULIDs: unique across machines and sortable by creation time.
 pub type JobId = String;
@@ -151,92 +155,6 @@ pub fn check_delay(delay: Option<Duration>, run_at: Option<SystemTime>) -> Resul
     Ok(())
 }
 
-/// Per-job options at enqueue.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EnqueueOptions {
-    /// Run no earlier than this long from now.
-    pub delay: Option<Duration>,
-    /// Run no earlier than this time (wins over `delay`).
-    pub run_at: Option<SystemTime>,
-    /// Attempt budget. Unset: the fleet's `retry.max_attempts` at the time of each decision.
-    pub max_attempts: Option<u32>,
-    /// A second enqueue with the same key (within the idempotency TTL) enqueues nothing and
-    /// returns the first job's id.
-    pub idempotency_key: Option<String>,
-    /// Ask for a fresh answer: never hand this job an answer stored for reuse (`okra-worker`
-    /// then makes the paid call even within `okra.reuse_window`).
-    pub fresh: bool,
-    /// The app's own reference (a JSON object's text, at most [`METADATA_MAX`] bytes), stored
-    /// with the job (sealed like the payload on a sealed queue), echoed where the job is read
-    /// back ([`JobRecord::metadata`]), never logged. Keep identifiers out of it.
-    pub metadata: Option<String>,
-}
-
-/// Longest `metadata` an enqueue takes, in bytes of JSON text.
-pub const METADATA_MAX: usize = 1024;
-
-/// Checks `metadata`: a JSON object of at most [`METADATA_MAX`] bytes. Names the rule, never
-/// the value.
-pub fn check_metadata(text: &str) -> Result<(), String> {
-    if text.len() > METADATA_MAX {
-        return Err(format!(
-            "metadata is longer than the maximum of {METADATA_MAX} bytes"
-        ));
-    }
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(_)) => Ok(()),
-        Ok(_) => Err("metadata must be a JSON object".into()),
-        Err(e) => Err(format!("metadata is not JSON: {}", json_error_rule(&e))),
-    }
-}
-
-impl EnqueueOptions {
-    /// Checks the options: a delay or run-at time within [`MAX_DELAY`], metadata as
-    /// [`check_metadata`] wants it.
-    pub fn check(&self) -> Result<(), String> {
-        check_delay(self.delay, self.run_at)?;
-        self.metadata.as_deref().map_or(Ok(()), check_metadata)
-    }
-
-    /// Options with a delay.
-    pub fn delay(delay: Duration) -> Self {
-        Self {
-            delay: Some(delay),
-            ..Self::default()
-        }
-    }
-
-    /// Sets the idempotency key.
-    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.idempotency_key = Some(key.into());
-        self
-    }
-
-    /// Sets the attempt budget.
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = Some(n);
-        self
-    }
-
-    /// Sets an absolute run time.
-    pub fn run_at(mut self, at: SystemTime) -> Self {
-        self.run_at = Some(at);
-        self
-    }
-
-    /// Asks for a fresh answer (no reuse of a stored one).
-    pub fn fresh(mut self) -> Self {
-        self.fresh = true;
-        self
-    }
-
-    /// Sets the app's metadata (a JSON object; see [`EnqueueOptions::metadata`]).
-    pub fn metadata(mut self, value: &serde_json::Value) -> Self {
-        self.metadata = Some(value.to_string());
-        self
-    }
-}
-
 /// What an enqueue did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Enqueued {
@@ -279,6 +197,9 @@ pub struct JobMeta {
     /// The job asked for a fresh answer: no answer stored for reuse is handed to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fresh: bool,
+    /// The W3C trace context of the span that enqueued it (plain, never sealed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
     /// The app's metadata as JSON text ([`EnqueueOptions::metadata`]); sealed at rest on a
     /// sealed queue, opened by [`crate::Queue::job`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -306,6 +227,7 @@ struct StoredMeta {
     #[serde(default)]
     fresh: bool,
     #[serde(default)]
+    trace: Option<TraceContext>,
     metadata: Option<String>,
 }
 
@@ -321,6 +243,7 @@ impl From<StoredMeta> for JobMeta {
             due_at: m.due_at.unwrap_or(m.created_at),
             ix: m.ix,
             fresh: m.fresh,
+            trace: m.trace,
             metadata: m.metadata,
         }
     }
@@ -346,6 +269,8 @@ impl JobMeta {
             ix: Option<&'a str>,
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             fresh: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            trace: Option<&'a TraceContext>,
             // Last: the scripts read `kind` and `ix` as the first match in the line.
             #[serde(skip_serializing_if = "Option::is_none")]
             metadata: Option<&'a str>,
@@ -356,6 +281,7 @@ impl JobMeta {
             idempotency_key: self.idempotency_key.as_deref(),
             ix: self.ix.as_deref(),
             fresh: self.fresh,
+            trace: self.trace.as_ref(),
             metadata: self.metadata.as_deref(),
         })
         .expect("metadata serializes");

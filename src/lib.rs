@@ -20,7 +20,7 @@
 //! - [`okra`]: Okra jobs, HTTP client, classification, masking and their settings;
 //! - [`webhooks`]: signed webhooks for outcomes (endpoints, the SSRF guard, delivery jobs);
 //! - [`config`]: the binaries' settings, composed from the types above;
-//! - [`telemetry`]: the binaries' logs.
+//! - [`telemetry`]: the binaries' logs, and traces of a job's life (OpenTelemetry).
 
 pub mod api_keys;
 pub mod audit;
@@ -44,7 +44,6 @@ pub mod rdb;
 pub mod rekey;
 pub mod seal;
 pub mod stats;
-#[cfg(feature = "cli")]
 pub mod telemetry;
 mod waiters;
 pub mod webhooks;

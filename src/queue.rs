@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PartialEnqueue, QueueError, Result};
-use crate::ident::{IdType, IndexKey};
+use crate::ident::IndexKey;
 use crate::job::{EnqueueOptions, Enqueued, Job, JobMeta, JobRecord, JobState, epoch_ms, new_id};
 use crate::keys::{Keys, validate_queue_name};
 use crate::policy::RetryPolicy;
@@ -19,6 +19,9 @@ use crate::rdb::{
     Account, AccountLimit, Durable, MAX_BATCH, NewJob, RateLimit, Rdb, RedisConn, RedisSettings,
 };
 use crate::seal::{self, Column, Place, Sealer};
+
+mod raw;
+pub use raw::RawJob;
 
 /// Queue-wide settings that producers, workers and operators share. The fields of a
 /// settings file's `[queue]` section deserialize into it directly; the rest come from their
@@ -167,47 +170,6 @@ pub struct Queue {
     pub(crate) waiters: crate::waiters::WaitersCell,
 }
 
-/// One job of a bulk enqueue whose payload is already JSON (from a file, another producer).
-#[derive(Debug, Clone)]
-pub struct RawJob {
-    /// Job kind.
-    pub kind: String,
-    /// Payload JSON text.
-    pub payload: String,
-    /// Options.
-    pub options: EnqueueOptions,
-    /// The identifier it verifies, for the identity index (see [`Job::identity`]).
-    pub identity: Option<(IdType, String)>,
-}
-
-impl RawJob {
-    /// A job from its kind and payload JSON, not indexed by identity.
-    pub fn new(
-        kind: impl Into<String>,
-        payload: impl Into<String>,
-        options: EnqueueOptions,
-    ) -> Self {
-        Self {
-            kind: kind.into(),
-            payload: payload.into(),
-            options,
-            identity: None,
-        }
-    }
-
-    /// A typed job, validated and serialized, with its identity.
-    pub fn of<J: Job>(job: &J, options: EnqueueOptions) -> std::result::Result<Self, String> {
-        job.validate()?;
-        options.check()?;
-        Ok(Self {
-            kind: job.kind().to_string(),
-            payload: serde_json::to_string(job).map_err(|e| e.to_string())?,
-            options,
-            identity: job.identity().map(|(t, v)| (t, v.to_string())),
-        })
-    }
-}
-
 /// Most chunk writes of one bulk enqueue in flight at once.
 const BULK_IN_FLIGHT: usize = 4;
 
@@ -314,7 +276,8 @@ impl Queue {
 
     /// Enqueues one job after validating it.
     pub async fn enqueue<J: Job>(&self, job: &J, options: EnqueueOptions) -> Result<Enqueued> {
-        let raw = RawJob::of(job, options).map_err(QueueError::InvalidJob)?;
+        let mut raw = RawJob::of(job, options).map_err(QueueError::InvalidJob)?;
+        let _span = crate::telemetry::send_span(self.name(), [&mut raw.options]);
         let mut out = self
             .rdb
             .enqueue(&[self.new_job(raw)], self.cfg.idempotency_ttl)
@@ -350,7 +313,7 @@ impl Queue {
     /// were not, and which could not be checked, so running the rest again duplicates nothing.
     pub async fn enqueue_raw_bulk(
         &self,
-        jobs: Vec<RawJob>,
+        mut jobs: Vec<RawJob>,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Enqueued>> {
         // Unvalidated payloads, but options are checked: a due time past MAX_DELAY is refused.
@@ -359,6 +322,8 @@ impl Queue {
                 .check()
                 .map_err(|e| QueueError::InvalidJob(format!("job #{}: {e}", i + 1)))?;
         }
+        let _span =
+            crate::telemetry::send_span(self.name(), jobs.iter_mut().map(|j| &mut j.options));
         let news: Vec<NewJob> = jobs.into_iter().map(|j| self.new_job(j)).collect();
         let ttl = self.cfg.idempotency_ttl;
         let failed = std::sync::atomic::AtomicBool::new(false);
@@ -451,6 +416,7 @@ impl Queue {
             due_at: 0,
             ix: ident.clone(),
             fresh: o.fresh,
+            trace: o.trace,
             metadata,
         };
         NewJob {

@@ -1,15 +1,47 @@
-//! Logging for the binaries: human-readable by default, JSON lines with `--log-format json`.
-//! Nothing here logs payloads; callers log job ids, kinds and masked identifiers only.
+//! Logging for the binaries (human-readable by default, JSON lines with `--log-format json`)
+//! and traces: the spans of a job's life (`spans`, with the `otel` feature) and their export
+//! over OTLP (`export`, binaries only), configured by `[telemetry]` ([`TelemetrySettings`]).
+//! Nothing here logs payloads; callers log job ids, kinds and masked identifiers only, and the
+//! exported spans carry no identifier at all (not even a masked one).
 
+#[cfg(feature = "cli")]
+mod export;
+mod settings;
+#[cfg(feature = "otel")]
+pub mod spans;
+
+#[cfg(feature = "cli")]
+pub use export::{Tracing, init_traced};
+pub use settings::{Propagation, TelemetrySettings};
+#[cfg(feature = "otel")]
+pub use spans::send as send_span;
+
+/// Without the `otel` feature there is no producer span (see `spans::send`).
+#[cfg(not(feature = "otel"))]
+pub fn send_span<'a>(
+    _queue: &str,
+    _jobs: impl IntoIterator<Item = &'a mut crate::job::EnqueueOptions>,
+) -> tracing::Span {
+    tracing::Span::none()
+}
+
+#[cfg(feature = "cli")]
 use std::io::IsTerminal;
 
+#[cfg(feature = "cli")]
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `level` is a `RUST_LOG`-style filter; `RUST_LOG` wins.
+#[cfg(feature = "cli")]
 pub fn init(format: &str, level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // The job spans are for export only (see `init_traced`): off here, so they cost nothing.
+    let filter = match "okra_queue::otel=off".parse() {
+        Ok(off) => filter.add_directive(off),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -27,6 +59,7 @@ pub fn init(format: &str, level: &str) {
 /// default, which makes `println!` panic on a closed stdout). The CLIs turn it on before they
 /// print; a long-running server (the dashboard) keeps it off, so a client hanging up on a
 /// socket never ends the process.
+#[cfg(feature = "cli")]
 pub fn quiet_on_closed_pipe(quiet: bool) {
     let disposition = if quiet { libc::SIG_DFL } else { libc::SIG_IGN };
     // SAFETY: setting SIGPIPE's disposition to a default or to "ignore" has no preconditions

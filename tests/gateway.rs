@@ -165,6 +165,42 @@ async fn enqueue_replay_batch_wait_and_cancel() {
     assert_eq!(first.body["queue"], "identity");
     assert_eq!(first.body["state"], "ready");
     let id = first.body["id"].as_str().unwrap().to_string();
+    // The caller's trace context is stored with the job; one that does not parse is ignored.
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let traced = http
+        .post(&jobs)
+        .header("authorization", bearer(&token))
+        .header("traceparent", tp)
+        .json(&json!({"job": {"kind": "bvn_verify", "bvn": "22212345678"}}))
+        .send()
+        .await
+        .unwrap();
+    let traced = answer(traced).await;
+    assert_eq!(traced.status, StatusCode::CREATED, "{}", traced.body);
+    let lib = okra_queue::Queue::connect(
+        &s.server.settings(),
+        okra_queue::QueueConfig::new("identity"),
+    )
+    .await
+    .unwrap();
+    let record = lib
+        .job(traced.body["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.meta.trace.map(|t| t.traceparent).as_deref(),
+        Some(tp)
+    );
+    let garbled = http
+        .post(&jobs)
+        .header("authorization", bearer(&token))
+        .header("traceparent", "not-a-trace")
+        .json(&json!({"job": {"kind": "bvn_verify", "bvn": "22212345679"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbled.status(), StatusCode::CREATED);
     let again = answer(post(body.clone(), Some("order-A-1")).await.unwrap()).await;
     documented(&doc, "post", route, &again);
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);

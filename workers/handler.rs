@@ -18,6 +18,7 @@ use okra_queue::okra::{
     ProfileError, Reply, WithoutLookup, checked_profile,
 };
 use okra_queue::rdb::{NotFound, Spent};
+use okra_queue::telemetry::{Propagation, spans};
 use okra_queue::{JobContext, JobError, Queue};
 use serde_json::Value;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -36,6 +37,8 @@ pub struct Deps {
     pub pay: Arc<PayOnce>,
     /// `[match]`: the answer to a job's match request, and whether its profile is kept.
     pub matching: MatchSettings,
+    /// `[telemetry] propagation`: an attempt's span linked to the producer's, or its child.
+    pub propagation: Propagation,
 }
 
 /// Runs one Okra job; its result is an [`OkraResult`] (`lookup: "free"` when the profile came
@@ -46,10 +49,27 @@ pub async fn run(
     ctx: JobContext,
     deps: Data<Arc<Deps>>,
 ) -> Result<OkraResult, BoxDynError> {
-    let span = info_span!("job", id = %ctx.id(), kind = job.kind(), attempt = ctx.attempt, subject = %job.subject(false));
-    async move { run_inner(&job, &ctx, &deps).await.map_err(Into::into) }
+    // The exported span (no subject, not even masked); the logs' `job` span inside it.
+    let waited = ctx.claimed_at_ms.saturating_sub(ctx.meta.due_at);
+    let (queue, trace) = (deps.queue.name(), ctx.meta.trace.as_ref());
+    let process = spans::process(
+        queue,
+        ctx.id(),
+        ctx.attempt,
+        waited,
+        trace,
+        deps.propagation,
+    );
+    let span = info_span!(parent: &process, "job", id = %ctx.id(), kind = job.kind(), attempt = ctx.attempt, subject = %job.subject(false));
+    let out = async { run_inner(&job, &ctx, &deps).await }
         .instrument(span)
-        .await
+        .instrument(process.clone())
+        .await;
+    if out.as_ref().is_ok_and(|r| r.source == "reuse") {
+        process.record("okra.charge", "reuse");
+    }
+    spans::outcome(&process, out.as_ref().err().map(|e| e.class()));
+    out.map_err(Into::into)
 }
 
 async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraResult, JobError> {
@@ -446,17 +466,38 @@ async fn call(
     lookup: Option<&str>,
 ) -> Result<Reply, OkraError> {
     let started = Instant::now();
+    let span = spans::call(
+        picked.caller.name(),
+        lookup.is_some(),
+        picked.caller.base_url(),
+    );
     let (result, endpoint) = match lookup {
         Some(path) => (
             picked
                 .caller
                 .lookup(job)
+                .instrument(span.clone())
                 .await
                 .unwrap_or(Ok(Reply::Data(Value::Null))),
             path.to_string(),
         ),
-        None => (picked.caller.call(job).await, source_of(picked, job)),
+        None => (
+            picked.caller.call(job).instrument(span.clone()).await,
+            source_of(picked, job),
+        ),
     };
+    let charge = match &result {
+        _ if lookup.is_some() => "lookup",
+        Ok(_) => "paid",
+        Err(e) if e.uncertain() => "uncertain",
+        Err(_) => "none",
+    };
+    let code = match &result {
+        Ok(Reply::Data(_)) => Some(200),
+        Ok(Reply::NoContent) => Some(204),
+        Err(e) => e.status(),
+    };
+    spans::called(&span, code, charge);
     let status = match &result {
         Ok(Reply::Data(_)) => "200".to_string(),
         Ok(Reply::NoContent) => "204".to_string(),

@@ -98,7 +98,8 @@ fn main() -> ExitCode {
 }
 
 async fn start(settings: Settings) -> ExitCode {
-    okra_queue::telemetry::init(&settings.log.format, &settings.log.level);
+    let (log, t) = (&settings.log, &settings.telemetry);
+    let _traces = okra_queue::telemetry::init_traced(&log.format, &log.level, t, "okra-worker");
     if settings.provider.order().contains(&"okra")
         && settings.okra.base_url == okra_queue::okra::OkraSettings::default().base_url
         && std::env::var_os("OKQ_OKRA__BASE_URL").is_none()
@@ -248,6 +249,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         okra: settings.okra.clone(),
         pay: pay.clone(),
         matching: settings.matching.clone(),
+        propagation: settings.telemetry.propagation,
     });
     info!(
         queue = queue.name(),

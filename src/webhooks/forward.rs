@@ -141,6 +141,7 @@ impl Forwarder {
             due_at: 0,
             ix: ix.clone(),
             fresh: false,
+            trace: None,
             metadata: None,
         };
         NewJob {

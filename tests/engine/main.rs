@@ -15,6 +15,7 @@ mod lifecycle;
 mod recovery;
 mod shutdown;
 mod throughput;
+mod trace_context;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

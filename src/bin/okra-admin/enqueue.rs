@@ -122,6 +122,7 @@ pub async fn run(
         max_attempts: args.max_attempts,
         idempotency_key: args.idempotency_key,
         fresh: args.fresh,
+        trace: None,
         metadata: None,
     };
     let e = queue.enqueue(&job, options).await?;

@@ -11,7 +11,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use okra_queue::api_keys::{ApiKey, Scope};
-use okra_queue::{Enqueued, JobRecord, JobState, Queue, QueueError};
+use okra_queue::job::TraceContext;
+use okra_queue::{EnqueueOptions, Enqueued, JobRecord, JobState, Queue, QueueError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -229,7 +230,7 @@ pub async fn enqueue(
         return Err(conflict());
     }
     let fresh = new_state(&p);
-    let e = q.enqueue(&p.job, p.options).await?;
+    let e = q.enqueue(&p.job, traced(&headers, p.options)).await?;
     let state = shown_state(&q, &e, fresh).await;
     let status = if e.duplicate {
         StatusCode::OK
@@ -246,6 +247,19 @@ pub async fn enqueue(
         }),
     )
         .into_response())
+}
+
+/// The caller's W3C trace context (`traceparent`, `tracestate`), stored with the job so its
+/// attempts join the caller's trace. One that does not parse is ignored, as the W3C
+/// recommendation says: the job starts a trace of its own, and the request is not refused.
+fn traced(headers: &HeaderMap, options: EnqueueOptions) -> EnqueueOptions {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match header("traceparent") {
+        Some(tp) if TraceContext::parse(tp, header("tracestate")).is_ok() => {
+            options.traceparent(tp, header("tracestate"))
+        }
+        _ => options,
+    }
 }
 
 /// The body, or 413 when it outgrew `gateway.max_body` while being read (a chunked body
@@ -325,8 +339,12 @@ pub async fn batch(
     // The library's bulk write is not `Send` (its chunk stream borrows across awaits), so it
     // runs to its end on this thread, which the runtime replaces meanwhile.
     let written = tokio::task::block_in_place(|| {
-        tokio::runtime::Handle::current()
-            .block_on(q.enqueue_bulk(todo.into_iter().map(|(_, p)| (p.job, p.options))))
+        tokio::runtime::Handle::current().block_on(
+            q.enqueue_bulk(
+                todo.into_iter()
+                    .map(|(_, p)| (p.job, traced(&headers, p.options))),
+            ),
+        )
     });
     let enqueued: Vec<(usize, Enqueued)> = match written {
         Ok(all) => all.into_iter().enumerate().collect(),
