@@ -292,7 +292,7 @@ pub fn docs_table(spec: &Spec) -> String {
             if r.charged { "yes" } else { "no" }
         ));
     }
-    out.push_str("| anything else: 401, 403, 429, other 4xx and 5xx, bodies that are not JSON or not the documented shape, no answer | as Okra's table (README, [Failure classification](../README.md#failure-classification)) | | |\n");
+    out.push_str("| anything else: 401, 403, 429, other 4xx and 5xx, bodies that are not JSON or not the documented shape, no answer | as Okra's table ([Failure classification](jobs.md#failure-classification)) | | |\n");
     out
 }
 
