@@ -99,6 +99,13 @@ async fn every_class_reaches_its_outcome_at_each_provider() {
         let r = finished(&queue, &retried, &log()).await;
         assert_eq!(r.state, JobState::Completed, "{r:#?}");
         assert_eq!(r.attempts, 2, "a 500 first, then the profile");
+        // The operator sees which provider failed, and what it said.
+        let shown = run_admin(&server, &name, &["job", "show", &retried]);
+        assert!(
+            shown.contains(&format!("class server_error, at {only}, HTTP 500")),
+            "{shown}"
+        );
+        assert!(shown.contains(&format!("{only} said")), "{shown}");
         assert_eq!(
             death(&finished(&queue, &unknown, &log()).await).0,
             "not_found"

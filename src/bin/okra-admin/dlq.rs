@@ -161,14 +161,7 @@ fn letter_json(l: &DeadLetter, out: Out) -> Value {
 
 fn letters_table(letters: &[DeadLetter], out: Out) -> comfy_table::Table {
     let mut t = table(&[
-        "id",
-        "died",
-        "kind",
-        "class",
-        "http",
-        "okra type",
-        "attempts",
-        "message",
+        "id", "died", "kind", "class", "http", "type", "attempts", "message",
     ]);
     for l in letters {
         t.add_row(vec![

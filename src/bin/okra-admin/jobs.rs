@@ -268,16 +268,7 @@ pub fn show(rec: &JobRecord, out: Out) {
             count(rec.history.len(), "entry", "entries")
         );
         let mut t = table(&[
-            "#",
-            "at",
-            "outcome",
-            "class",
-            "http",
-            "okra type",
-            "took",
-            "next in",
-            "worker",
-            "message",
+            "#", "at", "outcome", "class", "http", "type", "took", "next in", "worker", "message",
         ]);
         for h in &rec.history {
             t.add_row(vec![
@@ -309,11 +300,15 @@ pub fn show(rec: &JobRecord, out: Out) {
 
 fn print_failure(f: &Failure, out: Out) {
     println!(
-        "failure   class {}{}{}{}",
+        "failure   class {}{}{}{}{}",
         f.class,
         f.reason
             .as_deref()
             .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
+        f.provider
+            .as_deref()
+            .map(|p| format!(", at {p}"))
             .unwrap_or_default(),
         f.http_status
             .map(|s| format!(", HTTP {s}"))
@@ -332,7 +327,9 @@ fn print_failure(f: &Failure, out: Out) {
     }
     println!("          {}", out.text(&f.message));
     if let Some(b) = &f.body {
-        println!("okra said {}", cell(&out.json_text(b), 300));
+        // The provider that answered (Okra for failures recorded before providers).
+        let said = format!("{} said", f.provider.as_deref().unwrap_or("okra"));
+        println!("{said:<9} {}", cell(&out.json_text(b), 300));
     }
 }
 

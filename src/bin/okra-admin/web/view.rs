@@ -96,7 +96,7 @@ pub fn masked_json(text: &str) -> String {
 pub fn letters(queue: &str, letters: &[DeadLetter]) -> Markup {
     html! {
         div.scroll { table {
-            thead { tr { th { "id" } th { "died" } th { "kind" } th { "class" } th { "http" } th { "okra type" } th { "attempts" } th { "message" } } }
+            thead { tr { th { "id" } th { "died" } th { "kind" } th { "class" } th { "http" } th { "type" } th { "attempts" } th { "message" } } }
             tbody {
                 @for l in letters {
                     tr {
@@ -150,7 +150,7 @@ pub fn record(rec: &JobRecord) -> Markup {
         h2 { "History" }
         @if rec.history.is_empty() { p.muted { "No attempt finished yet." } } @else {
             div.scroll { table {
-                thead { tr { th { "#" } th { "at" } th { "outcome" } th { "class" } th { "http" } th { "okra type" } th { "took" } th { "next in" } th { "worker" } th { "message" } } }
+                thead { tr { th { "#" } th { "at" } th { "outcome" } th { "class" } th { "http" } th { "type" } th { "took" } th { "next in" } th { "worker" } th { "message" } } }
                 tbody { @for h in &rec.history { tr {
                     td { @if h.attempt > 0 { (h.attempt) } @else { "-" } }
                     td { (when(h.at)) }
