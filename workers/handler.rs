@@ -349,7 +349,7 @@ async fn pay_at(
     let started = charge.now();
     let reply = call(deps, picked, job, None).await;
     deps.route.report(picked, &reply);
-    let ledger = ledger_kind(picked, job);
+    let ledger = providers::ledger_kind(picked.caller.name(), job.kind());
     let source = source_of(picked, job);
     match reply {
         Ok(Reply::Data(data)) => {
@@ -415,14 +415,6 @@ async fn pay_at(
     }
 }
 
-/// The ledger's kind: `bvn_verify` at Okra, `prembly/bvn_verify` at another provider.
-fn ledger_kind(picked: Picked<'_>, job: &OkraJob) -> String {
-    match picked.caller.name() {
-        "okra" => job.kind().to_string(),
-        other => format!("{other}/{}", job.kind()),
-    }
-}
-
 /// What answered: Okra's endpoint, or `provider:kind`.
 fn source_of(picked: Picked<'_>, job: &OkraJob) -> String {
     match picked.caller.name() {
@@ -478,7 +470,14 @@ async fn call(
                 .lookup(job)
                 .instrument(span.clone())
                 .await
-                .unwrap_or(Ok(Reply::Data(Value::Null))),
+                // Never an answer made up here: without one, the lookup settles nothing.
+                .unwrap_or_else(|| {
+                    Err(OkraError::Transport {
+                        timeout: false,
+                        connect: true,
+                        message: format!("{} has no free lookup", picked.caller.name()),
+                    })
+                }),
             path.to_string(),
         ),
         None => (

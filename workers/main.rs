@@ -157,32 +157,19 @@ fn check_config(args: &Args) -> ExitCode {
 /// kind the fleet serves that none of them sells: one line per problem.
 fn build_route(s: &Settings) -> Result<okra_queue::okra::providers::Route, String> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let kinds: Vec<&str> = okra_queue::okra::kinds::names().collect();
-    let mut problems = s.provider.validate(&[], &env);
+    // `build` validates first: every problem, one line each.
+    let route = s
+        .provider
+        .build(&s.okra, &env)
+        .map_err(|problems| problems.join("; "))?;
     // A kind no provider sells is refused at enqueue and never sent; said here once.
-    let unsold: Vec<&str> = kinds
-        .iter()
-        .copied()
-        .filter(|k| {
-            !s.provider
-                .order()
-                .iter()
-                .filter_map(|n| okra_queue::okra::providers::spec(n))
-                .any(|p| p.sells(k))
-        })
+    let unsold: Vec<&str> = okra_queue::okra::kinds::names()
+        .filter(|k| s.provider.sold(k).is_err())
         .collect();
-    if !unsold.is_empty() && problems.is_empty() {
+    if !unsold.is_empty() {
         tracing::warn!(kinds = %unsold.join(", "), "no provider of provider.order sells these kinds: their jobs end as dead letters of class not_sold, never sent");
     }
-    match s.provider.build(&s.okra, &env) {
-        Ok(route) if problems.is_empty() => Ok(route),
-        Ok(_) => Err(problems.join("; ")),
-        Err(more) => {
-            problems.extend(more);
-            problems.dedup();
-            Err(problems.join("; "))
-        }
-    }
+    Ok(route)
 }
 
 fn load(args: &Args) -> Result<Settings, QueueError> {

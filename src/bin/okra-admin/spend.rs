@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use clap::Args;
 use okra_queue::Queue;
-use okra_queue::okra::providers::ProviderSettings;
+use okra_queue::okra::providers::{self, ProviderSettings};
 use okra_queue::rdb::SpendRow;
 use serde::Serialize;
 
@@ -37,13 +37,10 @@ struct Row {
     naira: f64,
 }
 
-/// The ledger keeps `provider/kind` for every provider but Okra (whose rows predate
-/// providers): split, and priced.
+/// A ledger row, split into provider and kind ([`providers::ledger_split`]), and priced.
 fn row(r: SpendRow, prices: &ProviderSettings) -> Row {
-    let (provider, kind) = match r.kind.split_once('/') {
-        Some((p, k)) => (p.to_string(), k.to_string()),
-        None => ("okra".to_string(), r.kind.clone()),
-    };
+    let (provider, kind) = providers::ledger_split(&r.kind);
+    let (provider, kind) = (provider.to_string(), kind.to_string());
     let price = prices
         .conf(&provider)
         .price

@@ -244,6 +244,21 @@ pub fn charged(billing: Billing, result: &Result<Reply, OkraError>) -> Charged {
     }
 }
 
+/// The spend ledger's name for paid calls of `kind` at `provider`: the bare kind at Okra (its
+/// rows predate providers), `prembly/bvn_verify` at another. [`ledger_split`] reads it back.
+pub fn ledger_kind(provider: &str, kind: &str) -> String {
+    if provider == okra::SPEC.name {
+        kind.to_string()
+    } else {
+        format!("{provider}/{kind}")
+    }
+}
+
+/// The provider and the kind of a ledger name written by [`ledger_kind`].
+pub fn ledger_split(name: &str) -> (&str, &str) {
+    name.split_once('/').unwrap_or((okra::SPEC.name, name))
+}
+
 /// Whether a call's failure says the provider is *certainly* unavailable and did nothing
 /// (so the job's next attempt may go to the next provider without any risk of paying twice):
 /// its own "try later" (class `unavailable`: Prembly `02`, Dojah 424) or a connection that was
