@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Data, Monitor, WorkerBuilder};
 use futures::StreamExt;
-use okra_queue::events::Since;
 use okra_queue::ident::IndexKey;
 use okra_queue::okra::pay_once::{Begin, PayOnce, Settled};
 use okra_queue::okra::{OkraJob, OkraResult, OkraSettings};
+use okra_queue::queue::events::Since;
 use okra_queue::rdb::AccountLimit;
 use okra_queue::{
     EnqueueOptions, JobContext, JobError, Queue, QueueConfig, RedisSettings, WorkerOptions,

@@ -3,7 +3,7 @@
 //! - [`Queue`]: producers enqueue jobs (single, bulk, delayed, idempotent) and read them back.
 //! - [`Runtime`] and [`RedisBackend`]: our apalis backend; workers claim jobs under leases, and
 //!   every attempt's outcome goes through the [`policy`] into Redis atomically.
-//! - [`dlq`]: dead letters with their history; list, requeue and purge by filter.
+//! - [`queue::dlq`]: dead letters with their history; list, requeue and purge by filter.
 //! - [`okra`]: the Okra jobs, HTTP client and failure classification.
 //!
 //! The modules, bottom to top (each imports only from those listed before it; a test checks
@@ -13,9 +13,11 @@
 //!   identity index), [`job`] (jobs, states, failures, history, leases), [`error`];
 //! - [`rdb`]: the storage layer, all Redis access and the Lua scripts;
 //! - [`policy`]: the retry lifecycle (classify, decide, record);
-//! - [`queue`]: the handle and the producer API, extended by [`control`] (pause, throttles,
-//!   permits), [`stats`], [`dlq`] (dead letters), [`events`] (the event stream and `wait`)
-//!   and [`browse`] (jobs by state, cancel, run now, find, the queue registry);
+//! - [`queue`]: the queue handle, one folder: the producer API, and one file per view of it
+//!   ([`queue::control`] pause, throttles and permits; [`queue::stats`]; [`queue::dlq`] dead
+//!   letters; [`queue::events`] the event stream and `wait`; [`queue::browse`] jobs by state,
+//!   cancel, run now, find, the queue registry; [`queue::audit`],
+//!   [`queue::rekey`]);
 //! - [`backend`]: the apalis backend and its background loops, one per file;
 //! - [`okra`]: Okra jobs, HTTP client, classification, masking and their settings;
 //! - [`webhooks`]: signed webhooks for outcomes (endpoints, the SSRF guard, delivery jobs);
@@ -23,15 +25,9 @@
 //! - [`telemetry`]: the binaries' logs, and traces of a job's life (OpenTelemetry).
 
 pub mod api_keys;
-pub mod audit;
 pub mod backend;
-pub mod browse;
 pub mod config;
-pub mod control;
-pub mod dlq;
-pub mod erase;
 pub mod error;
-pub mod events;
 pub mod gateway;
 pub mod http_guard;
 pub mod ident;
@@ -41,24 +37,21 @@ pub mod okra;
 pub mod policy;
 pub mod queue;
 pub mod rdb;
-pub mod rekey;
 pub mod seal;
-pub mod stats;
 pub mod telemetry;
-mod waiters;
 pub mod webhooks;
 
-pub use audit::AuditEntry;
 pub use backend::{JobContext, RedisBackend, Runtime, ShutdownReport, WorkerOptions};
-pub use browse::{JobFilter, JobPage};
-pub use dlq::{Breakdown, BulkReport, DeadFilter, DeadLetter, RequeueAt};
 pub use error::{PartialEnqueue, QueueError, Result};
-pub use events::{Event, EventKind};
 pub use job::{
     EnqueueOptions, Enqueued, Failure, HistoryEntry, HistoryKind, Job, JobId, JobMeta, JobRecord,
     JobState,
 };
 pub use policy::{JobError, Outcome, RetryPolicy};
+pub use queue::audit::AuditEntry;
+pub use queue::browse::{JobFilter, JobPage};
+pub use queue::dlq::{Breakdown, BulkReport, DeadFilter, DeadLetter, RequeueAt};
+pub use queue::events::{Event, EventKind};
+pub use queue::stats::Stats;
 pub use queue::{DeadLimits, Queue, QueueConfig, RawJob};
 pub use rdb::{RateLimit, RedisSettings, WorkerInfo};
-pub use stats::Stats;

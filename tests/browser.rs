@@ -62,38 +62,98 @@ impl Driver {
     }
 }
 
-async fn screenshot(c: &Client, name: &str) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+/// The browser on one dashboard: each step of a test is one line (open a page, fill a field,
+/// click, wait for a text, save a screenshot), each failing with the selector it was after.
+struct Page {
+    c: Client,
+    base: String,
 }
 
-async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
+impl Page {
+    async fn open(&self, path: &str) {
+        self.c
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap_or_else(|e| panic!("open {path}: {e}"));
+    }
 
-/// Waits until the element's text is `want`, reading the page as it is (no reload).
-async fn until_text(c: &Client, css: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = match c.find(Locator::Css(css)).await {
-            Ok(e) => e.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if got == want {
-            return;
+    async fn find(&self, at: Locator<'_>) -> fantoccini::elements::Element {
+        self.c
+            .find(at)
+            .await
+            .unwrap_or_else(|e| panic!("no {at:?} on the page: {e}"))
+    }
+
+    async fn click(&self, css: &str) {
+        self.find(Locator::Css(css)).await.click().await.unwrap();
+    }
+
+    async fn click_link(&self, text: &str) {
+        self.find(Locator::LinkText(text))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        self.find(Locator::Css(css))
+            .await
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+
+    async fn select(&self, css: &str, value: &str) {
+        self.find(Locator::Css(css))
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(Locator::Css(css)).await.text().await.unwrap()
+    }
+
+    async fn source(&self) -> String {
+        self.c.source().await.unwrap()
+    }
+
+    /// Waits until the element's text is `want`, reading the page as it is (no reload).
+    async fn until_text(&self, css: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = match self.c.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if got == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} shows {got:?}, not {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{css} shows {got:?}, not {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    /// Accepts the confirmation dialog a click opened.
+    async fn accept_dialog(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.c.accept_alert().await.is_err() {
+            assert!(Instant::now() < deadline, "no confirmation dialog");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves the page as `target/web-screenshots/<name>.png`.
+    async fn shot(&self, name: &str) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.c.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 }
 
@@ -133,13 +193,16 @@ async fn the_dashboard_in_a_real_browser() {
         &[("OKQ_QUEUE__INDEX_KEY", INDEX_KEY)],
     );
     let driver = Driver::start(dir.path());
-    let c = driver.browser().await;
+    let p = Page {
+        c: driver.browser().await,
+        base: web.url.clone(),
+    };
 
     // The overview shows the waiting jobs, then follows them as a worker runs them.
-    c.goto(&web.url).await.unwrap();
-    until_text(&c, r#"a[data-count="ready"] .n"#, "30").await;
-    assert!(text(&c, "[data-state]").await.starts_with("paused"));
-    screenshot(&c, "1-overview-paused").await;
+    p.open("/").await;
+    p.until_text(r#"a[data-count="ready"] .n"#, "30").await;
+    assert!(p.text("[data-state]").await.starts_with("paused"));
+    p.shot("1-overview-paused").await;
     let _worker = start_worker(
         dir.path(),
         1,
@@ -148,62 +211,32 @@ async fn the_dashboard_in_a_real_browser() {
         &WorkerSpec::default(),
     );
     queue.resume().await.unwrap();
-    until_text(&c, r#"a[data-count="completed"] .n"#, "20").await;
-    until_text(&c, r#"a[data-count="dead"] .n"#, "10").await;
-    until_text(&c, r#"a[data-count="ready"] .n"#, "0").await;
-    screenshot(&c, "2-overview-after-the-run").await;
+    p.until_text(r#"a[data-count="completed"] .n"#, "20").await;
+    p.until_text(r#"a[data-count="dead"] .n"#, "10").await;
+    p.until_text(r#"a[data-count="ready"] .n"#, "0").await;
+    p.shot("2-overview-after-the-run").await;
 
     // Dead letters filtered by class, and one opened.
-    c.goto(&format!("{}/q/identity/dead", web.url))
-        .await
-        .unwrap();
-    c.find(Locator::Css(r#"input[name="class"]"#))
-        .await
-        .unwrap()
-        .send_keys("flagged_user")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.filters button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until_text(&c, "b[data-total]", "10").await;
-    screenshot(&c, "3-dead-letters-by-class").await;
-    c.find(Locator::Css(r#"a[href^="/q/identity/dead/01"]"#))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let page = c.source().await.unwrap();
+    p.open("/q/identity/dead").await;
+    p.fill(r#"input[name="class"]"#, "flagged_user").await;
+    p.click("form.filters button").await;
+    p.until_text("b[data-total]", "10").await;
+    p.shot("3-dead-letters-by-class").await;
+    p.click(r#"a[href^="/q/identity/dead/01"]"#).await;
+    let page = p.source().await;
     assert!(
         page.contains("FLAGGED_USER") && page.contains("*******0601"),
         "{page}"
     );
     assert!(!page.contains("2220000"), "identifiers are masked");
-    screenshot(&c, "4-dead-letter").await;
+    p.shot("4-dead-letter").await;
 
     // Pause from the page (it asks first): the worker stops claiming.
-    c.goto(&web.url).await.unwrap();
-    c.find(Locator::Css(r#"form[action="/q/identity/pause"] button"#))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while c.accept_alert().await.is_err() {
-        assert!(Instant::now() < deadline, "no confirmation dialog");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    until_text(
-        &c,
-        r#"[data-state="paused"]"#,
-        "paused: paused by an operator",
-    )
-    .await;
+    p.open("/").await;
+    p.click(r#"form[action="/q/identity/pause"] button"#).await;
+    p.accept_dialog().await;
+    p.until_text(r#"[data-state="paused"]"#, "paused: paused by an operator")
+        .await;
     for i in 0..5 {
         queue
             .enqueue(&bvn(&format!("2229999{i:04}")), EnqueueOptions::default())
@@ -217,76 +250,44 @@ async fn the_dashboard_in_a_real_browser() {
         (5, 0),
         "a paused queue is not claimed from: {s:?}"
     );
-    until_text(&c, r#"a[data-count="ready"] .n"#, "5").await;
-    screenshot(&c, "5-paused-from-the-page").await;
+    p.until_text(r#"a[data-count="ready"] .n"#, "5").await;
+    p.shot("5-paused-from-the-page").await;
 
     // Requeue every flagged letter through the confirmation; they leave the dead letters.
-    c.goto(&format!("{}/q/identity/dead?class=flagged_user", web.url))
-        .await
-        .unwrap();
-    c.find(Locator::LinkText("Requeue all matching…"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until_text(&c, "b[data-count]", "10").await;
-    screenshot(&c, "6-confirm-requeue").await;
-    c.find(Locator::Css(
-        r#"form[action="/q/identity/dead/bulk"] button"#,
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
-    until_text(&c, "p[data-changed] b", "10").await;
-    screenshot(&c, "7-requeued").await;
-    c.goto(&format!("{}/q/identity/dead?class=flagged_user", web.url))
-        .await
-        .unwrap();
-    until_text(&c, "b[data-total]", "0").await;
+    p.open("/q/identity/dead?class=flagged_user").await;
+    p.click_link("Requeue all matching…").await;
+    p.until_text("b[data-count]", "10").await;
+    p.shot("6-confirm-requeue").await;
+    p.click(r#"form[action="/q/identity/dead/bulk"] button"#)
+        .await;
+    p.until_text("p[data-changed] b", "10").await;
+    p.shot("7-requeued").await;
+    p.open("/q/identity/dead?class=flagged_user").await;
+    p.until_text("b[data-total]", "0").await;
     let s = queue.stats().await.unwrap();
     assert_eq!((s.dead, s.ready), (0, 15), "{s:?}");
-    c.goto(&web.url).await.unwrap();
-    until_text(&c, r#"a[data-count="ready"] .n"#, "15").await;
-    screenshot(&c, "8-overview-after-requeue").await;
+    p.open("/").await;
+    p.until_text(r#"a[data-count="ready"] .n"#, "15").await;
+    p.shot("8-overview-after-requeue").await;
 
     // One person erased from the find page, through the confirmation.
-    c.goto(&format!("{}/q/identity/find", web.url))
-        .await
-        .unwrap();
-    c.find(Locator::Css(r#"select[name="by"]"#))
-        .await
-        .unwrap()
-        .select_by_value("bvn")
-        .await
-        .unwrap();
-    c.find(Locator::Css(r#"input[name="value"]"#))
-        .await
-        .unwrap()
-        .send_keys("22200000001")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.filters button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    p.open("/q/identity/find").await;
+    p.select(r#"select[name="by"]"#, "bvn").await;
+    p.fill(r#"input[name="value"]"#, "22200000001").await;
+    p.click("form.filters button").await;
     // The form is POSTed: the number is in no URL (address bar, history, a proxy's log).
     // (The click returns before the answer is loaded: wait for it.)
-    c.wait()
+    p.c.wait()
         .at_most(std::time::Duration::from_secs(10))
         .for_element(Locator::LinkText("Erase this person…"))
         .await
         .expect("the found person's erase link");
-    let url = c.current_url().await.unwrap();
+    let url = p.c.current_url().await.unwrap();
     assert_eq!(url.path(), "/q/identity/find", "{url}");
     assert_eq!(url.query(), None, "{url}");
-    assert!(!c.source().await.unwrap().contains("22200000001"));
-    let history: String = c
-        .execute(
+    assert!(!p.source().await.contains("22200000001"));
+    let history: String =
+        p.c.execute(
             "return String(window.history.length) + location.href",
             vec![],
         )
@@ -296,27 +297,16 @@ async fn the_dashboard_in_a_real_browser() {
         .unwrap_or_default()
         .to_string();
     assert!(!history.contains("22200000001"), "{history}");
-    c.find(Locator::LinkText("Erase this person…"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until_text(&c, "b[data-count]", "1").await;
+    p.click_link("Erase this person…").await;
+    p.until_text("b[data-count]", "1").await;
     assert!(
-        !c.source().await.unwrap().contains("22200000001"),
+        !p.source().await.contains("22200000001"),
         "never the number"
     );
-    screenshot(&c, "9-erase-confirmation").await;
-    c.find(Locator::Css(
-        r#"form[action="/q/identity/erase"] button.danger"#,
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
-    until_text(&c, "b[data-erased]", "1").await;
+    p.shot("9-erase-confirmation").await;
+    p.click(r#"form[action="/q/identity/erase"] button.danger"#)
+        .await;
+    p.until_text("b[data-erased]", "1").await;
     assert!(
         queue
             .find_by_identity(okra_queue::ident::IdType::Bvn, "22200000001", 10)
@@ -325,20 +315,14 @@ async fn the_dashboard_in_a_real_browser() {
             .is_empty()
     );
     // The audit trail page lists it, newest first.
-    c.goto(&format!("{}/audit", web.url)).await.unwrap();
-    until_text(
-        &c,
-        "table.audit tbody tr:first-child td:nth-child(3)",
-        "erase",
-    )
-    .await;
-    screenshot(&c, "10-audit-trail").await;
+    p.open("/audit").await;
+    p.until_text("table.audit tbody tr:first-child td:nth-child(3)", "erase")
+        .await;
+    p.shot("10-audit-trail").await;
 
     // On a phone's width the pages fold to one column.
-    c.set_window_size(390, 844).await.unwrap();
-    c.goto(&format!("{}/q/identity/dead", web.url))
-        .await
-        .unwrap();
-    screenshot(&c, "11-phone-dead-letters").await;
-    c.close().await.unwrap();
+    p.c.set_window_size(390, 844).await.unwrap();
+    p.open("/q/identity/dead").await;
+    p.shot("11-phone-dead-letters").await;
+    p.c.close().await.unwrap();
 }

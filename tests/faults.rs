@@ -405,11 +405,7 @@ async fn a_job_without_a_budget_follows_the_fleets_max_attempts() {
         .unwrap()
         .id;
     // Read through the producer (configured with 10): it shows the budget the workers apply.
-    let dead = producer
-        .wait(&plain, Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_eq!(dead.state, JobState::Dead);
+    let dead = ends_in(&producer, &plain, JobState::Dead, String::new).await;
     assert_eq!(dead.attempts, 2, "the fleet's budget, not the producer's");
     assert_eq!(dead.max_attempts, 2);
     let letters = producer
@@ -454,10 +450,8 @@ async fn a_due_retry_runs_on_time_even_with_a_long_poll_interval() {
         .id;
     let id = enqueue(&q, 1).await;
     // Both are done long before the 30 s poll could have noticed them.
-    let done = q.wait(&id, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed);
-    let done = q.wait(&delayed, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed);
+    ends_in(&q, &id, JobState::Completed, String::new).await;
+    ends_in(&q, &delayed, JobState::Completed, String::new).await;
     fleet.stop().await;
 }
 
@@ -505,8 +499,7 @@ async fn a_redis_outage_longer_than_the_lease_runs_nothing_twice() {
     tokio::time::sleep(Duration::from_millis(3_000)).await;
     server.signal("CONT");
     for id in &ids {
-        let r = q.wait(id, Duration::from_secs(20)).await.unwrap();
-        assert_eq!(r.state, JobState::Completed);
+        ends_in(q, id, JobState::Completed, String::new).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let s = q.stats().await.unwrap();

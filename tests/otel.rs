@@ -228,8 +228,7 @@ async fn one_job_is_one_trace_of_a_producer_two_attempts_and_their_calls() {
         .unwrap()
         .id;
     tracing.flush();
-    let done = queue.wait(&id, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed, "{}", worker.log_text());
+    let done = ends_in(&queue, &id, JobState::Completed, || worker.log_text()).await;
     assert_eq!(done.attempts, 2);
     let stored = done.meta.trace.expect("the job stores a trace context");
     assert!(stored.traceparent.starts_with(&format!("00-{TRACE_ID}-")));
@@ -373,8 +372,7 @@ async fn with_the_collector_gone_jobs_still_complete() {
         );
     }
     for id in &ids {
-        let r = queue.wait(id, Duration::from_secs(20)).await.unwrap();
-        assert_eq!(r.state, JobState::Completed, "{}", worker.log_text());
+        ends_in(&queue, id, JobState::Completed, || worker.log_text()).await;
     }
     // The spans that could not be sent are counted.
     let until = Instant::now() + Duration::from_secs(10);
@@ -425,8 +423,7 @@ async fn with_propagation_child_each_attempt_is_in_the_producer_trace() {
         .await
         .unwrap()
         .id;
-    let done = queue.wait(&id, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed, "{}", worker.log_text());
+    let done = ends_in(&queue, &id, JobState::Completed, || worker.log_text()).await;
     // The stored context: the one given, or the send span's when this process exports too.
     let stored = done.meta.trace.unwrap().traceparent;
     let until = Instant::now() + Duration::from_secs(15);

@@ -163,8 +163,7 @@ async fn redis_cluster_over_tls() {
     })
     .await;
     for e in &ids {
-        let r = queue.wait(&e.id, Duration::from_secs(20)).await.unwrap();
-        assert_eq!(r.state, JobState::Completed);
+        ends_in(&queue, &e.id, JobState::Completed, String::new).await;
     }
     fleet.stop().await;
 

@@ -5,6 +5,7 @@
 
 pub mod classify;
 pub mod client;
+pub mod erase;
 pub mod jobs;
 pub mod kinds;
 pub mod lookup;

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use apalis::prelude::{BoxDynError, Monitor, WorkerBuilder};
 use okra_queue::{
-    JobContext, Queue, QueueConfig, RedisSettings, Runtime, ShutdownReport, WorkerOptions,
+    JobContext, JobRecord, JobState, Queue, QueueConfig, RedisSettings, Runtime, ShutdownReport,
+    WorkerOptions,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -588,4 +589,31 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The longest a test waits for one job to finish (an upper bound only: [`Queue::wait`]
+/// returns as soon as the job ends).
+pub const JOB_LIMIT: Duration = Duration::from_secs(30);
+
+/// Waits for job `id` to finish and asserts it ended in `state`; when it did not, the message
+/// says how it ended and what `log` gives (a worker's log, say).
+pub async fn ends_in(
+    queue: &Queue,
+    id: &str,
+    state: JobState,
+    log: impl FnOnce() -> String,
+) -> JobRecord {
+    let r = queue
+        .wait(id, JOB_LIMIT)
+        .await
+        .unwrap_or_else(|e| panic!("waiting for job {id}: {e}"));
+    assert_eq!(
+        r.state,
+        state,
+        "job {id} is {:?}, not {state:?}: {:?}\n{}",
+        r.state,
+        r.last_error,
+        log()
+    );
+    r
 }

@@ -27,21 +27,13 @@ async fn core_flow_on_a_three_master_cluster() {
             .map(|i| (probe("ok", i), EnqueueOptions::default()))
             .collect();
         queue.enqueue_bulk(bulk).await.unwrap();
-        assert_eq!(
-            queue
-                .wait(&ok.id, Duration::from_secs(10))
-                .await
-                .unwrap()
-                .state,
-            JobState::Completed
-        );
+        ends_in(&queue, &ok.id, JobState::Completed, String::new).await;
         let f = queue
             .wait(&flaky.id, Duration::from_secs(10))
             .await
             .unwrap();
         assert_eq!((f.state, f.attempts), (JobState::Completed, 2));
-        let d = queue.wait(&dead.id, Duration::from_secs(10)).await.unwrap();
-        assert_eq!(d.state, JobState::Dead);
+        ends_in(&queue, &dead.id, JobState::Dead, String::new).await;
         let filter = DeadFilter {
             class: Some("flagged_user".into()),
             ..DeadFilter::default()

@@ -14,8 +14,7 @@ async fn requeue_from_dead_gets_a_fresh_budget_and_keeps_history() {
         )
         .await
         .unwrap();
-    let dead = queue.wait(&job.id, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(dead.state, JobState::Dead);
+    ends_in(&queue, &job.id, JobState::Dead, String::new).await;
     assert_eq!(queue.stats().await.unwrap().dead, 1);
     // Ids that are not dead letters are skipped.
     let requeued = queue
@@ -23,8 +22,7 @@ async fn requeue_from_dead_gets_a_fresh_budget_and_keeps_history() {
         .await
         .unwrap();
     assert_eq!(requeued, vec![job.id.clone()]);
-    let done = queue.wait(&job.id, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed);
+    let done = ends_in(&queue, &job.id, JobState::Completed, String::new).await;
     assert_eq!(done.meta.requeues, 1);
     assert_eq!(done.attempts, 1, "a fresh attempt budget");
     assert_eq!(done.result.unwrap()["attempt"], 1);

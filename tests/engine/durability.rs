@@ -67,8 +67,7 @@ async fn acknowledgements_wait_for_a_replica() {
     assert_eq!(replica.cli(&["HLEN", job_key]).trim(), "51");
     let fleet = start_fleet(&queue, test_options(), 1, handler).await;
     for id in &ids {
-        let done = queue.wait(id, Duration::from_secs(10)).await.unwrap();
-        assert_eq!(done.state, JobState::Completed);
+        ends_in(&queue, id, JobState::Completed, String::new).await;
     }
     // What the worker acknowledged is on the replica.
     assert_eq!(replica.cli(&["HLEN", "okq:{d}:result"]).trim(), "51");

@@ -12,8 +12,7 @@ async fn enqueue_run_complete_with_result() {
         .await
         .unwrap();
     assert!(!job.duplicate);
-    let done = queue.wait(&job.id, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed);
+    let done = ends_in(&queue, &job.id, JobState::Completed, String::new).await;
     assert_eq!(done.result.as_ref().unwrap()["double"], 42);
     assert_eq!(done.attempts, 1);
     assert_eq!(done.history.len(), 1);
@@ -58,8 +57,7 @@ async fn retry_then_success_records_history() {
         .enqueue(&probe("flaky", 2), EnqueueOptions::default())
         .await
         .unwrap();
-    let done = queue.wait(&job.id, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed);
+    let done = ends_in(&queue, &job.id, JobState::Completed, String::new).await;
     assert_eq!(done.attempts, 3);
     let outcomes: Vec<&str> = done.history.iter().map(|h| h.outcome.as_str()).collect();
     assert_eq!(outcomes, ["retry", "retry", "success"]);
@@ -82,8 +80,7 @@ async fn terminal_failure_is_a_dead_letter_with_its_record() {
         .enqueue(&probe("terminal", 0), EnqueueOptions::default())
         .await
         .unwrap();
-    let dead = queue.wait(&job.id, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(dead.state, JobState::Dead);
+    let dead = ends_in(&queue, &job.id, JobState::Dead, String::new).await;
     assert_eq!(dead.attempts, 1, "terminal failures are not retried");
     let f = dead.last_error.as_ref().unwrap();
     assert_eq!(f.class, "flagged_user");
@@ -111,11 +108,7 @@ async fn terminal_failure_is_a_dead_letter_with_its_record() {
         .enqueue(&probe("abort", 0), EnqueueOptions::default())
         .await
         .unwrap();
-    let aborted = queue
-        .wait(&aborted.id, Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_eq!(aborted.state, JobState::Dead);
+    let aborted = ends_in(&queue, &aborted.id, JobState::Dead, String::new).await;
     assert_eq!(aborted.last_error.unwrap().class, "aborted");
     fleet.stop().await;
 }
@@ -132,8 +125,7 @@ async fn attempts_exhausted_goes_dead() {
         )
         .await
         .unwrap();
-    let dead = queue.wait(&job.id, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(dead.state, JobState::Dead);
+    let dead = ends_in(&queue, &job.id, JobState::Dead, String::new).await;
     assert_eq!(dead.attempts, 3);
     let f = dead.last_error.unwrap();
     assert_eq!(f.reason.as_deref(), Some("attempts_exhausted"));
@@ -153,8 +145,7 @@ async fn explicit_delay_is_honoured() {
         .enqueue(&probe("retry_after", 700), EnqueueOptions::default())
         .await
         .unwrap();
-    let done = queue.wait(&job.id, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed);
+    let done = ends_in(&queue, &job.id, JobState::Completed, String::new).await;
     let gap = done.history[1].at - done.history[0].at;
     assert!(gap >= 700, "second attempt came {gap}ms after the first");
     assert!(started.elapsed() >= Duration::from_millis(700));
@@ -172,8 +163,7 @@ async fn panics_are_failed_attempts_not_dead_workers() {
         .enqueue(&probe("panic", 0), EnqueueOptions::default())
         .await
         .unwrap();
-    let done = queue.wait(&job.id, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed);
+    let done = ends_in(&queue, &job.id, JobState::Completed, String::new).await;
     assert_eq!(done.history[0].class.as_deref(), Some("panic"));
     assert!(done.history[0].message.as_deref().unwrap().contains("boom"));
     // The loop still works afterwards.
@@ -181,14 +171,7 @@ async fn panics_are_failed_attempts_not_dead_workers() {
         .enqueue(&probe("ok", 1), EnqueueOptions::default())
         .await
         .unwrap();
-    assert_eq!(
-        queue
-            .wait(&next.id, Duration::from_secs(10))
-            .await
-            .unwrap()
-            .state,
-        JobState::Completed
-    );
+    ends_in(&queue, &next.id, JobState::Completed, String::new).await;
     fleet.stop().await;
 }
 
@@ -266,14 +249,7 @@ async fn delayed_job_does_not_run_early() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        queue
-            .wait(&past.id, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .state,
-        JobState::Completed
-    );
+    ends_in(&queue, &past.id, JobState::Completed, String::new).await;
     fleet.stop().await;
 }
 
@@ -314,8 +290,7 @@ async fn invalid_payload_goes_straight_to_dead_letters() {
         .await
         .unwrap()
         .remove(0);
-    let dead = queue.wait(&job.id, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(dead.state, JobState::Dead);
+    let dead = ends_in(&queue, &job.id, JobState::Dead, String::new).await;
     let f = dead.last_error.unwrap();
     assert_eq!(f.class, "invalid_payload");
     assert!(f.message.contains("mode"), "{}", f.message);
@@ -325,14 +300,7 @@ async fn invalid_payload_goes_straight_to_dead_letters() {
         .enqueue(&probe("ok", 1), EnqueueOptions::default())
         .await
         .unwrap();
-    assert_eq!(
-        queue
-            .wait(&ok.id, Duration::from_secs(10))
-            .await
-            .unwrap()
-            .state,
-        JobState::Completed
-    );
+    ends_in(&queue, &ok.id, JobState::Completed, String::new).await;
     fleet.stop().await;
 }
 

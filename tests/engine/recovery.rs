@@ -99,11 +99,7 @@ async fn worker_survives_a_redis_restart() {
         }
     }
     let after = after.expect("producer reconnects");
-    let done = queue
-        .wait(&after.id, Duration::from_secs(15))
-        .await
-        .unwrap();
-    assert_eq!(done.state, JobState::Completed);
+    ends_in(&queue, &after.id, JobState::Completed, String::new).await;
     fleet.stop().await;
 }
 
@@ -182,8 +178,7 @@ async fn job_of_a_killed_worker_runs_again_after_its_lease() {
     child.wait().unwrap();
     assert_eq!(queue.state(&job.id).await.unwrap(), Some(JobState::Running));
     let fleet = fleet(&queue).await;
-    let done = queue.wait(&job.id, Duration::from_secs(15)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed);
+    let done = ends_in(&queue, &job.id, JobState::Completed, String::new).await;
     assert_eq!(done.attempts, 2, "the crashed attempt counts");
     assert_eq!(done.history[0].class.as_deref(), Some("lease_expired"));
     assert_eq!(done.result.unwrap()["attempt"], 2);

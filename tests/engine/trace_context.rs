@@ -42,11 +42,7 @@ async fn the_trace_context_survives_dead_letters_and_requeues() {
     );
 
     let fleet = fleet(&queue).await;
-    let dead = queue
-        .wait(&ready.id, Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_eq!(dead.state, JobState::Dead);
+    let dead = ends_in(&queue, &ready.id, JobState::Dead, String::new).await;
     assert_eq!(
         dead.meta.trace.as_ref(),
         Some(&want),
@@ -56,11 +52,7 @@ async fn the_trace_context_survives_dead_letters_and_requeues() {
         .dead_requeue(std::slice::from_ref(&ready.id), RequeueAt::Now)
         .await
         .unwrap();
-    let done = queue
-        .wait(&ready.id, Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_eq!(done.state, JobState::Completed);
+    let done = ends_in(&queue, &ready.id, JobState::Completed, String::new).await;
     assert_eq!(done.meta.requeues, 1);
     assert_eq!(done.meta.trace.as_ref(), Some(&want), "a requeue keeps it");
     fleet.stop().await;

@@ -246,8 +246,7 @@ async fn a_payload_sealed_with_a_key_the_worker_lacks_dies_unreadable_without_ca
     };
     let w = start_worker(dir.path(), 2, &server.url(), &sandbox.url, &spec);
     admin_sealed(&server, "locked", Some(&both), &["dlq", "requeue", &id]).ok();
-    let r = finished(&queue, &id, &w.log_text()).await;
-    assert_eq!(r.state, JobState::Completed, "{r:#?}");
+    ends_in(&queue, &id, JobState::Completed, || w.log_text()).await;
 }
 
 #[test]

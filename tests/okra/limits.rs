@@ -73,8 +73,7 @@ async fn a_429_pauses_every_worker_until_the_wait_is_over() {
     for e in &others {
         finished(&queue, &e.id, &w1.log_text()).await;
     }
-    let r = finished(&queue, &limited, &w1.log_text()).await;
-    assert_eq!(r.state, JobState::Completed);
+    let r = ends_in(&queue, &limited, JobState::Completed, || w1.log_text()).await;
     assert_eq!(r.history[0].class.as_deref(), Some("rate_limited"));
     assert_eq!(r.attempts, 1, "the rate-limited attempt was given back");
     assert!(r.history[0].retry_in_ms.unwrap() >= 2000);
@@ -211,10 +210,7 @@ async fn a_daily_budget_hit_by_two_workers_holds_the_account() {
     assert!(stats.contains("budget: 40 paid calls today"), "{stats}");
     run_admin(&server, "budget", &["queue", "resume"]);
     for id in &ids {
-        assert_eq!(
-            queue.wait(id, Duration::from_secs(30)).await.unwrap().state,
-            JobState::Completed
-        );
+        ends_in(&queue, id, JobState::Completed, String::new).await;
     }
     assert_eq!(
         sandbox.stats().await["by_path"]["bvn-verify"].as_u64(),

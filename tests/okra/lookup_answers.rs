@@ -90,8 +90,7 @@ async fn once_a_route_has_proven_itself_its_404_is_an_answer_and_nothing_is_paid
         ids.push((b.clone(), enqueue(&queue, bvn(b)).await));
     }
     for (b, id) in &ids {
-        let r = finished(&queue, id, &logs()).await;
-        assert_eq!(r.state, JobState::Completed, "{b}: {r:#?}");
+        let r = ends_in(&queue, id, JobState::Completed, &logs).await;
         let result: OkraResult = r.result_as().unwrap().unwrap();
         if b.ends_with("0505") {
             // 503 with nothing done at Okra: the lookup's 404 after the deadline is an
@@ -298,8 +297,7 @@ async fn an_unreadable_200_is_charged_once_looked_up_and_counted_uncertain() {
     let bvns = ["22500000700", "22500000413"];
     for b in bvns {
         let id = enqueue(&queue, bvn(b)).await;
-        let r = finished(&queue, &id, &worker.log_text()).await;
-        assert_eq!(r.state, JobState::Completed, "{r:#?}");
+        let r = ends_in(&queue, &id, JobState::Completed, || worker.log_text()).await;
         assert!(
             matches!(
                 r.history[0].class.as_deref(),

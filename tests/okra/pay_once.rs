@@ -17,8 +17,7 @@ async fn bvn_verify_after_a_503_reads_get_by_bvn_instead_of_paying_twice() {
     };
     let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
     let id = enqueue(&queue, bvn("22200000503")).await;
-    let r = finished(&queue, &id, &worker.log_text()).await;
-    assert_eq!(r.state, JobState::Completed, "{r:#?}");
+    let r = ends_in(&queue, &id, JobState::Completed, || worker.log_text()).await;
     let result: OkraResult = r.result_as().unwrap().expect("a typed result");
     assert_eq!(result.source, "/identity/getByBvn");
     assert_eq!(result.lookup.as_deref(), Some("free"));
@@ -111,8 +110,7 @@ async fn an_uncertain_verify_is_looked_up_for_free_before_paying_again() {
         ..WorkerSpec::default()
     };
     let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
-    let done = queue.wait(&id, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed, "{}", worker.log_text());
+    let done = ends_in(&queue, &id, JobState::Completed, || worker.log_text()).await;
     let result = done.result.unwrap();
     assert_eq!(result["lookup"], "free", "{result}");
     assert_eq!(result["profile"]["bvn"], "22500000800");
@@ -146,8 +144,7 @@ async fn an_unanswered_lookup_never_leads_to_a_second_payment() {
     };
     let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
     for (i, e) in ids.iter().enumerate() {
-        let r = finished(&queue, &e.id, &worker.log_text()).await;
-        assert_eq!(r.state, JobState::Completed, "{r:#?}");
+        let r = ends_in(&queue, &e.id, JobState::Completed, || worker.log_text()).await;
         let classes: Vec<_> = r.history.iter().filter_map(|h| h.class.clone()).collect();
         assert_eq!(classes, ["okra_timeout", "unresolved_charge"], "{r:#?}");
         let result: OkraResult = r.result_as().unwrap().unwrap();
@@ -259,8 +256,7 @@ async fn thirty_jobs_for_three_people_make_three_paid_calls() {
     let logs = || workers.iter().map(|w| w.log_text()).collect::<String>();
     let mut reused = 0;
     for e in &ids {
-        let r = finished(&queue, &e.id, &logs()).await;
-        assert_eq!(r.state, JobState::Completed, "{r:#?}");
+        let r = ends_in(&queue, &e.id, JobState::Completed, &logs).await;
         let result: OkraResult = r.result_as().unwrap().unwrap();
         assert!(result.verified_at.is_some(), "{result:?}");
         if result.source == "reuse" {
@@ -442,8 +438,7 @@ async fn concurrent_jobs_share_their_reuse_round_trips() {
     };
     let mut worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
     for e in &ids {
-        let r = finished(&queue, &e.id, &worker.log_text()).await;
-        assert_eq!(r.state, JobState::Completed, "{r:#?}");
+        ends_in(&queue, &e.id, JobState::Completed, || worker.log_text()).await;
     }
     worker.terminate(Duration::from_secs(5));
     counting.abort();

@@ -48,8 +48,7 @@ async fn sigterm_mid_run_loses_nothing() {
     }
     let next = start_worker(dir.path(), 2, &server.url(), &sandbox.url, &spec);
     for id in &ids {
-        let r = finished(&queue, id, &next.log_text()).await;
-        assert_eq!(r.state, JobState::Completed);
+        ends_in(&queue, id, JobState::Completed, || next.log_text()).await;
     }
 }
 
@@ -92,8 +91,7 @@ async fn a_worker_warns_once_when_redis_may_evict_jobs() {
     };
     let worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
     let id = enqueue(&queue, bvn("22234561234")).await;
-    let done = finished(&queue, &id, &worker.log_text()).await;
-    assert_eq!(done.state, JobState::Completed, "it warns, and works");
+    ends_in(&queue, &id, JobState::Completed, || worker.log_text()).await;
     let log = worker.log_text();
     let warnings = log.matches("set maxmemory-policy to noeviction").count();
     assert_eq!(warnings, 1, "{log}");
@@ -119,8 +117,7 @@ async fn documented_variables_work_for_every_binary() {
         .env("OKRA_SECRET_KEY", "sk_env")
         .env_remove("RUST_LOG");
     let worker = common::procs::spawn(&mut cmd, dir.path().join("env-worker.log"), false);
-    let done = finished(&queue, &id, &worker.log_text()).await;
-    assert_eq!(done.state, JobState::Completed);
+    ends_in(&queue, &id, JobState::Completed, || worker.log_text()).await;
     // okra-admin: OKQ_QUEUE and OKQ_REDIS__URL (REDIS_URL unset).
     let out = common::procs::run_ok(
         std::process::Command::new(env!("CARGO_BIN_EXE_okra-admin"))

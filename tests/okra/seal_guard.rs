@@ -155,8 +155,7 @@ async fn a_sealed_queue_refuses_plaintext_writers_and_does_not_trust_plaintext()
     let (class, ..) = death(&r);
     assert_eq!(class, "unreadable_payload", "{r:#?}");
     assert_eq!(sandbox.calls("bvn-verify", "22290000004").await, 0);
-    let done = finished(&sealed, &genuine, &w.log_text()).await;
-    assert_eq!(done.state, JobState::Completed);
+    ends_in(&sealed, &genuine, JobState::Completed, || w.log_text()).await;
     w.terminate(Duration::from_secs(5));
 
     // The account's reuse store is sealed too once a sealed profile is in it: a plaintext

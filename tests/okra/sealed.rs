@@ -285,14 +285,7 @@ async fn erase_removes_one_person_everywhere_even_mid_call_and_nobody_else() {
     })
     .await;
     for id in [&a_dead, &b_dead] {
-        assert_eq!(
-            graves
-                .wait(id, Duration::from_secs(10))
-                .await
-                .unwrap()
-                .state,
-            JobState::Dead
-        );
+        ends_in(&graves, id, JobState::Dead, String::new).await;
     }
     fleet.stop().await;
     // Waiting: ready, scheduled, cancelled.

@@ -25,9 +25,9 @@ use common::cli::*;
 use common::seed::{okra_like, seed};
 use common::*;
 use futures::StreamExt;
-use okra_queue::events::Since;
 use okra_queue::ident::IndexKey;
 use okra_queue::okra::{OkraJob, OkraResult};
+use okra_queue::queue::events::Since;
 use okra_queue::{EnqueueOptions, EventKind, JobContext, JobError, JobState, Queue, QueueConfig};
 use serde_json::{Value, json};
 

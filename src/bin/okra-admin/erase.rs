@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use okra_queue::Queue;
-use okra_queue::erase::Erasure;
+use okra_queue::okra::erase::Erasure;
 use okra_queue::rdb::ErasedJobs;
 use serde_json::json;
 

@@ -177,7 +177,7 @@ pub async fn list(queue: &Queue, cmd: JobsCmd, out: Out) -> anyhow::Result<ExitC
     if p.truncated {
         eprintln!(
             "stopped after reading {} jobs; narrow the filter for the rest",
-            okra_queue::browse::SCAN_LIMIT
+            okra_queue::queue::browse::SCAN_LIMIT
         );
     }
     Ok(ExitCode::SUCCESS)

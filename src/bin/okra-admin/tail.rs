@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use futures::StreamExt;
-use okra_queue::events::Since;
+use okra_queue::queue::events::Since;
 use okra_queue::{Event, Queue};
 
 use crate::output::{Out, when};

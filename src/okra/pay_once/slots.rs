@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use tracing::debug;
 
-use crate::control::Permit;
 use crate::queue::Queue;
+use crate::queue::control::Permit;
 use crate::rdb::Account;
 
 /// Runs `give_back` on the current Tokio runtime, if there is one (a drop outside one, in a

@@ -5,8 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use okra_queue::erase::Erasure;
 use okra_queue::ident::IdType;
+use okra_queue::okra::erase::Erasure;
 use serde::Deserialize;
 
 use super::{Posted, acting, failed, queue};

@@ -127,7 +127,7 @@ pub async fn jobs_list(
             } @else {
                 (job_table(&name, &p.jobs, csrf, app.read_only))
             }
-            @if p.truncated { p.muted { "Stopped after reading " (okra_queue::browse::SCAN_LIMIT) " jobs; narrow the filter." } }
+            @if p.truncated { p.muted { "Stopped after reading " (okra_queue::queue::browse::SCAN_LIMIT) " jobs; narrow the filter." } }
             nav.pager {
                 @if page_no > 1 { a href={ "/q/" (name) "/jobs?state=" (state_name) (kind_q) "&page=" (page_no - 1) } { "← previous" } }
                 span { "page " (page_no) }

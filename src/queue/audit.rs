@@ -9,8 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::handle::Queue;
 use crate::error::Result;
-use crate::queue::Queue;
 
 /// One recorded change.
 #[derive(Debug, Clone, PartialEq, Serialize)]

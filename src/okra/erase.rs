@@ -2,7 +2,9 @@
 //! in every queue (job records in any state, results, history, errors, dead letters, identity
 //! index entries and idempotency claims) and what their Okra account keeps (stored profiles,
 //! pay locks). A job running at that moment loses its lease; its outcome, when it arrives,
-//! writes nothing back. Found through the identity index, so it needs `queue.index_key`.
+//! writes nothing back. Found through the identity index, so it needs `queue.index_key`. It
+//! extends [`Queue`] from here, above the queue handle, because which stored profiles a person
+//! has depends on the kind table.
 
 use serde::Serialize;
 use serde_json::json;
@@ -96,11 +98,7 @@ impl Queue {
         if let Some(a) = self.account() {
             out.account = Some(a.name().to_string());
             out.reused = a
-                .erase_person(
-                    person,
-                    &crate::okra::kinds::names().collect::<Vec<_>>(),
-                    dry_run,
-                )
+                .erase_person(person, &super::kinds::names().collect::<Vec<_>>(), dry_run)
                 .await?;
         }
         for q in self.every_queue().await? {

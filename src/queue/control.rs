@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::handle::Queue;
 use crate::error::{QueueError, Result};
-use crate::queue::Queue;
 
 impl Queue {
     /// Stops every worker from claiming (running jobs finish). Audited.

@@ -5,10 +5,10 @@ use std::sync::atomic::Ordering;
 
 use serde_json::json;
 
+use super::handle::Queue;
 use crate::error::{QueueError, Result};
 use crate::ident::IdType;
 use crate::job::{HistoryEntry, HistoryKind, JobState};
-use crate::queue::Queue;
 use crate::rdb::{CancelReply, JobBrief, Listing, queue_names};
 
 /// Most ids one filtered listing reads before it stops and says so.

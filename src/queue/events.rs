@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use futures::Stream;
 
+use super::handle::Queue;
+use super::waiters::Waiters;
 use crate::error::{QueueError, Result};
 use crate::job::{JobRecord, JobState};
-use crate::queue::Queue;
 use crate::rdb::Rdb;
-use crate::waiters::Waiters;
 
 pub use crate::rdb::{Event, EventKind};
 

@@ -1,6 +1,6 @@
 //! The queue handle and its producer API: connect, enqueue (one, bulk, raw), and read a job
 //! back. Steering (pause, throttles), inspection (stats), dead letters, events and listings
-//! extend [`Queue`] from their own modules.
+//! extend [`Queue`] from their own files beside this one.
 
 use std::ops::Range;
 use std::sync::{Arc, Once};
@@ -20,8 +20,7 @@ use crate::rdb::{
 };
 use crate::seal::{self, Column, Place, Sealer};
 
-mod raw;
-pub use raw::RawJob;
+use super::raw::RawJob;
 
 /// Queue-wide settings that producers, workers and operators share. The fields of a
 /// settings file's `[queue]` section deserialize into it directly; the rest come from their
@@ -167,7 +166,7 @@ pub struct Queue {
     /// Set once this handle has added the queue to the registry.
     pub(crate) registered: Arc<std::sync::atomic::AtomicBool>,
     /// The shared event reader that wakes `wait`, started on first use.
-    pub(crate) waiters: crate::waiters::WaitersCell,
+    pub(crate) waiters: super::waiters::WaitersCell,
 }
 
 /// Most chunk writes of one bulk enqueue in flight at once.

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
+use super::handle::Queue;
 use crate::error::Result;
 use crate::job::now_ms;
-use crate::queue::Queue;
 use crate::rdb::{AccountUsage, Minute, RawStats, WORKER_TTL, WorkerInfo};
 
 /// Counts per state, lifetime totals and flags of one queue.

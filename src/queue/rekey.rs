@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::handle::Queue;
 use crate::error::{QueueError, Result};
 use crate::job::{split_record, split_result};
-use crate::queue::Queue;
 use crate::rdb::{Account, Reseal, Step};
 use crate::seal::{self, Column, Place, Sealer};
 

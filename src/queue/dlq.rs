@@ -12,11 +12,11 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde_json::json;
 
+use super::handle::Queue;
 use crate::error::{QueueError, Result};
 use crate::job::{
     Failure, HistoryEntry, HistoryKind, JobMeta, JobRecord, JobState, epoch_ms, now_ms,
 };
-use crate::queue::Queue;
 use crate::rdb::{DeadBrief, Dim, MAX_BATCH, member_id};
 use crate::seal::{self, Column, Place};
 
