@@ -2,13 +2,18 @@
 //! `ExportTraceServiceRequest` with `opentelemetry-proto`), real `redis-server`, `okra-worker`
 //! and `okra-sandbox`. One job enqueued with a `traceparent` whose first call gets a 500 shows
 //! the producer span (a child of the given context), two `process` spans linked to it, the
-//! provider call spans with their statuses, and no identifier anywhere in the exported data;
-//! with the receiver gone, jobs still complete.
+//! provider call spans with their statuses, the retry scheduled after the first, and no
+//! identifier anywhere in the exported data; with the receiver gone, jobs still complete.
+//! `decisions.rs`: retries, dead letters and webhook deliveries; `grpc.rs`: export over
+//! OTLP/gRPC; `receiver.rs`: the two receivers.
 
-#[path = "common/mod.rs"]
+#[path = "../common/mod.rs"]
 mod common;
 
-use std::sync::{Arc, Mutex};
+mod decisions;
+mod grpc;
+mod receiver;
+
 use std::time::{Duration, Instant};
 
 use common::procs::{Sandbox, WorkerSpec, start_worker};
@@ -16,99 +21,17 @@ use common::*;
 use okra_queue::okra::OkraJob;
 use okra_queue::telemetry::{TelemetrySettings, init_traced};
 use okra_queue::{EnqueueOptions, JobState, Queue, QueueConfig};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use prost::Message;
+use receiver::Receiver;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
 
 /// The test identity: its first verify gets a 500, the second an answer.
 const BVN: &str = "22200000501";
-
-/// An OTLP/HTTP receiver on a thread and runtime of its own (so a test blocked on a flush
-/// never blocks it).
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Receiver {
-    fn start() -> Self {
-        let got: Arc<Mutex<Vec<ExportTraceServiceRequest>>> = Arc::default();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let store = got.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let app = axum::Router::new().route(
-                    "/v1/traces",
-                    axum::routing::post(move |body: axum::body::Bytes| {
-                        let store = store.clone();
-                        async move {
-                            let req =
-                                ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
-                            store.lock().unwrap().push(req);
-                            (
-                                [("content-type", "application/x-protobuf")],
-                                ExportTraceServiceResponse::default().encode_to_vec(),
-                            )
-                        }
-                    }),
-                );
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
-        Self {
-            url,
-            got,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn spans(&self) -> Vec<Span> {
-        let got = self.got.lock().unwrap();
-        got.iter()
-            .flat_map(|r| &r.resource_spans)
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| s.spans.clone())
-            .collect()
-    }
-
-    fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -296,6 +219,13 @@ async fn one_job_is_one_trace_of_a_producer_two_attempts_and_their_calls() {
         assert_eq!(p.links[0].span_id, send.span_id);
     }
     assert_eq!(text(&process[0].attributes, "okra.outcome"), "server_error");
+    let retry: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.name == "retry okra_otel")
+        .collect();
+    assert_eq!(retry.len(), 1, "the retry after attempt 1: {names:?}");
+    assert_eq!(retry[0].parent_span_id, process[0].span_id);
+    assert_eq!(text(&retry[0].attributes, "okra.class"), "server_error");
     assert_eq!(text(&process[1].attributes, "okra.outcome"), "success");
 
     let mut calls: Vec<&Span> = spans
