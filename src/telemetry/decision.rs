@@ -80,3 +80,21 @@ pub fn span(
     }
     span
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_without_a_trace_or_an_attempt_span_gets_no_span() {
+        let dead = Decided::Dead {
+            class: "not_found",
+            reason: "terminal",
+        };
+        let none = Under {
+            attempt_span: None,
+            stored: None,
+        };
+        assert!(span("q", "j", 1, dead, none).is_none());
+    }
+}
