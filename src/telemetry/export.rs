@@ -345,3 +345,28 @@ impl SpanProcessor for Bounded {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(endpoint: &str, protocol: &str) -> TelemetrySettings {
+        TelemetrySettings {
+            endpoint: endpoint.into(),
+            protocol: protocol.into(),
+            ..TelemetrySettings::default()
+        }
+    }
+
+    #[test]
+    fn grpc_builds_for_a_plain_and_a_tls_collector_and_other_protocols_are_refused() {
+        // Nothing connects until a batch is sent (the channel is lazy).
+        for url in ["http://127.0.0.1:4317", "https://127.0.0.1:443"] {
+            let p = provider(&settings(url, GRPC), "t").expect(url);
+            let p = p.expect("an endpoint is set: export is on");
+            let _ = p.shutdown_with_timeout(Duration::from_secs(2));
+        }
+        let e = provider(&settings("http://127.0.0.1:4318", "http/json"), "t").unwrap_err();
+        assert!(e.contains("http/json is not built in"), "{e}");
+    }
+}

@@ -11,7 +11,10 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use super::common::procs::{Sandbox, WorkerSpec, start_worker};
 use super::common::*;
 use super::receiver::GrpcReceiver;
-use super::{PARENT, TRACE_ID, every_string, hex, producer, text};
+use super::{
+    PARENT, TRACE_ID, every_string, hex, jobs_complete_and_drops_are_counted, otel_env, producer,
+    text,
+};
 use okra_queue::okra::OkraJob;
 use okra_queue::{EnqueueOptions, JobState};
 
@@ -95,4 +98,23 @@ async fn one_jobs_spans_arrive_over_grpc() {
     for s in &strings {
         assert!(!s.contains(bvn), "identifier exported: {s:?}");
     }
+}
+
+/// gRPC to a collector that is down, or one that takes the connection and never answers (a
+/// listener nobody accepts on): jobs complete, and the spans are dropped and counted.
+#[tokio::test]
+async fn over_grpc_a_collector_down_or_silent_never_holds_a_job() {
+    let down = GrpcReceiver::start();
+    let url = down.url.clone();
+    drop(down);
+    let mut env = otel_env(&url);
+    env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()));
+    jobs_complete_and_drops_are_counted("okra_otel_grpc_down", env).await;
+
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut env = otel_env(&format!("http://{}", silent.local_addr().unwrap()));
+    env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()));
+    env.push(("OTEL_EXPORTER_OTLP_TIMEOUT", "500".into()));
+    jobs_complete_and_drops_are_counted("okra_otel_grpc_silent", env).await;
+    drop(silent);
 }

@@ -279,14 +279,20 @@ async fn with_the_collector_gone_jobs_still_complete() {
     let mut receiver = Receiver::start();
     let url = receiver.url.clone();
     receiver.stop();
+    jobs_complete_and_drops_are_counted("okra_otel_down", otel_env(&url)).await;
+}
+
+/// Twenty jobs on a worker exporting as `env` says to a collector that is down or silent: every
+/// job completes, and the spans that could not be sent are counted.
+async fn jobs_complete_and_drops_are_counted(name: &str, env: Vec<(&'static str, String)>) {
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(dir.path(), &[]);
-    let queue = producer(&server, "okra_otel_down").await;
+    let queue = producer(&server, name).await;
     let metrics_port = free_port();
     let spec = WorkerSpec {
-        queue: "okra_otel_down",
-        env: otel_env(&url),
+        queue: name,
+        env,
         metrics_addr: Some(format!("127.0.0.1:{metrics_port}")),
         ..WorkerSpec::default()
     };
