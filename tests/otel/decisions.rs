@@ -12,14 +12,12 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 use super::common::procs::{Sandbox, WorkerSpec, start_worker};
 use super::common::*;
+use super::hooks;
 use super::receiver::Receiver;
 use super::{PARENT, TRACE_ID, every_string, hex, otel_env, producer, text};
 use okra_queue::okra::OkraJob;
 use okra_queue::webhooks::NewEndpoint;
 use okra_queue::{EnqueueOptions, JobState};
-
-#[path = "../webhooks/receiver.rs"]
-mod hooks;
 
 /// 500 once, then an answer (the sandbox's trigger `0501`).
 const RETRIED: &str = "22211110501";

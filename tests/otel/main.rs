@@ -12,6 +12,8 @@ mod common;
 
 mod decisions;
 mod grpc;
+#[path = "../webhooks/receiver.rs"]
+mod hooks;
 mod receiver;
 
 use std::time::{Duration, Instant};
@@ -339,12 +341,27 @@ async fn jobs_complete_and_drops_are_counted(name: &str, env: Vec<(&'static str,
 #[tokio::test]
 async fn with_propagation_child_each_attempt_is_in_the_producer_trace() {
     let receiver = Receiver::start();
+    let hooks = hooks::Receiver::start().await;
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(dir.path(), &[]);
     let queue = producer(&server, "okra_otel_child").await;
+    queue.register().await.unwrap();
+    let new = okra_queue::webhooks::NewEndpoint {
+        url: hooks.url(),
+        events: Vec::new(),
+        full: false,
+    };
+    queue
+        .webhook_add(new, &["127.0.0.1".to_string()])
+        .await
+        .unwrap();
     let mut env = otel_env(&receiver.url);
     env.push(("OKQ_TELEMETRY__PROPAGATION", "child".into()));
+    env.push((
+        "OKQ_WEBHOOKS__ALLOW_INSECURE_HOSTS",
+        "[\"127.0.0.1\"]".into(),
+    ));
     let spec = WorkerSpec {
         queue: "okra_otel_child",
         env,
@@ -366,28 +383,29 @@ async fn with_propagation_child_each_attempt_is_in_the_producer_trace() {
     // The stored context: the one given, or the send span's when this process exports too.
     let stored = done.meta.trace.unwrap().traceparent;
     let until = Instant::now() + Duration::from_secs(15);
-    let process = loop {
-        let found: Vec<Span> = receiver
+    let named = |name: &str| -> Vec<Span> {
+        receiver
             .spans()
             .into_iter()
-            .filter(|s| s.name == "process okra_otel_child")
-            .collect();
-        if !found.is_empty() || Instant::now() > until {
-            break found;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            .filter(|s| s.name == name)
+            .collect()
     };
+    while (named("process okra_otel_child").is_empty() || named("POST webhook").is_empty())
+        && Instant::now() < until
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     worker.terminate(Duration::from_secs(10));
-    assert_eq!(process.len(), 1);
-    assert_eq!(
-        hex(&process[0].trace_id),
-        TRACE_ID,
-        "in the producer's trace"
-    );
-    assert_eq!(
-        format!("00-{TRACE_ID}-{}-01", hex(&process[0].parent_span_id)),
-        stored,
-        "a child of the stored context"
-    );
-    assert!(process[0].links.is_empty());
+    // The attempt and the webhook's delivery: both children of the stored context.
+    for name in ["process okra_otel_child", "POST webhook"] {
+        let found = named(name);
+        assert_eq!(found.len(), 1, "{name}");
+        assert_eq!(hex(&found[0].trace_id), TRACE_ID, "in the producer's trace");
+        assert_eq!(
+            format!("00-{TRACE_ID}-{}-01", hex(&found[0].parent_span_id)),
+            stored,
+            "{name}: a child of the stored context"
+        );
+        assert!(found[0].links.is_empty());
+    }
 }
