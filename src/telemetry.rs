@@ -4,11 +4,17 @@
 //! Nothing here logs payloads; callers log job ids, kinds and masked identifiers only, and the
 //! exported spans carry no identifier at all (not even a masked one).
 
+pub mod decision;
+pub mod delivery;
 #[cfg(feature = "cli")]
 mod export;
 mod settings;
 #[cfg(feature = "otel")]
 pub mod spans;
+
+/// The target of every span meant for export (`spans`, `decision`, `delivery`): only the
+/// binaries' OpenTelemetry layer takes them, and it takes nothing else.
+pub const TARGET: &str = "okra_queue::otel";
 
 #[cfg(feature = "cli")]
 pub use export::{Tracing, init_traced};

@@ -60,6 +60,8 @@ pub async fn run(
         trace,
         deps.propagation,
     );
+    // The retry or dead letter this attempt leads to is traced under it.
+    ctx.trace_under(&process);
     let span = info_span!(parent: &process, "job", id = %ctx.id(), kind = job.kind(), attempt = ctx.attempt, subject = %job.subject(false));
     let out = async { run_inner(&job, &ctx, &deps).await }
         .instrument(span)

@@ -36,7 +36,9 @@ pub async fn start(settings: &Settings, queue: &Queue) -> anyhow::Result<Option<
     let allow = settings.webhooks.allow_insecure_hosts.clone();
     Ok(Some(Webhooks {
         runtime,
-        deliverer: Arc::new(Deliverer::new(queue.clone(), allow)),
+        deliverer: Arc::new(
+            Deliverer::new(queue.clone(), allow).with_propagation(settings.telemetry.propagation),
+        ),
         forwarder,
     }))
 }
@@ -70,5 +72,8 @@ pub async fn run(
     deps: Data<Arc<Deliverer>>,
 ) -> Result<Delivered, BoxDynError> {
     let span = info_span!("webhook", id = %ctx.id(), attempt = ctx.attempt, endpoint = d.endpoint);
-    deps.deliver(&d).instrument(span).await.map_err(Into::into)
+    deps.deliver(&d, ctx.attempt)
+        .instrument(span)
+        .await
+        .map_err(Into::into)
 }

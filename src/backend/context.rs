@@ -1,7 +1,7 @@
 //! What a handler can know about the job it runs: take a [`JobContext`] as a handler argument.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use apalis_core::task::{Task, from_request::FromRequest};
@@ -30,6 +30,9 @@ pub struct JobContext {
     /// The upstream account's rate-limit slot taken for this run's call (when the queue has an
     /// account with a limit). Give it back with [`crate::Queue::give_back`] if no call is made.
     pub slot: Option<String>,
+    /// The attempt's span, given by the handler ([`JobContext::trace_under`]); the backend
+    /// takes it once the handler has returned. Shared by the context's clones.
+    pub(crate) span: Arc<Mutex<Option<tracing::Span>>>,
 }
 
 impl JobContext {
@@ -43,6 +46,20 @@ impl JobContext {
     /// run's outcome will be rejected: a handler should make no further upstream call.
     pub fn lease_lost(&self) -> bool {
         self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Puts the spans of what this attempt's outcome leads to (its retry being scheduled, its
+    /// dead letter) under `span`, the handler's span of the attempt (`process {queue}`). The
+    /// backend holds it until the outcome is decided, so it ends after them. Without it they
+    /// are linked to the job's stored trace context.
+    pub fn trace_under(&self, span: &tracing::Span) {
+        *self.span.lock().unwrap_or_else(|p| p.into_inner()) = Some(span.clone());
+    }
+
+    /// The span given with [`JobContext::trace_under`], taken (so no clone of the context
+    /// keeps it open).
+    pub(crate) fn take_span(&self) -> Option<tracing::Span> {
+        self.span.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Redis server time now (ms), from the claim's time and this process's monotonic clock.

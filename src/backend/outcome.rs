@@ -115,6 +115,8 @@ where
             };
             if let Some(ctx) = ctx {
                 let now = ctx.redis_now_ms();
+                // Held until the decision's span is made under it.
+                let attempt_span = ctx.take_span();
                 inner
                     .record(
                         ctx.lease.clone(),
@@ -123,6 +125,7 @@ where
                         now,
                         Some(started.elapsed()),
                         outcome,
+                        attempt_span,
                     )
                     .await;
                 held.fetch_sub(1, Ordering::Relaxed);

@@ -20,7 +20,8 @@ use crate::job::{JobMeta, Lease, host_name, now_ms};
 use crate::policy::Outcome;
 use crate::policy::record::{self, Attempt, Writer};
 use crate::queue::Queue;
-use crate::rdb::{MAX_BATCH, OutcomeEntry};
+use crate::rdb::{MAX_BATCH, OutcomeEntry, Transition};
+use crate::telemetry::decision::{self, Decided, Under};
 
 /// What the acker is sent: an outcome to write, or a request to report once all before it are.
 pub(crate) enum AckMsg {
@@ -72,7 +73,9 @@ impl WorkerProcess {
     }
 
     /// Records an ended attempt through the policy's one entrance ([`record::attempt`]);
-    /// the acker writes it. `meta` is `None` for a record that does not decode.
+    /// the acker writes it. `meta` is `None` for a record that does not decode; the decision's
+    /// span goes under `attempt_span` (the handler's, if it gave one).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn record(
         &self,
         lease: Lease,
@@ -81,6 +84,7 @@ impl WorkerProcess {
         now: u64,
         ran: Option<Duration>,
         outcome: Outcome,
+        attempt_span: Option<tracing::Span>,
     ) {
         let policy = &self.queue.cfg.retry;
         let a = Attempt::of(
@@ -95,7 +99,43 @@ impl WorkerProcess {
             (self.queue.name(), self.queue.sealer()),
         )
         .indexing(self.queue.cfg.index_key.as_ref());
-        self.send(record::attempt(policy, a, outcome)).await;
+        let entry = record::attempt(policy, a, outcome);
+        let under = Under {
+            attempt_span: attempt_span.as_ref(),
+            stored: meta.and_then(|m| m.trace.as_ref()),
+        };
+        // Entered while it is made, so the attempt's span ends after its decision's.
+        {
+            let _entered = attempt_span.as_ref().map(tracing::Span::enter);
+            drop(self.trace_decision(&entry, now, under));
+        }
+        self.send(entry).await;
+    }
+
+    /// The span of the decision `entry` carries (a retry scheduled, a dead letter); none for a
+    /// completion or a release. See [`crate::telemetry::decision`].
+    pub(crate) fn trace_decision(
+        &self,
+        entry: &OutcomeEntry,
+        now: u64,
+        under: Under<'_>,
+    ) -> tracing::Span {
+        let class = entry.class();
+        let decided = match entry.transition {
+            Transition::Retry => Decided::Retry {
+                class,
+                delay_ms: entry.delay_ms,
+                next_run_ms: now.saturating_add(entry.delay_ms),
+                refunded: entry.refund,
+            },
+            Transition::Dead => Decided::Dead {
+                class,
+                reason: entry.reason.as_deref().unwrap_or(""),
+            },
+            Transition::Complete | Transition::Release => return tracing::Span::none(),
+        };
+        let attempt = entry.history.attempt;
+        decision::span(self.queue.name(), &entry.lease.id, attempt, decided, under)
     }
 
     /// Gives claimed, unstarted jobs back.

@@ -19,6 +19,7 @@ use crate::job::{Failure, JobMeta, split_record};
 use crate::policy::Outcome;
 use crate::policy::record::{self, Attempt, Writer};
 use crate::rdb::{ExpiredLease, MAX_BATCH, OutcomeEntry};
+use crate::telemetry::decision::Under;
 
 pub(crate) async fn run(inner: Arc<WorkerProcess>) {
     let interval = inner.opts.reap_interval;
@@ -104,7 +105,7 @@ fn take_back(inner: &WorkerProcess, e: &ExpiredLease, now: u64) -> OutcomeEntry 
         Writer::Reaper,
         (inner.queue.name(), inner.queue.sealer()),
     );
-    record::attempt(
+    let entry = record::attempt(
         policy,
         attempt,
         Outcome::Retry {
@@ -112,5 +113,12 @@ fn take_back(inner: &WorkerProcess, e: &ExpiredLease, now: u64) -> OutcomeEntry 
             delay: None,
             spend_attempt: true,
         },
-    )
+    );
+    // No attempt span here (its holder is gone): linked to the job's trace, if it has one.
+    let under = Under {
+        attempt_span: None,
+        stored: meta.as_ref().and_then(|m| m.trace.as_ref()),
+    };
+    drop(inner.trace_decision(&entry, now, under));
+    entry
 }

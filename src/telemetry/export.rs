@@ -1,11 +1,12 @@
-//! Export of the job spans over OTLP/HTTP (protobuf), off unless an endpoint is set. A
+//! Export of the job spans over OTLP, HTTP/protobuf or gRPC, off unless an endpoint is set. A
 //! collector that is down or slow never holds a job up: ended spans go into a bounded queue
 //! with a non-blocking send (a full queue drops the span and counts it in
 //! `okra_trace_spans_dropped_total`), and one thread of its own sends them in batches, with
 //! the exporter's timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s by default). A batch the
-//! collector refuses or never answers is dropped and counted the same way, never retried
-//! into the jobs' time. gRPC is not built in (it would add the tonic stack to every build):
-//! `grpc` is reported once and export stays off.
+//! collector refuses or never answers is dropped and counted the same way, never retried.
+//! The gRPC exporter (tonic) runs on a current-thread Tokio runtime owned by that thread, built
+//! and dropped there, so it never shares the jobs' runtime. Both exporters are in the binaries
+//! only (feature `cli`); the library's lean build has neither.
 
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
@@ -13,7 +14,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_otlp::tonic_types::transport::ClientTlsConfig;
+use opentelemetry_otlp::{
+    Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter, SpanProcessor};
@@ -22,8 +26,9 @@ use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use super::TARGET;
 use super::TelemetrySettings;
-use super::spans::TARGET;
+use super::settings::{GRPC, HTTP};
 
 /// Spans per export request at most.
 const BATCH: usize = 512;
@@ -96,7 +101,8 @@ pub fn init_traced(format: &str, level: &str, t: &TelemetrySettings, service: &s
     if let Some(e) = problem {
         tracing::warn!("traces are not exported: {e}");
     } else if let Some(url) = t.traces_url().filter(|_| provider.is_some()) {
-        tracing::info!(endpoint = %endpoint_for_log(&url), "exporting traces over OTLP/HTTP");
+        let protocol = t.protocol();
+        tracing::info!(endpoint = %endpoint_for_log(&url), %protocol, "exporting traces over OTLP");
     }
     Tracing { provider }
 }
@@ -111,18 +117,42 @@ fn provider(t: &TelemetrySettings, service: &str) -> Result<Option<SdkTracerProv
     let Some(url) = t.traces_url() else {
         return Ok(None);
     };
-    let protocol = t.protocol();
-    if protocol != "http/protobuf" {
-        return Err(format!(
-            "OTLP protocol {protocol} is not built in; use http/protobuf (the collector's port 4318)"
-        ));
-    }
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(url)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let grpc = match t.protocol().as_str() {
+        HTTP => false,
+        GRPC => true,
+        other => {
+            return Err(format!(
+                "OTLP protocol {other} is not built in; use {HTTP} (the collector's port 4318) or {GRPC} (4317)"
+            ));
+        }
+    };
+    // One attempt per batch: a batch that fails is dropped and counted, and the queue moves on.
+    let build = move || {
+        let exporter = opentelemetry_otlp::SpanExporter::builder();
+        let built = if grpc {
+            // An https collector (a hosted one on 443) is checked against the system's roots.
+            let tls = url.starts_with("https://");
+            let exporter = exporter
+                .with_tonic()
+                .with_endpoint(url)
+                .with_retry_policy(RetryPolicy::disabled());
+            let exporter = if tls {
+                exporter.with_tls_config(ClientTlsConfig::new().with_enabled_roots())
+            } else {
+                exporter
+            };
+            exporter.build()
+        } else {
+            exporter
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(url)
+                .with_retry_policy(RetryPolicy::disabled())
+                .build()
+        };
+        built.map_err(|e| e.to_string())
+    };
+    let processor = Bounded::start(build, grpc, t.queue_size.max(1))?;
     let resource = Resource::builder().build();
     let unnamed = resource
         .get(&opentelemetry::Key::new("service.name"))
@@ -138,7 +168,7 @@ fn provider(t: &TelemetrySettings, service: &str) -> Result<Option<SdkTracerProv
     };
     Ok(Some(
         SdkTracerProvider::builder()
-            .with_span_processor(Bounded::start(exporter, t.queue_size.max(1)))
+            .with_span_processor(processor)
             .with_resource(resource)
             .build(),
     ))
@@ -164,16 +194,50 @@ struct Bounded {
 }
 
 impl Bounded {
-    fn start<E: SpanExporter + 'static>(exporter: E, size: usize) -> Self {
+    /// Starts the export thread, which builds its exporter with `build` (on a runtime of its
+    /// own when `tokio` is set: tonic's channel needs one) and says whether that worked.
+    fn start<E, B>(build: B, tokio: bool, size: usize) -> Result<Self, String>
+    where
+        E: SpanExporter + 'static,
+        B: FnOnce() -> Result<E, String> + Send + 'static,
+    {
         let (tx, rx) = sync_channel(size);
+        let (ready, built) = sync_channel::<Result<(), String>>(1);
         let thread = std::thread::Builder::new()
             .name("okq-otlp".into())
-            .spawn(move || run(exporter, rx))
-            .ok();
-        Self {
-            tx: Mutex::new(thread.is_some().then_some(tx)),
-            thread: Mutex::new(thread),
-        }
+            .spawn(move || {
+                let rt = match tokio.then(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                }) {
+                    Some(Err(e)) => {
+                        let _ = ready.send(Err(format!("no runtime for the exporter: {e}")));
+                        return;
+                    }
+                    Some(Ok(rt)) => Some(rt),
+                    None => None,
+                };
+                let entered = rt.as_ref().map(|rt| rt.enter());
+                let exporter = match build() {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                drop(entered);
+                let _ = ready.send(Ok(()));
+                run(exporter, rx, rt.as_ref());
+            })
+            .map_err(|e| format!("cannot start the export thread: {e}"))?;
+        built
+            .recv()
+            .map_err(|_| "the export thread ended".to_string())??;
+        Ok(Self {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
     fn send(&self, msg: Msg) -> bool {
@@ -193,7 +257,7 @@ impl Bounded {
 }
 
 /// The export thread: batches of up to [`BATCH`] spans, sent at least every [`EVERY`].
-fn run<E: SpanExporter>(mut exporter: E, rx: Receiver<Msg>) {
+fn run<E: SpanExporter>(mut exporter: E, rx: Receiver<Msg>, rt: Option<&tokio::runtime::Runtime>) {
     let mut batch: Vec<SpanData> = Vec::with_capacity(BATCH);
     let mut since = Instant::now();
     let export = |exporter: &E, batch: &mut Vec<SpanData>| {
@@ -201,7 +265,12 @@ fn run<E: SpanExporter>(mut exporter: E, rx: Receiver<Msg>) {
             return;
         }
         let n = batch.len();
-        if futures::executor::block_on(exporter.export(std::mem::take(batch))).is_err() {
+        let sent = exporter.export(std::mem::take(batch));
+        let sent = match rt {
+            Some(rt) => rt.block_on(sent),
+            None => futures::executor::block_on(sent),
+        };
+        if sent.is_err() {
             dropped(n);
         }
     };
@@ -274,5 +343,30 @@ impl SpanProcessor for Bounded {
         } else {
             Err(OTelSdkError::Timeout(timeout))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(endpoint: &str, protocol: &str) -> TelemetrySettings {
+        TelemetrySettings {
+            endpoint: endpoint.into(),
+            protocol: protocol.into(),
+            ..TelemetrySettings::default()
+        }
+    }
+
+    #[test]
+    fn grpc_builds_for_a_plain_and_a_tls_collector_and_other_protocols_are_refused() {
+        // Nothing connects until a batch is sent (the channel is lazy).
+        for url in ["http://127.0.0.1:4317", "https://127.0.0.1:443"] {
+            let p = provider(&settings(url, GRPC), "t").expect(url);
+            let p = p.expect("an endpoint is set: export is on");
+            let _ = p.shutdown_with_timeout(Duration::from_secs(2));
+        }
+        let e = provider(&settings("http://127.0.0.1:4318", "http/json"), "t").unwrap_err();
+        assert!(e.contains("http/json is not built in"), "{e}");
     }
 }

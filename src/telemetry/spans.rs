@@ -13,8 +13,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::Propagation;
 use crate::job::{EnqueueOptions, TraceContext};
 
-/// The target of every span meant for export.
-pub const TARGET: &str = "okra_queue::otel";
+pub use super::TARGET;
 
 /// `messaging.system` (no registered value fits: a custom one, as the conventions allow).
 const SYSTEM: &str = "okra_queue";
@@ -80,10 +79,19 @@ pub fn process(
         messaging.operation.name = "process", messaging.destination.name = queue,
         messaging.message.id = job_id, okra.attempt = attempt, okra.waited_ms = waited_ms,
         okra.outcome = Empty, okra.charge = Empty);
-    if span.is_disabled() {
-        return span;
+    if let Some(t) = stored {
+        relate(&span, t, propagation);
     }
-    if let Some(sc) = stored.and_then(span_context) {
+    span
+}
+
+/// Ties `span` to the context stored with a job: a link, or with [`Propagation::Child`] its
+/// parent. Nothing for a disabled span or a context that does not read.
+pub(crate) fn relate(span: &Span, stored: &TraceContext, propagation: Propagation) {
+    if span.is_disabled() {
+        return;
+    }
+    if let Some(sc) = span_context(stored) {
         match propagation {
             Propagation::Link => span.add_link(sc),
             Propagation::Child => {
@@ -91,7 +99,11 @@ pub fn process(
             }
         }
     }
-    span
+}
+
+/// Links `span` to the context stored with a job.
+pub(crate) fn link(span: &Span, stored: &TraceContext) {
+    relate(span, stored, Propagation::Link);
 }
 
 /// Records how an attempt ended on its `process` span: `success`, or the failure's class.

@@ -16,6 +16,7 @@ use super::{Delivery, FAILED_CLASS, Reference, event, guard, signing};
 use crate::job::epoch_ms;
 use crate::policy::JobError;
 use crate::queue::Queue;
+use crate::telemetry::{Propagation, delivery};
 
 /// The longest a receiver may take.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
@@ -45,6 +46,8 @@ pub struct Deliverer {
     queue: Queue,
     allow: Vec<String>,
     clients: Mutex<HashMap<(String, SocketAddr), reqwest::Client>>,
+    /// How a delivery's span relates to the job's stored trace context.
+    propagation: Propagation,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -75,7 +78,15 @@ impl Deliverer {
             queue,
             allow,
             clients: Mutex::new(HashMap::new()),
+            propagation: Propagation::default(),
         }
+    }
+
+    /// Each delivery's span a child of the job's stored context instead of linked to it
+    /// (`[telemetry] propagation`).
+    pub fn with_propagation(mut self, propagation: Propagation) -> Self {
+        self.propagation = propagation;
+        self
     }
 
     /// The queue whose webhooks these are.
@@ -83,8 +94,8 @@ impl Deliverer {
         &self.queue
     }
 
-    /// Sends delivery `d`.
-    pub async fn deliver(&self, d: &Delivery) -> Result<Delivered, JobError> {
+    /// Sends delivery `d`, its attempt `attempt` (1 = first; for its span).
+    pub async fn deliver(&self, d: &Delivery, attempt: u32) -> Result<Delivered, JobError> {
         let Some(r) = Reference::parse(&d.event) else {
             return Err(failed(
                 "the delivery's event reference does not read".into(),
@@ -122,6 +133,18 @@ impl Deliverer {
         let client = self
             .client(&target)
             .map_err(|m| JobError::retryable(FAILED_CLASS, m))?;
+        let span = delivery::span(
+            delivery::Request {
+                endpoint: &endpoint.id,
+                event: r.event.as_str(),
+                job_id: &r.job_id,
+                attempt,
+                host: &target.host,
+                port: target.url.port_or_known_default(),
+            },
+            rec.meta.trace.as_ref(),
+            self.propagation,
+        );
         let started = Instant::now();
         let sent = client
             .post(target.url.clone())
@@ -135,12 +158,14 @@ impl Deliverer {
         let mut answer = match sent {
             Ok(a) => a,
             Err(e) if e.is_timeout() => {
+                delivery::answered(&span, None, "timeout");
                 return Err(JobError::retryable(
                     FAILED_CLASS,
                     format!("the receiver did not answer within {}s", TIMEOUT.as_secs()),
                 ));
             }
             Err(e) => {
+                delivery::answered(&span, None, "transport");
                 let e = e.without_url();
                 return Err(JobError::retryable(
                     FAILED_CLASS,
@@ -152,6 +177,7 @@ impl Deliverer {
             }
         };
         let status = answer.status().as_u16();
+        delivery::answered(&span, Some(status), "");
         let retry_after = answer
             .headers()
             .get("retry-after")
@@ -166,6 +192,7 @@ impl Deliverer {
             }
         }
         let ms = started.elapsed().as_millis() as u64;
+        drop(span);
         match status {
             200..=299 => Ok(Delivered {
                 status: Some(status),

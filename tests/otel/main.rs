@@ -2,13 +2,20 @@
 //! `ExportTraceServiceRequest` with `opentelemetry-proto`), real `redis-server`, `okra-worker`
 //! and `okra-sandbox`. One job enqueued with a `traceparent` whose first call gets a 500 shows
 //! the producer span (a child of the given context), two `process` spans linked to it, the
-//! provider call spans with their statuses, and no identifier anywhere in the exported data;
-//! with the receiver gone, jobs still complete.
+//! provider call spans with their statuses, the retry scheduled after the first, and no
+//! identifier anywhere in the exported data; with the receiver gone, jobs still complete.
+//! `decisions.rs`: retries, dead letters and webhook deliveries; `grpc.rs`: export over
+//! OTLP/gRPC; `receiver.rs`: the two receivers.
 
-#[path = "common/mod.rs"]
+#[path = "../common/mod.rs"]
 mod common;
 
-use std::sync::{Arc, Mutex};
+mod decisions;
+mod grpc;
+#[path = "../webhooks/receiver.rs"]
+mod hooks;
+mod receiver;
+
 use std::time::{Duration, Instant};
 
 use common::procs::{Sandbox, WorkerSpec, start_worker};
@@ -16,99 +23,17 @@ use common::*;
 use okra_queue::okra::OkraJob;
 use okra_queue::telemetry::{TelemetrySettings, init_traced};
 use okra_queue::{EnqueueOptions, JobState, Queue, QueueConfig};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use prost::Message;
+use receiver::Receiver;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
 
 /// The test identity: its first verify gets a 500, the second an answer.
 const BVN: &str = "22200000501";
-
-/// An OTLP/HTTP receiver on a thread and runtime of its own (so a test blocked on a flush
-/// never blocks it).
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Receiver {
-    fn start() -> Self {
-        let got: Arc<Mutex<Vec<ExportTraceServiceRequest>>> = Arc::default();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let store = got.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let app = axum::Router::new().route(
-                    "/v1/traces",
-                    axum::routing::post(move |body: axum::body::Bytes| {
-                        let store = store.clone();
-                        async move {
-                            let req =
-                                ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
-                            store.lock().unwrap().push(req);
-                            (
-                                [("content-type", "application/x-protobuf")],
-                                ExportTraceServiceResponse::default().encode_to_vec(),
-                            )
-                        }
-                    }),
-                );
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
-        Self {
-            url,
-            got,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn spans(&self) -> Vec<Span> {
-        let got = self.got.lock().unwrap();
-        got.iter()
-            .flat_map(|r| &r.resource_spans)
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| s.spans.clone())
-            .collect()
-    }
-
-    fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -295,6 +220,13 @@ async fn one_job_is_one_trace_of_a_producer_two_attempts_and_their_calls() {
         assert_eq!(p.links[0].span_id, send.span_id);
     }
     assert_eq!(text(&process[0].attributes, "okra.outcome"), "server_error");
+    let retry: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.name == "retry okra_otel")
+        .collect();
+    assert_eq!(retry.len(), 1, "the retry after attempt 1: {names:?}");
+    assert_eq!(retry[0].parent_span_id, process[0].span_id);
+    assert_eq!(text(&retry[0].attributes, "okra.class"), "server_error");
     assert_eq!(text(&process[1].attributes, "okra.outcome"), "success");
 
     let mut calls: Vec<&Span> = spans
@@ -348,14 +280,20 @@ async fn with_the_collector_gone_jobs_still_complete() {
     let mut receiver = Receiver::start();
     let url = receiver.url.clone();
     receiver.stop();
+    jobs_complete_and_drops_are_counted("okra_otel_down", otel_env(&url)).await;
+}
+
+/// Twenty jobs on a worker exporting as `env` says to a collector that is down or silent: every
+/// job completes, and the spans that could not be sent are counted.
+async fn jobs_complete_and_drops_are_counted(name: &str, env: Vec<(&'static str, String)>) {
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(dir.path(), &[]);
-    let queue = producer(&server, "okra_otel_down").await;
+    let queue = producer(&server, name).await;
     let metrics_port = free_port();
     let spec = WorkerSpec {
-        queue: "okra_otel_down",
-        env: otel_env(&url),
+        queue: name,
+        env,
         metrics_addr: Some(format!("127.0.0.1:{metrics_port}")),
         ..WorkerSpec::default()
     };
@@ -401,12 +339,27 @@ async fn with_the_collector_gone_jobs_still_complete() {
 #[tokio::test]
 async fn with_propagation_child_each_attempt_is_in_the_producer_trace() {
     let receiver = Receiver::start();
+    let hooks = hooks::Receiver::start().await;
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(dir.path(), &[]);
     let queue = producer(&server, "okra_otel_child").await;
+    queue.register().await.unwrap();
+    let new = okra_queue::webhooks::NewEndpoint {
+        url: hooks.url(),
+        events: Vec::new(),
+        full: false,
+    };
+    queue
+        .webhook_add(new, &["127.0.0.1".to_string()])
+        .await
+        .unwrap();
     let mut env = otel_env(&receiver.url);
     env.push(("OKQ_TELEMETRY__PROPAGATION", "child".into()));
+    env.push((
+        "OKQ_WEBHOOKS__ALLOW_INSECURE_HOSTS",
+        "[\"127.0.0.1\"]".into(),
+    ));
     let spec = WorkerSpec {
         queue: "okra_otel_child",
         env,
@@ -427,28 +380,29 @@ async fn with_propagation_child_each_attempt_is_in_the_producer_trace() {
     // The stored context: the one given, or the send span's when this process exports too.
     let stored = done.meta.trace.unwrap().traceparent;
     let until = Instant::now() + Duration::from_secs(15);
-    let process = loop {
-        let found: Vec<Span> = receiver
+    let named = |name: &str| -> Vec<Span> {
+        receiver
             .spans()
             .into_iter()
-            .filter(|s| s.name == "process okra_otel_child")
-            .collect();
-        if !found.is_empty() || Instant::now() > until {
-            break found;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            .filter(|s| s.name == name)
+            .collect()
     };
+    while (named("process okra_otel_child").is_empty() || named("POST webhook").is_empty())
+        && Instant::now() < until
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     worker.terminate(Duration::from_secs(10));
-    assert_eq!(process.len(), 1);
-    assert_eq!(
-        hex(&process[0].trace_id),
-        TRACE_ID,
-        "in the producer's trace"
-    );
-    assert_eq!(
-        format!("00-{TRACE_ID}-{}-01", hex(&process[0].parent_span_id)),
-        stored,
-        "a child of the stored context"
-    );
-    assert!(process[0].links.is_empty());
+    // The attempt and the webhook's delivery: both children of the stored context.
+    for name in ["process okra_otel_child", "POST webhook"] {
+        let found = named(name);
+        assert_eq!(found.len(), 1, "{name}");
+        assert_eq!(hex(&found[0].trace_id), TRACE_ID, "in the producer's trace");
+        assert_eq!(
+            format!("00-{TRACE_ID}-{}-01", hex(&found[0].parent_span_id)),
+            stored,
+            "{name}: a child of the stored context"
+        );
+        assert!(found[0].links.is_empty());
+    }
 }
