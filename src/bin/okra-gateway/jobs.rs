@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use crate::Shared;
 use crate::body::{self, BatchRequest, EnqueueRequest, Parsed};
 use crate::guard::permit;
-use crate::problem::{ApiError, Kind, Problem};
+use crate::problem::{ApiError, BodyRefused, Kind, PROBLEM, Problem, Refused};
 
 /// What an enqueue did.
 #[derive(Debug, Serialize, ToSchema)]
@@ -174,8 +174,6 @@ async fn shown_state(q: &Queue, e: &Enqueued, fresh: &'static str) -> String {
     }
 }
 
-const PROBLEM: &str = "application/problem+json";
-
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/jobs",
@@ -188,15 +186,12 @@ const PROBLEM: &str = "application/problem+json";
     responses(
         (status = 201, description = "Enqueued", body = Accepted),
         (status = 200, description = "A repeat of an idempotency key: the first job", body = Accepted),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid API key", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Another queue, or no `enqueue` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue", body = Problem, content_type = PROBLEM),
-        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not application/json", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Invalid job or field, or the idempotency key used with another body", body = Problem, content_type = PROBLEM),
-        (status = 429, description = "Over the key's rate", body = Problem, content_type = PROBLEM),
         (status = 503, description = "Redis unavailable: retry with the same Idempotency-Key", body = Problem, content_type = PROBLEM),
+        Refused,
+        BodyRefused,
     ),
     security(("bearer" = []))
 )]
@@ -289,15 +284,12 @@ fn conflict() -> ApiError {
     request_body = BatchRequest,
     responses(
         (status = 200, description = "One result per job, in order: its id, or its error (nothing of that job written)", body = BatchResponse),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid API key", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Another queue, or no `enqueue` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue", body = Problem, content_type = PROBLEM),
-        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not application/json", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Not a batch of 1 to 1,000 jobs", body = Problem, content_type = PROBLEM),
-        (status = 429, description = "Over the key's rate", body = Problem, content_type = PROBLEM),
         (status = 503, description = "Redis unavailable: nothing was written", body = Problem, content_type = PROBLEM),
+        Refused,
+        BodyRefused,
     ),
     security(("bearer" = []))
 )]
@@ -387,12 +379,11 @@ fn failed(e: ApiError) -> BatchItem {
     ),
     responses(
         (status = 200, description = "The job (with its result once completed)", body = JobView),
-        (status = 401, description = "No valid API key", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Another queue, or no `read` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue or job", body = Problem, content_type = PROBLEM),
         (status = 422, description = "`wait` is not a duration or over the maximum", body = Problem, content_type = PROBLEM),
-        (status = 429, description = "Over the key's rate", body = Problem, content_type = PROBLEM),
         (status = 503, description = "Redis unavailable", body = Problem, content_type = PROBLEM),
+        Refused,
     ),
     security(("bearer" = []))
 )]
@@ -453,12 +444,11 @@ pub async fn show(
     ),
     responses(
         (status = 200, description = "Cancelled: the job as it is now", body = JobView),
-        (status = 401, description = "No valid API key", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Another queue, or no `cancel` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue or job", body = Problem, content_type = PROBLEM),
         (status = 409, description = "Not waiting or scheduled (running, finished, dead)", body = Problem, content_type = PROBLEM),
-        (status = 429, description = "Over the key's rate", body = Problem, content_type = PROBLEM),
         (status = 503, description = "Redis unavailable", body = Problem, content_type = PROBLEM),
+        Refused,
     ),
     security(("bearer" = []))
 )]

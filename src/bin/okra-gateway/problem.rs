@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use okra_queue::QueueError;
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 
 /// Every problem type, with its status and title. The `type` member is `/problems/<slug>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,4 +224,50 @@ impl IntoResponse for ApiError {
         }
         r
     }
+}
+
+/// The media type of every refusal.
+pub const PROBLEM: &str = "application/problem+json";
+
+/// What every route can refuse with, in its OpenAPI entry (`responses(..., Refused)`); each
+/// route lists its own 403, 404, 422 and 503, whose reasons differ.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum Refused {
+    #[response(
+        status = 401,
+        description = "No valid API key",
+        content_type = "application/problem+json"
+    )]
+    NoKey(Problem),
+    #[response(
+        status = 429,
+        description = "Over the key's rate",
+        content_type = "application/problem+json"
+    )]
+    OverRate(Problem),
+}
+
+/// What every route that takes a JSON body can also refuse with.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyRefused {
+    #[response(
+        status = 400,
+        description = "Malformed JSON",
+        content_type = "application/problem+json"
+    )]
+    Malformed(Problem),
+    #[response(
+        status = 413,
+        description = "Body too large",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    #[response(
+        status = 415,
+        description = "Not application/json",
+        content_type = "application/problem+json"
+    )]
+    NotJson(Problem),
 }

@@ -21,9 +21,7 @@ use utoipa::ToSchema;
 use crate::Shared;
 use crate::body;
 use crate::guard::permit;
-use crate::problem::{ApiError, Kind, Problem};
-
-const PROBLEM: &str = "application/problem+json";
+use crate::problem::{ApiError, BodyRefused, Kind, PROBLEM, Problem, Refused};
 
 /// An endpoint to add.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -117,11 +115,10 @@ async fn own(q: &Queue, id: &str) -> Result<(), ApiError> {
     params(("queue" = String, Path, description = "The queue (the API key's own)")),
     responses(
         (status = 200, description = "The queue's endpoints, oldest first (never their secrets)", body = Vec<WebhookView>),
-        (status = 401, description = "No valid API key", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Another queue, or no `admin` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue", body = Problem, content_type = PROBLEM),
-        (status = 429, description = "Over the key's rate", body = Problem, content_type = PROBLEM),
         (status = 503, description = "Redis unavailable", body = Problem, content_type = PROBLEM),
+        Refused,
     ),
     security(("bearer" = []))
 )]
@@ -143,15 +140,12 @@ pub async fn list(
     request_body = WebhookRequest,
     responses(
         (status = 201, description = "Added: its id and secret (shown only now)", body = WebhookSecret),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid API key", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Another queue, or no `admin` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue", body = Problem, content_type = PROBLEM),
-        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not application/json", body = Problem, content_type = PROBLEM),
         (status = 422, description = "An invalid field, or the URL refused by the SSRF guard (the rule named)", body = Problem, content_type = PROBLEM),
-        (status = 429, description = "Over the key's rate", body = Problem, content_type = PROBLEM),
         (status = 503, description = "Redis unavailable", body = Problem, content_type = PROBLEM),
+        Refused,
+        BodyRefused,
     ),
     security(("bearer" = []))
 )]
@@ -219,11 +213,10 @@ pub async fn add(
     ),
     responses(
         (status = 204, description = "Removed: its pending deliveries send nothing"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Another queue, or no `admin` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue or endpoint", body = Problem, content_type = PROBLEM),
-        (status = 429, description = "Over the key's rate", body = Problem, content_type = PROBLEM),
         (status = 503, description = "Redis unavailable", body = Problem, content_type = PROBLEM),
+        Refused,
     ),
     security(("bearer" = []))
 )]
@@ -250,11 +243,10 @@ pub async fn remove(
     ),
     responses(
         (status = 200, description = "A new secret (shown only now); both the old and the new one sign for 24 hours", body = WebhookSecret),
-        (status = 401, description = "No valid API key", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Another queue, or no `admin` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue or endpoint", body = Problem, content_type = PROBLEM),
-        (status = 429, description = "Over the key's rate", body = Problem, content_type = PROBLEM),
         (status = 503, description = "Redis unavailable", body = Problem, content_type = PROBLEM),
+        Refused,
     ),
     security(("bearer" = []))
 )]
