@@ -275,9 +275,10 @@ impl AccountKeys {
         format!("{}reuse:{kind}:{person}", self.prefix)
     }
 
-    /// The earlier layout's pay lock (`run|…`) or note (`unsure|…`), now held by
-    /// [`AccountKeys::reuse`]: still honoured (read, never written) and erased until it
-    /// expires.
+    /// The pay lock aside (`run|…`, or its note `unsure|…`): a job that asked for a fresh
+    /// answer while a profile is stored takes it here, so the profile stays in
+    /// [`AccountKeys::reuse`] for the others meanwhile (an earlier version kept every lock
+    /// here: still honoured until it expires).
     pub fn paying(&self, kind: &str, person: &str) -> String {
         format!("{}paying:{kind}:{person}", self.prefix)
     }

@@ -7,9 +7,10 @@
 //! lock (`run|<who>`), the note that the last call got no answer (`unsure|<who>`), or the
 //! stored profile with the keyed hashes of the other identifiers it names
 //! (`profile|<hash hash ...>|<value>`), so the common case costs Redis one write to begin (`SET
-//! NX`) and one to settle (`SET ... GET`). Entries written before (a bare profile, with the
-//! lock in `paying:` and the hashes in `names:`) are still reused, honoured, erased and
-//! re-sealed until they expire.
+//! NX`) and one to settle (`SET ... GET`). A job that asked for a fresh answer while a profile
+//! is stored keeps its lock aside (`paying:<kind>:<person>`), so the others still reuse the
+//! profile meanwhile. Entries written before (a bare profile, with the lock in `paying:` and
+//! the hashes in `names:`) are still reused, honoured, erased and re-sealed until they expire.
 //!
 //! Both directions take a batch: a worker gathers the jobs that begin (or settle) while its
 //! last call is in flight and sends them in one script call, so a busy worker pays Redis one
@@ -170,7 +171,8 @@ impl Account {
         inv.key(self.keys.sealed());
         for a in asks {
             inv.key(self.keys.reuse(a.kind, a.person))
-                .key(self.keys.erased(a.person));
+                .key(self.keys.erased(a.person))
+                .key(self.keys.paying(a.kind, a.person));
             let others: Vec<&str> = a
                 .carried
                 .iter()

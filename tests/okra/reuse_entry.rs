@@ -78,16 +78,26 @@ async fn one_entry_holds_the_lock_then_the_profile_with_what_it_names() {
         server.cli(&["SMEMBERS", &format!("okq:{{acct:default}}:carries:{BOLA}")]).trim(),
         key("reuse", ANNE)
     );
-    // Reused without the hashes; a fresh job takes the lock over it.
+    // Reused without the hashes.
     assert_eq!(
         begin(&q, "q|3|c", ANNE, true).await,
         Begin::Reuse("{\"p\":1}".into())
     );
-    assert_eq!(begin(&q, "q|4|d", ANNE, false).await, Begin::Go { look_first: false });
-    assert_eq!(server.cli(&["GET", &key("reuse", ANNE)]).trim(), "run|q|4|d");
     // No `paying:` or `names:` key is written.
     let keys = server.cli(&["KEYS", "*"]);
     assert!(!keys.contains(":paying:") && !keys.contains(":names:"), "{keys}");
+    // A fresh job keeps its lock aside: the profile stays for the others meanwhile, and a
+    // second fresh job waits.
+    assert_eq!(begin(&q, "q|4|d", ANNE, false).await, Begin::Go { look_first: false });
+    assert_eq!(server.cli(&["GET", &key("paying", ANNE)]).trim(), "run|q|4|d");
+    assert_eq!(
+        begin(&q, "q|5|e", ANNE, true).await,
+        Begin::Reuse("{\"p\":1}".into())
+    );
+    assert!(matches!(begin(&q, "q|6|f", ANNE, false).await, Begin::Wait(_)));
+    assert!(paid(&q, "q|4|d", ANNE, "{\"p\":2}", &[]).await, "its lock aside");
+    assert_eq!(server.cli(&["GET", &key("reuse", ANNE)]).trim(), "profile||{\"p\":2}");
+    assert_eq!(server.cli(&["EXISTS", &key("paying", ANNE)]).trim(), "0");
 }
 
 /// A caller whose lock expired and was taken by another job: its profile does not replace the
