@@ -109,7 +109,8 @@ impl IndexKey {
         }
         // Keyed once: each hash then clones the keyed state instead of hashing the key again
         // (a worker with reuse on hashes every answer's numbers on the hot path).
-        let mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+        let mac =
+            Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
         Ok(Self(key, mac))
     }
 

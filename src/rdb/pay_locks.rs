@@ -179,7 +179,10 @@ impl Account {
                 .map(String::as_str)
                 .filter(|h| *h != a.person)
                 .collect();
-            if let Some(bad) = others.iter().find(|h| !h.bytes().all(|b| b.is_ascii_hexdigit())) {
+            if let Some(bad) = others
+                .iter()
+                .find(|h| !h.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
                 return Err(QueueError::Protocol(format!(
                     "charge_end: a carried hash is not hex ({} characters)",
                     bad.len()
