@@ -75,9 +75,17 @@ impl IdType {
 }
 
 /// The secret the index is keyed with. Its `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct IndexKey(String);
+pub struct IndexKey(String, Hmac<Sha256>);
+
+impl PartialEq for IndexKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for IndexKey {}
 
 impl TryFrom<String> for IndexKey {
     type Error = String;
@@ -99,7 +107,11 @@ impl IndexKey {
         if key.len() < 16 {
             return Err("queue.index_key must be at least 16 bytes long".into());
         }
-        Ok(Self(key))
+        // Keyed once: each hash then clones the keyed state instead of hashing the key again
+        // (a worker with reuse on hashes every answer's numbers on the hot path).
+        let mac =
+            Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+        Ok(Self(key, mac))
     }
 
     /// The index entry prefix for `value` of type `ty`: 32 hex digits (128 bits) of
@@ -163,15 +175,11 @@ impl IndexKey {
     /// The keyed hash of `label:value`, for identifiers outside [`IdType`] (an Okra customer
     /// id, an RC or TIN number).
     pub fn hash_labelled(&self, label: &str, value: &str) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(self.0.as_bytes()).expect("HMAC takes any key length");
+        let mut mac = self.1.clone();
         mac.update(label.as_bytes());
         mac.update(b":");
         mac.update(value.trim().as_bytes());
-        mac.finalize().into_bytes()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&mac.finalize().into_bytes()[..16])
     }
 }
 
@@ -195,10 +203,20 @@ pub fn idem_hash(key: Option<&IndexKey>, idem: &str) -> String {
                 .chain_update(b"idem:")
                 .chain_update(idem.trim().as_bytes())
                 .finalize();
-            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-            format!("#{hex}")
+            format!("#{}", hex(&digest[..16]))
         }
     }
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 impl std::fmt::Debug for IndexKey {

@@ -265,14 +265,20 @@ impl AccountKeys {
         format!("{}seq", self.prefix)
     }
 
-    /// A profile the account paid for, reused within `okra.reuse_window` (string with a TTL):
-    /// `reuse:<kind>:<keyed hash of the identifier>`, never the identifier.
+    /// The person's one entry for a kind (`reuse:<kind>:<keyed hash of the identifier>`, never
+    /// the identifier; a string with a TTL): the pay lock while a paid call is in flight
+    /// (`run|<queue|job|token>`, a call's life), the note that the last call got no answer
+    /// (`unsure|…`), or the profile the account paid for, reused within `okra.reuse_window`
+    /// (`profile|<keyed hashes of the others it names>|<value>`; a bare value when written
+    /// by an earlier version).
     pub fn reuse(&self, kind: &str, person: &str) -> String {
         format!("{}reuse:{kind}:{person}", self.prefix)
     }
 
-    /// The one paid call in flight for a person (`run|…`, with a TTL), or the note that the
-    /// last one got no answer (`unsure|…`): coalesces concurrent jobs for one person.
+    /// The pay lock aside (`run|…`, or its note `unsure|…`): a job that asked for a fresh
+    /// answer while a profile is stored takes it here, so the profile stays in
+    /// [`AccountKeys::reuse`] for the others meanwhile (an earlier version kept every lock
+    /// here: still honoured until it expires).
     pub fn paying(&self, kind: &str, person: &str) -> String {
         format!("{}paying:{kind}:{person}", self.prefix)
     }
@@ -328,8 +334,9 @@ impl AccountKeys {
         format!("{}sealed", self.prefix)
     }
 
-    /// The keyed hashes (space-separated) of the identifiers the profile stored under
-    /// `reuse(kind, person)` names, with the same TTL: erasing either side finds the other.
+    /// The earlier layout's list of the keyed hashes (space-separated) the profile stored
+    /// under `reuse(kind, person)` names (now inside the entry): still read by erase until it
+    /// expires, never written.
     pub fn names(&self, kind: &str, person: &str) -> String {
         format!("{}names:{kind}:{person}", self.prefix)
     }

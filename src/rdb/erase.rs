@@ -137,69 +137,128 @@ impl Rdb {
 pub const TOMBSTONE: Duration = Duration::from_secs(3600);
 
 impl Account {
-    /// Erases what the account keeps about the person `hash` for each of `kinds` (stored
-    /// profiles and pay locks), and every stored profile of someone else that names them (the
-    /// `carries:<hash>` set charge_end.lua keeps), each with its cross-references (`names:…`
-    /// and its place in the other `carries:` sets, so no reference to an erased entry stays),
-    /// and leaves a tombstone for [`TOMBSTONE`], so an answer that arrives later is not stored
-    /// again. Returns how many stored profiles there were. Three round trips: what names them,
-    /// the cross-references, then the erase in one transaction.
+    /// Erases what the account keeps about the person `hash` for each of `kinds` (their reuse
+    /// entries in any state: stored profile, pay lock, note), and every stored profile of
+    /// someone else that names them (the `carries:<hash>` set charge_end.lua keeps), each
+    /// leaving the other `carries:` sets it is in, so no reference to an erased entry stays.
+    /// The tombstone comes first (for [`TOMBSTONE`]), so an answer that arrives meanwhile or
+    /// later is not stored again; the deletes are compare-and-delete (`erase_reuse.lua`): an
+    /// entry of someone else that became a pay lock since it was read stays. Entries of the
+    /// earlier layout (a bare profile, `names:` and `paying:` keys) go the same way. Returns how
+    /// many stored profiles there were. Three round trips (four with the tombstone).
     pub async fn erase_person(&self, hash: &str, kinds: &[&str], dry_run: bool) -> Result<u64> {
         let k = &self.keys;
+        if !dry_run {
+            let () = redis::cmd("SET")
+                .arg(k.erased(hash))
+                .arg(1)
+                .arg("PX")
+                .arg(TOMBSTONE.as_millis() as u64)
+                .query_async(&mut self.conn.clone())
+                .await?;
+        }
         let reuse_prefix = k.reuse_pattern();
         let reuse_prefix = reuse_prefix.trim_end_matches('*');
         let carrying: Vec<String> = redis::cmd("SMEMBERS")
             .arg(k.carries(hash))
             .query_async(&mut self.conn.clone())
             .await?;
-        // Every reuse entry to go, with its `names` key: the person's own, and the others'.
-        let mut entries: Vec<(String, String)> = kinds
+        // Every entry to go, as (kind, person, own): the person's own, and the others'.
+        let mut entries: Vec<(String, String, bool)> = kinds
             .iter()
-            .map(|kind| (k.reuse(kind, hash), k.names(kind, hash)))
+            .map(|kind| (kind.to_string(), hash.to_string(), true))
             .collect();
-        for other in carrying {
-            let Some(rest) = other.strip_prefix(reuse_prefix) else {
+        for other in &carrying {
+            let Some((kind, person)) = other
+                .strip_prefix(reuse_prefix)
+                .and_then(|rest| rest.split_once(':'))
+            else {
                 continue;
             };
-            let Some((kind, person)) = rest.split_once(':') else {
-                continue;
-            };
-            let names = k.names(kind, person);
-            if !entries.iter().any(|(r, _)| *r == other) {
-                entries.push((other, names));
+            if !entries.iter().any(|(k, p, _)| k == kind && p == person) {
+                entries.push((kind.to_string(), person.to_string(), false));
             }
         }
         let mut pipe = redis::pipe();
-        for (reuse, names) in &entries {
-            pipe.cmd("EXISTS").arg(reuse);
-            pipe.cmd("GET").arg(names);
+        for (kind, person, _) in &entries {
+            pipe.cmd("GET").arg(k.reuse(kind, person));
+            pipe.cmd("GET").arg(k.names(kind, person));
         }
-        let looked: Vec<redis::Value> = pipe.query_async(&mut self.conn.clone()).await?;
+        let looked: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
         let mut found = 0;
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for ((reuse, names), pair) in entries.iter().zip(looked.chunks(2)) {
-            found += super::reply::int(pair.first())?;
-            let named = super::reply::text(pair.get(1)).unwrap_or_default();
-            for h in named.split_whitespace() {
-                pipe.cmd("SREM").arg(k.carries(h)).arg(reuse).ignore();
+        let mut inv = SCRIPTS.erase_reuse.prepare_invoke();
+        inv.key(k.carries(hash));
+        let mut sets = Vec::new();
+        for ((kind, person, own), pair) in entries.iter().zip(looked.chunks(2)) {
+            let (value, legacy_names) = (pair[0].as_deref(), pair[1].as_deref());
+            let named = match value.map(Entry::of) {
+                Some(Entry::Profile(named)) => {
+                    found += 1;
+                    named
+                }
+                // Another's entry that holds no profile (now a lock) is not theirs to erase.
+                _ if !own => continue,
+                _ => "",
+            };
+            let before = sets.len();
+            for h in named
+                .split_whitespace()
+                .chain(legacy_names.unwrap_or_default().split_whitespace())
+            {
+                sets.push(k.carries(h));
             }
-            pipe.cmd("DEL").arg(reuse).arg(names).ignore();
+            inv.key(k.reuse(kind, person))
+                .key(k.names(kind, person))
+                .key(k.paying(kind, person))
+                .arg(if *own { "1" } else { "0" })
+                .arg(value.unwrap_or_default())
+                .arg(sets.len() - before);
         }
         if dry_run {
             return Ok(found);
         }
-        for kind in kinds {
-            pipe.cmd("DEL").arg(k.paying(kind, hash)).ignore();
+        for set in &sets {
+            inv.key(set);
         }
-        pipe.cmd("DEL").arg(k.carries(hash)).ignore();
-        pipe.cmd("SET")
-            .arg(k.erased(hash))
-            .arg(1)
-            .arg("PX")
-            .arg(TOMBSTONE.as_millis() as u64)
-            .ignore();
-        let () = pipe.query_async(&mut self.conn.clone()).await?;
+        let _gone: u64 = inv.invoke_async(&mut self.conn.clone()).await?;
         Ok(found)
+    }
+}
+
+/// What a reuse entry holds (`rdb/pay_locks.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry<'a> {
+    /// A paid call in flight (`run|…`) or the note that one got no answer (`unsure|…`).
+    Lock,
+    /// A stored profile, with the keyed hashes (space-separated) of the others it names
+    /// (empty for an entry of the earlier layout: those are in its `names:` key).
+    Profile(&'a str),
+}
+
+impl<'a> Entry<'a> {
+    pub(crate) fn of(value: &'a str) -> Self {
+        if value.starts_with("run|") || value.starts_with("unsure|") {
+            return Entry::Lock;
+        }
+        match value
+            .strip_prefix("profile|")
+            .and_then(|rest| rest.split_once('|'))
+        {
+            Some((named, _)) => Entry::Profile(named),
+            None => Entry::Profile(""),
+        }
+    }
+
+    /// The stored value of a profile entry (without the carried hashes), `None` for a lock.
+    pub(crate) fn stored(value: &'a str) -> Option<&'a str> {
+        match Entry::of(value) {
+            Entry::Lock => None,
+            Entry::Profile(_) => Some(
+                value
+                    .strip_prefix("profile|")
+                    .and_then(|rest| rest.split_once('|'))
+                    .map_or(value, |(_, v)| v),
+            ),
+        }
     }
 }

@@ -3,6 +3,15 @@
 //! one paid call, kept under the account's hash tag. A person is always a keyed hash of the
 //! identifier, never the identifier.
 //!
+//! Both live in one entry per person and kind (`reuse:<kind>:<person>`, see `keys.rs`): the
+//! lock (`run|<who>`), the note that the last call got no answer (`unsure|<who>`), or the
+//! stored profile with the keyed hashes of the other identifiers it names
+//! (`profile|<hash hash ...>|<value>`), so the common case costs Redis one write to begin (`SET
+//! NX`) and one to settle (`SET ... GET`). A job that asked for a fresh answer while a profile
+//! is stored keeps its lock aside (`paying:<kind>:<person>`), so the others still reuse the
+//! profile meanwhile. Entries written before (a bare profile, with the lock in `paying:` and
+//! the hashes in `names:`) are still reused, honoured, erased and re-sealed until they expire.
+//!
 //! Both directions take a batch: a worker gathers the jobs that begin (or settle) while its
 //! last call is in flight and sends them in one script call, so a busy worker pays Redis one
 //! round trip per batch, not one per job (`okra::pay_once`). Every key of a batch is the
@@ -74,6 +83,9 @@ pub struct EndAsk<'a> {
     pub window: Duration,
     /// How long the note that the answer never came lasts.
     pub unsure_for: Duration,
+    /// The pay lock's life: another caller's lock found where the profile would go is put
+    /// back for this long.
+    pub lock: Duration,
     /// The keyed hashes of other identifiers the profile holds (`IndexKey::carried`).
     pub carried: &'a [String],
 }
@@ -148,7 +160,9 @@ impl Account {
     /// answer never came (for `unsure_for`). `carried` are the keyed hashes of other
     /// identifiers the profile holds, so erasing any of them removes the stored profile, and
     /// it is not stored if one of them was erased meanwhile. Once the account stored a sealed
-    /// profile, a plaintext one is not stored. Returns, per ask, whether the lock was its own.
+    /// profile, a plaintext one is not stored. A profile never replaces another caller's lock
+    /// (this caller's expired and was taken): it is not stored. Returns, per ask, whether the
+    /// lock was its own.
     pub async fn charge_end_many(&self, asks: &[EndAsk<'_>]) -> Result<Vec<bool>> {
         if asks.is_empty() {
             return Ok(Vec::new());
@@ -156,30 +170,36 @@ impl Account {
         let mut inv = SCRIPTS.charge_end.prepare_invoke();
         inv.key(self.keys.sealed());
         for a in asks {
-            let (outcome, value) = match a.end {
-                End::Paid(v) => ("paid", v),
-                End::Unsure => ("unsure", ""),
-                End::Nothing => ("none", ""),
-            };
             inv.key(self.keys.reuse(a.kind, a.person))
-                .key(self.keys.paying(a.kind, a.person))
                 .key(self.keys.erased(a.person))
-                .key(self.keys.names(a.kind, a.person));
+                .key(self.keys.paying(a.kind, a.person));
             let others: Vec<&str> = a
                 .carried
                 .iter()
                 .map(String::as_str)
                 .filter(|h| *h != a.person)
                 .collect();
+            if let Some(bad) = others
+                .iter()
+                .find(|h| !h.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(QueueError::Protocol(format!(
+                    "charge_end: a carried hash is not hex ({} characters)",
+                    bad.len()
+                )));
+            }
             for h in &others {
                 inv.key(self.keys.carries(h)).key(self.keys.erased(h));
             }
-            inv.arg(a.me)
-                .arg(outcome)
-                .arg(value)
-                .arg(a.window.as_millis() as u64)
+            inv.arg(a.me);
+            match a.end {
+                End::Paid(v) => inv.arg("paid").arg(entry(&others, v)),
+                End::Unsure => inv.arg("unsure").arg(""),
+                End::Nothing => inv.arg("none").arg(""),
+            };
+            inv.arg(a.window.as_millis() as u64)
                 .arg(a.unsure_for.as_millis().max(1) as u64)
-                .arg(others.join(" "))
+                .arg(a.lock.as_millis().max(1) as u64)
                 .arg(others.len());
         }
         let mine: Vec<u64> = inv.invoke_async(&mut self.conn.clone()).await?;
@@ -205,9 +225,28 @@ impl Account {
             end,
             window,
             unsure_for,
+            // No lock life of its own: an unsure note's (at least a call's) bounds it.
+            lock: unsure_for,
             carried,
         }])
         .await?;
         Ok(())
     }
+}
+
+/// A stored profile's entry: `profile|<the keyed hashes it names>|<value>` (the hashes are hex,
+/// so the first two bars delimit them).
+fn entry(named: &[&str], value: &str) -> String {
+    let len = named.iter().map(|h| h.len() + 1).sum::<usize>();
+    let mut out = String::with_capacity(len + value.len() + 9);
+    out.push_str("profile|");
+    for (i, h) in named.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(h);
+    }
+    out.push('|');
+    out.push_str(value);
+    out
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use redis::AsyncCommands;
 
 use super::account::Account;
+use super::erase::Entry;
 use super::scripts::SCRIPTS;
 use super::{Rdb, RedisConn};
 use crate::error::Result;
@@ -102,8 +103,10 @@ impl Account {
         Ok(())
     }
 
-    /// One `SCAN` step over the account's reuse store, with the values (entries that expire
-    /// between the two reads are left out).
+    /// One `SCAN` step over the account's reuse store, with the stored values (entries that
+    /// expire between the two reads, and entries that hold a pay lock or a note rather than a
+    /// profile, are left out; a profile's carried hashes are not part of its value:
+    /// [`Account::reseal_reuse`] keeps them).
     pub async fn reuse_step(&self, cursor: u64, count: usize) -> Result<Step> {
         let k = &self.keys;
         let (next, keys) = self
@@ -119,7 +122,10 @@ impl Account {
             next,
             keys.into_iter()
                 .zip(values)
-                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .filter_map(|(k, v)| {
+                    let stored = Entry::stored(v.as_deref()?)?.to_string();
+                    Some((k, stored))
+                })
                 .collect(),
         ))
     }
@@ -134,7 +140,8 @@ impl Account {
         start(&self.conn, &self.keys.rekey(), target).await
     }
 
-    /// Writes re-sealed reuse entries (compare-and-set, TTL kept) and records `progress`.
+    /// Writes re-sealed reuse entries (compare-and-set on the stored value, TTL and carried
+    /// hashes kept) and records `progress`.
     pub async fn reseal_reuse(&self, progress: &str, values: &[Reseal]) -> Result<(u64, u64)> {
         let mut inv = SCRIPTS.reseal.prepare_invoke();
         inv.key(self.keys.rekey()).key(self.keys.rekey());

@@ -44,6 +44,7 @@ pub(crate) struct Scripts {
     pub not_found: Script,
     pub forget_answers: Script,
     pub erase: Script,
+    pub erase_reuse: Script,
     pub reseal: Script,
 }
 
@@ -74,5 +75,6 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     not_found: script!("not_found"),
     forget_answers: script!("forget_answers"),
     erase: script!("erase"),
+    erase_reuse: script!("erase_reuse"),
     reseal: script!("reseal"),
 });

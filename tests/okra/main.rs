@@ -26,6 +26,7 @@ mod matching;
 mod pay_once;
 mod process;
 mod providers;
+mod reuse_entry;
 mod seal_guard;
 mod seal_kit;
 mod sealed;

@@ -108,6 +108,7 @@ struct Settle {
     unsure: bool,
     window: Duration,
     unsure_for: Duration,
+    lock: Duration,
     carried: Vec<String>,
 }
 
@@ -131,6 +132,7 @@ impl Call for Settles {
                 },
                 window: s.window,
                 unsure_for: s.unsure_for,
+                lock: s.lock,
                 carried: &s.carried,
             })
             .collect();
@@ -327,6 +329,7 @@ impl PayOnce {
             window: self.window,
             // An uncertain charge stays noted for as long as its answer could still be reused.
             unsure_for: self.window.max(self.call),
+            lock: self.call,
             carried,
         };
         if let Err(e) = settles.ask(settle).await {

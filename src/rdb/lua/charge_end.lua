@@ -1,22 +1,28 @@
 -- charge_end.lua: after paid calls (or the lookups before them), for a batch of jobs of one
--- account (gathered as charge_begin's are), each in one step. A profile is stored for reuse
--- (unless the person was erased meanwhile), and the person's pay lock is released, or turned
--- into the note that this call's answer never came (so the next job for the person looks
--- first).
+-- account (gathered as charge_begin's are), each in one step on the person's entry
+-- (`reuse:<kind>:<person>`: the lock, the note, or the stored profile; see charge_begin.lua)
+-- and the lock aside (`paying:<kind>:<person>`: a fresh job's lock while a profile is stored,
+-- or an earlier version's). A profile replaces the caller's lock (unless the person, or anyone
+-- it names, was erased meanwhile), or the lock is released, or it becomes the note that this
+-- call's answer never came (so the next job for the person looks first).
 -- The profile's other identifiers (BVN, NIN, account numbers it names: keyed hashes) are
--- indexed too: each `carries:<hash>` set lists the reuse entries that name it (and
--- `names:<kind>:<person>` lists those hashes), so erasing that person removes them; a profile
--- naming anyone erased meanwhile is not stored.
+-- written into the entry (`profile|<hash hash ...>|<value>`) and each `carries:<hash>` set
+-- lists the entries that name it, so erasing that person removes them.
+-- Storing is `SET ... GET`: the old value tells whether the lock was the caller's. Another
+-- caller's lock found there (the caller's own expired and was taken) is put back (for the
+-- caller's lock life) and the profile is not stored: a lock is never lost to a profile.
 -- KEYS[1] sealed (the account's marker: once a sealed profile was stored, a plaintext one is
 -- not stored)
--- then per entry: reuse:<kind>:<person>, paying:<kind>:<person>, erased:<person>,
---   names:<kind>:<person>, then a pair per carried identifier: carries:<hash>, erased:<hash>
--- ARGV 7 values per entry: who asks (`queue|job|token`), `paid` | `unsure` | `none`, the value
---   to reuse (paid), reuse window ms (0 = store nothing), how long an `unsure` note lasts (ms),
---   the carried hashes (space-separated, the pairs' order), the number of pairs
+-- then per entry: reuse:<kind>:<person>, erased:<person>, paying:<kind>:<person>, then a pair
+--   per carried identifier: carries:<hash>, erased:<hash>
+-- ARGV 7 values per entry: who asks (`queue|job|token`), `paid` | `unsure` | `none`, the entry
+--   to store (paid: `profile|<carried hashes, space-separated, the pairs' order>|<value>`,
+--   built by the caller so the script copies nothing), reuse window ms (0 = store nothing),
+--   how long an `unsure` note lasts (ms), the lock's life (ms), the number of pairs
 -- Returns one value per entry: 1 if the lock was this caller's, 0 otherwise.
--- The common case (a profile naming one other identifier) is eight commands: GET, one EXISTS
--- for every tombstone, SET, SET, SADD, PTTL, PEXPIRE (a new set), DEL.
+-- The common case (a profile naming nobody else, the caller's lock in the entry) is two
+-- commands: one EXISTS for every tombstone, SET GET; each carried identifier adds SADD, PTTL
+-- (and PEXPIRE for a new set).
 
 local PER = 7
 local n = #ARGV / PER
@@ -26,24 +32,29 @@ local keys_used = 1
 for i = 1, n do
   local b = (i - 1) * PER
   local np = tonumber(ARGV[b + 7])
-  if not (tonumber(ARGV[b + 4]) and tonumber(ARGV[b + 5]) and np) then
+  local outcome = ARGV[b + 2]
+  if not (tonumber(ARGV[b + 4]) and tonumber(ARGV[b + 5]) and tonumber(ARGV[b + 6]) and np)
+    or not (outcome == 'paid' or outcome == 'unsure' or outcome == 'none')
+    or (outcome == 'paid' and not string.find(ARGV[b + 3], '^profile|[^|]*|')) then
     return redis.error_reply('charge_end: bad arguments')
   end
-  keys_used = keys_used + 4 + 2 * np
+  keys_used = keys_used + 3 + 2 * np
 end
 if keys_used ~= #KEYS then return redis.error_reply('charge_end: bad arguments') end
+local function unsure(v) return v and string.sub(v, 1, 7) == 'unsure|' end
 local out, k = {}, 2
 for i = 1, n do
   local b = (i - 1) * PER
   local me, outcome, value = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  local reuse_ms, unsure_ms, np = tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]), tonumber(ARGV[b + 7])
-  local reuse_key, lock_key, erased_key, names_key = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
-  local first, last = k + 4, k + 3 + 2 * np
+  local reuse_ms, unsure_ms, lock_ms = tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])
+  local np = tonumber(ARGV[b + 7])
+  local key, erased_key, aside_key = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local first, last = k + 3, k + 2 + 2 * np
   k = last + 1
-  local lock = redis.call('GET', lock_key)
-  local mine = lock == 'run|' .. me
+  local mine = 'run|' .. me
+  local was_mine, stored = false, false
   if outcome == 'paid' then
-    local sealed_by = string.match(value, '^sealed1:([^:]+):')
+    local sealed_by = string.match(value, '^profile|[^|]*|sealed1:([^:]+):')
     if sealed_by and redis.call('HEXISTS', KEYS[1], sealed_by) == 0 then
       redis.call('HSET', KEYS[1], sealed_by, now_ms())
     end
@@ -54,24 +65,55 @@ for i = 1, n do
       for j = first + 1, last, 2 do stop[#stop + 1] = KEYS[j] end
       if not sealed_by then stop[#stop + 1] = KEYS[1] end
       if redis.call('EXISTS', unpack(stop)) == 0 then
-        redis.call('SET', reuse_key, value, 'PX', reuse_ms)
-        if np > 0 then
-          redis.call('SET', names_key, ARGV[b + 6], 'PX', reuse_ms)
-        else
-          redis.call('DEL', names_key)
+        local old = redis.call('SET', key, value, 'PX', reuse_ms, 'GET')
+        was_mine, stored = old == mine, true
+        if old and string.sub(old, 1, 4) == 'run|' and not was_mine then
+          -- Another caller's lock: it stays, and this profile is not stored.
+          redis.call('SET', key, old, 'PX', lock_ms)
+          stored = false
         end
-        for j = first, last, 2 do
-          redis.call('SADD', KEYS[j], reuse_key)
-          if redis.call('PTTL', KEYS[j]) < reuse_ms then redis.call('PEXPIRE', KEYS[j], reuse_ms) end
+        if stored then
+          for j = first, last, 2 do
+            redis.call('SADD', KEYS[j], key)
+            if redis.call('PTTL', KEYS[j]) < reuse_ms then redis.call('PEXPIRE', KEYS[j], reuse_ms) end
+          end
         end
       end
     end
   end
-  if outcome == 'unsure' then
-    if mine or not lock then redis.call('SET', lock_key, 'unsure|' .. me, 'PX', unsure_ms) end
-  elseif mine or (lock and string.sub(lock, 1, 7) == 'unsure|' and outcome == 'paid') then
-    redis.call('DEL', lock_key)
+  if not was_mine then
+    -- Rare: nothing stored, or the caller's lock was aside (or had expired).
+    local v = not stored and redis.call('GET', key)
+    local aside = redis.call('GET', aside_key)
+    local held
+    if v == mine then
+      held = key
+    elseif aside == mine then
+      held = aside_key
+    end
+    if held then
+      was_mine = true
+      if outcome == 'unsure' then
+        redis.call('SET', held, 'unsure|' .. me, 'PX', unsure_ms)
+      else
+        redis.call('DEL', held)
+      end
+      -- A paid answer also clears the note in the other place.
+      if outcome == 'paid' and held == aside_key and unsure(v) then redis.call('DEL', key) end
+      if outcome == 'paid' and held == key and unsure(aside) then redis.call('DEL', aside_key) end
+    elseif outcome == 'paid' then
+      if unsure(v) then redis.call('DEL', key) end
+      if unsure(aside) then redis.call('DEL', aside_key) end
+    elseif outcome == 'unsure' and not aside and not stored then
+      -- No lock anywhere (the caller's expired): the note still goes, beside a profile if one
+      -- is stored.
+      if not v then
+        redis.call('SET', key, 'unsure|' .. me, 'PX', unsure_ms)
+      elseif not string.match(v, '^run|') and not unsure(v) then
+        redis.call('SET', aside_key, 'unsure|' .. me, 'PX', unsure_ms)
+      end
+    end
   end
-  out[#out + 1] = mine and 1 or 0
+  out[#out + 1] = was_mine and 1 or 0
 end
 return out

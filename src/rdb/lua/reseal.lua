@@ -9,7 +9,8 @@
 -- ARGV[2] progress field  ARGV[3] progress value (the next cursor, or `done`)
 -- 'h': then quadruples: field, value read, new value, KEYS index of the old claim to move
 --      (0 = none; the new claim's name is the next KEYS entry)
--- 's': then pairs: value read, new value (for KEYS[3], KEYS[4], ...)
+-- 's': then pairs: value read, new value (for KEYS[3], KEYS[4], ...; a reuse entry's stored
+--      value, without the `profile|<hashes>|` it may start with)
 -- Returns {written, skipped (changed since read)}.
 
 local mode = ARGV[1]
@@ -44,8 +45,12 @@ while i <= #ARGV do
       skipped = skipped + 1
     end
   else
-    if redis.call('GET', KEYS[k]) == ARGV[i] then
-      redis.call('SET', KEYS[k], ARGV[i + 1], 'KEEPTTL')
+    -- A reuse entry is the bare value (the earlier layout) or `profile|<hashes>|<value>`:
+    -- the value is compared and replaced, the hashes kept.
+    local cur = redis.call('GET', KEYS[k])
+    local head = cur and string.match(cur, '^profile|[^|]*|')
+    if cur and (cur == ARGV[i] or (head and string.sub(cur, #head + 1) == ARGV[i])) then
+      redis.call('SET', KEYS[k], cur == ARGV[i] and ARGV[i + 1] or head .. ARGV[i + 1], 'KEEPTTL')
       written = written + 1
     else
       skipped = skipped + 1

@@ -1,0 +1,415 @@
+//! The reuse store's one entry per person and kind (`reuse:<kind>:<person>`): the pay lock, the
+//! note that a call got no answer, or the stored profile with the hashes it names, each state
+//! driven through the account's own calls against a real Redis; and entries written by the
+//! earlier layout (a bare profile, `paying:` and `names:` keys) still reused, honoured, erased
+//! and re-sealed.
+
+use std::time::Duration;
+
+use okra_queue::rdb::{Begin, End};
+use okra_queue::{Queue, QueueConfig};
+
+use super::common::RedisServer;
+
+const KIND: &str = "bvn_verify";
+const ANNE: &str = "0123456789abcdef0123456789abcdef";
+const BOLA: &str = "fedcba9876543210fedcba9876543210";
+const HOUR: Duration = Duration::from_secs(3600);
+const LOCK: Duration = Duration::from_secs(35);
+
+fn key(what: &str, person: &str) -> String {
+    format!("okq:{{acct:default}}:{what}:{KIND}:{person}")
+}
+
+async fn queue(server: &RedisServer) -> Queue {
+    let mut cfg = QueueConfig::new("entries");
+    cfg.account = Some(okra_queue::rdb::AccountLimit {
+        name: "default".into(),
+        limit: 0,
+        window: Duration::from_secs(60),
+    });
+    Queue::connect(&server.settings(), cfg).await.unwrap()
+}
+
+async fn paid(q: &Queue, who: &str, person: &str, value: &str, carried: &[String]) -> bool {
+    q.account()
+        .unwrap()
+        .charge_end_many(&[okra_queue::rdb::EndAsk {
+            kind: KIND,
+            person,
+            me: who,
+            end: End::Paid(value),
+            window: HOUR,
+            unsure_for: HOUR,
+            lock: LOCK,
+            carried,
+        }])
+        .await
+        .unwrap()[0]
+}
+
+async fn begin(q: &Queue, who: &str, person: &str, reuse: bool) -> Begin {
+    q.account()
+        .unwrap()
+        .charge_begin(KIND, person, who, LOCK, reuse)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_entry_holds_the_lock_then_the_profile_with_what_it_names() {
+    let server = RedisServer::start();
+    let q = queue(&server).await;
+    assert_eq!(
+        begin(&q, "q|1|a", ANNE, true).await,
+        Begin::Go { look_first: false }
+    );
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
+        "run|q|1|a"
+    );
+    // A second job for the same person waits for the first one's answer.
+    let Begin::Wait(left) = begin(&q, "q|2|b", ANNE, true).await else {
+        panic!("a second job waits")
+    };
+    assert!(left <= LOCK && left > Duration::ZERO, "{left:?}");
+    assert!(paid(&q, "q|1|a", ANNE, "{\"p\":1}", &[BOLA.to_string()]).await);
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
+        format!("profile|{BOLA}|{{\"p\":1}}")
+    );
+    let ttl: u64 = server
+        .cli(&["PTTL", &key("reuse", ANNE)])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        ttl > LOCK.as_millis() as u64,
+        "the window's life, not the lock's: {ttl}"
+    );
+    assert_eq!(
+        server
+            .cli(&["SMEMBERS", &format!("okq:{{acct:default}}:carries:{BOLA}")])
+            .trim(),
+        key("reuse", ANNE)
+    );
+    // Reused without the hashes.
+    assert_eq!(
+        begin(&q, "q|3|c", ANNE, true).await,
+        Begin::Reuse("{\"p\":1}".into())
+    );
+    // No `paying:` or `names:` key is written.
+    let keys = server.cli(&["KEYS", "*"]);
+    assert!(
+        !keys.contains(":paying:") && !keys.contains(":names:"),
+        "{keys}"
+    );
+    // A fresh job keeps its lock aside: the profile stays for the others meanwhile, and a
+    // second fresh job waits.
+    assert_eq!(
+        begin(&q, "q|4|d", ANNE, false).await,
+        Begin::Go { look_first: false }
+    );
+    assert_eq!(
+        server.cli(&["GET", &key("paying", ANNE)]).trim(),
+        "run|q|4|d"
+    );
+    assert_eq!(
+        begin(&q, "q|5|e", ANNE, true).await,
+        Begin::Reuse("{\"p\":1}".into())
+    );
+    assert!(matches!(
+        begin(&q, "q|6|f", ANNE, false).await,
+        Begin::Wait(_)
+    ));
+    assert!(
+        paid(&q, "q|4|d", ANNE, "{\"p\":2}", &[]).await,
+        "its lock aside"
+    );
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
+        "profile||{\"p\":2}"
+    );
+    assert_eq!(server.cli(&["EXISTS", &key("paying", ANNE)]).trim(), "0");
+}
+
+/// A caller whose lock expired and was taken by another job: its profile does not replace the
+/// other's lock (`SET ... GET` tells, and the lock is put back), and the other's settle stores.
+#[tokio::test]
+async fn a_settle_after_the_lock_was_taken_leaves_the_other_lock() {
+    let server = RedisServer::start();
+    let q = queue(&server).await;
+    assert_eq!(
+        begin(&q, "q|1|a", ANNE, true).await,
+        Begin::Go { look_first: false }
+    );
+    // The lock expires; another job takes it.
+    server.cli(&["DEL", &key("reuse", ANNE)]);
+    assert_eq!(
+        begin(&q, "q|2|b", ANNE, true).await,
+        Begin::Go { look_first: false }
+    );
+    assert!(
+        !paid(&q, "q|1|a", ANNE, "{\"late\":1}", &[BOLA.to_string()]).await,
+        "not its lock"
+    );
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
+        "run|q|2|b"
+    );
+    let ttl: i64 = server
+        .cli(&["PTTL", &key("reuse", ANNE)])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(ttl > 0 && ttl <= LOCK.as_millis() as i64, "{ttl}");
+    let carries = server.cli(&["EXISTS", &format!("okq:{{acct:default}}:carries:{BOLA}")]);
+    assert_eq!(
+        carries.trim(),
+        "0",
+        "nothing indexed for a profile not stored"
+    );
+    // A third job still waits for the second.
+    assert!(matches!(
+        begin(&q, "q|3|c", ANNE, true).await,
+        Begin::Wait(_)
+    ));
+    assert!(paid(&q, "q|2|b", ANNE, "{\"p\":2}", &[]).await);
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
+        "profile||{\"p\":2}"
+    );
+}
+
+/// An answer that never came leaves the note in the entry: the next job looks first, and its
+/// profile clears it; a definite failure just releases the lock.
+#[tokio::test]
+async fn an_unsure_call_makes_the_next_job_look_first() {
+    let server = RedisServer::start();
+    let q = queue(&server).await;
+    let account = q.account().unwrap();
+    assert_eq!(
+        begin(&q, "q|1|a", ANNE, true).await,
+        Begin::Go { look_first: false }
+    );
+    account
+        .charge_end(KIND, ANNE, "q|1|a", End::Unsure, HOUR, HOUR, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
+        "unsure|q|1|a"
+    );
+    assert_eq!(
+        begin(&q, "q|2|b", ANNE, true).await,
+        Begin::Go { look_first: true }
+    );
+    assert!(paid(&q, "q|2|b", ANNE, "{\"p\":1}", &[]).await);
+    assert_eq!(
+        begin(&q, "q|3|c", ANNE, true).await,
+        Begin::Reuse("{\"p\":1}".into())
+    );
+    // A fresh job's call over the stored profile gets no answer: its note goes aside, the
+    // profile stays for the others, and the next fresh job looks first.
+    assert_eq!(
+        begin(&q, "q|6|f", ANNE, false).await,
+        Begin::Go { look_first: false }
+    );
+    account
+        .charge_end(KIND, ANNE, "q|6|f", End::Unsure, HOUR, HOUR, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        server.cli(&["GET", &key("paying", ANNE)]).trim(),
+        "unsure|q|6|f"
+    );
+    assert_eq!(
+        begin(&q, "q|7|g", ANNE, true).await,
+        Begin::Reuse("{\"p\":1}".into())
+    );
+    assert_eq!(
+        begin(&q, "q|8|h", ANNE, false).await,
+        Begin::Go { look_first: true }
+    );
+    // Nothing: the lock goes, and the next job neither waits nor looks first.
+    assert_eq!(
+        begin(&q, "q|4|d", BOLA, true).await,
+        Begin::Go { look_first: false }
+    );
+    account
+        .charge_end(KIND, BOLA, "q|4|d", End::Nothing, HOUR, HOUR, &[])
+        .await
+        .unwrap();
+    assert_eq!(server.cli(&["EXISTS", &key("reuse", BOLA)]).trim(), "0");
+    // An unsure settle from a caller that lost its lock leaves the other's lock alone.
+    assert_eq!(
+        begin(&q, "q|5|e", BOLA, true).await,
+        Begin::Go { look_first: false }
+    );
+    account
+        .charge_end(KIND, BOLA, "q|9|z", End::Unsure, HOUR, HOUR, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", BOLA)]).trim(),
+        "run|q|5|e"
+    );
+}
+
+/// Entries an earlier version wrote (a bare profile under `reuse:`, the lock and note under
+/// `paying:`, the hashes under `names:`) are reused and honoured until they expire.
+#[tokio::test]
+async fn entries_of_the_earlier_layout_are_reused_and_honoured() {
+    let server = RedisServer::start();
+    let q = queue(&server).await;
+    server.cli(&["SET", &key("reuse", ANNE), "{\"old\":1}", "PX", "3600000"]);
+    assert_eq!(
+        begin(&q, "q|1|a", ANNE, true).await,
+        Begin::Reuse("{\"old\":1}".into())
+    );
+    // An earlier worker's call in flight: wait for it.
+    server.cli(&["SET", &key("paying", BOLA), "run|old|7|x", "PX", "30000"]);
+    assert!(matches!(
+        begin(&q, "q|2|b", BOLA, true).await,
+        Begin::Wait(_)
+    ));
+    assert_eq!(server.cli(&["EXISTS", &key("reuse", BOLA)]).trim(), "0");
+    // Its note that the answer never came: look first, and the note moves into the entry's lock.
+    server.cli(&["SET", &key("paying", BOLA), "unsure|old|7|x", "PX", "30000"]);
+    assert_eq!(
+        begin(&q, "q|2|b", BOLA, true).await,
+        Begin::Go { look_first: true }
+    );
+    assert_eq!(server.cli(&["EXISTS", &key("paying", BOLA)]).trim(), "0");
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", BOLA)]).trim(),
+        "run|q|2|b"
+    );
+}
+
+/// Erasing: a person's own entry in any state and the earlier layout's keys go; someone else's
+/// profile that names them goes (found through `carries:`, old layout or new), but an entry
+/// of someone else that holds a lock now stays.
+#[tokio::test]
+async fn erase_takes_new_and_earlier_entries_and_never_another_s_lock() {
+    let server = RedisServer::start();
+    let q = queue(&server).await;
+    let account = q.account().unwrap();
+    let carol = "11112222333344445555666677778888";
+    let dayo = "99990000aaaabbbbccccddddeeeeffff";
+    // Earlier layout: Anne's bare profile naming Bola, with names: and carries:, and her note.
+    let anne = key("reuse", ANNE);
+    server.cli(&["SET", &anne, "{\"old\":1}", "PX", "3600000"]);
+    server.cli(&["SET", &key("names", ANNE), BOLA, "PX", "3600000"]);
+    server.cli(&[
+        "SET",
+        &key("paying", ANNE),
+        "unsure|old|1|x",
+        "PX",
+        "3600000",
+    ]);
+    let bola_carries = format!("okq:{{acct:default}}:carries:{BOLA}");
+    server.cli(&["SADD", &bola_carries, &anne]);
+    // New layout: Carol's profile names Bola too; Dayo's entry once named Bola but is a lock now.
+    assert_eq!(
+        begin(&q, "q|1|c", carol, true).await,
+        Begin::Go { look_first: false }
+    );
+    assert!(
+        paid(
+            &q,
+            "q|1|c",
+            carol,
+            "{\"c\":1}",
+            &[BOLA.to_string(), dayo.to_string()]
+        )
+        .await
+    );
+    server.cli(&["SADD", &bola_carries, &key("reuse", dayo)]);
+    server.cli(&["SET", &key("reuse", dayo), "run|q|2|d", "PX", "30000"]);
+
+    let dry = account.erase_person(BOLA, &[KIND], true).await.unwrap();
+    assert_eq!(dry, 2, "Anne's and Carol's profiles name Bola");
+    assert_eq!(account.erase_person(BOLA, &[KIND], false).await.unwrap(), 2);
+    for gone in [
+        anne.clone(),
+        key("names", ANNE),
+        key("reuse", carol),
+        bola_carries.clone(),
+    ] {
+        assert_eq!(server.cli(&["EXISTS", &gone]).trim(), "0", "{gone}");
+    }
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", dayo)]).trim(),
+        "run|q|2|d",
+        "a lock stays"
+    );
+    // Carol's entry left Dayo's carries set too.
+    let dayo_carries = format!("okq:{{acct:default}}:carries:{dayo}");
+    assert_eq!(server.cli(&["SCARD", &dayo_carries]).trim(), "0");
+    // Anne's earlier-layout note is hers, not Bola's: it stays until Anne is erased.
+    assert_eq!(server.cli(&["EXISTS", &key("paying", ANNE)]).trim(), "1");
+    assert_eq!(account.erase_person(ANNE, &[KIND], false).await.unwrap(), 0);
+    assert_eq!(server.cli(&["EXISTS", &key("paying", ANNE)]).trim(), "0");
+    // A late answer for Bola is not stored.
+    assert_eq!(
+        begin(&q, "q|3|b", BOLA, true).await,
+        Begin::Go { look_first: false }
+    );
+    paid(&q, "q|3|b", BOLA, "{\"b\":1}", &[]).await;
+    assert_eq!(server.cli(&["EXISTS", &key("reuse", BOLA)]).trim(), "0");
+}
+
+/// Re-sealing walks stored values only (not locks or notes) and keeps a profile's hashes.
+#[tokio::test]
+async fn rekey_reseals_the_value_and_keeps_the_hashes() {
+    let server = RedisServer::start();
+    let q = queue(&server).await;
+    let account = q.account().unwrap();
+    assert_eq!(
+        begin(&q, "q|1|a", ANNE, true).await,
+        Begin::Go { look_first: false }
+    );
+    assert!(paid(&q, "q|1|a", ANNE, "{\"a\":1}", &[BOLA.to_string()]).await);
+    server.cli(&["SET", &key("reuse", BOLA), "{\"old\":1}", "PX", "3600000"]);
+    assert_eq!(
+        begin(&q, "q|2|c", "cccc", true).await,
+        Begin::Go { look_first: false }
+    );
+    let (next, mut items) = account.reuse_step(0, 100).await.unwrap();
+    assert_eq!(next, 0);
+    items.sort();
+    assert_eq!(
+        items,
+        vec![
+            (key("reuse", ANNE), "{\"a\":1}".to_string()),
+            (key("reuse", BOLA), "{\"old\":1}".to_string()),
+        ]
+    );
+    let values: Vec<okra_queue::rdb::Reseal> = items
+        .iter()
+        .map(|(at, was)| okra_queue::rdb::Reseal {
+            at: at.clone(),
+            was: was.clone(),
+            new: format!("sealed:{was}"),
+            claim: None,
+        })
+        .collect();
+    assert_eq!(account.reseal_reuse("done", &values).await.unwrap(), (2, 0));
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
+        format!("profile|{BOLA}|sealed:{{\"a\":1}}")
+    );
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", BOLA)]).trim(),
+        "sealed:{\"old\":1}"
+    );
+    assert!(
+        server
+            .cli(&["PTTL", &key("reuse", ANNE)])
+            .trim()
+            .parse::<i64>()
+            .unwrap()
+            > 0
+    );
+}
