@@ -15,7 +15,7 @@
 //!   each pair run A B B A so a drift of the machine weighs on both sides;
 //! - `traced`: the default with OpenTelemetry export on and every trace sampled
 //!   (`OTEL_EXPORTER_OTLP_ENDPOINT` at a local OTLP/HTTP sink, `OTEL_TRACES_SAMPLER=always_on`),
-//!   run twice around the sealed pair, against `reuse off` (tracing off);
+//!   against `reuse off` (tracing off);
 //! - `collector down`: the same with the endpoint at a loopback port nobody listens on: the
 //!   spans are dropped (counted) and the jobs must drain at the rate they do with tracing off.
 //!
@@ -218,12 +218,12 @@ async fn main() -> anyhow::Result<()> {
     // A B B A: a drift of the machine during the run weighs on both sides alike.
     let order = [
         &off,
+        &sealed,
         &traced,
         &down,
-        &sealed,
-        &sealed,
         &down,
         &traced,
+        &sealed,
         &off,
         &indexed,
         &reuse_on,
@@ -259,14 +259,17 @@ async fn main() -> anyhow::Result<()> {
         mean(reuse_on.name, |f| f.redis_us) - mean(off.name, |f| f.redis_us)
     );
     println!(
-        "tracing on, every trace sampled (two runs each): {:+.1} µs of worker CPU per job, drain {:+.1} % (tracing off is the `reuse off` row)",
+        "tracing on, every trace sampled (two runs each): {:+.1} µs of worker CPU per job, drain {:+.1} % (tracing off is the `reuse off` row; the sandbox, which never traces, as a control: {:+.1} µs per answer)",
         mean(traced.name, |f| f.worker_us) - mean(off.name, |f| f.worker_us),
-        (mean(traced.name, |f| f.jobs_per_s) / mean(off.name, |f| f.jobs_per_s) - 1.0) * 100.0
+        (mean(traced.name, |f| f.jobs_per_s) / mean(off.name, |f| f.jobs_per_s) - 1.0) * 100.0,
+        mean(traced.name, |f| f.sandbox_us) - mean(off.name, |f| f.sandbox_us)
     );
     println!(
-        "tracing on, collector down (two runs each): {:+.1} µs of worker CPU per job, drain {:+.1} % against tracing off",
+        "tracing on, collector down (two runs each): {:+.1} µs of worker CPU per job, drain {:+.1} % against tracing off, {:+.1} % against the collector up (the sandbox as a control: {:+.1} µs per answer against tracing off)",
         mean(down.name, |f| f.worker_us) - mean(off.name, |f| f.worker_us),
-        (mean(down.name, |f| f.jobs_per_s) / mean(off.name, |f| f.jobs_per_s) - 1.0) * 100.0
+        (mean(down.name, |f| f.jobs_per_s) / mean(off.name, |f| f.jobs_per_s) - 1.0) * 100.0,
+        (mean(down.name, |f| f.jobs_per_s) / mean(traced.name, |f| f.jobs_per_s) - 1.0) * 100.0,
+        mean(down.name, |f| f.sandbox_us) - mean(off.name, |f| f.sandbox_us)
     );
     for base in [&off, &indexed] {
         let redis = mean(reuse_on.name, |f| f.redis_us) / mean(base.name, |f| f.redis_us);
