@@ -272,7 +272,9 @@ async fn two_hundred_large_answers_keep_a_worker_small() {
         "peak RSS with 200 concurrent 20 MB answers (600 reads): {} MiB",
         peak_kib / 1024
     );
-    // Buffers are bounded by concurrency × okra.max_body (200 × 1 MiB), plus the process
-    // itself; unbounded reads would need 200 × 20 MB = 4 GB.
-    assert!(peak_kib < 320 * 1024, "peak RSS {peak_kib} KiB");
+    // Buffers are bounded by concurrency × (okra.max_body + the transport's own read buffer
+    // and the chunk in flight): 200 × (1 MiB + under 1 MiB), plus the process itself. Alone
+    // this run peaks near 240 MiB; with the rest of the suite beside it on 2 cores, more reads
+    // sit at their cap at once (354 MiB seen). Unbounded reads would need 200 × 20 MB = 4 GB.
+    assert!(peak_kib < 464 * 1024, "peak RSS {peak_kib} KiB");
 }
