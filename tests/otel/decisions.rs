@@ -3,7 +3,8 @@
 //! provider answers 404 shows its dead letter under its only attempt (class, reason); and with
 //! a webhook endpoint (a small HTTP receiver here), each job's delivery is a client span with
 //! the receiver's status, linked to the job's trace. Nothing personal is exported: not the
-//! identifiers, not the webhook URL's query token, not its signing secret.
+//! identifiers, not the webhook URL's query token, not its signing secret. A lease taken back
+//! from a killed worker is a retry span too, a root linked to the job's trace.
 
 use std::time::{Duration, Instant};
 
@@ -165,5 +166,60 @@ async fn retries_dead_letters_and_webhook_deliveries_are_traced() {
         for masked in ["0501", "0404"] {
             assert!(number || !s.contains(masked), "masked identifier: {s:?}");
         }
+    }
+}
+
+/// A worker killed mid-call: another worker's reaper takes the lease back, and that decision
+/// is a root span linked to the job's trace (the attempt's span died with its worker).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_taken_back_is_a_retry_span_linked_to_the_job() {
+    let receiver = Receiver::start();
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Every answer takes a minute: the first worker is killed while its call hangs.
+    let sandbox = Sandbox::start(dir.path(), &["--latency", "60s"]);
+    let q = "okra_otel_reap";
+    let queue = producer(&server, q).await;
+    let spec = WorkerSpec {
+        queue: q,
+        env: otel_env(&receiver.url),
+        ..WorkerSpec::default()
+    };
+    let mut first = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
+    let job = OkraJob::new("bvn_verify", &[("bvn", RETRIED)]).unwrap();
+    let opts = EnqueueOptions::default().traceparent(&format!("00-{TRACE_ID}-{PARENT}-01"), None);
+    let id = queue.enqueue(&job, opts).await.unwrap().id;
+    eventually(Duration::from_secs(10), "the job runs", || async {
+        queue.state(&id).await.unwrap() == Some(JobState::Running)
+    })
+    .await;
+    first.kill();
+    // The lease (3 s in the test workers' settings) runs out; the second worker takes it back.
+    let mut second = start_worker(dir.path(), 2, &server.url(), &sandbox.url, &spec);
+    let name = format!("retry {q}");
+    let until = Instant::now() + Duration::from_secs(30);
+    while named(&receiver.spans(), &name).is_empty() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.kill();
+    let spans = receiver.spans();
+    // (Attempt 2 may schedule a retry of its own: its free lookup hangs too.)
+    let taken_back: Vec<_> = named(&spans, &name)
+        .into_iter()
+        .filter(|s| text(&s.attributes, "okra.attempt") == "1")
+        .collect();
+    assert_eq!(taken_back.len(), 1, "{}", second.log_text());
+    let r = taken_back[0];
+    assert!(
+        r.parent_span_id.is_empty(),
+        "a root: its attempt's span is gone"
+    );
+    assert_eq!(r.links.len(), 1, "linked to the job's trace");
+    assert_eq!(hex(&r.links[0].trace_id), TRACE_ID);
+    assert_eq!(text(&r.attributes, "messaging.message.id"), id);
+    assert_eq!(text(&r.attributes, "okra.class"), "lease_expired");
+    assert_eq!(text(&r.attributes, "okra.attempt"), "1");
+    for s in every_string(&receiver.got.lock().unwrap()) {
+        assert!(!s.contains(RETRIED), "exported: {s:?}");
     }
 }
