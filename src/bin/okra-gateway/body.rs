@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use okra_queue::EnqueueOptions;
 use okra_queue::okra::OkraJob;
@@ -78,6 +80,16 @@ fn shown_name(name: &str) -> String {
     } else {
         "a field".into()
     }
+}
+
+/// The body axum read within `gateway.max_body`, or the refusal every route gives.
+pub fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|_| {
+        ApiError::new(
+            Kind::TooLarge,
+            "the body exceeds gateway.max_body, or could not be read",
+        )
+    })
 }
 
 /// The body as JSON, after checking its content type.

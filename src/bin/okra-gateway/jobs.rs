@@ -202,7 +202,7 @@ pub async fn enqueue(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = read(body)?;
+    let body = body::read(body)?;
     let q = queue_for(&app, &key, &queue, Scope::Enqueue).await?;
     let header_key = match headers.get("idempotency-key") {
         None => None,
@@ -259,15 +259,6 @@ fn traced(headers: &HeaderMap, options: EnqueueOptions) -> EnqueueOptions {
 
 /// The body, or 413 when it outgrew `gateway.max_body` while being read (a chunked body
 /// declares no length for the front door to check).
-fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|_| {
-        ApiError::new(
-            Kind::TooLarge,
-            "the body exceeds gateway.max_body, or could not be read",
-        )
-    })
-}
-
 fn conflict() -> ApiError {
     ApiError::new(
         Kind::IdempotencyConflict,
@@ -300,7 +291,7 @@ pub async fn batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    let body = read(body)?;
+    let body = body::read(body)?;
     let q = queue_for(&app, &key, &queue, Scope::Enqueue).await?;
     let items = body::parse_batch(body::json_body(&headers, &body)?)?;
     // Idempotency keys first (concurrently): a key used with another body refuses its item.

@@ -23,6 +23,24 @@ use crate::body;
 use crate::guard::permit;
 use crate::problem::{ApiError, BodyRefused, Kind, PROBLEM, Problem, Refused};
 
+/// What every webhook route refuses besides [`Refused`]: the key's queue or scope, and Redis.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum AdminRefused {
+    #[response(
+        status = 403,
+        description = "Another queue, or no `admin` scope",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 503,
+        description = "Redis unavailable",
+        content_type = "application/problem+json"
+    )]
+    NoRedis(Problem),
+}
+
 /// An endpoint to add.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -115,10 +133,9 @@ async fn own(q: &Queue, id: &str) -> Result<(), ApiError> {
     params(("queue" = String, Path, description = "The queue (the API key's own)")),
     responses(
         (status = 200, description = "The queue's endpoints, oldest first (never their secrets)", body = Vec<WebhookView>),
-        (status = 403, description = "Another queue, or no `admin` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue", body = Problem, content_type = PROBLEM),
-        (status = 503, description = "Redis unavailable", body = Problem, content_type = PROBLEM),
         Refused,
+        AdminRefused,
     ),
     security(("bearer" = []))
 )]
@@ -140,11 +157,10 @@ pub async fn list(
     request_body = WebhookRequest,
     responses(
         (status = 201, description = "Added: its id and secret (shown only now)", body = WebhookSecret),
-        (status = 403, description = "Another queue, or no `admin` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue", body = Problem, content_type = PROBLEM),
         (status = 422, description = "An invalid field, or the URL refused by the SSRF guard (the rule named)", body = Problem, content_type = PROBLEM),
-        (status = 503, description = "Redis unavailable", body = Problem, content_type = PROBLEM),
         Refused,
+        AdminRefused,
         BodyRefused,
     ),
     security(("bearer" = []))
@@ -156,12 +172,7 @@ pub async fn add(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|_| {
-        ApiError::new(
-            Kind::TooLarge,
-            "the body exceeds gateway.max_body, or could not be read",
-        )
-    })?;
+    let body = body::read(body)?;
     let q = admin_queue(&app, &key, &queue).await?;
     let req: WebhookRequest = serde_json::from_value(body::json_body(&headers, &body)?)
         .map_err(|_| {
@@ -213,10 +224,9 @@ pub async fn add(
     ),
     responses(
         (status = 204, description = "Removed: its pending deliveries send nothing"),
-        (status = 403, description = "Another queue, or no `admin` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue or endpoint", body = Problem, content_type = PROBLEM),
-        (status = 503, description = "Redis unavailable", body = Problem, content_type = PROBLEM),
         Refused,
+        AdminRefused,
     ),
     security(("bearer" = []))
 )]
@@ -243,10 +253,9 @@ pub async fn remove(
     ),
     responses(
         (status = 200, description = "A new secret (shown only now); both the old and the new one sign for 24 hours", body = WebhookSecret),
-        (status = 403, description = "Another queue, or no `admin` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue or endpoint", body = Problem, content_type = PROBLEM),
-        (status = 503, description = "Redis unavailable", body = Problem, content_type = PROBLEM),
         Refused,
+        AdminRefused,
     ),
     security(("bearer" = []))
 )]
