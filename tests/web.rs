@@ -18,7 +18,7 @@ mod security;
 use std::time::Duration;
 
 use common::seed::seed;
-use common::web::{Web, client, csrf_of, private_file};
+use common::web::{Web, client, csrf_of, get, get_as, post, post_as, private_file};
 use common::*;
 use okra_queue::ident::IndexKey;
 use okra_queue::okra::OkraJob;
@@ -32,35 +32,6 @@ fn first_letter(page: &str, queue: &str) -> String {
     let link = format!(r#"href="/q/{queue}/dead/01"#);
     let at = page.find(&link).expect("a link to a dead letter") + link.len() - 2;
     page[at..at + 26].to_string()
-}
-
-/// A request with the session cookie when given one.
-fn with(rb: reqwest::RequestBuilder, cookie: Option<&str>) -> reqwest::RequestBuilder {
-    match cookie {
-        Some(c) => rb.header("cookie", c),
-        None => rb,
-    }
-}
-
-async fn get_as(url: &str, cookie: Option<&str>) -> (StatusCode, String) {
-    let r = with(client().get(url), cookie).send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
-async fn get(url: &str) -> (StatusCode, String) {
-    get_as(url, None).await
-}
-
-async fn post_as(url: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> reqwest::Response {
-    with(client().post(url), cookie)
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn post(url: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    post_as(url, None, form).await
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use reqwest::StatusCode;
+
 use super::RedisServer;
 use super::procs::{Proc, spawn};
 
@@ -55,6 +57,39 @@ pub fn client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// A request with the session cookie when given one.
+fn with(rb: reqwest::RequestBuilder, cookie: Option<&str>) -> reqwest::RequestBuilder {
+    match cookie {
+        Some(c) => rb.header("cookie", c),
+        None => rb,
+    }
+}
+
+/// GET with the session cookie when given one: the status and the page.
+pub async fn get_as(url: &str, cookie: Option<&str>) -> (StatusCode, String) {
+    let r = with(client().get(url), cookie).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// GET: the status and the page.
+pub async fn get(url: &str) -> (StatusCode, String) {
+    get_as(url, None).await
+}
+
+/// POST a form with the session cookie when given one.
+pub async fn post_as(url: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> reqwest::Response {
+    with(client().post(url), cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// POST a form.
+pub async fn post(url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    post_as(url, None, form).await
 }
 
 /// The value of the first `name="csrf"` hidden field on a page.

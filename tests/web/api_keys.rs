@@ -6,7 +6,7 @@ use okra_queue::{Queue, QueueConfig};
 use serde_json::Value;
 
 use super::common::cli::admin;
-use super::common::web::{Web, client, csrf_of};
+use super::common::web::{Web, csrf_of, get, post};
 use super::common::*;
 
 /// Makes key `name` on `queue`; its token.
@@ -55,9 +55,8 @@ async fn the_api_keys_page_lists_keys_without_tokens_and_revokes_with_csrf() {
     assert_eq!(hashes.len(), 3);
 
     let web = Web::start(dir.path(), &server, "keys", &[], &[]);
-    let http = client();
     let url = format!("{}/q/keys/api-keys", web.url);
-    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+    let page = get(&url).await.1;
     for want in [
         ">shopfront<",
         ">backoffice<",
@@ -81,29 +80,14 @@ async fn the_api_keys_page_lists_keys_without_tokens_and_revokes_with_csrf() {
 
     // Revoking needs the CSRF token; another queue's key cannot be revoked from here.
     let revoke = |name: &str| format!("{}/q/keys/api-keys/{name}/revoke", web.url);
-    let r = http
-        .post(revoke("shopfront"))
-        .form(&[("csrf", "0000")])
-        .send()
-        .await
-        .unwrap();
+    let r = post(&revoke("shopfront"), &[("csrf", "0000")]).await;
     assert_eq!(r.status(), 403);
     assert_eq!(names(&q).await, ["backoffice", "otherapp", "shopfront"]);
     let csrf = csrf_of(&page);
-    let r = http
-        .post(revoke("otherapp"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post(&revoke("otherapp"), &[("csrf", csrf.as_str())]).await;
     assert_eq!(r.status(), 404);
     assert_eq!(names(&q).await, ["backoffice", "otherapp", "shopfront"]);
-    let r = http
-        .post(revoke("shopfront"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post(&revoke("shopfront"), &[("csrf", csrf.as_str())]).await;
     assert_eq!(r.status(), 303, "{:?}", r.text().await);
     assert_eq!(names(&q).await, ["backoffice", "otherapp"]);
     let audit = admin(&server, "keys", &["--json", "audit"]).ok().out;
@@ -115,24 +99,16 @@ async fn the_api_keys_page_lists_keys_without_tokens_and_revokes_with_csrf() {
     // Read-only: no button, and the action is refused.
     drop(web);
     let web = Web::start(dir.path(), &server, "keys", &["--read-only"], &[]);
-    let page = http
-        .get(format!("{}/q/keys/api-keys", web.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get(&format!("{}/q/keys/api-keys", web.url)).await.1;
     assert!(
         page.contains(">backoffice<") && !page.contains("/revoke"),
         "{page}"
     );
-    let r = http
-        .post(format!("{}/q/keys/api-keys/backoffice/revoke", web.url))
-        .form(&[("csrf", "x")])
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &format!("{}/q/keys/api-keys/backoffice/revoke", web.url),
+        &[("csrf", "x")],
+    )
+    .await;
     assert_eq!(r.status(), 403);
     assert_eq!(names(&q).await, ["backoffice", "otherapp"]);
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use common::web::{Web, client, csrf_of};
+use common::web::{Web, csrf_of, get, post};
 
 use super::*;
 
@@ -26,15 +26,7 @@ async fn the_webhooks_page_shows_endpoints_deliveries_and_failures() {
     .await;
 
     let web = Web::start(stack.dir.path(), &stack.server, "identity", &[], &[]);
-    let http = client();
-    let page = http
-        .get(format!("{}/q/identity/webhooks", web.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get(&format!("{}/q/identity/webhooks", web.url)).await.1;
     for want in [&ok_id, &picky_id, &ids[0], &ids[1]] {
         assert!(page.contains(want.as_str()), "{want} on the page:\n{page}");
     }
@@ -51,20 +43,10 @@ async fn the_webhooks_page_shows_endpoints_deliveries_and_failures() {
 
     // Removing needs the CSRF token.
     let remove = format!("{}/q/identity/webhooks/{picky_id}/remove", web.url);
-    let r = http
-        .post(&remove)
-        .form(&[("csrf", "0000")])
-        .send()
-        .await
-        .unwrap();
+    let r = post(&remove, &[("csrf", "0000")]).await;
     assert_eq!(r.status(), 403);
     assert_eq!(q.webhooks().await.unwrap().len(), 2);
-    let r = http
-        .post(&remove)
-        .form(&[("csrf", csrf_of(&page).as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post(&remove, &[("csrf", csrf_of(&page).as_str())]).await;
     assert_eq!(r.status(), 303, "{:?}", r.text().await);
     let left: Vec<String> = q
         .webhooks()
@@ -86,22 +68,10 @@ async fn the_webhooks_page_shows_endpoints_deliveries_and_failures() {
         &["--read-only"],
         &[],
     );
-    let page = http
-        .get(format!("{}/q/identity/webhooks", web.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get(&format!("{}/q/identity/webhooks", web.url)).await.1;
     assert!(!page.contains("/remove"), "{page}");
     let remove = format!("{}/q/identity/webhooks/{ok_id}/remove", web.url);
-    let r = http
-        .post(&remove)
-        .form(&[("csrf", "x")])
-        .send()
-        .await
-        .unwrap();
+    let r = post(&remove, &[("csrf", "x")]).await;
     assert_eq!(r.status(), 403);
     assert_eq!(q.webhooks().await.unwrap().len(), 1);
 }
