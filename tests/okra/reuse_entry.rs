@@ -31,14 +31,15 @@ async fn queue(server: &RedisServer) -> Queue {
     Queue::connect(&server.settings(), cfg).await.unwrap()
 }
 
-async fn paid(q: &Queue, who: &str, person: &str, value: &str, carried: &[String]) -> bool {
+/// Settles `who`'s call for `person` as `end`; whether the lock was `who`'s.
+async fn settle(q: &Queue, who: &str, person: &str, end: End<'_>, carried: &[String]) -> bool {
     q.account()
         .unwrap()
         .charge_end_many(&[okra_queue::rdb::EndAsk {
             kind: KIND,
             person,
             me: who,
-            end: End::Paid(value),
+            end,
             window: HOUR,
             unsure_for: HOUR,
             lock: LOCK,
@@ -46,6 +47,10 @@ async fn paid(q: &Queue, who: &str, person: &str, value: &str, carried: &[String
         }])
         .await
         .unwrap()[0]
+}
+
+async fn paid(q: &Queue, who: &str, person: &str, value: &str, carried: &[String]) -> bool {
+    settle(q, who, person, End::Paid(value), carried).await
 }
 
 async fn begin(q: &Queue, who: &str, person: &str, reuse: bool) -> Begin {
@@ -187,15 +192,11 @@ async fn a_settle_after_the_lock_was_taken_leaves_the_other_lock() {
 async fn an_unsure_call_makes_the_next_job_look_first() {
     let server = RedisServer::start();
     let q = queue(&server).await;
-    let account = q.account().unwrap();
     assert_eq!(
         begin(&q, "q|1|a", ANNE, true).await,
         Begin::Go { look_first: false }
     );
-    account
-        .charge_end(KIND, ANNE, "q|1|a", End::Unsure, HOUR, HOUR, &[])
-        .await
-        .unwrap();
+    settle(&q, "q|1|a", ANNE, End::Unsure, &[]).await;
     assert_eq!(
         server.cli(&["GET", &key("reuse", ANNE)]).trim(),
         "unsure|q|1|a"
@@ -215,10 +216,7 @@ async fn an_unsure_call_makes_the_next_job_look_first() {
         begin(&q, "q|6|f", ANNE, false).await,
         Begin::Go { look_first: false }
     );
-    account
-        .charge_end(KIND, ANNE, "q|6|f", End::Unsure, HOUR, HOUR, &[])
-        .await
-        .unwrap();
+    settle(&q, "q|6|f", ANNE, End::Unsure, &[]).await;
     assert_eq!(
         server.cli(&["GET", &key("paying", ANNE)]).trim(),
         "unsure|q|6|f"
@@ -236,20 +234,14 @@ async fn an_unsure_call_makes_the_next_job_look_first() {
         begin(&q, "q|4|d", BOLA, true).await,
         Begin::Go { look_first: false }
     );
-    account
-        .charge_end(KIND, BOLA, "q|4|d", End::Nothing, HOUR, HOUR, &[])
-        .await
-        .unwrap();
+    settle(&q, "q|4|d", BOLA, End::Nothing, &[]).await;
     assert_eq!(server.cli(&["EXISTS", &key("reuse", BOLA)]).trim(), "0");
     // An unsure settle from a caller that lost its lock leaves the other's lock alone.
     assert_eq!(
         begin(&q, "q|5|e", BOLA, true).await,
         Begin::Go { look_first: false }
     );
-    account
-        .charge_end(KIND, BOLA, "q|9|z", End::Unsure, HOUR, HOUR, &[])
-        .await
-        .unwrap();
+    settle(&q, "q|9|z", BOLA, End::Unsure, &[]).await;
     assert_eq!(
         server.cli(&["GET", &key("reuse", BOLA)]).trim(),
         "run|q|5|e"
