@@ -61,14 +61,7 @@ async fn main() -> anyhow::Result<()> {
     let jobs = env("BENCH_JOBS", 100_000);
     let loops = env("BENCH_LOOPS", 1);
     let concurrency = env("BENCH_CONCURRENCY", 2000);
-    let (_server, url) = match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let s = common::RedisServer::start();
-            let url = s.url();
-            (Some(s), url)
-        }
-    };
+    let (_server, url) = common::cpu::bench_redis();
     let rtt = redis_rtt(&url).await?;
     println!(
         "okra-queue drain benchmark: {jobs} no-op jobs, {loops} worker loops x {concurrency} concurrency"

@@ -140,14 +140,7 @@ async fn run(
 async fn main() -> anyhow::Result<()> {
     let jobs = env("BENCH_OKRA_JOBS", 20_000);
     let concurrency = env("BENCH_OKRA_CONCURRENCY", 200);
-    let (_server, url) = match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let s = common::RedisServer::start();
-            let url = s.url();
-            (Some(s), url)
-        }
-    };
+    let (_server, url) = common::cpu::bench_redis();
     let dir = tempfile::tempdir()?;
     let sandbox = Sandbox::start(dir.path(), &[]);
     println!(

@@ -73,14 +73,7 @@ async fn wait_for(r: &Receiver, n: usize, limit: Duration) -> anyhow::Result<()>
 async fn main() -> anyhow::Result<()> {
     let jobs = env("BENCH_WEBHOOK_JOBS", 5000);
     let rate = env("BENCH_WEBHOOK_RATE", 200);
-    let (_server, url) = match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let s = common::RedisServer::start();
-            let url = s.url();
-            (Some(s), url)
-        }
-    };
+    let (_server, url) = common::cpu::bench_redis();
     let dir = tempfile::tempdir()?;
     let sandbox = Sandbox::start(dir.path(), &[]);
     let queue = Queue::connect(

@@ -12,6 +12,19 @@ pub fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The Redis a benchmark runs against: `REDIS_URL` when set, else a throwaway `redis-server`
+/// (kept alive by the returned guard) and its URL.
+pub fn bench_redis() -> (Option<super::RedisServer>, String) {
+    match std::env::var("REDIS_URL") {
+        Ok(url) => (None, url),
+        Err(_) => {
+            let s = super::RedisServer::start();
+            let url = s.url();
+            (Some(s), url)
+        }
+    }
+}
+
 /// p50 and p99 of `samples`, in ms.
 pub fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort();
