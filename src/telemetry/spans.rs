@@ -134,16 +134,8 @@ pub fn call(provider: &str, lookup: bool, base_url: &str) -> Span {
 /// was `paid`, `uncertain` (it may have been charged) or `none` (certainly not); a lookup
 /// stays `lookup` (free).
 pub fn called(span: &Span, status: Option<u16>, charge: &str) {
-    if let Some(s) = status {
-        span.record("http.response.status_code", s);
-    }
-    if status.is_none_or(|s| s >= 400) {
-        span.record("otel.status_code", "ERROR");
-        span.record(
-            "error.type",
-            status.map_or_else(|| "transport".to_string(), |s| s.to_string()),
-        );
-    }
+    // The HTTP client rule a webhook delivery's span follows too.
+    super::delivery::answered(span, status, "transport");
     span.record("okra.charge", charge);
 }
 
