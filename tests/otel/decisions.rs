@@ -15,10 +15,9 @@ use super::common::procs::{Sandbox, WorkerSpec, start_worker};
 use super::common::*;
 use super::hooks;
 use super::receiver::Receiver;
-use super::{PARENT, TRACE_ID, every_string, hex, otel_env, producer, text};
-use okra_queue::okra::OkraJob;
+use super::{TRACE_ID, enqueue_traced, every_string, hex, otel_env, producer, text};
+use okra_queue::JobState;
 use okra_queue::webhooks::NewEndpoint;
-use okra_queue::{EnqueueOptions, JobState};
 
 /// 500 once, then an answer (the sandbox's trigger `0501`).
 const RETRIED: &str = "22211110501";
@@ -65,14 +64,8 @@ async fn retries_dead_letters_and_webhook_deliveries_are_traced() {
     };
     let mut worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
 
-    let traceparent = format!("00-{TRACE_ID}-{PARENT}-01");
-    let mut ids = Vec::new();
-    for bvn in [RETRIED, DEAD] {
-        let job = OkraJob::new("bvn_verify", &[("bvn", bvn)]).unwrap();
-        let opts = EnqueueOptions::default().traceparent(&traceparent, None);
-        ids.push(queue.enqueue(&job, opts).await.unwrap().id);
-    }
-    let (retried, dead) = (ids[0].clone(), ids[1].clone());
+    let retried = enqueue_traced(&queue, RETRIED).await;
+    let dead = enqueue_traced(&queue, DEAD).await;
     let r = queue.wait(&retried, Duration::from_secs(20)).await.unwrap();
     assert_eq!(r.state, JobState::Completed, "{}", worker.log_text());
     assert_eq!(r.attempts, 2);
@@ -186,9 +179,7 @@ async fn a_lease_taken_back_is_a_retry_span_linked_to_the_job() {
         ..WorkerSpec::default()
     };
     let mut first = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
-    let job = OkraJob::new("bvn_verify", &[("bvn", RETRIED)]).unwrap();
-    let opts = EnqueueOptions::default().traceparent(&format!("00-{TRACE_ID}-{PARENT}-01"), None);
-    let id = queue.enqueue(&job, opts).await.unwrap().id;
+    let id = enqueue_traced(&queue, RETRIED).await;
     eventually(Duration::from_secs(10), "the job runs", || async {
         queue.state(&id).await.unwrap() == Some(JobState::Running)
     })

@@ -12,11 +12,10 @@ use super::common::procs::{Sandbox, WorkerSpec, start_worker};
 use super::common::*;
 use super::receiver::GrpcReceiver;
 use super::{
-    PARENT, TRACE_ID, every_string, hex, jobs_complete_and_drops_are_counted, otel_env, producer,
-    text,
+    TRACE_ID, enqueue_traced, every_string, hex, jobs_complete_and_drops_are_counted, otel_env,
+    producer, text,
 };
-use okra_queue::okra::OkraJob;
-use okra_queue::{EnqueueOptions, JobState};
+use okra_queue::JobState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_jobs_spans_arrive_over_grpc() {
@@ -39,18 +38,8 @@ async fn one_jobs_spans_arrive_over_grpc() {
     };
     let mut worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
     let bvn = "22245678901";
-    let job = OkraJob::new("bvn_verify", &[("bvn", bvn)]).unwrap();
-    let traceparent = format!("00-{TRACE_ID}-{PARENT}-01");
-    let id = queue
-        .enqueue(
-            &job,
-            EnqueueOptions::default().traceparent(&traceparent, None),
-        )
-        .await
-        .unwrap()
-        .id;
-    let done = queue.wait(&id, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(done.state, JobState::Completed, "{}", worker.log_text());
+    let id = enqueue_traced(&queue, bvn).await;
+    ends_in(&queue, &id, JobState::Completed, || worker.log_text()).await;
 
     let until = Instant::now() + Duration::from_secs(15);
     while !receiver

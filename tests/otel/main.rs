@@ -107,6 +107,14 @@ async fn producer(server: &RedisServer, name: &str) -> Queue {
     Queue::connect(&server.settings(), cfg).await.unwrap()
 }
 
+/// Enqueues a `bvn_verify` for `bvn` carrying the test's `traceparent`; its id.
+async fn enqueue_traced(queue: &Queue, bvn: &str) -> String {
+    let job = OkraJob::new("bvn_verify", &[("bvn", bvn)]).unwrap();
+    let traceparent = format!("00-{TRACE_ID}-{PARENT}-01");
+    let opts = EnqueueOptions::default().traceparent(&traceparent, None);
+    queue.enqueue(&job, opts).await.unwrap().id
+}
+
 fn otel_env(url: &str) -> Vec<(&'static str, String)> {
     vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT", url.to_string()),
@@ -142,16 +150,7 @@ async fn one_job_is_one_trace_of_a_producer_two_attempts_and_their_calls() {
     };
     let mut worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
 
-    let job = OkraJob::new("bvn_verify", &[("bvn", BVN)]).unwrap();
-    let traceparent = format!("00-{TRACE_ID}-{PARENT}-01");
-    let id = queue
-        .enqueue(
-            &job,
-            EnqueueOptions::default().traceparent(&traceparent, None),
-        )
-        .await
-        .unwrap()
-        .id;
+    let id = enqueue_traced(&queue, BVN).await;
     tracing.flush();
     let done = ends_in(&queue, &id, JobState::Completed, || worker.log_text()).await;
     assert_eq!(done.attempts, 2);
@@ -366,16 +365,7 @@ async fn with_propagation_child_each_attempt_is_in_the_producer_trace() {
         ..WorkerSpec::default()
     };
     let mut worker = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
-    let job = OkraJob::new("bvn_verify", &[("bvn", "22234567890")]).unwrap();
-    let traceparent = format!("00-{TRACE_ID}-{PARENT}-01");
-    let id = queue
-        .enqueue(
-            &job,
-            EnqueueOptions::default().traceparent(&traceparent, None),
-        )
-        .await
-        .unwrap()
-        .id;
+    let id = enqueue_traced(&queue, "22234567890").await;
     let done = ends_in(&queue, &id, JobState::Completed, || worker.log_text()).await;
     // The stored context: the one given, or the send span's when this process exports too.
     let stored = done.meta.trace.unwrap().traceparent;
