@@ -21,8 +21,7 @@ type Got = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
 pub struct Receiver {
     pub url: String,
     pub got: Got,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    running: Running,
 }
 
 impl Receiver {
@@ -66,21 +65,30 @@ impl Receiver {
         Self {
             url,
             got,
-            stop: Some(stop),
-            thread: Some(thread),
+            running: Running {
+                stop: Some(stop),
+                thread: Some(thread),
+            },
         }
     }
 
     pub fn spans(&self) -> Vec<Span> {
-        let got = self.got.lock().unwrap();
-        got.iter()
-            .flat_map(|r| &r.resource_spans)
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| s.spans.clone())
-            .collect()
+        spans_of(&self.got)
     }
 
     pub fn stop(&mut self) {
+        self.running.stop();
+    }
+}
+
+/// A receiver's server thread and the signal that ends it; stopped when dropped.
+struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn stop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -90,7 +98,7 @@ impl Receiver {
     }
 }
 
-impl Drop for Receiver {
+impl Drop for Running {
     fn drop(&mut self) {
         self.stop();
     }
@@ -110,8 +118,8 @@ fn spans_of(got: &Got) -> Vec<Span> {
 pub struct GrpcReceiver {
     pub url: String,
     pub got: Got,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Held for its drop: the server stops with the receiver.
+    _running: Running,
 }
 
 /// The `TraceService` that keeps what it is sent.
@@ -156,23 +164,14 @@ impl GrpcReceiver {
         Self {
             url,
             got,
-            stop: Some(stop),
-            thread: Some(thread),
+            _running: Running {
+                stop: Some(stop),
+                thread: Some(thread),
+            },
         }
     }
 
     pub fn spans(&self) -> Vec<Span> {
         spans_of(&self.got)
-    }
-}
-
-impl Drop for GrpcReceiver {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
