@@ -22,6 +22,21 @@ pub use settings::{Propagation, TelemetrySettings};
 #[cfg(feature = "otel")]
 pub use spans::send as send_span;
 
+/// Records an HTTP client span's answer (a provider call's, a webhook delivery's): its status,
+/// or `error_type` when none came; a status of 400 or more is an error, as for any HTTP client.
+fn http_answer(span: &tracing::Span, status: Option<u16>, error_type: &str) {
+    if let Some(s) = status {
+        span.record("http.response.status_code", s);
+    }
+    if status.is_none_or(|s| s >= 400) {
+        span.record("otel.status_code", "ERROR");
+        span.record(
+            "error.type",
+            status.map_or_else(|| error_type.to_string(), |s| s.to_string()),
+        );
+    }
+}
+
 /// Without the `otel` feature there is no producer span (see `spans::send`).
 #[cfg(not(feature = "otel"))]
 pub fn send_span<'a>(

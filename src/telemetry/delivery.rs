@@ -48,14 +48,5 @@ pub fn span(r: Request<'_>, stored: Option<&TraceContext>, propagation: Propagat
 /// Records the receiver's answer: its status, or `error_type` when none came (`timeout`,
 /// `transport`). A status of 400 or more is an error, as for any HTTP client.
 pub fn answered(span: &Span, status: Option<u16>, error_type: &str) {
-    if let Some(s) = status {
-        span.record("http.response.status_code", s);
-    }
-    if status.is_none_or(|s| s >= 400) {
-        span.record("otel.status_code", "ERROR");
-        span.record(
-            "error.type",
-            status.map_or_else(|| error_type.to_string(), |s| s.to_string()),
-        );
-    }
+    super::http_answer(span, status, error_type);
 }

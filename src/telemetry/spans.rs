@@ -134,8 +134,7 @@ pub fn call(provider: &str, lookup: bool, base_url: &str) -> Span {
 /// was `paid`, `uncertain` (it may have been charged) or `none` (certainly not); a lookup
 /// stays `lookup` (free).
 pub fn called(span: &Span, status: Option<u16>, charge: &str) {
-    // The HTTP client rule a webhook delivery's span follows too.
-    super::delivery::answered(span, status, "transport");
+    super::http_answer(span, status, "transport");
     span.record("okra.charge", charge);
 }
 
