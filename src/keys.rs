@@ -275,10 +275,8 @@ impl AccountKeys {
         format!("{}reuse:{kind}:{person}", self.prefix)
     }
 
-    /// The pay lock aside (`run|…`, or its note `unsure|…`): a job that asked for a fresh
-    /// answer while a profile is stored takes it here, so the profile stays in
-    /// [`AccountKeys::reuse`] for the others meanwhile (an earlier version kept every lock
-    /// here: still honoured until it expires).
+    /// Where an earlier version kept a person's pay lock (`run|…`) or its note (`unsure|…`):
+    /// nothing writes it now; erasing the person still removes it.
     pub fn paying(&self, kind: &str, person: &str) -> String {
         format!("{}paying:{kind}:{person}", self.prefix)
     }

@@ -63,6 +63,8 @@ pub struct Account {
     pub(super) keys: AccountKeys,
     limit: AccountLimit,
     warned: AtomicBool,
+    /// Redis time for what the account's records stamp (the sealed marker).
+    pub(super) clock: super::enqueue::RedisClock,
 }
 
 impl Account {
@@ -73,6 +75,7 @@ impl Account {
             conn,
             limit,
             warned: AtomicBool::new(false),
+            clock: Default::default(),
         }
     }
 

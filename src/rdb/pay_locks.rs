@@ -6,14 +6,23 @@
 //! Both live in one entry per person and kind (`reuse:<kind>:<person>`, see `keys.rs`): the
 //! lock (`run|<who>`), the note that the last call got no answer (`unsure|<who>`), or the
 //! stored profile with the keyed hashes of the other identifiers it names
-//! (`profile|<hash hash ...>|<value>`), so the common case costs Redis one write to begin (`SET
-//! NX`) and one to settle (`SET ... GET`). A job that asked for a fresh answer while a profile
-//! is stored keeps its lock aside (`paying:<kind>:<person>`), so the others still reuse the
-//! profile meanwhile. Entries written before (a bare profile, with the lock in `paying:` and
-//! the hashes in `names:`) are still reused, honoured, erased and re-sealed until they expire.
+//! (`profile|<hash hash ...>|<value>`). A job that asked for a fresh answer takes the lock over
+//! a stored profile (the others wait for its answer).
+//!
+//! The common case is two plain commands, no script: to begin, `SET <entry> run|<me> NX PX
+//! <lock> GET` (nothing there: the lock is taken; a profile: reuse it); to settle, `SET
+//! <entry> <profile> XX PX <window> GET` (the old value says whether the lock was still the
+//! caller's) and, once per batch, an `EXISTS` of every tombstone the batch's profiles could
+//! meet (and of the account's sealed marker for a plaintext profile). Only what those cannot
+//! decide goes to a script: a begin that finds a lock or the note, or comes from a fresh job
+//! (`charge_begin.lua`); a settle without a profile, or whose lock is gone
+//! (`charge_end.lua`); a profile stored over another job's lock, or over a tombstone that
+//! `EXISTS` saw (`charge_fix.lua`, which puts the lock back or removes the profile while the
+//! entry still holds it). A profile can be in the store without being reusable only for that
+//! one round trip, and only when an erasure met its paid call (docs/costs.md).
 //!
 //! Both directions take a batch: a worker gathers the jobs that begin (or settle) while its
-//! last call is in flight and sends them in one script call, so a busy worker pays Redis one
+//! last call is in flight and sends them in one pipeline, so a busy worker pays Redis one
 //! round trip per batch, not one per job (`okra::pay_once`). Every key of a batch is the
 //! account's (`{acct:NAME}`), so a batch is one hash slot under Redis Cluster.
 
@@ -25,6 +34,7 @@ use super::account::Account;
 use super::reply::{int, text};
 use super::scripts::SCRIPTS;
 use crate::error::{QueueError, Result};
+use crate::keys::AccountKeys;
 
 /// Before a paid call for one person: what [`Account::charge_begin_many`] is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,26 +101,62 @@ pub struct EndAsk<'a> {
 }
 
 impl Account {
-    /// Before paid calls, for a batch of people (see [`Begin`]), in order and in one round
-    /// trip: two asks for one person in one batch take the lock once (the second waits).
+    /// Before paid calls, for a batch of people (see [`Begin`]), in one round trip (two when a
+    /// begin finds a lock or the note): two asks for one person in one batch take the lock
+    /// once (the second waits).
     pub async fn charge_begin_many(&self, asks: &[BeginAsk]) -> Result<Vec<Begin>> {
-        if asks.is_empty() {
-            return Ok(Vec::new());
+        let mut out: Vec<Option<Begin>> = vec![None; asks.len()];
+        let plain: Vec<usize> = (0..asks.len()).filter(|&i| asks[i].reuse).collect();
+        if !plain.is_empty() {
+            let mut pipe = redis::pipe();
+            for &i in &plain {
+                let a = &asks[i];
+                pipe.cmd("SET")
+                    .arg(self.keys.reuse(a.kind, &a.person))
+                    .arg(format!("run|{}", a.me))
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(a.lock.as_millis().max(1) as u64)
+                    .arg("GET");
+            }
+            let olds: Vec<Value> = pipe.query_async(&mut self.conn.clone()).await?;
+            if olds.len() != plain.len() {
+                return Err(QueueError::Protocol(format!(
+                    "the begin pipeline replied {} values for {} asks",
+                    olds.len(),
+                    plain.len()
+                )));
+            }
+            for (&i, old) in plain.iter().zip(&olds) {
+                out[i] = begun(&asks[i].me, old);
+            }
         }
+        let rest: Vec<usize> = (0..asks.len()).filter(|&i| out[i].is_none()).collect();
+        if !rest.is_empty() {
+            let replies = self.begin_script(rest.iter().map(|&i| &asks[i])).await?;
+            for (i, r) in rest.into_iter().zip(replies) {
+                out[i] = Some(r);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// `charge_begin.lua` for the asks the plain `SET NX GET` could not decide.
+    async fn begin_script(&self, asks: impl Iterator<Item = &BeginAsk>) -> Result<Vec<Begin>> {
         let mut inv = SCRIPTS.charge_begin.prepare_invoke();
+        let mut n = 0;
         for a in asks {
             inv.key(self.keys.reuse(a.kind, &a.person))
-                .key(self.keys.paying(a.kind, &a.person))
                 .arg(&a.me)
                 .arg(a.lock.as_millis().max(1) as u64)
                 .arg(if a.reuse { "1" } else { "0" });
+            n += 1;
         }
         let reply: Vec<Value> = inv.invoke_async(&mut self.conn.clone()).await?;
-        if reply.len() != 2 * asks.len() {
+        if reply.len() != 2 * n {
             return Err(QueueError::Protocol(format!(
-                "charge_begin replied {} values for {} asks",
-                reply.len(),
-                asks.len()
+                "charge_begin replied {} values for {n} asks",
+                reply.len()
             )));
         }
         reply
@@ -155,54 +201,193 @@ impl Account {
     }
 
     /// After paid calls (or the lookups before them), for a batch of people, in one round
-    /// trip: each stores a profile for reuse (for its `window`; none when it is zero, or when
-    /// the person was erased meanwhile), and releases its pay lock or leaves the note that the
-    /// answer never came (for `unsure_for`). `carried` are the keyed hashes of other
-    /// identifiers the profile holds, so erasing any of them removes the stored profile, and
-    /// it is not stored if one of them was erased meanwhile. Once the account stored a sealed
-    /// profile, a plaintext one is not stored. A profile never replaces another caller's lock
-    /// (this caller's expired and was taken): it is not stored. Returns, per ask, whether the
-    /// lock was its own.
+    /// trip (two when one needs `charge_end.lua` or `charge_fix.lua`): each stores a profile
+    /// for reuse (for its `window`; none when it is zero, or when the person was erased
+    /// meanwhile), and releases its pay lock or leaves the note that the answer never came
+    /// (for `unsure_for`). `carried` are the keyed hashes of other identifiers the profile
+    /// holds, so erasing any of them removes the stored profile, and it is not kept if one of
+    /// them was erased meanwhile. Once the account stored a sealed profile, a plaintext one is
+    /// not kept. A profile never replaces another caller's lock (this caller's expired and was
+    /// taken): the lock is put back. Returns, per ask, whether the lock was its own.
     pub async fn charge_end_many(&self, asks: &[EndAsk<'_>]) -> Result<Vec<bool>> {
-        if asks.is_empty() {
-            return Ok(Vec::new());
+        let mut out: Vec<Option<bool>> = vec![None; asks.len()];
+        let mut named: Vec<Vec<&str>> = Vec::with_capacity(asks.len());
+        for a in asks {
+            named.push(others(a)?);
         }
+        let plain: Vec<usize> = (0..asks.len())
+            .filter(|&i| matches!(asks[i].end, End::Paid(_)) && !asks[i].window.is_zero())
+            .collect();
+        if !plain.is_empty() {
+            let stored: Vec<String> = plain
+                .iter()
+                .map(|&i| match asks[i].end {
+                    End::Paid(v) => entry(&named[i], v),
+                    _ => String::new(),
+                })
+                .collect();
+            let olds = self.store_plain(asks, &named, &plain, &stored).await?;
+            let mut fix = Vec::new();
+            for (k, &i) in plain.iter().enumerate() {
+                let (old, tombstone) = &olds[k];
+                match old {
+                    // Nothing was there (the lock expired): the script decides.
+                    None => {}
+                    Some(old) => {
+                        let mine = old.strip_prefix("run|") == Some(asks[i].me);
+                        out[i] = Some(mine);
+                        // Another job's lock goes back; anything else it replaced may go.
+                        let lock = if old.starts_with("run|") && !mine {
+                            old.as_str()
+                        } else {
+                            ""
+                        };
+                        if !lock.is_empty() || *tombstone {
+                            fix.push((i, &stored[k], lock));
+                        }
+                    }
+                }
+            }
+            if !fix.is_empty() {
+                self.fix(asks, &named, &fix).await?;
+            }
+        }
+        let rest: Vec<usize> = (0..asks.len()).filter(|&i| out[i].is_none()).collect();
+        if !rest.is_empty() {
+            let mine = self.end_script(asks, &named, &rest).await?;
+            for (i, m) in rest.into_iter().zip(mine) {
+                out[i] = Some(m);
+            }
+        }
+        Ok(out.into_iter().map(|m| m.unwrap_or(false)).collect())
+    }
+
+    /// The plain settle: per ask `SET <entry> <profile> XX PX <window> GET` (and its
+    /// `carries:` sets), then one `EXISTS` of every tombstone the batch could meet. Returns,
+    /// per ask, the value its `SET` replaced (`None`: nothing was there, nothing stored) and
+    /// whether the batch met a tombstone.
+    async fn store_plain(
+        &self,
+        asks: &[EndAsk<'_>],
+        named: &[Vec<&str>],
+        plain: &[usize],
+        stored: &[String],
+    ) -> Result<Vec<(Option<String>, bool)>> {
+        let mut pipe = redis::pipe();
+        let mut sealed_by: Vec<&str> = stored.iter().filter_map(|v| sealed_key_id(v)).collect();
+        sealed_by.sort_unstable();
+        sealed_by.dedup();
+        if !sealed_by.is_empty() {
+            // Before any sealed profile is stored: from now on no plaintext one is kept.
+            let now = self.clock.now(&self.conn).await?;
+            for id in sealed_by {
+                pipe.cmd("HSETNX")
+                    .arg(self.keys.sealed())
+                    .arg(id)
+                    .arg(now)
+                    .ignore();
+            }
+        }
+        let mut exists = redis::cmd("EXISTS");
+        for (&i, value) in plain.iter().zip(stored) {
+            let a = &asks[i];
+            let key = self.keys.reuse(a.kind, a.person);
+            let ms = a.window.as_millis() as u64;
+            pipe.cmd("SET")
+                .arg(&key)
+                .arg(value)
+                .arg("XX")
+                .arg("PX")
+                .arg(ms)
+                .arg("GET");
+            exists.arg(self.keys.erased(a.person));
+            for h in &named[i] {
+                let set = self.keys.carries(h);
+                pipe.cmd("SADD").arg(&set).arg(&key).ignore();
+                // A new set gets the window; a set that lives longer keeps its TTL.
+                pipe.cmd("PEXPIRE").arg(&set).arg(ms).arg("NX").ignore();
+                pipe.cmd("PEXPIRE").arg(&set).arg(ms).arg("GT").ignore();
+                exists.arg(self.keys.erased(h));
+            }
+        }
+        if stored.iter().any(|v| sealed_key_id(v).is_none()) {
+            exists.arg(self.keys.sealed());
+        }
+        pipe.add_command(exists);
+        let replies: Vec<Value> = pipe.query_async(&mut self.conn.clone()).await?;
+        let met = int(replies.last())? > 0;
+        if replies.len() != plain.len() + 1 {
+            return Err(QueueError::Protocol(format!(
+                "the settle pipeline replied {} values for {} asks",
+                replies.len(),
+                plain.len()
+            )));
+        }
+        replies[..plain.len()]
+            .iter()
+            .map(|v| match v {
+                Value::Nil => Ok((None, met)),
+                v => Ok((Some(text(Some(v))?), met)),
+            })
+            .collect()
+    }
+
+    /// `charge_fix.lua` for the plain settles that must not stay as they are.
+    async fn fix(
+        &self,
+        asks: &[EndAsk<'_>],
+        named: &[Vec<&str>],
+        fix: &[(usize, &String, &str)],
+    ) -> Result<()> {
+        let mut inv = SCRIPTS.charge_fix.prepare_invoke();
+        inv.key(self.keys.sealed());
+        for &(i, stored, replaced) in fix {
+            let a = &asks[i];
+            inv.key(self.keys.reuse(a.kind, a.person))
+                .key(self.keys.erased(a.person));
+            pairs(&mut inv, &self.keys, &named[i]);
+            inv.arg(stored)
+                .arg(replaced)
+                .arg(a.lock.as_millis().max(1) as u64)
+                .arg(named[i].len());
+        }
+        let _: u64 = inv.invoke_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    /// `charge_end.lua` for the settles the plain one does not cover.
+    async fn end_script(
+        &self,
+        asks: &[EndAsk<'_>],
+        named: &[Vec<&str>],
+        rest: &[usize],
+    ) -> Result<Vec<bool>> {
         let mut inv = SCRIPTS.charge_end.prepare_invoke();
         inv.key(self.keys.sealed());
-        for a in asks {
+        for &i in rest {
+            let a = &asks[i];
             inv.key(self.keys.reuse(a.kind, a.person))
-                .key(self.keys.erased(a.person))
-                .key(self.keys.paying(a.kind, a.person));
-            let others: Vec<&str> = a
-                .carried
-                .iter()
-                .map(String::as_str)
-                .filter(|h| *h != a.person)
-                .collect();
-            if let Some(bad) = others
-                .iter()
-                .find(|h| !h.bytes().all(|b| b.is_ascii_hexdigit()))
-            {
-                return Err(QueueError::Protocol(format!(
-                    "charge_end: a carried hash is not hex ({} characters)",
-                    bad.len()
-                )));
-            }
-            for h in &others {
-                inv.key(self.keys.carries(h)).key(self.keys.erased(h));
-            }
+                .key(self.keys.erased(a.person));
+            pairs(&mut inv, &self.keys, &named[i]);
             inv.arg(a.me);
             match a.end {
-                End::Paid(v) => inv.arg("paid").arg(entry(&others, v)),
+                End::Paid(v) => inv.arg("paid").arg(entry(&named[i], v)),
                 End::Unsure => inv.arg("unsure").arg(""),
                 End::Nothing => inv.arg("none").arg(""),
             };
             inv.arg(a.window.as_millis() as u64)
                 .arg(a.unsure_for.as_millis().max(1) as u64)
                 .arg(a.lock.as_millis().max(1) as u64)
-                .arg(others.len());
+                .arg(named[i].len());
         }
         let mine: Vec<u64> = inv.invoke_async(&mut self.conn.clone()).await?;
+        if mine.len() != rest.len() {
+            return Err(QueueError::Protocol(format!(
+                "charge_end replied {} values for {} asks",
+                mine.len(),
+                rest.len()
+            )));
+        }
         Ok(mine.into_iter().map(|m| m == 1).collect())
     }
 
@@ -249,4 +434,56 @@ fn entry(named: &[&str], value: &str) -> String {
     out.push('|');
     out.push_str(value);
     out
+}
+
+/// What a plain begin's old value decides (`None`: the script must).
+fn begun(me: &str, old: &Value) -> Option<Begin> {
+    let Value::BulkString(old) = old else {
+        return matches!(old, Value::Nil).then_some(Begin::Go { look_first: false });
+    };
+    let old = std::str::from_utf8(old).ok()?;
+    if old.strip_prefix("run|") == Some(me) {
+        return Some(Begin::Go { look_first: false });
+    }
+    let (_, value) = old.strip_prefix("profile|")?.split_once('|')?;
+    Some(Begin::Reuse(value.to_string()))
+}
+
+/// The keyed hashes of the others a settle's profile names (its own person left out); each
+/// becomes part of a key, so only hex is taken.
+fn others<'a>(a: &EndAsk<'a>) -> Result<Vec<&'a str>> {
+    let person = a.person;
+    let named: Vec<&'a str> = a
+        .carried
+        .iter()
+        .map(String::as_str)
+        .filter(|h| *h != person)
+        .collect();
+    if let Some(bad) = named
+        .iter()
+        .find(|h| !h.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(QueueError::Protocol(format!(
+            "charge_end: a carried hash is not hex ({} characters)",
+            bad.len()
+        )));
+    }
+    Ok(named)
+}
+
+/// The `carries:<hash>`, `erased:<hash>` key pair of each identifier a profile names.
+fn pairs(inv: &mut redis::ScriptInvocation<'_>, keys: &AccountKeys, named: &[&str]) {
+    for h in named {
+        inv.key(keys.carries(h)).key(keys.erased(h));
+    }
+}
+
+/// The key id of a sealed stored entry (`profile|<hashes>|sealed1:<id>:…`); `None` for a
+/// plaintext one.
+fn sealed_key_id(entry: &str) -> Option<&str> {
+    let (_, value) = entry.strip_prefix("profile|")?.split_once('|')?;
+    value
+        .strip_prefix("sealed1:")?
+        .split_once(':')
+        .map(|(id, _)| id)
 }

@@ -391,9 +391,11 @@ async fn spend_when(
     }
 }
 
-/// The reuse check's cost: jobs that begin (or settle) together share one script call, so a
+/// The reuse check's cost: jobs that begin (or settle) together share one round trip, so a
 /// busy worker makes far fewer than two reuse-store round trips per job (it made exactly two
-/// before the batches: `okra::pay_once::batch`). Counted with `MONITOR`.
+/// before the batches: `okra::pay_once::batch`). Counted with `MONITOR`: a settle's round trip
+/// ends with its one `EXISTS` of the tombstones, a begin's is a run of `SET … NX` lines with
+/// nothing between them (a pipeline is read whole), and a script call is one line.
 #[tokio::test]
 async fn concurrent_jobs_share_their_reuse_round_trips() {
     use futures::StreamExt;
@@ -418,11 +420,18 @@ async fn concurrent_jobs_share_their_reuse_round_trips() {
         let seen = seen.clone();
         tokio::spawn(async move {
             let mut lines = monitor.into_on_message::<String>();
+            let mut in_begin = false;
             while let Some(line) = lines.next().await {
-                // A client's script call on the pay locks (not the commands scripts run).
-                if line.contains("\"EVALSHA\"") && line.contains(":paying:") {
+                // A client's commands on the reuse store (not the commands scripts run).
+                let client = !line.contains(" lua]");
+                let begin = client && line.contains("\"SET\"") && line.contains("\"NX\"");
+                let store = line.contains(":reuse:") || line.contains(":erased:");
+                let settle = client && line.contains("\"EXISTS\"") && line.contains(":erased:");
+                let script = client && line.contains("\"EVALSHA\"") && store;
+                if (begin && store && !in_begin) || settle || script {
                     seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
+                in_begin = begin && store;
             }
         })
     };
@@ -443,11 +452,11 @@ async fn concurrent_jobs_share_their_reuse_round_trips() {
     worker.terminate(Duration::from_secs(5));
     counting.abort();
     let calls = seen.load(std::sync::atomic::Ordering::Relaxed);
-    println!("{jobs} jobs, reuse on: {calls} reuse-store script calls (begins and settles)");
+    println!("{jobs} jobs, reuse on: {calls} reuse-store round trips (begins and settles)");
     assert!(calls > 0, "the monitor saw the reuse check");
     assert!(
         calls < jobs,
-        "{calls} script calls for {jobs} jobs: begins and settles are not batched"
+        "{calls} round trips for {jobs} jobs: begins and settles are not batched"
     );
     // Every job paid once, each its own person, and each profile is stored for reuse.
     let keys = server.cli(&["--scan", "--pattern", "okq:{acct:default}:reuse:*"]);

@@ -1,8 +1,10 @@
 //! The reuse store's one entry per person and kind (`reuse:<kind>:<person>`): the pay lock, the
 //! note that a call got no answer, or the stored profile with the hashes it names, each state
-//! driven through the account's own calls against a real Redis; and entries written by the
-//! earlier layout (a bare profile, `paying:` and `names:` keys) still reused, honoured, erased
-//! and re-sealed.
+//! driven through the account's own calls against a real Redis: the common case as plain
+//! commands (no script), the rest by the scripts, and what a plain settle stored that must not
+//! stay (another's lock, a tombstone, a sealed account) put right; entries written by the
+//! earlier layout (a bare profile, `paying:` and `names:` keys) still reused, erased and
+//! re-sealed.
 
 use std::time::Duration;
 
@@ -109,33 +111,111 @@ async fn one_entry_holds_the_lock_then_the_profile_with_what_it_names() {
         !keys.contains(":paying:") && !keys.contains(":names:"),
         "{keys}"
     );
-    // A fresh job keeps its lock aside: the profile stays for the others meanwhile, and a
-    // second fresh job waits.
+    // A fresh job's lock replaces the stored profile: the others wait for its answer.
     assert_eq!(
         begin(&q, "q|4|d", ANNE, false).await,
         Begin::Go { look_first: false }
     );
     assert_eq!(
-        server.cli(&["GET", &key("paying", ANNE)]).trim(),
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
         "run|q|4|d"
     );
-    assert_eq!(
+    assert!(matches!(
         begin(&q, "q|5|e", ANNE, true).await,
-        Begin::Reuse("{\"p\":1}".into())
-    );
+        Begin::Wait(_)
+    ));
     assert!(matches!(
         begin(&q, "q|6|f", ANNE, false).await,
         Begin::Wait(_)
     ));
-    assert!(
-        paid(&q, "q|4|d", ANNE, "{\"p\":2}", &[]).await,
-        "its lock aside"
-    );
+    assert!(paid(&q, "q|4|d", ANNE, "{\"p\":2}", &[]).await);
     assert_eq!(
         server.cli(&["GET", &key("reuse", ANNE)]).trim(),
         "profile||{\"p\":2}"
     );
-    assert_eq!(server.cli(&["EXISTS", &key("paying", ANNE)]).trim(), "0");
+    let keys = server.cli(&["KEYS", "*"]);
+    assert!(!keys.contains(":paying:"), "{keys}");
+}
+
+/// The common case (nothing stored: take the lock; then store the profile over it) runs no
+/// script at all: two plain `SET`s and one `EXISTS` of the tombstones.
+#[tokio::test]
+async fn the_common_case_is_plain_commands() {
+    let server = RedisServer::start();
+    let q = queue(&server).await;
+    server.cli(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(
+        begin(&q, "q|1|a", ANNE, true).await,
+        Begin::Go { look_first: false }
+    );
+    assert!(paid(&q, "q|1|a", ANNE, "{\"p\":1}", &[]).await);
+    assert_eq!(
+        begin(&q, "q|2|b", ANNE, true).await,
+        Begin::Reuse("{\"p\":1}".into())
+    );
+    let stats = server.cli(&["INFO", "commandstats"]);
+    let calls = |cmd: &str| -> u64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    assert_eq!(calls("evalsha") + calls("eval"), 0, "{stats}");
+    assert_eq!(calls("set"), 3, "{stats}");
+    assert_eq!(calls("exists"), 1, "{stats}");
+}
+
+/// What a plain settle stored that must not stay is put right by `charge_fix.lua`: a profile
+/// naming someone erased while the call was in flight goes (with its `carries:` entry), and
+/// so does a plaintext profile once the account stored a sealed one; a sealed profile marks
+/// the account sealed.
+#[tokio::test]
+async fn a_plain_settle_that_met_a_tombstone_or_the_seal_is_taken_back() {
+    let server = RedisServer::start();
+    let q = queue(&server).await;
+    let account = q.account().unwrap();
+    assert_eq!(
+        begin(&q, "q|1|a", ANNE, true).await,
+        Begin::Go { look_first: false }
+    );
+    // Bola, whom Anne's answer names, is erased while Anne's call is in flight.
+    assert_eq!(account.erase_person(BOLA, &[KIND], false).await.unwrap(), 0);
+    assert!(paid(&q, "q|1|a", ANNE, "{\"a\":1}", &[BOLA.to_string()]).await);
+    assert_eq!(server.cli(&["EXISTS", &key("reuse", ANNE)]).trim(), "0");
+    let carries = format!("okq:{{acct:default}}:carries:{BOLA}");
+    assert_eq!(server.cli(&["SCARD", &carries]).trim(), "0");
+    // A sealed profile marks the account; a plaintext one after it is not kept.
+    let sealed = "profile||sealed1:k9:AAAA";
+    let carol = "11112222333344445555666677778888";
+    begin(&q, "q|2|c", carol, true).await;
+    assert!(paid(&q, "q|2|c", carol, "sealed1:k9:AAAA", &[]).await);
+    assert_eq!(server.cli(&["GET", &key("reuse", carol)]).trim(), sealed);
+    assert_eq!(
+        server
+            .cli(&["HEXISTS", "okq:{acct:default}:sealed", "k9"])
+            .trim(),
+        "1"
+    );
+    let dayo = "99990000aaaabbbbccccddddeeeeffff";
+    begin(&q, "q|3|d", dayo, true).await;
+    assert!(paid(&q, "q|3|d", dayo, "{\"plain\":1}", &[]).await);
+    assert_eq!(server.cli(&["EXISTS", &key("reuse", dayo)]).trim(), "0");
+    // A profile stored over a newer one (the lock expired, another job stored) stays: both
+    // are answers, and nothing is erased.
+    begin(&q, "q|4|e", ANNE, true).await;
+    server.cli(&[
+        "SET",
+        &key("reuse", ANNE),
+        "profile||sealed1:k9:BBBB",
+        "PX",
+        "60000",
+    ]);
+    assert!(!paid(&q, "q|4|e", ANNE, "sealed1:k9:CCCC", &[]).await);
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
+        "profile||sealed1:k9:CCCC"
+    );
 }
 
 /// A caller whose lock expired and was taken by another job: its profile does not replace the
@@ -210,23 +290,19 @@ async fn an_unsure_call_makes_the_next_job_look_first() {
         begin(&q, "q|3|c", ANNE, true).await,
         Begin::Reuse("{\"p\":1}".into())
     );
-    // A fresh job's call over the stored profile gets no answer: its note goes aside, the
-    // profile stays for the others, and the next fresh job looks first.
+    // A fresh job's call over the stored profile gets no answer: its lock had replaced the
+    // profile, so the note does too, and the next job looks first.
     assert_eq!(
         begin(&q, "q|6|f", ANNE, false).await,
         Begin::Go { look_first: false }
     );
     settle(&q, "q|6|f", ANNE, End::Unsure, &[]).await;
     assert_eq!(
-        server.cli(&["GET", &key("paying", ANNE)]).trim(),
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
         "unsure|q|6|f"
     );
     assert_eq!(
         begin(&q, "q|7|g", ANNE, true).await,
-        Begin::Reuse("{\"p\":1}".into())
-    );
-    assert_eq!(
-        begin(&q, "q|8|h", ANNE, false).await,
         Begin::Go { look_first: true }
     );
     // Nothing: the lock goes, and the next job neither waits nor looks first.
@@ -248,10 +324,10 @@ async fn an_unsure_call_makes_the_next_job_look_first() {
     );
 }
 
-/// Entries an earlier version wrote (a bare profile under `reuse:`, the lock and note under
-/// `paying:`, the hashes under `names:`) are reused and honoured until they expire.
+/// A bare profile an earlier version wrote under `reuse:` is reused until it expires (its
+/// locks under `paying:` are not seen: stop the earlier workers first, docs/costs.md).
 #[tokio::test]
-async fn entries_of_the_earlier_layout_are_reused_and_honoured() {
+async fn a_bare_profile_of_the_earlier_layout_is_reused() {
     let server = RedisServer::start();
     let q = queue(&server).await;
     server.cli(&["SET", &key("reuse", ANNE), "{\"old\":1}", "PX", "3600000"]);
@@ -259,22 +335,13 @@ async fn entries_of_the_earlier_layout_are_reused_and_honoured() {
         begin(&q, "q|1|a", ANNE, true).await,
         Begin::Reuse("{\"old\":1}".into())
     );
-    // An earlier worker's call in flight: wait for it.
-    server.cli(&["SET", &key("paying", BOLA), "run|old|7|x", "PX", "30000"]);
-    assert!(matches!(
-        begin(&q, "q|2|b", BOLA, true).await,
-        Begin::Wait(_)
-    ));
-    assert_eq!(server.cli(&["EXISTS", &key("reuse", BOLA)]).trim(), "0");
-    // Its note that the answer never came: look first, and the note moves into the entry's lock.
-    server.cli(&["SET", &key("paying", BOLA), "unsure|old|7|x", "PX", "30000"]);
+    // A fresh job takes the lock over it.
     assert_eq!(
-        begin(&q, "q|2|b", BOLA, true).await,
-        Begin::Go { look_first: true }
+        begin(&q, "q|2|b", ANNE, false).await,
+        Begin::Go { look_first: false }
     );
-    assert_eq!(server.cli(&["EXISTS", &key("paying", BOLA)]).trim(), "0");
     assert_eq!(
-        server.cli(&["GET", &key("reuse", BOLA)]).trim(),
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
         "run|q|2|b"
     );
 }

@@ -16,7 +16,7 @@ use crate::rdb::Account;
 /// Most asks one call carries (each a few keys: the script's work stays small).
 pub const MAX: usize = 64;
 
-/// One direction's script call over a batch, in order: one reply per ask.
+/// One direction's round trip over a batch, in order: one reply per ask.
 pub trait Call: Send + Sync + 'static {
     type Ask: Send + 'static;
     type Reply: Send + 'static;

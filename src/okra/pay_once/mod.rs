@@ -6,7 +6,7 @@
 //! spend ledger with its metrics ([`tally`]). A handler walks one [`Charge`] through it
 //! ([`charge`]): begin (reuse, wait, or the lock), pay (budget and rate slots, then the call),
 //! settle (the lock, the reuse store). Begins and settles go to Redis in batches ([`batch`]):
-//! one script call carries every job that began (or settled) while the last one was in
+//! one round trip carries every job that began (or settled) while the last one was in
 //! flight. Storage is `rdb/pay_locks.rs` and `rdb/charges.rs`.
 
 mod batch;
@@ -87,7 +87,8 @@ impl Call for Budget {
     }
 }
 
-/// The begin direction: `charge_begin.lua` over a batch.
+/// The begin direction: a plain `SET NX GET` per ask, `charge_begin.lua` for the rest
+/// (`rdb::pay_locks`).
 struct Begins;
 
 impl Call for Begins {
@@ -112,7 +113,8 @@ struct Settle {
     carried: Vec<String>,
 }
 
-/// The settle direction: `charge_end.lua` over a batch.
+/// The settle direction: a plain `SET XX GET` per profile and one `EXISTS`, the scripts for the
+/// rest (`rdb::pay_locks`).
 struct Settles;
 
 impl Call for Settles {

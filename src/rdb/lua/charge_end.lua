@@ -1,10 +1,10 @@
--- charge_end.lua: after paid calls (or the lookups before them), for a batch of jobs of one
--- account (gathered as charge_begin's are), each in one step on the person's entry
--- (`reuse:<kind>:<person>`: the lock, the note, or the stored profile; see charge_begin.lua)
--- and the lock aside (`paying:<kind>:<person>`: a fresh job's lock while a profile is stored,
--- or an earlier version's). A profile replaces the caller's lock (unless the person, or anyone
--- it names, was erased meanwhile), or the lock is released, or it becomes the note that this
--- call's answer never came (so the next job for the person looks first).
+-- charge_end.lua: the settles a plain `SET XX GET` does not cover (src/rdb/pay_locks.rs): an
+-- answer that never came, a lock released without an answer, a profile whose caller's lock
+-- is no longer in the entry. Each is one step on the person's entry (`reuse:<kind>:<person>`:
+-- the lock, the note, or the stored profile; see charge_begin.lua). A profile replaces the
+-- caller's lock (unless the person, or anyone it names, was erased meanwhile), or the lock is
+-- released, or it becomes the note that this call's answer never came (so the next job for
+-- the person looks first).
 -- The profile's other identifiers (BVN, NIN, account numbers it names: keyed hashes) are
 -- written into the entry (`profile|<hash hash ...>|<value>`) and each `carries:<hash>` set
 -- lists the entries that name it, so erasing that person removes them.
@@ -13,16 +13,13 @@
 -- caller's lock life) and the profile is not stored: a lock is never lost to a profile.
 -- KEYS[1] sealed (the account's marker: once a sealed profile was stored, a plaintext one is
 -- not stored)
--- then per entry: reuse:<kind>:<person>, erased:<person>, paying:<kind>:<person>, then a pair
---   per carried identifier: carries:<hash>, erased:<hash>
+-- then per entry: reuse:<kind>:<person>, erased:<person>, then a pair per carried identifier:
+--   carries:<hash>, erased:<hash>
 -- ARGV 7 values per entry: who asks (`queue|job|token`), `paid` | `unsure` | `none`, the entry
 --   to store (paid: `profile|<carried hashes, space-separated, the pairs' order>|<value>`,
 --   built by the caller so the script copies nothing), reuse window ms (0 = store nothing),
 --   how long an `unsure` note lasts (ms), the lock's life (ms), the number of pairs
 -- Returns one value per entry: 1 if the lock was this caller's, 0 otherwise.
--- The common case (a profile naming nobody else, the caller's lock in the entry) is two
--- commands: one EXISTS for every tombstone, SET GET; each carried identifier adds SADD, PTTL
--- (and PEXPIRE for a new set).
 
 local PER = 7
 local n = #ARGV / PER
@@ -38,7 +35,7 @@ for i = 1, n do
     or (outcome == 'paid' and not string.find(ARGV[b + 3], '^profile|[^|]*|')) then
     return redis.error_reply('charge_end: bad arguments')
   end
-  keys_used = keys_used + 3 + 2 * np
+  keys_used = keys_used + 2 + 2 * np
 end
 if keys_used ~= #KEYS then return redis.error_reply('charge_end: bad arguments') end
 local function unsure(v) return v and string.sub(v, 1, 7) == 'unsure|' end
@@ -48,8 +45,8 @@ for i = 1, n do
   local me, outcome, value = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local reuse_ms, unsure_ms, lock_ms = tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])
   local np = tonumber(ARGV[b + 7])
-  local key, erased_key, aside_key = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  local first, last = k + 3, k + 2 + 2 * np
+  local key, erased_key = KEYS[k], KEYS[k + 1]
+  local first, last = k + 2, k + 1 + 2 * np
   k = last + 1
   local mine = 'run|' .. me
   local was_mine, stored = false, false
@@ -81,37 +78,22 @@ for i = 1, n do
       end
     end
   end
-  if not was_mine then
-    -- Rare: nothing stored, or the caller's lock was aside (or had expired).
-    local v = not stored and redis.call('GET', key)
-    local aside = redis.call('GET', aside_key)
-    local held
+  if not was_mine and not stored then
+    -- Nothing stored: the caller's lock (if it is still in the entry) is released or becomes
+    -- the note; a paid answer clears a note; an answer that never came leaves its note when
+    -- no lock or profile is there (the caller's lock expired).
+    local v = redis.call('GET', key)
     if v == mine then
-      held = key
-    elseif aside == mine then
-      held = aside_key
-    end
-    if held then
       was_mine = true
       if outcome == 'unsure' then
-        redis.call('SET', held, 'unsure|' .. me, 'PX', unsure_ms)
-      else
-        redis.call('DEL', held)
-      end
-      -- A paid answer also clears the note in the other place.
-      if outcome == 'paid' and held == aside_key and unsure(v) then redis.call('DEL', key) end
-      if outcome == 'paid' and held == key and unsure(aside) then redis.call('DEL', aside_key) end
-    elseif outcome == 'paid' then
-      if unsure(v) then redis.call('DEL', key) end
-      if unsure(aside) then redis.call('DEL', aside_key) end
-    elseif outcome == 'unsure' and not aside and not stored then
-      -- No lock anywhere (the caller's expired): the note still goes, beside a profile if one
-      -- is stored.
-      if not v then
         redis.call('SET', key, 'unsure|' .. me, 'PX', unsure_ms)
-      elseif not string.match(v, '^run|') and not unsure(v) then
-        redis.call('SET', aside_key, 'unsure|' .. me, 'PX', unsure_ms)
+      else
+        redis.call('DEL', key)
       end
+    elseif outcome == 'paid' and unsure(v) then
+      redis.call('DEL', key)
+    elseif outcome == 'unsure' and not v then
+      redis.call('SET', key, 'unsure|' .. me, 'PX', unsure_ms)
     end
   end
   out[#out + 1] = was_mine and 1 or 0
