@@ -159,9 +159,16 @@ impl IndexKey {
                 10 => &[IdType::Nuban],
                 _ => &[],
             };
-            let readings: Vec<String> = types.iter().map(|ty| self.hash(*ty, run)).collect();
-            if own.is_some_and(|own| readings.iter().any(|h| h == own)) {
-                continue;
+            // Hashed one reading at a time: the job's own number (the common match) stops at
+            // its first reading instead of paying for the others.
+            let mut readings: Vec<String> = Vec::with_capacity(types.len());
+            for ty in types {
+                let h = self.hash(*ty, run);
+                if own == Some(h.as_str()) {
+                    readings.clear();
+                    break;
+                }
+                readings.push(h);
             }
             for h in readings {
                 if !out.contains(&h) {
