@@ -24,7 +24,10 @@
 //! stored profile), so its cost per job is exact where the end-to-end runs are noisy.
 //!
 //! Knobs (environment): `BENCH_OKRA_JOBS` (default 20000), `BENCH_OKRA_CONCURRENCY` (default
-//! 200), `REDIS_URL` (default: a throwaway `redis-server` on a free port).
+//! 200), `REDIS_URL` (default: a throwaway `redis-server` on a free port, emptied before each
+//! mode so each starts from the same state; a `REDIS_URL` server is never emptied),
+//! `BENCH_OKRA_REUSE_ROUNDS` (set: only the reuse check, that many rounds, and the median of
+//! their ratios).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -140,7 +143,7 @@ async fn run(
 async fn main() -> anyhow::Result<()> {
     let jobs = env("BENCH_OKRA_JOBS", 20_000);
     let concurrency = env("BENCH_OKRA_CONCURRENCY", 200);
-    let (_server, url) = common::cpu::bench_redis();
+    let (server, url) = common::cpu::bench_redis();
     let dir = tempfile::tempdir()?;
     let sandbox = Sandbox::start(dir.path(), &[]);
     println!(
@@ -208,6 +211,18 @@ async fn main() -> anyhow::Result<()> {
         env: reuse(),
         seal: Some(keys.clone()),
     };
+    let rounds = env("BENCH_OKRA_REUSE_ROUNDS", 0);
+    if rounds > 0 {
+        let ctx = Runs {
+            dir: dir.path(),
+            url: &url,
+            sandbox: &sandbox,
+            jobs,
+            concurrency,
+            flush: server.is_some(),
+        };
+        return reuse_rounds(&ctx, rounds, [&off, &indexed, &reuse_on]).await;
+    }
     // A B B A: a drift of the machine during the run weighs on both sides alike.
     let order = [
         &off,
@@ -230,8 +245,16 @@ async fn main() -> anyhow::Result<()> {
         "mode", "jobs/s", "worker µs/job", "sandbox µs/job", "Redis µs/job"
     );
     let mut rows: Vec<(&str, Figures)> = Vec::new();
+    let ctx = Runs {
+        dir: dir.path(),
+        url: &url,
+        sandbox: &sandbox,
+        jobs,
+        concurrency,
+        flush: server.is_some(),
+    };
     for (n, mode) in order.iter().enumerate() {
-        let f = run(dir.path(), n + 1, &url, &sandbox, mode, jobs, concurrency).await?;
+        let f = ctx.run(n + 1, mode).await?;
         println!(
             "{:<20} {:>10.0} {:>16.1} {:>16.1} {:>14.1}",
             mode.name, f.jobs_per_s, f.worker_us, f.sandbox_us, f.redis_us
@@ -315,6 +338,98 @@ async fn main() -> anyhow::Result<()> {
         "sealing work alone per job: {open_seal:.2} µs (open the payload, seal the result), {with_reuse:.2} µs with reuse on (and seal the stored profile)"
     );
     memory(dir.path(), &url, &sandbox, jobs, concurrency).await
+}
+
+/// What every run of one bench shares.
+struct Runs<'a> {
+    dir: &'a Path,
+    url: &'a str,
+    sandbox: &'a Sandbox,
+    jobs: usize,
+    concurrency: usize,
+    /// The bench's own Redis: emptied before each run.
+    flush: bool,
+}
+
+impl Runs<'_> {
+    /// Run `n` in `mode`. Every run starts from an empty Redis: the reuse modes add 20,000
+    /// keys each, and on a Redis that kept the earlier runs' keys the run that takes the
+    /// keyspace past a power of two pays for rehashing all of them. A `REDIS_URL` server is
+    /// never emptied.
+    async fn run(&self, n: usize, mode: &Mode) -> anyhow::Result<Figures> {
+        if self.flush {
+            let mut conn = redis::Client::open(self.url)?
+                .get_multiplexed_async_connection()
+                .await?;
+            let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await?;
+        }
+        let (dir, url, sandbox) = (self.dir, self.url, self.sandbox);
+        run(dir, n, url, sandbox, mode, self.jobs, self.concurrency).await
+    }
+}
+
+/// `BENCH_OKRA_REUSE_ROUNDS=N`: the reuse check alone, `N` rounds of `reuse off`, `reuse off,
+/// index key`, `reuse on` twice, `reuse off, index key`, `reuse off` (A B C C B A), each
+/// round's ratios and their median: one run's ratio moves by ±0.1 on a shared machine.
+async fn reuse_rounds(
+    ctx: &Runs<'_>,
+    rounds: usize,
+    [off, indexed, on]: [&Mode; 3],
+) -> anyhow::Result<()> {
+    println!(
+        "{:<20} {:>10} {:>16} {:>16} {:>14}",
+        "mode", "jobs/s", "worker µs/job", "sandbox µs/job", "Redis µs/job"
+    );
+    let mut ratios: [Vec<f64>; 4] = Default::default();
+    for round in 0..rounds {
+        let mut rows: Vec<(&str, Figures)> = Vec::new();
+        for (k, mode) in [off, indexed, on, on, indexed, off].into_iter().enumerate() {
+            let f = ctx.run(round * 6 + k + 1, mode).await?;
+            println!(
+                "{:<20} {:>10.0} {:>16.1} {:>16.1} {:>14.1}",
+                mode.name, f.jobs_per_s, f.worker_us, f.sandbox_us, f.redis_us
+            );
+            rows.push((mode.name, f));
+        }
+        let mean = |name: &str, of: fn(&Figures) -> f64| -> f64 {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, f)| of(f))
+                .collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        let mut line = format!("round {}:", round + 1);
+        for (i, base) in [off, indexed].into_iter().enumerate() {
+            let redis = mean(on.name, |f| f.redis_us) / mean(base.name, |f| f.redis_us);
+            let worker = mean(on.name, |f| f.worker_us) / mean(base.name, |f| f.worker_us);
+            ratios[2 * i].push(redis);
+            ratios[2 * i + 1].push(worker);
+            line += &format!(
+                " against {}: Redis {redis:.2}×, worker {worker:.2}×;",
+                base.name
+            );
+        }
+        println!("{line}");
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let m = v.len() / 2;
+        if v.len() % 2 == 1 {
+            v[m]
+        } else {
+            (v[m - 1] + v[m]) / 2.0
+        }
+    };
+    for (i, base) in [off, indexed].into_iter().enumerate() {
+        let redis = median(&mut ratios[2 * i]);
+        let worker = median(&mut ratios[2 * i + 1]);
+        println!(
+            "reuse on / {} (median of {rounds} rounds): Redis {redis:.2}× (target ≤ 1.5×), worker CPU {worker:.2}× (target ≤ 1.10×)",
+            base.name
+        );
+    }
+    Ok(())
 }
 
 /// An OTLP/HTTP receiver that takes every export and keeps nothing (the bench's own runtime;
