@@ -1,12 +1,14 @@
 //! Group commit for the pay-once unit's two round trips (begin, settle): a job's ask is sent at
 //! once when no call is in flight; asks that come while one is wait for it and go together in
-//! the next call. A busy worker then makes one Redis call per batch instead of one per job
+//! the next call (while the batcher is busy, a small batch also waits up to 2 ms for company).
+//! A busy worker then makes one Redis call per batch instead of one per job
 //! (the fixed cost of a call is most of what the reuse check cost Redis), and an idle one adds
 //! no wait. One call in flight per direction; a failed call fails every ask in it (each job
 //! then retries as it would have alone).
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -15,6 +17,16 @@ use crate::rdb::Account;
 
 /// Most asks one call carries (each a few keys: the script's work stays small).
 pub const MAX: usize = 64;
+
+/// How long a busy batcher's small batch waits for company before it goes (as the acker's
+/// `worker.ack_linger` does): a paid call takes hundreds of ms, so 2 ms is nothing to a job,
+/// and fuller round trips are less work for the worker and Redis (measured: about 5 % less
+/// worker CPU per job with reuse on, docs/costs.md).
+const LINGER: Duration = Duration::from_millis(2);
+
+/// Busy: the last round trip went out within this long. An ask that finds the batcher idle
+/// goes at once, so a quiet worker adds no wait.
+const BUSY_WITHIN: Duration = Duration::from_millis(20);
 
 /// One direction's round trip over a batch, in order: one reply per ask.
 pub trait Call: Send + Sync + 'static {
@@ -64,16 +76,28 @@ impl<C: Call> Batcher<C> {
 async fn run<C: Call>(account: Arc<Account>, mut rx: mpsc::UnboundedReceiver<Waiter<C>>) {
     let mut asks = Vec::with_capacity(MAX);
     let mut waiters = Vec::with_capacity(MAX);
+    let mut last: Option<tokio::time::Instant> = None;
     while let Some((ask, waiter)) = rx.recv().await {
+        let now = tokio::time::Instant::now();
+        let busy = last.is_some_and(|t| now.duration_since(t) < BUSY_WITHIN);
         asks.push(ask);
         waiters.push(waiter);
         while asks.len() < MAX {
-            let Ok((ask, waiter)) = rx.try_recv() else {
+            let next = match rx.try_recv() {
+                Ok(next) => Some(next),
+                Err(_) if busy => tokio::time::timeout_at(now + LINGER, rx.recv())
+                    .await
+                    .ok()
+                    .flatten(),
+                Err(_) => None,
+            };
+            let Some((ask, waiter)) = next else {
                 break;
             };
             asks.push(ask);
             waiters.push(waiter);
         }
+        last = Some(tokio::time::Instant::now());
         match C::call(&account, &asks).await {
             Ok(replies) if replies.len() == waiters.len() => {
                 for (waiter, reply) in waiters.drain(..).zip(replies) {
