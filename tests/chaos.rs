@@ -225,14 +225,40 @@ async fn redis_outage(workers: usize, jobs: usize, down: Duration) -> Figures {
 /// (c): a worker SIGKILLed every `every`, against a sandbox whose lookups answer an identity
 /// they do not have with 404 and Okra's error envelope (as a stand-in for the live API did).
 async fn worker_kills(workers: usize, jobs: usize, every: Duration) -> Figures {
+    worker_kills_with(workers, jobs, every, &Reuse::Off).await
+}
+
+/// Whether the workers reuse answers (and so take the per-person pay lock), and for how many
+/// jobs each person is.
+enum Reuse {
+    Off,
+    On { jobs_per_person: usize },
+}
+
+async fn worker_kills_with(workers: usize, jobs: usize, every: Duration, reuse: &Reuse) -> Figures {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(dir.path(), &["--latency", "50ms", "--lookup-miss", "404"]);
     let queue = producer(&redis).await;
-    let acknowledged = enqueue_all(&queue, jobs).await;
-    let mut procs: Vec<Proc> = (0..workers)
-        .map(|n| worker(dir.path(), n, &redis, &sandbox.url, 50))
+    let (env, per_person) = match reuse {
+        Reuse::Off => (vec![], 1),
+        Reuse::On { jobs_per_person } => (
+            vec![
+                ("OKQ_OKRA__REUSE_WINDOW", "1h".to_string()),
+                (
+                    "OKQ_QUEUE__INDEX_KEY",
+                    "chaos-index-key-0123456789".to_string(),
+                ),
+            ],
+            *jobs_per_person,
+        ),
+    };
+    let batch: Vec<_> = (0..jobs)
+        .map(|i| (bvn(i / per_person), EnqueueOptions::default()))
         .collect();
+    let acknowledged = queue.enqueue_bulk(batch).await.unwrap().len() as u64;
+    let worker = |n: usize| worker_with(dir.path(), n, &redis.url(), &sandbox.url, 50, &env);
+    let mut procs: Vec<Proc> = (0..workers).map(worker).collect();
     let mut held_by_killed = 0;
     let mut next = workers;
     let mut victim = 0;
@@ -250,7 +276,7 @@ async fn worker_kills(workers: usize, jobs: usize, every: Duration) -> Figures {
         if let Some(node) = node {
             held_by_killed += leases_held_by(&queue, &node).await;
         }
-        procs[victim] = worker(dir.path(), next, &redis, &sandbox.url, 50);
+        procs[victim] = worker(next);
         next += 1;
         victim = (victim + 1) % workers;
     }
@@ -399,6 +425,18 @@ async fn small_workers_killed_mid_call_end_with_nothing_dead_and_nothing_paid_tw
 }
 
 #[tokio::test]
+async fn small_workers_killed_mid_call_with_reuse_on_pay_once_per_person() {
+    let reuse = Reuse::On {
+        jobs_per_person: 10,
+    };
+    let f = worker_kills_with(2, 4_000, Duration::from_secs(1), &reuse).await;
+    f.print(
+        "(g, small) reuse on, 2 workers, one SIGKILLed every second, 4,000 jobs for 400 people",
+    );
+    assert_clean(&f);
+}
+
+#[tokio::test]
 #[ignore = "minutes long: make chaos"]
 async fn chaos_a_redis_sigkill_and_aof_restart() {
     let f = redis_outage(3, 20_000, Duration::ZERO).await;
@@ -419,6 +457,20 @@ async fn chaos_b_redis_down_30_seconds() {
 async fn chaos_c_a_worker_killed_every_two_seconds() {
     let f = worker_kills(4, 30_000, Duration::from_secs(2)).await;
     f.print("(c) 4 workers, one SIGKILLed every 2 s, 30,000 jobs, lookups answer 404");
+    assert_clean(&f);
+}
+
+/// (g): (c) with reuse on and ten jobs per person, so a worker killed mid-call leaves the
+/// person's pay lock behind with the other nine waiting: none of them may pay again without
+/// looking first (the lock's holder lost its lease: `rdb::pay_locks`).
+#[tokio::test]
+#[ignore = "minutes long: make chaos"]
+async fn chaos_g_reuse_on_a_worker_killed_every_two_seconds() {
+    let reuse = Reuse::On {
+        jobs_per_person: 10,
+    };
+    let f = worker_kills_with(4, 20_000, Duration::from_secs(2), &reuse).await;
+    f.print("(g) reuse on, 4 workers, one SIGKILLed every 2 s, 20,000 jobs for 2,000 people");
     assert_clean(&f);
 }
 

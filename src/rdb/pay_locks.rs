@@ -19,7 +19,9 @@
 //! (`charge_end.lua`); a profile stored over another job's lock, or over a tombstone that
 //! `EXISTS` saw (`charge_fix.lua`, which puts the lock back or removes the profile while the
 //! entry still holds it). A profile can be in the store without being reusable only for that
-//! one round trip, and only when an erasure met its paid call (docs/costs.md).
+//! one round trip, and only when an erasure met its paid call (docs/costs.md). A begin told
+//! to wait for a lock whose holder no longer holds its job's lease takes it over, looking first
+//! (`charge_stale.lua`).
 //!
 //! Both directions take a batch: a worker gathers the jobs that begin (or settle) while its
 //! last call is in flight and sends them in one pipeline, so a busy worker pays Redis one
@@ -135,10 +137,49 @@ impl Account {
         if !rest.is_empty() {
             let replies = self.begin_script(rest.iter().map(|&i| &asks[i])).await?;
             for (i, r) in rest.into_iter().zip(replies) {
-                out[i] = Some(r);
+                if matches!(r, Begin::Wait(_)) && self.take_stale(&asks[i]).await? {
+                    out[i] = Some(Begin::Go { look_first: true });
+                } else {
+                    out[i] = Some(r);
+                }
             }
         }
         Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Whether `a` took over the lock it was told to wait for because its holder no longer
+    /// holds its job's lease: the holder's worker died (or lost the job) mid-call, so whether
+    /// that call was paid is unknown, and the caller looks first. Without this the lock would
+    /// only expire, and whichever job came next would pay without looking.
+    async fn take_stale(&self, a: &BeginAsk) -> Result<bool> {
+        let key = self.keys.reuse(a.kind, &a.person);
+        let held: Option<String> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let Some(held) = held else {
+            return Ok(false);
+        };
+        let Some((queue, job, token)) = holder(&held) else {
+            return Ok(false);
+        };
+        let lease: Option<String> = redis::cmd("HGET")
+            .arg(crate::keys::Keys::new(queue).lease())
+            .arg(job)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        if lease.as_deref() == Some(token) {
+            return Ok(false);
+        }
+        let took: u64 = SCRIPTS
+            .charge_stale
+            .key(key)
+            .arg(&held)
+            .arg(format!("run|{}", a.me))
+            .arg(a.lock.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(took == 1)
     }
 
     /// `charge_begin.lua` for the asks the plain `SET NX GET` could not decide.
@@ -434,6 +475,15 @@ fn entry(named: &[&str], value: &str) -> String {
     out.push('|');
     out.push_str(value);
     out
+}
+
+/// The queue, job and token of a pay lock (`run|<queue>|<job>|<token>`); `None` for anything
+/// else, or a queue name no queue could have.
+fn holder(lock: &str) -> Option<(&str, &str, &str)> {
+    let (queue, rest) = lock.strip_prefix("run|")?.split_once('|')?;
+    let (job, token) = rest.rsplit_once('|')?;
+    crate::keys::validate_name("queue", queue).ok()?;
+    Some((queue, job, token))
 }
 
 /// What a plain begin's old value decides (`None`: the script must).

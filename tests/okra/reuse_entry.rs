@@ -55,12 +55,67 @@ async fn paid(q: &Queue, who: &str, person: &str, value: &str, carried: &[String
     settle(q, who, person, End::Paid(value), carried).await
 }
 
+/// Begins for `who` (`queue|job|token`), which holds its job's lease as a running job does.
 async fn begin(q: &Queue, who: &str, person: &str, reuse: bool) -> Begin {
+    hold_lease(q, who).await;
     q.account()
         .unwrap()
         .charge_begin(KIND, person, who, LOCK, reuse)
         .await
         .unwrap()
+}
+
+/// `who`'s job holds its lease (`okq:{queue}:lease`, job → token).
+async fn hold_lease(q: &Queue, who: &str) {
+    let mut parts = who.split('|');
+    let (Some(queue), Some(job), Some(token)) = (parts.next(), parts.next(), parts.next()) else {
+        panic!("{who}: not queue|job|token")
+    };
+    let _: () = redis::cmd("HSET")
+        .arg(okra_queue::keys::Keys::new(queue).lease())
+        .arg(job)
+        .arg(token)
+        .query_async(&mut q.rdb().conn())
+        .await
+        .unwrap();
+}
+
+/// A lock whose holder no longer holds its job's lease (its worker died mid-call, or the job
+/// was reaped and claimed again) is taken over at once, with look-first: that call may have
+/// been paid. A lock whose holder holds its lease is waited for.
+#[tokio::test]
+async fn a_lock_whose_holder_lost_its_lease_is_taken_over_with_look_first() {
+    let server = RedisServer::start();
+    let q = queue(&server).await;
+    assert_eq!(
+        begin(&q, "q|1|7", ANNE, true).await,
+        Begin::Go { look_first: false }
+    );
+    assert!(matches!(
+        begin(&q, "q|2|8", ANNE, true).await,
+        Begin::Wait(_)
+    ));
+    // Job 1's worker is SIGKILLed; the reaper takes its lease back and it is claimed again.
+    server.cli(&["HSET", "okq:{q}:lease", "1", "9"]);
+    assert_eq!(
+        begin(&q, "q|2|8", ANNE, true).await,
+        Begin::Go { look_first: true }
+    );
+    assert_eq!(
+        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
+        "run|q|2|8"
+    );
+    // Its own next attempt now waits for job 2 (which holds its lease), as any job would.
+    assert!(matches!(
+        begin(&q, "q|1|9", ANNE, true).await,
+        Begin::Wait(_)
+    ));
+    // A job that finished and left its lock (its settle failed): a fresh job looks first too.
+    server.cli(&["HDEL", "okq:{q}:lease", "2"]);
+    assert_eq!(
+        begin(&q, "q|3|10", ANNE, false).await,
+        Begin::Go { look_first: true }
+    );
 }
 
 #[tokio::test]
