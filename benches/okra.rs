@@ -240,11 +240,7 @@ async fn main() -> anyhow::Result<()> {
         &reuse_on,
         &indexed,
     ];
-    println!(
-        "{:<20} {:>10} {:>16} {:>16} {:>14}",
-        "mode", "jobs/s", "worker µs/job", "sandbox µs/job", "Redis µs/job"
-    );
-    let mut rows: Vec<(&str, Figures)> = Vec::new();
+    let mut rows = Rows::default();
     let ctx = Runs {
         dir: dir.path(),
         url: &url,
@@ -253,22 +249,11 @@ async fn main() -> anyhow::Result<()> {
         concurrency,
         flush: server.is_some(),
     };
+    print_header();
     for (n, mode) in order.iter().enumerate() {
-        let f = ctx.run(n + 1, mode).await?;
-        println!(
-            "{:<20} {:>10.0} {:>16.1} {:>16.1} {:>14.1}",
-            mode.name, f.jobs_per_s, f.worker_us, f.sandbox_us, f.redis_us
-        );
-        rows.push((mode.name, f));
+        rows.0.push((mode.name, ctx.row(n + 1, mode).await?));
     }
-    let mean = |name: &str, of: fn(&Figures) -> f64| -> f64 {
-        let v: Vec<f64> = rows
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, f)| of(f))
-            .collect();
-        v.iter().sum::<f64>() / v.len() as f64
-    };
+    let mean = |name: &str, of: fn(&Figures) -> f64| rows.mean(name, of);
     println!(
         "\nthe reuse check costs {:+.1} µs of worker CPU and {:+.1} µs of Redis CPU per job",
         mean(reuse_on.name, |f| f.worker_us) - mean(off.name, |f| f.worker_us),
@@ -288,8 +273,7 @@ async fn main() -> anyhow::Result<()> {
         mean(down.name, |f| f.sandbox_us) - mean(off.name, |f| f.sandbox_us)
     );
     for base in [&off, &indexed] {
-        let redis = mean(reuse_on.name, |f| f.redis_us) / mean(base.name, |f| f.redis_us);
-        let worker = mean(reuse_on.name, |f| f.worker_us) / mean(base.name, |f| f.worker_us);
+        let (redis, worker) = rows.ratios(&reuse_on, base);
         println!(
             "reuse on / {} in this run (two runs each): Redis {redis:.2}× (target ≤ 1.5×), worker CPU {worker:.2}× (target ≤ 1.10×)",
             base.name
@@ -297,7 +281,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // The first run of each mode the command counts compare: reuse off, with the index key,
     // and reuse on.
-    let first = |name: &str| rows.iter().find(|(n, _)| *n == name);
+    let first = |name: &str| rows.0.iter().find(|(n, _)| *n == name);
     for (name, f) in [off.name, indexed.name, reuse_on.name]
         .into_iter()
         .filter_map(first)
@@ -366,6 +350,48 @@ impl Runs<'_> {
         let (dir, url, sandbox) = (self.dir, self.url, self.sandbox);
         run(dir, n, url, sandbox, mode, self.jobs, self.concurrency).await
     }
+
+    /// [`Runs::run`], its figures printed as a row under [`print_header`].
+    async fn row(&self, n: usize, mode: &Mode) -> anyhow::Result<Figures> {
+        let f = self.run(n, mode).await?;
+        println!(
+            "{:<20} {:>10.0} {:>16.1} {:>16.1} {:>14.1}",
+            mode.name, f.jobs_per_s, f.worker_us, f.sandbox_us, f.redis_us
+        );
+        Ok(f)
+    }
+}
+
+fn print_header() {
+    println!(
+        "{:<20} {:>10} {:>16} {:>16} {:>14}",
+        "mode", "jobs/s", "worker µs/job", "sandbox µs/job", "Redis µs/job"
+    );
+}
+
+/// The figures of a bench's runs, by mode name.
+#[derive(Default)]
+struct Rows(Vec<(&'static str, Figures)>);
+
+impl Rows {
+    /// The mean of `of` over the runs of mode `name`.
+    fn mean(&self, name: &str, of: fn(&Figures) -> f64) -> f64 {
+        let v: Vec<f64> = self
+            .0
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, f)| of(f))
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+
+    /// Redis and worker CPU per job of `on` over `base` (the means of their runs).
+    fn ratios(&self, on: &Mode, base: &Mode) -> (f64, f64) {
+        (
+            self.mean(on.name, |f| f.redis_us) / self.mean(base.name, |f| f.redis_us),
+            self.mean(on.name, |f| f.worker_us) / self.mean(base.name, |f| f.worker_us),
+        )
+    }
 }
 
 /// `BENCH_OKRA_REUSE_ROUNDS=N`: the reuse check alone, `N` rounds of `reuse off`, `reuse off,
@@ -376,33 +402,17 @@ async fn reuse_rounds(
     rounds: usize,
     [off, indexed, on]: [&Mode; 3],
 ) -> anyhow::Result<()> {
-    println!(
-        "{:<20} {:>10} {:>16} {:>16} {:>14}",
-        "mode", "jobs/s", "worker µs/job", "sandbox µs/job", "Redis µs/job"
-    );
+    print_header();
     let mut ratios: [Vec<f64>; 4] = Default::default();
     for round in 0..rounds {
-        let mut rows: Vec<(&str, Figures)> = Vec::new();
+        let mut rows = Rows::default();
         for (k, mode) in [off, indexed, on, on, indexed, off].into_iter().enumerate() {
-            let f = ctx.run(round * 6 + k + 1, mode).await?;
-            println!(
-                "{:<20} {:>10.0} {:>16.1} {:>16.1} {:>14.1}",
-                mode.name, f.jobs_per_s, f.worker_us, f.sandbox_us, f.redis_us
-            );
-            rows.push((mode.name, f));
+            rows.0
+                .push((mode.name, ctx.row(round * 6 + k + 1, mode).await?));
         }
-        let mean = |name: &str, of: fn(&Figures) -> f64| -> f64 {
-            let v: Vec<f64> = rows
-                .iter()
-                .filter(|(n, _)| *n == name)
-                .map(|(_, f)| of(f))
-                .collect();
-            v.iter().sum::<f64>() / v.len() as f64
-        };
         let mut line = format!("round {}:", round + 1);
         for (i, base) in [off, indexed].into_iter().enumerate() {
-            let redis = mean(on.name, |f| f.redis_us) / mean(base.name, |f| f.redis_us);
-            let worker = mean(on.name, |f| f.worker_us) / mean(base.name, |f| f.worker_us);
+            let (redis, worker) = rows.ratios(on, base);
             ratios[2 * i].push(redis);
             ratios[2 * i + 1].push(worker);
             line += &format!(
