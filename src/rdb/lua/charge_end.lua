@@ -45,22 +45,17 @@ for i = 1, n do
   local me, outcome, value = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local reuse_ms, unsure_ms, lock_ms = tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])
   local np = tonumber(ARGV[b + 7])
-  local key, erased_key = KEYS[k], KEYS[k + 1]
+  local key = KEYS[k]
   local first, last = k + 2, k + 1 + 2 * np
+  local stop, sealed_by = reuse_stops(k, np, value)
   k = last + 1
   local mine = 'run|' .. me
   local was_mine, stored = false, false
   if outcome == 'paid' then
-    local sealed_by = string.match(value, '^profile|[^|]*|sealed1:([^:]+):')
     if sealed_by and redis.call('HEXISTS', KEYS[1], sealed_by) == 0 then
       redis.call('HSET', KEYS[1], sealed_by, now_ms())
     end
     if reuse_ms > 0 then
-      -- Every tombstone (the person's, each carried one's) and, for a plaintext profile, the
-      -- account's sealed marker: one EXISTS.
-      local stop = {erased_key}
-      for j = first + 1, last, 2 do stop[#stop + 1] = KEYS[j] end
-      if not sealed_by then stop[#stop + 1] = KEYS[1] end
       if redis.call('EXISTS', unpack(stop)) == 0 then
         local old = redis.call('SET', key, value, 'PX', reuse_ms, 'GET')
         was_mine, stored = old == mine, true

@@ -30,9 +30,7 @@ for i = 1, n do
   local stored, replaced, lock_ms = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
   local np = tonumber(ARGV[b + 4])
   local key, first, last = KEYS[k], k + 2, k + 1 + 2 * np
-  local stop = {KEYS[k + 1]}
-  for j = first + 1, last, 2 do stop[#stop + 1] = KEYS[j] end
-  if not string.match(stored, '^profile|[^|]*|sealed1:') then stop[#stop + 1] = KEYS[1] end
+  local stop = reuse_stops(k, np, stored)
   k = last + 1
   if redis.call('GET', key) == stored then
     local put_back = string.sub(replaced, 1, 4) == 'run|'

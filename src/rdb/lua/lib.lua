@@ -167,6 +167,19 @@ local function split(field, n)
   return out
 end
 
+-- What a reuse entry's profile must not be stored over (charge_end.lua, charge_fix.lua), with
+-- the entry's keys at KEYS[k] (the entry), KEYS[k + 1] (the person's tombstone), then `np`
+-- pairs (carries:<h>, erased:<h>), and the account's sealed marker at KEYS[1]: every tombstone,
+-- and the marker too for a plaintext profile (one EXISTS of them all). Also returns the key id
+-- that sealed `entry` (`profile|<hashes>|sealed1:<id>:…`), nil for plaintext.
+local function reuse_stops(k, np, entry)
+  local stop = {KEYS[k + 1]}
+  for j = k + 3, k + 1 + 2 * np, 2 do stop[#stop + 1] = KEYS[j] end
+  local sealed_by = string.match(entry, '^profile|[^|]*|sealed1:([^:]+):')
+  if not sealed_by then stop[#stop + 1] = KEYS[1] end
+  return stop, sealed_by
+end
+
 -- The job kind in a stored record's metadata line. JSON escapes every quote inside a string,
 -- so `"kind":"` can only be the field itself.
 local function record_kind(record)
