@@ -118,17 +118,11 @@ impl Account {
                     .arg(format!("run|{}", a.me))
                     .arg("NX")
                     .arg("PX")
-                    .arg(a.lock.as_millis().max(1) as u64)
+                    .arg(life_ms(a.lock))
                     .arg("GET");
             }
             let olds: Vec<Value> = pipe.query_async(&mut self.conn.clone()).await?;
-            if olds.len() != plain.len() {
-                return Err(QueueError::Protocol(format!(
-                    "the begin pipeline replied {} values for {} asks",
-                    olds.len(),
-                    plain.len()
-                )));
-            }
+            replied("the begin pipeline", olds.len(), plain.len())?;
             for (&i, old) in plain.iter().zip(&olds) {
                 out[i] = begun(&asks[i].me, old);
             }
@@ -136,12 +130,16 @@ impl Account {
         let rest: Vec<usize> = (0..asks.len()).filter(|&i| out[i].is_none()).collect();
         if !rest.is_empty() {
             let replies = self.begin_script(rest.iter().map(|&i| &asks[i])).await?;
-            for (i, r) in rest.into_iter().zip(replies) {
-                if matches!(r, Begin::Wait(_)) && self.take_stale(&asks[i]).await? {
-                    out[i] = Some(Begin::Go { look_first: true });
+            for (i, (r, holder)) in rest.into_iter().zip(replies) {
+                let stale = match (&r, holder) {
+                    (Begin::Wait(_), Some(held)) => self.take_stale(&asks[i], &held).await?,
+                    _ => false,
+                };
+                out[i] = Some(if stale {
+                    Begin::Go { look_first: true }
                 } else {
-                    out[i] = Some(r);
-                }
+                    r
+                });
             }
         }
         Ok(out.into_iter().flatten().collect())
@@ -151,16 +149,9 @@ impl Account {
     /// holds its job's lease: the holder's worker died (or lost the job) mid-call, so whether
     /// that call was paid is unknown, and the caller looks first. Without this the lock would
     /// only expire, and whichever job came next would pay without looking.
-    async fn take_stale(&self, a: &BeginAsk) -> Result<bool> {
-        let key = self.keys.reuse(a.kind, &a.person);
-        let held: Option<String> = redis::cmd("GET")
-            .arg(&key)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        let Some(held) = held else {
-            return Ok(false);
-        };
-        let Some((queue, job, token)) = holder(&held) else {
+    /// `held` is the lock as `charge_begin.lua` read it.
+    async fn take_stale(&self, a: &BeginAsk, held: &str) -> Result<bool> {
+        let Some((queue, job, token)) = holder(held) else {
             return Ok(false);
         };
         let lease: Option<String> = redis::cmd("HGET")
@@ -173,42 +164,47 @@ impl Account {
         }
         let took: u64 = SCRIPTS
             .charge_stale
-            .key(key)
-            .arg(&held)
+            .key(self.keys.reuse(a.kind, &a.person))
+            .arg(held)
             .arg(format!("run|{}", a.me))
-            .arg(a.lock.as_millis().max(1) as u64)
+            .arg(life_ms(a.lock))
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(took == 1)
     }
 
-    /// `charge_begin.lua` for the asks the plain `SET NX GET` could not decide.
-    async fn begin_script(&self, asks: impl Iterator<Item = &BeginAsk>) -> Result<Vec<Begin>> {
+    /// `charge_begin.lua` for the asks the plain `SET NX GET` could not decide: each answer,
+    /// and for a wait the lock waited for.
+    async fn begin_script(
+        &self,
+        asks: impl Iterator<Item = &BeginAsk>,
+    ) -> Result<Vec<(Begin, Option<String>)>> {
         let mut inv = SCRIPTS.charge_begin.prepare_invoke();
         let mut n = 0;
         for a in asks {
             inv.key(self.keys.reuse(a.kind, &a.person))
                 .arg(&a.me)
-                .arg(a.lock.as_millis().max(1) as u64)
+                .arg(life_ms(a.lock))
                 .arg(if a.reuse { "1" } else { "0" });
             n += 1;
         }
         let reply: Vec<Value> = inv.invoke_async(&mut self.conn.clone()).await?;
-        if reply.len() != 2 * n {
-            return Err(QueueError::Protocol(format!(
-                "charge_begin replied {} values for {n} asks",
-                reply.len()
-            )));
-        }
+        replied("charge_begin", reply.len(), 3 * n)?;
         reply
-            .chunks(2)
-            .map(|pair| {
-                Ok(match text(pair.first())?.as_str() {
-                    "reuse" => Begin::Reuse(text(pair.get(1))?),
-                    "wait" => Begin::Wait(Duration::from_millis(int(pair.get(1))?)),
-                    "go" => Begin::Go {
-                        look_first: int(pair.get(1))? == 1,
-                    },
+            .chunks(3)
+            .map(|three| {
+                Ok(match text(three.first())?.as_str() {
+                    "reuse" => (Begin::Reuse(text(three.get(1))?), None),
+                    "wait" => (
+                        Begin::Wait(Duration::from_millis(int(three.get(1))?)),
+                        Some(text(three.get(2))?),
+                    ),
+                    "go" => (
+                        Begin::Go {
+                            look_first: int(three.get(1))? == 1,
+                        },
+                        None,
+                    ),
                     other => {
                         return Err(QueueError::Protocol(format!(
                             "charge_begin replied {other}"
@@ -267,26 +263,17 @@ impl Account {
                     _ => String::new(),
                 })
                 .collect();
-            let olds = self.store_plain(asks, &named, &plain, &stored).await?;
+            let (olds, met) = self.store_plain(asks, &named, &plain, &stored).await?;
             let mut fix = Vec::new();
             for (k, &i) in plain.iter().enumerate() {
-                let (old, tombstone) = &olds[k];
-                match old {
-                    // Nothing was there (the lock expired): the script decides.
-                    None => {}
-                    Some(old) => {
-                        let mine = old.strip_prefix("run|") == Some(asks[i].me);
-                        out[i] = Some(mine);
-                        // Another job's lock goes back; anything else it replaced may go.
-                        let lock = if old.starts_with("run|") && !mine {
-                            old.as_str()
-                        } else {
-                            ""
-                        };
-                        if !lock.is_empty() || *tombstone {
-                            fix.push((i, &stored[k], lock));
-                        }
-                    }
+                // Nothing was there (the lock expired): the script decides.
+                let Some(old) = &olds[k] else { continue };
+                let mine = old.strip_prefix("run|") == Some(asks[i].me);
+                out[i] = Some(mine);
+                // Another job's lock goes back; anything else it replaced may go.
+                let other_lock = (old.starts_with("run|") && !mine).then_some(old.as_str());
+                if other_lock.is_some() || met {
+                    fix.push((i, &stored[k], other_lock.unwrap_or("")));
                 }
             }
             if !fix.is_empty() {
@@ -305,7 +292,7 @@ impl Account {
 
     /// The plain settle: per ask `SET <entry> <profile> XX PX <window> GET` (and its
     /// `carries:` sets), then one `EXISTS` of every tombstone the batch could meet. Returns,
-    /// per ask, the value its `SET` replaced (`None`: nothing was there, nothing stored) and
+    /// per ask, the value its `SET` replaced (`None`: nothing was there, nothing stored), and
     /// whether the batch met a tombstone.
     async fn store_plain(
         &self,
@@ -313,9 +300,11 @@ impl Account {
         named: &[Vec<&str>],
         plain: &[usize],
         stored: &[String],
-    ) -> Result<Vec<(Option<String>, bool)>> {
+    ) -> Result<(Vec<Option<String>>, bool)> {
         let mut pipe = redis::pipe();
-        let mut sealed_by: Vec<&str> = stored.iter().filter_map(|v| sealed_key_id(v)).collect();
+        let ids: Vec<Option<&str>> = stored.iter().map(|v| sealed_key_id(v)).collect();
+        let plaintext = ids.contains(&None);
+        let mut sealed_by: Vec<&str> = ids.into_iter().flatten().collect();
         sealed_by.sort_unstable();
         sealed_by.dedup();
         if !sealed_by.is_empty() {
@@ -351,26 +340,21 @@ impl Account {
                 exists.arg(self.keys.erased(h));
             }
         }
-        if stored.iter().any(|v| sealed_key_id(v).is_none()) {
+        if plaintext {
             exists.arg(self.keys.sealed());
         }
         pipe.add_command(exists);
         let replies: Vec<Value> = pipe.query_async(&mut self.conn.clone()).await?;
+        replied("the settle pipeline", replies.len(), plain.len() + 1)?;
         let met = int(replies.last())? > 0;
-        if replies.len() != plain.len() + 1 {
-            return Err(QueueError::Protocol(format!(
-                "the settle pipeline replied {} values for {} asks",
-                replies.len(),
-                plain.len()
-            )));
-        }
-        replies[..plain.len()]
+        let olds = replies[..plain.len()]
             .iter()
             .map(|v| match v {
-                Value::Nil => Ok((None, met)),
-                v => Ok((Some(text(Some(v))?), met)),
+                Value::Nil => Ok(None),
+                v => Ok(Some(text(Some(v))?)),
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok((olds, met))
     }
 
     /// `charge_fix.lua` for the plain settles that must not stay as they are.
@@ -389,7 +373,7 @@ impl Account {
             pairs(&mut inv, &self.keys, &named[i]);
             inv.arg(stored)
                 .arg(replaced)
-                .arg(a.lock.as_millis().max(1) as u64)
+                .arg(life_ms(a.lock))
                 .arg(named[i].len());
         }
         let _: u64 = inv.invoke_async(&mut self.conn.clone()).await?;
@@ -417,18 +401,12 @@ impl Account {
                 End::Nothing => inv.arg("none").arg(""),
             };
             inv.arg(a.window.as_millis() as u64)
-                .arg(a.unsure_for.as_millis().max(1) as u64)
-                .arg(a.lock.as_millis().max(1) as u64)
+                .arg(life_ms(a.unsure_for))
+                .arg(life_ms(a.lock))
                 .arg(named[i].len());
         }
         let mine: Vec<u64> = inv.invoke_async(&mut self.conn.clone()).await?;
-        if mine.len() != rest.len() {
-            return Err(QueueError::Protocol(format!(
-                "charge_end replied {} values for {} asks",
-                mine.len(),
-                rest.len()
-            )));
-        }
+        replied("charge_end", mine.len(), rest.len())?;
         Ok(mine.into_iter().map(|m| m == 1).collect())
     }
 
@@ -475,6 +453,21 @@ fn entry(named: &[&str], value: &str) -> String {
     out.push('|');
     out.push_str(value);
     out
+}
+
+/// A lock's or note's life in ms for Redis (`PX` refuses 0).
+fn life_ms(d: Duration) -> u64 {
+    d.as_millis().max(1) as u64
+}
+
+/// A reply of `got` values where `want` were asked for is the server's fault, said in one line.
+fn replied(what: &str, got: usize, want: usize) -> Result<()> {
+    if got == want {
+        return Ok(());
+    }
+    Err(QueueError::Protocol(format!(
+        "{what} replied {got} values for {want} asked"
+    )))
 }
 
 /// The queue, job and token of a pay lock (`run|<queue>|<job>|<token>`); `None` for anything

@@ -12,8 +12,8 @@
 -- KEYS per entry: reuse:<kind>:<person>
 -- ARGV triples per entry: who asks (`queue|job|token`), lock ms (the longest a paid call can
 -- take), 1 = a stored profile may be reused (0: a fresh job)
--- Returns two values per entry: 'reuse', stored value | 'wait', ms the lock has left |
--- 'go', 1 = look first.
+-- Returns three values per entry: 'reuse', stored value, '' | 'wait', ms the lock has left,
+-- the lock (its holder: src/rdb/pay_locks.rs checks its lease) | 'go', 1 = look first, ''.
 
 local n = #KEYS
 if #ARGV ~= 3 * n then return redis.error_reply('charge_begin: bad arguments') end
@@ -26,16 +26,17 @@ for i = 1, n do
   local mine = 'run|' .. me
   local v = redis.call('SET', key, mine, 'NX', 'PX', lock_ms, 'GET')
   if not v or v == mine then
-    out[#out + 1] = 'go'; out[#out + 1] = 0
+    out[#out + 1] = 'go'; out[#out + 1] = 0; out[#out + 1] = ''
   elseif string.sub(v, 1, 4) == 'run|' then
-    out[#out + 1] = 'wait'; out[#out + 1] = math.max(redis.call('PTTL', key), 1)
+    out[#out + 1] = 'wait'; out[#out + 1] = math.max(redis.call('PTTL', key), 1); out[#out + 1] = v
   elseif string.sub(v, 1, 7) ~= 'unsure|' and reuse == '1' then
     local bar = string.sub(v, 1, 8) == 'profile|' and string.find(v, '|', 9, true)
-    out[#out + 1] = 'reuse'; out[#out + 1] = bar and string.sub(v, bar + 1) or v
+    out[#out + 1] = 'reuse'; out[#out + 1] = bar and string.sub(v, bar + 1) or v; out[#out + 1] = ''
   else
     -- The note (look first), or a fresh job over a stored profile: the lock replaces it.
     redis.call('SET', key, mine, 'PX', lock_ms)
     out[#out + 1] = 'go'; out[#out + 1] = string.sub(v, 1, 7) == 'unsure|' and 1 or 0
+    out[#out + 1] = ''
   end
 end
 return out
