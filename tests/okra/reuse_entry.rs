@@ -19,6 +19,17 @@ const BOLA: &str = "fedcba9876543210fedcba9876543210";
 const HOUR: Duration = Duration::from_secs(3600);
 const LOCK: Duration = Duration::from_secs(35);
 
+/// A begin that took the lock, with nothing to look up first.
+const GO: Begin = Begin::Go { look_first: false };
+
+/// What `person`'s reuse entry holds now (empty when there is none).
+fn entry_of(server: &RedisServer, person: &str) -> String {
+    server
+        .cli(&["GET", &key("reuse", person)])
+        .trim()
+        .to_string()
+}
+
 fn key(what: &str, person: &str) -> String {
     format!("okq:{{acct:default}}:{what}:{KIND}:{person}")
 }
@@ -87,10 +98,7 @@ async fn hold_lease(q: &Queue, who: &str) {
 async fn a_lock_whose_holder_lost_its_lease_is_taken_over_with_look_first() {
     let server = RedisServer::start();
     let q = queue(&server).await;
-    assert_eq!(
-        begin(&q, "q|1|7", ANNE, true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|1|7", ANNE, true).await, GO);
     assert!(matches!(
         begin(&q, "q|2|8", ANNE, true).await,
         Begin::Wait(_)
@@ -101,10 +109,7 @@ async fn a_lock_whose_holder_lost_its_lease_is_taken_over_with_look_first() {
         begin(&q, "q|2|8", ANNE, true).await,
         Begin::Go { look_first: true }
     );
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
-        "run|q|2|8"
-    );
+    assert_eq!(entry_of(&server, ANNE), "run|q|2|8");
     // Its own next attempt now waits for job 2 (which holds its lease), as any job would.
     assert!(matches!(
         begin(&q, "q|1|9", ANNE, true).await,
@@ -122,14 +127,8 @@ async fn a_lock_whose_holder_lost_its_lease_is_taken_over_with_look_first() {
 async fn one_entry_holds_the_lock_then_the_profile_with_what_it_names() {
     let server = RedisServer::start();
     let q = queue(&server).await;
-    assert_eq!(
-        begin(&q, "q|1|a", ANNE, true).await,
-        Begin::Go { look_first: false }
-    );
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
-        "run|q|1|a"
-    );
+    assert_eq!(begin(&q, "q|1|a", ANNE, true).await, GO);
+    assert_eq!(entry_of(&server, ANNE), "run|q|1|a");
     // A second job for the same person waits for the first one's answer.
     let Begin::Wait(left) = begin(&q, "q|2|b", ANNE, true).await else {
         panic!("a second job waits")
@@ -137,7 +136,7 @@ async fn one_entry_holds_the_lock_then_the_profile_with_what_it_names() {
     assert!(left <= LOCK && left > Duration::ZERO, "{left:?}");
     assert!(paid(&q, "q|1|a", ANNE, "{\"p\":1}", &[BOLA.to_string()]).await);
     assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
+        entry_of(&server, ANNE),
         format!("profile|{BOLA}|{{\"p\":1}}")
     );
     let ttl: u64 = server
@@ -167,14 +166,8 @@ async fn one_entry_holds_the_lock_then_the_profile_with_what_it_names() {
         "{keys}"
     );
     // A fresh job's lock replaces the stored profile: the others wait for its answer.
-    assert_eq!(
-        begin(&q, "q|4|d", ANNE, false).await,
-        Begin::Go { look_first: false }
-    );
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
-        "run|q|4|d"
-    );
+    assert_eq!(begin(&q, "q|4|d", ANNE, false).await, GO);
+    assert_eq!(entry_of(&server, ANNE), "run|q|4|d");
     assert!(matches!(
         begin(&q, "q|5|e", ANNE, true).await,
         Begin::Wait(_)
@@ -184,10 +177,7 @@ async fn one_entry_holds_the_lock_then_the_profile_with_what_it_names() {
         Begin::Wait(_)
     ));
     assert!(paid(&q, "q|4|d", ANNE, "{\"p\":2}", &[]).await);
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
-        "profile||{\"p\":2}"
-    );
+    assert_eq!(entry_of(&server, ANNE), "profile||{\"p\":2}");
     let keys = server.cli(&["KEYS", "*"]);
     assert!(!keys.contains(":paying:"), "{keys}");
 }
@@ -199,10 +189,7 @@ async fn the_common_case_is_plain_commands() {
     let server = RedisServer::start();
     let q = queue(&server).await;
     server.cli(&["CONFIG", "RESETSTAT"]);
-    assert_eq!(
-        begin(&q, "q|1|a", ANNE, true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|1|a", ANNE, true).await, GO);
     assert!(paid(&q, "q|1|a", ANNE, "{\"p\":1}", &[]).await);
     assert_eq!(
         begin(&q, "q|2|b", ANNE, true).await,
@@ -230,10 +217,7 @@ async fn a_plain_settle_that_met_a_tombstone_or_the_seal_is_taken_back() {
     let server = RedisServer::start();
     let q = queue(&server).await;
     let account = q.account().unwrap();
-    assert_eq!(
-        begin(&q, "q|1|a", ANNE, true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|1|a", ANNE, true).await, GO);
     // Bola, whom Anne's answer names, is erased while Anne's call is in flight.
     assert_eq!(account.erase_person(BOLA, &[KIND], false).await.unwrap(), 0);
     assert!(paid(&q, "q|1|a", ANNE, "{\"a\":1}", &[BOLA.to_string()]).await);
@@ -245,7 +229,7 @@ async fn a_plain_settle_that_met_a_tombstone_or_the_seal_is_taken_back() {
     let carol = "11112222333344445555666677778888";
     begin(&q, "q|2|c", carol, true).await;
     assert!(paid(&q, "q|2|c", carol, "sealed1:k9:AAAA", &[]).await);
-    assert_eq!(server.cli(&["GET", &key("reuse", carol)]).trim(), sealed);
+    assert_eq!(entry_of(&server, carol), sealed);
     assert_eq!(
         server
             .cli(&["HEXISTS", "okq:{acct:default}:sealed", "k9"])
@@ -267,10 +251,7 @@ async fn a_plain_settle_that_met_a_tombstone_or_the_seal_is_taken_back() {
         "60000",
     ]);
     assert!(!paid(&q, "q|4|e", ANNE, "sealed1:k9:CCCC", &[]).await);
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
-        "profile||sealed1:k9:CCCC"
-    );
+    assert_eq!(entry_of(&server, ANNE), "profile||sealed1:k9:CCCC");
 }
 
 /// A caller whose lock expired and was taken by another job: its profile does not replace the
@@ -279,24 +260,15 @@ async fn a_plain_settle_that_met_a_tombstone_or_the_seal_is_taken_back() {
 async fn a_settle_after_the_lock_was_taken_leaves_the_other_lock() {
     let server = RedisServer::start();
     let q = queue(&server).await;
-    assert_eq!(
-        begin(&q, "q|1|a", ANNE, true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|1|a", ANNE, true).await, GO);
     // The lock expires; another job takes it.
     server.cli(&["DEL", &key("reuse", ANNE)]);
-    assert_eq!(
-        begin(&q, "q|2|b", ANNE, true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|2|b", ANNE, true).await, GO);
     assert!(
         !paid(&q, "q|1|a", ANNE, "{\"late\":1}", &[BOLA.to_string()]).await,
         "not its lock"
     );
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
-        "run|q|2|b"
-    );
+    assert_eq!(entry_of(&server, ANNE), "run|q|2|b");
     let ttl: i64 = server
         .cli(&["PTTL", &key("reuse", ANNE)])
         .trim()
@@ -315,10 +287,7 @@ async fn a_settle_after_the_lock_was_taken_leaves_the_other_lock() {
         Begin::Wait(_)
     ));
     assert!(paid(&q, "q|2|b", ANNE, "{\"p\":2}", &[]).await);
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
-        "profile||{\"p\":2}"
-    );
+    assert_eq!(entry_of(&server, ANNE), "profile||{\"p\":2}");
 }
 
 /// An answer that never came leaves the note in the entry: the next job looks first, and its
@@ -327,15 +296,9 @@ async fn a_settle_after_the_lock_was_taken_leaves_the_other_lock() {
 async fn an_unsure_call_makes_the_next_job_look_first() {
     let server = RedisServer::start();
     let q = queue(&server).await;
-    assert_eq!(
-        begin(&q, "q|1|a", ANNE, true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|1|a", ANNE, true).await, GO);
     settle(&q, "q|1|a", ANNE, End::Unsure, &[]).await;
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
-        "unsure|q|1|a"
-    );
+    assert_eq!(entry_of(&server, ANNE), "unsure|q|1|a");
     assert_eq!(
         begin(&q, "q|2|b", ANNE, true).await,
         Begin::Go { look_first: true }
@@ -347,36 +310,21 @@ async fn an_unsure_call_makes_the_next_job_look_first() {
     );
     // A fresh job's call over the stored profile gets no answer: its lock had replaced the
     // profile, so the note does too, and the next job looks first.
-    assert_eq!(
-        begin(&q, "q|6|f", ANNE, false).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|6|f", ANNE, false).await, GO);
     settle(&q, "q|6|f", ANNE, End::Unsure, &[]).await;
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
-        "unsure|q|6|f"
-    );
+    assert_eq!(entry_of(&server, ANNE), "unsure|q|6|f");
     assert_eq!(
         begin(&q, "q|7|g", ANNE, true).await,
         Begin::Go { look_first: true }
     );
     // Nothing: the lock goes, and the next job neither waits nor looks first.
-    assert_eq!(
-        begin(&q, "q|4|d", BOLA, true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|4|d", BOLA, true).await, GO);
     settle(&q, "q|4|d", BOLA, End::Nothing, &[]).await;
     assert_eq!(server.cli(&["EXISTS", &key("reuse", BOLA)]).trim(), "0");
     // An unsure settle from a caller that lost its lock leaves the other's lock alone.
-    assert_eq!(
-        begin(&q, "q|5|e", BOLA, true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|5|e", BOLA, true).await, GO);
     settle(&q, "q|9|z", BOLA, End::Unsure, &[]).await;
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", BOLA)]).trim(),
-        "run|q|5|e"
-    );
+    assert_eq!(entry_of(&server, BOLA), "run|q|5|e");
 }
 
 /// A bare profile an earlier version wrote under `reuse:` is reused until it expires (its
@@ -391,14 +339,8 @@ async fn a_bare_profile_of_the_earlier_layout_is_reused() {
         Begin::Reuse("{\"old\":1}".into())
     );
     // A fresh job takes the lock over it.
-    assert_eq!(
-        begin(&q, "q|2|b", ANNE, false).await,
-        Begin::Go { look_first: false }
-    );
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
-        "run|q|2|b"
-    );
+    assert_eq!(begin(&q, "q|2|b", ANNE, false).await, GO);
+    assert_eq!(entry_of(&server, ANNE), "run|q|2|b");
 }
 
 /// Erasing: a person's own entry in any state and the earlier layout's keys go; someone else's
@@ -425,10 +367,7 @@ async fn erase_takes_new_and_earlier_entries_and_never_another_s_lock() {
     let bola_carries = format!("okq:{{acct:default}}:carries:{BOLA}");
     server.cli(&["SADD", &bola_carries, &anne]);
     // New layout: Carol's profile names Bola too; Dayo's entry once named Bola but is a lock now.
-    assert_eq!(
-        begin(&q, "q|1|c", carol, true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|1|c", carol, true).await, GO);
     assert!(
         paid(
             &q,
@@ -453,11 +392,7 @@ async fn erase_takes_new_and_earlier_entries_and_never_another_s_lock() {
     ] {
         assert_eq!(server.cli(&["EXISTS", &gone]).trim(), "0", "{gone}");
     }
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", dayo)]).trim(),
-        "run|q|2|d",
-        "a lock stays"
-    );
+    assert_eq!(entry_of(&server, dayo), "run|q|2|d", "a lock stays");
     // Carol's entry left Dayo's carries set too.
     let dayo_carries = format!("okq:{{acct:default}}:carries:{dayo}");
     assert_eq!(server.cli(&["SCARD", &dayo_carries]).trim(), "0");
@@ -466,10 +401,7 @@ async fn erase_takes_new_and_earlier_entries_and_never_another_s_lock() {
     assert_eq!(account.erase_person(ANNE, &[KIND], false).await.unwrap(), 0);
     assert_eq!(server.cli(&["EXISTS", &key("paying", ANNE)]).trim(), "0");
     // A late answer for Bola is not stored.
-    assert_eq!(
-        begin(&q, "q|3|b", BOLA, true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|3|b", BOLA, true).await, GO);
     paid(&q, "q|3|b", BOLA, "{\"b\":1}", &[]).await;
     assert_eq!(server.cli(&["EXISTS", &key("reuse", BOLA)]).trim(), "0");
 }
@@ -480,16 +412,10 @@ async fn rekey_reseals_the_value_and_keeps_the_hashes() {
     let server = RedisServer::start();
     let q = queue(&server).await;
     let account = q.account().unwrap();
-    assert_eq!(
-        begin(&q, "q|1|a", ANNE, true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|1|a", ANNE, true).await, GO);
     assert!(paid(&q, "q|1|a", ANNE, "{\"a\":1}", &[BOLA.to_string()]).await);
     server.cli(&["SET", &key("reuse", BOLA), "{\"old\":1}", "PX", "3600000"]);
-    assert_eq!(
-        begin(&q, "q|2|c", "cccc", true).await,
-        Begin::Go { look_first: false }
-    );
+    assert_eq!(begin(&q, "q|2|c", "cccc", true).await, GO);
     let (next, mut items) = account.reuse_step(0, 100).await.unwrap();
     assert_eq!(next, 0);
     items.sort();
@@ -511,13 +437,10 @@ async fn rekey_reseals_the_value_and_keeps_the_hashes() {
         .collect();
     assert_eq!(account.reseal_reuse("done", &values).await.unwrap(), (2, 0));
     assert_eq!(
-        server.cli(&["GET", &key("reuse", ANNE)]).trim(),
+        entry_of(&server, ANNE),
         format!("profile|{BOLA}|sealed:{{\"a\":1}}")
     );
-    assert_eq!(
-        server.cli(&["GET", &key("reuse", BOLA)]).trim(),
-        "sealed:{\"old\":1}"
-    );
+    assert_eq!(entry_of(&server, BOLA), "sealed:{\"old\":1}");
     assert!(
         server
             .cli(&["PTTL", &key("reuse", ANNE)])
