@@ -141,6 +141,17 @@ impl IndexKey {
     /// (a BVN's digits as a NIN) it names nobody this job is about, and indexing it would cost
     /// every answer a cross-reference for nothing.
     pub fn carried_besides(&self, text: &str, own: Option<&str>) -> Vec<String> {
+        self.scan(text, Own::Hash(own))
+    }
+
+    /// [`Self::carried_besides`] for a job that knows its own number as typed (`label`, as
+    /// [`Self::hash_labelled`] takes it, and `number`): the number is left out by its digits,
+    /// without hashing it. Same result; one HMAC less per answer on the reuse store's settle.
+    pub fn carried_besides_own(&self, text: &str, label: &str, number: &str) -> Vec<String> {
+        self.scan(text, Own::Plain(label, number.trim()))
+    }
+
+    fn scan(&self, text: &str, own: Own<'_>) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let bytes = text.as_bytes();
         let mut i = 0;
@@ -159,12 +170,20 @@ impl IndexKey {
                 10 => &[IdType::Nuban],
                 _ => &[],
             };
+            if let Own::Plain(label, number) = own
+                && run == number
+                && types.iter().any(|t| t.as_str() == label)
+            {
+                continue;
+            }
             // Hashed one reading at a time: the job's own number (the common match) stops at
             // its first reading instead of paying for the others.
             let mut readings: Vec<String> = Vec::with_capacity(types.len());
             for ty in types {
                 let h = self.hash(*ty, run);
-                if own == Some(h.as_str()) {
+                if let Own::Hash(Some(own)) = own
+                    && own == h
+                {
                     readings.clear();
                     break;
                 }
@@ -188,6 +207,14 @@ impl IndexKey {
         mac.update(value.trim().as_bytes());
         hex(&mac.finalize().into_bytes()[..16])
     }
+}
+
+/// How a scan knows the job's own number: by its keyed hash, or as typed.
+#[derive(Clone, Copy)]
+enum Own<'a> {
+    Hash(Option<&'a str>),
+    /// The label it is hashed under and its digits.
+    Plain(&'a str, &'a str),
 }
 
 /// The id the index key's check value is kept under in `okq:keycheck` (no seal key id can
@@ -268,6 +295,15 @@ mod tests {
         assert!(!besides.contains(&k.hash(IdType::Nin, "22234567890")));
         assert!(!besides.contains(&own));
         assert_eq!(besides.len(), c.len() - 2, "{besides:?}");
+        // Known as typed, the same: left out under every reading, without a hash.
+        assert_eq!(k.carried_besides_own(answer, "bvn", "22234567890"), besides);
+        let nin = k.hash(IdType::Nin, "22234567890");
+        assert_eq!(
+            k.carried_besides_own(answer, "nin", " 22234567890 "),
+            k.carried_besides(answer, Some(&nin))
+        );
+        // A label no reading of the run has (a customer id of 11 digits) leaves it in.
+        assert_eq!(k.carried_besides_own(answer, "customer", "22234567890"), c);
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //! round trip per batch, not one per job (`okra::pay_once`). Every key of a batch is the
 //! account's (`{acct:NAME}`), so a batch is one hash slot under Redis Cluster.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Value;
@@ -43,10 +44,10 @@ use crate::keys::AccountKeys;
 pub struct BeginAsk {
     /// Job kind.
     pub kind: &'static str,
-    /// The person: a keyed hash of the identifier.
-    pub person: String,
+    /// The person: a keyed hash of the identifier (shared: a waiting job asks again).
+    pub person: Arc<str>,
     /// The caller (`queue|job|token`).
-    pub me: String,
+    pub me: Arc<str>,
     /// The longest the caller's call can take: the lock's life.
     pub lock: Duration,
     /// False for a job that asked for a fresh answer.
@@ -183,7 +184,7 @@ impl Account {
         let mut n = 0;
         for a in asks {
             inv.key(self.keys.reuse(a.kind, &a.person))
-                .arg(&a.me)
+                .arg(&*a.me)
                 .arg(life_ms(a.lock))
                 .arg(if a.reuse { "1" } else { "0" });
             n += 1;
@@ -228,8 +229,8 @@ impl Account {
     ) -> Result<Begin> {
         let ask = BeginAsk {
             kind,
-            person: person.to_string(),
-            me: me.to_string(),
+            person: person.into(),
+            me: me.into(),
             lock,
             reuse,
         };

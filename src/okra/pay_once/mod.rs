@@ -18,6 +18,7 @@ pub use charge::{Begin, Charge};
 pub use slots::{BudgetSlot, RateSlot};
 pub use tally::Tally;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -102,8 +103,8 @@ impl Call for Begins {
 /// One settle, owned while it waits for its batch.
 struct Settle {
     kind: &'static str,
-    person: String,
-    me: String,
+    person: Arc<str>,
+    me: Arc<str>,
     /// The value to store (paid), already sealed.
     stored: Option<String>,
     unsure: bool,
@@ -159,10 +160,15 @@ pub enum Gate {
 /// A job's hold on its person's pay lock.
 pub struct Lock {
     kind: &'static str,
-    person: String,
+    /// The keyed hash of the job's identifier (shared with each ask: no copy per round trip).
+    person: Arc<str>,
+    /// The identifier as typed and its label, so the settle leaves the job's own number out of
+    /// the profile's others without hashing it again (`IndexKey::carried_besides_own`).
+    label: &'static str,
+    number: String,
     /// What else a stored answer must match (the bank of an account number).
     matcher: String,
-    me: String,
+    me: Arc<str>,
 }
 
 /// What the reuse store keeps: the answer, and what it must match.
@@ -249,9 +255,11 @@ impl PayOnce {
         let (label, id, matcher) = job.person();
         Some(Lock {
             kind: job.spec().name,
-            person: key.hash_labelled(label, id),
+            person: key.hash_labelled(label, id).into(),
+            label,
+            number: id.to_string(),
             matcher: matcher.to_string(),
-            me: format!("{}|{}|{}", self.queue.name(), ctx.lease.id, ctx.lease.token),
+            me: format!("{}|{}|{}", self.queue.name(), ctx.lease.id, ctx.lease.token).into(),
         })
     }
 
@@ -306,19 +314,31 @@ impl PayOnce {
         let mut carried = Vec::new();
         let stored = match &settled {
             Settled::Answer(result) => {
-                let plain = serde_json::to_string(&StoredRef {
+                // Sized for a typical profile: no regrowth while it is written.
+                let mut buf = Vec::with_capacity(1024);
+                let stored = StoredRef {
                     matcher: &lock.matcher,
                     result,
-                })
-                .unwrap_or_default();
-                // Whoever else the profile names can be erased out of it (rdb/pay_locks.rs).
-                if let Some(key) = &self.index_key {
-                    carried = key.carried_besides(&plain, Some(&lock.person));
+                };
+                match serde_json::to_writer(&mut buf, &stored)
+                    .ok()
+                    .and_then(|()| String::from_utf8(buf).ok())
+                {
+                    Some(plain) => {
+                        // Whoever else the profile names can be erased out of it
+                        // (rdb/pay_locks.rs).
+                        if let Some(key) = &self.index_key {
+                            carried = key.carried_besides_own(&plain, lock.label, &lock.number);
+                        }
+                        let place = self.place(account, lock);
+                        match seal::seal(self.sealer.as_deref(), &place, &plain) {
+                            Cow::Owned(sealed) => Some(sealed),
+                            Cow::Borrowed(_) => Some(plain),
+                        }
+                    }
+                    // Nothing to keep: the lock is just released.
+                    None => None,
                 }
-                Some(
-                    seal::seal(self.sealer.as_deref(), &self.place(account, lock), &plain)
-                        .into_owned(),
-                )
             }
             Settled::Unsure | Settled::Nothing => None,
         };
