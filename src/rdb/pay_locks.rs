@@ -23,9 +23,10 @@
 //! to wait for a lock whose holder no longer holds its job's lease takes it over, looking first
 //! (`charge_stale.lua`).
 //!
-//! Both directions take a batch: a worker gathers the jobs that begin (or settle) while its
-//! last call is in flight and sends them in one pipeline, so a busy worker pays Redis one
-//! round trip per batch, not one per job (`okra::pay_once`). Every key of a batch is the
+//! Both directions take a batch, together: a worker gathers the jobs that begin or settle while
+//! its last call is in flight and sends them in one pipeline ([`Account::charge_many`]: the
+//! settles first, so a begin finds a profile stored in the same round trip), so a busy worker
+//! pays Redis one round trip per batch, not two per job (`okra::pay_once`). Every key of a batch is the
 //! account's (`{acct:NAME}`), so a batch is one hash slot under Redis Cluster.
 
 use std::sync::Arc;
@@ -108,32 +109,89 @@ impl Account {
     /// begin finds a lock or the note): two asks for one person in one batch take the lock
     /// once (the second waits).
     pub async fn charge_begin_many(&self, asks: &[BeginAsk]) -> Result<Vec<Begin>> {
+        let asks: Vec<&BeginAsk> = asks.iter().collect();
+        Ok(self.charge_many(&[], &asks).await?.1)
+    }
+
+    /// Settles and begins of one batch in one round trip (more only for what the plain
+    /// commands cannot decide): the settles' commands first, so a begin finds a profile a
+    /// settle of the same batch stored. Returns, per settle, whether the lock was its own (as
+    /// [`Account::charge_end_many`]) and, per begin, what to do (as
+    /// [`Account::charge_begin_many`]).
+    pub async fn charge_many(
+        &self,
+        ends: &[EndAsk<'_>],
+        begins: &[&BeginAsk],
+    ) -> Result<(Vec<bool>, Vec<Begin>)> {
+        let mut named: Vec<Vec<&str>> = Vec::with_capacity(ends.len());
+        for a in ends {
+            named.push(others(a)?);
+        }
+        let stores: Vec<usize> = (0..ends.len())
+            .filter(|&i| matches!(ends[i].end, End::Paid(_)) && !ends[i].window.is_zero())
+            .collect();
+        let stored: Vec<String> = stores
+            .iter()
+            .map(|&i| match ends[i].end {
+                End::Paid(v) => entry(&named[i], v),
+                _ => String::new(),
+            })
+            .collect();
+        let takes: Vec<usize> = (0..begins.len()).filter(|&i| begins[i].reuse).collect();
+        let mut pipe = redis::pipe();
+        let settles = if stores.is_empty() {
+            0
+        } else {
+            self.plain_settles(&mut pipe, ends, &named, &stores, &stored)
+                .await?;
+            stores.len() + 1
+        };
+        for &i in &takes {
+            let a = begins[i];
+            pipe.cmd("SET")
+                .arg(self.keys.reuse(a.kind, &a.person))
+                .arg(format!("run|{}", a.me))
+                .arg("NX")
+                .arg("PX")
+                .arg(life_ms(a.lock))
+                .arg("GET");
+        }
+        let replies: Vec<Value> = if settles + takes.len() == 0 {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut self.conn.clone()).await?
+        };
+        replied(
+            "the pay-once pipeline",
+            replies.len(),
+            settles + takes.len(),
+        )?;
+        let (settled, taken) = replies.split_at(settles);
+        let ended = self
+            .settle_rest(ends, &named, &stores, &stored, settled)
+            .await?;
+        let began = self.begin_rest(begins, &takes, taken).await?;
+        Ok((ended, began))
+    }
+
+    /// The begins' answers: each plain `SET NX GET`'s old value (`taken`, one per ask in
+    /// `takes`), and `charge_begin.lua` for the rest.
+    async fn begin_rest(
+        &self,
+        asks: &[&BeginAsk],
+        takes: &[usize],
+        taken: &[Value],
+    ) -> Result<Vec<Begin>> {
         let mut out: Vec<Option<Begin>> = vec![None; asks.len()];
-        let plain: Vec<usize> = (0..asks.len()).filter(|&i| asks[i].reuse).collect();
-        if !plain.is_empty() {
-            let mut pipe = redis::pipe();
-            for &i in &plain {
-                let a = &asks[i];
-                pipe.cmd("SET")
-                    .arg(self.keys.reuse(a.kind, &a.person))
-                    .arg(format!("run|{}", a.me))
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(life_ms(a.lock))
-                    .arg("GET");
-            }
-            let olds: Vec<Value> = pipe.query_async(&mut self.conn.clone()).await?;
-            replied("the begin pipeline", olds.len(), plain.len())?;
-            for (&i, old) in plain.iter().zip(&olds) {
-                out[i] = begun(&asks[i].me, old);
-            }
+        for (&i, old) in takes.iter().zip(taken) {
+            out[i] = begun(&asks[i].me, old);
         }
         let rest: Vec<usize> = (0..asks.len()).filter(|&i| out[i].is_none()).collect();
         if !rest.is_empty() {
-            let replies = self.begin_script(rest.iter().map(|&i| &asks[i])).await?;
+            let replies = self.begin_script(rest.iter().map(|&i| asks[i])).await?;
             for (i, (r, holder)) in rest.into_iter().zip(replies) {
                 let stale = match (&r, holder) {
-                    (Begin::Wait(_), Some(held)) => self.take_stale(&asks[i], &held).await?,
+                    (Begin::Wait(_), Some(held)) => self.take_stale(asks[i], &held).await?,
                     _ => false,
                 };
                 out[i] = Some(if stale {
@@ -248,25 +306,32 @@ impl Account {
     /// not kept. A profile never replaces another caller's lock (this caller's expired and was
     /// taken): the lock is put back. Returns, per ask, whether the lock was its own.
     pub async fn charge_end_many(&self, asks: &[EndAsk<'_>]) -> Result<Vec<bool>> {
+        Ok(self.charge_many(asks, &[]).await?.0)
+    }
+
+    /// The settles' answers: each plain `SET XX GET`'s old value and the batch's `EXISTS`
+    /// (`settled`, for the asks in `stores`, whose entries are `stored`), `charge_fix.lua` for
+    /// what must not stay, `charge_end.lua` for the rest.
+    async fn settle_rest(
+        &self,
+        asks: &[EndAsk<'_>],
+        named: &[Vec<&str>],
+        stores: &[usize],
+        stored: &[String],
+        settled: &[Value],
+    ) -> Result<Vec<bool>> {
         let mut out: Vec<Option<bool>> = vec![None; asks.len()];
-        let mut named: Vec<Vec<&str>> = Vec::with_capacity(asks.len());
-        for a in asks {
-            named.push(others(a)?);
-        }
-        let plain: Vec<usize> = (0..asks.len())
-            .filter(|&i| matches!(asks[i].end, End::Paid(_)) && !asks[i].window.is_zero())
-            .collect();
-        if !plain.is_empty() {
-            let stored: Vec<String> = plain
+        if let Some((exists, olds)) = settled.split_last() {
+            let met = int(Some(exists))? > 0;
+            let olds: Vec<Option<String>> = olds
                 .iter()
-                .map(|&i| match asks[i].end {
-                    End::Paid(v) => entry(&named[i], v),
-                    _ => String::new(),
+                .map(|v| match v {
+                    Value::Nil => Ok(None),
+                    v => Ok(Some(text(Some(v))?)),
                 })
-                .collect();
-            let (olds, met) = self.store_plain(asks, &named, &plain, &stored).await?;
+                .collect::<Result<_>>()?;
             let mut fix = Vec::new();
-            for (k, &i) in plain.iter().enumerate() {
+            for (k, &i) in stores.iter().enumerate() {
                 // Nothing was there (the lock expired): the script decides.
                 let Some(old) = &olds[k] else { continue };
                 let mine = old.strip_prefix("run|") == Some(asks[i].me);
@@ -278,12 +343,12 @@ impl Account {
                 }
             }
             if !fix.is_empty() {
-                self.fix(asks, &named, &fix).await?;
+                self.fix(asks, named, &fix).await?;
             }
         }
         let rest: Vec<usize> = (0..asks.len()).filter(|&i| out[i].is_none()).collect();
         if !rest.is_empty() {
-            let mine = self.end_script(asks, &named, &rest).await?;
+            let mine = self.end_script(asks, named, &rest).await?;
             for (i, m) in rest.into_iter().zip(mine) {
                 out[i] = Some(m);
             }
@@ -291,18 +356,18 @@ impl Account {
         Ok(out.into_iter().map(|m| m.unwrap_or(false)).collect())
     }
 
-    /// The plain settle: per ask `SET <entry> <profile> XX PX <window> GET` (and its
-    /// `carries:` sets), then one `EXISTS` of every tombstone the batch could meet. Returns,
-    /// per ask, the value its `SET` replaced (`None`: nothing was there, nothing stored), and
-    /// whether the batch met a tombstone.
-    async fn store_plain(
+    /// The plain settle, added to `pipe`: per ask `SET <entry> <profile> XX PX <window> GET`
+    /// (and its `carries:` sets), then one `EXISTS` of every tombstone the batch could meet:
+    /// `plain.len() + 1` replies, each `SET`'s the value it replaced (nil: nothing was there,
+    /// nothing stored), then how many tombstones it met.
+    async fn plain_settles(
         &self,
+        pipe: &mut redis::Pipeline,
         asks: &[EndAsk<'_>],
         named: &[Vec<&str>],
         plain: &[usize],
         stored: &[String],
-    ) -> Result<(Vec<Option<String>>, bool)> {
-        let mut pipe = redis::pipe();
+    ) -> Result<()> {
         let ids: Vec<Option<&str>> = stored.iter().map(|v| sealed_key_id(v)).collect();
         let plaintext = ids.contains(&None);
         let mut sealed_by: Vec<&str> = ids.into_iter().flatten().collect();
@@ -345,17 +410,7 @@ impl Account {
             exists.arg(self.keys.sealed());
         }
         pipe.add_command(exists);
-        let replies: Vec<Value> = pipe.query_async(&mut self.conn.clone()).await?;
-        replied("the settle pipeline", replies.len(), plain.len() + 1)?;
-        let met = int(replies.last())? > 0;
-        let olds = replies[..plain.len()]
-            .iter()
-            .map(|v| match v {
-                Value::Nil => Ok(None),
-                v => Ok(Some(text(Some(v))?)),
-            })
-            .collect::<Result<_>>()?;
-        Ok((olds, met))
+        Ok(())
     }
 
     /// `charge_fix.lua` for the plain settles that must not stay as they are.

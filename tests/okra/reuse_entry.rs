@@ -208,6 +208,52 @@ async fn the_common_case_is_plain_commands() {
     assert_eq!(calls("exists"), 1, "{stats}");
 }
 
+/// Begins and settles of one batch share one round trip (`Account::charge_many`), the
+/// settles' commands first: a begin for the person a settle of the same round trip stores a
+/// profile for reuses it, a begin for somebody else takes its lock, and all of it is plain
+/// commands in one pipeline.
+#[tokio::test]
+async fn a_begin_in_a_settles_round_trip_finds_its_profile() {
+    let server = RedisServer::start();
+    let q = queue(&server).await;
+    assert_eq!(begin(&q, "q|1|a", ANNE, true).await, GO);
+    hold_lease(&q, "q|2|b").await;
+    hold_lease(&q, "q|3|c").await;
+    server.cli(&["CONFIG", "RESETSTAT"]);
+    let ask = |who: &str, person: &str| okra_queue::rdb::BeginAsk {
+        kind: KIND,
+        person: person.into(),
+        me: who.into(),
+        lock: LOCK,
+        reuse: true,
+    };
+    let (anne, bola) = (ask("q|2|b", ANNE), ask("q|3|c", BOLA));
+    let (ended, began) = q
+        .account()
+        .unwrap()
+        .charge_many(
+            &[okra_queue::rdb::EndAsk {
+                kind: KIND,
+                person: ANNE,
+                me: "q|1|a",
+                end: End::Paid("{\"p\":1}"),
+                window: HOUR,
+                unsure_for: HOUR,
+                lock: LOCK,
+                carried: &[],
+            }],
+            &[&anne, &bola],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended, [true]);
+    assert_eq!(began, [Begin::Reuse("{\"p\":1}".into()), GO]);
+    let stats = server.cli(&["INFO", "commandstats"]);
+    assert!(!stats.contains("cmdstat_evalsha"), "{stats}");
+    assert!(stats.contains("cmdstat_set:calls=3,"), "{stats}");
+    assert_eq!(entry_of(&server, BOLA), "run|q|3|c");
+}
+
 /// What a plain settle stored that must not stay is put right by `charge_fix.lua`: a profile
 /// naming someone erased while the call was in flight goes (with its `carries:` entry), and
 /// so does a plaintext profile once the account stored a sealed one; a sealed profile marks

@@ -1,9 +1,9 @@
-//! Group commit for the pay-once unit's two round trips (begin, settle): a job's ask is sent at
-//! once when no call is in flight; asks that come while one is wait for it and go together in
+//! Group commit for the pay-once unit's round trips (begins and settles share one, budget slots
+//! have their own): a job's ask is sent at once when no call is in flight; asks that come while one is wait for it and go together in
 //! the next call (while the batcher is busy, a small batch also waits up to 2 ms for company).
 //! A busy worker then makes one Redis call per batch instead of one per job
 //! (the fixed cost of a call is most of what the reuse check cost Redis), and an idle one adds
-//! no wait. One call in flight per direction; a failed call fails every ask in it (each job
+//! no wait. One call in flight per batcher; a failed call fails every ask in it (each job
 //! then retries as it would have alone).
 
 use std::future::Future;
@@ -28,7 +28,7 @@ const LINGER: Duration = Duration::from_millis(2);
 /// goes at once, so a quiet worker adds no wait.
 const BUSY_WITHIN: Duration = Duration::from_millis(20);
 
-/// One direction's round trip over a batch, in order: one reply per ask.
+/// One batcher's round trip over a batch, in order: one reply per ask.
 pub trait Call: Send + Sync + 'static {
     type Ask: Send + 'static;
     type Reply: Send + 'static;
@@ -43,7 +43,7 @@ type Waiter<C> = (
     oneshot::Sender<Result<<C as Call>::Reply>>,
 );
 
-/// The batcher of one direction: its task starts with the first ask (on the runtime that
+/// One kind of round trip's batcher: its task starts with the first ask (on the runtime that
 /// makes it) and ends when the batcher is dropped.
 pub struct Batcher<C: Call> {
     account: Arc<Account>,

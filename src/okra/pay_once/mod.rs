@@ -6,8 +6,7 @@
 //! spend ledger with its metrics ([`tally`]). A handler walks one [`Charge`] through it
 //! ([`charge`]): begin (reuse, wait, or the lock), pay (budget and rate slots, then the call),
 //! settle (the lock, the reuse store). Begins and settles go to Redis in batches ([`batch`]):
-//! one round trip carries every job that began (or settled) while the last one was in
-//! flight. Storage is `rdb/pay_locks.rs` and `rdb/charges.rs`.
+//! one round trip carries every job that began or settled while the last one was in flight. Storage is `rdb/pay_locks.rs` and `rdb/charges.rs`.
 
 mod batch;
 mod charge;
@@ -23,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::JobContext;
+use crate::error::QueueError;
 use crate::ident::IndexKey;
 use crate::okra::{OkraJob, OkraResult, OkraSettings};
 use crate::queue::Queue;
@@ -60,17 +60,16 @@ pub struct PayOnce {
 /// The round trips a job makes for paying once, each shared with the jobs that make it at the
 /// same time ([`batch`]).
 struct Batches {
-    begins: Batcher<Begins>,
+    /// Begins and settles: one round trip carries both directions.
+    charges: Batcher<Charges>,
     budget: Batcher<Budget>,
-    settles: Batcher<Settles>,
 }
 
 impl Batches {
     fn new(account: &Arc<Account>) -> Self {
         Self {
-            begins: Batcher::new(account.clone()),
+            charges: Batcher::new(account.clone()),
             budget: Batcher::new(account.clone()),
-            settles: Batcher::new(account.clone()),
         }
     }
 }
@@ -88,18 +87,6 @@ impl Call for Budget {
     }
 }
 
-/// The begin direction: a plain `SET NX GET` per ask, `charge_begin.lua` for the rest
-/// (`rdb::pay_locks`).
-struct Begins;
-
-impl Call for Begins {
-    type Ask = BeginAsk;
-    type Reply = Reply;
-    async fn call(account: &Account, asks: &[BeginAsk]) -> crate::Result<Vec<Reply>> {
-        account.charge_begin_many(asks).await
-    }
-}
-
 /// One settle, owned while it waits for its batch.
 struct Settle {
     kind: &'static str,
@@ -114,32 +101,58 @@ struct Settle {
     carried: Vec<String>,
 }
 
-/// The settle direction: a plain `SET XX GET` per profile and one `EXISTS`, the scripts for the
-/// rest (`rdb::pay_locks`).
-struct Settles;
+/// What a job asks of the pay-once round trip.
+enum Ask {
+    /// Before its paid call.
+    Begin(BeginAsk),
+    /// After it.
+    Settle(Settle),
+}
 
-impl Call for Settles {
-    type Ask = Settle;
-    type Reply = bool;
-    async fn call(account: &Account, asks: &[Settle]) -> crate::Result<Vec<bool>> {
-        let asks: Vec<EndAsk<'_>> = asks
-            .iter()
-            .map(|s| EndAsk {
-                kind: s.kind,
-                person: &s.person,
-                me: &s.me,
-                end: match (&s.stored, s.unsure) {
-                    (Some(v), _) => End::Paid(v),
-                    (None, true) => End::Unsure,
-                    (None, false) => End::Nothing,
-                },
-                window: s.window,
-                unsure_for: s.unsure_for,
-                lock: s.lock,
-                carried: &s.carried,
+/// Its answer, of the same direction.
+enum Answer {
+    Begin(Reply),
+    Settled,
+}
+
+/// Both directions in one round trip: the settles' plain `SET XX GET`s and one `EXISTS`, the
+/// begins' plain `SET NX GET`s, and the scripts for the rest (`Account::charge_many`).
+struct Charges;
+
+impl Call for Charges {
+    type Ask = Ask;
+    type Reply = Answer;
+    async fn call(account: &Account, asks: &[Ask]) -> crate::Result<Vec<Answer>> {
+        let mut begins = Vec::new();
+        let mut ends = Vec::new();
+        for ask in asks {
+            match ask {
+                Ask::Begin(b) => begins.push(b),
+                Ask::Settle(s) => ends.push(EndAsk {
+                    kind: s.kind,
+                    person: &s.person,
+                    me: &s.me,
+                    end: match (&s.stored, s.unsure) {
+                        (Some(v), _) => End::Paid(v),
+                        (None, true) => End::Unsure,
+                        (None, false) => End::Nothing,
+                    },
+                    window: s.window,
+                    unsure_for: s.unsure_for,
+                    lock: s.lock,
+                    carried: &s.carried,
+                }),
+            }
+        }
+        let (ended, began) = account.charge_many(&ends, &begins).await?;
+        let (mut ended, mut began) = (ended.into_iter(), began.into_iter());
+        asks.iter()
+            .map(|ask| match ask {
+                Ask::Begin(_) => began.next().map(Answer::Begin),
+                Ask::Settle(_) => ended.next().map(|_| Answer::Settled),
             })
-            .collect();
-        account.charge_end_many(&asks).await
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| QueueError::Protocol("the pay-once round trip lost an answer".into()))
     }
 }
 
@@ -266,7 +279,7 @@ impl PayOnce {
     /// Before paying: an answer to reuse (unless `fresh`), or the person's pay lock, waiting
     /// (at most `wait`) while another job pays for the same person.
     pub async fn begin(&self, lock: &Lock, fresh: bool) -> crate::Result<Gate> {
-        let (Some(account), Some(Batches { begins, .. })) = (self.account(), &self.batches) else {
+        let (Some(account), Some(Batches { charges, .. })) = (self.account(), &self.batches) else {
             return Ok(Gate::Go { look_first: false });
         };
         let started = Instant::now();
@@ -279,7 +292,12 @@ impl PayOnce {
                 lock: self.call,
                 reuse: !fresh,
             };
-            match begins.ask(ask).await? {
+            let Answer::Begin(answer) = charges.ask(Ask::Begin(ask)).await? else {
+                return Err(QueueError::Protocol(
+                    "the pay-once round trip answered a begin as a settle".into(),
+                ));
+            };
+            match answer {
                 Reply::Reuse(text) => {
                     match seal::open(self.sealer.as_deref(), &self.place(account, lock), &text)
                         .ok()
@@ -308,7 +326,7 @@ impl PayOnce {
     /// After the call: store the answer for reuse (`Some`), or leave the note that the charge
     /// is uncertain, or just release the lock.
     pub async fn end(&self, lock: &Lock, settled: Settled) {
-        let (Some(account), Some(Batches { settles, .. })) = (self.account(), &self.batches) else {
+        let (Some(account), Some(Batches { charges, .. })) = (self.account(), &self.batches) else {
             return;
         };
         let mut carried = Vec::new();
@@ -354,7 +372,7 @@ impl PayOnce {
             lock: self.call,
             carried,
         };
-        if let Err(e) = settles.ask(settle).await {
+        if let Err(e) = charges.ask(Ask::Settle(settle)).await {
             warn!(error = %e, "could not settle the pay lock (it expires by itself)");
         }
     }
