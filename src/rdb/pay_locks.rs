@@ -26,8 +26,8 @@
 //! Both directions take a batch, together: a worker gathers the jobs that begin or settle while
 //! its last call is in flight and sends them in one pipeline ([`Account::charge_many`]: the
 //! settles first, so a begin finds a profile stored in the same round trip), so a busy worker
-//! pays Redis one round trip per batch, not two per job (`okra::pay_once`). Every key of a batch is the
-//! account's (`{acct:NAME}`), so a batch is one hash slot under Redis Cluster.
+//! pays Redis one round trip per batch, not two per job (`okra::pay_once`). Every key of a
+//! batch is the account's (`{acct:NAME}`), so a batch is one hash slot under Redis Cluster.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,14 +127,13 @@ impl Account {
         for a in ends {
             named.push(others(a)?);
         }
-        let stores: Vec<usize> = (0..ends.len())
-            .filter(|&i| matches!(ends[i].end, End::Paid(_)) && !ends[i].window.is_zero())
-            .collect();
-        let stored: Vec<String> = stores
+        // The settles a plain `SET XX` can store, each with the entry it stores.
+        let stores: Vec<(usize, String)> = ends
             .iter()
-            .map(|&i| match ends[i].end {
-                End::Paid(v) => entry(&named[i], v),
-                _ => String::new(),
+            .enumerate()
+            .filter_map(|(i, a)| match a.end {
+                End::Paid(v) if !a.window.is_zero() => Some((i, entry(&named[i], v))),
+                _ => None,
             })
             .collect();
         let takes: Vec<usize> = (0..begins.len()).filter(|&i| begins[i].reuse).collect();
@@ -142,8 +141,7 @@ impl Account {
         let settles = if stores.is_empty() {
             0
         } else {
-            self.plain_settles(&mut pipe, ends, &named, &stores, &stored)
-                .await?;
+            self.plain_settles(&mut pipe, ends, &named, &stores).await?;
             stores.len() + 1
         };
         for &i in &takes {
@@ -167,9 +165,7 @@ impl Account {
             settles + takes.len(),
         )?;
         let (settled, taken) = replies.split_at(settles);
-        let ended = self
-            .settle_rest(ends, &named, &stores, &stored, settled)
-            .await?;
+        let ended = self.settle_rest(ends, &named, &stores, settled).await?;
         let began = self.begin_rest(begins, &takes, taken).await?;
         Ok((ended, began))
     }
@@ -310,14 +306,13 @@ impl Account {
     }
 
     /// The settles' answers: each plain `SET XX GET`'s old value and the batch's `EXISTS`
-    /// (`settled`, for the asks in `stores`, whose entries are `stored`), `charge_fix.lua` for
+    /// (`settled`, for the asks in `stores`, each with the entry it stored), `charge_fix.lua` for
     /// what must not stay, `charge_end.lua` for the rest.
     async fn settle_rest(
         &self,
         asks: &[EndAsk<'_>],
         named: &[Vec<&str>],
-        stores: &[usize],
-        stored: &[String],
+        stores: &[(usize, String)],
         settled: &[Value],
     ) -> Result<Vec<bool>> {
         let mut out: Vec<Option<bool>> = vec![None; asks.len()];
@@ -331,15 +326,15 @@ impl Account {
                 })
                 .collect::<Result<_>>()?;
             let mut fix = Vec::new();
-            for (k, &i) in stores.iter().enumerate() {
+            for (&(i, ref stored), old) in stores.iter().zip(&olds) {
                 // Nothing was there (the lock expired): the script decides.
-                let Some(old) = &olds[k] else { continue };
+                let Some(old) = old else { continue };
                 let mine = old.strip_prefix("run|") == Some(asks[i].me);
                 out[i] = Some(mine);
                 // Another job's lock goes back; anything else it replaced may go.
                 let other_lock = (old.starts_with("run|") && !mine).then_some(old.as_str());
                 if other_lock.is_some() || met {
-                    fix.push((i, &stored[k], other_lock.unwrap_or("")));
+                    fix.push((i, stored, other_lock.unwrap_or("")));
                 }
             }
             if !fix.is_empty() {
@@ -358,17 +353,16 @@ impl Account {
 
     /// The plain settle, added to `pipe`: per ask `SET <entry> <profile> XX PX <window> GET`
     /// (and its `carries:` sets), then one `EXISTS` of every tombstone the batch could meet:
-    /// `plain.len() + 1` replies, each `SET`'s the value it replaced (nil: nothing was there,
+    /// `stores.len() + 1` replies, each `SET`'s the value it replaced (nil: nothing was there,
     /// nothing stored), then how many tombstones it met.
     async fn plain_settles(
         &self,
         pipe: &mut redis::Pipeline,
         asks: &[EndAsk<'_>],
         named: &[Vec<&str>],
-        plain: &[usize],
-        stored: &[String],
+        stores: &[(usize, String)],
     ) -> Result<()> {
-        let ids: Vec<Option<&str>> = stored.iter().map(|v| sealed_key_id(v)).collect();
+        let ids: Vec<Option<&str>> = stores.iter().map(|(_, v)| sealed_key_id(v)).collect();
         let plaintext = ids.contains(&None);
         let mut sealed_by: Vec<&str> = ids.into_iter().flatten().collect();
         sealed_by.sort_unstable();
@@ -385,7 +379,7 @@ impl Account {
             }
         }
         let mut exists = redis::cmd("EXISTS");
-        for (&i, value) in plain.iter().zip(stored) {
+        for &(i, ref value) in stores {
             let a = &asks[i];
             let key = self.keys.reuse(a.kind, a.person);
             let ms = a.window.as_millis() as u64;

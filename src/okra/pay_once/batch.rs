@@ -1,6 +1,7 @@
 //! Group commit for the pay-once unit's round trips (begins and settles share one, budget slots
-//! have their own): a job's ask is sent at once when no call is in flight; asks that come while one is wait for it and go together in
-//! the next call (while the batcher is busy, a small batch also waits up to 2 ms for company).
+//! have their own): a job's ask is sent at once when no call is in flight; asks that come
+//! while one is wait for it and go together in the next call (while the batcher is busy, a
+//! small batch also waits up to 2 ms for company).
 //! A busy worker then makes one Redis call per batch instead of one per job
 //! (the fixed cost of a call is most of what the reuse check cost Redis), and an idle one adds
 //! no wait. One call in flight per batcher; a failed call fails every ask in it (each job

@@ -6,7 +6,8 @@
 //! spend ledger with its metrics ([`tally`]). A handler walks one [`Charge`] through it
 //! ([`charge`]): begin (reuse, wait, or the lock), pay (budget and rate slots, then the call),
 //! settle (the lock, the reuse store). Begins and settles go to Redis in batches ([`batch`]):
-//! one round trip carries every job that began or settled while the last one was in flight. Storage is `rdb/pay_locks.rs` and `rdb/charges.rs`.
+//! one round trip carries every job that began or settled while the last one was in flight.
+//! Storage is `rdb/pay_locks.rs` and `rdb/charges.rs`.
 
 mod batch;
 mod charge;
