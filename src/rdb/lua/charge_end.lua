@@ -22,22 +22,14 @@
 -- Returns one value per entry: 1 if the lock was this caller's, 0 otherwise.
 
 local PER = 7
-local n = #ARGV / PER
-if n ~= math.floor(n) then return redis.error_reply('charge_end: bad arguments') end
 -- Checked whole before the first write: nothing here fails half-way.
-local keys_used = 1
-for i = 1, n do
-  local b = (i - 1) * PER
-  local np = tonumber(ARGV[b + 7])
+local n = reuse_entries(PER, 7, function(b)
   local outcome = ARGV[b + 2]
-  if not (tonumber(ARGV[b + 4]) and tonumber(ARGV[b + 5]) and tonumber(ARGV[b + 6]) and np)
-    or not (outcome == 'paid' or outcome == 'unsure' or outcome == 'none')
-    or (outcome == 'paid' and not string.find(ARGV[b + 3], '^profile|[^|]*|')) then
-    return redis.error_reply('charge_end: bad arguments')
-  end
-  keys_used = keys_used + 2 + 2 * np
-end
-if keys_used ~= #KEYS then return redis.error_reply('charge_end: bad arguments') end
+  return tonumber(ARGV[b + 4]) and tonumber(ARGV[b + 5]) and tonumber(ARGV[b + 6])
+    and (outcome == 'paid' or outcome == 'unsure' or outcome == 'none')
+    and not (outcome == 'paid' and not string.find(ARGV[b + 3], '^profile|[^|]*|'))
+end)
+if not n then return redis.error_reply('charge_end: bad arguments') end
 local function unsure(v) return v and string.sub(v, 1, 7) == 'unsure|' end
 local out, k = {}, 2
 for i = 1, n do

@@ -14,16 +14,8 @@
 -- Returns how many entries were changed.
 
 local PER = 4
-local n = #ARGV / PER
-if n ~= math.floor(n) then return redis.error_reply('charge_fix: bad arguments') end
-local keys_used = 1
-for i = 1, n do
-  local b = (i - 1) * PER
-  local np = tonumber(ARGV[b + 4])
-  if not (np and tonumber(ARGV[b + 3])) then return redis.error_reply('charge_fix: bad arguments') end
-  keys_used = keys_used + 2 + 2 * np
-end
-if keys_used ~= #KEYS then return redis.error_reply('charge_fix: bad arguments') end
+local n = reuse_entries(PER, 4, function(b) return tonumber(ARGV[b + 3]) end)
+if not n then return redis.error_reply('charge_fix: bad arguments') end
 local changed, k = 0, 2
 for i = 1, n do
   local b = (i - 1) * PER

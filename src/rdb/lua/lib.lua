@@ -167,6 +167,25 @@ local function split(field, n)
   return out
 end
 
+-- How many reuse entries ARGV holds (charge_end.lua, charge_fix.lua), checked whole before
+-- the first write: `per` values each, the `np_at`th of them its number of carried pairs, and
+-- `valid(b)` true for its other values (at ARGV[b + 1 ..]); KEYS the account's sealed marker,
+-- then per entry the entry, the person's tombstone and two keys per pair. nil when anything
+-- is off.
+local function reuse_entries(per, np_at, valid)
+  local n = #ARGV / per
+  if n ~= math.floor(n) then return nil end
+  local keys_used = 1
+  for i = 1, n do
+    local b = (i - 1) * per
+    local np = tonumber(ARGV[b + np_at])
+    if not (np and valid(b)) then return nil end
+    keys_used = keys_used + 2 + 2 * np
+  end
+  if keys_used ~= #KEYS then return nil end
+  return n
+end
+
 -- What a reuse entry's profile must not be stored over (charge_end.lua, charge_fix.lua), with
 -- the entry's keys at KEYS[k] (the entry), KEYS[k + 1] (the person's tombstone), then `np`
 -- pairs (carries:<h>, erased:<h>), and the account's sealed marker at KEYS[1]: every tombstone,
