@@ -211,16 +211,16 @@ async fn main() -> anyhow::Result<()> {
         env: reuse(),
         seal: Some(keys.clone()),
     };
+    let ctx = Runs {
+        dir: dir.path(),
+        url: &url,
+        sandbox: &sandbox,
+        jobs,
+        concurrency,
+        flush: server.is_some(),
+    };
     let rounds = env("BENCH_OKRA_REUSE_ROUNDS", 0);
     if rounds > 0 {
-        let ctx = Runs {
-            dir: dir.path(),
-            url: &url,
-            sandbox: &sandbox,
-            jobs,
-            concurrency,
-            flush: server.is_some(),
-        };
         return reuse_rounds(&ctx, rounds, [&off, &indexed, &reuse_on]).await;
     }
     // A B B A: a drift of the machine during the run weighs on both sides alike.
@@ -241,14 +241,6 @@ async fn main() -> anyhow::Result<()> {
         &indexed,
     ];
     let mut rows = Rows::default();
-    let ctx = Runs {
-        dir: dir.path(),
-        url: &url,
-        sandbox: &sandbox,
-        jobs,
-        concurrency,
-        flush: server.is_some(),
-    };
     print_header();
     for (n, mode) in order.iter().enumerate() {
         rows.0.push((mode.name, ctx.row(n + 1, mode).await?));
