@@ -12,6 +12,8 @@ use okra_queue::okra::pay_once::{Begin, PayOnce, Settled};
 use okra_queue::okra::{OkraJob, OkraResult, OkraSettings};
 use okra_queue::queue::events::Since;
 use okra_queue::rdb::AccountLimit;
+use serde_json::value::{RawValue, to_raw_value};
+
 use okra_queue::{
     EnqueueOptions, JobContext, JobError, Queue, QueueConfig, RedisSettings, WorkerOptions,
 };
@@ -23,12 +25,12 @@ async fn verify(
     job: OkraJob,
     ctx: JobContext,
     pay: Data<Arc<PayOnce>>,
-) -> Result<OkraResult, BoxDynError> {
+) -> Result<Box<RawValue>, BoxDynError> {
     let Some(bvn) = job.field("bvn") else {
         return Err(JobError::terminal("unsupported", "only bvn_verify here").into());
     };
     let mut charge = match pay.charge(&ctx).begin(&job, &ctx).await? {
-        Begin::Reused(result) => return Ok(result),
+        Begin::Reused(result) => return Ok(to_raw_value(&result)?),
         Begin::Go(charge) => charge,
     };
     charge.take_budget().await?;
@@ -41,8 +43,10 @@ async fn verify(
     charge.charged();
     let profile = serde_json::json!({ "bvn": bvn, "first_name": "Ada" });
     let result = OkraResult::found("/products/kyc/bvn-verify", profile);
-    charge.settle(Settled::Answer(result.clone())).await;
-    Ok(result)
+    // Serialised once: the job's result and the profile kept for reuse.
+    let text = to_raw_value(&result)?;
+    charge.settle(Settled::Answer(&text)).await;
+    Ok(text)
 }
 
 #[tokio::main]

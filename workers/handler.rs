@@ -21,6 +21,7 @@ use okra_queue::rdb::{NotFound, Spent};
 use okra_queue::telemetry::{Propagation, spans};
 use okra_queue::{JobContext, JobError, Queue};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use okra_queue::okra::pay_once::{Begin, Charge, PayOnce, Settled, receipt_credits};
@@ -48,7 +49,7 @@ pub async fn run(
     job: OkraJob,
     ctx: JobContext,
     deps: Data<Arc<Deps>>,
-) -> Result<OkraResult, BoxDynError> {
+) -> Result<Box<RawValue>, BoxDynError> {
     // The exported span (no subject, not even masked); the logs' `job` span inside it.
     let waited = ctx.claimed_at_ms.saturating_sub(ctx.meta.due_at);
     let (queue, trace) = (deps.queue.name(), ctx.meta.trace.as_ref());
@@ -67,14 +68,33 @@ pub async fn run(
         .instrument(span)
         .instrument(process.clone())
         .await;
-    if out.as_ref().is_ok_and(|r| r.source == "reuse") {
+    if out.as_ref().is_ok_and(|a| a.reused) {
         process.record("okra.charge", "reuse");
     }
     spans::outcome(&process, out.as_ref().err().map(|e| e.class()));
-    out.map_err(Into::into)
+    out.map(|a| a.text).map_err(Into::into)
 }
 
-async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraResult, JobError> {
+/// A job's [`OkraResult`] as the JSON text it returns: serialised once, for the job's result
+/// and (with reuse on) the profile kept for reuse.
+struct Answered {
+    text: Box<RawValue>,
+    /// `"source": "reuse"`.
+    reused: bool,
+}
+
+/// What an attempt leaves for the person's pay lock (see [`Settled`]).
+#[derive(Clone, Copy)]
+enum Kept {
+    /// The attempt's `Ok` result is a paid (or looked-up) answer: kept for reuse.
+    Answer,
+    /// No answer came: the next job for the person looks first.
+    Unsure,
+    /// Nothing was paid for.
+    Nothing,
+}
+
+async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Answered, JobError> {
     // The claim's rate-limit slot is the charge's: given back on every path that makes no call.
     let charge = deps.pay.charge(ctx);
     // A record written by another producer is checked as enqueue checks it; Okra never sees
@@ -86,12 +106,68 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<OkraR
         ));
     }
     let mut charge = match charge.begin(job, ctx).await? {
-        Begin::Reused(result) => return Ok(answer_match(job, deps, result)),
+        Begin::Reused(result) => {
+            return answered(&answer_match(job, deps, result)).map_err(unencodable);
+        }
         Begin::Go(charge) => charge,
     };
-    let (result, settled) = attempt(job, ctx, deps, &mut charge).await;
-    charge.settle(keep_for_reuse(job, deps, settled)).await;
-    result.map(|r| answer_match(job, deps, r))
+    let (result, kept) = attempt(job, ctx, deps, &mut charge).await;
+    let result = match result {
+        Ok(result) => result,
+        Err(e) => {
+            charge.settle(settled(kept, None)).await;
+            return Err(e);
+        }
+    };
+    let text = match answered(&result).map_err(unencodable) {
+        Ok(a) => a,
+        Err(e) => {
+            // The answer is lost here: one that came is now as uncertain as one that never
+            // did (this job's next attempt and the person's next job look first).
+            let (settle, e) = match kept {
+                // Now: the latest the call can have started.
+                Kept::Answer => (Settled::Unsure, e.uncertain_since(charge.now())),
+                _ => (settled(kept, None), e),
+            };
+            charge.settle(settle).await;
+            return Err(e);
+        }
+    };
+    // Under `[match] keep_profile = false`, a job with a match request does not leave its
+    // profile in the reuse store either (the lock is released as if nothing was paid for).
+    let keep = deps.matching.keeps_profile(job.match_request());
+    charge
+        .settle(settled(kept, keep.then_some(&*text.text)))
+        .await;
+    match job.match_request() {
+        // Without a match request the result is the answer as it is.
+        None => Ok(text),
+        Some(_) => answered(&answer_match(job, deps, result)).map_err(unencodable),
+    }
+}
+
+/// The pay lock's settle for what the attempt `kept`; `answer` is its result's text when the
+/// answer may be kept for reuse.
+fn settled(kept: Kept, answer: Option<&RawValue>) -> Settled<'_> {
+    match (kept, answer) {
+        (Kept::Answer, Some(text)) => Settled::Answer(text),
+        // An answer that cannot be kept: nothing to look for, it came.
+        (Kept::Answer, None) | (Kept::Nothing, _) => Settled::Nothing,
+        (Kept::Unsure, _) => Settled::Unsure,
+    }
+}
+
+/// The job's result as the text it returns.
+fn answered(result: &OkraResult) -> serde_json::Result<Answered> {
+    Ok(Answered {
+        text: serde_json::value::to_raw_value(result)?,
+        reused: result.source == "reuse",
+    })
+}
+
+/// A result that does not serialize; not the serializer's message, which could quote a value.
+fn unencodable(_: serde_json::Error) -> JobError {
+    JobError::retryable("result_encoding", "the job's result does not serialize")
 }
 
 /// The answer to the job's match request, from the profile; under `[match]
@@ -100,22 +176,13 @@ fn answer_match(job: &OkraJob, deps: &Deps, result: OkraResult) -> OkraResult {
     result.answer_match(job.match_request(), &deps.matching)
 }
 
-/// Under `[match] keep_profile = false`, a job with a match request does not leave
-/// its profile in the reuse store either (the lock is released as if nothing was paid for).
-fn keep_for_reuse(job: &OkraJob, deps: &Deps, settled: Settled) -> Settled {
-    match settled {
-        Settled::Answer(_) if !deps.matching.keeps_profile(job.match_request()) => Settled::Nothing,
-        other => other,
-    }
-}
-
 /// One attempt past the pay lock: look first when the last charge is uncertain, then pay.
 async fn attempt(
     job: &OkraJob,
     ctx: &JobContext,
     deps: &Deps,
     charge: &mut Charge,
-) -> (Result<OkraResult, JobError>, Settled) {
+) -> (Result<OkraResult, JobError>, Kept) {
     let last = ctx.last_error.as_ref();
     if let Some(since) = charge.look_first() {
         // The charge is uncertain at one provider: this attempt stays with it.
@@ -124,11 +191,11 @@ async fn attempt(
                 "unresolved_charge",
                 "a lost lease left a charge uncertain, and with several providers in the order the one it may have been paid at is unknown; enqueue it again if a second charge is acceptable",
             );
-            return (Err(charge.keep(e)), Settled::Unsure);
+            return (Err(charge.keep(e)), Kept::Unsure);
         };
         match look(job, ctx, deps, charge, since, picked).await {
-            Looked::Found(result) => return (Ok(result.clone()), Settled::Answer(result)),
-            Looked::Failed(e) => return (Err(e), Settled::Unsure),
+            Looked::Found(result) => return (Ok(result), Kept::Answer),
+            Looked::Failed(e) => return (Err(e), Kept::Unsure),
             Looked::Absent => {}
         }
         return pay(job, ctx, deps, charge, picked).await;
@@ -145,7 +212,7 @@ async fn attempt(
                 job.kind()
             ),
         );
-        return (Err(e), Settled::Nothing);
+        return (Err(e), Kept::Nothing);
     };
     pay(job, ctx, deps, charge, picked).await
 }
@@ -301,7 +368,7 @@ async fn pay(
     deps: &Deps,
     charge: &mut Charge,
     picked: Picked<'_>,
-) -> (Result<OkraResult, JobError>, Settled) {
+) -> (Result<OkraResult, JobError>, Kept) {
     let (result, settled) = pay_at(job, ctx, deps, charge, picked).await;
     let provider = picked.caller.name();
     let result = match result {
@@ -311,13 +378,6 @@ async fn pay(
         }),
         Err(e) if e.failure.provider.is_none() => Err(e.provider(provider)),
         Err(e) => Err(e),
-    };
-    let settled = match settled {
-        Settled::Answer(r) => Settled::Answer(OkraResult {
-            provider: Some(provider.into()),
-            ..r
-        }),
-        other => other,
     };
     (result, settled)
 }
@@ -329,13 +389,13 @@ async fn pay_at(
     deps: &Deps,
     charge: &mut Charge,
     picked: Picked<'_>,
-) -> (Result<OkraResult, JobError>, Settled) {
+) -> (Result<OkraResult, JobError>, Kept) {
     // Still unresolved if this run cannot pay after all: the next attempt looks again.
     let unsettled = |charge: &Charge| {
         if charge.look_first().is_some() {
-            Settled::Unsure
+            Kept::Unsure
         } else {
-            Settled::Nothing
+            Kept::Nothing
         }
     };
     let ready = match charge.take_budget().await {
@@ -366,13 +426,13 @@ async fn pay_at(
                         verified_at: Some(charge.now()),
                         ..OkraResult::found(&source, profile)
                     };
-                    (Ok(result.clone()), Settled::Answer(result))
+                    (Ok(result), Kept::Answer)
                 }
                 // Paid for, but no usable profile: the free lookup may have one.
                 Err(e @ ProfileError::Malformed(_)) => {
-                    (Err(refused(e).uncertain_since(started)), Settled::Unsure)
+                    (Err(refused(e).uncertain_since(started)), Kept::Unsure)
                 }
-                Err(e) => (Err(refused(e)), Settled::Nothing),
+                Err(e) => (Err(refused(e)), Kept::Nothing),
             }
         }
         // A valid account with no BVN attached: Okra does not charge for it.
@@ -383,7 +443,7 @@ async fn pay_at(
                 note: Some("valid account with no BVN attached".into()),
                 ..OkraResult::found(&source, Value::Null)
             };
-            (Ok(result), Settled::Nothing)
+            (Ok(result), Kept::Nothing)
         }
         // No answer, or one that cannot be read (a 2xx Okra charged for): the budget slot
         // stays spent, and the next attempt looks first.
@@ -394,7 +454,7 @@ async fn pay_at(
                 .count(charge.now(), &ledger, Spent::Uncertain, 0.0);
             (
                 Err(failed(deps, picked, &e).await.uncertain_since(started)),
-                Settled::Unsure,
+                Kept::Unsure,
             )
         }
         Err(e) => {
@@ -412,7 +472,7 @@ async fn pay_at(
             } else {
                 je
             };
-            (Err(je), Settled::Nothing)
+            (Err(je), Kept::Nothing)
         }
     }
 }

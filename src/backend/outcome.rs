@@ -90,7 +90,7 @@ where
             let fut = fut.map(|r| r.map_err(Into::<BoxDynError>::into));
             let result = AssertUnwindSafe(fut).catch_unwind().await;
             let (ret, outcome) = match result {
-                Ok(Ok(response)) => match serde_json::to_value(&response) {
+                Ok(Ok(response)) => match serde_json::to_string(&response) {
                     Ok(v) => (Ok(response), Outcome::Success(v)),
                     Err(e) => {
                         let msg = format!("handler result does not serialize: {e}");

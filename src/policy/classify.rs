@@ -155,8 +155,9 @@ impl StdError for JobError {}
 /// A finished attempt, before the budget is applied.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// The handler succeeded with this result.
-    Success(serde_json::Value),
+    /// The handler succeeded with this result, as JSON text (serialised once, where the
+    /// handler's value is: no tree of it is built on the way to Redis).
+    Success(String),
     /// It failed and may be retried.
     Retry {
         /// What went wrong.

@@ -35,8 +35,8 @@ impl DeadReason {
 /// What happens to the job after an attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    /// Completed with this result.
-    Complete(serde_json::Value),
+    /// Completed with this result (JSON text).
+    Complete(String),
     /// Scheduled again after `delay`; `refund` gives the attempt back.
     Retry {
         /// Delay before the next attempt.

@@ -201,7 +201,7 @@ impl Charge {
     /// Ends the charge: a profile is stored for reuse, an answer that never came leaves the
     /// note that makes the person's next job look first, anything else releases the lock.
     /// Slots not spent go back.
-    pub async fn settle(mut self, settled: Settled) {
+    pub async fn settle(mut self, settled: Settled<'_>) {
         if let Some(lock) = self.lock.take() {
             self.pay.end(&lock, settled).await;
         }

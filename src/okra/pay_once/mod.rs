@@ -32,6 +32,7 @@ use crate::seal::{self, Column, Place, Sealer};
 use batch::{Batcher, Call};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::{debug, warn};
 
 /// The account's pay-once machinery, shared by every job of a worker process.
@@ -193,11 +194,12 @@ struct Stored {
     result: OkraResult,
 }
 
-/// [`Stored`] as it is written (borrowed: no copy of the profile).
+/// [`Stored`] as it is written: the answer's JSON text as the job returns it (serialised
+/// once, for the job's result and the store).
 #[derive(Serialize)]
 struct StoredRef<'a> {
     matcher: &'a str,
-    result: &'a OkraResult,
+    result: &'a RawValue,
 }
 
 impl PayOnce {
@@ -326,7 +328,7 @@ impl PayOnce {
 
     /// After the call: store the answer for reuse (`Some`), or leave the note that the charge
     /// is uncertain, or just release the lock.
-    pub async fn end(&self, lock: &Lock, settled: Settled) {
+    pub async fn end(&self, lock: &Lock, settled: Settled<'_>) {
         let (Some(account), Some(Batches { charges, .. })) = (self.account(), &self.batches) else {
             return;
         };
@@ -445,9 +447,10 @@ impl PayOnce {
 }
 
 /// How a paid call (or the lookup before it) ended, for the pay lock.
-pub enum Settled {
-    /// A profile: stored for reuse.
-    Answer(OkraResult),
+pub enum Settled<'a> {
+    /// A profile: stored for reuse. The job's [`OkraResult`] as the JSON text it returns
+    /// (`serde_json::value::to_raw_value(&result)`), so the answer is serialised once.
+    Answer(&'a RawValue),
     /// No answer came: the next job for the person looks first.
     Unsure,
     /// Nothing was paid for.
