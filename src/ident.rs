@@ -156,9 +156,9 @@ impl IndexKey {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            if !bytes[i].is_ascii_digit() {
-                i += 1;
-                continue;
+            i += next_digit(&bytes[i..]);
+            if i == bytes.len() {
+                break;
             }
             let start = i;
             while i < bytes.len() && bytes[i].is_ascii_digit() {
@@ -207,6 +207,20 @@ impl IndexKey {
         mac.update(value.trim().as_bytes());
         hex(&mac.finalize().into_bytes()[..16])
     }
+}
+
+/// Where the first ASCII digit of `b` is (`b.len()` when none is): 16 bytes at a time while
+/// none is among them, as most of an answer is letters and punctuation.
+fn next_digit(b: &[u8]) -> usize {
+    let skip = b
+        .chunks_exact(16)
+        .take_while(|c| !c.iter().fold(false, |any, b| any | b.is_ascii_digit()))
+        .count()
+        * 16;
+    skip + b[skip..]
+        .iter()
+        .position(u8::is_ascii_digit)
+        .unwrap_or(b.len() - skip)
 }
 
 /// How a scan knows the job's own number: by its keyed hash, or as typed.
@@ -304,6 +318,27 @@ mod tests {
         );
         // A label no reading of the run has (a customer id of 11 digits) leaves it in.
         assert_eq!(k.carried_besides_own(answer, "customer", "22234567890"), c);
+    }
+
+    #[test]
+    fn numbers_are_found_wherever_they_sit_in_the_text() {
+        // The scan skips 16 letters at a time: a number at, across or after a 16-byte
+        // boundary, or at either end, is found all the same.
+        for at in [0, 1, 5, 15, 16, 17, 31, 32, 33, 47] {
+            for tail in [0, 1, 15, 16, 40] {
+                let text = format!("{}0123456789{}", "x".repeat(at), "y".repeat(tail));
+                let b = text.as_bytes();
+                assert_eq!(next_digit(b), at, "{at} {tail}");
+                assert_eq!(next_digit(&b[at + 10..]), tail, "{at} {tail}");
+                let k = IndexKey::new("0123456789abcdef").unwrap();
+                assert_eq!(
+                    k.carried(&text),
+                    [k.hash(IdType::Nuban, "0123456789")],
+                    "{at} {tail}"
+                );
+            }
+        }
+        assert_eq!(next_digit(b""), 0);
     }
 
     #[test]

@@ -29,13 +29,14 @@
 //! pays Redis one round trip per batch, not two per job (`okra::pay_once`). Every key of a
 //! batch is the account's (`{acct:NAME}`), so a batch is one hash slot under Redis Cluster.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Value;
 
 use super::account::Account;
-use super::reply::{int, text};
+use super::reply::{int, text, text_ref};
 use super::scripts::SCRIPTS;
 use crate::error::{QueueError, Result};
 use crate::keys::AccountKeys;
@@ -148,7 +149,7 @@ impl Account {
             let a = begins[i];
             pipe.cmd("SET")
                 .arg(self.keys.reuse(a.kind, &a.person))
-                .arg(format!("run|{}", a.me))
+                .arg(["run|", &a.me].concat())
                 .arg("NX")
                 .arg("PX")
                 .arg(life_ms(a.lock))
@@ -318,11 +319,11 @@ impl Account {
         let mut out: Vec<Option<bool>> = vec![None; asks.len()];
         if let Some((exists, olds)) = settled.split_last() {
             let met = int(Some(exists))? > 0;
-            let olds: Vec<Option<String>> = olds
+            let olds: Vec<Option<Cow<'_, str>>> = olds
                 .iter()
                 .map(|v| match v {
                     Value::Nil => Ok(None),
-                    v => Ok(Some(text(Some(v))?)),
+                    v => Ok(Some(text_ref(v)?)),
                 })
                 .collect::<Result<_>>()?;
             let mut fix = Vec::new();
@@ -332,7 +333,7 @@ impl Account {
                 let mine = old.strip_prefix("run|") == Some(asks[i].me);
                 out[i] = Some(mine);
                 // Another job's lock goes back; anything else it replaced may go.
-                let other_lock = (old.starts_with("run|") && !mine).then_some(old.as_str());
+                let other_lock = (old.starts_with("run|") && !mine).then_some(&**old);
                 if other_lock.is_some() || met {
                     fix.push((i, stored, other_lock.unwrap_or("")));
                 }
@@ -383,13 +384,16 @@ impl Account {
             let a = &asks[i];
             let key = self.keys.reuse(a.kind, a.person);
             let ms = a.window.as_millis() as u64;
-            pipe.cmd("SET")
+            // Sized for the profile it carries: no regrowth while it is copied in.
+            let mut set = redis::Cmd::with_capacity(7, key.len() + value.len() + 32);
+            set.arg("SET")
                 .arg(&key)
                 .arg(value)
                 .arg("XX")
                 .arg("PX")
                 .arg(ms)
                 .arg("GET");
+            pipe.add_command(set);
             exists.arg(self.keys.erased(a.person));
             for h in &named[i] {
                 let set = self.keys.carries(h);

@@ -1,16 +1,26 @@
 //! Reading script and pipeline replies: text and numbers out of Redis values.
 
+use std::borrow::Cow;
+
 use redis::Value;
 
 use crate::error::{QueueError, Result};
 
 pub(super) fn text(v: Option<&Value>) -> Result<String> {
     match v {
-        Some(Value::BulkString(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
-        Some(Value::SimpleString(s)) => Ok(s.clone()),
-        Some(Value::VerbatimString { text, .. }) => Ok(text.clone()),
-        Some(Value::Int(n)) => Ok(n.to_string()),
-        Some(Value::Nil) => Ok(String::new()),
+        Some(v) => text_ref(v).map(Cow::into_owned),
+        None => Err(QueueError::Protocol("expected text, got None".into())),
+    }
+}
+
+/// [`text`], borrowed from the reply where it can be (no copy of a stored value to compare).
+pub(super) fn text_ref(v: &Value) -> Result<Cow<'_, str>> {
+    match v {
+        Value::BulkString(b) => Ok(String::from_utf8_lossy(b)),
+        Value::SimpleString(s) => Ok(Cow::Borrowed(s)),
+        Value::VerbatimString { text, .. } => Ok(Cow::Borrowed(text)),
+        Value::Int(n) => Ok(Cow::Owned(n.to_string())),
+        Value::Nil => Ok(Cow::Borrowed("")),
         other => Err(QueueError::Protocol(format!(
             "expected text, got {other:?}"
         ))),
