@@ -161,15 +161,18 @@ impl IndexKey {
                 break;
             }
             let start = i;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            let run = &text[start..i];
-            let types: &[IdType] = match run.len() {
+            i += bytes[i..]
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .unwrap_or(bytes.len() - i);
+            // Dates, times and other numbers of an answer are passed over without more work.
+            let types: &[IdType] = match i - start {
                 11 => &[IdType::Bvn, IdType::Nin],
                 10 => &[IdType::Nuban],
-                _ => &[],
+                _ => continue,
             };
+            // ASCII digits: both ends are character boundaries.
+            let run = &text[start..i];
             if let Own::Plain(label, number) = own
                 && run == number
                 && types.iter().any(|t| t.as_str() == label)
