@@ -384,6 +384,15 @@ impl Rows {
             self.mean(on.name, |f| f.worker_us) / self.mean(base.name, |f| f.worker_us),
         )
     }
+
+    /// What `on` adds to `base` per job, µs of Redis and of worker CPU: a ratio also moves
+    /// with the base, this does not.
+    fn added(&self, on: &Mode, base: &Mode) -> (f64, f64) {
+        (
+            self.mean(on.name, |f| f.redis_us) - self.mean(base.name, |f| f.redis_us),
+            self.mean(on.name, |f| f.worker_us) - self.mean(base.name, |f| f.worker_us),
+        )
+    }
 }
 
 /// `BENCH_OKRA_REUSE_ROUNDS=N`: the reuse check alone, `N` rounds of `reuse off`, `reuse off,
@@ -396,6 +405,7 @@ async fn reuse_rounds(
 ) -> anyhow::Result<()> {
     print_header();
     let mut ratios: [Vec<f64>; 4] = Default::default();
+    let mut added: [Vec<f64>; 4] = Default::default();
     for round in 0..rounds {
         let mut rows = Rows::default();
         for (k, mode) in [off, indexed, on, on, indexed, off].into_iter().enumerate() {
@@ -407,8 +417,11 @@ async fn reuse_rounds(
             let (redis, worker) = rows.ratios(on, base);
             ratios[2 * i].push(redis);
             ratios[2 * i + 1].push(worker);
+            let (redis_us, worker_us) = rows.added(on, base);
+            added[2 * i].push(redis_us);
+            added[2 * i + 1].push(worker_us);
             line += &format!(
-                " against {}: Redis {redis:.2}×, worker {worker:.2}×;",
+                " against {}: Redis {redis:.2}× ({redis_us:+.1} µs), worker {worker:.2}× ({worker_us:+.1} µs);",
                 base.name
             );
         }
@@ -426,8 +439,9 @@ async fn reuse_rounds(
     for (i, base) in [off, indexed].into_iter().enumerate() {
         let redis = median(&mut ratios[2 * i]);
         let worker = median(&mut ratios[2 * i + 1]);
+        let (redis_us, worker_us) = (median(&mut added[2 * i]), median(&mut added[2 * i + 1]));
         println!(
-            "reuse on / {} (median of {rounds} rounds): Redis {redis:.2}× (target ≤ 1.5×), worker CPU {worker:.2}× (target ≤ 1.10×)",
+            "reuse on / {} (median of {rounds} rounds): Redis {redis:.2}× (target ≤ 1.5×), worker CPU {worker:.2}× (target ≤ 1.10×); per job {redis_us:+.1} µs of Redis, {worker_us:+.1} µs of worker CPU",
             base.name
         );
     }
