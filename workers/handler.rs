@@ -119,30 +119,32 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Answe
             return Err(e);
         }
     };
-    let text = match answered(&result).map_err(unencodable) {
-        Ok(a) => a,
-        Err(e) => {
-            // The answer is lost here: one that came is now as uncertain as one that never
-            // did (this job's next attempt and the person's next job look first).
-            let (settle, e) = match kept {
-                // Now: the latest the call can have started.
-                Kept::Answer => (Settled::Unsure, e.uncertain_since(charge.now())),
-                _ => (settled(kept, None), e),
-            };
-            charge.settle(settle).await;
-            return Err(e);
-        }
+    // A result that does not serialise loses an answer that came: as uncertain as one that
+    // never did (this job's next attempt and the person's next job look first; now is the
+    // latest the call can have started).
+    let now = charge.now();
+    let lost = |e: serde_json::Error| match kept {
+        Kept::Answer => unencodable(e).uncertain_since(now),
+        _ => unencodable(e),
     };
     // Under `[match] keep_profile = false`, a job with a match request does not leave its
     // profile in the reuse store either (the lock is released as if nothing was paid for).
-    let keep = deps.matching.keeps_profile(job.match_request());
+    let keep = matches!(kept, Kept::Answer) && deps.matching.keeps_profile(job.match_request());
+    // The answer as it came, serialised only when it is kept: for the store and, without a
+    // match request, as the job's result too.
+    let stored = match keep.then(|| answered(&result)).transpose() {
+        Ok(stored) => stored,
+        Err(e) => {
+            charge.settle(Settled::Unsure).await;
+            return Err(lost(e));
+        }
+    };
     charge
-        .settle(settled(kept, keep.then_some(&*text.text)))
+        .settle(settled(kept, stored.as_ref().map(|a| &*a.text)))
         .await;
-    match job.match_request() {
-        // Without a match request the result is the answer as it is.
-        None => Ok(text),
-        Some(_) => answered(&answer_match(job, deps, result)).map_err(unencodable),
+    match (stored, job.match_request()) {
+        (Some(text), None) => Ok(text),
+        _ => answered(&answer_match(job, deps, result)).map_err(lost),
     }
 }
 
