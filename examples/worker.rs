@@ -12,11 +12,10 @@ use okra_queue::okra::pay_once::{Begin, PayOnce, Settled};
 use okra_queue::okra::{OkraJob, OkraResult, OkraSettings};
 use okra_queue::queue::events::Since;
 use okra_queue::rdb::AccountLimit;
-use serde_json::value::{RawValue, to_raw_value};
-
 use okra_queue::{
     EnqueueOptions, JobContext, JobError, Queue, QueueConfig, RedisSettings, WorkerOptions,
 };
+use serde_json::value::{RawValue, to_raw_value};
 
 /// Pays once with the library's unit: reuse within the window, one paid call per person at a
 /// time, the budget and rate slots given back on every path that does not pay. The call

@@ -385,15 +385,16 @@ impl Account {
             let key = self.keys.reuse(a.kind, a.person);
             let ms = a.window.as_millis() as u64;
             // Sized for the profile it carries: no regrowth while it is copied in.
-            let mut set = redis::Cmd::with_capacity(7, key.len() + value.len() + 32);
-            set.arg("SET")
+            let mut store = redis::Cmd::with_capacity(7, key.len() + value.len() + 32);
+            store
+                .arg("SET")
                 .arg(&key)
                 .arg(value)
                 .arg("XX")
                 .arg("PX")
                 .arg(ms)
                 .arg("GET");
-            pipe.add_command(set);
+            pipe.add_command(store);
             exists.arg(self.keys.erased(a.person));
             for h in &named[i] {
                 let set = self.keys.carries(h);

@@ -335,8 +335,8 @@ impl PayOnce {
         let mut carried = Vec::new();
         let stored = match &settled {
             Settled::Answer(result) => {
-                // Sized for a typical profile: no regrowth while it is written.
-                let mut buf = Vec::with_capacity(1024);
+                // Sized for what it wraps: no regrowth while it is written.
+                let mut buf = Vec::with_capacity(result.get().len() + lock.matcher.len() + 32);
                 let stored = StoredRef {
                     matcher: &lock.matcher,
                     result,
