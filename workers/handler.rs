@@ -26,6 +26,8 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use okra_queue::okra::pay_once::{Begin, Charge, PayOnce, Settled, receipt_credits};
 
+use crate::answer::{Answered, Kept, answered, settled, unencodable};
+
 /// What every job needs.
 pub struct Deps {
     /// The providers, in `[provider] order` (Okra alone without one), and their health.
@@ -73,25 +75,6 @@ pub async fn run(
     }
     spans::outcome(&process, out.as_ref().err().map(|e| e.class()));
     out.map(|a| a.text).map_err(Into::into)
-}
-
-/// A job's [`OkraResult`] as the JSON text it returns: serialised once, for the job's result
-/// and (with reuse on) the profile kept for reuse.
-struct Answered {
-    text: Box<RawValue>,
-    /// `"source": "reuse"`.
-    reused: bool,
-}
-
-/// What an attempt leaves for the person's pay lock (see [`Settled`]).
-#[derive(Clone, Copy)]
-enum Kept {
-    /// The attempt's `Ok` result is a paid (or looked-up) answer: kept for reuse.
-    Answer,
-    /// No answer came: the next job for the person looks first.
-    Unsure,
-    /// Nothing was paid for.
-    Nothing,
 }
 
 async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Answered, JobError> {
@@ -146,30 +129,6 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Answe
         (Some(text), None) => Ok(text),
         _ => answered(&answer_match(job, deps, result)).map_err(lost),
     }
-}
-
-/// The pay lock's settle for what the attempt `kept`; `answer` is its result's text when the
-/// answer may be kept for reuse.
-fn settled(kept: Kept, answer: Option<&RawValue>) -> Settled<'_> {
-    match (kept, answer) {
-        (Kept::Answer, Some(text)) => Settled::Answer(text),
-        // An answer that cannot be kept: nothing to look for, it came.
-        (Kept::Answer, None) | (Kept::Nothing, _) => Settled::Nothing,
-        (Kept::Unsure, _) => Settled::Unsure,
-    }
-}
-
-/// The job's result as the text it returns.
-fn answered(result: &OkraResult) -> serde_json::Result<Answered> {
-    Ok(Answered {
-        text: serde_json::value::to_raw_value(result)?,
-        reused: result.source == "reuse",
-    })
-}
-
-/// A result that does not serialize; not the serializer's message, which could quote a value.
-fn unencodable(_: serde_json::Error) -> JobError {
-    JobError::retryable("result_encoding", "the job's result does not serialize")
 }
 
 /// The answer to the job's match request, from the profile; under `[match]

@@ -1,6 +1,7 @@
 //! okra-worker: runs Okra identity jobs from the queue. Start as many as you like, on as many
 //! machines as you like; they share the queue, the rate limit and the dead letters in Redis.
 
+mod answer;
 mod handler;
 mod metrics;
 mod probes;
