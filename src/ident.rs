@@ -4,6 +4,10 @@
 //! (`queue.index_key`). Someone who can read Redis but lacks the key learns nothing from the
 //! index; an 11-digit BVN is too small a space to protect with a plain hash.
 
+mod runs;
+
+use std::ops::Range;
+
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -153,23 +157,12 @@ impl IndexKey {
 
     fn scan(&self, text: &str, own: Own<'_>) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            i += next_digit(&bytes[i..]);
-            if i == bytes.len() {
-                break;
-            }
-            let start = i;
-            i += bytes[i..]
-                .iter()
-                .position(|b| !b.is_ascii_digit())
-                .unwrap_or(bytes.len() - i);
-            // Dates, times and other numbers of an answer are passed over without more work.
-            let types: &[IdType] = match i - start {
-                11 => &[IdType::Bvn, IdType::Nin],
-                10 => &[IdType::Nuban],
-                _ => continue,
+        // Dates, times and other numbers of an answer are passed over without any work.
+        for Range { start, end: i } in runs::id_runs(text.as_bytes()) {
+            let types: &[IdType] = if i - start == 11 {
+                &[IdType::Bvn, IdType::Nin]
+            } else {
+                &[IdType::Nuban]
             };
             // ASCII digits: both ends are character boundaries.
             let run = &text[start..i];
@@ -181,19 +174,17 @@ impl IndexKey {
             }
             // Hashed one reading at a time: the job's own number (the common match) stops at
             // its first reading instead of paying for the others.
-            let mut readings: Vec<String> = Vec::with_capacity(types.len());
+            let mark = out.len();
             for ty in types {
                 let h = self.hash(*ty, run);
                 if let Own::Hash(Some(own)) = own
                     && own == h
                 {
-                    readings.clear();
+                    // None of this run's readings: it is the job's own number.
+                    out.truncate(mark);
                     break;
                 }
-                readings.push(h);
-            }
-            for h in readings {
-                if !out.contains(&h) {
+                if !out[..mark].contains(&h) {
                     out.push(h);
                 }
             }
@@ -210,20 +201,6 @@ impl IndexKey {
         mac.update(value.trim().as_bytes());
         hex(&mac.finalize().into_bytes()[..16])
     }
-}
-
-/// Where the first ASCII digit of `b` is (`b.len()` when none is): 16 bytes at a time while
-/// none is among them, as most of an answer is letters and punctuation.
-fn next_digit(b: &[u8]) -> usize {
-    let skip = b
-        .chunks_exact(16)
-        .take_while(|c| !c.iter().fold(false, |any, b| any | b.is_ascii_digit()))
-        .count()
-        * 16;
-    skip + b[skip..]
-        .iter()
-        .position(u8::is_ascii_digit)
-        .unwrap_or(b.len() - skip)
 }
 
 /// How a scan knows the job's own number: by its keyed hash, or as typed.
@@ -262,12 +239,12 @@ pub fn idem_hash(key: Option<&IndexKey>, idem: &str) -> String {
 /// Lower-case hex of `bytes`.
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
+    let mut out = vec![0; 2 * bytes.len()];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
-    out
+    String::from_utf8(out).expect("hex digits are ASCII")
 }
 
 impl std::fmt::Debug for IndexKey {
@@ -325,15 +302,12 @@ mod tests {
 
     #[test]
     fn numbers_are_found_wherever_they_sit_in_the_text() {
-        // The scan skips 16 letters at a time: a number at, across or after a 16-byte
-        // boundary, or at either end, is found all the same.
-        for at in [0, 1, 5, 15, 16, 17, 31, 32, 33, 47] {
-            for tail in [0, 1, 15, 16, 40] {
+        // The scan reads 64 bytes at a time: a number at, across or after a block's boundary,
+        // or at either end, is found all the same (runs.rs tests the runs themselves).
+        let k = IndexKey::new("0123456789abcdef").unwrap();
+        for at in [0, 1, 15, 16, 54, 55, 63, 64, 65, 127] {
+            for tail in [0, 1, 15, 16, 64] {
                 let text = format!("{}0123456789{}", "x".repeat(at), "y".repeat(tail));
-                let b = text.as_bytes();
-                assert_eq!(next_digit(b), at, "{at} {tail}");
-                assert_eq!(next_digit(&b[at + 10..]), tail, "{at} {tail}");
-                let k = IndexKey::new("0123456789abcdef").unwrap();
                 assert_eq!(
                     k.carried(&text),
                     [k.hash(IdType::Nuban, "0123456789")],
@@ -341,7 +315,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(next_digit(b""), 0);
+        assert!(k.carried("").is_empty());
     }
 
     #[test]

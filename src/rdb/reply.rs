@@ -16,7 +16,10 @@ pub(super) fn text(v: Option<&Value>) -> Result<String> {
 /// [`text`], borrowed from the reply where it can be (no copy of a stored value to compare).
 pub(super) fn text_ref(v: &Value) -> Result<Cow<'_, str>> {
     match v {
-        Value::BulkString(b) => Ok(String::from_utf8_lossy(b)),
+        // Checked the fast way first: a lossy read of valid text costs several times more.
+        Value::BulkString(b) => {
+            Ok(std::str::from_utf8(b).map_or_else(|_| String::from_utf8_lossy(b), Cow::Borrowed))
+        }
         Value::SimpleString(s) => Ok(Cow::Borrowed(s)),
         Value::VerbatimString { text, .. } => Ok(Cow::Borrowed(text)),
         Value::Int(n) => Ok(Cow::Owned(n.to_string())),
