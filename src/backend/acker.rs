@@ -35,6 +35,8 @@ struct Unconfirmed {
 
 pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckMsg>) {
     let mut batch: Vec<OutcomeEntry> = Vec::with_capacity(MAX_BATCH);
+    // What the batch's handlers left to finish before their outcomes are written.
+    let mut after: Vec<BoxFuture<'static, ()>> = Vec::new();
     let mut flushes = Vec::new();
     let linger = inner.opts.ack_linger;
     // An idle acker still goes round every poll interval, so `/healthz` can tell idle from stuck.
@@ -94,7 +96,10 @@ pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckM
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
-                AckMsg::Outcome(e) => batch.push(*e),
+                AckMsg::Outcome(e, then) => {
+                    batch.push(*e);
+                    after.extend(then);
+                }
                 AckMsg::Flush(tx) => flushes.push(tx),
             }
             next = if batch.len() >= MAX_BATCH {
@@ -111,6 +116,10 @@ pub(crate) async fn acker(inner: Arc<WorkerProcess>, mut rx: mpsc::Receiver<AckM
             } else {
                 None
             };
+        }
+        if !after.is_empty() {
+            // Usually done already: they went out while the batch gathered.
+            futures::future::join_all(after.drain(..)).await;
         }
         if !batch.is_empty() {
             let started = std::time::Instant::now();

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use apalis_core::task::{Task, from_request::FromRequest};
+use futures::future::BoxFuture;
 
 use crate::job::{Failure, JobMeta, Lease};
 
@@ -30,9 +31,27 @@ pub struct JobContext {
     /// The upstream account's rate-limit slot taken for this run's call (when the queue has an
     /// account with a limit). Give it back with [`crate::Queue::give_back`] if no call is made.
     pub slot: Option<String>,
-    /// The attempt's span, given by the handler ([`JobContext::trace_under`]); the backend
-    /// takes it once the handler has returned. Shared by the context's clones.
-    pub(crate) span: Arc<Mutex<Option<tracing::Span>>>,
+    /// What the handler leaves for its outcome ([`JobContext::trace_under`],
+    /// [`JobContext::record_after`]); the backend takes it once the handler has returned.
+    /// Shared by the context's clones.
+    pub(crate) attached: Arc<Mutex<Attached>>,
+}
+
+/// What a handler leaves with its outcome: the span its decision goes under, and what must
+/// finish before the outcome is written.
+#[derive(Default)]
+pub(crate) struct Attached {
+    pub(crate) span: Option<tracing::Span>,
+    pub(crate) after: Vec<BoxFuture<'static, ()>>,
+}
+
+impl std::fmt::Debug for Attached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attached")
+            .field("span", &self.span)
+            .field("after", &self.after.len())
+            .finish()
+    }
 }
 
 impl JobContext {
@@ -53,13 +72,27 @@ impl JobContext {
     /// backend holds it until the outcome is decided, so it ends after them. Without it they
     /// are linked to the job's stored trace context.
     pub fn trace_under(&self, span: &tracing::Span) {
-        *self.span.lock().unwrap_or_else(|p| p.into_inner()) = Some(span.clone());
+        self.attached().span = Some(span.clone());
     }
 
-    /// The span given with [`JobContext::trace_under`], taken (so no clone of the context
-    /// keeps it open).
-    pub(crate) fn take_span(&self) -> Option<tracing::Span> {
-        self.span.lock().unwrap_or_else(|p| p.into_inner()).take()
+    /// Writes this attempt's outcome only once `done` has finished, without the handler
+    /// waiting for it: for writes that must be in Redis before anyone sees the job finished
+    /// (the reuse store's profile, [`crate::okra::pay_once::Charge::settle`]), while the
+    /// handler returns and its concurrency slot takes the next job. The outcome waits for
+    /// `done` however long it takes: give it a future that ends (a Redis call does, with an
+    /// error when Redis cannot be reached).
+    pub fn record_after(&self, done: impl Future<Output = ()> + Send + 'static) {
+        self.attached().after.push(Box::pin(done));
+    }
+
+    /// What [`JobContext::trace_under`] and [`JobContext::record_after`] left, taken (so no
+    /// clone of the context keeps the span open).
+    pub(crate) fn take_attached(&self) -> Attached {
+        std::mem::take(&mut *self.attached())
+    }
+
+    fn attached(&self) -> std::sync::MutexGuard<'_, Attached> {
+        self.attached.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Redis server time now (ms), from the claim's time and this process's monotonic clock.

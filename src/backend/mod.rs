@@ -235,7 +235,7 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
                             max_attempts: meta.budget(fleet_max),
                             meta: Arc::new(meta),
                             lease: job.lease.clone(),
-                            span: Arc::default(),
+                            attached: Arc::default(),
                         };
                         tasks.push(
                             TaskBuilder::new(args)
@@ -268,12 +268,12 @@ impl<Args: DeserializeOwned + Send + 'static> RedisBackend<Args> {
             for (job, meta, problem) in buried {
                 let outcome = invalid_payload(problem, split_record(&job.record).1);
                 inner
-                    .record(job.lease, meta.as_ref(), job.attempts, now, None, outcome, None)
+                    .record(job.lease, meta.as_ref(), job.attempts, now, None, outcome, Default::default())
                     .await;
             }
             for (job, meta, why) in unreadable {
                 inner
-                    .record(job.lease, meta.as_ref(), job.attempts, now, None, unreadable_payload(why), None)
+                    .record(job.lease, meta.as_ref(), job.attempts, now, None, unreadable_payload(why), Default::default())
                     .await;
             }
             Ok(Claimed::Tasks(tasks))

@@ -115,8 +115,9 @@ where
             };
             if let Some(ctx) = ctx {
                 let now = ctx.redis_now_ms();
-                // Held until the decision's span is made under it.
-                let attempt_span = ctx.take_span();
+                // The span is held until the decision's span is made under it; what the
+                // handler left to finish goes to the acker with the outcome.
+                let attached = ctx.take_attached();
                 inner
                     .record(
                         ctx.lease.clone(),
@@ -125,7 +126,7 @@ where
                         now,
                         Some(started.elapsed()),
                         outcome,
-                        attempt_span,
+                        attached,
                     )
                     .await;
                 held.fetch_sub(1, Ordering::Relaxed);

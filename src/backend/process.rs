@@ -7,10 +7,12 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use super::context::Attached;
 use super::lease::HeldLeases;
 use super::liveness::{Liveness, Loop};
 use super::options::WorkerOptions;
@@ -23,9 +25,10 @@ use crate::queue::Queue;
 use crate::rdb::{MAX_BATCH, OutcomeEntry, Transition};
 use crate::telemetry::decision::{self, Decided, Under};
 
-/// What the acker is sent: an outcome to write, or a request to report once all before it are.
+/// What the acker is sent: an outcome to write (once what its handler left to finish has,
+/// [`crate::JobContext::record_after`]), or a request to report once all before it are.
 pub(crate) enum AckMsg {
-    Outcome(Box<OutcomeEntry>),
+    Outcome(Box<OutcomeEntry>, Vec<BoxFuture<'static, ()>>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -73,8 +76,9 @@ impl WorkerProcess {
     }
 
     /// Records an ended attempt through the policy's one entrance ([`record::attempt`]);
-    /// the acker writes it. `meta` is `None` for a record that does not decode; the decision's
-    /// span goes under `attempt_span` (the handler's, if it gave one).
+    /// the acker writes it once what the handler left to finish has. `meta` is `None` for a
+    /// record that does not decode; the decision's span goes under the handler's span, if it
+    /// gave one.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn record(
         &self,
@@ -84,8 +88,12 @@ impl WorkerProcess {
         now: u64,
         ran: Option<Duration>,
         outcome: Outcome,
-        attempt_span: Option<tracing::Span>,
+        attached: Attached,
     ) {
+        let Attached {
+            span: attempt_span,
+            after,
+        } = attached;
         let policy = &self.queue.cfg.retry;
         let a = Attempt::of(
             lease,
@@ -109,7 +117,7 @@ impl WorkerProcess {
             let _entered = attempt_span.as_ref().map(tracing::Span::enter);
             drop(self.trace_decision(&entry, now, under));
         }
-        self.send(entry).await;
+        self.send(entry, after).await;
     }
 
     /// The span of the decision `entry` carries (a retry scheduled, a dead letter); none for a
@@ -142,7 +150,7 @@ impl WorkerProcess {
     pub(crate) async fn release(&self, leases: Vec<Lease>) {
         for lease in leases {
             let entry = record::release(lease, &self.node);
-            self.send(entry).await;
+            self.send(entry, Vec::new()).await;
         }
     }
 
@@ -162,11 +170,11 @@ impl WorkerProcess {
         }
     }
 
-    async fn send(&self, entry: OutcomeEntry) {
+    async fn send(&self, entry: OutcomeEntry, after: Vec<BoxFuture<'static, ()>>) {
         self.leases.finishing(&entry.lease);
         if self
             .acker
-            .send(AckMsg::Outcome(Box::new(entry)))
+            .send(AckMsg::Outcome(Box::new(entry), after))
             .await
             .is_err()
         {

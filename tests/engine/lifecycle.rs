@@ -29,6 +29,28 @@ async fn enqueue_run_complete_with_result() {
 }
 
 #[tokio::test]
+async fn an_outcome_is_written_after_what_its_handler_left_to_finish() {
+    let server = RedisServer::start();
+    let queue = setup(&server, "after").await;
+    let fleet = fleet(&queue).await;
+    let started = Instant::now();
+    let job = queue
+        .enqueue(&probe("after", 400), EnqueueOptions::default())
+        .await
+        .unwrap();
+    // The handler returns at once; the job is finished only once its future has.
+    let done = ends_in(&queue, &job.id, JobState::Completed, String::new).await;
+    assert!(
+        AFTER_DONE.lock().unwrap().contains(&job.id),
+        "completed before the future it was left ended"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(done.result.unwrap(), "handed off");
+    assert_eq!(done.attempts, 1);
+    fleet.stop().await;
+}
+
+#[tokio::test]
 async fn invalid_jobs_are_refused_and_nothing_is_written() {
     let server = RedisServer::start();
     let queue = setup(&server, "refuse").await;

@@ -58,6 +58,9 @@ fn probe(mode: &str, n: u64) -> Probe {
     }
 }
 
+/// The jobs whose `record_after` future (mode `after`) has finished.
+static AFTER_DONE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 async fn handler(job: Probe, ctx: JobContext) -> Result<serde_json::Value, BoxDynError> {
     match job.mode.as_str() {
         "ok" => Ok(serde_json::json!({ "double": job.n * 2, "attempt": ctx.attempt })),
@@ -92,6 +95,15 @@ async fn handler(job: Probe, ctx: JobContext) -> Result<serde_json::Value, BoxDy
         }
         "until_requeued" => {
             Ok(serde_json::json!({ "requeues": ctx.meta.requeues, "attempt": ctx.attempt }))
+        }
+        // Leaves a future that ends after `n` ms for the engine to finish before the outcome.
+        "after" => {
+            let id = ctx.id().to_string();
+            ctx.record_after(async move {
+                tokio::time::sleep(Duration::from_millis(job.n)).await;
+                AFTER_DONE.lock().unwrap().push(id);
+            });
+            Ok(serde_json::json!("handed off"))
         }
         "panic" if ctx.attempt == 1 => panic!("boom"),
         "panic" => Ok(serde_json::json!("recovered")),
