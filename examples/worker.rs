@@ -44,7 +44,8 @@ async fn verify(
     let result = OkraResult::found("/products/kyc/bvn-verify", profile);
     // Serialised once: the job's result and the profile kept for reuse.
     let text = to_raw_value(&result)?;
-    charge.settle(Settled::Answer(&text)).await;
+    // Stored before the job shows finished, without this job waiting for it.
+    ctx.record_after(charge.settle(Settled::Answer(&text)));
     Ok(text)
 }
 

@@ -272,8 +272,13 @@ impl AccountKeys {
     /// (`profile|<keyed hashes of the others it names>|<value>`; a bare value when written
     /// by an earlier version).
     pub fn reuse(&self, kind: &str, person: &str) -> String {
-        // Joined, not formatted: built for every job on the reuse store's hot path.
-        [&self.prefix, "reuse:", kind, ":", person].concat()
+        self.reuse_parts(kind, person).into_string()
+    }
+
+    /// [`Self::reuse`] as its parts: written straight into a command on the reuse store's hot
+    /// path (every job, twice), never joined into a `String` of its own.
+    pub fn reuse_parts<'a>(&'a self, kind: &'a str, person: &'a str) -> Joined<'a, 5> {
+        Joined([&self.prefix, "reuse:", kind, ":", person])
     }
 
     /// Where an earlier version kept a person's pay lock (`run|…`) or its note (`unsure|…`):
@@ -343,7 +348,12 @@ impl AccountKeys {
     /// Present (with a TTL) after a person was erased: no answer that arrives later may store
     /// their profile for reuse again.
     pub fn erased(&self, person: &str) -> String {
-        [&self.prefix, "erased:", person].concat()
+        self.erased_parts(person).into_string()
+    }
+
+    /// [`Self::erased`] as its parts (see [`Self::reuse_parts`]).
+    pub fn erased_parts<'a>(&'a self, person: &'a str) -> Joined<'a, 3> {
+        Joined([&self.prefix, "erased:", person])
     }
 }
 
@@ -402,8 +412,54 @@ pub fn glob_escape(s: &str) -> String {
     out
 }
 
+/// A key or value made of parts: a command argument written piece by piece into the command
+/// (no `String` is built for it), or one `String` with [`Joined::into_string`].
+#[derive(Clone, Copy)]
+pub struct Joined<'a, const N: usize>(pub [&'a str; N]);
+
+impl<const N: usize> Joined<'_, N> {
+    pub fn into_string(self) -> String {
+        self.0.concat()
+    }
+}
+
+impl<const N: usize> redis::ToRedisArgs for Joined<'_, N> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        // Joined on the stack (keys are short), written into the command in one piece.
+        let mut buf = [0u8; 256];
+        let len = self.0.iter().map(|p| p.len()).sum::<usize>();
+        if len > buf.len() {
+            return out.write_arg(self.0.concat().as_bytes());
+        }
+        let mut at = 0;
+        for part in self.0 {
+            buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+            at += part.len();
+        }
+        out.write_arg(&buf[..len]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn joined_parts_are_one_argument_as_if_joined() {
+        let long = "x".repeat(300);
+        for parts in [
+            ["okq:", "{acct:a}:", "reuse:"],
+            ["", "", ""],
+            ["a", &long, "b"],
+        ] {
+            let joined = parts.concat();
+            let mut by_parts = redis::cmd("SET");
+            by_parts.arg(Joined(parts)).arg(1);
+            let mut whole = redis::cmd("SET");
+            whole.arg(&joined).arg(1);
+            assert_eq!(by_parts.get_packed_command(), whole.get_packed_command());
+            assert_eq!(Joined(parts).into_string(), joined);
+        }
+    }
+
     use super::*;
 
     #[test]

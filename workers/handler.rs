@@ -98,7 +98,7 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Answe
     let result = match result {
         Ok(result) => result,
         Err(e) => {
-            charge.settle(settled(kept, None)).await;
+            ctx.record_after(charge.settle(settled(kept, None)));
             return Err(e);
         }
     };
@@ -118,13 +118,13 @@ async fn run_inner(job: &OkraJob, ctx: &JobContext, deps: &Deps) -> Result<Answe
     let stored = match keep.then(|| answered(&result)).transpose() {
         Ok(stored) => stored,
         Err(e) => {
-            charge.settle(Settled::Unsure).await;
+            ctx.record_after(charge.settle(Settled::Unsure));
             return Err(lost(e));
         }
     };
-    charge
-        .settle(settled(kept, stored.as_ref().map(|a| &*a.text)))
-        .await;
+    // Settled before the outcome is written (a job shown finished has stored its profile),
+    // without this job waiting for it.
+    ctx.record_after(charge.settle(settled(kept, stored.as_ref().map(|a| &*a.text))));
     match (stored, job.match_request()) {
         (Some(text), None) => Ok(text),
         _ => answered(&answer_match(job, deps, result)).map_err(lost),

@@ -39,7 +39,7 @@ use super::account::Account;
 use super::reply::{int, text, text_ref};
 use super::scripts::SCRIPTS;
 use crate::error::{QueueError, Result};
-use crate::keys::AccountKeys;
+use crate::keys::{AccountKeys, Joined};
 
 /// Before a paid call for one person: what [`Account::charge_begin_many`] is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,11 +129,17 @@ impl Account {
             named.push(others(a)?);
         }
         // The settles a plain `SET XX` can store, each with the entry it stores.
-        let stores: Vec<(usize, String)> = ends
+        let stores: Vec<(usize, Entry)> = ends
             .iter()
             .enumerate()
             .filter_map(|(i, a)| match a.end {
-                End::Paid(v) if !a.window.is_zero() => Some((i, entry(&named[i], v))),
+                End::Paid(value) if !a.window.is_zero() => Some((
+                    i,
+                    Entry {
+                        named: &named[i],
+                        value,
+                    },
+                )),
                 _ => None,
             })
             .collect();
@@ -148,8 +154,8 @@ impl Account {
         for &i in &takes {
             let a = begins[i];
             pipe.cmd("SET")
-                .arg(self.keys.reuse(a.kind, &a.person))
-                .arg(["run|", &a.me].concat())
+                .arg(self.keys.reuse_parts(a.kind, &a.person))
+                .arg(Joined(["run|", &a.me]))
                 .arg("NX")
                 .arg("PX")
                 .arg(life_ms(a.lock))
@@ -313,7 +319,7 @@ impl Account {
         &self,
         asks: &[EndAsk<'_>],
         named: &[Vec<&str>],
-        stores: &[(usize, String)],
+        stores: &[(usize, Entry<'_>)],
         settled: &[Value],
     ) -> Result<Vec<bool>> {
         let mut out: Vec<Option<bool>> = vec![None; asks.len()];
@@ -327,7 +333,7 @@ impl Account {
                 })
                 .collect::<Result<_>>()?;
             let mut fix = Vec::new();
-            for (&(i, ref stored), old) in stores.iter().zip(&olds) {
+            for (&(i, stored), old) in stores.iter().zip(&olds) {
                 // Nothing was there (the lock expired): the script decides.
                 let Some(old) = old else { continue };
                 let mine = old.strip_prefix("run|") == Some(asks[i].me);
@@ -361,9 +367,9 @@ impl Account {
         pipe: &mut redis::Pipeline,
         asks: &[EndAsk<'_>],
         named: &[Vec<&str>],
-        stores: &[(usize, String)],
+        stores: &[(usize, Entry<'_>)],
     ) -> Result<()> {
-        let ids: Vec<Option<&str>> = stores.iter().map(|(_, v)| sealed_key_id(v)).collect();
+        let ids: Vec<Option<&str>> = stores.iter().map(|(_, e)| e.sealed_key_id()).collect();
         let plaintext = ids.contains(&None);
         let mut sealed_by: Vec<&str> = ids.into_iter().flatten().collect();
         sealed_by.sort_unstable();
@@ -380,25 +386,25 @@ impl Account {
             }
         }
         let mut exists = redis::cmd("EXISTS");
-        for &(i, ref value) in stores {
+        for &(i, value) in stores {
             let a = &asks[i];
-            let key = self.keys.reuse(a.kind, a.person);
+            let key = self.keys.reuse_parts(a.kind, a.person);
             let ms = a.window.as_millis() as u64;
             // Sized for the profile it carries: no regrowth while it is copied in.
-            let mut store = redis::Cmd::with_capacity(7, key.len() + value.len() + 32);
+            let mut store = redis::Cmd::with_capacity(7, value.len() + 160);
             store
                 .arg("SET")
-                .arg(&key)
+                .arg(key)
                 .arg(value)
                 .arg("XX")
                 .arg("PX")
                 .arg(ms)
                 .arg("GET");
             pipe.add_command(store);
-            exists.arg(self.keys.erased(a.person));
+            exists.arg(self.keys.erased_parts(a.person));
             for h in &named[i] {
                 let set = self.keys.carries(h);
-                pipe.cmd("SADD").arg(&set).arg(&key).ignore();
+                pipe.cmd("SADD").arg(&set).arg(key).ignore();
                 // A new set gets the window; a set that lives longer keeps its TTL.
                 pipe.cmd("PEXPIRE").arg(&set).arg(ms).arg("NX").ignore();
                 pipe.cmd("PEXPIRE").arg(&set).arg(ms).arg("GT").ignore();
@@ -417,7 +423,7 @@ impl Account {
         &self,
         asks: &[EndAsk<'_>],
         named: &[Vec<&str>],
-        fix: &[(usize, &String, &str)],
+        fix: &[(usize, Entry<'_>, &str)],
     ) -> Result<()> {
         let mut inv = SCRIPTS.charge_fix.prepare_invoke();
         inv.key(self.keys.sealed());
@@ -496,18 +502,57 @@ impl Account {
 /// A stored profile's entry: `profile|<the keyed hashes it names>|<value>` (the hashes are hex,
 /// so the first two bars delimit them).
 fn entry(named: &[&str], value: &str) -> String {
-    let len = named.iter().map(|h| h.len() + 1).sum::<usize>();
-    let mut out = String::with_capacity(len + value.len() + 9);
-    out.push_str("profile|");
-    for (i, h) in named.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(h);
+    Entry { named, value }.text()
+}
+
+/// A stored profile's entry, `profile|<hashes of the others it names>|<value>`: written into
+/// the plain settle's `SET` piece by piece (the profile is copied once, into the command), and
+/// made into text only for the scripts of the rare cases.
+#[derive(Clone, Copy)]
+struct Entry<'a> {
+    named: &'a [&'a str],
+    value: &'a str,
+}
+
+impl<'a> Entry<'a> {
+    fn text(self) -> String {
+        let mut out = Vec::with_capacity(self.len());
+        self.write(&mut out);
+        String::from_utf8(out).expect("made of strings")
     }
-    out.push('|');
-    out.push_str(value);
-    out
+
+    fn len(self) -> usize {
+        let named = self.named.iter().map(|h| h.len()).sum::<usize>();
+        let spaces = self.named.len().saturating_sub(1);
+        "profile|".len() + named + spaces + 1 + self.value.len()
+    }
+
+    fn write(self, out: &mut impl std::io::Write) {
+        // Into memory: cannot fail.
+        let _ = out.write_all(b"profile|");
+        for (i, h) in self.named.iter().enumerate() {
+            if i > 0 {
+                let _ = out.write_all(b" ");
+            }
+            let _ = out.write_all(h.as_bytes());
+        }
+        let _ = out.write_all(b"|");
+        let _ = out.write_all(self.value.as_bytes());
+    }
+
+    /// The key id of a sealed value (`sealed1:<id>:…`); `None` for a plaintext one.
+    fn sealed_key_id(self) -> Option<&'a str> {
+        self.value
+            .strip_prefix("sealed1:")?
+            .split_once(':')
+            .map(|(id, _)| id)
+    }
+}
+
+impl redis::ToRedisArgs for Entry<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        self.write(&mut out.writer_for_next_arg());
+    }
 }
 
 /// A lock's or note's life in ms for Redis (`PX` refuses 0).
@@ -576,12 +621,29 @@ fn pairs(inv: &mut redis::ScriptInvocation<'_>, keys: &AccountKeys, named: &[&st
     }
 }
 
-/// The key id of a sealed stored entry (`profile|<hashes>|sealed1:<id>:…`); `None` for a
-/// plaintext one.
-fn sealed_key_id(entry: &str) -> Option<&str> {
-    let (_, value) = entry.strip_prefix("profile|")?.split_once('|')?;
-    value
-        .strip_prefix("sealed1:")?
-        .split_once(':')
-        .map(|(id, _)| id)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_written_as_its_text() {
+        for (named, value) in [
+            (&[][..], "{\"bvn\":1}"),
+            (&["ab12", "cd34"][..], "sealed1:k1:xyz"),
+        ] {
+            let e = Entry { named, value };
+            let text = e.text();
+            assert_eq!(text.len(), e.len());
+            let mut by_parts = redis::cmd("SET");
+            by_parts.arg(e);
+            let mut whole = redis::cmd("SET");
+            whole.arg(&text);
+            assert_eq!(by_parts.get_packed_command(), whole.get_packed_command());
+            assert_eq!(
+                e.sealed_key_id(),
+                value.strip_prefix("sealed1:").map(|_| "k1")
+            );
+        }
+        assert_eq!(entry(&["h"], "v"), "profile|h|v");
+    }
 }

@@ -200,10 +200,17 @@ impl Charge {
 
     /// Ends the charge: a profile is stored for reuse, an answer that never came leaves the
     /// note that makes the person's next job look first, anything else releases the lock.
-    /// Slots not spent go back.
-    pub async fn settle(mut self, settled: Settled<'_>) {
-        if let Some(lock) = self.lock.take() {
-            self.pay.end(&lock, settled).await;
+    /// Slots not spent go back. The settle goes with the pay-once unit's next round trip
+    /// whether or not the returned future is awaited; hand it to
+    /// [`JobContext::record_after`] instead, and the job's outcome is written once it is
+    /// settled without the handler waiting for it (a job shown finished has settled).
+    pub fn settle(mut self, settled: Settled<'_>) -> impl Future<Output = ()> + Send + use<> {
+        let lock = self.lock.take();
+        let sent = lock.map(|lock| self.pay.end(&lock, settled));
+        async move {
+            if let Some(settling) = sent {
+                settling.await;
+            }
         }
     }
 }
@@ -220,9 +227,8 @@ impl Drop for Charge {
         } else {
             Settled::Nothing
         };
-        let pay = self.pay.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { pay.end(&lock, settled).await });
+            rt.spawn(self.pay.end(&lock, settled));
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::queue::Queue;
 use crate::rdb::{Account, Begin as Reply, BeginAsk, End, EndAsk, Spent};
 use crate::seal::{self, Column, Place, Sealer};
 use batch::{Batcher, Call};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tracing::{debug, warn};
@@ -194,12 +194,29 @@ struct Stored {
     result: OkraResult,
 }
 
-/// [`Stored`] as it is written: the answer's JSON text as the job returns it (serialised
-/// once, for the job's result and the store).
-#[derive(Serialize)]
-struct StoredRef<'a> {
-    matcher: &'a str,
-    result: &'a RawValue,
+/// [`Stored`] as it is written, `{"matcher":…,"result":…}`: the answer's JSON text as the job
+/// returns it (serialised once, for the job's result and the store), copied in once.
+fn stored_text(matcher: &str, result: &RawValue) -> String {
+    // A bank code or nothing, as a rule: nothing to escape.
+    let plain = !matcher.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+    let escaped;
+    let matcher = if plain {
+        matcher
+    } else {
+        escaped = serde_json::to_string(matcher).expect("a string always serialises");
+        &escaped[1..escaped.len() - 1]
+    };
+    let mut out = String::with_capacity(matcher.len() + result.get().len() + 26);
+    for part in [
+        r#"{"matcher":""#,
+        matcher,
+        r#"","result":"#,
+        result.get(),
+        "}",
+    ] {
+        out.push_str(part);
+    }
+    out
 }
 
 impl PayOnce {
@@ -275,7 +292,15 @@ impl PayOnce {
             label,
             number: id.to_string(),
             matcher: matcher.to_string(),
-            me: format!("{}|{}|{}", self.queue.name(), ctx.lease.id, ctx.lease.token).into(),
+            me: [
+                self.queue.name(),
+                "|",
+                &ctx.lease.id,
+                "|",
+                &ctx.lease.token.to_string(),
+            ]
+            .concat()
+            .into(),
         })
     }
 
@@ -285,7 +310,8 @@ impl PayOnce {
         let (Some(account), Some(Batches { charges, .. })) = (self.account(), &self.batches) else {
             return Ok(Gate::Go { look_first: false });
         };
-        let started = Instant::now();
+        // Read when first told to wait: most begins never are.
+        let mut started: Option<Instant> = None;
         let mut nap = Duration::from_millis(20);
         loop {
             let ask = BeginAsk {
@@ -315,7 +341,7 @@ impl PayOnce {
                 }
                 Reply::Go { look_first } => return Ok(Gate::Go { look_first }),
                 Reply::Wait(left) => {
-                    if started.elapsed() >= self.wait {
+                    if started.get_or_insert_with(Instant::now).elapsed() >= self.wait {
                         return Ok(Gate::Busy);
                     }
                     debug!("another job is paying for this person; waiting for its answer");
@@ -327,43 +353,52 @@ impl PayOnce {
     }
 
     /// After the call: store the answer for reuse (`Some`), or leave the note that the charge
-    /// is uncertain, or just release the lock.
-    pub async fn end(&self, lock: &Lock, settled: Settled<'_>) {
-        let (Some(account), Some(Batches { charges, .. })) = (self.account(), &self.batches) else {
-            return;
+    /// is uncertain, or just release the lock. The settle is sent at once, with the next round
+    /// trip; the returned future is its reply (awaited, or handed to
+    /// [`crate::JobContext::record_after`]). A settle that fails is logged: the lock expires by
+    /// itself.
+    pub fn end(
+        &self,
+        lock: &Lock,
+        settled: Settled<'_>,
+    ) -> impl Future<Output = ()> + Send + use<> {
+        let sent = match (self.account(), &self.batches) {
+            (Some(account), Some(Batches { charges, .. })) => {
+                Some(charges.send(Ask::Settle(self.settle(account, lock, settled))))
+            }
+            _ => None,
         };
+        async move {
+            let replied = match sent {
+                None => return,
+                Some(Ok(reply)) => reply.await.map(drop),
+                Some(Err(e)) => Err(e),
+            };
+            if let Err(e) = replied {
+                warn!(error = %e, "could not settle the pay lock (it expires by itself)");
+            }
+        }
+    }
+
+    /// The settle [`Self::end`] sends.
+    fn settle(&self, account: &Account, lock: &Lock, settled: Settled<'_>) -> Settle {
         let mut carried = Vec::new();
         let stored = match &settled {
             Settled::Answer(result) => {
-                // Sized for what it wraps: no regrowth while it is written.
-                let mut buf = Vec::with_capacity(result.get().len() + lock.matcher.len() + 32);
-                let stored = StoredRef {
-                    matcher: &lock.matcher,
-                    result,
-                };
-                match serde_json::to_writer(&mut buf, &stored)
-                    .ok()
-                    .and_then(|()| String::from_utf8(buf).ok())
-                {
-                    Some(plain) => {
-                        // Whoever else the profile names can be erased out of it
-                        // (rdb/pay_locks.rs).
-                        if let Some(key) = &self.index_key {
-                            carried = key.carried_besides_own(&plain, lock.label, &lock.number);
-                        }
-                        let place = self.place(account, lock);
-                        match seal::seal(self.sealer.as_deref(), &place, &plain) {
-                            Cow::Owned(sealed) => Some(sealed),
-                            Cow::Borrowed(_) => Some(plain),
-                        }
-                    }
-                    // Nothing to keep: the lock is just released.
-                    None => None,
+                let plain = stored_text(&lock.matcher, result);
+                // Whoever else the profile names can be erased out of it (rdb/pay_locks.rs).
+                if let Some(key) = &self.index_key {
+                    carried = key.carried_besides_own(&plain, lock.label, &lock.number);
                 }
+                let place = self.place(account, lock);
+                Some(match seal::seal(self.sealer.as_deref(), &place, &plain) {
+                    Cow::Owned(sealed) => sealed,
+                    Cow::Borrowed(_) => plain,
+                })
             }
             Settled::Unsure | Settled::Nothing => None,
         };
-        let settle = Settle {
+        Settle {
             kind: lock.kind,
             person: lock.person.clone(),
             me: lock.me.clone(),
@@ -374,9 +409,6 @@ impl PayOnce {
             unsure_for: self.window.max(self.call),
             lock: self.call,
             carried,
-        };
-        if let Err(e) = charges.ask(Ask::Settle(settle)).await {
-            warn!(error = %e, "could not settle the pay lock (it expires by itself)");
         }
     }
 
@@ -491,5 +523,27 @@ mod tests {
             receipt_credits(&serde_json::json!({"receipt": {"amount": -1}})),
             0.0
         );
+    }
+
+    #[test]
+    fn the_stored_text_is_what_serde_writes_and_reads_back() {
+        #[derive(serde::Serialize)]
+        struct StoredRef<'a> {
+            matcher: &'a str,
+            result: &'a RawValue,
+        }
+        let result =
+            serde_json::value::to_raw_value(&serde_json::json!({"bvn": "22234567890"})).unwrap();
+        for matcher in ["", "044", "a \"quoted\" bank é", "back\\slash", "tab\there"] {
+            let text = stored_text(matcher, &result);
+            let want = serde_json::to_string(&StoredRef {
+                matcher,
+                result: &result,
+            })
+            .unwrap();
+            assert_eq!(text, want);
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(back["matcher"], matcher);
+        }
     }
 }
