@@ -27,13 +27,16 @@
 //! 200), `REDIS_URL` (default: a throwaway `redis-server` on a free port, emptied before each
 //! mode so each starts from the same state; a `REDIS_URL` server is never emptied),
 //! `BENCH_OKRA_REUSE_ROUNDS` (set: only the reuse check, that many rounds, and the median of
-//! their ratios).
+//! their ratios), `BENCH_OKRA_INSTRUCTIONS` (set: only the reuse check, as the worker's
+//! instructions per job counted by valgrind, that many rounds: `okra/instructions.rs`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "okra/instructions.rs"]
+mod instructions;
 
 use common::cpu::{
-    commandstats, env, memory_per_job, per_job, proc_cpu, queue_memory, redis_cpu,
+    commandstats, env, memory_per_job, per_job, proc_cpu, proc_sys_cpu, queue_memory, redis_cpu,
     reset_commandstats,
 };
 
@@ -57,6 +60,8 @@ struct Mode {
 struct Figures {
     jobs_per_s: f64,
     worker_us: f64,
+    /// Of `worker_us`, the kernel's (system calls).
+    worker_sys_us: f64,
     sandbox_us: f64,
     redis_us: f64,
     /// `INFO commandstats` of the run (empty where the server refuses `CONFIG RESETSTAT`).
@@ -72,6 +77,7 @@ async fn run(
     mode: &Mode,
     jobs: usize,
     concurrency: usize,
+    under: Vec<String>,
 ) -> anyhow::Result<Figures> {
     let name = format!("bench-okra-{n}");
     let mut cfg = QueueConfig::new(&name);
@@ -102,6 +108,7 @@ async fn run(
         concurrency,
         okra_timeout: "30s",
         env,
+        under,
         ..WorkerSpec::default()
     };
     let sandbox_before = proc_cpu(&sandbox.proc.pid().to_string());
@@ -123,9 +130,11 @@ async fn run(
     }
     let wall = started.elapsed().as_secs_f64();
     let worker_cpu = proc_cpu(&worker.pid().to_string());
+    let worker_sys = proc_sys_cpu(&worker.pid().to_string());
     let figures = Figures {
         jobs_per_s: jobs as f64 / wall,
         worker_us: worker_cpu * 1e6 / jobs as f64,
+        worker_sys_us: worker_sys * 1e6 / jobs as f64,
         sandbox_us: (proc_cpu(&sandbox.proc.pid().to_string()) - sandbox_before) * 1e6
             / jobs as f64,
         redis_us: (redis_cpu(url).await? - redis_before) * 1e6 / jobs as f64,
@@ -219,6 +228,10 @@ async fn main() -> anyhow::Result<()> {
         concurrency,
         flush: server.is_some(),
     };
+    let counted = env("BENCH_OKRA_INSTRUCTIONS", 0);
+    if counted > 0 {
+        return instructions::rounds(&ctx, counted, [&off, &indexed, &reuse_on]).await;
+    }
     let rounds = env("BENCH_OKRA_REUSE_ROUNDS", 0);
     if rounds > 0 {
         return reuse_rounds(&ctx, rounds, [&off, &indexed, &reuse_on]).await;
@@ -333,6 +346,18 @@ impl Runs<'_> {
     /// keyspace past a power of two pays for rehashing all of them. A `REDIS_URL` server is
     /// never emptied.
     async fn run(&self, n: usize, mode: &Mode) -> anyhow::Result<Figures> {
+        self.run_under(n, mode, self.jobs, Vec::new()).await
+    }
+
+    /// [`Runs::run`] with `jobs` jobs, the worker run under `under` (a program and its
+    /// arguments, before the worker's command line).
+    async fn run_under(
+        &self,
+        n: usize,
+        mode: &Mode,
+        jobs: usize,
+        under: Vec<String>,
+    ) -> anyhow::Result<Figures> {
         if self.flush {
             let mut conn = redis::Client::open(self.url)?
                 .get_multiplexed_async_connection()
@@ -340,15 +365,15 @@ impl Runs<'_> {
             let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await?;
         }
         let (dir, url, sandbox) = (self.dir, self.url, self.sandbox);
-        run(dir, n, url, sandbox, mode, self.jobs, self.concurrency).await
+        run(dir, n, url, sandbox, mode, jobs, self.concurrency, under).await
     }
 
     /// [`Runs::run`], its figures printed as a row under [`print_header`].
     async fn row(&self, n: usize, mode: &Mode) -> anyhow::Result<Figures> {
         let f = self.run(n, mode).await?;
         println!(
-            "{:<20} {:>10.0} {:>16.1} {:>16.1} {:>14.1}",
-            mode.name, f.jobs_per_s, f.worker_us, f.sandbox_us, f.redis_us
+            "{:<20} {:>10.0} {:>16.1} {:>11.1} {:>16.1} {:>14.1}",
+            mode.name, f.jobs_per_s, f.worker_us, f.worker_sys_us, f.sandbox_us, f.redis_us
         );
         Ok(f)
     }
@@ -356,8 +381,8 @@ impl Runs<'_> {
 
 fn print_header() {
     println!(
-        "{:<20} {:>10} {:>16} {:>16} {:>14}",
-        "mode", "jobs/s", "worker µs/job", "sandbox µs/job", "Redis µs/job"
+        "{:<20} {:>10} {:>16} {:>11} {:>16} {:>14}",
+        "mode", "jobs/s", "worker µs/job", "of it sys", "sandbox µs/job", "Redis µs/job"
     );
 }
 
@@ -420,8 +445,10 @@ async fn reuse_rounds(
             let (redis_us, worker_us) = rows.added(on, base);
             added[2 * i].push(redis_us);
             added[2 * i + 1].push(worker_us);
+            let sys_us =
+                rows.mean(on.name, |f| f.worker_sys_us) - rows.mean(base.name, |f| f.worker_sys_us);
             line += &format!(
-                " against {}: Redis {redis:.2}× ({redis_us:+.1} µs), worker {worker:.2}× ({worker_us:+.1} µs);",
+                " against {}: Redis {redis:.2}× ({redis_us:+.1} µs), worker {worker:.2}× ({worker_us:+.1} µs, of it {sys_us:+.1} in the kernel);",
                 base.name
             );
         }

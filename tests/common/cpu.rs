@@ -52,6 +52,17 @@ pub fn proc_cpu(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / clock_ticks()
 }
 
+/// The kernel's part of [`proc_cpu`] (stime): system calls, mostly the sockets' reads, writes
+/// and waits.
+pub fn proc_sys_cpu(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(12))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / clock_ticks()
+}
+
 fn clock_ticks() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {

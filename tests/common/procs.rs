@@ -200,6 +200,9 @@ pub struct WorkerSpec<'a> {
     pub okra_timeout: &'a str,
     /// Extra environment variables.
     pub env: Vec<(&'a str, String)>,
+    /// A program (and its arguments) the worker runs under: the bench's instruction counts
+    /// run it under valgrind.
+    pub under: Vec<String>,
 }
 
 impl Default for WorkerSpec<'_> {
@@ -215,6 +218,7 @@ impl Default for WorkerSpec<'_> {
             secret: "sk_test_never_logged_42",
             okra_timeout: "500ms",
             env: Vec::new(),
+            under: Vec::new(),
         }
     }
 }
@@ -237,7 +241,15 @@ pub fn start_worker(
         .replace("{drain_guard}", &spec.drain_guard.to_string())
         .replace("{okra_timeout}", spec.okra_timeout);
     std::fs::write(&config, text).expect("worker config");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_okra-worker"));
+    let worker = env!("CARGO_BIN_EXE_okra-worker");
+    let mut cmd = match spec.under.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(worker);
+            c
+        }
+        None => Command::new(worker),
+    };
     cmd.arg("--config")
         .arg(&config)
         .args(["--redis-url", redis_url, "--log-format", "json"])
