@@ -155,9 +155,12 @@ async fn main() -> anyhow::Result<()> {
     let (server, url) = common::cpu::bench_redis();
     let dir = tempfile::tempdir()?;
     let sandbox = Sandbox::start(dir.path(), &[]);
-    println!(
-        "okra end to end: {jobs} bvn_verify jobs (distinct people), one okra-worker at concurrency {concurrency}, okra-sandbox, redis {url}\n"
-    );
+    let counted = env("BENCH_OKRA_INSTRUCTIONS", 0);
+    if counted == 0 {
+        println!(
+            "okra end to end: {jobs} bvn_verify jobs (distinct people), one okra-worker at concurrency {concurrency}, okra-sandbox, redis {url}\n"
+        );
+    }
     let keys = dir.path().join("seal-keys");
     {
         use std::os::unix::fs::PermissionsExt;
@@ -228,7 +231,6 @@ async fn main() -> anyhow::Result<()> {
         concurrency,
         flush: server.is_some(),
     };
-    let counted = env("BENCH_OKRA_INSTRUCTIONS", 0);
     if counted > 0 {
         return instructions::rounds(&ctx, counted, [&off, &indexed, &reuse_on]).await;
     }

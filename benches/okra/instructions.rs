@@ -45,7 +45,9 @@ pub(super) async fn rounds(ctx: &Runs<'_>, rounds: usize, modes: [&Mode; 3]) -> 
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_JOBS);
     println!(
-        "worker instructions per job (valgrind cachegrind; runs of {jobs} and {} jobs, the difference over {jobs})\n",
+        "okra end to end, the reuse check: worker instructions per job (valgrind cachegrind; bvn_verify jobs for distinct people at concurrency {}, okra-sandbox, redis {}; runs of {jobs} and {} jobs, the difference over {jobs})\n",
+        ctx.concurrency,
+        ctx.url,
         2 * jobs
     );
     println!(
