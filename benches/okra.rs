@@ -36,8 +36,8 @@ mod common;
 mod instructions;
 
 use common::cpu::{
-    commandstats, env, memory_per_job, per_job, proc_cpu, proc_sys_cpu, queue_memory, redis_cpu,
-    reset_commandstats,
+    commandstats, env, median, memory_per_job, per_job, proc_cpu, proc_sys_cpu, queue_memory,
+    redis_cpu, reset_commandstats,
 };
 
 use std::path::Path;
@@ -456,15 +456,6 @@ async fn reuse_rounds(
         }
         println!("{line}");
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let m = v.len() / 2;
-        if v.len() % 2 == 1 {
-            v[m]
-        } else {
-            (v[m - 1] + v[m]) / 2.0
-        }
-    };
     for (i, base) in [off, indexed].into_iter().enumerate() {
         let redis = median(&mut ratios[2 * i]);
         let worker = median(&mut ratios[2 * i + 1]);

@@ -17,6 +17,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use super::common::cpu::median;
 use super::{Mode, Runs};
 
 const DEFAULT_JOBS: usize = 2_000;
@@ -139,14 +140,4 @@ fn read(path: &Path) -> anyhow::Result<(u64, u64)> {
     }
     let all = all.ok_or_else(|| anyhow::anyhow!("{}: no summary line", path.display()))?;
     Ok((all, sha))
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
 }

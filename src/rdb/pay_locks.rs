@@ -457,7 +457,10 @@ impl Account {
             pairs(&mut inv, &self.keys, &named[i]);
             inv.arg(a.me);
             match a.end {
-                End::Paid(v) => inv.arg("paid").arg(entry(&named[i], v)),
+                End::Paid(value) => inv.arg("paid").arg(Entry {
+                    named: &named[i],
+                    value,
+                }),
                 End::Unsure => inv.arg("unsure").arg(""),
                 End::Nothing => inv.arg("none").arg(""),
             };
@@ -501,13 +504,9 @@ impl Account {
 
 /// A stored profile's entry: `profile|<the keyed hashes it names>|<value>` (the hashes are hex,
 /// so the first two bars delimit them).
-fn entry(named: &[&str], value: &str) -> String {
-    Entry { named, value }.text()
-}
-
 /// A stored profile's entry, `profile|<hashes of the others it names>|<value>`: written into
-/// the plain settle's `SET` piece by piece (the profile is copied once, into the command), and
-/// made into text only for the scripts of the rare cases.
+/// the command (the plain settle's `SET`, or the scripts' arguments) piece by piece, so the
+/// profile is copied once, into the command.
 #[derive(Clone, Copy)]
 struct Entry<'a> {
     named: &'a [&'a str],
@@ -515,29 +514,11 @@ struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    fn text(self) -> String {
-        let mut out = Vec::with_capacity(self.len());
-        self.write(&mut out);
-        String::from_utf8(out).expect("made of strings")
-    }
-
+    /// Its length in bytes.
     fn len(self) -> usize {
         let named = self.named.iter().map(|h| h.len()).sum::<usize>();
         let spaces = self.named.len().saturating_sub(1);
         "profile|".len() + named + spaces + 1 + self.value.len()
-    }
-
-    fn write(self, out: &mut impl std::io::Write) {
-        // Into memory: cannot fail.
-        let _ = out.write_all(b"profile|");
-        for (i, h) in self.named.iter().enumerate() {
-            if i > 0 {
-                let _ = out.write_all(b" ");
-            }
-            let _ = out.write_all(h.as_bytes());
-        }
-        let _ = out.write_all(b"|");
-        let _ = out.write_all(self.value.as_bytes());
     }
 
     /// The key id of a sealed value (`sealed1:<id>:…`); `None` for a plaintext one.
@@ -551,7 +532,18 @@ impl<'a> Entry<'a> {
 
 impl redis::ToRedisArgs for Entry<'_> {
     fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
-        self.write(&mut out.writer_for_next_arg());
+        use std::io::Write as _;
+        let mut arg = out.writer_for_next_arg();
+        // Into the command's own buffer: cannot fail.
+        let _ = arg.write_all(b"profile|");
+        for (i, h) in self.named.iter().enumerate() {
+            if i > 0 {
+                let _ = arg.write_all(b" ");
+            }
+            let _ = arg.write_all(h.as_bytes());
+        }
+        let _ = arg.write_all(b"|");
+        let _ = arg.write_all(self.value.as_bytes());
     }
 }
 
@@ -627,23 +619,25 @@ mod tests {
 
     #[test]
     fn an_entry_is_written_as_its_text() {
-        for (named, value) in [
-            (&[][..], "{\"bvn\":1}"),
-            (&["ab12", "cd34"][..], "sealed1:k1:xyz"),
+        for (named, value, text) in [
+            (&[][..], "{\"bvn\":1}", "profile||{\"bvn\":1}"),
+            (
+                &["ab12", "cd34"][..],
+                "sealed1:k1:xyz",
+                "profile|ab12 cd34|sealed1:k1:xyz",
+            ),
         ] {
             let e = Entry { named, value };
-            let text = e.text();
-            assert_eq!(text.len(), e.len());
             let mut by_parts = redis::cmd("SET");
             by_parts.arg(e);
             let mut whole = redis::cmd("SET");
-            whole.arg(&text);
+            whole.arg(text);
             assert_eq!(by_parts.get_packed_command(), whole.get_packed_command());
+            assert_eq!(e.len(), text.len());
             assert_eq!(
                 e.sealed_key_id(),
                 value.strip_prefix("sealed1:").map(|_| "k1")
             );
         }
-        assert_eq!(entry(&["h"], "v"), "profile|h|v");
     }
 }
