@@ -82,7 +82,8 @@ fn shown_name(name: &str) -> String {
     }
 }
 
-/// The body axum read within `gateway.max_body`, or the refusal every route gives.
+/// The body axum read within `gateway.max_body`, or the refusal every route gives (413): a
+/// chunked body declares no length for the front door to check, so it is cut off while read.
 pub fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|_| {
         ApiError::new(

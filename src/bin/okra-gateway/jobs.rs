@@ -257,8 +257,7 @@ fn traced(headers: &HeaderMap, options: EnqueueOptions) -> EnqueueOptions {
     }
 }
 
-/// The body, or 413 when it outgrew `gateway.max_body` while being read (a chunked body
-/// declares no length for the front door to check).
+/// The refusal of an idempotency key met again with another body (422): the first job stands.
 fn conflict() -> ApiError {
     ApiError::new(
         Kind::IdempotencyConflict,
