@@ -217,14 +217,10 @@ async fn web_pages(server: &common::RedisServer, queue: &Queue, n: usize) -> any
             total_ms.push(t.elapsed().as_secs_f64() * 1000.0);
             server_ms.push(timing.trim_start_matches("app;dur=").parse::<f64>()?);
         }
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(|a, b| a.total_cmp(b));
-            v[v.len() / 2]
-        };
         println!(
             "{what:<58} {:>10.2} {:>10.2}",
-            median(server_ms),
-            median(total_ms)
+            common::cpu::median(&mut server_ms),
+            common::cpu::median(&mut total_ms)
         );
     }
     Ok(())
