@@ -58,6 +58,20 @@ impl Proc {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The `http://` address a server (`what`) prints in its first line on stdout.
+    pub fn served_url(&mut self, what: &str) -> String {
+        let line = self.first_line();
+        line.split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{what} did not say where it serves: {line:?}\n{}",
+                    self.log_text()
+                )
+            })
+            .to_string()
+    }
 }
 
 /// Runs `cmd` to completion; it must succeed. Returns what it printed on stdout.
@@ -118,17 +132,7 @@ impl Sandbox {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_okra-sandbox"));
         cmd.args(["--addr", "127.0.0.1:0"]).args(args);
         let mut proc = spawn(&mut cmd, dir.join("sandbox.log"), true);
-        let mut line = String::new();
-        proc._stdout
-            .as_mut()
-            .unwrap()
-            .read_line(&mut line)
-            .expect("sandbox stdout");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("sandbox did not say where it listens: {line:?}"))
-            .to_string();
+        let url = proc.served_url("okra-sandbox");
         Self { proc, url }
     }
 

@@ -36,17 +36,7 @@ impl Web {
         .env_remove("OKQ_CONFIG")
         .envs(env.iter().copied());
         let mut proc = spawn(&mut cmd, dir.join("web.log"), true);
-        let line = proc.first_line();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "okra-admin web did not say where it serves: {line:?}\n{}",
-                    proc.log_text()
-                )
-            })
-            .to_string();
+        let url = proc.served_url("okra-admin web");
         Self { proc, url }
     }
 }

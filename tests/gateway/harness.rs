@@ -38,17 +38,7 @@ impl Gateway {
             .env_remove("RUST_LOG")
             .envs(env.iter().copied());
         let mut proc = spawn(&mut cmd, dir.join("gateway.log"), true);
-        let line = proc.first_line();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "okra-gateway did not say where it serves: {line:?}\n{}",
-                    proc.log_text()
-                )
-            })
-            .to_string();
+        let url = proc.served_url("okra-gateway");
         Self { proc, url }
     }
 
