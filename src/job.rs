@@ -1,6 +1,7 @@
 //! The vocabulary every layer shares: jobs as producers write them, their state, metadata,
 //! failures and attempt history, and the lease a worker holds. Types only; storage is `rdb`.
 
+mod excerpt;
 mod options;
 mod shown;
 mod trace;
@@ -9,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+pub use excerpt::excerpt;
 pub use options::{EnqueueOptions, METADATA_MAX, check_metadata};
 pub use shown::{RULE_PREFIX, json_error_rule, kind_for_log, kind_for_metrics};
 pub use trace::TraceContext;

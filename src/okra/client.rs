@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::rule::Rule;
 use super::settings::OkraSettings;
-use crate::job::{BODY_EXCERPT_MAX, truncate};
+use crate::job::excerpt;
 
 /// The Okra secret key. Its `Debug` never shows it.
 #[derive(Clone)]
@@ -339,7 +339,7 @@ pub fn read_answer(
     retry_after: Option<Duration>,
 ) -> Result<Reply, OkraError> {
     let text = String::from_utf8_lossy(bytes);
-    let excerpt = truncate(&text, BODY_EXCERPT_MAX).to_string();
+    let excerpt = excerpt(&text);
     let json: Option<Value> = serde_json::from_slice(bytes).ok();
     let ok_status = (200..300).contains(&status);
     let Some(Value::Object(map)) = json else {

@@ -337,13 +337,19 @@ fn mask_numbers(text: &str) -> String {
     out
 }
 
-/// Masks a JSON text; text that is not JSON is masked as free text.
+/// Masks a JSON text; text that is not JSON is masked as free text. JSON cut short (an
+/// excerpt kept before excerpts stayed whole JSON) is withheld instead: its keys cannot be
+/// read, and masking it by shape alone would leave names and addresses readable.
 pub fn mask_json_text(text: &str) -> String {
     match serde_json::from_str::<Value>(text) {
         Ok(mut v) => {
             mask_json(&mut v);
             v.to_string()
         }
+        Err(e) if e.is_eof() && text.trim_start().starts_with(['{', '[']) => format!(
+            "({} bytes of JSON cut short: withheld, its keys cannot be masked; reveal to see them)",
+            text.len()
+        ),
         Err(_) => mask_text(text),
     }
 }
@@ -352,6 +358,27 @@ pub fn mask_json_text(text: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn json_cut_short_is_withheld_not_masked_by_shape() {
+        let whole =
+            json!({"data": {"firstName": "OLUWASEUN", "residentialAddress": "12 ALLEN AVENUE"}})
+                .to_string();
+        let cut = &whole[..whole.len() - 5];
+        let shown = mask_json_text(cut);
+        assert!(
+            !shown.contains("OLUWASEUN") && !shown.contains("ALLEN"),
+            "{shown}"
+        );
+        assert!(shown.contains("cut short"), "{shown}");
+        // Whole JSON is masked by key; text that is no JSON at all, by shape.
+        assert!(!mask_json_text(&whole).contains("OLUWASEUN"));
+        assert_eq!(
+            mask_json_text("<html>502 Bad Gateway</html>"),
+            "<html>502 Bad Gateway</html>"
+        );
+        assert_eq!(mask_json_text("{not json"), "{not json");
+    }
 
     #[test]
     fn match_verdicts_show_while_what_was_typed_is_masked() {

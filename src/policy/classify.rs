@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use apalis_core::error::{AbortError, DeferredError, RetryAfterError};
 
-use crate::job::{BODY_EXCERPT_MAX, Failure, truncate};
+use crate::job::{Failure, excerpt};
 
 /// What a failed attempt means for the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl JobError {
     /// Records the start of the upstream body (cut to 4 KiB).
     pub fn body(mut self, body: &str) -> Self {
         if !body.is_empty() {
-            self.failure.body = Some(truncate(body, BODY_EXCERPT_MAX).to_string());
+            self.failure.body = Some(excerpt(body));
         }
         self
     }

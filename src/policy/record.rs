@@ -232,7 +232,7 @@ pub(crate) fn invalid_payload(message: String, body: &str) -> Outcome {
     Outcome::Terminal(Failure {
         class: "invalid_payload".into(),
         message,
-        body: Some(truncate(body, crate::job::BODY_EXCERPT_MAX).to_string()),
+        body: Some(crate::job::excerpt(body)),
         ..Failure::default()
     })
 }

@@ -113,6 +113,31 @@ async fn every_class_reaches_its_outcome_at_each_provider() {
             death(&finished(&queue, &flagged, &log()).await).0,
             "flagged_user"
         );
+        // A watch-listed record: the answer (6 KB with its photo) is kept shortened as JSON,
+        // so the operator's view masks its names and address; revealed, they are there.
+        let listed = enqueue(&queue, bvn("22210010602")).await;
+        assert_eq!(
+            death(&finished(&queue, &listed, &log()).await).0,
+            "flagged_user"
+        );
+        for args in [
+            &["job", "show"][..],
+            &["--json", "job", "show"],
+            &["dlq", "show"],
+        ] {
+            let shown = run_admin(&server, &name, &[args, &[listed.as_str()]].concat());
+            assert!(shown.contains("said") || shown.contains("body"), "{shown}");
+            assert!(
+                !shown.contains("AKANNI") && !shown.contains("AAAAAAAA"),
+                "{shown}"
+            );
+        }
+        let revealed = run_admin(
+            &server,
+            &name,
+            &["--reveal", "--json", "job", "show", &listed],
+        );
+        assert!(revealed.contains("AKANNI"), "{revealed}");
         // Wallet empty: the account is paused, the job waits, nothing dies.
         let dead_before = queue.dead_count(&Default::default()).await.unwrap();
         let broke = enqueue(&queue, bvn("22210010402")).await;

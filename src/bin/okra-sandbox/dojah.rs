@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::Sandbox;
-use super::shared::{self, admit, profile};
+use super::shared::{self, admit, photo, profile};
 use super::triggers::{Trigger, trigger_for};
 
 /// The lookup of a path, its identifier's query field, and another field it requires.
@@ -175,7 +175,7 @@ fn success(name: &str, id: &str, watch_listed: bool) -> Response {
         _ => json!({
             "bvn": id, "first_name": p["firstname"], "middle_name": "", "last_name": p["lastname"],
             "gender": gender, "date_of_birth": p["dob"], "phone_number1": p["phone"][0],
-            "phone_number2": "", "image": "BASE 64 IMAGE", "residential_address": p["address"][0],
+            "phone_number2": "", "image": photo(), "residential_address": p["address"][0],
             "nin": "", "watch_listed": if watch_listed { "YES" } else { "NO" },
         }),
     };

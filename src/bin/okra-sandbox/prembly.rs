@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::Sandbox;
-use super::shared::{self, admit, profile};
+use super::shared::{self, admit, photo, profile};
 use super::triggers::{Trigger, trigger_for};
 
 /// The product of a path, and its identifier's body field.
@@ -264,7 +264,7 @@ fn success(name: &str, body: &Value, id: &str, watch_listed: bool) -> Response {
                 "bvn": id, "firstName": p["firstname"], "middleName": "", "lastName": p["lastname"],
                 "dateOfBirth": p["dob"], "phoneNumber1": p["phone"][0], "phoneNumber2": "",
                 "gender": gender, "residentialAddress": p["address"][0],
-                "watchListed": if watch_listed { "YES" } else { "NO" }, "base64Image": "/9j/4AAQSkZJRg==",
+                "watchListed": if watch_listed { "YES" } else { "NO" }, "base64Image": photo(),
             }),
         ),
     };

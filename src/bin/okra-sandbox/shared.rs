@@ -105,6 +105,13 @@ pub(crate) fn stranger(identifier: &str) -> String {
     format!("{}9999", &identifier[..keep])
 }
 
+/// A passport photo as Prembly and Dojah send it (base64 of a JPEG): made up, but of a real
+/// one's size (about 6 KB), so an answer carrying it is larger than the 4 KiB a failure keeps
+/// of a body, as real answers are.
+pub(crate) fn photo() -> String {
+    format!("/9j/4AAQSkZJRgABAQAAAQABAAD{}", "A".repeat(6_000))
+}
+
 /// A made-up profile, the same every time for the same identifier.
 pub(crate) fn profile(identifier: &str, env: &str) -> Value {
     const FIRST: [&str; 8] = [

@@ -57,7 +57,7 @@ pub fn bad_body(status: u16, reason: impl Into<String>, body: &[u8]) -> OkraErro
     OkraError::BadBody {
         status,
         reason: reason.into(),
-        excerpt: crate::job::truncate(&text, crate::job::BODY_EXCERPT_MAX).to_string(),
+        excerpt: crate::job::excerpt(&text),
     }
 }
 
@@ -261,7 +261,7 @@ pub fn api_error(
             named,
             ..Default::default()
         }),
-        excerpt: crate::job::truncate(&text, crate::job::BODY_EXCERPT_MAX).to_string(),
+        excerpt: crate::job::excerpt(&text),
         retry_after,
     }
 }
