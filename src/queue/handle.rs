@@ -363,7 +363,10 @@ impl Queue {
             self.register_quietly().await;
         }
         if partial.error.is_empty() {
-            self.confirmed(&out).await?;
+            // Nothing written, nothing to confirm (a batch of refused items is not a failure).
+            if !out.is_empty() {
+                self.confirmed(&out).await?;
+            }
             return Ok(out);
         }
         partial.unwritten = merge_ranges(std::mem::take(&mut partial.unwritten));

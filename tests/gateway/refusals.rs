@@ -312,3 +312,70 @@ fn declared_body(url: &str, token: &str, len: usize) -> (u16, String) {
         .unwrap_or(0);
     (status, text)
 }
+
+/// Written but not confirmed at `redis.durability` (a replica asked for, none there): the
+/// single enqueue answers 503 `not-durable` with the job's id, the batch names each written
+/// job with its id and that error, and the jobs are in Redis: a client without idempotency
+/// keys can look them up instead of enqueueing (and paying for) them twice. A batch with
+/// nothing valid to write is still answered item by item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_not_confirmed_durable_names_the_jobs_it_wrote() {
+    let s = Stack::start(&[]).await;
+    let dir = s.dir.path().join("replica");
+    std::fs::create_dir(&dir).unwrap();
+    let config = super::harness::config(
+        &dir,
+        "identity",
+        "[redis]\ndurability = \"replica\"\ndurability_timeout = \"200ms\"\n",
+    );
+    let gw = super::harness::Gateway::start(&dir, &s.server.url(), &config, &[]);
+    let http = reqwest::Client::new();
+    let jobs = gw.jobs("identity");
+    let token = api_key(&s.server, "identity", "app", &[]);
+    let delayed = json!({"job": {"kind": "bvn_verify", "bvn": "22212341234"}, "delay": "1h"});
+    let written = |id: &str| s.server.cli(&["HEXISTS", "okq:{identity}:job", id]).trim() == "1";
+
+    let post = |url: String, body: Value| {
+        http.post(url)
+            .header("authorization", bearer(&token))
+            .json(&body)
+            .send()
+    };
+    let a = answer(post(jobs.clone(), delayed.clone()).await.unwrap()).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert_eq!(a.body["type"], "/problems/not-durable", "{}", a.body);
+    assert!(a.retry_after.is_some());
+    let id = a.body["id"].as_str().expect("the written job's id");
+    assert!(written(id), "{id} is in Redis");
+    documented(&openapi(&gw).await, "post", ROUTE, &a);
+
+    let bad = json!({"job": {"kind": "bvn_verify", "bvn": "1"}});
+    let batch = json!({"jobs": [delayed, delayed, bad]});
+    let a = answer(post(format!("{jobs}/batch"), batch).await.unwrap()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let results = a.body["results"].as_array().unwrap();
+    for r in &results[..2] {
+        assert_eq!(r["error"]["type"], "/problems/not-durable", "{r}");
+        let id = r["id"].as_str().expect("each written job's id");
+        assert!(written(id), "{id} is in Redis");
+    }
+    assert_eq!(results[2]["error"]["type"], "/problems/invalid-job");
+    assert!(
+        results[2].get("id").is_none_or(Value::is_null),
+        "{}",
+        results[2]
+    );
+
+    // Nothing valid: nothing to confirm, each item refused on its own.
+    let a = answer(
+        post(format!("{jobs}/batch"), json!({"jobs": [bad]}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        a.body["results"][0]["error"]["type"],
+        "/problems/invalid-job"
+    );
+}

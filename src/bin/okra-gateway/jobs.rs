@@ -189,7 +189,7 @@ async fn shown_state(q: &Queue, e: &Enqueued, fresh: &'static str) -> String {
         (status = 403, description = "Another queue, or no `enqueue` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Invalid job or field, or the idempotency key used with another body", body = Problem, content_type = PROBLEM),
-        (status = 503, description = "Redis unavailable: retry with the same Idempotency-Key", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Redis unavailable (`unavailable`): retry with the same Idempotency-Key; or the job written but not confirmed at `redis.durability` (`not-durable`, its id in `id`): look it up before enqueueing it again without one", body = Problem, content_type = PROBLEM),
         Refused,
         BodyRefused,
     ),
@@ -273,11 +273,11 @@ fn conflict() -> ApiError {
     params(("queue" = String, Path, description = "The queue (the API key's own)")),
     request_body = BatchRequest,
     responses(
-        (status = 200, description = "One result per job, in order: its id, or its error (nothing of that job written)", body = BatchResponse),
+        (status = 200, description = "One result per job, in order: its id; or its error, when nothing of that job was written; or its id and a `not-durable` error, when it was written but not confirmed at `redis.durability` (look it up before enqueueing it again)", body = BatchResponse),
         (status = 403, description = "Another queue, or no `enqueue` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Not a batch of 1 to 1,000 jobs", body = Problem, content_type = PROBLEM),
-        (status = 503, description = "Redis unavailable: nothing was written", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Redis unavailable: no job was written", body = Problem, content_type = PROBLEM),
         Refused,
         BodyRefused,
     ),
@@ -331,6 +331,19 @@ pub async fn batch(
     let enqueued: Vec<(usize, Enqueued)> = match written {
         Ok(all) => all.into_iter().enumerate().collect(),
         Err(QueueError::PartialEnqueue(p)) if !p.written.is_empty() => p.written.clone(),
+        // Written, in order, but not confirmed: each item says so with its id, so a client
+        // without idempotency keys looks them up instead of enqueueing them twice.
+        Err(QueueError::Unconfirmed { ids, .. }) if ids.len() == slots.len() => {
+            for (at, id) in ids.into_iter().enumerate() {
+                results[slots[at]] = Some(BatchItem {
+                    id: Some(id.clone()),
+                    state: None,
+                    duplicate: None,
+                    error: Some(*ApiError::not_durable(id).1),
+                });
+            }
+            Vec::new()
+        }
         Err(e) => return Err(e.into()),
     };
     for (at, e) in enqueued {

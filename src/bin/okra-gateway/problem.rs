@@ -34,6 +34,7 @@ pub enum Kind {
     HeadersTooLarge,
     Internal,
     Unavailable,
+    NotDurable,
 }
 
 impl Kind {
@@ -59,6 +60,7 @@ impl Kind {
             Self::HeadersTooLarge => "headers-too-large",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::NotDurable => "not-durable",
         }
     }
 
@@ -81,7 +83,7 @@ impl Kind {
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::NotDurable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -107,6 +109,7 @@ impl Kind {
             Self::HeadersTooLarge => "The request's headers are too large",
             Self::Internal => "Internal error",
             Self::Unavailable => "The queue's store is unavailable; retry later",
+            Self::NotDurable => "Written, but not confirmed at the configured durability",
         }
     }
 }
@@ -130,6 +133,11 @@ pub struct Problem {
     /// Seconds to wait before retrying (as `Retry-After`), on 429 and 503.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// On `not-durable`: the job that was written (it may be lost if Redis's primary fails
+    /// now). Look it up before enqueueing it again without an idempotency key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "01JD7Q2X8M4W3T5V6B9C0N1P2R")]
+    pub id: Option<String>,
 }
 
 /// A problem as an answer: the body plus, on 429/503, `Retry-After` and on 401
@@ -148,6 +156,7 @@ impl ApiError {
                 detail: detail.into(),
                 field: None,
                 retry_after: None,
+                id: None,
             }),
         )
     }
@@ -162,6 +171,18 @@ impl ApiError {
     pub fn retry_after(mut self, d: Duration) -> Self {
         self.1.retry_after = Some(okra_queue::http_guard::retry_after_secs(d).max(1));
         self
+    }
+
+    /// Job `id` was written but not confirmed at `redis.durability`: 503 with its id, so a
+    /// caller without an idempotency key looks it up instead of writing it twice.
+    pub fn not_durable(id: String) -> Self {
+        let mut e = Self::new(
+            Kind::NotDurable,
+            "the job was written (its id is `id`) but not confirmed at the configured durability; look it up before enqueueing it again, or retry with the same Idempotency-Key",
+        )
+        .retry_after(Duration::from_secs(2));
+        e.1.id = Some(id);
+        e
     }
 
     /// Redis could not be reached or did not answer: 503, retry in a few seconds.
@@ -184,6 +205,9 @@ impl From<QueueError> for ApiError {
             QueueError::InvalidJob(m) => Self::new(Kind::InvalidJob, m).field("job"),
             QueueError::WrongState { state, hint, .. } => {
                 Self::new(Kind::WrongState, format!("the job is {state}: {hint}"))
+            }
+            QueueError::Unconfirmed { mut ids, .. } if ids.len() == 1 => {
+                Self::not_durable(ids.pop().unwrap_or_default())
             }
             QueueError::Unconfirmed { .. } | QueueError::NotDurable(_) => Self::new(
                 Kind::Unavailable,
