@@ -17,16 +17,26 @@ impl Rdb {
         Ok(())
     }
 
+    /// Whether the queue is in the registry (and only there: a queue deleted since keeps no
+    /// claim by data written as it was deleted).
+    pub async fn is_registered(&self) -> Result<bool> {
+        Ok(self
+            .conn
+            .clone()
+            .sismember(QUEUES, self.keys.queue())
+            .await?)
+    }
+
     /// Whether the queue is in the registry, or has data from before the registry existed
     /// (a record, a counter, a dead letter or a worker).
     pub async fn is_known(&self) -> Result<bool> {
         // Two commands, not a pipeline: the registry and the queue live in different Cluster
         // slots.
-        let k = &self.keys;
-        let mut conn = self.conn.clone();
-        if conn.sismember(QUEUES, k.queue()).await? {
+        if self.is_registered().await? {
             return Ok(true);
         }
+        let k = &self.keys;
+        let mut conn = self.conn.clone();
         let data: u64 = conn
             .exists(&[k.job(), k.stats(), k.dead(), k.workers()])
             .await?;

@@ -379,3 +379,72 @@ async fn a_write_not_confirmed_durable_names_the_jobs_it_wrote() {
         "/problems/invalid-job"
     );
 }
+
+/// A queue deleted (`okra-admin queue delete`) while the gateway runs is refused within about
+/// a second (404 `unknown-queue`), and nothing is written for it from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_deleted_while_the_gateway_runs_is_refused() {
+    use super::common::cli::admin;
+    let s = Stack::start(&[]).await;
+    admin(
+        &s.server,
+        "gone",
+        &[
+            "enqueue",
+            "bvn_verify",
+            "--bvn",
+            "22212341234",
+            "--delay",
+            "1h",
+        ],
+    )
+    .ok();
+    let token = api_key(&s.server, "gone", "app", &[]);
+    let http = reqwest::Client::new();
+    let post = || {
+        http.post(s.gw.jobs("gone"))
+            .header("authorization", bearer(&token))
+            .json(&json!({"job": {"kind": "bvn_verify", "bvn": "22212341234"}, "delay": "1h"}))
+            .send()
+    };
+    assert_eq!(
+        answer(post().await.unwrap()).await.status,
+        StatusCode::CREATED
+    );
+    admin(&s.server, "gone", &["queue", "delete", "--force"]).ok();
+    let started = std::time::Instant::now();
+    let a = loop {
+        let a = answer(post().await.unwrap()).await;
+        if a.status != StatusCode::CREATED || started.elapsed() > Duration::from_secs(5) {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+    assert_eq!(a.body["type"], "/problems/unknown-queue");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Once refused, it stays refused and nothing more is written (what was written in that
+    // second stays, for okra-admin to show); registered again, it is served again.
+    let jobs = || s.server.cli(&["HLEN", "okq:{gone}:job"]).trim().to_string();
+    let before = jobs();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(
+        answer(post().await.unwrap()).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(jobs(), before);
+    assert_eq!(
+        s.server.cli(&["SISMEMBER", "okq:queues", "gone"]).trim(),
+        "0"
+    );
+    s.server.cli(&["SADD", "okq:queues", "gone"]);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(
+        answer(post().await.unwrap()).await.status,
+        StatusCode::CREATED
+    );
+}

@@ -9,12 +9,12 @@ mod jobs;
 mod problem;
 mod webhooks;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Router;
@@ -61,11 +61,17 @@ struct Args {
     connect: bool,
 }
 
-/// Queue handles by name, connected on first use; and the queues found in the registry.
+/// How long what the registry said of a queue is taken as true without asking again: the
+/// longest a deleted queue (`okra-admin queue delete`) still takes jobs here, and a queue
+/// registered again is still refused.
+const KNOWN_FOR: Duration = Duration::from_secs(1);
+
+/// Queue handles by name, connected on first use; and for each queue seen, whether the
+/// registry had it when last asked, and when.
 pub struct Hub {
     settings: Settings,
     handles: RwLock<HashMap<String, Queue>>,
-    known: RwLock<HashSet<String>>,
+    known: RwLock<HashMap<String, (Instant, bool)>>,
 }
 
 impl Hub {
@@ -79,17 +85,34 @@ impl Hub {
             ));
         }
         let q = self.handle(name).await?;
-        if !self
+        let seen = self
             .known
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(name)
-        {
-            q.ensure_known().await?;
+            .get(name)
+            .copied();
+        let registered = match seen {
+            Some((at, registered)) if at.elapsed() < KNOWN_FOR => registered,
+            // Seen before: only the registry counts, so jobs written as the queue was deleted
+            // do not bring it back.
+            Some(_) => q.rdb().is_registered().await?,
+            // First sight: a queue from before the registry is registered on the way.
+            None => {
+                q.ensure_known().await?;
+                true
+            }
+        };
+        if seen.is_none_or(|(at, _)| at.elapsed() >= KNOWN_FOR) {
             self.known
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(name.to_string());
+                .insert(name.to_string(), (Instant::now(), registered));
+        }
+        if !registered {
+            return Err(ApiError::new(
+                Kind::UnknownQueue,
+                "the queue is not in the registry",
+            ));
         }
         Ok(q)
     }
@@ -215,7 +238,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         hub: Hub {
             settings,
             handles: RwLock::new(HashMap::new()),
-            known: RwLock::new(HashSet::new()),
+            known: RwLock::new(HashMap::new()),
         },
     });
     // Connect now when Redis answers; a gateway started while it is down answers 503 until it
