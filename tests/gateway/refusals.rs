@@ -54,10 +54,34 @@ async fn bad_requests_get_clear_problems_and_write_nothing() {
     )
     .await;
     check(&a, 403, "forbidden");
+    // The scheme's name in any case (RFC 9110): the key is read, and refused for its queue.
+    let a = send(
+        http.post(&jobs)
+            .header("authorization", format!("bEaReR {other}"))
+            .json(&job()),
+    )
+    .await;
+    check(&a, 403, "forbidden");
+    let a = send(
+        http.post(&jobs)
+            .header("authorization", format!("Basic {token}"))
+            .json(&job()),
+    )
+    .await;
+    check(&a, 401, "unauthorized");
     let a = send(
         http.post(&jobs)
             .header("authorization", bearer(&reader))
             .json(&job()),
+    )
+    .await;
+    check(&a, 403, "forbidden");
+    // The key is checked before the body: a key without the scope learns nothing from it.
+    let a = send(
+        http.post(&jobs)
+            .header("authorization", bearer(&reader))
+            .header("content-type", "application/json")
+            .body("{not json"),
     )
     .await;
     check(&a, 403, "forbidden");

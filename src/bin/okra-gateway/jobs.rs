@@ -202,8 +202,9 @@ pub async fn enqueue(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body::read(body)?;
+    // The key's queue and scope before the body: a refused key learns nothing from it.
     let q = queue_for(&app, &key, &queue, Scope::Enqueue).await?;
+    let body = body::read(body)?;
     let header_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -290,8 +291,9 @@ pub async fn batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    let body = body::read(body)?;
+    // The key's queue and scope before the body: a refused key learns nothing from it.
     let q = queue_for(&app, &key, &queue, Scope::Enqueue).await?;
+    let body = body::read(body)?;
     let items = body::parse_batch(body::json_body(&headers, &body)?)?;
     // Idempotency keys first (concurrently): a key used with another body refuses its item.
     let checks = futures::future::join_all(items.iter().map(|i| async {
@@ -396,6 +398,7 @@ pub async fn show(
     Path((queue, id)): Path<(String, String)>,
     Query(query): Query<WaitQuery>,
 ) -> Result<Json<JobView>, ApiError> {
+    let q = queue_for(&app, &key, &queue, Scope::Read).await?;
     let wait = match query.wait.as_deref() {
         None => None,
         Some(w) => {
@@ -419,7 +422,6 @@ pub async fn show(
             Some(d)
         }
     };
-    let q = queue_for(&app, &key, &queue, Scope::Read).await?;
     check_id(&id)?;
     let rec = match wait {
         Some(d) if !d.is_zero() => match q.wait(&id, d).await {

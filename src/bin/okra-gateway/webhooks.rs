@@ -172,8 +172,9 @@ pub async fn add(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body::read(body)?;
+    // The key's queue and scope before the body: a refused key learns nothing from it.
     let q = admin_queue(&app, &key, &queue).await?;
+    let body = body::read(body)?;
     let req: WebhookRequest = serde_json::from_value(body::json_body(&headers, &body)?)
         .map_err(|_| {
             ApiError::new(
