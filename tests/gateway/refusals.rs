@@ -233,6 +233,18 @@ async fn bad_requests_get_clear_problems_and_write_nothing() {
     check(&a, 401, "unauthorized");
     let audit = s.server.cli(&["XRANGE", "okq:audit", "-", "+"]);
     assert!(audit.contains("api-key-revoke"), "{audit}");
+    // A path segment that is not UTF-8, a query parameter given twice: problems, as listed.
+    let show = "/v1/queues/{queue}/jobs/{id}";
+    for (url, status, kind) in [
+        (format!("{jobs}/%FF%FE"), 404, "no-route"),
+        (format!("{}/v1/queues/%FF/jobs/x", s.gw.url), 404, "no-route"),
+        (format!("{jobs}/{}?wait=1s&wait=2s", "0".repeat(26)), 422, "invalid-request"),
+    ] {
+        let a = send(http.get(&url).header("authorization", bearer(&reader))).await;
+        documented(&doc, "get", show, &a);
+        assert_eq!(a.status.as_u16(), status, "{url}: {}", a.body);
+        assert_eq!(a.body["type"], format!("/problems/{kind}"), "{url}");
+    }
     // Still serving.
     let a = send(http.get(format!("{}/healthz", s.gw.url))).await;
     assert_eq!(a.status, StatusCode::OK);

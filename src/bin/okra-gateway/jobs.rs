@@ -7,7 +7,7 @@ use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use okra_queue::api_keys::{ApiKey, Scope};
@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 use crate::Shared;
 use crate::body::{self, BatchRequest, EnqueueRequest, Parsed};
 use crate::guard::permit;
+use crate::params::{Params, Segments};
 use crate::problem::{ApiError, BodyRefused, Kind, PROBLEM, Problem, Refused};
 
 /// What an enqueue did.
@@ -198,7 +199,7 @@ async fn shown_state(q: &Queue, e: &Enqueued, fresh: &'static str) -> String {
 pub async fn enqueue(
     State(app): State<Shared>,
     Extension(key): Extension<Arc<ApiKey>>,
-    Path(queue): Path<String>,
+    Segments(queue): Segments<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -287,7 +288,7 @@ fn conflict() -> ApiError {
 pub async fn batch(
     State(app): State<Shared>,
     Extension(key): Extension<Arc<ApiKey>>,
-    Path(queue): Path<String>,
+    Segments(queue): Segments<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchResponse>, ApiError> {
@@ -395,8 +396,8 @@ fn failed(e: ApiError) -> BatchItem {
 pub async fn show(
     State(app): State<Shared>,
     Extension(key): Extension<Arc<ApiKey>>,
-    Path((queue, id)): Path<(String, String)>,
-    Query(query): Query<WaitQuery>,
+    Segments((queue, id)): Segments<(String, String)>,
+    Params(query): Params<WaitQuery>,
 ) -> Result<Json<JobView>, ApiError> {
     let q = queue_for(&app, &key, &queue, Scope::Read).await?;
     let wait = match query.wait.as_deref() {
@@ -460,7 +461,7 @@ pub async fn show(
 pub async fn cancel(
     State(app): State<Shared>,
     Extension(key): Extension<Arc<ApiKey>>,
-    Path((queue, id)): Path<(String, String)>,
+    Segments((queue, id)): Segments<(String, String)>,
 ) -> Result<Json<JobView>, ApiError> {
     let q = queue_for(&app, &key, &queue, Scope::Cancel).await?;
     check_id(&id)?;

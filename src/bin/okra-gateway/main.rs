@@ -6,6 +6,7 @@ mod api;
 mod body;
 mod guard;
 mod jobs;
+mod params;
 mod problem;
 mod webhooks;
 

@@ -9,7 +9,7 @@ use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use okra_queue::api_keys::{ApiKey, Scope};
@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 use crate::Shared;
 use crate::body;
 use crate::guard::permit;
+use crate::params::Segments;
 use crate::problem::{ApiError, BodyRefused, Kind, PROBLEM, Problem, Refused};
 
 /// What every webhook route refuses besides [`Refused`]: the key's queue or scope, and Redis.
@@ -142,7 +143,7 @@ async fn own(q: &Queue, id: &str) -> Result<(), ApiError> {
 pub async fn list(
     State(app): State<Shared>,
     Extension(key): Extension<Arc<ApiKey>>,
-    Path(queue): Path<String>,
+    Segments(queue): Segments<String>,
 ) -> Result<Json<Vec<WebhookView>>, ApiError> {
     let q = admin_queue(&app, &key, &queue).await?;
     let list = q.webhooks().await?;
@@ -168,7 +169,7 @@ pub async fn list(
 pub async fn add(
     State(app): State<Shared>,
     Extension(key): Extension<Arc<ApiKey>>,
-    Path(queue): Path<String>,
+    Segments(queue): Segments<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -234,7 +235,7 @@ pub async fn add(
 pub async fn remove(
     State(app): State<Shared>,
     Extension(key): Extension<Arc<ApiKey>>,
-    Path((queue, id)): Path<(String, String)>,
+    Segments((queue, id)): Segments<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let q = admin_queue(&app, &key, &queue).await?;
     own(&q, &id).await?;
@@ -263,7 +264,7 @@ pub async fn remove(
 pub async fn rotate(
     State(app): State<Shared>,
     Extension(key): Extension<Arc<ApiKey>>,
-    Path((queue, id)): Path<(String, String)>,
+    Segments((queue, id)): Segments<(String, String)>,
 ) -> Result<Json<WebhookSecret>, ApiError> {
     let q = admin_queue(&app, &key, &queue).await?;
     own(&q, &id).await?;
