@@ -207,6 +207,19 @@ async fn bad_requests_get_clear_problems_and_write_nothing() {
         "",
     );
     assert_eq!(r.status, 421, "{}", r.body);
+    // The front door answers on every route, and every route's entry says so.
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if path.starts_with("/v1/") {
+                for status in ["401", "413", "421", "429", "431"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {path}: {status}"
+                    );
+                }
+            }
+        }
+    }
     // 429 with Retry-After: a key allowed 2 requests a second.
     let mut statuses = Vec::new();
     let mut retry = None;
@@ -237,8 +250,16 @@ async fn bad_requests_get_clear_problems_and_write_nothing() {
     let show = "/v1/queues/{queue}/jobs/{id}";
     for (url, status, kind) in [
         (format!("{jobs}/%FF%FE"), 404, "no-route"),
-        (format!("{}/v1/queues/%FF/jobs/x", s.gw.url), 404, "no-route"),
-        (format!("{jobs}/{}?wait=1s&wait=2s", "0".repeat(26)), 422, "invalid-request"),
+        (
+            format!("{}/v1/queues/%FF/jobs/x", s.gw.url),
+            404,
+            "no-route",
+        ),
+        (
+            format!("{jobs}/{}?wait=1s&wait=2s", "0".repeat(26)),
+            422,
+            "invalid-request",
+        ),
     ] {
         let a = send(http.get(&url).header("authorization", bearer(&reader))).await;
         documented(&doc, "get", show, &a);

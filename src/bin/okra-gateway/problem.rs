@@ -253,8 +253,9 @@ impl IntoResponse for ApiError {
 /// The media type of every refusal.
 pub const PROBLEM: &str = "application/problem+json";
 
-/// What every route can refuse with, in its OpenAPI entry (`responses(..., Refused)`); each
-/// route lists its own 403, 404, 422 and 503, whose reasons differ.
+/// What every route can refuse with, in its OpenAPI entry (`responses(..., Refused)`): the
+/// front door's checks (`guard::front_door`) and the key's; each route lists its own 403, 404,
+/// 422 and 503, whose reasons differ.
 #[derive(IntoResponses)]
 #[allow(dead_code)]
 pub enum Refused {
@@ -265,11 +266,29 @@ pub enum Refused {
     )]
     NoKey(Problem),
     #[response(
+        status = 413,
+        description = "A body over gateway.max_body: declared so (refused unread), or grown past it while read",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    #[response(
+        status = 421,
+        description = "A Host that names another server",
+        content_type = "application/problem+json"
+    )]
+    Misdirected(Problem),
+    #[response(
         status = 429,
         description = "Over the key's rate",
         content_type = "application/problem+json"
     )]
     OverRate(Problem),
+    #[response(
+        status = 431,
+        description = "Request headers over 16 KiB",
+        content_type = "application/problem+json"
+    )]
+    HeadersTooLarge(Problem),
 }
 
 /// What every route that takes a JSON body can also refuse with.
@@ -282,12 +301,6 @@ pub enum BodyRefused {
         content_type = "application/problem+json"
     )]
     Malformed(Problem),
-    #[response(
-        status = 413,
-        description = "Body too large",
-        content_type = "application/problem+json"
-    )]
-    TooLarge(Problem),
     #[response(
         status = 415,
         description = "Not application/json",
