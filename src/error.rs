@@ -96,6 +96,9 @@ pub struct PartialEnqueue {
     pub unknown: Vec<(usize, JobId)>,
     /// What stopped the enqueue.
     pub error: String,
+    /// Set when the written jobs were not confirmed at `redis.durability` either (why): they
+    /// may be lost if the primary fails now.
+    pub unconfirmed: Option<String>,
 }
 
 impl std::fmt::Display for PartialEnqueue {
@@ -108,7 +111,11 @@ impl std::fmt::Display for PartialEnqueue {
             unwritten,
             self.unknown.len(),
             self.error
-        )
+        )?;
+        match &self.unconfirmed {
+            Some(why) => write!(f, " (the written ones not durable: {why})"),
+            None => Ok(()),
+        }
     }
 }
 

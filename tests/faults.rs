@@ -194,6 +194,26 @@ async fn a_bulk_enqueue_that_fails_part_way_says_exactly_what_it_wrote() {
     let states = q.rdb().states(&ids).await.unwrap();
     assert!(states.iter().all(|s| *s == Some(JobState::Ready)));
     assert_eq!(q.stats().await.unwrap().ready, written.len() as u64);
+    assert_eq!(p.unconfirmed, None, "no durability asked");
+
+    // Asked to confirm on a replica, and none there: what it wrote is said not durable too.
+    let settings = okra_queue::RedisSettings {
+        durability: okra_queue::rdb::Durability::Replica,
+        durability_timeout: Duration::from_millis(200),
+        ..server.settings()
+    };
+    let q = Queue::connect(&settings, test_config("bulk")).await.unwrap();
+    let jobs = (0..1_500u64).map(|i| {
+        let o = EnqueueOptions::default();
+        (Task(i), if i == 1_100 { o.idempotency_key("taken") } else { o })
+    });
+    let QueueError::PartialEnqueue(p) = q.enqueue_bulk(jobs).await.unwrap_err() else {
+        panic!("expected a partial enqueue report");
+    };
+    assert_eq!(p.written.len(), 1_000, "{p}");
+    let why = p.unconfirmed.as_deref().expect("not durable");
+    assert!(why.contains("replica"), "{why}");
+    assert!(p.to_string().contains("not durable"), "{p}");
 }
 
 #[tokio::test]

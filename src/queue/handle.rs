@@ -370,6 +370,12 @@ impl Queue {
             return Ok(out);
         }
         partial.unwritten = merge_ranges(std::mem::take(&mut partial.unwritten));
+        // What was written is confirmed as any enqueue is (or said not to be).
+        if !partial.written.is_empty()
+            && let Err(QueueError::Unconfirmed { why, .. }) = self.confirmed(&[]).await
+        {
+            partial.unconfirmed = Some(why);
+        }
         Err(QueueError::PartialEnqueue(Box::new(partial)))
     }
 

@@ -162,6 +162,9 @@ struct Summary {
 struct Incomplete {
     error: String,
     written_lines: Vec<(usize, usize)>,
+    /// Why the written jobs are not confirmed at `redis.durability`, when they are not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unconfirmed: Option<String>,
     unwritten_lines: Vec<(usize, usize)>,
     unknown: Vec<Unknown>,
 }
@@ -180,6 +183,7 @@ impl Incomplete {
         Self {
             error: p.error.clone(),
             written_lines: line_ranges(&written, lines),
+            unconfirmed: p.unconfirmed.clone(),
             unwritten_lines: line_ranges(&unwritten, lines),
             unknown: p
                 .unknown
@@ -304,6 +308,11 @@ async fn from_file(
         if let Some(inc) = &summary.incomplete {
             eprintln!("enqueue stopped part-way: {}", inc.error);
             eprintln!("written:     lines {}", show_ranges(&inc.written_lines));
+            if let Some(why) = &inc.unconfirmed {
+                eprintln!(
+                    "             not confirmed at redis.durability ({why}): they may be lost if the primary fails now"
+                );
+            }
             eprintln!(
                 "not written: lines {} (safe to enqueue again)",
                 show_ranges(&inc.unwritten_lines)

@@ -333,17 +333,27 @@ pub async fn batch(
     });
     let enqueued: Vec<(usize, Enqueued)> = match written {
         Ok(all) => all.into_iter().enumerate().collect(),
-        Err(QueueError::PartialEnqueue(p)) if !p.written.is_empty() => p.written.clone(),
+        // Stopped part-way: the written ones as usual (or not durable), those whose fate is
+        // unknown with their ids, the rest refused as not written.
+        Err(QueueError::PartialEnqueue(p)) if !p.written.is_empty() || !p.unknown.is_empty() => {
+            for (at, id) in &p.unknown {
+                results[slots[*at]] = Some(flagged(id.clone(), ApiError::unknown_fate(id)));
+            }
+            if p.unconfirmed.is_none() {
+                p.written.clone()
+            } else {
+                for (at, e) in &p.written {
+                    results[slots[*at]] =
+                        Some(flagged(e.id.clone(), ApiError::not_durable(e.id.clone())));
+                }
+                Vec::new()
+            }
+        }
         // Written, in order, but not confirmed: each item says so with its id, so a client
         // without idempotency keys looks them up instead of enqueueing them twice.
         Err(QueueError::Unconfirmed { ids, .. }) if ids.len() == slots.len() => {
             for (at, id) in ids.into_iter().enumerate() {
-                results[slots[at]] = Some(BatchItem {
-                    id: Some(id.clone()),
-                    state: None,
-                    duplicate: None,
-                    error: Some(*ApiError::not_durable(id).1),
-                });
+                results[slots[at]] = Some(flagged(id.clone(), ApiError::not_durable(id)));
             }
             Vec::new()
         }
@@ -363,6 +373,16 @@ pub async fn batch(
         .map(|r| r.unwrap_or_else(|| failed(ApiError::unavailable())))
         .collect();
     Ok(Json(BatchResponse { queue, results }))
+}
+
+/// An item that was (or may have been) written, with its id and what is wrong.
+fn flagged(id: String, e: ApiError) -> BatchItem {
+    BatchItem {
+        id: Some(id),
+        state: None,
+        duplicate: None,
+        error: Some(*e.1),
+    }
 }
 
 fn failed(e: ApiError) -> BatchItem {

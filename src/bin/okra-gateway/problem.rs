@@ -133,8 +133,9 @@ pub struct Problem {
     /// Seconds to wait before retrying (as `Retry-After`), on 429 and 503.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
-    /// On `not-durable`: the job that was written (it may be lost if Redis's primary fails
-    /// now). Look it up before enqueueing it again without an idempotency key.
+    /// On `not-durable`, the job that was written (it may be lost if Redis's primary fails
+    /// now); on `unavailable`, a job sent whose fate is unknown. Look it up before enqueueing
+    /// it again without an idempotency key.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "01JD7Q2X8M4W3T5V6B9C0N1P2R")]
     pub id: Option<String>,
@@ -182,6 +183,18 @@ impl ApiError {
         )
         .retry_after(Duration::from_secs(2));
         e.1.id = Some(id);
+        e
+    }
+
+    /// Job `id` was sent, and Redis stopped answering before it could be told whether it was
+    /// written: 503 with its id, to look up once Redis answers.
+    pub fn unknown_fate(id: &str) -> Self {
+        let mut e = Self::new(
+            Kind::Unavailable,
+            "the job was sent (its id is `id`) but Redis stopped answering before it could be checked: look it up once Redis answers, before enqueueing it again",
+        )
+        .retry_after(Duration::from_secs(2));
+        e.1.id = Some(id.to_string());
         e
     }
 
