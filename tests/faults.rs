@@ -202,10 +202,19 @@ async fn a_bulk_enqueue_that_fails_part_way_says_exactly_what_it_wrote() {
         durability_timeout: Duration::from_millis(200),
         ..server.settings()
     };
-    let q = Queue::connect(&settings, test_config("bulk")).await.unwrap();
+    let q = Queue::connect(&settings, test_config("bulk"))
+        .await
+        .unwrap();
     let jobs = (0..1_500u64).map(|i| {
         let o = EnqueueOptions::default();
-        (Task(i), if i == 1_100 { o.idempotency_key("taken") } else { o })
+        (
+            Task(i),
+            if i == 1_100 {
+                o.idempotency_key("taken")
+            } else {
+                o
+            },
+        )
     });
     let QueueError::PartialEnqueue(p) = q.enqueue_bulk(jobs).await.unwrap_err() else {
         panic!("expected a partial enqueue report");

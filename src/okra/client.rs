@@ -130,7 +130,8 @@ pub enum OkraError {
         /// `Location`, scheme, host and path only.
         location: Option<String>,
     },
-    /// The body was larger than `okra.max_body`; reading stopped and the connection was dropped.
+    /// A 2xx whose body was larger than `okra.max_body`; reading stopped and the connection was
+    /// dropped. (A refusal that large is read as its status with an empty body.)
     #[error("Okra answered HTTP {status} with a body over {limit} bytes; it was not read")]
     Oversized {
         /// HTTP status.
@@ -275,23 +276,34 @@ pub async fn exchange(request: reqwest::RequestBuilder, max_body: usize) -> Resu
             body: Vec::new(),
         });
     }
+    // Over the limit, a 2xx is an answer that cannot be read (and may have been paid for);
+    // a refusal is classified by its status alone, its body dropped: a proxy's large 503
+    // page must leave the charge as uncertain as a small one does, a 429 wait as a 429.
+    let over = |status: u16| {
+        if (200..300).contains(&status) {
+            Err(OkraError::Oversized {
+                status,
+                limit: max_body,
+            })
+        } else {
+            Ok(Raw {
+                status,
+                retry_after,
+                body: Vec::new(),
+            })
+        }
+    };
     if response
         .content_length()
         .is_some_and(|n| n > max_body as u64)
     {
-        return Err(OkraError::Oversized {
-            status,
-            limit: max_body,
-        });
+        return over(status);
     }
     // Read chunk by chunk up to the limit; dropping the response drops the connection.
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
         if bytes.len() + chunk.len() > max_body {
-            return Err(OkraError::Oversized {
-                status,
-                limit: max_body,
-            });
+            return over(status);
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -534,11 +546,58 @@ mod tests {
             limit: 10,
         };
         assert!(big.uncertain());
-        let big_error = OkraError::Oversized {
-            status: 500,
-            limit: 10,
+    }
+
+    /// One answer from a loopback server: `status`, `extra` headers, and `len` bytes of body,
+    /// declared by `Content-Length` or not (then the connection's end ends it).
+    async fn answered(
+        status: u16,
+        extra: &str,
+        len: usize,
+        declared: bool,
+    ) -> Result<Raw, OkraError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/v2/products/kyc/bvn-verify",
+            listener.local_addr().unwrap()
+        );
+        let head = match declared {
+            true => format!("HTTP/1.1 {status} X\r\n{extra}Content-Length: {len}\r\n\r\n"),
+            false => format!("HTTP/1.1 {status} X\r\n{extra}Connection: close\r\n\r\n"),
         };
-        assert!(!big_error.uncertain());
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(&vec![b'x'; len]).await;
+        });
+        let client = http_client(Duration::from_secs(5)).unwrap();
+        let r = exchange(client.post(url), 1024).await;
+        server.abort();
+        r
+    }
+
+    /// A proxy's 503 page over `okra.max_body` leaves the charge as uncertain as a small one,
+    /// a 429 that large still waits; only a 2xx that large is an unreadable answer.
+    #[tokio::test]
+    async fn a_refusal_over_the_limit_is_read_as_its_status() {
+        for declared in [true, false] {
+            let raw = answered(503, "", 4096, declared).await.unwrap();
+            let e = read_answer(raw.status, &raw.body, raw.retry_after).unwrap_err();
+            assert!(e.uncertain() && e.status() == Some(503), "{e:?}");
+            let raw = answered(429, "Retry-After: 7\r\n", 4096, declared)
+                .await
+                .unwrap();
+            let e = read_answer(raw.status, &raw.body, raw.retry_after).unwrap_err();
+            assert!(
+                matches!(e, OkraError::Api { status: 429, retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+                "{e:?}"
+            );
+            let e = answered(200, "", 4096, declared).await.unwrap_err();
+            assert!(matches!(e, OkraError::Oversized { status: 200, .. }) && e.uncertain());
+        }
     }
 
     #[test]
