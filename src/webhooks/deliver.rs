@@ -62,6 +62,15 @@ fn failed(message: String) -> JobError {
     JobError::terminal(FAILED_CLASS, message)
 }
 
+/// A refused address never becomes sendable: a dead letter. A host that does not resolve may
+/// (a resolver outage): retried on the schedule, like a connection error.
+fn unsendable(e: guard::Unsendable) -> JobError {
+    match e {
+        guard::Unsendable::Refused(m) => failed(m),
+        guard::Unsendable::Unresolved(m) => JobError::retryable(FAILED_CLASS, m),
+    }
+}
+
 fn skipped(why: &str) -> Delivered {
     Delivered {
         status: None,
@@ -116,7 +125,7 @@ impl Deliverer {
         let body = event::body(&r, q.name(), &rec, endpoint.full).to_string();
         let target = guard::resolve(&endpoint.url, &self.allow)
             .await
-            .map_err(failed)?;
+            .map_err(unsendable)?;
         let now = SystemTime::now();
         let ts = now
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -249,4 +258,21 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
     }
     let at = httpdate::parse_http_date(v.trim()).ok()?;
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resolver outage must not turn every delivery of its hour into a dead letter; an
+    /// address the guard refuses must.
+    #[tokio::test]
+    async fn an_unresolved_host_is_retried_and_a_refused_address_is_not() {
+        let e = unsendable(guard::Unsendable::Unresolved("no address".into()));
+        assert!(!e.is_terminal() && e.class() == FAILED_CLASS);
+        let refused = guard::resolve("https://127.0.0.2/hook", &[])
+            .await
+            .unwrap_err();
+        assert!(unsendable(refused).is_terminal());
+    }
 }

@@ -101,7 +101,7 @@ impl Queue {
         })?;
         guard::resolve(&new.url, allow)
             .await
-            .map_err(QueueError::Config)?;
+            .map_err(|e| QueueError::Config(e.to_string()))?;
         let mut events = if new.events.is_empty() {
             vec![EventType::Completed, EventType::Dead]
         } else {

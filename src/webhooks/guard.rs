@@ -102,10 +102,21 @@ pub fn parse(url: &str, allow: &[String]) -> Result<(Url, bool), String> {
     Ok((u, allowed))
 }
 
+/// Why a webhook URL cannot be sent to now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsendable {
+    /// The URL, or an address its host resolves to, is refused: it never will be sent to.
+    #[error("{0}")]
+    Refused(String),
+    /// Its host did not resolve (a resolver outage, a name not published yet): later, it may.
+    #[error("{0}")]
+    Unresolved(String),
+}
+
 /// Checks `url` and resolves its host to one checked address. A name is resolved here (an IP
 /// literal never is); every address it resolves to must be public, not only the first.
-pub async fn resolve(url: &str, allow: &[String]) -> Result<Target, String> {
-    let (u, allowed) = parse(url, allow)?;
+pub async fn resolve(url: &str, allow: &[String]) -> Result<Target, Unsendable> {
+    let (u, allowed) = parse(url, allow).map_err(Unsendable::Refused)?;
     let port = u.port_or_known_default().unwrap_or(443);
     let host = u.host_str().unwrap_or_default().to_string();
     // The URL parser writes every IP literal out canonically (`[::1]`, `127.0.0.1`).
@@ -117,19 +128,23 @@ pub async fn resolve(url: &str, allow: &[String]) -> Result<Target, String> {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => tokio::net::lookup_host((host.as_str(), port))
             .await
-            .map_err(|e| format!("the webhook host {host} does not resolve ({e})"))?
+            .map_err(|e| {
+                Unsendable::Unresolved(format!("the webhook host {host} does not resolve ({e})"))
+            })?
             .collect(),
     };
     let Some(first) = addrs.first().copied() else {
-        return Err(format!("the webhook host {host} has no address"));
+        return Err(Unsendable::Unresolved(format!(
+            "the webhook host {host} has no address"
+        )));
     };
     if !allowed {
         for a in &addrs {
             if let Some(why) = refusal(a.ip()) {
-                return Err(format!(
+                return Err(Unsendable::Refused(format!(
                     "refusing the webhook URL: {host} is {why} ({}); only public addresses are allowed",
                     a.ip()
-                ));
+                )));
             }
         }
     }
@@ -185,6 +200,8 @@ mod tests {
             ("https://user:pw@8.8.8.8/", "credentials"),
         ] {
             let e = resolve(url, &allow).await.unwrap_err();
+            assert!(matches!(e, Unsendable::Refused(_)), "{url}: {e}");
+            let e = e.to_string();
             assert!(e.contains(says), "{url}: {e}");
             assert!(!e.contains('\n'));
         }
