@@ -19,7 +19,7 @@ use crate::seal::{self, Column, Place, Sealer};
 /// Where sealed values are kept: a queue's column hashes, and an account's reuse store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
-    /// `job`: each record's payload.
+    /// `job`: each record's payload, and the app's metadata in its metadata line.
     Job,
     /// `result`: completed jobs' results.
     Result,
@@ -53,7 +53,20 @@ impl Stored {
         match self {
             Self::Job => {
                 let (meta, payload) = split_record(value);
-                f(Column::Payload, payload).map(|p| format!("{meta}\n{p}"))
+                let payload_new = f(Column::Payload, payload);
+                // The app's metadata, in the record's metadata line, under its own column.
+                let meta_new = serde_json::from_str::<Value>(meta).ok().and_then(|mut m| {
+                    visit_fields(&mut m, &[("metadata", Column::Metadata)], f)
+                        .then(|| m.to_string())
+                });
+                if payload_new.is_none() && meta_new.is_none() {
+                    return None;
+                }
+                Some(format!(
+                    "{}\n{}",
+                    meta_new.as_deref().unwrap_or(meta),
+                    payload_new.as_deref().unwrap_or(payload)
+                ))
             }
             Self::Result => match split_result(value) {
                 (Some(_), result) => {
@@ -109,7 +122,8 @@ fn visit_fields(
 pub struct KeyCount {
     /// The queue, or `acct:NAME`.
     pub scope: String,
-    /// `payload`, `result`, `error.message`, `error.body`, `history.message` or `reuse`.
+    /// `payload`, `metadata`, `result`, `error.message`, `error.body`, `history.message` or
+    /// `reuse`.
     pub column: String,
     /// Values not sealed (written before sealing was on, or with sealing off).
     pub plaintext: u64,

@@ -25,6 +25,7 @@ async fn keys_rotate_while_running_and_rekey_seals_what_came_before_sealing() {
     let mut w = start_worker(dir.path(), 1, &server.url(), &sandbox.url, &spec);
     let keyed = EnqueueOptions {
         idempotency_key: Some("kyc-22250000001".into()),
+        metadata: Some(r#"{"customer_name":"Gavin Belson"}"#.into()),
         ..EnqueueOptions::default()
     };
     let old = plain.enqueue(&bvn("22250000001"), keyed).await.unwrap().id;
@@ -55,6 +56,7 @@ async fn keys_rotate_while_running_and_rekey_seals_what_came_before_sealing() {
     assert_eq!(count(&status, "payload", "plaintext"), 2, "{status}");
     assert_eq!(count(&status, "result", "plaintext"), 1);
     assert_eq!(count(&status, "reuse", "plaintext"), 1);
+    assert_eq!(count(&status, "metadata", "plaintext"), 1, "{status}");
 
     // Sealing on with k1: new values are sealed; old plaintext is not trusted (a reader with
     // keys cannot tell it from a forgery) until `keys rekey` seals it.
@@ -102,6 +104,7 @@ async fn keys_rotate_while_running_and_rekey_seals_what_came_before_sealing() {
         "error.body",
         "history.message",
         "reuse",
+        "metadata",
     ] {
         assert_eq!(count(&status, column, "plaintext"), 0, "{column}: {status}");
         assert_eq!(count(&status, column, "k1"), 0, "{column}: {status}");
@@ -113,6 +116,11 @@ async fn keys_rotate_while_running_and_rekey_seals_what_came_before_sealing() {
     let rotated = sealed_queue(&server, "rot", Some(&keys)).await;
     let rec = rotated.job(&old).await.unwrap().unwrap();
     assert!(rec.payload.contains("22250000001"));
+    assert_eq!(
+        rec.meta.metadata.as_deref(),
+        Some(r#"{"customer_name":"Gavin Belson"}"#),
+        "the metadata re-sealed opens"
+    );
     assert!(
         rec.meta
             .idempotency_key
@@ -131,6 +139,7 @@ async fn keys_rotate_while_running_and_rekey_seals_what_came_before_sealing() {
     assert!(dead.last_error.unwrap().message.contains("flagged"));
     let stored = everything_in_redis(&server).await;
     assert!(!stored.contains("22250000001"), "sealed now");
+    assert!(!stored.contains("Gavin Belson"), "the metadata sealed too");
     assert!(!stored.contains("kyc-22250000001"), "the claim was renamed");
     let audit = admin(&server, "rot", &["--json", "audit"]).ok().json();
     assert_eq!(audit[0]["action"], "rekey");
