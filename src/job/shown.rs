@@ -60,18 +60,33 @@ pub fn json_error_rule(e: &serde_json::Error) -> String {
 }
 
 /// A job's kind as a log line shows it: control characters (a newline would start a forged
-/// line) escaped, at most 64 characters. A record written by another producer can hold any
-/// text there.
+/// line) escaped, runs of six digits or more (an identifier put there) as `*`, at most 64
+/// characters. A record written by another producer can hold any text there.
 pub fn kind_for_log(kind: &str) -> String {
     const MAX: usize = 64;
     let mut out = String::with_capacity(kind.len().min(MAX));
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() >= 6 {
+            out.extend(std::iter::repeat_n('*', digits.len()));
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
     for c in kind.chars().take(MAX) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        flush(&mut digits, &mut out);
         if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
+    flush(&mut digits, &mut out);
     if kind.chars().nth(MAX).is_some() {
         out.push('…');
     }
@@ -112,6 +127,9 @@ mod tests {
         assert!(!k.contains('\n') && !k.contains('\r'), "{k}");
         assert_eq!(k, "x\\n2026-01-01 INFO forged\\r");
         assert_eq!(kind_for_log(&"k".repeat(100)).chars().count(), 65);
+        // An identifier put in the kind stays out of the log; short numbers stay.
+        assert_eq!(kind_for_log("bvn_22234567890"), "bvn_***********");
+        assert_eq!(kind_for_log("v2_kyc12345"), "v2_kyc12345");
     }
 
     #[test]

@@ -347,7 +347,15 @@ async fn the_worker_log_holds_no_raw_value() {
         r#"{"kind":"22290000001"}"#,
         EnqueueOptions::default(),
     );
-    lib.enqueue_raw_bulk(vec![forged], |_| {}).await.unwrap();
+    // A kind that carries a number: kept out of the log and the operator's views.
+    let numbered = okra_queue::RawJob::new(
+        "bvn_22290000002",
+        r#"{"kind":"bvn_verify"}"#,
+        EnqueueOptions::default(),
+    );
+    lib.enqueue_raw_bulk(vec![forged, numbered], |_| {})
+        .await
+        .unwrap();
     // A customer id whose lookup fails (…0404): the failure is logged inside the job's span.
     let customer = OkraJob::new("customer_verify", &[("customer", "cus-5f3e9a0404")]).unwrap();
     lib.enqueue(&customer, EnqueueOptions::default())
@@ -360,11 +368,20 @@ async fn the_worker_log_holds_no_raw_value() {
     };
     let mut worker = start_worker(dir.path(), 0, &server.url(), &sandbox.url, &spec);
     eventually(Duration::from_secs(20), "both jobs dead", || async {
-        lib.dead_count(&Default::default()).await.unwrap() == 2
+        lib.dead_count(&Default::default()).await.unwrap() == 3
     })
     .await;
     worker.terminate(Duration::from_secs(10));
     let log = worker.log_text();
+    for args in [
+        &["dlq", "list"][..],
+        &["--json", "dlq", "summary"],
+        &["--json", "dlq", "list"],
+    ] {
+        let shown = admin(&server, q, args).ok().out;
+        assert!(shown.contains("bvn_*"), "{args:?}: {shown}");
+        assert!(!shown.contains("22290000002"), "{args:?}: {shown}");
+    }
     assert!(log.contains("invalid payload"), "{log}");
     assert!(log.contains("unknown kind"), "{log}");
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
@@ -373,7 +390,7 @@ async fn the_worker_log_holds_no_raw_value() {
         assert!(!has_newline(&v), "a logged value holds a newline: {line}");
     }
     assert!(
-        !log.contains("22290000001"),
+        !log.contains("22290000001") && !log.contains("22290000002"),
         "the payload's value is logged:\n{log}"
     );
     assert!(

@@ -151,6 +151,8 @@ pub async fn run(queue: &Queue, cmd: DlqCmd, out: Out) -> anyhow::Result<ExitCod
 fn letter_json(l: &DeadLetter, out: Out) -> Value {
     let mut v = serde_json::to_value(l).unwrap_or(Value::Null);
     v["message"] = Value::String(out.text(&l.message));
+    // A kind is a name; one another producer wrote can hold a number.
+    v["kind"] = Value::String(okra_queue::okra::mask::mask_text(&l.kind));
     if let Some(p) = &l.payload {
         v["payload"] = serde_json::from_str::<Value>(p)
             .map(|p| out.value(p))
@@ -167,7 +169,7 @@ fn letters_table(letters: &[DeadLetter], out: Out) -> comfy_table::Table {
         t.add_row(vec![
             l.id.clone(),
             ago(l.died_at),
-            l.kind.clone(),
+            okra_queue::okra::mask::mask_text(&l.kind),
             l.class.clone(),
             l.http_status.map(|s| s.to_string()).unwrap_or_default(),
             l.okra_type.clone().unwrap_or_default(),
@@ -480,7 +482,9 @@ async fn summary(queue: &Queue, filter: &DeadFilter, out: Out) -> anyhow::Result
         for l in letters {
             total += 1;
             *by_class.entry(l.class.clone()).or_default() += 1;
-            *by_kind.entry(l.kind.clone()).or_default() += 1;
+            *by_kind
+                .entry(okra_queue::okra::mask::mask_text(&l.kind))
+                .or_default() += 1;
             *by_status
                 .entry(
                     l.http_status

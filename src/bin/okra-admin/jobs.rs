@@ -196,7 +196,7 @@ fn print_briefs(jobs: &[JobBrief]) {
     for j in jobs {
         t.add_row(vec![
             j.id.clone(),
-            j.kind.clone(),
+            okra_queue::okra::mask::mask_text(&j.kind),
             j.state.to_string(),
             j.attempts.to_string(),
             ago(j.created_at),
@@ -216,7 +216,7 @@ pub fn show(rec: &JobRecord, out: Out) {
     let m = &rec.meta;
     println!("job       {}", rec.id);
     println!("state     {}", rec.state);
-    println!("kind      {}", m.kind);
+    println!("kind      {}", okra_queue::okra::mask::mask_text(&m.kind));
     println!(
         "attempts  {} of {}{}{}",
         rec.attempts,
@@ -372,7 +372,7 @@ pub fn record_json(rec: &JobRecord, out: Out) -> Value {
     json!({
         "id": rec.id,
         "state": rec.state,
-        "kind": rec.meta.kind,
+        "kind": okra_queue::okra::mask::mask_text(&rec.meta.kind),
         "attempts": rec.attempts,
         "max_attempts": rec.max_attempts,
         "max_attempts_from": if rec.meta.max_attempts.is_some() { "job" } else { "fleet" },

@@ -102,7 +102,7 @@ pub fn letters(queue: &str, letters: &[DeadLetter]) -> Markup {
                     tr {
                         td.mono { a href={ "/q/" (queue) "/dead/" (l.id) } { (l.id) } }
                         td title=(when(l.died_at)) { (ago(l.died_at)) }
-                        td { (l.kind) }
+                        td { (masked(&l.kind)) }
                         td { span.tag { (l.class) } }
                         td { (l.http_status.map(|s| s.to_string()).unwrap_or_default()) }
                         td { (l.okra_type.clone().unwrap_or_default()) }
@@ -136,7 +136,7 @@ pub fn record(rec: &JobRecord) -> Markup {
         dl.record {
             dt { "id" } dd.mono { (rec.id) }
             dt { "state" } dd { span class={ "state " (rec.state) } { (rec.state) } }
-            dt { "kind" } dd { (m.kind) }
+            dt { "kind" } dd { (masked(&m.kind)) }
             dt { "attempts" } dd { (rec.attempts) " of " (rec.max_attempts) @if m.requeues > 0 { " (requeued " (m.requeues) ")" } }
             dt { "created" } dd { (when(m.created_at)) " (" (ago(m.created_at)) ")" }
             @if let Some(t) = rec.due_at { dt { "due" } dd { (when(t)) " (" (ago(t)) ")" } }

@@ -152,7 +152,7 @@ fn job_row(queue: &str, b: &JobBrief, csrf: &str, read_only: bool) -> Markup {
     html! {
         tr data-job=(b.id) {
             td.mono { a href={ "/q/" (queue) "/job/" (b.id) } { (b.id) } }
-            td { (b.kind) }
+            td { (crate::web::view::masked(&b.kind)) }
             td { span class={ "state " (b.state) } { (b.state) } }
             td { (b.attempts) }
             td { (ago(b.created_at)) }
