@@ -62,7 +62,7 @@
 //! | `outbox` | list | `c|id|ms` references of outcomes to deliver, written by `outcome.lua` |
 //! | `outbox_held` | list | references a worker's forwarder is turning into delivery jobs |
 //! | `idem:<key>` | string | idempotency claim → job id, with a TTL; `<key>` is `#` and a keyed hash, never the key as given |
-//! | `reqfp:<key>` | string | `okra-gateway`: keyed hash (as `idem:`) of the SHA-256 of the body that first used idempotency key `<key>`, same TTL; another body under the key is refused (422) |
+//! | `reqfp:<key>` | string | `okra-gateway`: hash (as `idem:`, keyed under `queue.index_key`) of the SHA-256 of the body that first used idempotency key `<key>`, same TTL; another body under the key is refused (422) |
 //!
 //! The gateway's API keys live outside every queue: `okq:apikeys` (hash: name → the key's
 //! record, with the SHA-256 of its token, never the token), `okq:apikey:<sha256>` (string: the
