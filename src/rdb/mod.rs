@@ -77,7 +77,7 @@ pub use rekey::{Reseal, Step};
 pub use sentinel::SentinelConn;
 pub use sessions::SESSION_PREFIX;
 pub use settings::{Durability, RedisSettings};
-pub use webhooks::HookWrite;
+pub use webhooks::{HookWrite, HookWritten};
 pub use worker::{Applied, ClaimReply, ClaimedJob, ExpiredLease, OutcomeEntry, Transition, Wake};
 
 use crate::error::{QueueError, Result};

@@ -16,33 +16,63 @@ static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/o
 
 /// How [`Rdb::hook_write`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookWrite {
+pub enum HookWrite<'a> {
     /// A new endpoint (its id must be free).
     Add,
-    /// Replace an endpoint that still exists (nothing if it was removed meanwhile).
-    Update,
+    /// Replace an endpoint that still holds `was` (the JSON the new one was made from):
+    /// nothing if it was removed or changed meanwhile, so two changes never lose one.
+    Update {
+        /// What was read.
+        was: &'a str,
+    },
     /// Remove it.
     Delete,
 }
 
+/// What [`Rdb::hook_write`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookWritten {
+    /// Written (or removed); the endpoint existed before (`false` for an add).
+    Done {
+        /// Whether it existed before.
+        existed: bool,
+    },
+    /// Update or delete of an endpoint that is not there: nothing written.
+    Absent,
+    /// Update of an endpoint changed since it was read: nothing written; read it again.
+    Changed,
+}
+
 impl Rdb {
     /// Writes endpoint `id` (its JSON; ignored for `Delete`) and recomputes `hooks_on`, and
-    /// keeps the endpoint index in step. True when the endpoint existed before.
-    pub async fn hook_write(&self, id: &str, json: &str, mode: HookWrite) -> Result<bool> {
+    /// keeps the endpoint index in step.
+    pub async fn hook_write(
+        &self,
+        id: &str,
+        json: &str,
+        mode: HookWrite<'_>,
+    ) -> Result<HookWritten> {
         let k = &self.keys;
-        let m = match mode {
-            HookWrite::Add => "add",
-            HookWrite::Update => "update",
-            HookWrite::Delete => "delete",
+        let (m, was) = match mode {
+            HookWrite::Add => ("add", ""),
+            HookWrite::Update { was } => ("update", was),
+            HookWrite::Delete => ("delete", ""),
         };
-        let existed: u8 = SET
+        let said: u8 = SET
             .key(k.hooks())
             .key(k.hooks_on())
             .arg(id)
             .arg(json)
             .arg(m)
+            .arg(was)
             .invoke_async(&mut self.conn.clone())
             .await?;
+        let written = match (said, mode) {
+            (2, _) => return Ok(HookWritten::Changed),
+            (0, HookWrite::Add) => HookWritten::Done { existed: false },
+            (0, _) => return Ok(HookWritten::Absent),
+            _ => HookWritten::Done { existed: true },
+        };
         // The index lives outside the queue's slot: its own command, after the endpoint.
         let mut conn = self.conn.clone();
         match mode {
@@ -52,9 +82,9 @@ impl Rdb {
             HookWrite::Delete => {
                 let _: u64 = conn.hdel(WEBHOOKS, id).await?;
             }
-            HookWrite::Update => {}
+            HookWrite::Update { .. } => {}
         }
-        Ok(existed == 1)
+        Ok(written)
     }
 
     /// Every endpoint of the queue: (id, JSON).

@@ -11,7 +11,7 @@ use super::{EventType, guard, signing};
 use crate::error::{QueueError, Result};
 use crate::job::epoch_ms;
 use crate::queue::Queue;
-use crate::rdb::HookWrite;
+use crate::rdb::{HookWrite, HookWritten};
 
 /// How long the secret a rotation replaced still signs.
 pub const ROTATION_OVERLAP: Duration = Duration::from_secs(24 * 3600);
@@ -178,7 +178,11 @@ impl Queue {
         let Some(q) = self.webhook_owner(id).await? else {
             return Ok(false);
         };
-        let r = q.rdb.hook_write(id, "", HookWrite::Delete).await;
+        let r = q
+            .rdb
+            .hook_write(id, "", HookWrite::Delete)
+            .await
+            .map(|w| matches!(w, HookWritten::Done { .. }));
         q.audited("webhook-remove", id, r, |found| json!({"removed": found}))
             .await
     }
@@ -189,32 +193,55 @@ impl Queue {
         let Some(q) = self.webhook_owner(id).await? else {
             return Ok(None);
         };
-        let Some(mut e) = q.webhook(id).await? else {
-            return Ok(None);
-        };
         let secret = signing::new_secret().map_err(QueueError::Config)?;
-        e.previous = Some(std::mem::replace(&mut e.secret, secret));
-        e.previous_until = epoch_ms(SystemTime::now()) + ROTATION_OVERLAP.as_millis() as u64;
         let r = q
-            .rdb
-            .hook_write(id, &json_of(&e), HookWrite::Update)
-            .await
-            .map(|found| found.then_some(e));
+            .webhook_change(id, |e| {
+                e.previous = Some(std::mem::replace(&mut e.secret, secret.clone()));
+                e.previous_until =
+                    epoch_ms(SystemTime::now()) + ROTATION_OVERLAP.as_millis() as u64;
+            })
+            .await;
         q.audited("webhook-rotate", id, r, |_| json!({})).await
     }
 
     /// Stops deliveries to endpoint `id` of this queue (the receiver answered 410 Gone).
     pub async fn webhook_disable(&self, id: &str, why: &str) -> Result<()> {
-        let Some(mut e) = self.webhook(id).await? else {
-            return Ok(());
-        };
-        e.disabled = Some(why.to_string());
         let r = self
-            .rdb
-            .hook_write(id, &json_of(&e), HookWrite::Update)
+            .webhook_change(id, |e| e.disabled = Some(why.to_string()))
             .await;
+        if matches!(r, Ok(None)) {
+            return Ok(());
+        }
         self.audited("webhook-disable", id, r, |_| json!({"why": why}))
             .await
             .map(|_| ())
+    }
+
+    /// Applies `change` to endpoint `id` of this queue, compare-and-set: when another change
+    /// (a rotation and a disable at once) wrote first, it reads again and applies `change` to
+    /// that, so neither is lost. `None` when there is no endpoint.
+    async fn webhook_change(
+        &self,
+        id: &str,
+        change: impl Fn(&mut Endpoint),
+    ) -> Result<Option<Endpoint>> {
+        for _ in 0..16 {
+            let Some(was) = self.rdb.hook(id).await? else {
+                return Ok(None);
+            };
+            let Ok(mut e) = serde_json::from_str::<Endpoint>(&was) else {
+                return Ok(None);
+            };
+            change(&mut e);
+            let update = HookWrite::Update { was: &was };
+            match self.rdb.hook_write(id, &json_of(&e), update).await? {
+                HookWritten::Done { .. } => return Ok(Some(e)),
+                HookWritten::Absent => return Ok(None),
+                HookWritten::Changed => continue,
+            }
+        }
+        Err(QueueError::Protocol(format!(
+            "webhook endpoint {id} kept changing while it was updated; try again"
+        )))
     }
 }

@@ -62,3 +62,46 @@ async fn held_references_are_swept_and_repeats_make_no_second_delivery() {
     assert_eq!(s.ready, 2, "{s:?}");
     assert_eq!(s.duplicates, 2, "{s:?}");
 }
+
+/// A rotation and a 410's disable of one endpoint at once: both land (compare-and-set), and
+/// an update made from a stale read writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_endpoint_changes_are_not_lost() {
+    use okra_queue::rdb::{HookWrite, HookWritten};
+    let server = RedisServer::start();
+    let q = Queue::connect(&server.settings(), QueueConfig::new("identity"))
+        .await
+        .unwrap();
+    q.register().await.unwrap();
+    let allow = vec!["127.0.0.1".to_string()];
+    let new = NewEndpoint {
+        url: "http://127.0.0.1:9/hook".into(),
+        ..NewEndpoint::default()
+    };
+    for round in 0..20 {
+        let e = q.webhook_add(new.clone(), &allow).await.unwrap();
+        let why = format!("gone {round}");
+        let (rotated, disabled) =
+            tokio::join!(q.webhook_rotate(&e.id), q.webhook_disable(&e.id, &why));
+        let rotated = rotated.unwrap().expect("rotated");
+        disabled.unwrap();
+        let now = q.webhook(&e.id).await.unwrap().unwrap();
+        assert_eq!(now.disabled.as_deref(), Some(why.as_str()), "round {round}");
+        assert_eq!(
+            now.secret, rotated.secret,
+            "round {round}: the rotation kept"
+        );
+        assert_eq!(now.previous.as_deref(), Some(e.secret.as_str()));
+    }
+    let e = q.webhook_add(new, &allow).await.unwrap();
+    let stale = serde_json::to_string(&e)
+        .unwrap()
+        .replace("http://", "http://x");
+    let w = q
+        .rdb()
+        .hook_write(&e.id, "{}", HookWrite::Update { was: &stale })
+        .await
+        .unwrap();
+    assert_eq!(w, HookWritten::Changed);
+    assert_eq!(q.webhook(&e.id).await.unwrap().unwrap().url, e.url);
+}

@@ -3,10 +3,12 @@
 -- `d` job.dead, `r` job.retrying; deleted when none), in one step so they never disagree.
 -- KEYS[1] hooks (id → endpoint JSON)  KEYS[2] hooks_on
 -- ARGV[1] endpoint id  ARGV[2] its JSON ('' with ARGV[3] = 'delete')
--- ARGV[3] 'add' (new id), 'update' (only if it still exists), 'delete'
+-- ARGV[3] 'add' (new id), 'update' (only if it still holds ARGV[4]), 'delete'
+-- ARGV[4] with 'update': the JSON the new one was made from (compare-and-set)
 -- Returns 1 when the endpoint existed before (add: 0), 0 otherwise (update and delete then
--- write nothing).
-local existed = redis.call('HEXISTS', KEYS[1], ARGV[1])
+-- write nothing), 2 when 'update' found it changed since it was read (nothing written).
+local was = redis.call('HGET', KEYS[1], ARGV[1])
+local existed = was and 1 or 0
 local mode = ARGV[3]
 if mode == 'add' then
   if existed == 1 then return redis.error_reply('webhook_set: id taken') end
@@ -14,6 +16,7 @@ if mode == 'add' then
 elseif existed == 0 then
   return 0
 elseif mode == 'update' then
+  if was ~= ARGV[4] then return 2 end
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 elseif mode == 'delete' then
   redis.call('HDEL', KEYS[1], ARGV[1])
