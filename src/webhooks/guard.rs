@@ -35,9 +35,16 @@ pub fn refusal(ip: IpAddr) -> Option<&'static str> {
                 Some("a private (unique local) address")
             } else if s[0] & 0xffc0 == 0xfe80 {
                 Some("a link-local address")
+            } else if s[0] & 0xffc0 == 0xfec0 {
+                Some("a site-local address (fec0::/10)")
             } else if s[0] & 0xff00 == 0xff00 {
                 Some("a multicast address")
-            } else if s[..6] == [0; 6] || (s[0] == 0x64 && s[1] == 0xff9b) || s[0] == 0x2002 {
+            } else if s[..6] == [0; 6]
+                || (s[0] == 0x64 && s[1] == 0xff9b)
+                || s[0] == 0x2002
+                || (s[0] == 0x2001 && s[1] == 0)
+            {
+                // IPv4-compatible, NAT64, 6to4 and Teredo (2001::/32).
                 Some("an IPv6 address that embeds an IPv4 one")
             } else if s[0] == 0x2001 && s[1] == 0x0db8 {
                 Some("a documentation address")
@@ -177,11 +184,19 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(refusal(ip).is_some(), "{ip} should be refused");
         }
-        for ip in ["8.8.8.8", "100.128.0.1", "2606:4700:4700::1111"] {
+        for ip in [
+            "8.8.8.8",
+            "100.128.0.1",
+            "2606:4700:4700::1111",
+            "2001:4860::8888",
+        ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(refusal(ip), None, "{ip} is public");
         }
