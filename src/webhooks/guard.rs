@@ -109,6 +109,9 @@ pub fn parse(url: &str, allow: &[String]) -> Result<(Url, bool), String> {
     Ok((u, allowed))
 }
 
+/// Longest a webhook host's name lookup may take before the delivery is retried later.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why a webhook URL cannot be sent to now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unsendable {
@@ -133,12 +136,22 @@ pub async fn resolve(url: &str, allow: &[String]) -> Result<Target, Unsendable> 
         .parse::<IpAddr>();
     let addrs: Vec<SocketAddr> = match literal {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| {
-                Unsendable::Unresolved(format!("the webhook host {host} does not resolve ({e})"))
-            })?
-            .collect(),
+        // Bounded like the send itself: a resolver that never answers holds no delivery.
+        Err(_) => tokio::time::timeout(
+            RESOLVE_TIMEOUT,
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| {
+            Unsendable::Unresolved(format!(
+                "the webhook host {host} did not resolve within {}s",
+                RESOLVE_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|e| {
+            Unsendable::Unresolved(format!("the webhook host {host} does not resolve ({e})"))
+        })?
+        .collect(),
     };
     let Some(first) = addrs.first().copied() else {
         return Err(Unsendable::Unresolved(format!(
