@@ -28,6 +28,7 @@ async fn bad_requests_get_clear_problems_and_write_nothing() {
     let other = api_key(&s.server, "other", "elsewhere", &[]);
     let ghost = api_key(&s.server, "ghost", "ghostly", &[]);
     let slow = api_key(&s.server, "identity", "slow", &["--rate", "2"]);
+    let other_app = api_key(&s.server, "identity", "app2", &[]);
     let before = s.server.cli(&["HLEN", "okq:{identity}:job"]);
     let send = |rb: reqwest::RequestBuilder| async move { answer(rb.send().await.unwrap()).await };
     let check = |a: &super::Answer, status: u16, kind: &str| {
@@ -246,6 +247,30 @@ async fn bad_requests_get_clear_problems_and_write_nothing() {
     check(&a, 401, "unauthorized");
     let audit = s.server.cli(&["XRANGE", "okq:audit", "-", "+"]);
     assert!(audit.contains("api-key-revoke"), "{audit}");
+    // An Idempotency-Key header twice, or on a batch (which would ignore it): refused.
+    let a = send(
+        http.post(&jobs)
+            .header("authorization", bearer(&other_app))
+            .header("idempotency-key", "a")
+            .header("idempotency-key", "b")
+            .json(&job()),
+    )
+    .await;
+    check(&a, 422, "invalid-request");
+    let a = send(
+        http.post(format!("{jobs}/batch"))
+            .header("authorization", bearer(&other_app))
+            .header("idempotency-key", "a")
+            .json(&json!({"jobs": [job()]})),
+    )
+    .await;
+    documented(&doc, "post", "/v1/queues/{queue}/jobs/batch", &a);
+    assert_eq!(
+        (a.status.as_u16(), &a.body["type"]),
+        (422, &json!("/problems/invalid-request")),
+        "{}",
+        a.body
+    );
     // A path segment that is not UTF-8, a query parameter given twice: problems, as listed.
     let show = "/v1/queues/{queue}/jobs/{id}";
     for (url, status, kind) in [

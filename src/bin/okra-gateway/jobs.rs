@@ -206,6 +206,13 @@ pub async fn enqueue(
     // The key's queue and scope before the body: a refused key learns nothing from it.
     let q = queue_for(&app, &key, &queue, Scope::Enqueue).await?;
     let body = body::read(body)?;
+    if headers.get_all("idempotency-key").iter().count() > 1 {
+        return Err(ApiError::new(
+            Kind::InvalidRequest,
+            "Idempotency-Key is given more than once; send one",
+        )
+        .field("Idempotency-Key"));
+    }
     let header_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -278,7 +285,7 @@ fn conflict() -> ApiError {
         (status = 200, description = "One result per job, in order: its id; or its error, when nothing of that job was written; or its id and a `not-durable` error, when it was written but not confirmed at `redis.durability` (look it up before enqueueing it again)", body = BatchResponse),
         (status = 403, description = "Another queue, or no `enqueue` scope", body = Problem, content_type = PROBLEM),
         (status = 404, description = "Unknown queue", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Not a batch of 1 to 1,000 jobs", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Not a batch of 1 to 1,000 jobs, or an Idempotency-Key header (a batch takes one per job)", body = Problem, content_type = PROBLEM),
         (status = 503, description = "Redis unavailable: no job was written", body = Problem, content_type = PROBLEM),
         Refused,
         BodyRefused,
@@ -295,6 +302,14 @@ pub async fn batch(
     // The key's queue and scope before the body: a refused key learns nothing from it.
     let q = queue_for(&app, &key, &queue, Scope::Enqueue).await?;
     let body = body::read(body)?;
+    if headers.contains_key("idempotency-key") {
+        // Ignoring it would let a client believe its retry is safe.
+        return Err(ApiError::new(
+            Kind::InvalidRequest,
+            "a batch takes an idempotency_key per job, not the Idempotency-Key header",
+        )
+        .field("Idempotency-Key"));
+    }
     let items = body::parse_batch(body::json_body(&headers, &body)?)?;
     // Idempotency keys first (concurrently): a key used with another body refuses its item.
     let checks = futures::future::join_all(items.iter().map(|i| async {
