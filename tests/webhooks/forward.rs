@@ -5,18 +5,23 @@ use okra_queue::webhooks::{Forwarder, NewEndpoint};
 
 use super::*;
 
-#[tokio::test]
-async fn held_references_are_swept_and_repeats_make_no_second_delivery() {
-    let server = RedisServer::start();
+/// `identity`, registered, the allow list for a loopback receiver, and an endpoint to add.
+async fn registered(server: &RedisServer) -> (Queue, Vec<String>, NewEndpoint) {
     let q = Queue::connect(&server.settings(), QueueConfig::new("identity"))
         .await
         .unwrap();
     q.register().await.unwrap();
-    let allow = vec!["127.0.0.1".to_string()];
     let new = NewEndpoint {
         url: "http://127.0.0.1:9/hook".into(),
         ..NewEndpoint::default()
     };
+    (q, vec!["127.0.0.1".to_string()], new)
+}
+
+#[tokio::test]
+async fn held_references_are_swept_and_repeats_make_no_second_delivery() {
+    let server = RedisServer::start();
+    let (q, allow, new) = registered(&server).await;
     q.webhook_add(new.clone(), &allow).await.unwrap();
     q.webhook_add(new, &allow).await.unwrap();
     let deliveries = q.sibling("identity.webhooks").unwrap();
@@ -69,15 +74,7 @@ async fn held_references_are_swept_and_repeats_make_no_second_delivery() {
 async fn concurrent_endpoint_changes_are_not_lost() {
     use okra_queue::rdb::{HookWrite, HookWritten};
     let server = RedisServer::start();
-    let q = Queue::connect(&server.settings(), QueueConfig::new("identity"))
-        .await
-        .unwrap();
-    q.register().await.unwrap();
-    let allow = vec!["127.0.0.1".to_string()];
-    let new = NewEndpoint {
-        url: "http://127.0.0.1:9/hook".into(),
-        ..NewEndpoint::default()
-    };
+    let (q, allow, new) = registered(&server).await;
     for round in 0..20 {
         let e = q.webhook_add(new.clone(), &allow).await.unwrap();
         let why = format!("gone {round}");
