@@ -77,15 +77,17 @@ async fn bad_requests_get_clear_problems_and_write_nothing() {
     )
     .await;
     check(&a, 403, "forbidden");
-    // The key is checked before the body: a key without the scope learns nothing from it.
+    // The key is checked before the body: a key without the scope learns nothing from it,
+    // not even that a chunked body (no length to refuse it by) outgrew gateway.max_body.
+    let route = "/v1/queues/identity/jobs";
+    assert_eq!(chunked(&s.gw.url, route, &bearer(&reader), 5 << 20), 403);
+    assert_eq!(chunked(&s.gw.url, route, &bearer(&token), 5 << 20), 413);
     let a = send(
-        http.post(&jobs)
-            .header("authorization", bearer(&reader))
-            .header("content-type", "application/json")
-            .body("{not json"),
+        http.get(format!("{jobs}/{}?wait=bogus", "0".repeat(26)))
+            .header("authorization", bearer(&other)),
     )
     .await;
-    check(&a, 403, "forbidden");
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
     // 404: a queue not in the registry (its key exists); nothing is made for it.
     let a = send(
         http.post(s.gw.jobs("ghost"))
@@ -371,6 +373,42 @@ async fn redis_down_answers_503_and_loses_no_acknowledged_job() {
         async move { rb.send().await.is_ok_and(|r| r.status() == StatusCode::OK) }
     })
     .await;
+}
+
+/// The status of a POST whose `total`-byte body is sent in chunks (no `Content-Length`),
+/// read whether or not the gateway stopped reading it part-way.
+fn chunked(url: &str, path: &str, auth: &str, total: usize) -> u16 {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    let chunk = [b' '; 64 * 1024];
+    let mut sent = 0;
+    let mut ok = s.write_all(head.as_bytes()).is_ok();
+    while ok && sent < total {
+        ok = s
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .is_ok()
+            && s.write_all(&chunk).is_ok()
+            && s.write_all(b"\r\n").is_ok();
+        sent += chunk.len();
+    }
+    let _ = s.write_all(b"0\r\n\r\n");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&out);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"))
 }
 
 /// Status and body of a POST that declares a `len`-byte body and sends none of it (the
