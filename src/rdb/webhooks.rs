@@ -32,11 +32,8 @@ pub enum HookWrite<'a> {
 /// What [`Rdb::hook_write`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookWritten {
-    /// Written (or removed); the endpoint existed before (`false` for an add).
-    Done {
-        /// Whether it existed before.
-        existed: bool,
-    },
+    /// Written (added, replaced or removed).
+    Done,
     /// Update or delete of an endpoint that is not there: nothing written.
     Absent,
     /// Update of an endpoint changed since it was read: nothing written; read it again.
@@ -67,12 +64,11 @@ impl Rdb {
             .arg(was)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let written = match (said, mode) {
+        match (said, mode) {
             (2, _) => return Ok(HookWritten::Changed),
-            (0, HookWrite::Add) => HookWritten::Done { existed: false },
-            (0, _) => return Ok(HookWritten::Absent),
-            _ => HookWritten::Done { existed: true },
-        };
+            (0, HookWrite::Update { .. } | HookWrite::Delete) => return Ok(HookWritten::Absent),
+            _ => {}
+        }
         // The index lives outside the queue's slot: its own command, after the endpoint.
         let mut conn = self.conn.clone();
         match mode {
@@ -84,7 +80,7 @@ impl Rdb {
             }
             HookWrite::Update { .. } => {}
         }
-        Ok(written)
+        Ok(HookWritten::Done)
     }
 
     /// Every endpoint of the queue: (id, JSON).

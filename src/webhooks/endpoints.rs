@@ -182,7 +182,7 @@ impl Queue {
             .rdb
             .hook_write(id, "", HookWrite::Delete)
             .await
-            .map(|w| matches!(w, HookWritten::Done { .. }));
+            .map(|w| w == HookWritten::Done);
         q.audited("webhook-remove", id, r, |found| json!({"removed": found}))
             .await
     }
@@ -235,7 +235,7 @@ impl Queue {
             change(&mut e);
             let update = HookWrite::Update { was: &was };
             match self.rdb.hook_write(id, &json_of(&e), update).await? {
-                HookWritten::Done { .. } => return Ok(Some(e)),
+                HookWritten::Done => return Ok(Some(e)),
                 HookWritten::Absent => return Ok(None),
                 HookWritten::Changed => continue,
             }
