@@ -346,41 +346,41 @@ pub async fn batch(
             ),
         )
     });
-    let enqueued: Vec<(usize, Enqueued)> = match written {
-        Ok(all) => all.into_iter().enumerate().collect(),
-        // Stopped part-way: the written ones as usual (or not durable), those whose fate is
-        // unknown with their ids, the rest refused as not written.
+    // What was written, by position, and whether `redis.durability` confirmed it.
+    let (enqueued, durable): (Vec<(usize, Enqueued)>, bool) = match written {
+        Ok(all) => (all.into_iter().enumerate().collect(), true),
+        // Stopped part-way: those whose fate is unknown named with their ids, the written
+        // ones as below, the rest refused as not written.
         Err(QueueError::PartialEnqueue(p)) if !p.written.is_empty() || !p.unknown.is_empty() => {
-            for (at, id) in &p.unknown {
-                results[slots[*at]] = Some(flagged(id.clone(), ApiError::unknown_fate(id)));
+            let p = *p;
+            for (at, id) in p.unknown {
+                results[slots[at]] = Some(flagged(ApiError::unknown_fate(id)));
             }
-            if p.unconfirmed.is_none() {
-                p.written.clone()
-            } else {
-                for (at, e) in &p.written {
-                    results[slots[*at]] =
-                        Some(flagged(e.id.clone(), ApiError::not_durable(e.id.clone())));
-                }
-                Vec::new()
-            }
+            (p.written, p.unconfirmed.is_none())
         }
-        // Written, in order, but not confirmed: each item says so with its id, so a client
-        // without idempotency keys looks them up instead of enqueueing them twice.
+        // Written, in order, but not confirmed.
         Err(QueueError::Unconfirmed { ids, .. }) if ids.len() == slots.len() => {
-            for (at, id) in ids.into_iter().enumerate() {
-                results[slots[at]] = Some(flagged(id.clone(), ApiError::not_durable(id)));
-            }
-            Vec::new()
+            let written = ids.into_iter().map(|id| Enqueued {
+                id,
+                duplicate: false,
+            });
+            (written.enumerate().collect(), false)
         }
         Err(e) => return Err(e.into()),
     };
     for (at, e) in enqueued {
-        let state = shown_state(&q, &e, states[at]).await;
-        results[slots[at]] = Some(BatchItem {
-            id: Some(e.id),
-            state: Some(state),
-            duplicate: Some(e.duplicate),
-            error: None,
+        // Not confirmed: the item says so with its id, so a client without idempotency keys
+        // looks it up instead of enqueueing it twice.
+        results[slots[at]] = Some(if !durable {
+            flagged(ApiError::not_durable(e.id))
+        } else {
+            let state = shown_state(&q, &e, states[at]).await;
+            BatchItem {
+                id: Some(e.id),
+                state: Some(state),
+                duplicate: Some(e.duplicate),
+                error: None,
+            }
         });
     }
     let results = results
@@ -390,10 +390,10 @@ pub async fn batch(
     Ok(Json(BatchResponse { queue, results }))
 }
 
-/// An item that was (or may have been) written, with its id and what is wrong.
-fn flagged(id: String, e: ApiError) -> BatchItem {
+/// An item that was (or may have been) written: its id, and what is wrong.
+fn flagged(e: ApiError) -> BatchItem {
     BatchItem {
-        id: Some(id),
+        id: e.1.id.clone(),
         state: None,
         duplicate: None,
         error: Some(*e.1),

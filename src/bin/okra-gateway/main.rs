@@ -80,10 +80,7 @@ impl Hub {
     /// when Redis does not answer.
     pub async fn queue(&self, name: &str) -> Result<Queue, ApiError> {
         if okra_queue::keys::validate_queue_name(name).is_err() {
-            return Err(ApiError::new(
-                Kind::UnknownQueue,
-                "the queue is not in the registry",
-            ));
+            return Err(ApiError::unknown_queue());
         }
         let q = self.handle(name).await?;
         let seen = self
@@ -94,28 +91,29 @@ impl Hub {
             .copied();
         let registered = match seen {
             Some((at, registered)) if at.elapsed() < KNOWN_FOR => registered,
-            // Seen before: only the registry counts, so jobs written as the queue was deleted
-            // do not bring it back.
-            Some(_) => q.rdb().is_registered().await?,
-            // First sight: a queue from before the registry is registered on the way.
-            None => {
-                q.ensure_known().await?;
-                true
+            stale => {
+                let registered = match stale {
+                    // Seen before: only the registry counts, so jobs written as the queue was
+                    // deleted do not bring it back.
+                    Some(_) => q.rdb().is_registered().await?,
+                    // First sight: a queue from before the registry is registered on the way.
+                    None => {
+                        q.ensure_known().await?;
+                        true
+                    }
+                };
+                self.known
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(name.to_string(), (Instant::now(), registered));
+                registered
             }
         };
-        if seen.is_none_or(|(at, _)| at.elapsed() >= KNOWN_FOR) {
-            self.known
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(name.to_string(), (Instant::now(), registered));
+        if registered {
+            Ok(q)
+        } else {
+            Err(ApiError::unknown_queue())
         }
-        if !registered {
-            return Err(ApiError::new(
-                Kind::UnknownQueue,
-                "the queue is not in the registry",
-            ));
-        }
-        Ok(q)
     }
 
     /// The configured queue's handle, registered or not: API keys are read through it.

@@ -177,25 +177,33 @@ impl ApiError {
     /// Job `id` was written but not confirmed at `redis.durability`: 503 with its id, so a
     /// caller without an idempotency key looks it up instead of writing it twice.
     pub fn not_durable(id: String) -> Self {
-        let mut e = Self::new(
+        Self::about_job(
             Kind::NotDurable,
             "the job was written (its id is `id`) but not confirmed at the configured durability; look it up before enqueueing it again, or retry with the same Idempotency-Key",
+            id,
         )
-        .retry_after(Duration::from_secs(2));
-        e.1.id = Some(id);
-        e
     }
 
     /// Job `id` was sent, and Redis stopped answering before it could be told whether it was
     /// written: 503 with its id, to look up once Redis answers.
-    pub fn unknown_fate(id: &str) -> Self {
-        let mut e = Self::new(
+    pub fn unknown_fate(id: String) -> Self {
+        Self::about_job(
             Kind::Unavailable,
             "the job was sent (its id is `id`) but Redis stopped answering before it could be checked: look it up once Redis answers, before enqueueing it again",
+            id,
         )
-        .retry_after(Duration::from_secs(2));
-        e.1.id = Some(id.to_string());
+    }
+
+    /// A 503 that names the job it is about, retried in a few seconds.
+    fn about_job(kind: Kind, detail: &str, id: String) -> Self {
+        let mut e = Self::new(kind, detail).retry_after(Duration::from_secs(2));
+        e.1.id = Some(id);
         e
+    }
+
+    /// The queue is not in the registry: 404 (nothing is made for it).
+    pub fn unknown_queue() -> Self {
+        Self::new(Kind::UnknownQueue, "the queue is not in the registry")
     }
 
     /// Redis could not be reached or did not answer: 503, retry in a few seconds.
@@ -212,9 +220,7 @@ impl From<QueueError> for ApiError {
     fn from(e: QueueError) -> Self {
         match e {
             QueueError::NotFound(_) => Self::new(Kind::NotFound, "no job with this id in this queue"),
-            QueueError::UnknownQueue { .. } => {
-                Self::new(Kind::UnknownQueue, "the queue is not in the registry")
-            }
+            QueueError::UnknownQueue { .. } => Self::unknown_queue(),
             QueueError::InvalidJob(m) => Self::new(Kind::InvalidJob, m).field("job"),
             QueueError::WrongState { state, hint, .. } => {
                 Self::new(Kind::WrongState, format!("the job is {state}: {hint}"))
