@@ -371,10 +371,8 @@ impl Queue {
         }
         partial.unwritten = merge_ranges(std::mem::take(&mut partial.unwritten));
         // What was written is confirmed as any enqueue is (or said not to be).
-        if !partial.written.is_empty()
-            && let Err(QueueError::Unconfirmed { why, .. }) = self.confirmed(&[]).await
-        {
-            partial.unconfirmed = Some(why);
+        if !partial.written.is_empty() {
+            partial.unconfirmed = self.rdb.confirm().await.err().map(not_durable_why);
         }
         Err(QueueError::PartialEnqueue(Box::new(partial)))
     }
@@ -386,10 +384,7 @@ impl Queue {
             .await
             .map_err(|e| QueueError::Unconfirmed {
                 ids: out.iter().map(|e| e.id.clone()).collect(),
-                why: match e {
-                    QueueError::NotDurable(why) => why,
-                    other => other.to_string(),
-                },
+                why: not_durable_why(e),
             })
     }
 
@@ -635,6 +630,14 @@ fn version_supported(version: &str) -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     version.is_empty() || (major, minor) >= (6, 2)
+}
+
+/// Why a write was not confirmed at `redis.durability`, in words.
+fn not_durable_why(e: QueueError) -> String {
+    match e {
+        QueueError::NotDurable(why) => why,
+        other => other.to_string(),
+    }
 }
 
 /// Adjacent and overlapping ranges merged, in order.
