@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
+use okra_queue::okra::mask;
 use okra_queue::{BulkReport, DeadFilter, DeadLetter, Queue, RequeueAt};
 use serde_json::{Value, json};
 
@@ -152,7 +153,7 @@ fn letter_json(l: &DeadLetter, out: Out) -> Value {
     let mut v = serde_json::to_value(l).unwrap_or(Value::Null);
     v["message"] = Value::String(out.text(&l.message));
     // A kind is a name; one another producer wrote can hold a number.
-    v["kind"] = Value::String(okra_queue::okra::mask::mask_text(&l.kind));
+    v["kind"] = Value::String(mask::mask_text(&l.kind));
     if let Some(p) = &l.payload {
         v["payload"] = serde_json::from_str::<Value>(p)
             .map(|p| out.value(p))
@@ -169,7 +170,7 @@ fn letters_table(letters: &[DeadLetter], out: Out) -> comfy_table::Table {
         t.add_row(vec![
             l.id.clone(),
             ago(l.died_at),
-            okra_queue::okra::mask::mask_text(&l.kind),
+            mask::mask_text(&l.kind),
             l.class.clone(),
             l.http_status.map(|s| s.to_string()).unwrap_or_default(),
             l.okra_type.clone().unwrap_or_default(),
@@ -482,9 +483,7 @@ async fn summary(queue: &Queue, filter: &DeadFilter, out: Out) -> anyhow::Result
         for l in letters {
             total += 1;
             *by_class.entry(l.class.clone()).or_default() += 1;
-            *by_kind
-                .entry(okra_queue::okra::mask::mask_text(&l.kind))
-                .or_default() += 1;
+            *by_kind.entry(mask::mask_text(&l.kind)).or_default() += 1;
             *by_status
                 .entry(
                     l.http_status

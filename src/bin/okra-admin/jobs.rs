@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
+use okra_queue::okra::mask;
 use okra_queue::rdb::JobBrief;
 use okra_queue::{Failure, JobFilter, JobRecord, JobState, Queue};
 use serde_json::{Value, json};
@@ -196,7 +197,7 @@ fn print_briefs(jobs: &[JobBrief]) {
     for j in jobs {
         t.add_row(vec![
             j.id.clone(),
-            okra_queue::okra::mask::mask_text(&j.kind),
+            mask::mask_text(&j.kind),
             j.state.to_string(),
             j.attempts.to_string(),
             ago(j.created_at),
@@ -216,7 +217,7 @@ pub fn show(rec: &JobRecord, out: Out) {
     let m = &rec.meta;
     println!("job       {}", rec.id);
     println!("state     {}", rec.state);
-    println!("kind      {}", okra_queue::okra::mask::mask_text(&m.kind));
+    println!("kind      {}", mask::mask_text(&m.kind));
     println!(
         "attempts  {} of {}{}{}",
         rec.attempts,
@@ -348,7 +349,7 @@ fn idem_key(k: &str, out: Out) -> String {
     if out.reveal {
         k.to_string()
     } else {
-        okra_queue::okra::mask::mask_id(k)
+        mask::mask_id(k)
     }
 }
 
@@ -372,7 +373,7 @@ pub fn record_json(rec: &JobRecord, out: Out) -> Value {
     json!({
         "id": rec.id,
         "state": rec.state,
-        "kind": okra_queue::okra::mask::mask_text(&rec.meta.kind),
+        "kind": mask::mask_text(&rec.meta.kind),
         "attempts": rec.attempts,
         "max_attempts": rec.max_attempts,
         "max_attempts_from": if rec.meta.max_attempts.is_some() { "job" } else { "fleet" },
